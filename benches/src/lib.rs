@@ -1,0 +1,1 @@
+//! Benchmarks: criterion benches and load harness binaries.

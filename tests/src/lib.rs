@@ -1,0 +1,1 @@
+//! Integration tests that start real kraftwerk processes; see tests/tests/.

@@ -1,1 +1,16 @@
-//! Integration tests that start real kraftwerk processes; see tests/tests/.
+//! Test harness for Kraftwerk integration tests: it runs the real `kraftwerk` binary on free loopback ports
+//! in a temporary directory, so the tests in `tests/tests/` exercise exactly what a user would run.
+//!
+//! The harness talks to the broker only over the Kafka wire protocol (see [`wire`]); readiness is "the port
+//! accepts and a Metadata request succeeds", never a log line, so log wording can change freely.
+
+pub mod binary;
+pub mod broker;
+pub mod error;
+pub mod ports;
+pub mod properties;
+pub mod verify;
+pub mod wire;
+
+pub use broker::{Broker, BrokerBuilder};
+pub use error::HarnessError;

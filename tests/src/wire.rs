@@ -1,0 +1,274 @@
+//! A minimal blocking Kafka wire client on `std::net::TcpStream`.
+//!
+//! The harness uses it to check readiness without a full client library, and the bad-input tests use its
+//! raw half to send bytes no well-behaved client would. Messages are encoded with the `kafka-protocol`
+//! crate the broker also uses, so this client is independent of rdkafka.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
+
+use crate::error::HarnessError;
+
+/// Largest response frame we accept; anything bigger means the stream is out of sync.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Client id the harness sends, so broker logs show which connections came from it.
+pub const CLIENT_ID: &str = "kraftwerk-harness";
+
+/// What reading one frame produced.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// A whole size-prefixed frame (without its 4-byte size).
+    Frame(Bytes),
+    /// The peer closed (EOF or reset) before or inside a frame.
+    Closed,
+    /// Nothing arrived within the read timeout; the connection is still open.
+    TimedOut,
+}
+
+/// One blocking connection to a broker.
+pub struct Connection {
+    stream: TcpStream,
+    next_correlation_id: i32,
+}
+
+impl Connection {
+    /// Connects with `timeout` for the connect and for every later read/write.
+    pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Self, HarnessError> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| HarnessError::io(format!("connecting to {addr}"), e))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| stream.set_write_timeout(Some(timeout)))
+            .and_then(|()| stream.set_nodelay(true))
+            .map_err(|e| HarnessError::io("configuring socket", e))?;
+        Ok(Connection {
+            stream,
+            next_correlation_id: 1,
+        })
+    }
+
+    /// Changes the read timeout for later reads.
+    pub fn set_read_timeout(&self, timeout: Duration) -> Result<(), HarnessError> {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| HarnessError::io("setting read timeout", e))
+    }
+
+    /// Sends `body` as API `R` at `version` and decodes the matching response.
+    pub fn request<R: Request>(
+        &mut self,
+        version: i16,
+        body: &R,
+    ) -> Result<R::Response, HarnessError> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let frame = encode_request(correlation_id, version, body)?;
+        self.send_raw(&frame)?;
+        let mut payload = match self.read_frame()? {
+            ReadOutcome::Frame(f) => f,
+            ReadOutcome::Closed => return Err(HarnessError::Closed),
+            ReadOutcome::TimedOut => {
+                return Err(HarnessError::io(
+                    "waiting for a response",
+                    std::io::Error::from(ErrorKind::TimedOut),
+                ))
+            }
+        };
+        let header = ResponseHeader::decode(
+            &mut payload,
+            <R::Response as HeaderVersion>::header_version(version),
+        )
+        .map_err(|e| codec("decoding response header", e))?;
+        if header.correlation_id != correlation_id {
+            return Err(HarnessError::Protocol(format!(
+                "response correlation id {} for request {}",
+                header.correlation_id, correlation_id
+            )));
+        }
+        R::Response::decode(&mut payload, version).map_err(|e| codec("decoding response body", e))
+    }
+
+    /// Writes bytes as they are, framing included (or not).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), HarnessError> {
+        self.stream
+            .write_all(bytes)
+            .and_then(|()| self.stream.flush())
+            .map_err(|e| HarnessError::io("writing to broker", e))
+    }
+
+    /// Reads one size-prefixed frame, reporting EOF/reset and timeouts as outcomes rather than errors,
+    /// since for the bad-input tests a closed connection is an expected answer.
+    pub fn read_frame(&mut self) -> Result<ReadOutcome, HarnessError> {
+        let mut size = [0u8; 4];
+        match read_exact_or_outcome(&mut self.stream, &mut size)? {
+            None => {}
+            Some(outcome) => return Ok(outcome),
+        }
+        let len = i32::from_be_bytes(size);
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= MAX_RESPONSE_BYTES)
+            .ok_or_else(|| HarnessError::Protocol(format!("response frame size {len}")))?;
+        let mut payload = vec![0u8; len];
+        match read_exact_or_outcome(&mut self.stream, &mut payload)? {
+            None => Ok(ReadOutcome::Frame(Bytes::from(payload))),
+            // A timeout mid-frame leaves the stream unusable; callers treat it like a close.
+            Some(ReadOutcome::TimedOut) => Ok(ReadOutcome::Closed),
+            Some(outcome) => Ok(outcome),
+        }
+    }
+
+    /// Closes our write half, so the broker sees EOF while we can still read its answer.
+    pub fn shutdown_write(&self) -> Result<(), HarnessError> {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|e| HarnessError::io("shutting down write half", e))
+    }
+}
+
+/// `Ok(None)` when the buffer was filled, else the outcome that stopped it.
+fn read_exact_or_outcome(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+) -> Result<Option<ReadOutcome>, HarnessError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = buf.get_mut(filled..).unwrap_or_default();
+        match stream.read(rest) {
+            Ok(0) => return Ok(Some(ReadOutcome::Closed)),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok(Some(ReadOutcome::TimedOut))
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::BrokenPipe
+                ) =>
+            {
+                return Ok(Some(ReadOutcome::Closed))
+            }
+            Err(e) => return Err(HarnessError::io("reading from broker", e)),
+        }
+    }
+    Ok(None)
+}
+
+/// Encodes a whole request frame: 4-byte size, header (at the version the API requires), body.
+pub fn encode_request<R: Request>(
+    correlation_id: i32,
+    version: i16,
+    body: &R,
+) -> Result<Vec<u8>, HarnessError> {
+    let header = RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&[0, 0, 0, 0]);
+    header
+        .encode(&mut buf, R::header_version(version))
+        .map_err(|e| codec("encoding request header", e))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| codec("encoding request body", e))?;
+    let len = i32::try_from(buf.len() - 4)
+        .map_err(|_| HarnessError::Protocol("request larger than 2 GiB".into()))?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.to_vec())
+}
+
+/// The highest version of `api` both the broker (per `versions`) and our codec support.
+pub fn negotiate_version<R: Request>(versions: &ApiVersionsResponse) -> Option<i16> {
+    let broker = versions.api_keys.iter().find(|k| k.api_key == R::KEY)?;
+    let max = broker.max_version.min(R::VERSIONS.max);
+    let min = broker.min_version.max(R::VERSIONS.min);
+    (min <= max).then_some(max)
+}
+
+/// ApiVersions v0 (which every broker must answer) followed by a Metadata request for all topics at the
+/// best common version. Succeeds only if the broker lists at least one broker.
+pub fn probe_metadata(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<MetadataResponse, HarnessError> {
+    let mut conn = Connection::connect(addr, timeout)?;
+    let versions = conn.request(0, &ApiVersionsRequest::default())?;
+    if versions.error_code != 0 {
+        return Err(HarnessError::Protocol(format!(
+            "ApiVersions v0 answered error code {}",
+            versions.error_code
+        )));
+    }
+    let version = negotiate_version::<MetadataRequest>(&versions).ok_or_else(|| {
+        HarnessError::Protocol("broker advertises no Metadata version we support".into())
+    })?;
+    let metadata = conn.request(version, &MetadataRequest::default().with_topics(None))?;
+    if metadata.brokers.is_empty() {
+        return Err(HarnessError::Protocol(
+            "Metadata response lists no brokers".into(),
+        ));
+    }
+    Ok(metadata)
+}
+
+/// The request header version ApiVersions uses at `version` (v3+ is flexible).
+pub fn api_versions_header_version(version: i16) -> i16 {
+    ApiKey::ApiVersions.request_header_version(version)
+}
+
+fn codec(what: &'static str, e: impl std::fmt::Display) -> HarnessError {
+    HarnessError::Codec {
+        what,
+        message: format!("{e:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::api_versions_response::ApiVersion;
+
+    #[test]
+    fn encoded_frame_has_size_prefix_and_header() {
+        let frame = encode_request(7, 0, &ApiVersionsRequest::default()).unwrap();
+        let size = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+        assert_eq!(size as usize, frame.len() - 4);
+        assert_eq!(&frame[4..6], &18i16.to_be_bytes()); // api key
+        assert_eq!(&frame[6..8], &0i16.to_be_bytes()); // api version
+        assert_eq!(&frame[8..12], &7i32.to_be_bytes()); // correlation id
+    }
+
+    #[test]
+    fn negotiation_picks_highest_common_version_or_none() {
+        let mut resp = ApiVersionsResponse::default();
+        resp.api_keys.push(
+            ApiVersion::default()
+                .with_api_key(MetadataRequest::KEY)
+                .with_min_version(0)
+                .with_max_version(9),
+        );
+        assert_eq!(negotiate_version::<MetadataRequest>(&resp), Some(9));
+        resp.api_keys[0].max_version = i16::MAX;
+        assert_eq!(
+            negotiate_version::<MetadataRequest>(&resp),
+            Some(MetadataRequest::VERSIONS.max)
+        );
+        resp.api_keys[0].min_version = i16::MAX;
+        assert_eq!(negotiate_version::<MetadataRequest>(&resp), None);
+        resp.api_keys.clear();
+        assert_eq!(negotiate_version::<MetadataRequest>(&resp), None);
+    }
+}

@@ -15,6 +15,9 @@ use super::BatchError;
 /// A record header: key and optional value.
 pub type Header<'a> = (&'a [u8], Option<&'a [u8]>);
 
+/// A record as (key, value), either of which may be null.
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 /// Builds one uncompressed v2 batch record by record, encoding straight into its output buffer.
 ///
 /// Defaults: no producer (id -1, epoch -1, sequence -1), CreateTime, not transactional, not a
@@ -168,7 +171,7 @@ pub fn build_batch(
     base_offset: i64,
     partition_leader_epoch: i32,
     timestamp_ms: i64,
-    records: &[(Option<&[u8]>, Option<&[u8]>)],
+    records: &[KeyValue<'_>],
 ) -> Vec<u8> {
     let mut builder = BatchBuilder::new(base_offset, partition_leader_epoch);
     for (key, value) in records {

@@ -12,7 +12,7 @@ mod varint;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{build_batch, BatchBuilder, Header};
+pub use builder::{build_batch, BatchBuilder, Header, KeyValue};
 pub use error::BatchError;
 pub use header::{
     is_control, is_transactional, peek_offset_and_length, BatchHeader, Compression, TimestampType,

@@ -5,7 +5,7 @@ use super::*;
 fn sample(base_offset: i64, n: usize) -> Vec<u8> {
     let keys: Vec<Vec<u8>> = (0..n).map(|i| format!("k{i}").into_bytes()).collect();
     let values: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8; 10 + i]).collect();
-    let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = keys
+    let recs: Vec<KeyValue<'_>> = keys
         .iter()
         .zip(&values)
         .map(|(k, v)| (Some(k.as_slice()), Some(v.as_slice())))

@@ -97,3 +97,70 @@ impl SupportedApis {
             )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_clamped_to_what_we_can_decode() {
+        let mut apis = SupportedApis::new();
+        apis.register(ApiKey::Produce, 0, 99); // kafka-protocol decodes 3..=13
+        apis.register(ApiKey::Metadata, 1, 12);
+        assert_eq!(apis.range(ApiKey::Produce), Some((3, 13)));
+        assert_eq!(apis.range(ApiKey::Metadata), Some((1, 12)));
+        assert_eq!(apis.range(ApiKey::Fetch), None);
+    }
+
+    #[test]
+    fn a_range_with_nothing_decodable_is_not_advertised() {
+        let mut apis = SupportedApis::new();
+        apis.register(ApiKey::Produce, 0, 2);
+        apis.register(ApiKey::Fetch, 9, 4);
+        assert!(apis.is_empty());
+        // Re-registering with an empty range withdraws an earlier one.
+        apis.register(ApiKey::Fetch, 4, 12);
+        apis.register(ApiKey::Fetch, 0, 1);
+        assert_eq!(apis.range(ApiKey::Fetch), None);
+    }
+
+    #[test]
+    fn re_registering_replaces_the_range() {
+        let mut apis = SupportedApis::new();
+        apis.register(ApiKey::ApiVersions, 0, 4);
+        apis.register(ApiKey::ApiVersions, 0, 3);
+        assert_eq!(apis.range(ApiKey::ApiVersions), Some((0, 3)));
+        assert_eq!(apis.len(), 1);
+    }
+
+    #[test]
+    fn is_supported_checks_both_ends() {
+        let mut apis = SupportedApis::new();
+        apis.register(ApiKey::Fetch, 4, 12);
+        assert!(!apis.is_supported(ApiKey::Fetch, 3));
+        assert!(apis.is_supported(ApiKey::Fetch, 4));
+        assert!(apis.is_supported(ApiKey::Fetch, 12));
+        assert!(!apis.is_supported(ApiKey::Fetch, 13));
+        assert!(!apis.is_supported(ApiKey::Produce, 9));
+    }
+
+    #[test]
+    fn api_versions_response_lists_registered_apis_in_key_order() {
+        let mut apis = SupportedApis::new();
+        apis.register(ApiKey::Metadata, 0, 12);
+        apis.register(ApiKey::ApiVersions, 0, 4);
+        apis.register(ApiKey::Produce, 3, 9);
+        let response = apis.api_versions_response();
+        assert_eq!(response.error_code, 0);
+        assert_eq!(response.throttle_time_ms, 0);
+        assert_eq!(response.finalized_features_epoch, -1);
+        assert!(response.supported_features.is_empty());
+        assert!(response.finalized_features.is_empty());
+        let listed: Vec<(i16, i16, i16)> = response
+            .api_keys
+            .iter()
+            .map(|v| (v.api_key, v.min_version, v.max_version))
+            .collect();
+        assert_eq!(listed, vec![(0, 3, 9), (3, 0, 12), (18, 0, 4)]);
+    }
+}

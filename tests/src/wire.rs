@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
     RequestHeader, ResponseHeader,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Request, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
 use crate::error::HarnessError;
 
@@ -240,6 +240,7 @@ fn codec(what: &'static str, e: impl std::fmt::Display) -> HarnessError {
 mod tests {
     use super::*;
     use kafka_protocol::messages::api_versions_response::ApiVersion;
+    use kafka_protocol::protocol::Message;
 
     #[test]
     fn encoded_frame_has_size_prefix_and_header() {

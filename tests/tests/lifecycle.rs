@@ -1,0 +1,140 @@
+//! The binary's command-line contract: random-uuid, format, refusing an unformatted dir, --override,
+//! SIGTERM, and restarts keeping topics.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use kraftwerk_tests::binary::kraftwerk_binary;
+use kraftwerk_tests::ports::free_ports;
+use kraftwerk_tests::properties::ServerProperties;
+use kraftwerk_tests::Broker;
+use support::{
+    consume_all, create_topic, flush, partition_count, recording_producer, send,
+    wait_for_partitions,
+};
+
+#[test]
+fn random_uuid_prints_distinct_22_char_base64url_ids() {
+    let bin = kraftwerk_binary().unwrap_or_else(|e| panic!("{e}"));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let out = Command::new(&bin)
+            .arg("random-uuid")
+            .output()
+            .unwrap_or_else(|e| panic!("running random-uuid: {e}"));
+        assert!(out.status.success(), "random-uuid exited {}", out.status);
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(id.len(), 22, "{id:?}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "not base64url: {id:?}"
+        );
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[test]
+fn starting_on_an_unformatted_dir_fails_with_a_clear_message() {
+    let bin = kraftwerk_binary().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let ports = free_ports(2).unwrap_or_else(|e| panic!("{e}"));
+    let props = ServerProperties::single_node(ports[0], ports[1], &dir.path().join("data"));
+    let config = dir.path().join("server.properties");
+    std::fs::write(&config, props.render()).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().ok().flatten().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("kraftwerk kept running on an unformatted log dir");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(!out.status.success(), "exit status {}", out.status);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.to_lowercase().contains("format"),
+        "the message should say the dir needs `kraftwerk format`; got:\n{text}"
+    );
+}
+
+#[test]
+fn sigterm_exits_cleanly_and_restart_keeps_topics_and_data() {
+    let mut broker = Broker::start().unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("started in {:?}", broker.last_start_duration());
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "kept", 2, &[("retention.ms", "86400000")]);
+    let (producer, recorder) = recording_producer(&bootstrap, &[]);
+    for i in 0..100u64 {
+        send(&producer, "kept", i, format!("k{i}").as_bytes(), b"v", None)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    flush(&producer).unwrap_or_else(|e| panic!("{e}"));
+    drop(producer);
+    assert_eq!(recorder.acked_count(), 100);
+
+    let status = broker.stop().unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "SIGTERM exit status {status}");
+    broker.restart().unwrap_or_else(|e| panic!("{e}"));
+    wait_for_partitions(&bootstrap, "kept", 2);
+    let log =
+        consume_all(&bootstrap, "kept", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log.len(), 100);
+
+    broker.kill9().unwrap_or_else(|e| panic!("{e}"));
+    broker.restart().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(partition_count(&bootstrap, "kept"), Some(2));
+    let log =
+        consume_all(&bootstrap, "kept", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log.len(), 100);
+}
+
+#[test]
+fn command_line_override_beats_the_config_file() {
+    let broker = Broker::builder()
+        .prop("num.partitions", "1")
+        .cli_override("num.partitions", "3")
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (producer, _) = recording_producer(&broker.bootstrap(), &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut last = None;
+    while std::time::Instant::now() < deadline {
+        use rdkafka::producer::Producer;
+        let count = producer
+            .client()
+            .fetch_metadata(Some("overridden"), Duration::from_secs(5))
+            .ok()
+            .and_then(|md| {
+                md.topics()
+                    .iter()
+                    .find(|t| t.name() == "overridden" && t.error().is_none())
+                    .map(|t| t.partitions().len())
+            });
+        if count.is_some() {
+            last = count;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        last,
+        Some(3),
+        "auto-created topic partitions with --override num.partitions=3"
+    );
+}

@@ -1,0 +1,218 @@
+//! Request and result types of the controller's public API.
+//!
+//! They mirror the Kafka requests the broker receives (CreateTopics, DeleteTopics,
+//! CreatePartitions, (Incremental)AlterConfigs, BrokerRegistration) without tying the controller
+//! to a wire version. Results come back in request order, one per requested item.
+
+use uuid::Uuid;
+
+use crate::error::ControllerError;
+use crate::records::{ConfigResource, Endpoint};
+
+/// `num_partitions` / `replication_factor` value meaning "use the controller's default".
+pub const USE_DEFAULT: i32 = -1;
+
+/// One topic of a CreateTopics request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTopicSpec {
+    /// Topic name.
+    pub name: String,
+    /// Partition count, or -1 for the default (must be -1 with explicit assignments).
+    pub num_partitions: i32,
+    /// Replication factor, or -1 for the default (must be -1 with explicit assignments).
+    pub replication_factor: i16,
+    /// Explicit replica assignments; empty for automatic placement.
+    pub assignments: Vec<ReplicaAssignment>,
+    /// Topic config overrides (`None` values are rejected, as in Kafka).
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+impl CreateTopicSpec {
+    /// A topic with automatic placement and no config overrides.
+    pub fn new(name: impl Into<String>, num_partitions: i32, replication_factor: i16) -> Self {
+        Self {
+            name: name.into(),
+            num_partitions,
+            replication_factor,
+            assignments: Vec::new(),
+            configs: Vec::new(),
+        }
+    }
+
+    /// Adds a config override.
+    pub fn with_config(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((name.into(), Some(value.into())));
+        self
+    }
+}
+
+/// The replicas of one partition in an explicit assignment, preferred leader first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaAssignment {
+    /// Partition index.
+    pub partition: i32,
+    /// Broker ids.
+    pub broker_ids: Vec<i32>,
+}
+
+/// What CreateTopics reports for a created (or, with `validate_only`, creatable) topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTopic {
+    /// The new topic's id (with `validate_only`, the id it would have had).
+    pub topic_id: Uuid,
+    /// Partition count.
+    pub num_partitions: i32,
+    /// Replication factor.
+    pub replication_factor: i16,
+}
+
+/// Names a topic by name or by id (DeleteTopics v6+ accepts either).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TopicRef {
+    /// By name.
+    Name(String),
+    /// By id.
+    Id(Uuid),
+}
+
+/// The outcome for one topic of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicResult<T> {
+    /// Topic name when known (a delete by an unknown id has none).
+    pub name: Option<String>,
+    /// Success value or the Kafka error.
+    pub result: Result<T, ControllerError>,
+}
+
+/// One topic of a CreatePartitions request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatePartitionsSpec {
+    /// Topic name.
+    pub name: String,
+    /// The new total partition count.
+    pub count: i32,
+    /// Replicas for each *new* partition, or `None` for automatic placement.
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+/// IncrementalAlterConfigs operation (Kafka's `AlterConfigOp.OpType` ids 0..=3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlterConfigOpType {
+    /// Set the value.
+    Set,
+    /// Remove the override.
+    Delete,
+    /// Add elements to a LIST config.
+    Append,
+    /// Remove elements from a LIST config.
+    Subtract,
+}
+
+impl AlterConfigOpType {
+    /// Maps the wire id; `None` for unknown ids.
+    pub fn from_id(id: i8) -> Option<Self> {
+        match id {
+            0 => Some(Self::Set),
+            1 => Some(Self::Delete),
+            2 => Some(Self::Append),
+            3 => Some(Self::Subtract),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Set => "SET",
+            Self::Delete => "DELETE",
+            Self::Append => "APPEND",
+            Self::Subtract => "SUBTRACT",
+        }
+    }
+}
+
+impl std::fmt::Display for AlterConfigOpType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One key of an alter-configs request. The legacy AlterConfigs ignores `op` (every key is a
+/// SET and absent keys are removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlterConfigOp {
+    /// Config key.
+    pub name: String,
+    /// What to do.
+    pub op: AlterConfigOpType,
+    /// Value (ignored by DELETE).
+    pub value: Option<String>,
+}
+
+impl AlterConfigOp {
+    /// A SET of `name` to `value`.
+    pub fn set(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self { name: name.into(), op: AlterConfigOpType::Set, value: Some(value.into()) }
+    }
+
+    /// A DELETE of `name`.
+    pub fn delete(name: impl Into<String>) -> Self {
+        Self { name: name.into(), op: AlterConfigOpType::Delete, value: None }
+    }
+}
+
+/// All changes to one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlterConfigSpec {
+    /// The resource.
+    pub resource: ConfigResource,
+    /// Its changes.
+    pub ops: Vec<AlterConfigOp>,
+}
+
+/// The outcome for one resource of an alter-configs request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceResult {
+    /// The resource.
+    pub resource: ConfigResource,
+    /// Success or the Kafka error.
+    pub result: Result<(), ControllerError>,
+}
+
+/// A broker announcing itself to the controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerRegistration {
+    /// The broker's `node.id`.
+    pub broker_id: i32,
+    /// Its client listeners.
+    pub listeners: Vec<Endpoint>,
+    /// Its rack, if configured.
+    pub rack: Option<String>,
+}
+
+/// Turns a computed response into the one to send when its records did not commit: every item
+/// that would have succeeded gets the error instead; items that already failed keep their error.
+pub(crate) trait FailUncommitted {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self;
+}
+
+impl<T> FailUncommitted for Vec<TopicResult<T>> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.into_iter()
+            .map(|r| TopicResult { name: r.name, result: r.result.and(Err(err.clone())) })
+            .collect()
+    }
+}
+
+impl FailUncommitted for Vec<ResourceResult> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.into_iter()
+            .map(|r| ResourceResult { resource: r.resource, result: r.result.and(Err(err.clone())) })
+            .collect()
+    }
+}
+
+impl FailUncommitted for Result<(), ControllerError> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.and(Err(err.clone()))
+    }
+}

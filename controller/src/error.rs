@@ -1,0 +1,163 @@
+//! The controller's error type and the Kafka error codes it maps to.
+//!
+//! Every variant that can reach a client carries the human-readable message Kafka would send in
+//! the response's `error_message` field, so the broker can copy both straight into the wire
+//! response without knowing anything about the controller's internals.
+
+use thiserror::Error;
+
+/// Kafka's numeric error codes used by the controller (see Kafka's `Errors` enum).
+pub mod codes {
+    /// UNKNOWN_SERVER_ERROR
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+    /// NONE
+    pub const NONE: i16 = 0;
+    /// UNKNOWN_TOPIC_OR_PARTITION
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// INVALID_TOPIC_EXCEPTION
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    /// TOPIC_ALREADY_EXISTS
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    /// INVALID_PARTITIONS
+    pub const INVALID_PARTITIONS: i16 = 37;
+    /// INVALID_REPLICATION_FACTOR
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    /// INVALID_REPLICA_ASSIGNMENT
+    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    /// INVALID_CONFIG
+    pub const INVALID_CONFIG: i16 = 40;
+    /// NOT_CONTROLLER
+    pub const NOT_CONTROLLER: i16 = 41;
+    /// INVALID_REQUEST
+    pub const INVALID_REQUEST: i16 = 42;
+    /// POLICY_VIOLATION
+    pub const POLICY_VIOLATION: i16 = 44;
+    /// UNKNOWN_TOPIC_ID
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+    /// BROKER_ID_NOT_REGISTERED
+    pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
+    /// INCONSISTENT_CLUSTER_ID
+    pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
+}
+
+/// Everything the controller can answer instead of success.
+///
+/// Request-level variants carry Kafka's message text; `error_code()` gives the wire code.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ControllerError {
+    /// The topic (by name) does not exist.
+    #[error("{0}")]
+    UnknownTopicOrPartition(String),
+    /// The topic name is not legal, or collides with an existing one.
+    #[error("{0}")]
+    InvalidTopic(String),
+    /// A topic with this name already exists.
+    #[error("{0}")]
+    TopicAlreadyExists(String),
+    /// The partition count is not acceptable.
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// The replication factor is not acceptable (e.g. more than the registered brokers).
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// An explicit replica assignment is not acceptable.
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// A config key is unknown or its value is not valid.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// This node is not the active controller, or lost leadership before the change committed.
+    #[error("This node is not the active controller")]
+    NotController,
+    /// The request is malformed (duplicates, unsupported resource types, ...).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A configured create-topic or alter-config policy rejected the request.
+    #[error("{0}")]
+    PolicyViolation(String),
+    /// The topic (by id) does not exist.
+    #[error("{0}")]
+    UnknownTopicId(String),
+    /// The metadata directory belongs to another cluster.
+    #[error("{0}")]
+    InconsistentClusterId(String),
+    /// The `ControllerConfig` handed to `start` cannot work.
+    #[error("invalid controller configuration: {0}")]
+    Configuration(String),
+    /// Reading or writing the metadata log or quorum state failed.
+    #[error("metadata storage error: {0}")]
+    Storage(String),
+    /// The raft state machine refused an operation in a way that is not a leadership change.
+    #[error("raft error: {0}")]
+    Raft(String),
+    /// The broker id is not registered (BROKER_ID_NOT_REGISTERED).
+    #[error("{0}")]
+    BrokerIdNotRegistered(String),
+    /// Something that should not happen did; the request may be retried.
+    #[error("internal controller error: {0}")]
+    Internal(String),
+}
+
+impl ControllerError {
+    /// The Kafka wire error code for this error.
+    pub fn error_code(&self) -> i16 {
+        use codes::*;
+        match self {
+            Self::UnknownTopicOrPartition(_) => UNKNOWN_TOPIC_OR_PARTITION,
+            Self::InvalidTopic(_) => INVALID_TOPIC_EXCEPTION,
+            Self::TopicAlreadyExists(_) => TOPIC_ALREADY_EXISTS,
+            Self::InvalidPartitions(_) => INVALID_PARTITIONS,
+            Self::InvalidReplicationFactor(_) => INVALID_REPLICATION_FACTOR,
+            Self::InvalidReplicaAssignment(_) => INVALID_REPLICA_ASSIGNMENT,
+            Self::InvalidConfig(_) => INVALID_CONFIG,
+            Self::NotController => NOT_CONTROLLER,
+            Self::InvalidRequest(_) => INVALID_REQUEST,
+            Self::PolicyViolation(_) => POLICY_VIOLATION,
+            Self::UnknownTopicId(_) => UNKNOWN_TOPIC_ID,
+            Self::InconsistentClusterId(_) => INCONSISTENT_CLUSTER_ID,
+            Self::BrokerIdNotRegistered(_) => BROKER_ID_NOT_REGISTERED,
+            Self::Configuration(_) | Self::Storage(_) | Self::Raft(_) | Self::Internal(_) => {
+                UNKNOWN_SERVER_ERROR
+            }
+        }
+    }
+
+    /// The text for a response's `error_message` field.
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_match_kafka() {
+        let cases = [
+            (ControllerError::UnknownTopicOrPartition(String::new()), 3),
+            (ControllerError::InvalidTopic(String::new()), 17),
+            (ControllerError::TopicAlreadyExists(String::new()), 36),
+            (ControllerError::InvalidPartitions(String::new()), 37),
+            (ControllerError::InvalidReplicationFactor(String::new()), 38),
+            (ControllerError::InvalidReplicaAssignment(String::new()), 39),
+            (ControllerError::InvalidConfig(String::new()), 40),
+            (ControllerError::NotController, 41),
+            (ControllerError::InvalidRequest(String::new()), 42),
+            (ControllerError::PolicyViolation(String::new()), 44),
+            (ControllerError::UnknownTopicId(String::new()), 100),
+            (ControllerError::BrokerIdNotRegistered(String::new()), 102),
+            (ControllerError::InconsistentClusterId(String::new()), 104),
+            (ControllerError::Storage(String::new()), -1),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.error_code(), code, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn message_is_the_kafka_text() {
+        let err = ControllerError::TopicAlreadyExists("Topic 'a' already exists.".into());
+        assert_eq!(err.message(), "Topic 'a' already exists.");
+    }
+}

@@ -1,0 +1,173 @@
+//! Broker registration, fencing and unregistration, after Kafka's `ClusterControlManager`.
+//!
+//! Kraftwerk has no broker heartbeats yet, so a registered broker is unfenced at once and stays
+//! so until fenced explicitly. Fencing or unregistering a broker moves its leaderships to
+//! another in-sync, unfenced replica and takes it out of ISRs (never emptying an ISR, so the last
+//! in-sync replica can lead again when it returns); (re)registering or unfencing lets it lead
+//! the leaderless partitions whose ISR it is in.
+
+use std::collections::HashSet;
+
+use super::OpOutput;
+use crate::api::BrokerRegistration;
+use crate::error::ControllerError;
+use crate::image::{MetadataImage, PartitionImage, NO_LEADER};
+use crate::records::{BrokerRecord, MetadataRecord, PartitionChangeRecord};
+
+type BrokerOutput = OpOutput<Result<(), ControllerError>>;
+
+fn rejected(err: ControllerError) -> BrokerOutput {
+    OpOutput { records: Vec::new(), response: Err(err) }
+}
+
+fn accepted(records: Vec<MetadataRecord>) -> BrokerOutput {
+    OpOutput { records, response: Ok(()) }
+}
+
+/// Registers (or re-registers) a broker; it becomes unfenced.
+pub(crate) fn register_broker(image: &MetadataImage, reg: &BrokerRegistration) -> BrokerOutput {
+    if let Err(err) = validate_registration(reg) {
+        return rejected(err);
+    }
+    let mut records = vec![MetadataRecord::RegisterBroker(BrokerRecord {
+        broker_id: reg.broker_id,
+        listeners: reg.listeners.clone(),
+        rack: reg.rack.clone(),
+    })];
+    records.extend(elect_leaderless(image, reg.broker_id));
+    accepted(records)
+}
+
+fn validate_registration(reg: &BrokerRegistration) -> Result<(), ControllerError> {
+    if reg.broker_id < 0 {
+        return Err(ControllerError::InvalidRequest(format!("Invalid broker id {}", reg.broker_id)));
+    }
+    if reg.listeners.is_empty() {
+        return Err(ControllerError::InvalidRequest("The broker registration has no listeners.".into()));
+    }
+    let mut names = HashSet::new();
+    for listener in &reg.listeners {
+        if !names.insert(listener.name.as_str()) {
+            return Err(ControllerError::InvalidRequest(format!(
+                "Duplicate listener name {} in broker registration.",
+                listener.name
+            )));
+        }
+        if listener.host.is_empty() || listener.port == 0 {
+            return Err(ControllerError::InvalidRequest(format!(
+                "Listener {} needs a host and a non-zero port.",
+                listener.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn require_registered(image: &MetadataImage, broker_id: i32) -> Result<bool, ControllerError> {
+    image.broker(broker_id).map(|b| b.fenced).ok_or_else(|| {
+        ControllerError::BrokerIdNotRegistered(format!("Broker {broker_id} is not registered."))
+    })
+}
+
+/// Fences a broker: it leads nothing and leaves the ISRs. Fencing a fenced broker is a no-op.
+pub(crate) fn fence_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutput {
+    match require_registered(image, broker_id) {
+        Err(err) => rejected(err),
+        Ok(true) => accepted(Vec::new()),
+        Ok(false) => {
+            let mut records = vec![MetadataRecord::FenceBroker { broker_id }];
+            records.extend(demote(image, broker_id));
+            accepted(records)
+        }
+    }
+}
+
+/// Unfences a broker and lets it lead the leaderless partitions whose ISR it is in.
+pub(crate) fn unfence_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutput {
+    match require_registered(image, broker_id) {
+        Err(err) => rejected(err),
+        Ok(false) => accepted(Vec::new()),
+        Ok(true) => {
+            let mut records = vec![MetadataRecord::UnfenceBroker { broker_id }];
+            records.extend(elect_leaderless(image, broker_id));
+            accepted(records)
+        }
+    }
+}
+
+/// Removes a broker from the cluster (its replicas stay assigned until reassigned).
+pub(crate) fn unregister_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutput {
+    match require_registered(image, broker_id) {
+        Err(err) => rejected(err),
+        Ok(_) => {
+            let mut records = demote(image, broker_id);
+            records.push(MetadataRecord::UnregisterBroker { broker_id });
+            accepted(records)
+        }
+    }
+}
+
+/// Partition changes that take `broker_id` out of leaderships and ISRs.
+fn demote(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for topic in image.topics() {
+        for (&partition, p) in &topic.partitions {
+            if p.leader != broker_id && !p.isr.contains(&broker_id) {
+                continue;
+            }
+            let isr: Vec<i32> = if p.isr.len() > 1 {
+                p.isr.iter().copied().filter(|&b| b != broker_id).collect()
+            } else {
+                p.isr.clone()
+            };
+            let leader = if p.leader == broker_id {
+                Some(pick_leader(image, p, &isr, broker_id))
+            } else {
+                None
+            };
+            let isr = (isr != p.isr).then_some(isr);
+            if leader.is_some() || isr.is_some() {
+                records.push(MetadataRecord::PartitionChange(PartitionChangeRecord {
+                    topic_id: topic.id,
+                    partition,
+                    isr,
+                    leader,
+                    replicas: None,
+                }));
+            }
+        }
+    }
+    records
+}
+
+/// The first replica (preferred order) that is in `isr`, unfenced and not `excluded`.
+fn pick_leader(image: &MetadataImage, p: &PartitionImage, isr: &[i32], excluded: i32) -> i32 {
+    p.replicas
+        .iter()
+        .copied()
+        .find(|&b| b != excluded && isr.contains(&b) && image.is_broker_active(b))
+        .unwrap_or(NO_LEADER)
+}
+
+/// Makes `broker_id` leader of every leaderless partition whose ISR holds it.
+fn elect_leaderless(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+    image
+        .topics()
+        .flat_map(|topic| {
+            topic.partitions.iter().filter_map(move |(&partition, p)| {
+                (p.leader == NO_LEADER && p.isr.contains(&broker_id)).then(|| {
+                    MetadataRecord::PartitionChange(PartitionChangeRecord {
+                        topic_id: topic.id,
+                        partition,
+                        isr: None,
+                        leader: Some(broker_id),
+                        replicas: None,
+                    })
+                })
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! IncrementalAlterConfigs and the legacy AlterConfigs, after Kafka's
+//! `ConfigurationControlManager`.
+//!
+//! Topic resources accept every key of the topic config table. Broker resources (a broker id, or
+//! "" for the cluster-wide default) accept the primary broker synonyms of those keys, e.g.
+//! `log.retention.ms`, which are the dynamic defaults topics fall back to; other broker configs
+//! are static in Kraftwerk for now.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::{OpContext, OpOutput};
+use crate::api::{AlterConfigOpType, AlterConfigSpec, ResourceResult};
+use crate::error::ControllerError;
+use crate::image::MetadataImage;
+use crate::records::{ConfigRecord, ConfigResource, ConfigResourceType, MetadataRecord};
+use crate::topic_configs::{self, split_list, ConfigType, TopicConfigDef};
+
+/// IncrementalAlterConfigs: SET / DELETE / APPEND / SUBTRACT per key.
+pub(crate) fn incremental_alter_configs(
+    image: &MetadataImage,
+    ctx: &OpContext,
+    specs: &[AlterConfigSpec],
+    validate_only: bool,
+) -> OpOutput<Vec<ResourceResult>> {
+    alter(image, ctx, specs, validate_only, incremental)
+}
+
+/// Legacy AlterConfigs: the request's keys become the resource's complete set of overrides.
+pub(crate) fn alter_configs(
+    image: &MetadataImage,
+    ctx: &OpContext,
+    specs: &[AlterConfigSpec],
+    validate_only: bool,
+) -> OpOutput<Vec<ResourceResult>> {
+    alter(image, ctx, specs, validate_only, replace_all)
+}
+
+type Overrides = BTreeMap<String, String>;
+
+fn alter(
+    image: &MetadataImage,
+    ctx: &OpContext,
+    specs: &[AlterConfigSpec],
+    validate_only: bool,
+    compute: fn(&ConfigResource, &Overrides, &AlterConfigSpec) -> Result<Overrides, ControllerError>,
+) -> OpOutput<Vec<ResourceResult>> {
+    let mut counts = HashMap::new();
+    for spec in specs {
+        *counts.entry(&spec.resource).or_insert(0usize) += 1;
+    }
+    let mut records = Vec::new();
+    let mut response = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let result = if counts.get(&spec.resource).copied().unwrap_or(0) > 1 {
+            Err(ControllerError::InvalidRequest("Duplicate resource in request.".into()))
+        } else {
+            alter_resource(image, ctx, spec, compute).map(|changes| records.extend(changes))
+        };
+        response.push(ResourceResult { resource: spec.resource.clone(), result });
+    }
+    if validate_only {
+        records.clear();
+    }
+    OpOutput { records, response }
+}
+
+fn alter_resource(
+    image: &MetadataImage,
+    ctx: &OpContext,
+    spec: &AlterConfigSpec,
+    compute: fn(&ConfigResource, &Overrides, &AlterConfigSpec) -> Result<Overrides, ControllerError>,
+) -> Result<Vec<MetadataRecord>, ControllerError> {
+    check_resource(image, &spec.resource)?;
+    let mut keys = HashSet::new();
+    if let Some(dup) = spec.ops.iter().find(|op| !keys.insert(op.name.as_str())) {
+        return Err(ControllerError::InvalidRequest(format!(
+            "Error due to duplicate config keys: {}",
+            dup.name
+        )));
+    }
+    let current = image.resource_configs(&spec.resource).cloned().unwrap_or_default();
+    let next = compute(&spec.resource, &current, spec)?;
+    for (key, value) in &next {
+        if current.get(key) != Some(value) {
+            definition_for(&spec.resource, key)?.validate(value)?;
+        }
+    }
+    if let Some(policy) = &ctx.policies.alter_config {
+        policy.validate(&spec.resource, &next).map_err(ControllerError::PolicyViolation)?;
+    }
+    Ok(diff(&spec.resource, &current, &next))
+}
+
+fn check_resource(image: &MetadataImage, resource: &ConfigResource) -> Result<(), ControllerError> {
+    match resource.resource_type {
+        ConfigResourceType::Topic => {
+            if resource.name.is_empty() {
+                return Err(ControllerError::InvalidRequest("Default topic resources are not allowed.".into()));
+            }
+            if image.topic(&resource.name).is_none() {
+                return Err(ControllerError::UnknownTopicOrPartition(format!(
+                    "The topic '{}' does not exist.",
+                    resource.name
+                )));
+            }
+            Ok(())
+        }
+        ConfigResourceType::Broker => {
+            if resource.name.is_empty() || resource.name.parse::<i32>().is_ok_and(|id| id >= 0) {
+                Ok(())
+            } else {
+                Err(ControllerError::InvalidRequest(format!(
+                    "Unexpected broker id, expected a non-negative integer or empty string, but received {}",
+                    resource.name
+                )))
+            }
+        }
+        other => Err(ControllerError::InvalidRequest(format!(
+            "Unsupported resource type {other:?} for altering configs."
+        ))),
+    }
+}
+
+/// The definition that governs `key` on `resource`, or INVALID_CONFIG.
+fn definition_for(resource: &ConfigResource, key: &str) -> Result<&'static TopicConfigDef, ControllerError> {
+    match resource.resource_type {
+        ConfigResourceType::Topic => topic_configs::definition(key)
+            .ok_or_else(|| ControllerError::InvalidConfig(format!("Unknown topic config name: {key}"))),
+        _ => topic_configs::by_broker_synonym(key).ok_or_else(|| {
+            ControllerError::InvalidConfig(format!("Cannot update these configs dynamically: {key}"))
+        }),
+    }
+}
+
+fn incremental(
+    resource: &ConfigResource,
+    current: &Overrides,
+    spec: &AlterConfigSpec,
+) -> Result<Overrides, ControllerError> {
+    let mut next = current.clone();
+    for op in &spec.ops {
+        match (op.op, &op.value) {
+            (AlterConfigOpType::Set, Some(value)) => {
+                next.insert(op.name.clone(), value.clone());
+            }
+            (AlterConfigOpType::Set, None) | (AlterConfigOpType::Delete, _) => {
+                next.remove(&op.name);
+            }
+            (AlterConfigOpType::Append | AlterConfigOpType::Subtract, value) => {
+                let def = definition_for(resource, &op.name)?;
+                if def.config_type != ConfigType::List {
+                    return Err(ControllerError::InvalidConfig(format!(
+                        "Can't {} to key {} because its type is not LIST.",
+                        op.op, op.name
+                    )));
+                }
+                let base = next.get(&op.name).map(String::as_str).unwrap_or(def.default);
+                let mut items: Vec<&str> = split_list(base);
+                let given = split_list(value.as_deref().unwrap_or(""));
+                if op.op == AlterConfigOpType::Append {
+                    for item in given {
+                        if !items.contains(&item) {
+                            items.push(item);
+                        }
+                    }
+                } else {
+                    items.retain(|item| !given.contains(item));
+                }
+                let joined = items.join(",");
+                next.insert(op.name.clone(), joined);
+            }
+        }
+    }
+    Ok(next)
+}
+
+fn replace_all(
+    _resource: &ConfigResource,
+    _current: &Overrides,
+    spec: &AlterConfigSpec,
+) -> Result<Overrides, ControllerError> {
+    let mut next = Overrides::new();
+    for op in &spec.ops {
+        let value = op.value.as_ref().ok_or_else(|| {
+            ControllerError::InvalidRequest(format!("Null value not supported for: {}", op.name))
+        })?;
+        next.insert(op.name.clone(), value.clone());
+    }
+    Ok(next)
+}
+
+/// Records turning `current` into `next`: a set per new or changed key, a removal per dropped key.
+fn diff(resource: &ConfigResource, current: &Overrides, next: &Overrides) -> Vec<MetadataRecord> {
+    let record = |name: &str, value: Option<&String>| {
+        MetadataRecord::Config(ConfigRecord {
+            resource: resource.clone(),
+            name: name.to_owned(),
+            value: value.cloned(),
+        })
+    };
+    let removed = current.keys().filter(|k| !next.contains_key(*k)).map(|k| record(k, None));
+    let set = next.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| record(k, Some(v)));
+    removed.chain(set).collect()
+}
+
+#[cfg(test)]
+mod tests;

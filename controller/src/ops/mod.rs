@@ -1,0 +1,41 @@
+//! Controller operations, one file per domain. Each is a pure function from the current image
+//! and a request to the records that carry out the request plus the response to give once those
+//! records commit. Nothing here touches raft, disk or the clock, so every Kafka error path is
+//! unit-tested against hand-built images.
+
+pub(crate) mod brokers;
+pub(crate) mod configs;
+pub(crate) mod placement;
+pub(crate) mod topic_name;
+pub(crate) mod topics;
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
+use uuid::Uuid;
+
+use crate::policy::Policies;
+use crate::records::MetadataRecord;
+
+/// Most partitions one topic may get from one request. Kafka has no hard cap, but a single
+/// request must not be able to make the controller allocate and replicate an unbounded batch.
+pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
+
+/// What an operation needs besides the image.
+pub(crate) struct OpContext {
+    /// Partition count for topics created with -1.
+    pub default_num_partitions: i32,
+    /// Replication factor for topics created with -1.
+    pub default_replication_factor: i16,
+    /// Operator policies.
+    pub policies: Policies,
+    /// Source of new topic ids (random in production, a sequence in tests).
+    pub new_topic_id: Box<dyn FnMut() -> Uuid + Send>,
+}
+
+/// An operation's result: records to commit, and the response to give once they have.
+#[derive(Debug)]
+pub(crate) struct OpOutput<R> {
+    pub records: Vec<MetadataRecord>,
+    pub response: R,
+}

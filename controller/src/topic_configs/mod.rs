@@ -1,0 +1,347 @@
+//! Topic-level config definitions: names, types, defaults, broker synonyms and validators.
+//!
+//! The controller validates every topic config it stores against this table, and the broker's
+//! DescribeConfigs reads it to fill in defaults and synonyms, so both agree on what a config is.
+//! Error texts follow Kafka's `ConfigDef` so clients see familiar messages.
+
+mod table;
+
+use crate::error::ControllerError;
+
+/// A config's value type, as DescribeConfigs reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    /// `true` / `false`, case-insensitive.
+    Boolean,
+    /// Free text.
+    String,
+    /// 32-bit integer.
+    Int,
+    /// 16-bit integer.
+    Short,
+    /// 64-bit integer.
+    Long,
+    /// Floating point.
+    Double,
+    /// Comma-separated list.
+    List,
+    /// Java class name.
+    Class,
+    /// Sensitive text, never described back.
+    Password,
+}
+
+impl ConfigType {
+    /// The `config_type` code in DescribeConfigs responses (v3+).
+    pub fn describe_code(self) -> i8 {
+        match self {
+            Self::Boolean => 1,
+            Self::String => 2,
+            Self::Int => 3,
+            Self::Short => 4,
+            Self::Long => 5,
+            Self::Double => 6,
+            Self::List => 7,
+            Self::Class => 8,
+            Self::Password => 9,
+        }
+    }
+}
+
+/// What a parsed value must satisfy beyond its type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Validator {
+    /// Anything of the right type.
+    None,
+    /// Integer >= the bound.
+    AtLeast(i64),
+    /// Integer within the inclusive bounds.
+    Between(i64, i64),
+    /// Double within [0, 1].
+    Ratio,
+    /// One of the given strings (case-sensitive, as Kafka's `ValidString`).
+    OneOf(&'static [&'static str]),
+    /// Every list element is one of the given strings.
+    ListOf(&'static [&'static str]),
+    /// `*` or `partition:broker` pairs.
+    ThrottledReplicas,
+    /// -1 (codec default) or 1..=9.
+    GzipLevel,
+}
+
+/// One topic config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicConfigDef {
+    /// The topic-level key, e.g. `retention.ms`.
+    pub name: &'static str,
+    /// Value type.
+    pub config_type: ConfigType,
+    /// Kafka's default, as DescribeConfigs prints it.
+    pub default: &'static str,
+    /// Broker keys that supply the value when the topic has none, highest priority first.
+    pub broker_synonyms: &'static [&'static str],
+    /// Constraint on the value.
+    pub validator: Validator,
+    /// One-line description.
+    pub doc: &'static str,
+}
+
+/// Every topic config Kraftwerk knows, sorted by name.
+pub fn definitions() -> &'static [TopicConfigDef] {
+    table::DEFINITIONS
+}
+
+/// The definition of a topic-level key.
+pub fn definition(name: &str) -> Option<&'static TopicConfigDef> {
+    table::DEFINITIONS.iter().find(|d| d.name == name)
+}
+
+/// The topic config whose *primary* broker synonym is `broker_key` (e.g. `log.retention.ms`).
+/// Only primary synonyms share the topic config's unit and type, so only they can be set as
+/// dynamic cluster-wide defaults.
+pub fn by_broker_synonym(broker_key: &str) -> Option<&'static TopicConfigDef> {
+    table::DEFINITIONS.iter().find(|d| d.broker_synonyms.first() == Some(&broker_key))
+}
+
+/// Validates one topic-level key/value pair: INVALID_CONFIG for unknown keys or bad values.
+pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ControllerError> {
+    match definition(name) {
+        Some(def) => def.validate(value),
+        None => Err(ControllerError::InvalidConfig(format!("Unknown topic config name: {name}"))),
+    }
+}
+
+/// Splits a LIST value the way Kafka does: empty (after trimming) means no elements.
+pub fn split_list(value: &str) -> Vec<&str> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        Vec::new()
+    } else {
+        trimmed.split(',').map(str::trim).collect()
+    }
+}
+
+impl TopicConfigDef {
+    /// Checks that `value` parses as this config's type and satisfies its validator.
+    pub fn validate(&self, value: &str) -> Result<(), ControllerError> {
+        self.check(value).map_err(|reason| {
+            ControllerError::InvalidConfig(format!(
+                "Invalid value {value} for configuration {}: {reason}",
+                self.name
+            ))
+        })
+    }
+
+    fn check(&self, value: &str) -> Result<(), String> {
+        let trimmed = value.trim();
+        match self.config_type {
+            ConfigType::Boolean => {
+                if trimmed.eq_ignore_ascii_case("true") || trimmed.eq_ignore_ascii_case("false") {
+                    Ok(())
+                } else {
+                    Err("Expected value to be either true or false".to_owned())
+                }
+            }
+            ConfigType::Int | ConfigType::Short | ConfigType::Long => {
+                let n = self.parse_integer(trimmed)?;
+                check_integer(self.validator, n)
+            }
+            ConfigType::Double => {
+                let x: f64 = trimmed
+                    .parse()
+                    .ok()
+                    .filter(|x: &f64| x.is_finite())
+                    .ok_or_else(|| "Not a number of type DOUBLE".to_owned())?;
+                match self.validator {
+                    Validator::Ratio if x < 0.0 => Err("Value must be at least 0.0".to_owned()),
+                    Validator::Ratio if x > 1.0 => Err("Value must be no more than 1.0".to_owned()),
+                    _ => Ok(()),
+                }
+            }
+            ConfigType::String | ConfigType::Class | ConfigType::Password => match self.validator {
+                Validator::OneOf(allowed) if !allowed.contains(&trimmed) => {
+                    Err(format!("String must be one of: {}", allowed.join(", ")))
+                }
+                _ => Ok(()),
+            },
+            ConfigType::List => {
+                let items = split_list(value);
+                match self.validator {
+                    Validator::ListOf(allowed) => {
+                        match items.iter().find(|item| !allowed.contains(item)) {
+                            Some(_) => Err(format!("String must be one of: {}", allowed.join(", "))),
+                            None => Ok(()),
+                        }
+                    }
+                    Validator::ThrottledReplicas => check_throttled_replicas(&items),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn parse_integer(&self, trimmed: &str) -> Result<i64, String> {
+        let parsed = match self.config_type {
+            ConfigType::Int => trimmed.parse::<i32>().map(i64::from).ok(),
+            ConfigType::Short => trimmed.parse::<i16>().map(i64::from).ok(),
+            _ => trimmed.parse::<i64>().ok(),
+        };
+        parsed.ok_or_else(|| {
+            let ty = match self.config_type {
+                ConfigType::Int => "INT",
+                ConfigType::Short => "SHORT",
+                _ => "LONG",
+            };
+            format!("Not a number of type {ty}")
+        })
+    }
+}
+
+fn check_integer(validator: Validator, n: i64) -> Result<(), String> {
+    match validator {
+        Validator::AtLeast(min) if n < min => Err(format!("Value must be at least {min}")),
+        Validator::Between(min, _) if n < min => Err(format!("Value must be at least {min}")),
+        Validator::Between(_, max) if n > max => Err(format!("Value must be no more than {max}")),
+        Validator::GzipLevel if n != -1 && !(1..=9).contains(&n) => {
+            Err("Value must be -1 (the codec default) or between 1 and 9".to_owned())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_throttled_replicas(items: &[&str]) -> Result<(), String> {
+    let is_pair = |item: &str| {
+        item.split_once(':').is_some_and(|(p, b)| {
+            p.trim().parse::<i32>().is_ok_and(|p| p >= 0) && b.trim().parse::<i32>().is_ok_and(|b| b >= 0)
+        })
+    };
+    if items == ["*"] || items.iter().all(|item| is_pair(item)) {
+        Ok(())
+    } else {
+        Err("must be the literal '*' or a list of replicas in the following format: \
+             [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+            .to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(name: &str, value: &str) -> String {
+        match validate_topic_config(name, value) {
+            Err(ControllerError::InvalidConfig(msg)) => msg,
+            other => panic!("{name}={value}: expected INVALID_CONFIG, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn table_is_sorted_unique_and_defaults_validate() {
+        let defs = definitions();
+        for pair in defs.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{} !< {}", pair[0].name, pair[1].name);
+        }
+        for def in defs {
+            def.validate(def.default).unwrap_or_else(|e| panic!("default of {}: {e}", def.name));
+            assert!(!def.doc.is_empty());
+        }
+        for name in [
+            "cleanup.policy",
+            "compression.type",
+            "delete.retention.ms",
+            "file.delete.delay.ms",
+            "flush.messages",
+            "flush.ms",
+            "index.interval.bytes",
+            "max.compaction.lag.ms",
+            "max.message.bytes",
+            "message.timestamp.type",
+            "message.timestamp.difference.max.ms",
+            "message.timestamp.before.max.ms",
+            "message.timestamp.after.max.ms",
+            "min.cleanable.dirty.ratio",
+            "min.compaction.lag.ms",
+            "min.insync.replicas",
+            "preallocate",
+            "retention.bytes",
+            "retention.ms",
+            "segment.bytes",
+            "segment.index.bytes",
+            "segment.jitter.ms",
+            "segment.ms",
+            "unclean.leader.election.enable",
+            "message.downconversion.enable",
+        ] {
+            assert!(definition(name).is_some(), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn unknown_key() {
+        assert_eq!(invalid("retention.mss", "1"), "Unknown topic config name: retention.mss");
+    }
+
+    #[test]
+    fn numbers() {
+        validate_topic_config("retention.ms", "-1").unwrap();
+        validate_topic_config("retention.ms", " 1000 ").unwrap();
+        assert_eq!(
+            invalid("retention.ms", "abc"),
+            "Invalid value abc for configuration retention.ms: Not a number of type LONG"
+        );
+        assert_eq!(
+            invalid("retention.ms", "-2"),
+            "Invalid value -2 for configuration retention.ms: Value must be at least -1"
+        );
+        assert_eq!(
+            invalid("segment.bytes", "3000000000"),
+            "Invalid value 3000000000 for configuration segment.bytes: Not a number of type INT"
+        );
+        invalid("min.insync.replicas", "0");
+        invalid("compression.lz4.level", "18");
+        validate_topic_config("compression.gzip.level", "-1").unwrap();
+        validate_topic_config("compression.gzip.level", "9").unwrap();
+        invalid("compression.gzip.level", "0");
+        validate_topic_config("retention.bytes", "-12345").unwrap();
+    }
+
+    #[test]
+    fn doubles_booleans_strings() {
+        validate_topic_config("min.cleanable.dirty.ratio", "0.9").unwrap();
+        invalid("min.cleanable.dirty.ratio", "1.5");
+        invalid("min.cleanable.dirty.ratio", "NaN");
+        validate_topic_config("preallocate", "TRUE").unwrap();
+        assert_eq!(
+            invalid("preallocate", "yes"),
+            "Invalid value yes for configuration preallocate: Expected value to be either true or false"
+        );
+        validate_topic_config("compression.type", "zstd").unwrap();
+        assert_eq!(
+            invalid("compression.type", "brotli"),
+            "Invalid value brotli for configuration compression.type: String must be one of: \
+             uncompressed, zstd, lz4, snappy, gzip, producer"
+        );
+        invalid("message.timestamp.type", "createtime");
+    }
+
+    #[test]
+    fn lists() {
+        validate_topic_config("cleanup.policy", "compact,delete").unwrap();
+        validate_topic_config("cleanup.policy", "compact , delete").unwrap();
+        invalid("cleanup.policy", "compact,shred");
+        validate_topic_config("leader.replication.throttled.replicas", "*").unwrap();
+        validate_topic_config("leader.replication.throttled.replicas", "0:1,1:2").unwrap();
+        validate_topic_config("leader.replication.throttled.replicas", "").unwrap();
+        invalid("follower.replication.throttled.replicas", "0-1");
+        assert_eq!(split_list(" a, b ,c "), vec!["a", "b", "c"]);
+        assert!(split_list("  ").is_empty());
+    }
+
+    #[test]
+    fn synonyms() {
+        assert_eq!(by_broker_synonym("log.retention.ms").unwrap().name, "retention.ms");
+        assert!(by_broker_synonym("log.retention.hours").is_none());
+        assert_eq!(by_broker_synonym("message.max.bytes").unwrap().name, "max.message.bytes");
+        assert_eq!(ConfigType::Long.describe_code(), 5);
+    }
+}

@@ -1,0 +1,102 @@
+//! `kraftwerk-loadgen`: produce N messages of S bytes with a real Kafka client (librdkafka), report
+//! throughput and delivery latency, then consume them all back and report consume throughput.
+//!
+//! It speaks only the Kafka protocol, so the same run can be pointed at Apache Kafka for comparison.
+
+// The phases live in loadgen/ next to this file (the binary's path is fixed as src/bin/loadgen.rs).
+#[path = "loadgen/consume.rs"]
+mod consume;
+#[path = "loadgen/produce.rs"]
+mod produce;
+#[path = "loadgen/report.rs"]
+mod report;
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaErrorCode;
+
+/// Command-line flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kraftwerk-loadgen",
+    about = "Kafka produce/consume load generator"
+)]
+pub struct Args {
+    /// Broker(s) to bootstrap from.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub bootstrap: String,
+    /// Topic to use; created with --partitions if it does not exist.
+    #[arg(long, default_value = "loadgen")]
+    pub topic: String,
+    /// Number of messages to produce.
+    #[arg(long, default_value_t = 100_000)]
+    pub messages: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub size: usize,
+    /// Producer acks: 0, 1 or all.
+    #[arg(long, default_value = "all", value_parser = ["0", "1", "all", "-1"])]
+    pub acks: String,
+    /// Target rate in messages/s (0 = as fast as possible). At a fixed rate the latency figures
+    /// show the broker's response time rather than client-side queueing.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Partitions when creating the topic.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: i32,
+    /// Producer compression codec (none, gzip, snappy, lz4, zstd).
+    #[arg(long, default_value = "none")]
+    pub compression: String,
+    /// Skip the consume phase.
+    #[arg(long)]
+    pub no_consume: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.messages == 0 {
+        bail!("--messages must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building tokio runtime")?;
+    runtime.block_on(ensure_topic(&args))?;
+    let produced = produce::run(&args)?;
+    let consumed = if args.no_consume {
+        None
+    } else {
+        Some(consume::run(&args)?)
+    };
+    report::print(&args, &produced, consumed.as_ref());
+    if produced.errors > 0 {
+        bail!("{} deliveries failed", produced.errors);
+    }
+    Ok(())
+}
+
+/// Creates the topic; an existing topic is fine (its data is consumed too).
+async fn ensure_topic(args: &Args) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .create()
+        .context("creating admin client")?;
+    let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics([&topic], &opts)
+        .await
+        .context("CreateTopics")?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}

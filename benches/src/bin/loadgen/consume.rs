@@ -1,0 +1,66 @@
+//! The consume phase: read every partition from the beginning to the high watermark.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::Args;
+
+/// What the consume phase measured.
+pub struct Consumed {
+    pub messages: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+pub fn run(args: &Args) -> Result<Consumed> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .create()
+        .context("creating consumer")?;
+    let timeout = Duration::from_secs(30);
+    let metadata = consumer
+        .fetch_metadata(Some(&args.topic), timeout)
+        .context("metadata")?;
+    let Some(topic) = metadata.topics().iter().find(|t| t.name() == args.topic) else {
+        bail!("topic {} not in metadata", args.topic);
+    };
+    let mut tpl = TopicPartitionList::new();
+    let mut target = 0u64;
+    for p in topic.partitions() {
+        let (low, high) = consumer
+            .fetch_watermarks(&args.topic, p.id(), timeout)
+            .context("watermarks")?;
+        target += u64::try_from(high - low).unwrap_or(0);
+        tpl.add_partition_offset(&args.topic, p.id(), Offset::Beginning)
+            .context("assignment")?;
+    }
+    consumer.assign(&tpl).context("assign")?;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(600);
+    let (mut messages, mut bytes) = (0u64, 0u64);
+    while messages < target {
+        if Instant::now() > deadline {
+            bail!("consumed only {messages} of {target} messages in 600 s");
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                messages += 1;
+                bytes += m.payload_len() as u64;
+            }
+            Some(Err(e)) => bail!("consume error: {e}"),
+            None => {}
+        }
+    }
+    Ok(Consumed {
+        messages,
+        bytes,
+        elapsed: start.elapsed(),
+    })
+}

@@ -1,0 +1,129 @@
+//! The produce phase: send as fast as allowed (or at `--rate`), timing each delivery report.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use crate::Args;
+
+/// What the produce phase measured.
+pub struct Produced {
+    pub delivered: u64,
+    pub errors: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    /// Send-to-delivery-report latency in microseconds.
+    pub latency_us: Histogram<u64>,
+}
+
+/// Records send-to-acknowledgement latency per message; the opaque is the send instant.
+#[derive(Clone)]
+struct LatencyRecorder {
+    histogram: Arc<Mutex<Histogram<u64>>>,
+    delivered: Arc<AtomicU64>,
+    errors: Arc<AtomicU64>,
+}
+
+impl ClientContext for LatencyRecorder {}
+
+impl ProducerContext for LatencyRecorder {
+    type DeliveryOpaque = Box<Instant>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Instant>) {
+        match result {
+            Ok(_) => {
+                let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                if let Ok(mut h) = self.histogram.lock() {
+                    h.saturating_record(us);
+                }
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                if self.errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("first delivery error: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Incompressible payload bytes (xorshift), so `--compression` measures codec cost honestly.
+fn payload(size: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+pub fn run(args: &Args) -> Result<Produced> {
+    let recorder = LatencyRecorder {
+        histogram: Arc::new(Mutex::new(
+            Histogram::new_with_bounds(1, 60_000_000, 3).context("histogram bounds")?,
+        )),
+        delivered: Arc::new(AtomicU64::new(0)),
+        errors: Arc::new(AtomicU64::new(0)),
+    };
+    let producer: ThreadedProducer<LatencyRecorder> = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap)
+        .set("acks", &args.acks)
+        .set("compression.type", &args.compression)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("message.timeout.ms", "120000")
+        .create_with_context(recorder.clone())
+        .context("creating producer")?;
+    let value = payload(args.size);
+    let start = Instant::now();
+    for i in 0..args.messages {
+        if args.rate > 0 {
+            let due = start + Duration::from_secs_f64(i as f64 / args.rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let mut record = BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(
+            &args.topic,
+            Box::new(Instant::now()),
+        )
+        .payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err((e, _)) => return Err(e).context(format!("enqueue #{i}")),
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(300))
+        .context("flushing producer")?;
+    let elapsed = start.elapsed();
+    let delivered = recorder.delivered.load(Ordering::Relaxed);
+    let latency_us = recorder
+        .histogram
+        .lock()
+        .map(|h| h.clone())
+        .map_err(|_| anyhow::anyhow!("latency histogram lock poisoned"))?;
+    Ok(Produced {
+        delivered,
+        errors: recorder.errors.load(Ordering::Relaxed),
+        bytes: delivered * args.size as u64,
+        elapsed,
+        latency_us,
+    })
+}

@@ -1,7 +1,23 @@
 //! kraftwerk-storage: Kafka-compatible partition logs on local disk.
 //!
-//! Each partition is a directory of segments (`.log` + sparse `.index` + `.timeindex`), written
-//! through a synchronous std::fs API. The broker calls it from tokio tasks, so every call is
-//! kept short; nothing here is async and nothing here does networking.
+//! Each partition is a directory `<log.dirs>/<topic>-<partition>/` of segments named by their
+//! 20-digit base offset (`.log` data, sparse `.index` and `.timeindex`), plus a log-start-offset
+//! checkpoint and a clean-shutdown marker. The API is synchronous std::fs: the broker calls it
+//! from tokio tasks, so every call is kept short; nothing here is async or networked.
+//!
+//! - [`batch`]: the RecordBatch v2 codec (pure functions, fuzzed).
+//! - [`PartitionLog`]: append, read, truncate, retention and recovery of one partition.
 
 pub mod batch;
+mod checkpoint;
+mod config;
+mod dir_name;
+mod error;
+mod index;
+mod log;
+mod segment;
+
+pub use config::{LogConfig, TimestampType};
+pub use dir_name::{parse_partition_dir_name, partition_dir_name};
+pub use error::StorageError;
+pub use log::{AppendResult, PartitionLog, ReadResult};

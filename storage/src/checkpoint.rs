@@ -1,0 +1,106 @@
+//! Small per-partition files: the log-start-offset checkpoint and the clean-shutdown marker.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::StorageError;
+
+/// Holds the log start offset advanced by retention and DeleteRecords.
+pub(crate) const LOG_START_CHECKPOINT: &str = "log-start-offset.checkpoint";
+/// Present only while the log is closed after a clean shutdown.
+pub(crate) const CLEAN_SHUTDOWN_MARKER: &str = ".kraftwerk_cleanshutdown";
+const CHECKPOINT_VERSION: &str = "0";
+
+/// Reads the log start offset checkpoint. A missing or unreadable checkpoint is `None`: the
+/// first segment's base offset is then the log start, which is only ever more conservative.
+pub(crate) fn read_log_start_offset(dir: &Path) -> Result<Option<i64>, StorageError> {
+    let path = dir.join(LOG_START_CHECKPOINT);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            tracing::warn!(path = %path.display(), "ignoring non-UTF-8 checkpoint");
+            return Ok(None);
+        }
+        Err(e) => return Err(StorageError::io("read", &path, e)),
+    };
+    let mut lines = text.lines();
+    let parsed = match (lines.next(), lines.next()) {
+        (Some(CHECKPOINT_VERSION), Some(offset)) => offset.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    if parsed.is_none() {
+        tracing::warn!(path = %path.display(), "ignoring malformed checkpoint");
+    }
+    Ok(parsed.filter(|&o| o >= 0))
+}
+
+/// Atomically replaces the checkpoint (write temp, fsync, rename, fsync dir).
+pub(crate) fn write_log_start_offset(dir: &Path, offset: i64) -> Result<(), StorageError> {
+    let path = dir.join(LOG_START_CHECKPOINT);
+    let tmp = dir.join(format!("{LOG_START_CHECKPOINT}.tmp"));
+    let contents = format!("{CHECKPOINT_VERSION}\n{offset}\n");
+    write_synced(&tmp, contents.as_bytes())?;
+    fs::rename(&tmp, &path).map_err(|e| StorageError::io("rename", &tmp, e))?;
+    sync_dir(dir)
+}
+
+/// Removes the clean-shutdown marker, returning whether it was there.
+pub(crate) fn take_clean_shutdown_marker(dir: &Path) -> Result<bool, StorageError> {
+    let path = dir.join(CLEAN_SHUTDOWN_MARKER);
+    match fs::remove_file(&path) {
+        Ok(()) => {
+            sync_dir(dir)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StorageError::io("remove", &path, e)),
+    }
+}
+
+/// Writes the clean-shutdown marker (after everything else was flushed).
+pub(crate) fn write_clean_shutdown_marker(dir: &Path) -> Result<(), StorageError> {
+    write_synced(&dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
+    sync_dir(dir)
+}
+
+/// fsyncs a directory so that file creations, renames and removals in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::io("fsync dir", dir, e))
+}
+
+fn write_synced(path: &PathBuf, bytes: &[u8]) -> Result<(), StorageError> {
+    let mut file = File::create(path).map_err(|e| StorageError::io("create", path, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| StorageError::io("write", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_round_trip_and_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_log_start_offset(dir.path()).unwrap(), None);
+        write_log_start_offset(dir.path(), 1234).unwrap();
+        assert_eq!(read_log_start_offset(dir.path()).unwrap(), Some(1234));
+        fs::write(dir.path().join(LOG_START_CHECKPOINT), b"\xff\xfe garbage").unwrap();
+        assert_eq!(read_log_start_offset(dir.path()).unwrap(), None);
+        fs::write(dir.path().join(LOG_START_CHECKPOINT), b"7\n12\n").unwrap();
+        assert_eq!(read_log_start_offset(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn marker_is_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!take_clean_shutdown_marker(dir.path()).unwrap());
+        write_clean_shutdown_marker(dir.path()).unwrap();
+        assert!(take_clean_shutdown_marker(dir.path()).unwrap());
+        assert!(!take_clean_shutdown_marker(dir.path()).unwrap());
+    }
+}

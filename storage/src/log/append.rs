@@ -1,0 +1,142 @@
+//! Leader and follower appends, and the segment-roll decision they share.
+
+use std::mem;
+
+use super::{now_ms, AppendResult, PartitionLog, SCRATCH_KEEP_BYTES};
+use crate::batch::{
+    set_base_offset, set_log_append_time, validate_batches, BatchError, TimestampType,
+};
+use crate::StorageError;
+
+impl PartitionLog {
+    /// Appends producer batches as the leader.
+    ///
+    /// All batches are validated first (framing, magic, CRC, size against
+    /// `max_message_bytes`); if any fails nothing is written. Offsets are assigned from the
+    /// log end offset by rewriting each base offset (outside the CRC), and under LogAppendTime
+    /// each batch gets `now_ms` as max timestamp (new CRC). The rewritten copy goes to the
+    /// active segment (rolled first if size, age or offset range require) in one write.
+    /// Per-record work: none.
+    pub fn append(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendResult, StorageError> {
+        let mut infos = validate_batches(batches, self.config.max_message_bytes as usize)?;
+        if infos.is_empty() {
+            return Err(StorageError::InvalidRecord(BatchError::Empty));
+        }
+        let base_offset = self.log_end_offset();
+        let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;
+        let mut scratch = mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(batches);
+        let mut next = base_offset;
+        let mut records = 0u64;
+        for info in &mut infos {
+            let range = info.range();
+            let bytes = scratch
+                .get_mut(range)
+                .ok_or(StorageError::InvalidRecord(BatchError::Empty))?;
+            set_base_offset(bytes, next)?;
+            info.base_offset = next;
+            if log_append_time {
+                set_log_append_time(bytes, now_ms)?;
+                info.max_timestamp = now_ms;
+                info.timestamp_type = TimestampType::LogAppendTime;
+                info.attributes = TimestampType::LogAppendTime.apply(info.attributes);
+            }
+            next = next
+                .checked_add(info.offset_count())
+                .ok_or(StorageError::OffsetOverflow(next))?;
+            records += info.records_count as u64;
+        }
+        let last_offset = next - 1;
+        let written = self
+            .maybe_roll(scratch.len(), last_offset, now_ms)
+            .and_then(|()| {
+                self.active
+                    .append(&scratch, &infos, self.config.index_interval_bytes)
+            });
+        if scratch.capacity() <= SCRATCH_KEEP_BYTES {
+            self.scratch = scratch;
+        }
+        written?;
+        self.note_appended(records)?;
+        Ok(AppendResult {
+            base_offset,
+            last_offset,
+            log_append_time: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset,
+            batches: infos,
+        })
+    }
+
+    /// Appends batches that already carry their offsets (replication, the raft log).
+    ///
+    /// The first batch must start at the log end offset and offsets must increase; batches are
+    /// written as they are, with no copy. As in Kafka, `max_message_bytes` is not applied to
+    /// replicated data, but every batch is still validated.
+    pub fn append_as_follower(&mut self, batches: &[u8]) -> Result<AppendResult, StorageError> {
+        let infos = validate_batches(batches, i32::MAX as usize)?;
+        let Some(first) = infos.first() else {
+            return Err(StorageError::InvalidRecord(BatchError::Empty));
+        };
+        let base_offset = first.base_offset;
+        let mut expected = self.log_end_offset();
+        if base_offset != expected {
+            return Err(StorageError::UnexpectedAppendOffset {
+                expected,
+                actual: base_offset,
+            });
+        }
+        let mut records = 0u64;
+        for info in &infos {
+            if info.base_offset < expected {
+                return Err(StorageError::UnexpectedAppendOffset {
+                    expected,
+                    actual: info.base_offset,
+                });
+            }
+            expected = info
+                .last_offset()
+                .checked_add(1)
+                .ok_or(StorageError::OffsetOverflow(info.base_offset))?;
+            records += info.records_count as u64;
+        }
+        let last_offset = expected - 1;
+        self.maybe_roll(batches.len(), last_offset, now_ms())?;
+        self.active
+            .append(batches, &infos, self.config.index_interval_bytes)?;
+        self.note_appended(records)?;
+        Ok(AppendResult {
+            base_offset,
+            last_offset,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset,
+            batches: infos,
+        })
+    }
+
+    /// Rolls before an append of `incoming` bytes ending at `last_offset` if the active segment
+    /// would exceed `segment_bytes` (capped at i32::MAX so positions fit the index), is older
+    /// than `segment_ms`, or could not index `last_offset` relative to its base. An empty
+    /// segment is never rolled, so one oversized batch still gets written.
+    fn maybe_roll(
+        &mut self,
+        incoming: usize,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let segment = &self.active;
+        if segment.is_empty() {
+            return Ok(());
+        }
+        let limit = self.config.segment_bytes.min(i32::MAX as u64);
+        let full = segment.size().saturating_add(incoming as u64) > limit;
+        let aged = self.config.segment_ms >= 0
+            && now_ms.saturating_sub(segment.roll_reference_ms()) > self.config.segment_ms;
+        let out_of_range = !segment.can_hold_offset(last_offset);
+        if full || aged || out_of_range {
+            tracing::debug!(full, aged, out_of_range, "rolling segment");
+            self.roll(now_ms)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! Opening a partition log: finding segments, deciding what to recover, restoring the log
+//! start offset.
+
+use std::fs;
+use std::path::Path;
+
+use super::{now_ms, PartitionLog};
+use crate::checkpoint::{
+    read_log_start_offset, take_clean_shutdown_marker, write_log_start_offset,
+};
+use crate::segment::{
+    parse_segment_name, segment_path, Segment, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT,
+};
+use crate::{LogConfig, StorageError};
+
+impl PartitionLog {
+    /// Opens the log in `dir`, creating the directory if missing.
+    ///
+    /// After a clean shutdown only the batches after each segment's last index entry are
+    /// verified. Otherwise the last segment is verified batch by batch (header and CRC), cut at
+    /// the first torn or corrupt batch, and its indexes rebuilt; so is any segment whose index
+    /// is missing or inconsistent, and segments after a cut one are dropped. The clean-shutdown
+    /// marker is removed while the log is open.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<Self, StorageError> {
+        fs::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))?;
+        let clean = take_clean_shutdown_marker(dir)?;
+        let bases = list_segments(dir)?;
+        let checkpoint = read_log_start_offset(dir)?;
+        let interval = config.index_interval_bytes;
+        let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
+        for (i, &base) in bases.iter().enumerate() {
+            let is_last = i + 1 == bases.len();
+            let (mut segment, indexes_loaded) = Segment::open(dir, base)?;
+            let mut cut = 0;
+            if !indexes_loaded || (!clean && is_last) || !segment.load_tail(interval)? {
+                tracing::info!(
+                    dir = %dir.display(),
+                    base_offset = base,
+                    clean,
+                    indexes_loaded,
+                    "recovering segment"
+                );
+                cut = segment.recover(interval)?;
+            }
+            if let Some(prev) = segments.last() {
+                if base < prev.next_offset() {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        base_offset = base,
+                        previous_end = prev.next_offset(),
+                        "segment overlaps its predecessor; dropping it and later segments"
+                    );
+                    drop(segment);
+                    remove_segments(dir, bases.get(i..).unwrap_or_default())?;
+                    break;
+                }
+            }
+            segments.push(segment);
+            if cut > 0 && !is_last {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    base_offset = base,
+                    "dropping segments after a truncated one"
+                );
+                remove_segments(dir, bases.get(i + 1..).unwrap_or_default())?;
+                break;
+            }
+        }
+        let Some(active) = segments.pop() else {
+            let start = checkpoint.unwrap_or(0);
+            let active = Segment::create(dir, start, now_ms())?;
+            return Ok(Self::assemble(dir, config, Vec::new(), active, start));
+        };
+        let first_base = segments.first().unwrap_or(&active).base_offset();
+        let log_start = checkpoint.map_or(first_base, |c| c.max(first_base));
+        let mut log = Self::assemble(dir, config, segments, active, log_start);
+        if log_start > log.log_end_offset() {
+            tracing::warn!(
+                dir = %dir.display(),
+                log_start,
+                log_end = log.log_end_offset(),
+                "log start offset beyond recovered log end; starting empty there"
+            );
+            log.truncate_fully_and_start_at(log_start)?;
+        } else if checkpoint != Some(log_start) {
+            write_log_start_offset(dir, log_start)?;
+        }
+        Ok(log)
+    }
+
+    fn assemble(
+        dir: &Path,
+        config: LogConfig,
+        sealed: Vec<Segment>,
+        active: Segment,
+        log_start_offset: i64,
+    ) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            config,
+            sealed,
+            active,
+            log_start_offset,
+            scratch: Vec::new(),
+            unflushed_messages: 0,
+            background_flushes: Vec::new(),
+        }
+    }
+}
+
+/// Base offsets of the `.log` files in `dir`, ascending. Index files without a log (left by a
+/// crash during deletion) are removed.
+fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| StorageError::io("list", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io("list", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = parse_segment_name(name, LOG_EXT) {
+            logs.push(base);
+        } else if let Some(base) =
+            parse_segment_name(name, INDEX_EXT).or_else(|| parse_segment_name(name, TIME_INDEX_EXT))
+        {
+            indexes.push((base, entry.path()));
+        }
+    }
+    logs.sort_unstable();
+    for (base, path) in indexes {
+        if logs.binary_search(&base).is_err() {
+            tracing::info!(path = %path.display(), "removing orphan index file");
+            fs::remove_file(&path).map_err(|e| StorageError::io("remove", &path, e))?;
+        }
+    }
+    Ok(logs)
+}
+
+fn remove_segments(dir: &Path, bases: &[i64]) -> Result<(), StorageError> {
+    for &base in bases {
+        for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
+            let path = segment_path(dir, base, ext);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("remove", &path, e)),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! [`PartitionLog`]: one partition's segmented log, Kafka's on-disk layout and semantics.
+
+mod append;
+mod load;
+mod read;
+mod retention;
+mod timestamps;
+
+use std::mem;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::batch::BatchInfo;
+use crate::checkpoint::{sync_dir, write_clean_shutdown_marker};
+use crate::segment::Segment;
+use crate::{LogConfig, StorageError};
+
+/// What an append did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Offset of the first record appended.
+    pub base_offset: i64,
+    /// Offset of the last record appended.
+    pub last_offset: i64,
+    /// The broker time stamped on the batches under LogAppendTime, else -1.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    /// The appended batches, with their final offsets (positions are within the input).
+    pub batches: Vec<BatchInfo>,
+}
+
+/// What a read returned: whole batches, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    pub records: bytes::Bytes,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// A partition's log: `<dir>/<base offset>.{log,index,timeindex}` segments, a log-start-offset
+/// checkpoint and a clean-shutdown marker.
+///
+/// Calls are synchronous and short; the owner serialises them (`&mut self` for writes).
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Older segments, oldest first. Never appended to except after `truncate_to`.
+    sealed: Vec<Segment>,
+    /// The segment appends go to; always the newest.
+    active: Segment,
+    log_start_offset: i64,
+    /// Reused buffer for leader appends (offsets are rewritten in a copy of the input).
+    scratch: Vec<u8>,
+    /// Records appended since the last fsync, for `flush_interval_messages`.
+    unflushed_messages: u64,
+    /// fsyncs of rolled segments, run off the append path.
+    background_flushes: Vec<JoinHandle<Result<(), StorageError>>>,
+}
+
+/// Scratch capacity kept between appends; a larger one is released after use.
+const SCRATCH_KEEP_BYTES: usize = 8 << 20;
+
+impl PartitionLog {
+    /// Offset of the first record still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Offset the next appended record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active.next_offset()
+    }
+
+    /// Bytes of all segments' data files.
+    pub fn size_in_bytes(&self) -> u64 {
+        self.segments().map(Segment::size).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.sealed.len() + 1
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Replaces the configuration; it applies from the next call on (segments are not rewritten).
+    pub fn update_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// fsyncs data and indexes of every segment written since the last flush.
+    pub fn flush(&mut self) -> Result<(), StorageError> {
+        let joined = self.join_background_flushes();
+        self.active.sync()?;
+        sync_dir(&self.dir)?;
+        self.unflushed_messages = 0;
+        joined
+    }
+
+    /// Flushes and writes the clean-shutdown marker, so the next open skips recovery.
+    pub fn close(mut self) -> Result<(), StorageError> {
+        self.active.seal()?;
+        self.flush()?;
+        write_clean_shutdown_marker(&self.dir)
+    }
+
+    /// Removes the partition directory and everything in it.
+    pub fn delete(mut self) -> Result<(), StorageError> {
+        if let Err(e) = self.join_background_flushes() {
+            tracing::debug!(error = %e, "ignoring fsync failure of a log being deleted");
+        }
+        let dir = mem::take(&mut self.dir);
+        drop(self);
+        std::fs::remove_dir_all(&dir).map_err(|e| StorageError::io("remove dir", &dir, e))
+    }
+
+    /// Oldest to newest.
+    fn segments(&self) -> impl DoubleEndedIterator<Item = &Segment> {
+        self.sealed.iter().chain(std::iter::once(&self.active))
+    }
+
+    /// Index (in [`Self::segments`] order) of the segment that would hold `offset`.
+    fn segment_index_for(&self, offset: i64) -> Option<usize> {
+        if self.active.base_offset() <= offset {
+            return Some(self.sealed.len());
+        }
+        self.sealed
+            .partition_point(|s| s.base_offset() <= offset)
+            .checked_sub(1)
+    }
+
+    fn segment_at(&self, index: usize) -> Option<&Segment> {
+        self.sealed
+            .get(index)
+            .or((index == self.sealed.len()).then_some(&self.active))
+    }
+
+    /// Starts a new active segment at the log end offset; the old one is sealed and fsynced
+    /// on a background thread (as Kafka does) so the append that triggered the roll is not
+    /// held up by writeback of a whole segment.
+    fn roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        self.reap_background_flushes()?;
+        let next = self.active.next_offset();
+        let fresh = Segment::create(&self.dir, next, now_ms)?;
+        let mut old = mem::replace(&mut self.active, fresh);
+        tracing::debug!(dir = %self.dir.display(), base_offset = next, "rolled segment");
+        old.seal()?;
+        let handles = old.file_handles()?;
+        self.sealed.push(old);
+        let dir = self.dir.clone();
+        let handle = std::thread::Builder::new()
+            .name("kraftwerk-fsync".into())
+            .spawn(move || {
+                for (path, file) in handles {
+                    file.sync_data()
+                        .map_err(|e| StorageError::io("fsync", &path, e))?;
+                }
+                sync_dir(&dir)
+            })
+            .map_err(|e| StorageError::io("spawn fsync thread", &self.dir, e))?;
+        self.background_flushes.push(handle);
+        Ok(())
+    }
+
+    /// Collects finished background fsyncs, returning the first failure.
+    fn reap_background_flushes(&mut self) -> Result<(), StorageError> {
+        let (done, running): (Vec<_>, Vec<_>) = mem::take(&mut self.background_flushes)
+            .into_iter()
+            .partition(|h| h.is_finished());
+        self.background_flushes = running;
+        join_all(done)
+    }
+
+    fn join_background_flushes(&mut self) -> Result<(), StorageError> {
+        join_all(mem::take(&mut self.background_flushes))
+    }
+
+    /// Counts appended records and fsyncs once `flush_interval_messages` is reached.
+    fn note_appended(&mut self, records: u64) -> Result<(), StorageError> {
+        self.unflushed_messages = self.unflushed_messages.saturating_add(records);
+        if self.unflushed_messages >= self.config.flush_interval_messages {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn join_all(handles: Vec<JoinHandle<Result<(), StorageError>>>) -> Result<(), StorageError> {
+    let mut first_error = None;
+    for handle in handles {
+        let result = handle.join().unwrap_or_else(|_| {
+            Err(StorageError::io(
+                "fsync",
+                Path::new("<background thread>"),
+                std::io::Error::other("fsync thread panicked"),
+            ))
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "background segment fsync failed");
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Wall-clock milliseconds, for calls that are not given a time (follower appends, open).
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

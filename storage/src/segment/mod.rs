@@ -1,0 +1,510 @@
+//! One segment: a `.log` file of whole batches plus its sparse `.index` and `.timeindex`.
+//!
+//! The segment knows nothing about configs or log-level offsets; [`crate::log`] decides when to
+//! roll, delete or recover it.
+
+mod chunk_reader;
+mod indexed;
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use crate::batch::{
+    records, validate_batch, BatchHeader, BatchInfo, Compression, TimestampType, HEADER_SIZE,
+    LOG_OVERHEAD,
+};
+use crate::index::{LoadStatus, OffsetIndex, TimeIndex};
+use crate::StorageError;
+use chunk_reader::ChunkReader;
+pub(crate) use indexed::Indexed;
+
+/// Extension of segment data files.
+pub(crate) const LOG_EXT: &str = "log";
+/// Extension of offset index files.
+pub(crate) const INDEX_EXT: &str = "index";
+/// Extension of time index files.
+pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
+
+/// Read size for scans that walk headers (lookups): one index interval plus slack.
+const LOOKUP_CHUNK: usize = 16 * 1024;
+/// Read size for scans that verify every batch (recovery).
+const RECOVERY_CHUNK: usize = 4 * 1024 * 1024;
+
+/// `<dir>/<20-digit base offset>.<ext>`, Kafka's segment file naming.
+pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
+    dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// The base offset encoded in a segment file name, if `name` is `<20 digits>.<ext>`.
+pub(crate) fn parse_segment_name(name: &str, ext: &str) -> Option<i64> {
+    let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    log: File,
+    /// Committed bytes; reads never look past this, appends write here.
+    size: u64,
+    /// When the segment was created (or its file last modified, for reopened ones).
+    created_ms: i64,
+    idx: Indexed,
+}
+
+/// Where a verifying scan stopped.
+struct ScanEnd {
+    /// End of the last good batch.
+    valid_end: u64,
+    /// Why the scan stopped before the end of the file, if it did.
+    problem: Option<String>,
+}
+
+impl Segment {
+    /// Creates an empty segment (emptying any stale files of the same name).
+    pub(crate) fn create(dir: &Path, base_offset: i64, now_ms: i64) -> Result<Self, StorageError> {
+        let log_path = segment_path(dir, base_offset, LOG_EXT);
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .map_err(|e| StorageError::io("create", &log_path, e))?;
+        let index_path = segment_path(dir, base_offset, INDEX_EXT);
+        let offset_index = OffsetIndex::create(&index_path)
+            .map_err(|e| StorageError::io("create", &index_path, e))?;
+        let time_path = segment_path(dir, base_offset, TIME_INDEX_EXT);
+        let time_index =
+            TimeIndex::create(&time_path).map_err(|e| StorageError::io("create", &time_path, e))?;
+        Ok(Self {
+            base_offset,
+            log_path,
+            log,
+            size: 0,
+            created_ms: now_ms,
+            idx: Indexed::new(base_offset, offset_index, time_index),
+        })
+    }
+
+    /// Opens an existing segment. Its in-memory state is not usable until
+    /// [`Self::load_tail`] or [`Self::recover`] ran; the flag says whether both indexes loaded.
+    pub(crate) fn open(dir: &Path, base_offset: i64) -> Result<(Self, bool), StorageError> {
+        let log_path = segment_path(dir, base_offset, LOG_EXT);
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .map_err(|e| StorageError::io("open", &log_path, e))?;
+        let meta = log
+            .metadata()
+            .map_err(|e| StorageError::io("stat", &log_path, e))?;
+        let size = meta.len();
+        let created_ms = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64);
+        let index_path = segment_path(dir, base_offset, INDEX_EXT);
+        let (offset_index, s1) = OffsetIndex::load(&index_path, size)
+            .map_err(|e| StorageError::io("load index", &index_path, e))?;
+        let time_path = segment_path(dir, base_offset, TIME_INDEX_EXT);
+        let (time_index, s2) = TimeIndex::load(&time_path)
+            .map_err(|e| StorageError::io("load index", &time_path, e))?;
+        let loaded = s1 == LoadStatus::Loaded && s2 == LoadStatus::Loaded;
+        let segment = Self {
+            base_offset,
+            log_path,
+            log,
+            size,
+            created_ms,
+            idx: Indexed::new(base_offset, offset_index, time_index),
+        };
+        Ok((segment, loaded))
+    }
+
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// Offset after the last batch (the base offset when empty).
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.idx.next_offset()
+    }
+
+    /// (largest timestamp, offset of the first batch reaching it), if any batch has one.
+    pub(crate) fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.idx.max_timestamp()
+    }
+
+    /// The time the segment's age is measured from for `segment.ms`: its first batch's max
+    /// timestamp, or its creation time (Kafka's rule).
+    pub(crate) fn roll_reference_ms(&self) -> i64 {
+        self.idx.first_batch_timestamp().unwrap_or(self.created_ms)
+    }
+
+    /// The timestamp retention compares against: the largest record timestamp, or the file's
+    /// modification time if no batch carries one.
+    pub(crate) fn retention_timestamp(&self) -> i64 {
+        match self.idx.max_timestamp() {
+            Some((ts, _)) => ts,
+            None => self
+                .log
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(self.created_ms, |d| d.as_millis() as i64),
+        }
+    }
+
+    /// Whether `offset` is representable relative to this segment's base (u32 index fields).
+    pub(crate) fn can_hold_offset(&self, offset: i64) -> bool {
+        offset
+            .checked_sub(self.base_offset)
+            .is_some_and(|d| (0..=i64::from(u32::MAX)).contains(&d))
+    }
+
+    /// Writes `data` (validated batches described by `infos`, positions relative to `data`)
+    /// at the end of the segment with one positioned write, then indexes it.
+    pub(crate) fn append(
+        &mut self,
+        data: &[u8],
+        infos: &[BatchInfo],
+        index_interval: u32,
+    ) -> Result<(), StorageError> {
+        let start = self.size;
+        if let Err(e) = self.log.write_all_at(data, start) {
+            // Drop any partial write so the file keeps ending on a batch boundary.
+            let _ = self.log.set_len(start);
+            return Err(StorageError::io("write", &self.log_path, e));
+        }
+        self.size += data.len() as u64;
+        for info in infos {
+            self.idx
+                .track(start + info.position as u64, info, index_interval)
+                .map_err(|e| self.index_error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds in-memory state from the indexes plus a verifying scan of the batches after
+    /// the last offset-index entry. Returns false if that tail is not a clean run of valid
+    /// batches up to the end of the file (the caller then runs [`Self::recover`]).
+    pub(crate) fn load_tail(&mut self, index_interval: u32) -> Result<bool, StorageError> {
+        let start = u64::from(self.idx.offset_index().last().map_or(0, |e| e.position));
+        let first = if self.size >= HEADER_SIZE as u64 {
+            let mut buf = [0u8; HEADER_SIZE];
+            self.log
+                .read_exact_at(&mut buf, 0)
+                .map_err(|e| StorageError::io("read", &self.log_path, e))?;
+            BatchHeader::parse(&buf).ok().map(|h| h.max_timestamp)
+        } else {
+            None
+        };
+        self.idx.reset_from_indexes(first);
+        let idx = &mut self.idx;
+        let end = scan_batches(&self.log, &self.log_path, start, self.size, |pos, info| {
+            idx.track(pos, info, index_interval)
+        })?;
+        Ok(end.problem.is_none() && end.valid_end == self.size)
+    }
+
+    /// Verifies every batch from the start, truncates the file at the first torn or corrupt
+    /// one, and rebuilds both indexes. Returns the number of bytes cut off.
+    pub(crate) fn recover(&mut self, index_interval: u32) -> Result<u64, StorageError> {
+        let file_len = self
+            .log
+            .metadata()
+            .map_err(|e| StorageError::io("stat", &self.log_path, e))?
+            .len();
+        self.idx.clear().map_err(|e| self.index_error(e))?;
+        let idx = &mut self.idx;
+        let end = scan_batches(&self.log, &self.log_path, 0, file_len, |pos, info| {
+            idx.track(pos, info, index_interval)
+        })?;
+        if let Some(problem) = &end.problem {
+            tracing::warn!(
+                segment = %self.log_path.display(),
+                position = end.valid_end,
+                file_len,
+                %problem,
+                "truncating segment at first invalid batch"
+            );
+        }
+        if end.valid_end != file_len {
+            self.log
+                .set_len(end.valid_end)
+                .map_err(|e| StorageError::io("truncate", &self.log_path, e))?;
+        }
+        self.size = end.valid_end;
+        self.idx.write_pending().map_err(|e| self.index_error(e))?;
+        Ok(file_len - end.valid_end)
+    }
+
+    /// Drops every batch holding offsets >= `offset` (the batch containing it included).
+    pub(crate) fn truncate_to(
+        &mut self,
+        offset: i64,
+        index_interval: u32,
+    ) -> Result<(), StorageError> {
+        let Some((pos, header)) = self.find_batch(offset)? else {
+            return Ok(());
+        };
+        self.log
+            .set_len(pos)
+            .map_err(|e| StorageError::io("truncate", &self.log_path, e))?;
+        self.size = pos;
+        self.idx
+            .truncate(pos, header.base_offset)
+            .map_err(|e| self.index_error(e))?;
+        if !self.load_tail(index_interval)? {
+            self.recover(index_interval)?;
+        }
+        Ok(())
+    }
+
+    /// The first batch whose last offset is >= `offset`: (its position, its header).
+    pub(crate) fn find_batch(
+        &self,
+        offset: i64,
+    ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+        let mut pos = u64::from(
+            self.idx
+                .offset_index()
+                .lookup(offset.saturating_sub(self.base_offset)),
+        );
+        let mut reader = ChunkReader::new(&self.log, self.size, LOOKUP_CHUNK);
+        while pos < self.size {
+            let (header, size) = self.header_at(&mut reader, pos)?;
+            if header.last_offset() >= offset {
+                return Ok(Some((pos, header)));
+            }
+            pos += size;
+        }
+        Ok(None)
+    }
+
+    /// An upper bound on the end position of batches wholly below `offset`, from the index.
+    pub(crate) fn position_bound_below(&self, offset: i64) -> Option<u64> {
+        self.idx
+            .offset_index()
+            .position_of_first_at_or_after(offset.saturating_sub(self.base_offset))
+            .map(u64::from)
+    }
+
+    /// Reads `len` bytes at `pos` into a fresh buffer (one pread).
+    pub(crate) fn read_at(&self, pos: u64, len: usize) -> Result<Vec<u8>, StorageError> {
+        let mut buf = vec![0u8; len];
+        self.log
+            .read_exact_at(&mut buf, pos)
+            .map_err(|e| StorageError::io("read", &self.log_path, e))?;
+        Ok(buf)
+    }
+
+    /// First record at or after `min_offset` whose timestamp is >= `timestamp`.
+    ///
+    /// Record-level for uncompressed CreateTime batches; for compressed or LogAppendTime
+    /// batches the answer is the first offset of the first batch whose max timestamp qualifies,
+    /// with that max timestamp (records are not decompressed here).
+    pub(crate) fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+        min_offset: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        if self
+            .idx
+            .max_timestamp()
+            .is_none_or(|(ts, _)| ts < timestamp)
+        {
+            return Ok(None);
+        }
+        let from_index = self
+            .idx
+            .time_index()
+            .last_before(timestamp)
+            .map_or(self.base_offset, |e| {
+                self.base_offset + i64::from(e.relative_offset)
+            });
+        let Some((mut pos, _)) = self.find_batch(from_index.max(min_offset))? else {
+            return Ok(None);
+        };
+        let mut reader = ChunkReader::new(&self.log, self.size, LOOKUP_CHUNK);
+        while pos < self.size {
+            let (header, size) = self.header_at(&mut reader, pos)?;
+            if header.max_timestamp >= timestamp && header.last_offset() >= min_offset {
+                let uncompressed =
+                    Compression::from_attributes(header.attributes) == Ok(Compression::None);
+                let create_time =
+                    TimestampType::from_attributes(header.attributes) == TimestampType::CreateTime;
+                if !(uncompressed && create_time) {
+                    return Ok(Some((
+                        header.base_offset.max(min_offset),
+                        header.max_timestamp,
+                    )));
+                }
+                let bytes = reader
+                    .get(pos, size as usize)
+                    .map_err(|e| StorageError::io("read", &self.log_path, e))?
+                    .ok_or_else(|| self.corrupt(pos, "batch past end of segment".into()))?;
+                let iter = records(bytes).map_err(|e| self.corrupt(pos, e.to_string()))?;
+                for record in iter {
+                    let record = record.map_err(|e| self.corrupt(pos, e.to_string()))?;
+                    if record.offset >= min_offset && record.timestamp >= timestamp {
+                        return Ok(Some((record.offset, record.timestamp)));
+                    }
+                }
+            }
+            pos += size;
+        }
+        Ok(None)
+    }
+
+    /// Completes the time index with the segment's final max timestamp and writes pending
+    /// index entries; called when the segment stops being the active one and on close.
+    pub(crate) fn seal(&mut self) -> Result<(), StorageError> {
+        self.idx.seal().map_err(|e| self.index_error(e))
+    }
+
+    /// Writes pending index entries and fsyncs data and indexes.
+    pub(crate) fn sync(&mut self) -> Result<(), StorageError> {
+        self.idx.write_pending().map_err(|e| self.index_error(e))?;
+        self.log
+            .sync_data()
+            .map_err(|e| StorageError::io("fsync", &self.log_path, e))?;
+        self.idx.sync().map_err(|e| self.index_error(e))
+    }
+
+    /// Handles on the three files, for an fsync on another thread (after [`Self::seal`]).
+    pub(crate) fn file_handles(&self) -> Result<Vec<(PathBuf, File)>, StorageError> {
+        let log = self
+            .log
+            .try_clone()
+            .map_err(|e| StorageError::io("dup", &self.log_path, e))?;
+        let mut handles = vec![(self.log_path.clone(), log)];
+        handles.extend(self.idx.file_handles().map_err(|e| self.index_error(e))?);
+        Ok(handles)
+    }
+
+    /// Removes the segment's files.
+    pub(crate) fn delete(self) -> Result<(), StorageError> {
+        let paths = [
+            self.log_path.clone(),
+            self.idx.offset_index_path().to_path_buf(),
+            self.idx.time_index_path().to_path_buf(),
+        ];
+        drop(self);
+        for path in paths {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("delete", &path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes the header at `pos` and checks that the batch fits the segment.
+    fn header_at(
+        &self,
+        reader: &mut ChunkReader<'_>,
+        pos: u64,
+    ) -> Result<(BatchHeader, u64), StorageError> {
+        let bytes = reader
+            .get(pos, HEADER_SIZE)
+            .map_err(|e| StorageError::io("read", &self.log_path, e))?
+            .ok_or_else(|| self.corrupt(pos, "batch header past end of segment".into()))?;
+        let header = BatchHeader::parse(bytes).map_err(|e| self.corrupt(pos, e.to_string()))?;
+        let size = header
+            .total_size()
+            .map_err(|e| self.corrupt(pos, e.to_string()))? as u64;
+        if pos + size > self.size {
+            return Err(self.corrupt(pos, "batch past end of segment".into()));
+        }
+        Ok((header, size))
+    }
+
+    fn corrupt(&self, position: u64, reason: String) -> StorageError {
+        StorageError::CorruptLog {
+            path: self.log_path.clone(),
+            position,
+            reason,
+        }
+    }
+
+    fn index_error(&self, e: indexed::IndexError) -> StorageError {
+        match e {
+            indexed::IndexError::Io(path, e) => StorageError::io("write index", &path, e),
+            indexed::IndexError::Overflow(offset) => StorageError::OffsetOverflow(offset),
+        }
+    }
+}
+
+/// Verifies batches from `from` up to `limit`, calling `visit` for each good one, and stops at
+/// the first that is torn, corrupt, or breaks offset order.
+fn scan_batches(
+    log: &File,
+    path: &Path,
+    from: u64,
+    limit: u64,
+    mut visit: impl FnMut(u64, &BatchInfo) -> Result<(), indexed::IndexError>,
+) -> Result<ScanEnd, StorageError> {
+    let mut reader = ChunkReader::new(log, limit, RECOVERY_CHUNK);
+    let mut pos = from;
+    let mut next_offset = i64::MIN;
+    let stop = |pos: u64, why: String| {
+        Ok(ScanEnd {
+            valid_end: pos,
+            problem: Some(why),
+        })
+    };
+    while pos < limit {
+        let io_err = |e| StorageError::io("read", path, e);
+        let Some(overhead) = reader.get(pos, LOG_OVERHEAD).map_err(io_err)? else {
+            return stop(pos, "torn batch header".into());
+        };
+        let Some((_, length)) = crate::batch::peek_offset_and_length(overhead) else {
+            return stop(pos, "torn batch header".into());
+        };
+        let Ok(length) = usize::try_from(length) else {
+            return stop(pos, format!("invalid batch length {length}"));
+        };
+        let Some(bytes) = reader.get(pos, length + LOG_OVERHEAD).map_err(io_err)? else {
+            return stop(pos, "torn batch".into());
+        };
+        let info = match validate_batch(bytes, usize::MAX) {
+            Ok(info) => info,
+            Err(e) => return stop(pos, e.to_string()),
+        };
+        if info.base_offset < next_offset {
+            return stop(pos, format!("offset {} goes backwards", info.base_offset));
+        }
+        next_offset = info.last_offset().saturating_add(1);
+        if let Err(e) = visit(pos, &info) {
+            return match e {
+                indexed::IndexError::Overflow(_) => stop(pos, e.to_string()),
+                indexed::IndexError::Io(p, e) => Err(StorageError::io("write index", &p, e)),
+            };
+        }
+        pos += info.size as u64;
+    }
+    Ok(ScanEnd {
+        valid_end: pos,
+        problem: None,
+    })
+}

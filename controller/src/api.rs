@@ -151,12 +151,20 @@ pub struct AlterConfigOp {
 impl AlterConfigOp {
     /// A SET of `name` to `value`.
     pub fn set(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), op: AlterConfigOpType::Set, value: Some(value.into()) }
+        Self {
+            name: name.into(),
+            op: AlterConfigOpType::Set,
+            value: Some(value.into()),
+        }
     }
 
     /// A DELETE of `name`.
     pub fn delete(name: impl Into<String>) -> Self {
-        Self { name: name.into(), op: AlterConfigOpType::Delete, value: None }
+        Self {
+            name: name.into(),
+            op: AlterConfigOpType::Delete,
+            value: None,
+        }
     }
 }
 
@@ -198,7 +206,10 @@ pub(crate) trait FailUncommitted {
 impl<T> FailUncommitted for Vec<TopicResult<T>> {
     fn fail_uncommitted(self, err: &ControllerError) -> Self {
         self.into_iter()
-            .map(|r| TopicResult { name: r.name, result: r.result.and(Err(err.clone())) })
+            .map(|r| TopicResult {
+                name: r.name,
+                result: r.result.and(Err(err.clone())),
+            })
             .collect()
     }
 }
@@ -206,7 +217,10 @@ impl<T> FailUncommitted for Vec<TopicResult<T>> {
 impl FailUncommitted for Vec<ResourceResult> {
     fn fail_uncommitted(self, err: &ControllerError) -> Self {
         self.into_iter()
-            .map(|r| ResourceResult { resource: r.resource, result: r.result.and(Err(err.clone())) })
+            .map(|r| ResourceResult {
+                resource: r.resource,
+                result: r.result.and(Err(err.clone())),
+            })
             .collect()
     }
 }

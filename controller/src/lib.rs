@@ -1,20 +1,44 @@
 //! kraftwerk-controller: the cluster metadata quorum.
 //!
 //! Metadata (topics, partitions, configs, brokers) is a sequence of [`records::MetadataRecord`]
-//! batches agreed on through raft (tikv's raft-rs) and stored in the `__cluster_metadata` log.
-//! Requests run as pure operations over the current [`image::MetadataImage`] producing records;
-//! a request completes once its records commit, and every replica replays committed records
-//! into the next image.
+//! batches agreed on through raft (tikv's raft-rs) and stored in the `__cluster_metadata-0`
+//! partition log. A request runs as a pure operation over the current [`MetadataImage`],
+//! producing records; it completes once its records commit, and every voter replays committed
+//! records into its next image.
+//!
+//! - [`start`] / [`Controller`] / [`ControllerHandle`]: running a controller and using it.
+//! - [`api`]: request and result types; [`error`]: Kafka error codes.
+//! - [`image`]: the immutable metadata image; [`records`]: what the log holds.
+//! - [`topic_configs`]: topic config definitions, shared with the broker's DescribeConfigs.
+//! - [`transport`]: how raft messages reach other voters (none with a single voter).
+//!
+//! Not yet: raft snapshots (the whole log is kept and replayed), membership changes (voters are
+//! static configuration), broker heartbeats (registration unfences until fenced explicitly).
 
 pub mod api;
+pub mod config;
 pub mod error;
+mod handle;
 pub mod image;
+mod meta_properties;
+mod node;
 pub(crate) mod ops;
 pub mod policy;
+mod raft_log;
 pub mod records;
 pub mod topic_configs;
+pub mod transport;
+
+#[cfg(test)]
+mod tests;
 
 pub use api::*;
+pub use config::{ControllerConfig, VoterAddr};
 pub use error::ControllerError;
+/// Topic name rules (legal characters, length, `.`/`..`), for the broker's metadata auto-creation.
+pub use ops::topic_name::validate as validate_topic_name;
+pub use handle::{start, start_with_policies, Controller, ControllerHandle};
 pub use image::MetadataImage;
 pub use ops::MAX_PARTITIONS_PER_REQUEST;
+pub use raft_log::partition_store::METADATA_TOPIC;
+pub use transport::{NoPeers, RaftMessage, Transport};

@@ -32,7 +32,11 @@ pub trait CreateTopicPolicy: Send + Sync {
 /// Vets config changes; sees the resource's complete set of overrides after the change.
 pub trait AlterConfigPolicy: Send + Sync {
     /// `Err(message)` rejects the change with POLICY_VIOLATION and that message.
-    fn validate(&self, resource: &ConfigResource, configs: &BTreeMap<String, String>) -> Result<(), String>;
+    fn validate(
+        &self,
+        resource: &ConfigResource,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), String>;
 }
 
 /// The policies in force; by default none.

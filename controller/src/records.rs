@@ -171,12 +171,18 @@ pub struct ConfigResource {
 impl ConfigResource {
     /// A topic's config resource.
     pub fn topic(name: impl Into<String>) -> Self {
-        Self { resource_type: ConfigResourceType::Topic, name: name.into() }
+        Self {
+            resource_type: ConfigResourceType::Topic,
+            name: name.into(),
+        }
     }
 
     /// A broker's (or with "" the cluster default's) config resource.
     pub fn broker(name: impl Into<String>) -> Self {
-        Self { resource_type: ConfigResourceType::Broker, name: name.into() }
+        Self {
+            resource_type: ConfigResourceType::Broker,
+            name: name.into(),
+        }
     }
 }
 
@@ -284,7 +290,10 @@ mod tests {
                 }],
                 rack: Some("r1".into()),
             }),
-            MetadataRecord::Topic { name: "t".into(), id },
+            MetadataRecord::Topic {
+                name: "t".into(),
+                id,
+            },
             MetadataRecord::Partition(PartitionRecord {
                 topic_id: id,
                 partition: 0,
@@ -306,7 +315,10 @@ mod tests {
                 name: "retention.ms".into(),
                 value: None,
             }),
-            MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: 1 },
+            MetadataRecord::FeatureLevel {
+                name: "metadata.version".into(),
+                level: 1,
+            },
             MetadataRecord::FenceBroker { broker_id: 1 },
             MetadataRecord::UnfenceBroker { broker_id: 1 },
             MetadataRecord::UnregisterBroker { broker_id: 1 },
@@ -325,7 +337,10 @@ mod tests {
     #[test]
     fn rejects_bad_input_without_panicking() {
         assert!(matches!(decode_batch(&[]), Err(RecordsError::Empty)));
-        assert!(matches!(decode_batch(&[9, 0]), Err(RecordsError::UnsupportedVersion(9))));
+        assert!(matches!(
+            decode_batch(&[9, 0]),
+            Err(RecordsError::UnsupportedVersion(9))
+        ));
         let bytes = encode_batch(&sample()).unwrap();
         for cut in 1..bytes.len() {
             assert!(decode_batch(&bytes[..cut]).is_err(), "truncated at {cut}");

@@ -19,7 +19,9 @@ impl ConfigsImage {
         let map = Arc::make_mut(&mut self.map);
         match &rec.value {
             Some(value) => {
-                map.entry(rec.resource.clone()).or_default().insert(rec.name.clone(), value.clone());
+                map.entry(rec.resource.clone())
+                    .or_default()
+                    .insert(rec.name.clone(), value.clone());
             }
             None => {
                 if let Some(entries) = map.get_mut(&rec.resource) {

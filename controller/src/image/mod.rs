@@ -69,12 +69,18 @@ impl MetadataImage {
 
     /// All topics in name order.
     pub fn topics(&self) -> impl Iterator<Item = &Arc<TopicImage>> {
-        self.topics.by_name.values().filter_map(|id| self.topics.by_id.get(id))
+        self.topics
+            .by_name
+            .values()
+            .filter_map(|id| self.topics.by_id.get(id))
     }
 
     /// The named topic.
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
-        self.topics.by_name.get(name).and_then(|id| self.topics.by_id.get(id))
+        self.topics
+            .by_name
+            .get(name)
+            .and_then(|id| self.topics.by_id.get(id))
     }
 
     /// The topic with this id.
@@ -104,7 +110,11 @@ impl MetadataImage {
 
     /// Ids of registered, unfenced brokers in ascending order: the candidates for new replicas.
     pub fn unfenced_broker_ids(&self) -> Vec<i32> {
-        self.brokers.values().filter(|b| !b.fenced).map(|b| b.id).collect()
+        self.brokers
+            .values()
+            .filter(|b| !b.fenced)
+            .map(|b| b.id)
+            .collect()
     }
 
     /// Whether `id` is registered and unfenced.
@@ -136,7 +146,8 @@ impl MetadataImage {
             MetadataRecord::UnregisterBroker { broker_id } => {
                 if self.brokers.contains_key(broker_id) {
                     Arc::make_mut(&mut self.brokers).remove(broker_id);
-                    self.configs.remove_resource(&ConfigResource::broker(broker_id.to_string()));
+                    self.configs
+                        .remove_resource(&ConfigResource::broker(broker_id.to_string()));
                 }
             }
             MetadataRecord::FenceBroker { broker_id } => self.set_fenced(*broker_id, true),
@@ -164,7 +175,10 @@ impl MetadataImage {
     fn set_fenced(&mut self, broker_id: i32, fenced: bool) {
         match Arc::make_mut(&mut self.brokers).get_mut(&broker_id) {
             Some(broker) => broker.fenced = fenced,
-            None => tracing::warn!(broker_id, "skipping fence change for an unregistered broker"),
+            None => tracing::warn!(
+                broker_id,
+                "skipping fence change for an unregistered broker"
+            ),
         }
     }
 }

@@ -55,10 +55,17 @@ fn topics_partitions_and_removal() {
         &[
             broker(1),
             broker(2),
-            MetadataRecord::Topic { name: "orders".into(), id },
+            MetadataRecord::Topic {
+                name: "orders".into(),
+                id,
+            },
             partition(id, 0, vec![1, 2]),
             partition(id, 1, vec![2, 1]),
-            config(ConfigResource::topic("orders"), "retention.ms", Some("1000")),
+            config(
+                ConfigResource::topic("orders"),
+                "retention.ms",
+                Some("1000"),
+            ),
         ],
     );
     assert_eq!(image.last_applied_offset(), 0);
@@ -69,14 +76,18 @@ fn topics_partitions_and_removal() {
     assert_eq!(topic.partitions[&1].leader, 2);
     assert_eq!(image.topic_by_id(&id).unwrap().name, "orders");
     assert_eq!(
-        image.resource_configs(&ConfigResource::topic("orders")).unwrap()["retention.ms"],
+        image
+            .resource_configs(&ConfigResource::topic("orders"))
+            .unwrap()["retention.ms"],
         "1000"
     );
 
     let removed = image.apply(1, &[MetadataRecord::RemoveTopic { id }]);
     assert!(removed.topic("orders").is_none());
     assert!(removed.topic_by_id(&id).is_none());
-    assert!(removed.resource_configs(&ConfigResource::topic("orders")).is_none());
+    assert!(removed
+        .resource_configs(&ConfigResource::topic("orders"))
+        .is_none());
     // The old image is untouched.
     assert!(image.topic("orders").is_some());
 }
@@ -89,9 +100,15 @@ fn untouched_parts_are_shared() {
         0,
         &[
             broker(1),
-            MetadataRecord::Topic { name: "a".into(), id: a },
+            MetadataRecord::Topic {
+                name: "a".into(),
+                id: a,
+            },
             partition(a, 0, vec![1]),
-            MetadataRecord::Topic { name: "b".into(), id: b },
+            MetadataRecord::Topic {
+                name: "b".into(),
+                id: b,
+            },
             partition(b, 0, vec![1]),
         ],
     );
@@ -108,8 +125,14 @@ fn untouched_parts_are_shared() {
     assert!(Arc::ptr_eq(&image.brokers, &next.brokers));
     assert!(Arc::ptr_eq(&image.configs.map, &next.configs.map));
     assert!(Arc::ptr_eq(&image.topics.by_name, &next.topics.by_name));
-    assert!(Arc::ptr_eq(image.topic("b").unwrap(), next.topic("b").unwrap()));
-    assert!(!Arc::ptr_eq(image.topic("a").unwrap(), next.topic("a").unwrap()));
+    assert!(Arc::ptr_eq(
+        image.topic("b").unwrap(),
+        next.topic("b").unwrap()
+    ));
+    assert!(!Arc::ptr_eq(
+        image.topic("a").unwrap(),
+        next.topic("a").unwrap()
+    ));
 }
 
 #[test]
@@ -117,7 +140,15 @@ fn partition_change_bumps_epochs() {
     let id = Uuid::from_u128(1);
     let image = MetadataImage::empty("c").apply(
         0,
-        &[broker(1), broker(2), MetadataRecord::Topic { name: "t".into(), id }, partition(id, 0, vec![1, 2])],
+        &[
+            broker(1),
+            broker(2),
+            MetadataRecord::Topic {
+                name: "t".into(),
+                id,
+            },
+            partition(id, 0, vec![1, 2]),
+        ],
     );
     let change = |leader: Option<i32>, isr: Option<Vec<i32>>| {
         MetadataRecord::PartitionChange(PartitionChangeRecord {
@@ -159,7 +190,9 @@ fn brokers_register_fence_unregister() {
         ],
     );
     assert!(image.broker(2).is_none());
-    assert!(image.resource_configs(&ConfigResource::broker("2")).is_none());
+    assert!(image
+        .resource_configs(&ConfigResource::broker("2"))
+        .is_none());
 }
 
 #[test]
@@ -181,9 +214,15 @@ fn bad_records_are_skipped_not_fatal() {
             partition(id, 0, vec![1]),
             MetadataRecord::RemoveTopic { id },
             MetadataRecord::FenceBroker { broker_id: 9 },
-            MetadataRecord::Topic { name: "t".into(), id },
+            MetadataRecord::Topic {
+                name: "t".into(),
+                id,
+            },
             // Same name with another id is ignored.
-            MetadataRecord::Topic { name: "t".into(), id: Uuid::from_u128(2) },
+            MetadataRecord::Topic {
+                name: "t".into(),
+                id: Uuid::from_u128(2),
+            },
         ],
     );
     assert_eq!(image.topics_by_name().len(), 1);
@@ -193,11 +232,21 @@ fn bad_records_are_skipped_not_fatal() {
 
 #[test]
 fn features() {
-    let image = MetadataImage::empty("c")
-        .apply(0, &[MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: 3 }]);
+    let image = MetadataImage::empty("c").apply(
+        0,
+        &[MetadataRecord::FeatureLevel {
+            name: "metadata.version".into(),
+            level: 3,
+        }],
+    );
     assert_eq!(image.features()["metadata.version"], 3);
-    let image =
-        image.apply(1, &[MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: 0 }]);
+    let image = image.apply(
+        1,
+        &[MetadataRecord::FeatureLevel {
+            name: "metadata.version".into(),
+            level: 0,
+        }],
+    );
     assert!(image.features().is_empty());
 }
 

@@ -70,7 +70,11 @@ impl TopicsImage {
         Arc::make_mut(&mut self.by_name).insert(name.to_owned(), id);
         Arc::make_mut(&mut self.by_id).insert(
             id,
-            Arc::new(TopicImage { name: name.to_owned(), id, partitions: BTreeMap::new() }),
+            Arc::new(TopicImage {
+                name: name.to_owned(),
+                id,
+                partitions: BTreeMap::new(),
+            }),
         );
     }
 
@@ -90,7 +94,9 @@ impl TopicsImage {
     }
 
     fn topic_mut(&mut self, id: Uuid) -> Option<&mut TopicImage> {
-        Arc::make_mut(&mut self.by_id).get_mut(&id).map(Arc::make_mut)
+        Arc::make_mut(&mut self.by_id)
+            .get_mut(&id)
+            .map(Arc::make_mut)
     }
 
     pub(crate) fn set_partition(&mut self, rec: &PartitionRecord) {
@@ -111,8 +117,9 @@ impl TopicsImage {
     }
 
     pub(crate) fn change_partition(&mut self, rec: &PartitionChangeRecord) {
-        let Some(partition) =
-            self.topic_mut(rec.topic_id).and_then(|t| t.partitions.get_mut(&rec.partition))
+        let Some(partition) = self
+            .topic_mut(rec.topic_id)
+            .and_then(|t| t.partitions.get_mut(&rec.partition))
         else {
             warn!(topic_id = %rec.topic_id, partition = rec.partition,
                 "skipping PartitionChangeRecord for an unknown partition");

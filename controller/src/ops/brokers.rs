@@ -17,11 +17,17 @@ use crate::records::{BrokerRecord, MetadataRecord, PartitionChangeRecord};
 type BrokerOutput = OpOutput<Result<(), ControllerError>>;
 
 fn rejected(err: ControllerError) -> BrokerOutput {
-    OpOutput { records: Vec::new(), response: Err(err) }
+    OpOutput {
+        records: Vec::new(),
+        response: Err(err),
+    }
 }
 
 fn accepted(records: Vec<MetadataRecord>) -> BrokerOutput {
-    OpOutput { records, response: Ok(()) }
+    OpOutput {
+        records,
+        response: Ok(()),
+    }
 }
 
 /// Registers (or re-registers) a broker; it becomes unfenced.
@@ -40,10 +46,15 @@ pub(crate) fn register_broker(image: &MetadataImage, reg: &BrokerRegistration) -
 
 fn validate_registration(reg: &BrokerRegistration) -> Result<(), ControllerError> {
     if reg.broker_id < 0 {
-        return Err(ControllerError::InvalidRequest(format!("Invalid broker id {}", reg.broker_id)));
+        return Err(ControllerError::InvalidRequest(format!(
+            "Invalid broker id {}",
+            reg.broker_id
+        )));
     }
     if reg.listeners.is_empty() {
-        return Err(ControllerError::InvalidRequest("The broker registration has no listeners.".into()));
+        return Err(ControllerError::InvalidRequest(
+            "The broker registration has no listeners.".into(),
+        ));
     }
     let mut names = HashSet::new();
     for listener in &reg.listeners {
@@ -154,8 +165,11 @@ fn elect_leaderless(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord
     image
         .topics()
         .flat_map(|topic| {
-            topic.partitions.iter().filter_map(move |(&partition, p)| {
-                (p.leader == NO_LEADER && p.isr.contains(&broker_id)).then(|| {
+            topic
+                .partitions
+                .iter()
+                .filter(move |(_, p)| p.leader == NO_LEADER && p.isr.contains(&broker_id))
+                .map(move |(&partition, _)| {
                     MetadataRecord::PartitionChange(PartitionChangeRecord {
                         topic_id: topic.id,
                         partition,
@@ -164,7 +178,6 @@ fn elect_leaderless(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord
                         replicas: None,
                     })
                 })
-            })
         })
         .collect()
 }

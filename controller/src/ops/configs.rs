@@ -42,7 +42,11 @@ fn alter(
     ctx: &OpContext,
     specs: &[AlterConfigSpec],
     validate_only: bool,
-    compute: fn(&ConfigResource, &Overrides, &AlterConfigSpec) -> Result<Overrides, ControllerError>,
+    compute: fn(
+        &ConfigResource,
+        &Overrides,
+        &AlterConfigSpec,
+    ) -> Result<Overrides, ControllerError>,
 ) -> OpOutput<Vec<ResourceResult>> {
     let mut counts = HashMap::new();
     for spec in specs {
@@ -52,11 +56,16 @@ fn alter(
     let mut response = Vec::with_capacity(specs.len());
     for spec in specs {
         let result = if counts.get(&spec.resource).copied().unwrap_or(0) > 1 {
-            Err(ControllerError::InvalidRequest("Duplicate resource in request.".into()))
+            Err(ControllerError::InvalidRequest(
+                "Duplicate resource in request.".into(),
+            ))
         } else {
             alter_resource(image, ctx, spec, compute).map(|changes| records.extend(changes))
         };
-        response.push(ResourceResult { resource: spec.resource.clone(), result });
+        response.push(ResourceResult {
+            resource: spec.resource.clone(),
+            result,
+        });
     }
     if validate_only {
         records.clear();
@@ -68,7 +77,11 @@ fn alter_resource(
     image: &MetadataImage,
     ctx: &OpContext,
     spec: &AlterConfigSpec,
-    compute: fn(&ConfigResource, &Overrides, &AlterConfigSpec) -> Result<Overrides, ControllerError>,
+    compute: fn(
+        &ConfigResource,
+        &Overrides,
+        &AlterConfigSpec,
+    ) -> Result<Overrides, ControllerError>,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     check_resource(image, &spec.resource)?;
     let mut keys = HashSet::new();
@@ -78,7 +91,10 @@ fn alter_resource(
             dup.name
         )));
     }
-    let current = image.resource_configs(&spec.resource).cloned().unwrap_or_default();
+    let current = image
+        .resource_configs(&spec.resource)
+        .cloned()
+        .unwrap_or_default();
     let next = compute(&spec.resource, &current, spec)?;
     for (key, value) in &next {
         if current.get(key) != Some(value) {
@@ -86,7 +102,9 @@ fn alter_resource(
         }
     }
     if let Some(policy) = &ctx.policies.alter_config {
-        policy.validate(&spec.resource, &next).map_err(ControllerError::PolicyViolation)?;
+        policy
+            .validate(&spec.resource, &next)
+            .map_err(ControllerError::PolicyViolation)?;
     }
     Ok(diff(&spec.resource, &current, &next))
 }
@@ -95,7 +113,9 @@ fn check_resource(image: &MetadataImage, resource: &ConfigResource) -> Result<()
     match resource.resource_type {
         ConfigResourceType::Topic => {
             if resource.name.is_empty() {
-                return Err(ControllerError::InvalidRequest("Default topic resources are not allowed.".into()));
+                return Err(ControllerError::InvalidRequest(
+                    "Default topic resources are not allowed.".into(),
+                ));
             }
             if image.topic(&resource.name).is_none() {
                 return Err(ControllerError::UnknownTopicOrPartition(format!(
@@ -122,12 +142,18 @@ fn check_resource(image: &MetadataImage, resource: &ConfigResource) -> Result<()
 }
 
 /// The definition that governs `key` on `resource`, or INVALID_CONFIG.
-fn definition_for(resource: &ConfigResource, key: &str) -> Result<&'static TopicConfigDef, ControllerError> {
+fn definition_for(
+    resource: &ConfigResource,
+    key: &str,
+) -> Result<&'static TopicConfigDef, ControllerError> {
     match resource.resource_type {
-        ConfigResourceType::Topic => topic_configs::definition(key)
-            .ok_or_else(|| ControllerError::InvalidConfig(format!("Unknown topic config name: {key}"))),
+        ConfigResourceType::Topic => topic_configs::definition(key).ok_or_else(|| {
+            ControllerError::InvalidConfig(format!("Unknown topic config name: {key}"))
+        }),
         _ => topic_configs::by_broker_synonym(key).ok_or_else(|| {
-            ControllerError::InvalidConfig(format!("Cannot update these configs dynamically: {key}"))
+            ControllerError::InvalidConfig(format!(
+                "Cannot update these configs dynamically: {key}"
+            ))
         }),
     }
 }
@@ -154,7 +180,10 @@ fn incremental(
                         op.op, op.name
                     )));
                 }
-                let base = next.get(&op.name).map(String::as_str).unwrap_or(def.default);
+                let base = next
+                    .get(&op.name)
+                    .map(String::as_str)
+                    .unwrap_or(def.default);
                 let mut items: Vec<&str> = split_list(base);
                 let given = split_list(value.as_deref().unwrap_or(""));
                 if op.op == AlterConfigOpType::Append {
@@ -198,8 +227,14 @@ fn diff(resource: &ConfigResource, current: &Overrides, next: &Overrides) -> Vec
             value: value.cloned(),
         })
     };
-    let removed = current.keys().filter(|k| !next.contains_key(*k)).map(|k| record(k, None));
-    let set = next.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| record(k, Some(v)));
+    let removed = current
+        .keys()
+        .filter(|k| !next.contains_key(*k))
+        .map(|k| record(k, None));
+    let set = next
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, v)| record(k, Some(v)));
     removed.chain(set).collect()
 }
 

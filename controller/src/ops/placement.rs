@@ -5,7 +5,13 @@
 //! Racks are not taken into account yet.
 
 /// Replicas for partitions `first..first+count` over `brokers` (ascending ids, at least `rf`).
-pub fn round_robin(brokers: &[i32], start: usize, first: i32, count: i32, rf: usize) -> Vec<Vec<i32>> {
+pub fn round_robin(
+    brokers: &[i32],
+    start: usize,
+    first: i32,
+    count: i32,
+    rf: usize,
+) -> Vec<Vec<i32>> {
     let n = brokers.len();
     if n == 0 {
         return Vec::new();
@@ -13,7 +19,9 @@ pub fn round_robin(brokers: &[i32], start: usize, first: i32, count: i32, rf: us
     (first..first.saturating_add(count))
         .map(|p| {
             let base = start.wrapping_add(usize::try_from(p).unwrap_or(0));
-            (0..rf.min(n)).filter_map(|j| brokers.get(base.wrapping_add(j) % n).copied()).collect()
+            (0..rf.min(n))
+                .filter_map(|j| brokers.get(base.wrapping_add(j) % n).copied())
+                .collect()
         })
         .collect()
 }

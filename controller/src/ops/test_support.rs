@@ -51,5 +51,8 @@ pub(crate) fn commit(image: &MetadataImage, records: &[MetadataRecord]) -> Metad
 
 /// The error code of every result, in order (0 for success).
 pub(crate) fn codes<T>(results: &[crate::api::TopicResult<T>]) -> Vec<i16> {
-    results.iter().map(|r| r.result.as_ref().map_or_else(|e| e.error_code(), |_| 0)).collect()
+    results
+        .iter()
+        .map(|r| r.result.as_ref().map_or_else(|e| e.error_code(), |_| 0))
+        .collect()
 }

@@ -10,17 +10,24 @@ pub const MAX_NAME_LENGTH: usize = 249;
 /// `[a-zA-Z0-9._-]`. Fails with INVALID_TOPIC_EXCEPTION and Kafka's message.
 pub fn validate(name: &str) -> Result<(), ControllerError> {
     if name.is_empty() {
-        return Err(ControllerError::InvalidTopic("Topic name is illegal, it can't be empty".into()));
+        return Err(ControllerError::InvalidTopic(
+            "Topic name is illegal, it can't be empty".into(),
+        ));
     }
     if name == "." || name == ".." {
-        return Err(ControllerError::InvalidTopic("Topic name cannot be \".\" or \"..\"".into()));
+        return Err(ControllerError::InvalidTopic(
+            "Topic name cannot be \".\" or \"..\"".into(),
+        ));
     }
     if name.len() > MAX_NAME_LENGTH {
         return Err(ControllerError::InvalidTopic(format!(
             "Topic name is illegal, it can't be longer than {MAX_NAME_LENGTH} characters, topic name: {name}"
         )));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return Err(ControllerError::InvalidTopic(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         )));
@@ -63,13 +70,21 @@ mod tests {
             let err = validate(name).unwrap_err();
             assert_eq!(err.error_code(), 17, "{name}");
         }
-        assert_eq!(validate("").unwrap_err().message(), "Topic name is illegal, it can't be empty");
+        assert_eq!(
+            validate("").unwrap_err().message(),
+            "Topic name is illegal, it can't be empty"
+        );
     }
 
     #[test]
     fn collisions() {
-        let image = MetadataImage::empty("c")
-            .apply(0, &[MetadataRecord::Topic { name: "a_b".into(), id: Uuid::from_u128(1) }]);
+        let image = MetadataImage::empty("c").apply(
+            0,
+            &[MetadataRecord::Topic {
+                name: "a_b".into(),
+                id: Uuid::from_u128(1),
+            }],
+        );
         assert_eq!(colliding_topic(&image, "a.b"), Some("a_b"));
         assert_eq!(colliding_topic(&image, "a_b"), None);
         assert_eq!(colliding_topic(&image, "ab"), None);

@@ -30,7 +30,9 @@ pub(crate) fn create_topics(
     let mut response = Vec::with_capacity(specs.len());
     for spec in specs {
         let result = if counts.get(spec.name.as_str()).copied().unwrap_or(0) > 1 {
-            Err(ControllerError::InvalidRequest("Found multiple entries for this topic.".into()))
+            Err(ControllerError::InvalidRequest(
+                "Found multiple entries for this topic.".into(),
+            ))
         } else {
             create_topic(&working, ctx, spec).map(|(topic_records, created)| {
                 working = working.apply(working.last_applied_offset(), &topic_records);
@@ -38,7 +40,10 @@ pub(crate) fn create_topics(
                 created
             })
         };
-        response.push(TopicResult { name: Some(spec.name.clone()), result });
+        response.push(TopicResult {
+            name: Some(spec.name.clone()),
+            result,
+        });
     }
     if validate_only {
         records.clear();
@@ -54,7 +59,9 @@ fn create_topic(
     let name = spec.name.as_str();
     topic_name::validate(name)?;
     if image.topic(name).is_some() {
-        return Err(ControllerError::TopicAlreadyExists(format!("Topic '{name}' already exists.")));
+        return Err(ControllerError::TopicAlreadyExists(format!(
+            "Topic '{name}' already exists."
+        )));
     }
     if let Some(existing) = topic_name::colliding_topic(image, name) {
         return Err(ControllerError::InvalidTopic(format!(
@@ -62,7 +69,11 @@ fn create_topic(
         )));
     }
 
-    let manual = if spec.assignments.is_empty() { None } else { Some(manual_assignments(image, spec)?) };
+    let manual = if spec.assignments.is_empty() {
+        None
+    } else {
+        Some(manual_assignments(image, spec)?)
+    };
     let replicas: Vec<Vec<i32>> = match &manual {
         Some(assignments) => assignments.values().cloned().collect(),
         None => auto_assignments(image, ctx, spec)?,
@@ -77,11 +88,16 @@ fn create_topic(
             assignments: manual.as_ref(),
             configs: &configs,
         };
-        policy.validate(&request).map_err(ControllerError::PolicyViolation)?;
+        policy
+            .validate(&request)
+            .map_err(ControllerError::PolicyViolation)?;
     }
 
     let id = fresh_topic_id(image, ctx)?;
-    let mut records = vec![MetadataRecord::Topic { name: name.to_owned(), id }];
+    let mut records = vec![MetadataRecord::Topic {
+        name: name.to_owned(),
+        id,
+    }];
     for (partition, replicas) in (0..).zip(&replicas) {
         records.push(new_partition(image, id, partition, replicas));
     }
@@ -106,7 +122,8 @@ fn manual_assignments(
 ) -> Result<BTreeMap<i32, Vec<i32>>, ControllerError> {
     if spec.num_partitions != -1 {
         return Err(ControllerError::InvalidRequest(
-            "A manual partition assignment was specified, but numPartitions was not set to -1.".into(),
+            "A manual partition assignment was specified, but numPartitions was not set to -1."
+                .into(),
         ));
     }
     if spec.replication_factor != -1 {
@@ -118,7 +135,10 @@ fn manual_assignments(
     check_partition_limit(spec.assignments.len())?;
     let mut by_partition = BTreeMap::new();
     for assignment in &spec.assignments {
-        if by_partition.insert(assignment.partition, assignment.broker_ids.clone()).is_some() {
+        if by_partition
+            .insert(assignment.partition, assignment.broker_ids.clone())
+            .is_some()
+        {
             return Err(ControllerError::InvalidReplicaAssignment(format!(
                 "Found multiple manual partition assignments for partition {}.",
                 assignment.partition
@@ -185,8 +205,11 @@ fn auto_assignments(
     ctx: &OpContext,
     spec: &CreateTopicSpec,
 ) -> Result<Vec<Vec<i32>>, ControllerError> {
-    let partitions =
-        if spec.num_partitions == -1 { ctx.default_num_partitions } else { spec.num_partitions };
+    let partitions = if spec.num_partitions == -1 {
+        ctx.default_num_partitions
+    } else {
+        spec.num_partitions
+    };
     if partitions <= 0 {
         return Err(ControllerError::InvalidPartitions(
             "Number of partitions was set to an invalid non-positive value.".into(),
@@ -229,11 +252,15 @@ fn check_enough_brokers(rf: usize, brokers: usize) -> Result<(), ControllerError
     Ok(())
 }
 
-fn collect_configs(configs: &[(String, Option<String>)]) -> Result<BTreeMap<String, String>, ControllerError> {
+fn collect_configs(
+    configs: &[(String, Option<String>)],
+) -> Result<BTreeMap<String, String>, ControllerError> {
     let mut out = BTreeMap::new();
     for (key, value) in configs {
         let value = value.as_ref().ok_or_else(|| {
-            ControllerError::InvalidConfig(format!("Null value not supported for topic configs: {key}"))
+            ControllerError::InvalidConfig(format!(
+                "Null value not supported for topic configs: {key}"
+            ))
         })?;
         validate_topic_config(key, value)?;
         out.insert(key.clone(), value.clone());
@@ -248,12 +275,23 @@ fn fresh_topic_id(image: &MetadataImage, ctx: &mut OpContext) -> Result<Uuid, Co
             return Ok(id);
         }
     }
-    Err(ControllerError::Internal("could not draw an unused topic id".into()))
+    Err(ControllerError::Internal(
+        "could not draw an unused topic id".into(),
+    ))
 }
 
 /// A new partition: ISR = the active replicas in replica order, leader = the first of them.
-fn new_partition(image: &MetadataImage, topic_id: Uuid, partition: i32, replicas: &[i32]) -> MetadataRecord {
-    let isr: Vec<i32> = replicas.iter().copied().filter(|&b| image.is_broker_active(b)).collect();
+fn new_partition(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    partition: i32,
+    replicas: &[i32],
+) -> MetadataRecord {
+    let isr: Vec<i32> = replicas
+        .iter()
+        .copied()
+        .filter(|&b| image.is_broker_active(b))
+        .collect();
     MetadataRecord::Partition(PartitionRecord {
         topic_id,
         partition,
@@ -270,7 +308,10 @@ fn partition_count(replicas: &[Vec<i32>]) -> i32 {
 }
 
 fn replication_factor(replicas: &[Vec<i32>]) -> i16 {
-    replicas.first().map(|r| i16::try_from(r.len()).unwrap_or(i16::MAX)).unwrap_or(0)
+    replicas
+        .first()
+        .map(|r| i16::try_from(r.len()).unwrap_or(i16::MAX))
+        .unwrap_or(0)
 }
 
 fn count<'a, K: std::hash::Hash + Eq + 'a>(keys: impl Iterator<Item = K>) -> HashMap<K, usize> {
@@ -282,7 +323,10 @@ fn count<'a, K: std::hash::Hash + Eq + 'a>(keys: impl Iterator<Item = K>) -> Has
 }
 
 /// Deletes topics by name or id, removing their partitions and configs.
-pub(crate) fn delete_topics(image: &MetadataImage, topics: &[TopicRef]) -> OpOutput<Vec<TopicResult<Uuid>>> {
+pub(crate) fn delete_topics(
+    image: &MetadataImage,
+    topics: &[TopicRef],
+) -> OpOutput<Vec<TopicResult<Uuid>>> {
     let counts = count(topics.iter());
     let mut removed = HashSet::new();
     let mut records = Vec::new();
@@ -294,13 +338,24 @@ pub(crate) fn delete_topics(image: &MetadataImage, topics: &[TopicRef]) -> OpOut
                     TopicRef::Name(name) => (Some(name.clone()), "name"),
                     TopicRef::Id(_) => (None, "id"),
                 };
-                Err((name, ControllerError::InvalidRequest(format!("Duplicate topic {what}."))))
+                Err((
+                    name,
+                    ControllerError::InvalidRequest(format!("Duplicate topic {what}.")),
+                ))
             }
             TopicRef::Name(name) => image.topic(name).map(|t| t.as_ref()).ok_or_else(|| {
-                (Some(name.clone()), ControllerError::UnknownTopicOrPartition(UNKNOWN_TOPIC_MESSAGE.into()))
+                (
+                    Some(name.clone()),
+                    ControllerError::UnknownTopicOrPartition(UNKNOWN_TOPIC_MESSAGE.into()),
+                )
             }),
             TopicRef::Id(id) => image.topic_by_id(id).map(|t| t.as_ref()).ok_or_else(|| {
-                (None, ControllerError::UnknownTopicId("This server does not host this topic ID.".into()))
+                (
+                    None,
+                    ControllerError::UnknownTopicId(
+                        "This server does not host this topic ID.".into(),
+                    ),
+                )
             }),
         };
         response.push(match found {
@@ -309,9 +364,15 @@ pub(crate) fn delete_topics(image: &MetadataImage, topics: &[TopicRef]) -> OpOut
                 if removed.insert(t.id) {
                     records.push(MetadataRecord::RemoveTopic { id: t.id });
                 }
-                TopicResult { name: Some(t.name.clone()), result: Ok(t.id) }
+                TopicResult {
+                    name: Some(t.name.clone()),
+                    result: Ok(t.id),
+                }
             }
-            Err((name, err)) => TopicResult { name, result: Err(err) },
+            Err((name, err)) => TopicResult {
+                name,
+                result: Err(err),
+            },
         });
     }
     OpOutput { records, response }
@@ -328,11 +389,16 @@ pub(crate) fn create_partitions(
     let mut response = Vec::with_capacity(specs.len());
     for spec in specs {
         let result = if counts.get(spec.name.as_str()).copied().unwrap_or(0) > 1 {
-            Err(ControllerError::InvalidRequest("Duplicate topic name.".into()))
+            Err(ControllerError::InvalidRequest(
+                "Duplicate topic name.".into(),
+            ))
         } else {
             add_partitions(image, spec).map(|new| records.extend(new))
         };
-        response.push(TopicResult { name: Some(spec.name.clone()), result });
+        response.push(TopicResult {
+            name: Some(spec.name.clone()),
+            result,
+        });
     }
     if validate_only {
         records.clear();
@@ -340,7 +406,10 @@ pub(crate) fn create_partitions(
     OpOutput { records, response }
 }
 
-fn add_partitions(image: &MetadataImage, spec: &CreatePartitionsSpec) -> Result<Vec<MetadataRecord>, ControllerError> {
+fn add_partitions(
+    image: &MetadataImage,
+    spec: &CreatePartitionsSpec,
+) -> Result<Vec<MetadataRecord>, ControllerError> {
     let name = spec.name.as_str();
     let topic = image
         .topic(name)

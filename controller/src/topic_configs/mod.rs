@@ -100,14 +100,18 @@ pub fn definition(name: &str) -> Option<&'static TopicConfigDef> {
 /// Only primary synonyms share the topic config's unit and type, so only they can be set as
 /// dynamic cluster-wide defaults.
 pub fn by_broker_synonym(broker_key: &str) -> Option<&'static TopicConfigDef> {
-    table::DEFINITIONS.iter().find(|d| d.broker_synonyms.first() == Some(&broker_key))
+    table::DEFINITIONS
+        .iter()
+        .find(|d| d.broker_synonyms.first() == Some(&broker_key))
 }
 
 /// Validates one topic-level key/value pair: INVALID_CONFIG for unknown keys or bad values.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ControllerError> {
     match definition(name) {
         Some(def) => def.validate(value),
-        None => Err(ControllerError::InvalidConfig(format!("Unknown topic config name: {name}"))),
+        None => Err(ControllerError::InvalidConfig(format!(
+            "Unknown topic config name: {name}"
+        ))),
     }
 }
 
@@ -169,7 +173,9 @@ impl TopicConfigDef {
                 match self.validator {
                     Validator::ListOf(allowed) => {
                         match items.iter().find(|item| !allowed.contains(item)) {
-                            Some(_) => Err(format!("String must be one of: {}", allowed.join(", "))),
+                            Some(_) => {
+                                Err(format!("String must be one of: {}", allowed.join(", ")))
+                            }
                             None => Ok(()),
                         }
                     }
@@ -212,15 +218,18 @@ fn check_integer(validator: Validator, n: i64) -> Result<(), String> {
 fn check_throttled_replicas(items: &[&str]) -> Result<(), String> {
     let is_pair = |item: &str| {
         item.split_once(':').is_some_and(|(p, b)| {
-            p.trim().parse::<i32>().is_ok_and(|p| p >= 0) && b.trim().parse::<i32>().is_ok_and(|b| b >= 0)
+            p.trim().parse::<i32>().is_ok_and(|p| p >= 0)
+                && b.trim().parse::<i32>().is_ok_and(|b| b >= 0)
         })
     };
     if items == ["*"] || items.iter().all(|item| is_pair(item)) {
         Ok(())
     } else {
-        Err("must be the literal '*' or a list of replicas in the following format: \
+        Err(
+            "must be the literal '*' or a list of replicas in the following format: \
              [partitionId]:[brokerId],[partitionId]:[brokerId],..."
-            .to_owned())
+                .to_owned(),
+        )
     }
 }
 
@@ -239,10 +248,16 @@ mod tests {
     fn table_is_sorted_unique_and_defaults_validate() {
         let defs = definitions();
         for pair in defs.windows(2) {
-            assert!(pair[0].name < pair[1].name, "{} !< {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} !< {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         for def in defs {
-            def.validate(def.default).unwrap_or_else(|e| panic!("default of {}: {e}", def.name));
+            def.validate(def.default)
+                .unwrap_or_else(|e| panic!("default of {}: {e}", def.name));
             assert!(!def.doc.is_empty());
         }
         for name in [
@@ -278,7 +293,10 @@ mod tests {
 
     #[test]
     fn unknown_key() {
-        assert_eq!(invalid("retention.mss", "1"), "Unknown topic config name: retention.mss");
+        assert_eq!(
+            invalid("retention.mss", "1"),
+            "Unknown topic config name: retention.mss"
+        );
     }
 
     #[test]
@@ -339,9 +357,15 @@ mod tests {
 
     #[test]
     fn synonyms() {
-        assert_eq!(by_broker_synonym("log.retention.ms").unwrap().name, "retention.ms");
+        assert_eq!(
+            by_broker_synonym("log.retention.ms").unwrap().name,
+            "retention.ms"
+        );
         assert!(by_broker_synonym("log.retention.hours").is_none());
-        assert_eq!(by_broker_synonym("message.max.bytes").unwrap().name, "max.message.bytes");
+        assert_eq!(
+            by_broker_synonym("message.max.bytes").unwrap().name,
+            "max.message.bytes"
+        );
         assert_eq!(ConfigType::Long.describe_code(), 5);
     }
 }

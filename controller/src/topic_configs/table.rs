@@ -20,7 +20,14 @@ const fn def(
     validator: Validator,
     doc: &'static str,
 ) -> TopicConfigDef {
-    TopicConfigDef { name, config_type, default, broker_synonyms, validator, doc }
+    TopicConfigDef {
+        name,
+        config_type,
+        default,
+        broker_synonyms,
+        validator,
+        doc,
+    }
 }
 
 /// Every topic config, sorted by name.

@@ -25,7 +25,12 @@ fn code(out: &BrokerOutput) -> i16 {
 /// Brokers 1..=3 and a 3-partition RF-2 topic "t": replicas [1,2], [2,3], [3,1].
 fn cluster() -> MetadataImage {
     let image = image_with_brokers(&[1, 2, 3]);
-    let out = create_topics(&image, &mut ctx(), &[CreateTopicSpec::new("t", 3, 2)], false);
+    let out = create_topics(
+        &image,
+        &mut ctx(),
+        &[CreateTopicSpec::new("t", 3, 2)],
+        false,
+    );
     commit(&image, &out.records)
 }
 
@@ -96,7 +101,16 @@ fn last_isr_member_keeps_isr_and_leads_again_when_back() {
 #[test]
 fn reregistration_elects_leaderless_partitions() {
     let image = image_with_brokers(&[1]);
-    let image = commit(&image, &create_topics(&image, &mut ctx(), &[CreateTopicSpec::new("t", 1, 1)], false).records);
+    let image = commit(
+        &image,
+        &create_topics(
+            &image,
+            &mut ctx(),
+            &[CreateTopicSpec::new("t", 1, 1)],
+            false,
+        )
+        .records,
+    );
     let image = commit(&image, &fence_broker(&image, 1).records);
     assert_eq!(state(&image, 0), (NO_LEADER, vec![1]));
     let image = commit(&image, &register_broker(&image, &registration(1)).records);
@@ -118,7 +132,11 @@ fn unregister() {
 #[test]
 fn unknown_broker() {
     let image = cluster();
-    for out in [fence_broker(&image, 9), unfence_broker(&image, 9), unregister_broker(&image, 9)] {
+    for out in [
+        fence_broker(&image, 9),
+        unfence_broker(&image, 9),
+        unregister_broker(&image, 9),
+    ] {
         assert_eq!(code(&out), codes::BROKER_ID_NOT_REGISTERED);
     }
 }

@@ -24,15 +24,25 @@ fn spec(resource: ConfigResource, ops: Vec<AlterConfigOp>) -> AlterConfigSpec {
 }
 
 fn op(name: &str, op: AlterConfigOpType, value: &str) -> AlterConfigOp {
-    AlterConfigOp { name: name.into(), op, value: Some(value.into()) }
+    AlterConfigOp {
+        name: name.into(),
+        op,
+        value: Some(value.into()),
+    }
 }
 
 fn codes_of(results: &[ResourceResult]) -> Vec<i16> {
-    results.iter().map(|r| r.result.as_ref().map_or_else(|e| e.error_code(), |_| 0)).collect()
+    results
+        .iter()
+        .map(|r| r.result.as_ref().map_or_else(|e| e.error_code(), |_| 0))
+        .collect()
 }
 
 fn topic_configs(image: &MetadataImage) -> BTreeMap<String, String> {
-    image.resource_configs(&ConfigResource::topic("t")).cloned().unwrap_or_default()
+    image
+        .resource_configs(&ConfigResource::topic("t"))
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn run_incremental(image: &MetadataImage, specs: &[AlterConfigSpec]) -> (MetadataImage, Vec<i16>) {
@@ -47,12 +57,18 @@ fn set_and_delete() {
         &image,
         &[spec(
             ConfigResource::topic("t"),
-            vec![AlterConfigOp::set("cleanup.policy", "compact"), AlterConfigOp::delete("retention.ms")],
+            vec![
+                AlterConfigOp::set("cleanup.policy", "compact"),
+                AlterConfigOp::delete("retention.ms"),
+            ],
         )],
     );
     assert_eq!(codes, vec![0]);
     let configs = topic_configs(&image);
-    assert_eq!(configs.get("cleanup.policy").map(String::as_str), Some("compact"));
+    assert_eq!(
+        configs.get("cleanup.policy").map(String::as_str),
+        Some("compact")
+    );
     assert!(!configs.contains_key("retention.ms"));
 }
 
@@ -62,18 +78,27 @@ fn append_and_subtract_on_lists() {
     // APPEND starts from the default ("delete") when there is no override.
     let (image, codes) = run_incremental(
         &image,
-        &[spec(ConfigResource::topic("t"), vec![op("cleanup.policy", AlterConfigOpType::Append, "compact")])],
+        &[spec(
+            ConfigResource::topic("t"),
+            vec![op("cleanup.policy", AlterConfigOpType::Append, "compact")],
+        )],
     );
     assert_eq!(codes, vec![0]);
     assert_eq!(topic_configs(&image)["cleanup.policy"], "delete,compact");
     let (image, _) = run_incremental(
         &image,
-        &[spec(ConfigResource::topic("t"), vec![op("cleanup.policy", AlterConfigOpType::Subtract, "delete")])],
+        &[spec(
+            ConfigResource::topic("t"),
+            vec![op("cleanup.policy", AlterConfigOpType::Subtract, "delete")],
+        )],
     );
     assert_eq!(topic_configs(&image)["cleanup.policy"], "compact");
     let (_, codes) = run_incremental(
         &image,
-        &[spec(ConfigResource::topic("t"), vec![op("retention.ms", AlterConfigOpType::Append, "5")])],
+        &[spec(
+            ConfigResource::topic("t"),
+            vec![op("retention.ms", AlterConfigOpType::Append, "5")],
+        )],
     );
     assert_eq!(codes, vec![codes::INVALID_CONFIG]);
 }
@@ -82,12 +107,27 @@ fn append_and_subtract_on_lists() {
 fn resource_and_value_errors() {
     let image = with_topic();
     let specs = [
-        spec(ConfigResource::topic("missing"), vec![AlterConfigOp::set("retention.ms", "1")]),
-        spec(ConfigResource::topic(""), vec![AlterConfigOp::set("retention.ms", "1")]),
-        spec(ConfigResource::topic("t"), vec![AlterConfigOp::set("bogus.key", "1")]),
-        spec(ConfigResource::broker("x"), vec![AlterConfigOp::set("log.retention.ms", "1")]),
         spec(
-            ConfigResource { resource_type: ConfigResourceType::BrokerLogger, name: "1".into() },
+            ConfigResource::topic("missing"),
+            vec![AlterConfigOp::set("retention.ms", "1")],
+        ),
+        spec(
+            ConfigResource::topic(""),
+            vec![AlterConfigOp::set("retention.ms", "1")],
+        ),
+        spec(
+            ConfigResource::topic("t"),
+            vec![AlterConfigOp::set("bogus.key", "1")],
+        ),
+        spec(
+            ConfigResource::broker("x"),
+            vec![AlterConfigOp::set("log.retention.ms", "1")],
+        ),
+        spec(
+            ConfigResource {
+                resource_type: ConfigResourceType::BrokerLogger,
+                name: "1".into(),
+            },
             vec![AlterConfigOp::set("kafka", "DEBUG")],
         ),
     ];
@@ -106,7 +146,10 @@ fn resource_and_value_errors() {
         &image,
         &[spec(
             ConfigResource::topic("t"),
-            vec![AlterConfigOp::set("segment.ms", "1"), AlterConfigOp::set("retention.ms", "-5")],
+            vec![
+                AlterConfigOp::set("segment.ms", "1"),
+                AlterConfigOp::set("retention.ms", "-5"),
+            ],
         )],
     );
     assert_eq!(codes, vec![codes::INVALID_CONFIG]);
@@ -121,11 +164,17 @@ fn duplicate_keys_and_resources() {
         &image,
         &[spec(
             ConfigResource::topic("t"),
-            vec![AlterConfigOp::set("segment.ms", "1"), AlterConfigOp::delete("segment.ms")],
+            vec![
+                AlterConfigOp::set("segment.ms", "1"),
+                AlterConfigOp::delete("segment.ms"),
+            ],
         )],
     );
     assert_eq!(codes, vec![codes::INVALID_REQUEST]);
-    let s = spec(ConfigResource::topic("t"), vec![AlterConfigOp::set("segment.ms", "1")]);
+    let s = spec(
+        ConfigResource::topic("t"),
+        vec![AlterConfigOp::set("segment.ms", "1")],
+    );
     let (_, codes) = run_incremental(&image, &[s.clone(), s]);
     assert_eq!(codes, vec![codes::INVALID_REQUEST; 2]);
 }
@@ -136,17 +185,32 @@ fn broker_dynamic_defaults() {
     let (image, codes) = run_incremental(
         &image,
         &[
-            spec(ConfigResource::broker(""), vec![AlterConfigOp::set("log.retention.ms", "5000")]),
-            spec(ConfigResource::broker("1"), vec![AlterConfigOp::set("message.max.bytes", "2000")]),
+            spec(
+                ConfigResource::broker(""),
+                vec![AlterConfigOp::set("log.retention.ms", "5000")],
+            ),
+            spec(
+                ConfigResource::broker("1"),
+                vec![AlterConfigOp::set("message.max.bytes", "2000")],
+            ),
         ],
     );
     assert_eq!(codes, vec![0, 0]);
-    assert_eq!(image.resource_configs(&ConfigResource::broker("")).unwrap()["log.retention.ms"], "5000");
+    assert_eq!(
+        image.resource_configs(&ConfigResource::broker("")).unwrap()["log.retention.ms"],
+        "5000"
+    );
     let (_, codes) = run_incremental(
         &image,
         &[
-            spec(ConfigResource::broker(""), vec![AlterConfigOp::set("log.retention.ms", "x")]),
-            spec(ConfigResource::broker("1"), vec![AlterConfigOp::set("listeners", "PLAINTEXT://:1")]),
+            spec(
+                ConfigResource::broker(""),
+                vec![AlterConfigOp::set("log.retention.ms", "x")],
+            ),
+            spec(
+                ConfigResource::broker("1"),
+                vec![AlterConfigOp::set("listeners", "PLAINTEXT://:1")],
+            ),
         ],
     );
     assert_eq!(codes, vec![codes::INVALID_CONFIG, codes::INVALID_CONFIG]);
@@ -158,7 +222,10 @@ fn validate_only_changes_nothing() {
     let out = incremental_alter_configs(
         &image,
         &ctx(),
-        &[spec(ConfigResource::topic("t"), vec![AlterConfigOp::set("segment.ms", "1")])],
+        &[spec(
+            ConfigResource::topic("t"),
+            vec![AlterConfigOp::set("segment.ms", "1")],
+        )],
         true,
     );
     assert_eq!(codes_of(&out.response), vec![0]);
@@ -171,7 +238,10 @@ fn legacy_alter_replaces_everything() {
     let out = alter_configs(
         &image,
         &ctx(),
-        &[spec(ConfigResource::topic("t"), vec![AlterConfigOp::set("segment.ms", "10")])],
+        &[spec(
+            ConfigResource::topic("t"),
+            vec![AlterConfigOp::set("segment.ms", "10")],
+        )],
         false,
     );
     assert_eq!(codes_of(&out.response), vec![0]);
@@ -179,8 +249,17 @@ fn legacy_alter_replaces_everything() {
     let expected: BTreeMap<_, _> = [("segment.ms".to_owned(), "10".to_owned())].into();
     assert_eq!(topic_configs(&image), expected);
 
-    let null = AlterConfigOp { name: "segment.ms".into(), op: AlterConfigOpType::Set, value: None };
-    let out = alter_configs(&image, &ctx(), &[spec(ConfigResource::topic("t"), vec![null])], false);
+    let null = AlterConfigOp {
+        name: "segment.ms".into(),
+        op: AlterConfigOpType::Set,
+        value: None,
+    };
+    let out = alter_configs(
+        &image,
+        &ctx(),
+        &[spec(ConfigResource::topic("t"), vec![null])],
+        false,
+    );
     assert_eq!(codes_of(&out.response), vec![codes::INVALID_REQUEST]);
 }
 
@@ -190,7 +269,10 @@ fn unchanged_values_make_no_records() {
     let out = incremental_alter_configs(
         &image,
         &ctx(),
-        &[spec(ConfigResource::topic("t"), vec![AlterConfigOp::set("retention.ms", "1000")])],
+        &[spec(
+            ConfigResource::topic("t"),
+            vec![AlterConfigOp::set("retention.ms", "1000")],
+        )],
         false,
     );
     assert_eq!(codes_of(&out.response), vec![0]);
@@ -200,8 +282,15 @@ fn unchanged_values_make_no_records() {
 struct RetentionCap;
 
 impl AlterConfigPolicy for RetentionCap {
-    fn validate(&self, _resource: &ConfigResource, configs: &BTreeMap<String, String>) -> Result<(), String> {
-        match configs.get("retention.ms").and_then(|v| v.parse::<i64>().ok()) {
+    fn validate(
+        &self,
+        _resource: &ConfigResource,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        match configs
+            .get("retention.ms")
+            .and_then(|v| v.parse::<i64>().ok())
+        {
             Some(ms) if ms > 10_000 => Err("retention.ms is capped at 10000".into()),
             _ => Ok(()),
         }
@@ -211,14 +300,23 @@ impl AlterConfigPolicy for RetentionCap {
 #[test]
 fn alter_config_policy_violation() {
     let image = with_topic();
-    let ctx = ctx_with(Policies { create_topic: None, alter_config: Some(Arc::new(RetentionCap)) });
+    let ctx = ctx_with(Policies {
+        create_topic: None,
+        alter_config: Some(Arc::new(RetentionCap)),
+    });
     let out = incremental_alter_configs(
         &image,
         &ctx,
-        &[spec(ConfigResource::topic("t"), vec![AlterConfigOp::set("retention.ms", "20000")])],
+        &[spec(
+            ConfigResource::topic("t"),
+            vec![AlterConfigOp::set("retention.ms", "20000")],
+        )],
         false,
     );
     assert_eq!(codes_of(&out.response), vec![codes::POLICY_VIOLATION]);
-    assert_eq!(out.response[0].result.as_ref().unwrap_err().message(), "retention.ms is capped at 10000");
+    assert_eq!(
+        out.response[0].result.as_ref().unwrap_err().message(),
+        "retention.ms is capped at 10000"
+    );
     assert!(out.records.is_empty());
 }

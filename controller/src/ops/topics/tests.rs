@@ -8,7 +8,10 @@ use crate::error::codes;
 use crate::ops::test_support::*;
 use crate::policy::{CreateTopicPolicy, Policies};
 
-fn create(image: &MetadataImage, specs: &[CreateTopicSpec]) -> (MetadataImage, Vec<TopicResult<CreatedTopic>>) {
+fn create(
+    image: &MetadataImage,
+    specs: &[CreateTopicSpec],
+) -> (MetadataImage, Vec<TopicResult<CreatedTopic>>) {
     let out = create_topics(image, &mut ctx(), specs, false);
     (commit(image, &out.records), out.response)
 }
@@ -17,7 +20,10 @@ fn manual(assignments: &[&[i32]]) -> CreateTopicSpec {
     CreateTopicSpec {
         assignments: (0..)
             .zip(assignments)
-            .map(|(partition, ids)| ReplicaAssignment { partition, broker_ids: ids.to_vec() })
+            .map(|(partition, ids)| ReplicaAssignment {
+                partition,
+                broker_ids: ids.to_vec(),
+            })
             .collect(),
         ..CreateTopicSpec::new("m", -1, -1)
     }
@@ -29,16 +35,32 @@ fn creates_topic_with_round_robin_placement_and_configs() {
     let spec = CreateTopicSpec::new("orders", 3, 2).with_config("retention.ms", "1000");
     let (image, results) = create(&image, &[spec]);
     let created = results[0].result.clone().unwrap();
-    assert_eq!(created, CreatedTopic { topic_id: Uuid::from_u128(100), num_partitions: 3, replication_factor: 2 });
+    assert_eq!(
+        created,
+        CreatedTopic {
+            topic_id: Uuid::from_u128(100),
+            num_partitions: 3,
+            replication_factor: 2
+        }
+    );
     let topic = image.topic("orders").unwrap();
     assert_eq!(topic.id, created.topic_id);
-    let replicas: Vec<_> = topic.partitions.values().map(|p| p.replicas.clone()).collect();
+    let replicas: Vec<_> = topic
+        .partitions
+        .values()
+        .map(|p| p.replicas.clone())
+        .collect();
     assert_eq!(replicas, vec![vec![1, 2], vec![2, 3], vec![3, 1]]);
     for p in topic.partitions.values() {
         assert_eq!(p.leader, p.replicas[0]);
         assert_eq!(p.isr, p.replicas);
     }
-    assert_eq!(image.resource_configs(&ConfigResource::topic("orders")).unwrap()["retention.ms"], "1000");
+    assert_eq!(
+        image
+            .resource_configs(&ConfigResource::topic("orders"))
+            .unwrap()["retention.ms"],
+        "1000"
+    );
 }
 
 #[test]
@@ -46,7 +68,12 @@ fn defaults_apply_for_minus_one() {
     let image = image_with_brokers(&[1]);
     let mut ctx = ctx();
     ctx.default_num_partitions = 4;
-    let out = create_topics(&image, &mut ctx, &[CreateTopicSpec::new("t", -1, -1)], false);
+    let out = create_topics(
+        &image,
+        &mut ctx,
+        &[CreateTopicSpec::new("t", -1, -1)],
+        false,
+    );
     let created = out.response[0].result.clone().unwrap();
     assert_eq!((created.num_partitions, created.replication_factor), (4, 1));
 }
@@ -63,9 +90,14 @@ fn validate_only_makes_no_records() {
 fn name_errors() {
     let image = image_with_brokers(&[1]);
     let long = "x".repeat(250);
-    let specs: Vec<_> = ["", ".", "..", "a b", long.as_str()].iter().map(|n| CreateTopicSpec::new(*n, 1, 1)).collect();
+    let specs: Vec<_> = ["", ".", "..", "a b", long.as_str()]
+        .iter()
+        .map(|n| CreateTopicSpec::new(*n, 1, 1))
+        .collect();
     let (_, results) = create(&image, &specs);
-    assert!(codes(&results).iter().all(|&c| c == codes::INVALID_TOPIC_EXCEPTION));
+    assert!(codes(&results)
+        .iter()
+        .all(|&c| c == codes::INVALID_TOPIC_EXCEPTION));
 }
 
 #[test]
@@ -94,7 +126,10 @@ fn already_exists_collision_and_duplicates() {
             codes::INVALID_TOPIC_EXCEPTION,
         ]
     );
-    assert_eq!(results[0].result.as_ref().unwrap_err().message(), "Topic 'a_b' already exists.");
+    assert_eq!(
+        results[0].result.as_ref().unwrap_err().message(),
+        "Topic 'a_b' already exists."
+    );
     assert_eq!(
         results[1].result.as_ref().unwrap_err().message(),
         "Topic 'a.b' collides with existing topic: a_b"
@@ -124,12 +159,20 @@ fn partition_and_replication_factor_errors() {
             codes::INVALID_REPLICATION_FACTOR,
         ]
     );
-    assert!(results[4].result.as_ref().unwrap_err().message().contains("only 2 broker(s) are registered"));
+    assert!(results[4]
+        .result
+        .as_ref()
+        .unwrap_err()
+        .message()
+        .contains("only 2 broker(s) are registered"));
 }
 
 #[test]
 fn fenced_brokers_do_not_count_for_replication() {
-    let image = commit(&image_with_brokers(&[1, 2]), &[MetadataRecord::FenceBroker { broker_id: 2 }]);
+    let image = commit(
+        &image_with_brokers(&[1, 2]),
+        &[MetadataRecord::FenceBroker { broker_id: 2 }],
+    );
     let (_, results) = create(&image, &[CreateTopicSpec::new("t", 1, 2)]);
     assert_eq!(codes(&results), vec![codes::INVALID_REPLICATION_FACTOR]);
 }
@@ -153,7 +196,10 @@ fn config_errors() {
 
 #[test]
 fn manual_assignment() {
-    let image = commit(&image_with_brokers(&[1, 2, 3]), &[MetadataRecord::FenceBroker { broker_id: 3 }]);
+    let image = commit(
+        &image_with_brokers(&[1, 2, 3]),
+        &[MetadataRecord::FenceBroker { broker_id: 3 }],
+    );
     let (image, results) = create(&image, &[manual(&[&[3, 1], &[2, 3]])]);
     let created = results[0].result.clone().unwrap();
     assert_eq!((created.num_partitions, created.replication_factor), (2, 2));
@@ -167,7 +213,10 @@ fn manual_assignment() {
 
 #[test]
 fn manual_assignment_errors() {
-    let image = commit(&image_with_brokers(&[1, 2, 3]), &[MetadataRecord::FenceBroker { broker_id: 3 }]);
+    let image = commit(
+        &image_with_brokers(&[1, 2, 3]),
+        &[MetadataRecord::FenceBroker { broker_id: 3 }],
+    );
     let mut with_count = manual(&[&[1]]);
     with_count.num_partitions = 1;
     let mut with_rf = manual(&[&[1]]);
@@ -207,15 +256,24 @@ impl CreateTopicPolicy for NoSinglePartition {
 #[test]
 fn create_topic_policy_violation() {
     let image = image_with_brokers(&[1]);
-    let mut ctx = ctx_with(Policies { create_topic: Some(Arc::new(NoSinglePartition)), alter_config: None });
+    let mut ctx = ctx_with(Policies {
+        create_topic: Some(Arc::new(NoSinglePartition)),
+        alter_config: None,
+    });
     let out = create_topics(
         &image,
         &mut ctx,
-        &[CreateTopicSpec::new("one", 1, 1), CreateTopicSpec::new("two", 2, 1)],
+        &[
+            CreateTopicSpec::new("one", 1, 1),
+            CreateTopicSpec::new("two", 2, 1),
+        ],
         false,
     );
     assert_eq!(codes(&out.response), vec![codes::POLICY_VIOLATION, 0]);
-    assert_eq!(out.response[0].result.as_ref().unwrap_err().message(), "one needs more than one partition");
+    assert_eq!(
+        out.response[0].result.as_ref().unwrap_err().message(),
+        "one needs more than one partition"
+    );
     let image = commit(&image, &out.records);
     assert!(image.topic("one").is_none());
     assert!(image.topic("two").is_some());
@@ -224,23 +282,42 @@ fn create_topic_policy_violation() {
 #[test]
 fn reserved_and_used_ids_are_skipped() {
     let image = image_with_brokers(&[1]);
-    let mut ids = vec![Uuid::nil(), Uuid::from_u128(1), Uuid::from_u128(5), Uuid::from_u128(5)].into_iter();
+    let mut ids = vec![
+        Uuid::nil(),
+        Uuid::from_u128(1),
+        Uuid::from_u128(5),
+        Uuid::from_u128(5),
+    ]
+    .into_iter();
     let mut ctx = ctx();
     ctx.new_topic_id = Box::new(move || ids.next().unwrap_or(Uuid::from_u128(6)));
     let out = create_topics(
         &image,
         &mut ctx,
-        &[CreateTopicSpec::new("a", 1, 1), CreateTopicSpec::new("b", 1, 1)],
+        &[
+            CreateTopicSpec::new("a", 1, 1),
+            CreateTopicSpec::new("b", 1, 1),
+        ],
         false,
     );
-    let ids: Vec<_> = out.response.iter().map(|r| r.result.clone().unwrap().topic_id).collect();
+    let ids: Vec<_> = out
+        .response
+        .iter()
+        .map(|r| r.result.clone().unwrap().topic_id)
+        .collect();
     assert_eq!(ids, vec![Uuid::from_u128(5), Uuid::from_u128(6)]);
 }
 
 #[test]
 fn delete_by_name_and_id() {
     let image = image_with_brokers(&[1]);
-    let (image, _) = create(&image, &[CreateTopicSpec::new("a", 1, 1), CreateTopicSpec::new("b", 1, 1)]);
+    let (image, _) = create(
+        &image,
+        &[
+            CreateTopicSpec::new("a", 1, 1),
+            CreateTopicSpec::new("b", 1, 1),
+        ],
+    );
     let a = image.topic("a").unwrap().id;
     let b = image.topic("b").unwrap().id;
     let out = delete_topics(
@@ -252,7 +329,15 @@ fn delete_by_name_and_id() {
             TopicRef::Id(Uuid::from_u128(999)),
         ],
     );
-    assert_eq!(codes(&out.response), vec![0, 0, codes::UNKNOWN_TOPIC_OR_PARTITION, codes::UNKNOWN_TOPIC_ID]);
+    assert_eq!(
+        codes(&out.response),
+        vec![
+            0,
+            0,
+            codes::UNKNOWN_TOPIC_OR_PARTITION,
+            codes::UNKNOWN_TOPIC_ID
+        ]
+    );
     assert_eq!(out.response[0].result, Ok(a));
     assert_eq!(out.response[1].name.as_deref(), Some("b"));
     assert_eq!(out.response[3].name, None);
@@ -265,7 +350,10 @@ fn delete_duplicates_and_same_topic_twice() {
     let image = image_with_brokers(&[1]);
     let (image, _) = create(&image, &[CreateTopicSpec::new("a", 1, 1)]);
     let a = image.topic("a").unwrap().id;
-    let out = delete_topics(&image, &[TopicRef::Name("a".into()), TopicRef::Name("a".into())]);
+    let out = delete_topics(
+        &image,
+        &[TopicRef::Name("a".into()), TopicRef::Name("a".into())],
+    );
     assert_eq!(codes(&out.response), vec![codes::INVALID_REQUEST; 2]);
     assert!(out.records.is_empty());
     let out = delete_topics(&image, &[TopicRef::Name("a".into()), TopicRef::Id(a)]);
@@ -277,18 +365,39 @@ fn delete_duplicates_and_same_topic_twice() {
 fn create_partitions_extends_round_robin() {
     let image = image_with_brokers(&[1, 2, 3]);
     let (image, _) = create(&image, &[CreateTopicSpec::new("t", 2, 2)]);
-    let out = create_partitions(&image, &[CreatePartitionsSpec { name: "t".into(), count: 4, assignments: None }], false);
+    let out = create_partitions(
+        &image,
+        &[CreatePartitionsSpec {
+            name: "t".into(),
+            count: 4,
+            assignments: None,
+        }],
+        false,
+    );
     assert_eq!(codes(&out.response), vec![0]);
     let image = commit(&image, &out.records);
-    let replicas: Vec<_> = image.topic("t").unwrap().partitions.values().map(|p| p.replicas.clone()).collect();
-    assert_eq!(replicas, vec![vec![1, 2], vec![2, 3], vec![3, 1], vec![1, 2]]);
+    let replicas: Vec<_> = image
+        .topic("t")
+        .unwrap()
+        .partitions
+        .values()
+        .map(|p| p.replicas.clone())
+        .collect();
+    assert_eq!(
+        replicas,
+        vec![vec![1, 2], vec![2, 3], vec![3, 1], vec![1, 2]]
+    );
 }
 
 #[test]
 fn create_partitions_manual_and_validate_only() {
     let image = image_with_brokers(&[1, 2]);
     let (image, _) = create(&image, &[CreateTopicSpec::new("t", 1, 1)]);
-    let spec = CreatePartitionsSpec { name: "t".into(), count: 3, assignments: Some(vec![vec![2], vec![1]]) };
+    let spec = CreatePartitionsSpec {
+        name: "t".into(),
+        count: 3,
+        assignments: Some(vec![vec![2], vec![1]]),
+    };
     let out = create_partitions(&image, std::slice::from_ref(&spec), true);
     assert!(out.records.is_empty());
     assert_eq!(codes(&out.response), vec![0]);
@@ -303,9 +412,19 @@ fn create_partitions_manual_and_validate_only() {
 #[test]
 fn create_partitions_errors() {
     let image = image_with_brokers(&[1, 2]);
-    let (image, _) = create(&image, &[CreateTopicSpec::new("t", 2, 2), CreateTopicSpec::new("u", 1, 1)]);
+    let (image, _) = create(
+        &image,
+        &[
+            CreateTopicSpec::new("t", 2, 2),
+            CreateTopicSpec::new("u", 1, 1),
+        ],
+    );
     let image = commit(&image, &[MetadataRecord::FenceBroker { broker_id: 2 }]);
-    let spec = |name: &str, count, assignments| CreatePartitionsSpec { name: name.into(), count, assignments };
+    let spec = |name: &str, count, assignments| CreatePartitionsSpec {
+        name: name.into(),
+        count,
+        assignments,
+    };
     let out = create_partitions(
         &image,
         &[
@@ -332,10 +451,22 @@ fn create_partitions_errors() {
     let cases = [
         (spec("t", 2, None), codes::INVALID_PARTITIONS),
         (spec("t", 3, None), codes::INVALID_REPLICATION_FACTOR),
-        (spec("t", 4, Some(vec![vec![1, 2]])), codes::INVALID_REPLICA_ASSIGNMENT),
-        (spec("t", 3, Some(vec![vec![1]])), codes::INVALID_REPLICA_ASSIGNMENT),
-        (spec("t", 3, Some(vec![vec![1, 7]])), codes::INVALID_REPLICA_ASSIGNMENT),
-        (spec("u", MAX_PARTITIONS_PER_REQUEST + 2, None), codes::INVALID_PARTITIONS),
+        (
+            spec("t", 4, Some(vec![vec![1, 2]])),
+            codes::INVALID_REPLICA_ASSIGNMENT,
+        ),
+        (
+            spec("t", 3, Some(vec![vec![1]])),
+            codes::INVALID_REPLICA_ASSIGNMENT,
+        ),
+        (
+            spec("t", 3, Some(vec![vec![1, 7]])),
+            codes::INVALID_REPLICA_ASSIGNMENT,
+        ),
+        (
+            spec("u", MAX_PARTITIONS_PER_REQUEST + 2, None),
+            codes::INVALID_PARTITIONS,
+        ),
     ];
     for (spec, code) in cases {
         let out = create_partitions(&image, std::slice::from_ref(&spec), false);

@@ -1,0 +1,340 @@
+//! Starting a controller and talking to it.
+//!
+//! [`start`] opens the metadata directory, replays the committed log into an image and starts
+//! the node on its own thread. [`ControllerHandle`] is the cheap, cloneable client the broker
+//! keeps: reads come from the latest published image without touching the node; writes go
+//! through the node's mailbox and resolve once their records commit.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::api::{
+    AlterConfigSpec, BrokerRegistration, CreatePartitionsSpec, CreateTopicSpec, CreatedTopic,
+    FailUncommitted, ResourceResult, TopicRef, TopicResult,
+};
+use crate::config::{raft_id, ControllerConfig};
+use crate::error::ControllerError;
+use crate::image::MetadataImage;
+use crate::meta_properties;
+use crate::node::{self, Command, Node, NodeParts, Operation, Pending, SharedStatus};
+use crate::ops::{self, OpContext, OpOutput};
+use crate::policy::Policies;
+use crate::raft_log::partition_store::PartitionEntryStore;
+use crate::raft_log::quorum_state::QuorumStateFile;
+use crate::raft_log::{EntryStore, HardStateStore, RaftStorage};
+use crate::transport::{RaftMessage, Transport};
+
+/// Mailbox capacity; proposals wait for room, peer messages are dropped when it is full.
+const MAILBOX_CAPACITY: usize = 4096;
+
+/// A running controller. Dropping it without [`Controller::shutdown`] leaves the node running
+/// until every handle is gone.
+pub struct Controller {
+    handle: ControllerHandle,
+    stopped: oneshot::Receiver<()>,
+}
+
+/// A cloneable client of a running controller.
+#[derive(Clone)]
+pub struct ControllerHandle {
+    mailbox: mpsc::Sender<Command>,
+    image: watch::Receiver<Arc<MetadataImage>>,
+    status: Arc<SharedStatus>,
+}
+
+/// Starts a controller with no operator policies.
+pub async fn start(
+    config: ControllerConfig,
+    transport: Arc<dyn Transport>,
+) -> Result<Controller, ControllerError> {
+    start_with_policies(config, transport, Policies::default()).await
+}
+
+/// Starts a controller whose topic creations and config changes are vetted by `policies`.
+pub async fn start_with_policies(
+    config: ControllerConfig,
+    transport: Arc<dyn Transport>,
+    policies: Policies,
+) -> Result<Controller, ControllerError> {
+    config.validate()?;
+    let dir = config.metadata_dir.clone();
+    let (cluster_id, node_id) = (config.cluster_id.clone(), config.node_id);
+    let stores =
+        tokio::task::spawn_blocking(move || open_durable_stores(&dir, &cluster_id, node_id))
+            .await
+            .map_err(|e| {
+                ControllerError::Internal(format!("opening the metadata dir panicked: {e}"))
+            })??;
+    start_on_stores(config, transport, policies, stores.0, stores.1).await
+}
+
+type Stores = (Box<dyn EntryStore>, Box<dyn HardStateStore>);
+
+fn open_durable_stores(
+    dir: &Path,
+    cluster_id: &str,
+    node_id: i32,
+) -> Result<Stores, ControllerError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ControllerError::Storage(format!("create {}: {e}", dir.display())))?;
+    meta_properties::ensure(dir, cluster_id, node_id)?;
+    let log =
+        PartitionEntryStore::open(dir).map_err(|e| ControllerError::Storage(e.to_string()))?;
+    Ok((Box::new(log), Box::new(QuorumStateFile::new(dir))))
+}
+
+/// Starts a controller on the given stores (durable ones from `start`, in-memory ones in tests).
+pub(crate) async fn start_on_stores(
+    config: ControllerConfig,
+    transport: Arc<dyn Transport>,
+    policies: Policies,
+    log: Box<dyn EntryStore>,
+    quorum: Box<dyn HardStateStore>,
+) -> Result<Controller, ControllerError> {
+    config.validate()?;
+    let voters: Vec<i32> = config.voters.iter().map(|v| v.id).collect();
+    let raft_voters = voters.iter().map(|&id| raft_id(id)).collect();
+    let cluster_id = config.cluster_id.clone();
+    let (storage, image) = tokio::task::spawn_blocking(move || {
+        let storage = RaftStorage::open(log, quorum, raft_voters)?;
+        let image = node::replay(MetadataImage::empty(cluster_id), &storage);
+        Ok::<_, crate::raft_log::LogError>((storage, image))
+    })
+    .await
+    .map_err(|e| ControllerError::Internal(format!("replaying the metadata log panicked: {e}")))?
+    .map_err(|e| ControllerError::Storage(e.to_string()))?;
+    tracing::info!(
+        node_id = config.node_id,
+        offset = image.last_applied_offset(),
+        topics = image.topics_by_name().len(),
+        "replayed the metadata log"
+    );
+
+    let (image_tx, image_rx) = watch::channel(Arc::new(image.clone()));
+    let status = Arc::new(SharedStatus::default());
+    let ctx = OpContext {
+        default_num_partitions: config.default_num_partitions,
+        default_replication_factor: config.default_replication_factor,
+        policies,
+        new_topic_id: Box::new(Uuid::new_v4),
+    };
+    let node = Node::new(NodeParts {
+        node_id: config.node_id,
+        voters,
+        tick: config.tick,
+        storage,
+        transport,
+        ctx,
+        image,
+        image_tx,
+        status: status.clone(),
+    })
+    .map_err(|e| ControllerError::Raft(e.to_string()))?;
+
+    let (mailbox, inbox) = mpsc::channel(MAILBOX_CAPACITY);
+    let (stopped_tx, stopped) = oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| ControllerError::Internal(format!("controller runtime: {e}")))?;
+    std::thread::Builder::new()
+        .name(format!("controller-{}", config.node_id))
+        .spawn(move || {
+            runtime.block_on(node.run(inbox));
+            let _ = stopped_tx.send(());
+        })
+        .map_err(|e| ControllerError::Internal(format!("controller thread: {e}")))?;
+
+    Ok(Controller {
+        handle: ControllerHandle {
+            mailbox,
+            image: image_rx,
+            status,
+        },
+        stopped,
+    })
+}
+
+impl Controller {
+    /// A client of this controller.
+    pub fn handle(&self) -> ControllerHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the node and waits until it has closed the metadata log. Requests still waiting
+    /// for a commit answer NOT_CONTROLLER.
+    pub async fn shutdown(self) {
+        // If the node already stopped the mailbox is closed; either way we wait for `stopped`.
+        let _ = self.handle.mailbox.send(Command::Shutdown).await;
+        let _ = self.stopped.await;
+    }
+}
+
+fn not_controller<T>(name: Option<String>) -> TopicResult<T> {
+    TopicResult {
+        name,
+        result: Err(ControllerError::NotController),
+    }
+}
+
+impl ControllerHandle {
+    /// The latest committed metadata.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.borrow().clone()
+    }
+
+    /// A receiver that sees every newly published image.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.image.clone()
+    }
+
+    /// Whether this node is the raft leader (the active controller).
+    pub fn is_leader(&self) -> bool {
+        self.status.is_leader()
+    }
+
+    /// The active controller's node id, if known.
+    pub fn leader_id(&self) -> Option<i32> {
+        self.status.leader()
+    }
+
+    /// Hands a raft message from a peer to the node. Never blocks: if the node is backed up the
+    /// message is dropped and raft retransmits.
+    pub fn step(&self, message: RaftMessage) {
+        if self.mailbox.try_send(Command::Step(message)).is_err() {
+            tracing::debug!("controller mailbox full or closed; dropping a raft message");
+        }
+    }
+
+    /// Runs `op` on the leader and waits for its records to commit. `None` if the node refused
+    /// (not the leader) or stopped before answering.
+    async fn submit<R, F>(&self, op: F) -> Option<R>
+    where
+        R: FailUncommitted + Send + 'static,
+        F: FnOnce(&MetadataImage, &mut OpContext) -> OpOutput<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let operation: Operation = Box::new(move |image, ctx| {
+            let OpOutput { records, response } = op(image, ctx);
+            Pending {
+                records,
+                complete: Box::new(move |outcome| {
+                    let response = match outcome {
+                        Ok(()) => response,
+                        Err(e) => response.fail_uncommitted(&e),
+                    };
+                    let _ = tx.send(response);
+                }),
+            }
+        });
+        self.mailbox.send(Command::Propose(operation)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Registers (or re-registers) a broker; it is unfenced from then on.
+    pub async fn register_broker(&self, reg: BrokerRegistration) -> Result<(), ControllerError> {
+        self.submit(move |image, _| ops::brokers::register_broker(image, &reg))
+            .await
+            .unwrap_or(Err(ControllerError::NotController))
+    }
+
+    /// Fences a broker: its leaderships move to other in-sync replicas.
+    pub async fn fence_broker(&self, broker_id: i32) -> Result<(), ControllerError> {
+        self.submit(move |image, _| ops::brokers::fence_broker(image, broker_id))
+            .await
+            .unwrap_or(Err(ControllerError::NotController))
+    }
+
+    /// Unfences a broker.
+    pub async fn unfence_broker(&self, broker_id: i32) -> Result<(), ControllerError> {
+        self.submit(move |image, _| ops::brokers::unfence_broker(image, broker_id))
+            .await
+            .unwrap_or(Err(ControllerError::NotController))
+    }
+
+    /// Removes a broker from the cluster.
+    pub async fn unregister_broker(&self, broker_id: i32) -> Result<(), ControllerError> {
+        self.submit(move |image, _| ops::brokers::unregister_broker(image, broker_id))
+            .await
+            .unwrap_or(Err(ControllerError::NotController))
+    }
+
+    /// CreateTopics. One result per spec, in order.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<CreateTopicSpec>,
+        validate_only: bool,
+    ) -> Vec<TopicResult<CreatedTopic>> {
+        let names: Vec<_> = topics.iter().map(|t| Some(t.name.clone())).collect();
+        self.submit(move |image, ctx| {
+            ops::topics::create_topics(image, ctx, &topics, validate_only)
+        })
+        .await
+        .unwrap_or_else(|| names.into_iter().map(not_controller).collect())
+    }
+
+    /// DeleteTopics by name or id. One result per topic, in order.
+    pub async fn delete_topics(&self, topics: Vec<TopicRef>) -> Vec<TopicResult<Uuid>> {
+        let names: Vec<_> = topics
+            .iter()
+            .map(|t| match t {
+                TopicRef::Name(name) => Some(name.clone()),
+                TopicRef::Id(_) => None,
+            })
+            .collect();
+        self.submit(move |image, _| ops::topics::delete_topics(image, &topics))
+            .await
+            .unwrap_or_else(|| names.into_iter().map(not_controller).collect())
+    }
+
+    /// CreatePartitions. One result per spec, in order.
+    pub async fn create_partitions(
+        &self,
+        reqs: Vec<CreatePartitionsSpec>,
+        validate_only: bool,
+    ) -> Vec<TopicResult<()>> {
+        let names: Vec<_> = reqs.iter().map(|r| Some(r.name.clone())).collect();
+        self.submit(move |image, _| ops::topics::create_partitions(image, &reqs, validate_only))
+            .await
+            .unwrap_or_else(|| names.into_iter().map(not_controller).collect())
+    }
+
+    /// IncrementalAlterConfigs. One result per resource, in order.
+    pub async fn incremental_alter_configs(
+        &self,
+        reqs: Vec<AlterConfigSpec>,
+        validate_only: bool,
+    ) -> Vec<ResourceResult> {
+        let resources: Vec<_> = reqs.iter().map(|r| r.resource.clone()).collect();
+        self.submit(move |image, ctx| {
+            ops::configs::incremental_alter_configs(image, ctx, &reqs, validate_only)
+        })
+        .await
+        .unwrap_or_else(|| not_controller_resources(resources))
+    }
+
+    /// Legacy AlterConfigs (replaces a resource's overrides). One result per resource, in order.
+    pub async fn alter_configs(
+        &self,
+        reqs: Vec<AlterConfigSpec>,
+        validate_only: bool,
+    ) -> Vec<ResourceResult> {
+        let resources: Vec<_> = reqs.iter().map(|r| r.resource.clone()).collect();
+        self.submit(move |image, ctx| ops::configs::alter_configs(image, ctx, &reqs, validate_only))
+            .await
+            .unwrap_or_else(|| not_controller_resources(resources))
+    }
+}
+
+fn not_controller_resources(resources: Vec<crate::records::ConfigResource>) -> Vec<ResourceResult> {
+    resources
+        .into_iter()
+        .map(|resource| ResourceResult {
+            resource,
+            result: Err(ControllerError::NotController),
+        })
+        .collect()
+}

@@ -1,0 +1,400 @@
+//! The raft node: one task that owns the `RawNode`, the metadata image and the proposals.
+//!
+//! Everything reaches the node through one mailbox ([`Command`]); raft time advances on a fixed
+//! tick. After each batch of commands the node drains raft's `Ready`s: send messages, persist
+//! entries and hard state, send the messages that had to wait for persistence, apply committed
+//! entries to the image, publish it, then answer the proposals those entries carried.
+//!
+//! The leader runs operations against a *pending* image (committed image plus its own proposed
+//! but uncommitted batches), so two requests in flight cannot both create the same topic. It
+//! only accepts operations once it has applied an entry of its own term, i.e. everything the
+//! previous leaders committed; until then they wait in `deferred`.
+//!
+//! The task runs on its own thread (with a single-threaded runtime) because it fsyncs the
+//! metadata log, which must not stall the broker's request-handling runtime.
+
+mod proposals;
+mod raft_logger;
+mod status;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use raft::prelude::{Entry, EntryType, RawNode};
+use raft::StateRole;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+pub(crate) use proposals::{Operation, Pending};
+pub(crate) use status::SharedStatus;
+
+use crate::config::{node_id, raft_id};
+use crate::error::ControllerError;
+use crate::image::MetadataImage;
+use crate::ops::OpContext;
+use crate::raft_log::{LogError, RaftStorage};
+use crate::records::{decode_batch, encode_batch};
+use crate::transport::{RaftMessage, Transport};
+use proposals::{InFlight, Resolved};
+
+/// Election timeout in ticks (randomized up to twice this by raft-rs).
+const ELECTION_TICKS: usize = 10;
+/// Leader heartbeat interval in ticks.
+const HEARTBEAT_TICKS: usize = 2;
+/// Upper bound on the entries bytes of one append message to a follower.
+const MAX_APPEND_BYTES: u64 = 1 << 20;
+/// Commands handled before the node persists and applies, so bursts share one fsync.
+const MAX_COMMANDS_PER_ROUND: usize = 256;
+
+/// The node's mailbox.
+pub(crate) enum Command {
+    /// Run an operation (on the leader) and propose its records.
+    Propose(Operation),
+    /// A raft message from a peer.
+    Step(RaftMessage),
+    /// Stop; in-flight requests answer NOT_CONTROLLER.
+    Shutdown,
+}
+
+/// What the node needs from `start`.
+pub(crate) struct NodeParts {
+    pub node_id: i32,
+    pub voters: Vec<i32>,
+    pub tick: Duration,
+    pub storage: RaftStorage,
+    pub transport: Arc<dyn Transport>,
+    pub ctx: OpContext,
+    pub image: MetadataImage,
+    pub image_tx: watch::Sender<Arc<MetadataImage>>,
+    pub status: Arc<SharedStatus>,
+}
+
+pub(crate) struct Node {
+    raw: RawNode<RaftStorage>,
+    tick: Duration,
+    transport: Arc<dyn Transport>,
+    ctx: OpContext,
+    /// The image of every applied entry; what is published.
+    committed: MetadataImage,
+    /// Leader only: `committed` plus the batches of `in_flight`.
+    pending: Option<MetadataImage>,
+    in_flight: InFlight,
+    deferred: VecDeque<Operation>,
+    applied_index: u64,
+    applied_term: u64,
+    image_tx: watch::Sender<Arc<MetadataImage>>,
+    status: Arc<SharedStatus>,
+}
+
+/// Errors that stop the node.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NodeError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("received a raft snapshot, which this controller does not support yet")]
+    SnapshotUnsupported,
+}
+
+impl Node {
+    /// Builds the raft node over storage whose committed entries are already in `parts.image`.
+    pub(crate) fn new(parts: NodeParts) -> Result<Self, NodeError> {
+        let hard_state = parts.storage.hard_state().clone();
+        let applied_term = parts.storage.term_of(hard_state.commit).unwrap_or(0);
+        let config = raft::Config {
+            id: raft_id(parts.node_id),
+            election_tick: ELECTION_TICKS,
+            heartbeat_tick: HEARTBEAT_TICKS,
+            applied: hard_state.commit,
+            max_size_per_msg: MAX_APPEND_BYTES,
+            max_inflight_msgs: 256,
+            check_quorum: true,
+            pre_vote: true,
+            ..raft::Config::default()
+        };
+        config.validate()?;
+        let mut raw = RawNode::new(
+            &config,
+            parts.storage,
+            &raft_logger::raft_logger(parts.node_id),
+        )?;
+        if parts.voters == [parts.node_id] {
+            // A lone voter wins at once; no need to wait out an election timeout.
+            raw.campaign()?;
+        }
+        let node = Self {
+            raw,
+            tick: parts.tick,
+            transport: parts.transport,
+            ctx: parts.ctx,
+            committed: parts.image,
+            pending: None,
+            in_flight: InFlight::default(),
+            deferred: VecDeque::new(),
+            applied_index: hard_state.commit,
+            applied_term,
+            image_tx: parts.image_tx,
+            status: parts.status,
+        };
+        node.publish_status();
+        Ok(node)
+    }
+
+    /// Runs until shutdown, the mailbox closing, or a storage failure.
+    pub(crate) async fn run(mut self, mut mailbox: mpsc::Receiver<Command>) {
+        let mut ticker = tokio::time::interval(self.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let failure = loop {
+            if let Err(e) = self.settle() {
+                break Some(e);
+            }
+            tokio::select! {
+                _ = ticker.tick() => {
+                    self.raw.tick();
+                }
+                command = mailbox.recv() => {
+                    let Some(command) = command else { break None };
+                    if !self.handle(command) {
+                        break None;
+                    }
+                    let mut stop = false;
+                    for _ in 1..MAX_COMMANDS_PER_ROUND {
+                        match mailbox.try_recv() {
+                            Ok(command) => {
+                                if !self.handle(command) {
+                                    stop = true;
+                                    break;
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if stop {
+                        break None;
+                    }
+                }
+            }
+        };
+        let answer = match failure {
+            Some(e) => {
+                error!(error = %e, "controller node stopped on an error");
+                ControllerError::Storage(e.to_string())
+            }
+            None => {
+                info!("controller node shut down");
+                ControllerError::NotController
+            }
+        };
+        self.in_flight.fail_all(&answer);
+        self.deferred.clear();
+        self.status.set(None, false);
+        if let Err(e) = self.raw.mut_store().close() {
+            warn!(error = %e, "closing the metadata log failed; it will be recovered on next start");
+        }
+    }
+
+    /// Handles one command; `false` means stop.
+    fn handle(&mut self, command: Command) -> bool {
+        match command {
+            Command::Propose(op) => self.propose(op),
+            Command::Step(message) => {
+                if let Err(e) = self.raw.step(message) {
+                    debug!(error = %e, "ignoring raft message");
+                }
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    /// The leader has applied an entry of its own term, hence everything committed before it.
+    fn caught_up(&self) -> bool {
+        self.is_leader() && self.applied_term == self.raw.raft.term
+    }
+
+    fn propose(&mut self, op: Operation) {
+        if !self.is_leader() {
+            // Dropping the operation drops its reply channel: the caller answers NOT_CONTROLLER.
+            return;
+        }
+        if !self.caught_up() {
+            self.deferred.push_back(op);
+            return;
+        }
+        let base = self
+            .pending
+            .take()
+            .unwrap_or_else(|| self.committed.clone());
+        let Pending { records, complete } = op(&base, &mut self.ctx);
+        if records.is_empty() {
+            self.pending = Some(base);
+            complete(Ok(()));
+            return;
+        }
+        let data = match encode_batch(&records) {
+            Ok(data) => data,
+            Err(e) => {
+                self.pending = Some(base);
+                complete(Err(ControllerError::Internal(e.to_string())));
+                return;
+            }
+        };
+        let before = self.raw.raft.raft_log.last_index();
+        match self.raw.propose(Vec::new(), data) {
+            Ok(()) if self.raw.raft.raft_log.last_index() == before + 1 => {
+                let index = before + 1;
+                let offset = i64::try_from(index - 1).unwrap_or(i64::MAX);
+                self.pending = Some(base.apply(offset, &records));
+                self.in_flight.insert(self.raw.raft.term, index, complete);
+            }
+            Ok(()) => {
+                self.pending = Some(base);
+                complete(Err(ControllerError::Internal(
+                    "proposal did not append exactly one entry".into(),
+                )));
+            }
+            Err(raft::Error::ProposalDropped) => {
+                self.pending = Some(base);
+                complete(Err(ControllerError::NotController));
+            }
+            Err(e) => {
+                self.pending = Some(base);
+                complete(Err(ControllerError::Raft(e.to_string())));
+            }
+        }
+    }
+
+    /// Brings the node to rest after a round of commands: persists and applies everything raft
+    /// has ready, drops the leader-only state when not leading, and runs deferred operations
+    /// once the leader has caught up (their proposals then need another pass).
+    fn settle(&mut self) -> Result<(), NodeError> {
+        loop {
+            self.drain_ready()?;
+            if !self.is_leader() {
+                self.pending = None;
+                // Dropped operations answer NOT_CONTROLLER through their closed reply channels.
+                self.deferred.clear();
+            } else if self.caught_up() && !self.deferred.is_empty() {
+                while let Some(op) = self.deferred.pop_front() {
+                    self.propose(op);
+                }
+                continue;
+            }
+            self.publish_status();
+            return Ok(());
+        }
+    }
+
+    fn publish_status(&self) {
+        self.status
+            .set(node_id(self.raw.raft.leader_id), self.is_leader());
+    }
+
+    fn drain_ready(&mut self) -> Result<(), NodeError> {
+        while self.raw.has_ready() {
+            self.on_ready()?;
+        }
+        Ok(())
+    }
+
+    fn on_ready(&mut self) -> Result<(), NodeError> {
+        let mut ready = self.raw.ready();
+        if let Some(soft) = ready.ss() {
+            info!(role = ?soft.raft_state, leader = ?node_id(soft.leader_id), "controller role changed");
+            if soft.raft_state != StateRole::Leader {
+                self.pending = None;
+            }
+        }
+        self.send(ready.take_messages());
+        if !ready.snapshot().is_empty() {
+            return Err(NodeError::SnapshotUnsupported);
+        }
+        let store = self.raw.mut_store();
+        store.append(ready.entries())?;
+        if let Some(hard_state) = ready.hs() {
+            store.set_hard_state(hard_state)?;
+        }
+        self.send(ready.take_persisted_messages());
+        let committed = ready.take_committed_entries();
+        self.apply(&committed);
+
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.raw.mut_store().set_commit(commit)?;
+        }
+        self.send(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.apply(&committed);
+        self.raw.advance_apply();
+        Ok(())
+    }
+
+    fn send(&self, messages: Vec<RaftMessage>) {
+        for message in messages {
+            match node_id(message.to) {
+                Some(to) => self.transport.send(to, message),
+                None => warn!(to = message.to, "dropping raft message to an invalid id"),
+            }
+        }
+    }
+
+    /// Applies committed entries, publishes the new image, then answers their proposals (so a
+    /// client told "done" already finds the change in `image()`).
+    fn apply(&mut self, entries: &[Entry]) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut resolved: Vec<Resolved> = Vec::new();
+        for entry in entries {
+            self.committed = apply_entry(&self.committed, entry);
+            self.applied_index = entry.index;
+            self.applied_term = entry.term;
+            self.in_flight
+                .resolve(entry.term, entry.index, &mut resolved);
+        }
+        if self.in_flight.is_empty() {
+            // Nothing uncommitted any more: the pending image is the committed one.
+            self.pending = None;
+        }
+        self.image_tx.send_replace(Arc::new(self.committed.clone()));
+        for (complete, outcome) in resolved {
+            complete(outcome);
+        }
+    }
+}
+
+/// The image after one committed raft entry. Undecodable batches are skipped (every replica
+/// skips the same bytes), but their offset still counts.
+pub(crate) fn apply_entry(image: &MetadataImage, entry: &Entry) -> MetadataImage {
+    let offset = i64::try_from(entry.index.saturating_sub(1)).unwrap_or(i64::MAX);
+    if entry.data.is_empty() {
+        return image.apply(offset, &[]);
+    }
+    match entry.get_entry_type() {
+        EntryType::EntryNormal => match decode_batch(&entry.data) {
+            Ok(records) => image.apply(offset, &records),
+            Err(e) => {
+                error!(index = entry.index, error = %e, "skipping undecodable metadata batch");
+                image.apply(offset, &[])
+            }
+        },
+        other => {
+            warn!(index = entry.index, kind = ?other, "skipping raft membership change: voters are static");
+            image.apply(offset, &[])
+        }
+    }
+}
+
+/// The image after every committed entry of a freshly opened log.
+pub(crate) fn replay(image: MetadataImage, storage: &RaftStorage) -> MetadataImage {
+    storage
+        .committed_entries()
+        .iter()
+        .fold(image, |image, entry| apply_entry(&image, entry))
+}

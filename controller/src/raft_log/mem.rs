@@ -1,0 +1,56 @@
+//! In-memory stores for tests. Clones share their contents, so a test can drop a node and
+//! open a new one on the same "disk".
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use raft::prelude::{Entry, HardState};
+
+use super::{EntryStore, HardStateStore, LogError};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means another test thread panicked; the data is still usable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct MemEntryStore(Arc<Mutex<Vec<Entry>>>);
+
+impl EntryStore for MemEntryStore {
+    fn load(&mut self) -> Result<Vec<Entry>, LogError> {
+        Ok(lock(&self.0).clone())
+    }
+
+    fn truncate_from(&mut self, index: u64) -> Result<(), LogError> {
+        lock(&self.0).retain(|e| e.index < index);
+        Ok(())
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> Result<(), LogError> {
+        let mut stored = lock(&self.0);
+        let last = stored.last().map_or(0, |e| e.index);
+        match entries.first() {
+            Some(first) if first.index != last + 1 => Err(LogError::Gap {
+                last,
+                got: first.index,
+            }),
+            _ => {
+                stored.extend_from_slice(entries);
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct MemHardStateStore(Arc<Mutex<Option<HardState>>>);
+
+impl HardStateStore for MemHardStateStore {
+    fn load(&mut self) -> Result<Option<HardState>, LogError> {
+        Ok(lock(&self.0).clone())
+    }
+
+    fn save(&mut self, state: &HardState) -> Result<(), LogError> {
+        *lock(&self.0) = Some(state.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! Tests of whole controllers: a durable single voter, and three voters over an in-memory
+//! network.
+
+mod single_voter;
+mod three_voters;

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Drives a fresh kraftwerk with the Apache Kafka command-line tools (kafka-topics,
+# kafka-console-producer/consumer, kafka-consumer-groups, kafka-configs) and checks what they
+# print, the way an operator would use them. The tools come from Maven Central (pom.xml here)
+# into lib/ on first use; jars are cached in ~/.m2 and never committed.
+#
+#   tests/tools/run.sh                      # uses target/debug/kraftwerk
+#   KRAFTWERK_BIN=/path/to/kraftwerk tests/tools/run.sh
+#
+# Every check runs even if an earlier one failed (a missing API fails only the checks that need
+# it). The last line is "N passed, M failed"; the exit status is non-zero if any check failed.
+set -uo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+bin="${KRAFTWERK_BIN:-$root/target/debug/kraftwerk}"
+# One tool invocation may not take longer than this (a request the broker ignores).
+step_timeout="${KRAFTWERK_TOOL_TIMEOUT:-90}"
+
+passed=0
+failed=0
+failures=()
+
+die() {
+  echo "run.sh: $*" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+}
+
+[[ -x "$bin" ]] || die "no kraftwerk binary at $bin (build it, or set KRAFTWERK_BIN)"
+command -v java >/dev/null || die "java is not installed"
+
+# --- the tools' jars -------------------------------------------------------------------------
+kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")"
+if [[ ! -f "$here/lib/kafka-tools-$kafka_version.jar" ]]; then
+  command -v mvn >/dev/null || die "mvn is needed to fetch the Kafka tools"
+  echo "fetching Apache Kafka $kafka_version tools into $here/lib"
+  rm -rf "$here/lib"
+  (cd "$here" && mvn -B -q dependency:copy-dependencies -DoutputDirectory=lib -DincludeScope=runtime) ||
+    die "mvn dependency:copy-dependencies failed"
+fi
+
+# --- a broker on free ports in a temp dir --------------------------------------------------------
+work="$(mktemp -d -t kraftwerk-tools-XXXXXX)"
+broker_pid=""
+cleanup() {
+  if [[ -n "$broker_pid" ]] && kill -0 "$broker_pid" 2>/dev/null; then
+    kill "$broker_pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$broker_pid" 2>/dev/null
+    wait "$broker_pid" 2>/dev/null
+  fi
+  if [[ -z "${KRAFTWERK_KEEP_TEST_DIRS:-}" ]]; then rm -rf "$work"; else echo "kept $work"; fi
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+port="$(free_port)"
+cport="$(free_port)"
+while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
+cat >"$work/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+controller.listener.names=CONTROLLER
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$work/data
+offsets.topic.replication.factor=1
+group.initial.rebalance.delay.ms=0
+EOF
+cluster_id="$("$bin" random-uuid)" || die "$bin random-uuid failed"
+"$bin" format --config "$work/server.properties" --cluster-id "$cluster_id" >"$work/format.log" 2>&1 ||
+  die "format failed: $(cat "$work/format.log")"
+RUST_LOG="${RUST_LOG:-info}" "$bin" --config "$work/server.properties" >"$work/broker.log" 2>&1 &
+broker_pid=$!
+bootstrap="127.0.0.1:$port"
+for _ in $(seq 1 600); do
+  kill -0 "$broker_pid" 2>/dev/null || die "kraftwerk exited at startup: $(tail -n 40 "$work/broker.log")"
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || die "kraftwerk did not listen on $bootstrap"
+echo "kraftwerk listening on $bootstrap (log: $work/broker.log)"
+
+# --- running tools and checking what they print ------------------------------------------------
+# Quick JVM start-up for short-lived tools; client logs at WARN on stderr.
+java_opts=(-Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
+declare -A main_class=(
+  [kafka-topics]=org.apache.kafka.tools.TopicCommand
+  [kafka-console-producer]=org.apache.kafka.tools.ConsoleProducer
+  [kafka-console-consumer]=org.apache.kafka.tools.consumer.ConsoleConsumer
+  [kafka-consumer-groups]=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand
+  [kafka-configs]=org.apache.kafka.tools.ConfigCommand
+)
+
+out="$work/out"
+err="$work/err"
+rc=0
+# tool NAME ARGS... — runs a tool against the broker; stdout in $out, stderr in $err, status in $rc.
+tool() {
+  local name="$1"
+  shift
+  timeout "$step_timeout" java "${java_opts[@]}" -cp "$here/lib/*" "${main_class[$name]}" \
+    --bootstrap-server "$bootstrap" "$@" >"$out" 2>"$err" </dev/null
+  rc=$?
+}
+# tool_stdin NAME FILE ARGS... — as tool, with FILE on stdin.
+tool_stdin() {
+  local name="$1" input="$2"
+  shift 2
+  timeout "$step_timeout" java "${java_opts[@]}" -cp "$here/lib/*" "${main_class[$name]}" \
+    --bootstrap-server "$bootstrap" "$@" >"$out" 2>"$err" <"$input"
+  rc=$?
+}
+
+ok() {
+  passed=$((passed + 1))
+  echo "ok   $1"
+}
+fail() {
+  failed=$((failed + 1))
+  failures+=("$1")
+  echo "FAIL $1: $2"
+  echo "  --- stdout:"; sed -n '1,20p' "$out" | sed 's/^/  | /'
+  echo "  --- stderr:"; grep -v '^\s*at ' "$err" | sed -n '1,12p' | sed 's/^/  | /'
+}
+# check NAME CONDITION-DESCRIPTION COMMAND... — a check passes when the tool exited 0 and COMMAND succeeds.
+check() {
+  local name="$1" what="$2"
+  shift 2
+  if [[ $rc -ne 0 ]]; then
+    fail "$name" "tool exited with $rc (124 = timed out after ${step_timeout}s)"
+  elif "$@"; then
+    ok "$name"
+  else
+    fail "$name" "$what"
+  fi
+}
+has() { grep -qE -- "$1" "$out"; }
+lacks() { ! grep -qE -- "$1" "$out"; }
+
+topic=cli-topic
+group=cli-group
+classic=(--command-property group.protocol=classic)
+
+# kafka-topics --------------------------------------------------------------------------------
+tool kafka-topics --create --topic "$topic" --partitions 2 --replication-factor 1
+check "kafka-topics --create" "expected 'Created topic $topic.'" has "^Created topic $topic\.$"
+
+tool kafka-topics --list
+check "kafka-topics --list" "expected a line '$topic'" has "^$topic$"
+
+tool kafka-topics --describe --topic "$topic"
+check "kafka-topics --describe" "expected PartitionCount: 2, ReplicationFactor: 1, partitions 0 and 1 led by node 1" \
+  bash -c "grep -q 'PartitionCount: 2' '$out' && grep -q 'ReplicationFactor: 1' '$out' &&
+    [[ \$(grep -cE 'Partition: [01]\s+Leader: 1\s+Replicas: 1\s+Isr: 1' '$out') -eq 2 ]]"
+
+tool kafka-topics --alter --topic "$topic" --partitions 3
+check "kafka-topics --alter --partitions 3" "alter failed" true
+tool kafka-topics --describe --topic "$topic"
+check "kafka-topics --describe after --alter" "expected PartitionCount: 3 and a partition 2 led by node 1" \
+  bash -c "grep -q 'PartitionCount: 3' '$out' && grep -qE 'Partition: 2\s+Leader: 1' '$out'"
+
+# console producer and consumer ----------------------------------------------------------------
+messages=12
+for i in $(seq 1 "$messages"); do echo "line $i of the console test"; done >"$work/input.txt"
+tool_stdin kafka-console-producer "$work/input.txt" --topic "$topic"
+check "kafka-console-producer" "producer failed" true
+
+tool kafka-console-consumer --topic "$topic" --from-beginning --max-messages "$messages" \
+  --group "$group" --timeout-ms 30000 "${classic[@]}"
+check "kafka-console-consumer --from-beginning --max-messages $messages" "expected the same $messages lines back" \
+  diff <(sort "$work/input.txt") <(sort "$out")
+
+# kafka-consumer-groups ------------------------------------------------------------------------
+# Prints "sum-of-CURRENT-OFFSET sum-of-LAG partition-rows" for the topic's rows of --describe.
+offsets_summary() {
+  awk -v t="$topic" '$2 == t { cur += $4; lag += $6; n++ } END { printf "%d %d %d", cur, lag, n }' "$out"
+}
+
+tool kafka-consumer-groups --list
+check "kafka-consumer-groups --list" "expected a line '$group'" has "^$group$"
+
+tool kafka-consumer-groups --describe --group "$group"
+summary="$(offsets_summary)"
+check "kafka-consumer-groups --describe" \
+  "expected committed offsets summing to $messages with lag 0 on 3 partitions; got (offsets lag rows) $summary" \
+  test "$summary" = "$messages 0 3"
+
+tool kafka-consumer-groups --reset-offsets --to-earliest --execute --group "$group" --topic "$topic"
+check "kafka-consumer-groups --reset-offsets --to-earliest --execute" \
+  "expected NEW-OFFSET 0 for partitions 0, 1 and 2" \
+  bash -c "[[ \$(awk -v t='$topic' '\$2 == t && \$4 == 0' '$out' | wc -l) -eq 3 ]]"
+
+tool kafka-consumer-groups --describe --group "$group"
+summary="$(offsets_summary)"
+check "kafka-consumer-groups --describe after reset" \
+  "expected offsets summing to 0 with lag $messages; got (offsets lag rows) $summary" \
+  test "$summary" = "0 $messages 3"
+
+# The group resumes from the reset offsets: all lines again, without --from-beginning.
+tool kafka-console-consumer --topic "$topic" --max-messages "$messages" --group "$group" --timeout-ms 30000 "${classic[@]}"
+check "kafka-console-consumer after reset re-reads everything" "expected the same $messages lines again" \
+  diff <(sort "$work/input.txt") <(sort "$out")
+
+# kafka-configs ----------------------------------------------------------------------------------
+tool kafka-configs --describe --entity-type topics --entity-name "$topic"
+check "kafka-configs --describe (no overrides)" "expected 'Dynamic configs for topic $topic are:' and no retention.ms" \
+  bash -c "grep -q 'Dynamic configs for topic $topic are:' '$out' && ! grep -q 'retention.ms=' '$out'"
+
+tool kafka-configs --alter --entity-type topics --entity-name "$topic" --add-config retention.ms=86400000
+check "kafka-configs --alter --add-config retention.ms" "expected 'Completed updating config for topic $topic.'" \
+  has "Completed updating config for topic $topic"
+
+tool kafka-configs --describe --entity-type topics --entity-name "$topic"
+check "kafka-configs --describe shows retention.ms" "expected retention.ms=86400000" has "retention\.ms=86400000"
+
+tool kafka-configs --alter --entity-type topics --entity-name "$topic" --add-config retention.ms=not-a-number
+rc_bad=$rc
+rc=0
+check "kafka-configs --alter rejects an invalid value" "expected a non-zero exit for retention.ms=not-a-number" \
+  test "$rc_bad" -ne 0
+
+tool kafka-configs --alter --entity-type topics --entity-name "$topic" --delete-config retention.ms
+check "kafka-configs --alter --delete-config retention.ms" "expected 'Completed updating config'" \
+  has "Completed updating config for topic $topic"
+tool kafka-configs --describe --entity-type topics --entity-name "$topic"
+check "kafka-configs --describe after --delete-config" "retention.ms override still present" lacks "retention\.ms="
+
+# cleanup through the tools ------------------------------------------------------------------------
+tool kafka-topics --delete --topic "$topic"
+check "kafka-topics --delete" "delete failed" true
+tool kafka-topics --list
+check "kafka-topics --list after --delete" "$topic still listed" lacks "^$topic$"
+
+if ! kill -0 "$broker_pid" 2>/dev/null; then
+  failed=$((failed + 1))
+  failures+=("broker alive at the end")
+  echo "FAIL kraftwerk died during the run"
+fi
+if [[ $failed -gt 0 ]]; then
+  echo "--- kraftwerk warnings/errors (first 30):"
+  grep -iE 'error|warn|unsupported|refus|panic' "$work/broker.log" | head -n 30
+  echo "--- kraftwerk log tail:"
+  tail -n 20 "$work/broker.log"
+  echo "failed checks:"
+  printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

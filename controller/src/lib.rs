@@ -35,10 +35,12 @@ mod tests;
 pub use api::*;
 pub use config::{ControllerConfig, VoterAddr};
 pub use error::ControllerError;
-/// Topic name rules (legal characters, length, `.`/`..`), for the broker's metadata auto-creation.
-pub use ops::topic_name::validate as validate_topic_name;
 pub use handle::{start, start_with_policies, Controller, ControllerHandle};
 pub use image::MetadataImage;
+/// Topic name rules (legal characters, length, `.`/`..`), for the broker's auto-creation.
+pub use ops::topic_name::validate as validate_topic_name;
+/// Longest legal topic name (249).
+pub use ops::topic_name::MAX_NAME_LENGTH as MAX_TOPIC_NAME_LENGTH;
 pub use ops::MAX_PARTITIONS_PER_REQUEST;
 pub use raft_log::partition_store::METADATA_TOPIC;
 pub use transport::{NoPeers, RaftMessage, Transport};

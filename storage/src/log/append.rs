@@ -70,8 +70,9 @@ impl PartitionLog {
 
     /// Appends batches that already carry their offsets (replication, the raft log).
     ///
-    /// The first batch must start at the log end offset and offsets must increase; batches are
-    /// written as they are, with no copy. As in Kafka, `max_message_bytes` is not applied to
+    /// The first batch must start at the log end offset and each batch must start right after
+    /// the previous one (no gaps: nothing is compacted); batches are written as they are, with
+    /// no copy. As in Kafka, `max_message_bytes` is not applied to
     /// replicated data, but every batch is still validated.
     pub fn append_as_follower(&mut self, batches: &[u8]) -> Result<AppendResult, StorageError> {
         let infos = validate_batches(batches, i32::MAX as usize)?;
@@ -88,7 +89,7 @@ impl PartitionLog {
         }
         let mut records = 0u64;
         for info in &infos {
-            if info.base_offset < expected {
+            if info.base_offset != expected {
                 return Err(StorageError::UnexpectedAppendOffset {
                     expected,
                     actual: info.base_offset,

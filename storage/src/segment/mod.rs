@@ -59,6 +59,16 @@ pub(crate) struct Segment {
     idx: Indexed,
 }
 
+/// What the first batch a verifying scan meets must look like; later ones must follow it
+/// without gaps (Kraftwerk never compacts, so a partition's offsets are contiguous).
+#[derive(Clone, Copy)]
+enum FirstBatch {
+    /// Starts at this offset (the segment base, when scanning from position 0).
+    StartsAt(i64),
+    /// Ends at this offset (the last offset-index entry's, when scanning from it).
+    EndsAt(i64),
+}
+
 /// Where a verifying scan stopped.
 struct ScanEnd {
     /// End of the last good batch.
@@ -207,7 +217,12 @@ impl Segment {
     /// the last offset-index entry. Returns false if that tail is not a clean run of valid
     /// batches up to the end of the file (the caller then runs [`Self::recover`]).
     pub(crate) fn load_tail(&mut self, index_interval: u32) -> Result<bool, StorageError> {
-        let start = u64::from(self.idx.offset_index().last().map_or(0, |e| e.position));
+        let last_entry = self.idx.offset_index().last();
+        let start = u64::from(last_entry.map_or(0, |e| e.position));
+        let first_batch = match last_entry {
+            Some(e) => FirstBatch::EndsAt(self.base_offset + i64::from(e.relative_offset)),
+            None => FirstBatch::StartsAt(self.base_offset),
+        };
         let first = if self.size >= HEADER_SIZE as u64 {
             let mut buf = [0u8; HEADER_SIZE];
             self.log
@@ -219,9 +234,14 @@ impl Segment {
         };
         self.idx.reset_from_indexes(first);
         let idx = &mut self.idx;
-        let end = scan_batches(&self.log, &self.log_path, start, self.size, |pos, info| {
-            idx.track(pos, info, index_interval)
-        })?;
+        let end = scan_batches(
+            &self.log,
+            &self.log_path,
+            start,
+            self.size,
+            first_batch,
+            |pos, info| idx.track(pos, info, index_interval),
+        )?;
         Ok(end.problem.is_none() && end.valid_end == self.size)
     }
 
@@ -235,9 +255,15 @@ impl Segment {
             .len();
         self.idx.clear().map_err(|e| self.index_error(e))?;
         let idx = &mut self.idx;
-        let end = scan_batches(&self.log, &self.log_path, 0, file_len, |pos, info| {
-            idx.track(pos, info, index_interval)
-        })?;
+        let first_batch = FirstBatch::StartsAt(self.base_offset);
+        let end = scan_batches(
+            &self.log,
+            &self.log_path,
+            0,
+            file_len,
+            first_batch,
+            |pos, info| idx.track(pos, info, index_interval),
+        )?;
         if let Some(problem) = &end.problem {
             tracing::warn!(
                 segment = %self.log_path.display(),
@@ -456,17 +482,19 @@ impl Segment {
 }
 
 /// Verifies batches from `from` up to `limit`, calling `visit` for each good one, and stops at
-/// the first that is torn, corrupt, or breaks offset order.
+/// the first that is torn, corrupt, or does not continue the offsets (baseOffset is outside the
+/// CRC, so this is what catches a damaged one).
 fn scan_batches(
     log: &File,
     path: &Path,
     from: u64,
     limit: u64,
+    first_batch: FirstBatch,
     mut visit: impl FnMut(u64, &BatchInfo) -> Result<(), indexed::IndexError>,
 ) -> Result<ScanEnd, StorageError> {
     let mut reader = ChunkReader::new(log, limit, RECOVERY_CHUNK);
     let mut pos = from;
-    let mut next_offset = i64::MIN;
+    let mut expected_base: Option<i64> = None;
     let stop = |pos: u64, why: String| {
         Ok(ScanEnd {
             valid_end: pos,
@@ -491,10 +519,22 @@ fn scan_batches(
             Ok(info) => info,
             Err(e) => return stop(pos, e.to_string()),
         };
-        if info.base_offset < next_offset {
-            return stop(pos, format!("offset {} goes backwards", info.base_offset));
+        let follows = match (expected_base, first_batch) {
+            (Some(expected), _) | (None, FirstBatch::StartsAt(expected)) => {
+                info.base_offset == expected
+            }
+            (None, FirstBatch::EndsAt(last)) => info.last_offset() == last,
+        };
+        if !follows {
+            return stop(
+                pos,
+                format!(
+                    "batch at offset {} breaks offset continuity",
+                    info.base_offset
+                ),
+            );
         }
-        next_offset = info.last_offset().saturating_add(1);
+        expected_base = Some(info.last_offset().saturating_add(1));
         if let Err(e) = visit(pos, &info) {
             return match e {
                 indexed::IndexError::Overflow(_) => stop(pos, e.to_string()),

@@ -23,10 +23,8 @@ fn exercise_decoders(buf: &[u8]) {
     }
     let _ = validate_batch(buf, 1 << 20);
     if let Ok(iter) = records(buf) {
-        for record in iter.take(100_000) {
-            if let Ok(record) = record {
-                let _ = record.headers.iter().count();
-            }
+        for record in iter.take(100_000).flatten() {
+            let _ = record.headers.iter().count();
         }
     }
     let mut copy = buf.to_vec();
@@ -36,14 +34,17 @@ fn exercise_decoders(buf: &[u8]) {
     let _ = recompute_crc(&mut copy);
 }
 
-fn record_strategy() -> impl Strategy<Value = (Option<Vec<u8>>, Option<Vec<u8>>)> {
+/// An owned (key, value) record.
+type OwnedRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+fn record_strategy() -> impl Strategy<Value = OwnedRecord> {
     (
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
         proptest::option::of(proptest::collection::vec(any::<u8>(), 0..200)),
     )
 }
 
-fn build(base: i64, ts: i64, recs: &[(Option<Vec<u8>>, Option<Vec<u8>>)]) -> Vec<u8> {
+fn build(base: i64, ts: i64, recs: &[OwnedRecord]) -> Vec<u8> {
     let kv: Vec<KeyValue<'_>> = recs
         .iter()
         .map(|(k, v)| (k.as_deref(), v.as_deref()))

@@ -11,6 +11,7 @@ mod offsets;
 mod records;
 mod static_members;
 mod timeouts;
+mod versions;
 
 use std::collections::{HashMap, HashSet};
 

@@ -170,3 +170,27 @@ fn static_member_keeps_its_place_through_a_rebalance_it_sits_out() {
     assert_eq!(leave.members[0].error_code, 0);
     assert_eq!(h.member_count("g"), 2);
 }
+
+#[test]
+fn replaced_instance_cannot_sync_or_leave() {
+    let mut h = Harness::new();
+    let old = stable_static(&mut h);
+    let rejoin = h.join_with(5, static_join("g", "", "i1"));
+    let new = h.join_response(rejoin).member_id.as_str().to_owned();
+
+    let sync = kafka_protocol::messages::SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_member_id(s(&old))
+        .with_group_instance_id(Some(s("i1")))
+        .with_generation_id(1);
+    let id = h.sync_with(3, sync);
+    assert_eq!(
+        h.sync_response(id).error_code,
+        code(ResponseError::FencedInstanceId)
+    );
+
+    let leave = h.leave("g", &[(&old, Some("i1")), (&new, Some("i1"))]);
+    let codes: Vec<i16> = leave.members.iter().map(|m| m.error_code).collect();
+    assert_eq!(codes, vec![code(ResponseError::FencedInstanceId), 0]);
+    assert_eq!(h.state("g"), "Empty");
+}

@@ -25,7 +25,10 @@ fn join_and_sync_answer_every_version() {
         let first = h.join_with(version, request.clone());
         let mut response = h.join_response(first).clone();
         if response.error_code == code(ResponseError::MemberIdRequired) {
-            assert_eq!(version, 4, "only dynamic members of v4+ need the round trip");
+            assert_eq!(
+                version, 4,
+                "only dynamic members of v4+ need the round trip"
+            );
             let id = h.join_with(version, request.clone().with_member_id(response.member_id));
             response = h.join_response(id).clone();
         }

@@ -1,1 +1,13 @@
-//! kraftwerk-broker
+//! kraftwerk-broker: listeners, request handlers and the hosted partitions. The protocol crate turns bytes
+//! into typed requests, the storage crate holds the logs, the controller crate owns cluster metadata; this
+//! crate is the async shell that connects them (see ARCHITECTURE.md).
+
+pub mod broker_configs;
+pub mod config;
+pub mod context;
+pub mod handlers;
+pub mod image_ext;
+pub mod meta_properties;
+pub mod network;
+pub mod replica;
+pub mod server;

@@ -1,1 +1,109 @@
-fn main() {}
+//! The `kraftwerk` binary: `kraftwerk` (single node, no setup), `kraftwerk --config server.properties`,
+//! `kraftwerk format` and `kraftwerk random-uuid`, mirroring kafka-server-start.sh and kafka-storage.sh.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use kraftwerk_broker::config::{env_overrides, BrokerConfig};
+use kraftwerk_broker::{meta_properties, server};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kraftwerk",
+    version,
+    about = "A Kafka-compatible broker in KRaft mode"
+)]
+struct Cli {
+    /// server.properties with Kafka's keys. Without it, a single combined node serves PLAINTEXT on
+    /// 127.0.0.1:9092 with data under ./data, formatted on first start.
+    #[arg(long, short = 'c', global = true)]
+    config: Option<PathBuf>,
+    /// key=value pairs applied after the file and the environment (repeatable).
+    #[arg(long = "override", value_name = "KEY=VALUE", global = true)]
+    overrides: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write meta.properties into every log directory (like `kafka-storage.sh format`).
+    Format {
+        #[arg(long, short = 't')]
+        cluster_id: String,
+        /// Skip directories that are already formatted instead of failing.
+        #[arg(long, short = 'g')]
+        ignore_formatted: bool,
+    },
+    /// Print a new random cluster id (like `kafka-storage.sh random-uuid`).
+    RandomUuid,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let env = env_overrides(std::env::vars());
+    match cli.command {
+        Some(Command::RandomUuid) => {
+            println!("{}", meta_properties::random_uuid());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Format {
+            cluster_id,
+            ignore_formatted,
+        }) => {
+            let config = match BrokerConfig::load(cli.config.as_deref(), env, &cli.overrides) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let mut dirs = config.log_dirs.clone();
+            if !dirs.contains(&config.metadata_dir()) {
+                dirs.push(config.metadata_dir());
+            }
+            match meta_properties::format(&dirs, &cluster_id, config.node_id, ignore_formatted) {
+                Ok(done) => {
+                    for d in done {
+                        println!(
+                            "Formatting {} with metadata.version for cluster {cluster_id}.",
+                            d.display()
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        None => {
+            let default_mode = cli.config.is_none();
+            let config = match BrokerConfig::load(cli.config.as_deref(), env, &cli.overrides) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string()),
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+            };
+            match runtime.block_on(server::run(config, default_mode)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}")),
+            }
+        }
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    tracing::error!("{msg}");
+    eprintln!("kraftwerk: {msg}");
+    ExitCode::FAILURE
+}

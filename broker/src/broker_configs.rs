@@ -1,0 +1,243 @@
+//! The broker-level settings DescribeConfigs reports for a BROKER resource: the keys this broker reads, with
+//! Kafka's defaults and types, so `kafka-configs --describe --entity-type brokers --all` shows real values.
+
+/// DescribeConfigs `config_type` codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Short = 4,
+    Long = 5,
+    List = 7,
+}
+
+pub struct BrokerConfigDef {
+    pub name: &'static str,
+    pub config_type: ConfigType,
+    /// `None` for keys without a default (they are required or derived).
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+const fn def(
+    name: &'static str,
+    config_type: ConfigType,
+    default: Option<&'static str>,
+    doc: &'static str,
+) -> BrokerConfigDef {
+    BrokerConfigDef {
+        name,
+        config_type,
+        default,
+        doc,
+    }
+}
+
+use ConfigType::*;
+
+pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
+    def(
+        "process.roles",
+        List,
+        None,
+        "The roles this node plays: broker, controller or both.",
+    ),
+    def(
+        "node.id",
+        Int,
+        None,
+        "The node id of this broker and controller.",
+    ),
+    def(
+        "controller.quorum.voters",
+        List,
+        Some(""),
+        "The controller quorum: id@host:port, comma separated.",
+    ),
+    def(
+        "controller.listener.names",
+        List,
+        None,
+        "Listeners used by the controller quorum.",
+    ),
+    def(
+        "listeners",
+        List,
+        Some("PLAINTEXT://:9092"),
+        "Listener URIs the broker binds.",
+    ),
+    def(
+        "advertised.listeners",
+        List,
+        None,
+        "Listener URIs given to clients, when different from listeners.",
+    ),
+    def(
+        "listener.security.protocol.map",
+        String,
+        Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"),
+        "Listener name to security protocol.",
+    ),
+    def(
+        "log.dirs",
+        List,
+        None,
+        "Directories holding the partition logs.",
+    ),
+    def(
+        "log.dir",
+        String,
+        Some("/tmp/kafka-logs"),
+        "A single log directory, used when log.dirs is not set.",
+    ),
+    def(
+        "metadata.log.dir",
+        String,
+        None,
+        "Directory of the __cluster_metadata log; defaults to the first log dir.",
+    ),
+    def(
+        "num.partitions",
+        Int,
+        Some("1"),
+        "Default number of partitions of a new topic.",
+    ),
+    def(
+        "default.replication.factor",
+        Int,
+        Some("1"),
+        "Default replication factor of a new topic.",
+    ),
+    def(
+        "auto.create.topics.enable",
+        Boolean,
+        Some("true"),
+        "Create a topic when a client asks for its metadata.",
+    ),
+    def(
+        "delete.topic.enable",
+        Boolean,
+        Some("true"),
+        "Allow topic deletion.",
+    ),
+    def(
+        "log.segment.bytes",
+        Int,
+        Some("1073741824"),
+        "Maximum size of one log segment file.",
+    ),
+    def(
+        "log.roll.ms",
+        Long,
+        None,
+        "Maximum age of the active segment before a new one is rolled.",
+    ),
+    def("log.roll.hours", Int, Some("168"), "log.roll.ms in hours."),
+    def(
+        "log.retention.ms",
+        Long,
+        None,
+        "How long a segment is kept after its newest record.",
+    ),
+    def(
+        "log.retention.minutes",
+        Int,
+        None,
+        "log.retention.ms in minutes.",
+    ),
+    def(
+        "log.retention.hours",
+        Int,
+        Some("168"),
+        "log.retention.ms in hours.",
+    ),
+    def(
+        "log.retention.bytes",
+        Long,
+        Some("-1"),
+        "Maximum size of a partition's log before old segments go.",
+    ),
+    def(
+        "log.retention.check.interval.ms",
+        Long,
+        Some("300000"),
+        "How often retention runs.",
+    ),
+    def(
+        "log.index.interval.bytes",
+        Int,
+        Some("4096"),
+        "Bytes of log between offset index entries.",
+    ),
+    def(
+        "log.message.timestamp.type",
+        String,
+        Some("CreateTime"),
+        "CreateTime or LogAppendTime.",
+    ),
+    def(
+        "log.cleanup.policy",
+        List,
+        Some("delete"),
+        "delete and/or compact.",
+    ),
+    def(
+        "message.max.bytes",
+        Int,
+        Some("1048588"),
+        "Largest record batch the broker accepts.",
+    ),
+    def(
+        "socket.request.max.bytes",
+        Int,
+        Some("104857600"),
+        "Largest request frame the broker accepts.",
+    ),
+    def(
+        "min.insync.replicas",
+        Int,
+        Some("1"),
+        "Replicas that must acknowledge an acks=all write.",
+    ),
+    def(
+        "compression.type",
+        String,
+        Some("producer"),
+        "Final compression of topic data; producer keeps it as sent.",
+    ),
+    def(
+        "offsets.topic.num.partitions",
+        Int,
+        Some("50"),
+        "Partitions of __consumer_offsets.",
+    ),
+    def(
+        "offsets.topic.replication.factor",
+        Short,
+        Some("3"),
+        "Replication factor of __consumer_offsets.",
+    ),
+    def(
+        "group.initial.rebalance.delay.ms",
+        Int,
+        Some("3000"),
+        "Wait for more members before the first rebalance.",
+    ),
+    def(
+        "group.min.session.timeout.ms",
+        Int,
+        Some("6000"),
+        "Smallest session timeout a member may ask for.",
+    ),
+    def(
+        "group.max.session.timeout.ms",
+        Int,
+        Some("1800000"),
+        "Largest session timeout a member may ask for.",
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static BrokerConfigDef> {
+    BROKER_CONFIGS.iter().find(|d| d.name == name)
+}

@@ -1,0 +1,731 @@
+//! Broker configuration: Kafka's own `server.properties` keys, `--override key=value` pairs and the environment
+//! variable conventions of the Apache (`KAFKA_LOG_DIRS`) and Bitnami (`KAFKA_CFG_LOG_DIRS`) images.
+//!
+//! Parsing is strict where a wrong value would change behaviour (the start stops with a message naming the key)
+//! and lenient where Kafka is (unknown keys are logged and ignored), so an existing Kafka config file works as is.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Why a configuration was refused. Every variant names the key so the operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid value {value:?} for config key '{key}': {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("missing required config key '{0}'")]
+    Missing(&'static str),
+    #[error("invalid --override {0:?}: expected key=value")]
+    BadOverride(String),
+}
+
+/// The security protocols Kafka names in `listener.security.protocol.map` (the same type the metadata
+/// records carry, so a listener's protocol reaches broker registrations unchanged).
+pub use kraftwerk_controller::records::SecurityProtocol;
+
+fn parse_security_protocol(key: &str, s: &str) -> Result<SecurityProtocol, ConfigError> {
+    match s.trim().to_ascii_uppercase().as_str() {
+        "PLAINTEXT" => Ok(SecurityProtocol::Plaintext),
+        "SSL" => Ok(SecurityProtocol::Ssl),
+        "SASL_PLAINTEXT" => Ok(SecurityProtocol::SaslPlaintext),
+        "SASL_SSL" => Ok(SecurityProtocol::SaslSsl),
+        other => Err(invalid(key, other, "unknown security protocol")),
+    }
+}
+
+/// One entry of `listeners` or `advertised.listeners`: `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub security_protocol: SecurityProtocol,
+}
+
+impl Listener {
+    /// The address to bind: an empty host (`PLAINTEXT://:9092`) binds every interface, like Kafka.
+    pub fn bind_addr(&self) -> String {
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        };
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// A controller quorum voter from `controller.quorum.voters` (`id@host:port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voter {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Broker,
+    Controller,
+}
+
+/// The parsed configuration. Fields hold Kafka's defaults when the key is absent.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub process_roles: Vec<Role>,
+    pub node_id: i32,
+    pub voters: Vec<Voter>,
+    pub controller_listener_names: Vec<String>,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub log_dirs: Vec<PathBuf>,
+    pub metadata_log_dir: Option<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub log_segment_bytes: u64,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    pub log_roll_ms: i64,
+    pub log_retention_check_interval_ms: u64,
+    pub log_index_interval_bytes: u32,
+    pub log_message_timestamp_type: String,
+    pub log_cleanup_policy: String,
+    pub message_max_bytes: u32,
+    pub socket_request_max_bytes: usize,
+    pub min_insync_replicas: i32,
+    pub compression_type: String,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_replication_factor: i16,
+    pub group_initial_rebalance_delay_ms: i64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub delete_topic_enable: bool,
+    /// Every key as given (after overrides), for DescribeConfigs of the broker resource.
+    pub raw: BTreeMap<String, String>,
+}
+
+/// Broker-level keys whose value we read; anything else is logged once at start and ignored.
+pub const KNOWN_KEYS: &[&str] = &[
+    "process.roles",
+    "node.id",
+    "broker.id",
+    "broker.rack",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "inter.broker.listener.name",
+    "log.dirs",
+    "log.dir",
+    "metadata.log.dir",
+    "num.partitions",
+    "default.replication.factor",
+    "auto.create.topics.enable",
+    "log.segment.bytes",
+    "log.retention.ms",
+    "log.retention.minutes",
+    "log.retention.hours",
+    "log.retention.bytes",
+    "log.roll.ms",
+    "log.roll.hours",
+    "log.retention.check.interval.ms",
+    "log.index.interval.bytes",
+    "log.message.timestamp.type",
+    "log.cleanup.policy",
+    "message.max.bytes",
+    "socket.request.max.bytes",
+    "min.insync.replicas",
+    "compression.type",
+    "offsets.topic.num.partitions",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
+    "delete.topic.enable",
+    "num.network.threads",
+    "num.io.threads",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "num.recovery.threads.per.data.dir",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+];
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Parses Java-properties text: `key=value` or `key: value`, `#`/`!` comments, trailing-backslash continuations.
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut pending = String::new();
+    for raw_line in text.lines() {
+        let line = raw_line.trim_start();
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!'))
+        {
+            continue;
+        }
+        if let Some(stripped) = line.strip_suffix('\\') {
+            pending.push_str(stripped);
+            continue;
+        }
+        pending.push_str(line);
+        let entry = std::mem::take(&mut pending);
+        if let Some(idx) = entry.find(['=', ':']) {
+            let (k, v) = entry.split_at(idx);
+            out.insert(k.trim().to_string(), v[1..].trim().to_string());
+        } else if !entry.trim().is_empty() {
+            out.insert(entry.trim().to_string(), String::new());
+        }
+    }
+    out
+}
+
+/// Maps environment variables to keys: `KAFKA_CFG_LOG_DIRS` (Bitnami) and `KAFKA_LOG_DIRS` (Apache image) both
+/// become `log.dirs`. Underscores become dots; the Apache image's `__` stands for `_` and `___` for `-`.
+pub fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    let mut bitnami = BTreeMap::new();
+    let mut apache = BTreeMap::new();
+    for (name, value) in vars {
+        if let Some(rest) = name.strip_prefix("KAFKA_CFG_") {
+            bitnami.insert(env_name_to_key(rest), value);
+        } else if let Some(rest) = name.strip_prefix("KAFKA_") {
+            // Image-level variables that are not broker keys.
+            if matches!(
+                rest,
+                "HEAP_OPTS"
+                    | "OPTS"
+                    | "JMX_OPTS"
+                    | "LOG4J_OPTS"
+                    | "GC_LOG_OPTS"
+                    | "JVM_PERFORMANCE_OPTS"
+            ) || rest.starts_with("CFG_")
+            {
+                continue;
+            }
+            apache.insert(env_name_to_key(rest), value);
+        }
+    }
+    // Bitnami's explicit prefix wins over the generic one.
+    apache.extend(bitnami);
+    apache
+}
+
+fn env_name_to_key(rest: &str) -> String {
+    rest.to_ascii_lowercase()
+        .replace("___", "\u{1}")
+        .replace("__", "\u{2}")
+        .replace('_', ".")
+        .replace('\u{1}', "-")
+        .replace('\u{2}', "_")
+}
+
+fn parse_num<T: std::str::FromStr>(
+    props: &BTreeMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match props.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| invalid(key, v, "not a valid number")),
+    }
+}
+
+fn parse_bool(
+    props: &BTreeMap<String, String>,
+    key: &str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match props.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(invalid(key, &v, "expected true or false")),
+    }
+}
+
+fn list(props: &BTreeMap<String, String>, key: &str) -> Vec<String> {
+    props
+        .get(key)
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_listeners(
+    key: &str,
+    value: &[String],
+    protocol_map: &BTreeMap<String, SecurityProtocol>,
+) -> Result<Vec<Listener>, ConfigError> {
+    let mut out: Vec<Listener> = Vec::new();
+    for item in value {
+        let (name, rest) = item
+            .split_once("://")
+            .ok_or_else(|| invalid(key, item, "expected NAME://host:port"))?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(key, item, "expected NAME://host:port"))?;
+        let port: u16 = port.parse().map_err(|_| invalid(key, item, "bad port"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let name = name.to_ascii_uppercase();
+        let security_protocol = match protocol_map.get(&name) {
+            Some(p) => *p,
+            None => parse_security_protocol(key, &name).map_err(|_| {
+                invalid(
+                    key,
+                    item,
+                    "listener name is not in listener.security.protocol.map and is not a security protocol",
+                )
+            })?,
+        };
+        if out.iter().any(|l| l.name == name) {
+            return Err(invalid(key, item, "listener name used twice"));
+        }
+        out.push(Listener {
+            name,
+            host,
+            port,
+            security_protocol,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_voters(value: &[String]) -> Result<Vec<Voter>, ConfigError> {
+    const KEY: &str = "controller.quorum.voters";
+    value
+        .iter()
+        .map(|item| {
+            let (id, addr) = item
+                .split_once('@')
+                .ok_or_else(|| invalid(KEY, item, "expected id@host:port"))?;
+            let (host, port) = addr
+                .rsplit_once(':')
+                .ok_or_else(|| invalid(KEY, item, "expected id@host:port"))?;
+            Ok(Voter {
+                id: id
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(KEY, item, "bad node id"))?,
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: port.parse().map_err(|_| invalid(KEY, item, "bad port"))?,
+            })
+        })
+        .collect()
+}
+
+impl BrokerConfig {
+    /// The configuration of `kraftwerk` run with no arguments: one combined node, PLAINTEXT on 127.0.0.1:9092,
+    /// data under ./data.
+    pub fn single_node_defaults() -> BTreeMap<String, String> {
+        [
+            ("process.roles", "broker,controller"),
+            ("node.id", "1"),
+            ("controller.quorum.voters", "1@127.0.0.1:9093"),
+            ("controller.listener.names", "CONTROLLER"),
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ),
+            ("log.dirs", "./data"),
+            ("offsets.topic.replication.factor", "1"),
+            ("group.initial.rebalance.delay.ms", "0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Reads a file, then applies environment variables, then `--override` pairs (last wins).
+    pub fn load(
+        path: Option<&std::path::Path>,
+        env: BTreeMap<String, String>,
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
+        let mut props = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+                parse_properties(&text)
+            }
+            None => Self::single_node_defaults(),
+        };
+        props.extend(env);
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| ConfigError::BadOverride(o.clone()))?;
+            props.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        Self::from_properties(props)
+    }
+
+    pub fn from_properties(props: BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        for key in props.keys() {
+            if !KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("listener.name.") {
+                tracing::warn!(key = %key, "unknown config key ignored");
+            }
+        }
+        let roles_raw = list(&props, "process.roles");
+        if roles_raw.is_empty() {
+            return Err(ConfigError::Missing("process.roles"));
+        }
+        let process_roles = roles_raw
+            .iter()
+            .map(|r| match r.as_str() {
+                "broker" => Ok(Role::Broker),
+                "controller" => Ok(Role::Controller),
+                other => Err(invalid(
+                    "process.roles",
+                    other,
+                    "expected broker and/or controller",
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let node_id: i32 = match props.get("node.id").or_else(|| props.get("broker.id")) {
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| invalid("node.id", v, "not a valid integer"))?,
+            None => return Err(ConfigError::Missing("node.id")),
+        };
+        if node_id < 0 {
+            return Err(invalid("node.id", &node_id.to_string(), "must be >= 0"));
+        }
+        let mut protocol_map = BTreeMap::new();
+        for item in list(&props, "listener.security.protocol.map") {
+            let (name, proto) = item.split_once(':').ok_or_else(|| {
+                invalid(
+                    "listener.security.protocol.map",
+                    &item,
+                    "expected NAME:PROTOCOL",
+                )
+            })?;
+            protocol_map.insert(
+                name.trim().to_ascii_uppercase(),
+                parse_security_protocol("listener.security.protocol.map", proto)?,
+            );
+        }
+        for p in ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] {
+            if !protocol_map.contains_key(p) {
+                protocol_map.insert(p.to_string(), parse_security_protocol("", p)?);
+            }
+        }
+        let listeners = parse_listeners("listeners", &list(&props, "listeners"), &protocol_map)?;
+        let controller_listener_names: Vec<String> = list(&props, "controller.listener.names")
+            .into_iter()
+            .map(|s| s.to_ascii_uppercase())
+            .collect();
+        let mut advertised_listeners = parse_listeners(
+            "advertised.listeners",
+            &list(&props, "advertised.listeners"),
+            &protocol_map,
+        )?;
+        if advertised_listeners.is_empty() {
+            advertised_listeners = listeners
+                .iter()
+                .filter(|l| !controller_listener_names.contains(&l.name))
+                .cloned()
+                .collect();
+        }
+        let is_broker = process_roles.contains(&Role::Broker);
+        if is_broker
+            && !listeners
+                .iter()
+                .any(|l| !controller_listener_names.contains(&l.name))
+        {
+            return Err(invalid(
+                "listeners",
+                props.get("listeners").map(String::as_str).unwrap_or(""),
+                "a broker needs at least one listener that is not a controller listener",
+            ));
+        }
+        let voters = parse_voters(&list(&props, "controller.quorum.voters"))?;
+        if voters.is_empty() {
+            return Err(ConfigError::Missing("controller.quorum.voters"));
+        }
+        let mut log_dirs: Vec<PathBuf> = list(&props, "log.dirs")
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.is_empty() {
+            log_dirs = list(&props, "log.dir")
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+        }
+        if log_dirs.is_empty() {
+            log_dirs.push(PathBuf::from("/tmp/kraft-combined-logs"));
+        }
+        let log_retention_ms = if props.contains_key("log.retention.ms") {
+            parse_num(&props, "log.retention.ms", 0i64)?
+        } else if props.contains_key("log.retention.minutes") {
+            parse_num(&props, "log.retention.minutes", 0i64)? * 60_000
+        } else {
+            parse_num(&props, "log.retention.hours", 168i64)? * 3_600_000
+        };
+        let log_roll_ms = if props.contains_key("log.roll.ms") {
+            parse_num(&props, "log.roll.ms", 0i64)?
+        } else {
+            parse_num(&props, "log.roll.hours", 168i64)? * 3_600_000
+        };
+        let log_segment_bytes: u64 = parse_num(&props, "log.segment.bytes", 1_073_741_824u64)?;
+        if log_segment_bytes < 14 {
+            return Err(invalid(
+                "log.segment.bytes",
+                &log_segment_bytes.to_string(),
+                "must be at least 14",
+            ));
+        }
+        let num_partitions: i32 = parse_num(&props, "num.partitions", 1)?;
+        if num_partitions < 1 {
+            return Err(invalid(
+                "num.partitions",
+                &num_partitions.to_string(),
+                "must be at least 1",
+            ));
+        }
+        let default_replication_factor: i16 = parse_num(&props, "default.replication.factor", 1)?;
+        if default_replication_factor < 1 {
+            return Err(invalid(
+                "default.replication.factor",
+                &default_replication_factor.to_string(),
+                "must be at least 1",
+            ));
+        }
+        let timestamp_type = props
+            .get("log.message.timestamp.type")
+            .cloned()
+            .unwrap_or_else(|| "CreateTime".to_string());
+        if timestamp_type != "CreateTime" && timestamp_type != "LogAppendTime" {
+            return Err(invalid(
+                "log.message.timestamp.type",
+                &timestamp_type,
+                "expected CreateTime or LogAppendTime",
+            ));
+        }
+        let socket_request_max_bytes: usize =
+            parse_num(&props, "socket.request.max.bytes", 104_857_600usize)?;
+        if socket_request_max_bytes == 0 || socket_request_max_bytes > i32::MAX as usize {
+            return Err(invalid(
+                "socket.request.max.bytes",
+                &socket_request_max_bytes.to_string(),
+                "must be between 1 and 2147483647",
+            ));
+        }
+        Ok(BrokerConfig {
+            process_roles,
+            node_id,
+            voters,
+            controller_listener_names,
+            listeners,
+            advertised_listeners,
+            log_dirs,
+            metadata_log_dir: props.get("metadata.log.dir").map(PathBuf::from),
+            num_partitions,
+            default_replication_factor,
+            auto_create_topics_enable: parse_bool(&props, "auto.create.topics.enable", true)?,
+            log_segment_bytes,
+            log_retention_ms,
+            log_retention_bytes: parse_num(&props, "log.retention.bytes", -1i64)?,
+            log_roll_ms,
+            log_retention_check_interval_ms: parse_num(
+                &props,
+                "log.retention.check.interval.ms",
+                300_000u64,
+            )?,
+            log_index_interval_bytes: parse_num(&props, "log.index.interval.bytes", 4096u32)?,
+            log_message_timestamp_type: timestamp_type,
+            log_cleanup_policy: props
+                .get("log.cleanup.policy")
+                .cloned()
+                .unwrap_or_else(|| "delete".into()),
+            message_max_bytes: parse_num(&props, "message.max.bytes", 1_048_588u32)?,
+            socket_request_max_bytes,
+            min_insync_replicas: parse_num(&props, "min.insync.replicas", 1)?,
+            compression_type: props
+                .get("compression.type")
+                .cloned()
+                .unwrap_or_else(|| "producer".into()),
+            offsets_topic_num_partitions: parse_num(&props, "offsets.topic.num.partitions", 50)?,
+            offsets_topic_replication_factor: parse_num(
+                &props,
+                "offsets.topic.replication.factor",
+                3,
+            )?,
+            group_initial_rebalance_delay_ms: parse_num(
+                &props,
+                "group.initial.rebalance.delay.ms",
+                3000,
+            )?,
+            group_min_session_timeout_ms: parse_num(&props, "group.min.session.timeout.ms", 6000)?,
+            group_max_session_timeout_ms: parse_num(
+                &props,
+                "group.max.session.timeout.ms",
+                1_800_000,
+            )?,
+            delete_topic_enable: parse_bool(&props, "delete.topic.enable", true)?,
+            raw: props,
+        })
+    }
+
+    pub fn is_broker(&self) -> bool {
+        self.process_roles.contains(&Role::Broker)
+    }
+
+    pub fn is_controller(&self) -> bool {
+        self.process_roles.contains(&Role::Controller)
+    }
+
+    /// Listeners that serve Kafka clients (not the controller quorum).
+    pub fn client_listeners(&self) -> impl Iterator<Item = &Listener> {
+        self.listeners
+            .iter()
+            .filter(|l| !self.controller_listener_names.contains(&l.name))
+    }
+
+    /// Where `__cluster_metadata` lives: `metadata.log.dir`, else the first of `log.dirs`, like Kafka.
+    pub fn metadata_dir(&self) -> PathBuf {
+        self.metadata_log_dir
+            .clone()
+            .unwrap_or_else(|| self.log_dirs[0].clone())
+    }
+
+    /// The advertised endpoint for a listener name; host falls back to the bound address's host.
+    pub fn advertised_for(&self, listener_name: &str) -> Option<Listener> {
+        self.advertised_listeners
+            .iter()
+            .find(|l| l.name == listener_name)
+            .cloned()
+            .map(|mut l| {
+                if l.host.is_empty() || l.host == "0.0.0.0" {
+                    l.host = "localhost".into();
+                }
+                l
+            })
+    }
+
+    /// Resolves a bound address for tests and logs.
+    pub fn parse_socket_addr(listener: &Listener) -> Option<SocketAddr> {
+        listener.bind_addr().parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> BTreeMap<String, String> {
+        BrokerConfig::single_node_defaults()
+    }
+
+    #[test]
+    fn defaults_parse() {
+        let c = BrokerConfig::from_properties(base()).expect("defaults are valid");
+        assert_eq!(c.node_id, 1);
+        assert!(c.is_broker() && c.is_controller());
+        assert_eq!(c.client_listeners().count(), 1);
+        assert_eq!(c.advertised_listeners.len(), 1);
+        assert_eq!(c.advertised_listeners[0].port, 9092);
+        assert_eq!(c.log_retention_ms, 168 * 3_600_000);
+        assert_eq!(c.socket_request_max_bytes, 104_857_600);
+    }
+
+    #[test]
+    fn invalid_value_names_the_key() {
+        let mut p = base();
+        p.insert("num.partitions".into(), "many".into());
+        let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
+        assert!(err.contains("num.partitions"), "{err}");
+    }
+
+    #[test]
+    fn retention_hours_and_ms_precedence() {
+        let mut p = base();
+        p.insert("log.retention.hours".into(), "1".into());
+        assert_eq!(
+            BrokerConfig::from_properties(p.clone())
+                .unwrap()
+                .log_retention_ms,
+            3_600_000
+        );
+        p.insert("log.retention.ms".into(), "500".into());
+        assert_eq!(
+            BrokerConfig::from_properties(p).unwrap().log_retention_ms,
+            500
+        );
+    }
+
+    #[test]
+    fn properties_syntax() {
+        let p = parse_properties("# c\na=1\nb : 2\n! x\nc=multi\\\n  line\n\n");
+        assert_eq!(p["a"], "1");
+        assert_eq!(p["b"], "2");
+        assert_eq!(p["c"], "multiline");
+    }
+
+    #[test]
+    fn env_conventions() {
+        let vars = vec![
+            ("KAFKA_CFG_LOG_DIRS".to_string(), "/bitnami".to_string()),
+            ("KAFKA_NUM_PARTITIONS".to_string(), "3".to_string()),
+            ("KAFKA_HEAP_OPTS".to_string(), "-Xmx1g".to_string()),
+            ("KAFKA_LISTENER_NAME_X__Y".to_string(), "v".to_string()),
+        ];
+        let m = env_overrides(vars.into_iter());
+        assert_eq!(m["log.dirs"], "/bitnami");
+        assert_eq!(m["num.partitions"], "3");
+        assert!(!m.contains_key("heap.opts"));
+        assert_eq!(m["listener.name.x_y"], "v");
+    }
+
+    #[test]
+    fn listener_needs_protocol() {
+        let mut p = base();
+        p.insert(
+            "listeners".into(),
+            "FOO://127.0.0.1:1,CONTROLLER://127.0.0.1:2".into(),
+        );
+        assert!(BrokerConfig::from_properties(p).is_err());
+    }
+}

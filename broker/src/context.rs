@@ -1,0 +1,34 @@
+//! What every request handler can reach: configuration, the controller, the hosted partitions and the API table.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kraftwerk_controller::ControllerHandle;
+use kraftwerk_protocol::versions::SupportedApis;
+
+use crate::config::BrokerConfig;
+use crate::replica::ReplicaManager;
+
+pub struct BrokerContext {
+    pub config: Arc<BrokerConfig>,
+    pub node_id: i32,
+    pub cluster_id: String,
+    pub controller: ControllerHandle,
+    pub replicas: Arc<ReplicaManager>,
+    pub apis: SupportedApis,
+}
+
+/// Per-connection facts a handler may need: Metadata answers with the endpoints of the listener the client
+/// came in on, so a client on an external listener is never told an internal address.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub peer: SocketAddr,
+    pub listener_name: String,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,241 @@
+//! DescribeConfigs for topics and brokers, with Kafka's value sources and synonyms, so `kafka-configs
+//! --describe --all`, AKHQ and the Admin client see where each value comes from.
+//!
+//! A topic value is its dynamic override (TOPIC_CONFIG), else the broker's static setting of a synonym key
+//! (STATIC_BROKER_CONFIG, e.g. `log.retention.hours` for `retention.ms`), else Kafka's default (DEFAULT_CONFIG).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use kraftwerk_controller::records::ConfigResource;
+use kraftwerk_controller::{topic_configs, MetadataImage};
+
+use crate::broker_configs::BROKER_CONFIGS;
+use crate::config::BrokerConfig;
+use crate::context::BrokerContext;
+use crate::image_ext::ImageExt;
+
+use super::errors::code;
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+/// DescribeConfigs `config_source` codes.
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+struct Entry {
+    name: String,
+    value: Option<String>,
+    source: i8,
+    config_type: i8,
+    doc: &'static str,
+    /// (synonym name, value, source), most specific first.
+    synonyms: Vec<(String, Option<String>, i8)>,
+}
+
+pub fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
+    let image = ctx.controller.image();
+    let mut resp = DescribeConfigsResponse::default();
+    for res in req.resources {
+        let name = res.resource_name.as_str().to_string();
+        let mut out = DescribeConfigsResult::default();
+        out.resource_type = res.resource_type;
+        out.resource_name = res.resource_name.clone();
+        let entries = match res.resource_type {
+            RESOURCE_TOPIC => {
+                if image.topic(&name).is_none() {
+                    out.error_code = code(ResponseError::UnknownTopicOrPartition);
+                    out.error_message = Some(StrBytes::from_string(format!(
+                        "Topic {name} does not exist"
+                    )));
+                    resp.results.push(out);
+                    continue;
+                }
+                topic_entries(&ctx.config, &image.topic_configs(&name))
+            }
+            RESOURCE_BROKER => {
+                if !name.is_empty() && name != ctx.node_id.to_string() {
+                    out.error_code = code(ResponseError::InvalidRequest);
+                    out.error_message = Some(StrBytes::from_string(format!(
+                        "broker {} cannot describe the configs of broker {name}",
+                        ctx.node_id
+                    )));
+                    resp.results.push(out);
+                    continue;
+                }
+                broker_entries(&ctx.config, &image, ctx.node_id)
+            }
+            other => {
+                out.error_code = code(ResponseError::InvalidRequest);
+                out.error_message = Some(StrBytes::from_string(format!(
+                    "config resource type {other} is not supported"
+                )));
+                resp.results.push(out);
+                continue;
+            }
+        };
+        let wanted: Option<Vec<String>> = res
+            .configuration_keys
+            .map(|keys| keys.iter().map(|k| k.as_str().to_string()).collect());
+        out.configs = entries
+            .into_iter()
+            .filter(|e| wanted.as_ref().is_none_or(|w| w.contains(&e.name)))
+            .map(|e| to_wire(e, version, req.include_synonyms, req.include_documentation))
+            .collect();
+        resp.results.push(out);
+    }
+    resp
+}
+
+fn to_wire(
+    e: Entry,
+    version: i16,
+    include_synonyms: bool,
+    include_doc: bool,
+) -> DescribeConfigsResourceResult {
+    let mut r = DescribeConfigsResourceResult::default();
+    r.name = StrBytes::from_string(e.name);
+    r.value = e.value.map(StrBytes::from_string);
+    r.read_only = false;
+    r.config_source = e.source;
+    r.is_sensitive = false;
+    if version >= 3 {
+        r.config_type = e.config_type;
+        if include_doc {
+            r.documentation = Some(StrBytes::from_static_str(e.doc));
+        }
+    }
+    if include_synonyms {
+        r.synonyms = e
+            .synonyms
+            .into_iter()
+            .map(|(name, value, source)| {
+                let mut s = DescribeConfigsSynonym::default();
+                s.name = StrBytes::from_string(name);
+                s.value = value.map(StrBytes::from_string);
+                s.source = source;
+                s
+            })
+            .collect();
+    }
+    r
+}
+
+/// The broker's effective value for a topic config's synonym keys, in milliseconds/bytes as the topic key
+/// expects (so `log.retention.hours=1` describes `retention.ms` as 3600000).
+fn static_broker_value(config: &BrokerConfig, synonyms: &[&str]) -> Option<(String, String)> {
+    let key = synonyms.iter().find(|k| config.raw.contains_key(**k))?;
+    let value = match *key {
+        "log.retention.hours" | "log.retention.minutes" | "log.retention.ms" => {
+            config.log_retention_ms.to_string()
+        }
+        "log.roll.hours" | "log.roll.ms" => config.log_roll_ms.to_string(),
+        other => config.raw.get(other)?.clone(),
+    };
+    Some(((*key).to_string(), value))
+}
+
+fn topic_entries(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<Entry> {
+    topic_configs::definitions()
+        .iter()
+        .map(|def| {
+            let mut synonyms = Vec::new();
+            let dynamic = overrides.get(def.name).cloned();
+            if let Some(v) = &dynamic {
+                synonyms.push((def.name.to_string(), Some(v.clone()), SOURCE_TOPIC));
+            }
+            let broker = static_broker_value(config, def.broker_synonyms);
+            if let Some((k, v)) = &broker {
+                synonyms.push((k.clone(), Some(v.clone()), SOURCE_STATIC_BROKER));
+            }
+            if let Some(first) = def.broker_synonyms.first() {
+                synonyms.push((
+                    (*first).to_string(),
+                    Some(def.default.to_string()),
+                    SOURCE_DEFAULT,
+                ));
+            }
+            let (value, source) = match (dynamic, broker) {
+                (Some(v), _) => (v, SOURCE_TOPIC),
+                (None, Some((_, v))) => (v, SOURCE_STATIC_BROKER),
+                (None, None) => (def.default.to_string(), SOURCE_DEFAULT),
+            };
+            Entry {
+                name: def.name.to_string(),
+                value: Some(value),
+                source,
+                config_type: def.config_type.describe_code(),
+                doc: def.doc,
+                synonyms,
+            }
+        })
+        .collect()
+}
+
+/// (name, value, source) of every config of a topic with the given overrides, for CreateTopics v5+ responses.
+pub fn topic_config_values(
+    config: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<(String, String, i8)> {
+    topic_entries(config, overrides)
+        .into_iter()
+        .map(|e| (e.name, e.value.unwrap_or_default(), e.source))
+        .collect()
+}
+
+fn broker_entries(config: &BrokerConfig, image: &MetadataImage, node_id: i32) -> Vec<Entry> {
+    let empty = BTreeMap::new();
+    let dynamic = image
+        .resource_configs(&ConfigResource::broker(node_id.to_string()))
+        .unwrap_or(&empty);
+    let dynamic_default = image
+        .resource_configs(&ConfigResource::broker(""))
+        .unwrap_or(&empty);
+    BROKER_CONFIGS
+        .iter()
+        .map(|def| {
+            let mut synonyms = Vec::new();
+            let candidates = [
+                (dynamic.get(def.name).cloned(), SOURCE_DYNAMIC_BROKER),
+                (
+                    dynamic_default.get(def.name).cloned(),
+                    SOURCE_DYNAMIC_DEFAULT_BROKER,
+                ),
+                (config.raw.get(def.name).cloned(), SOURCE_STATIC_BROKER),
+                (def.default.map(str::to_string), SOURCE_DEFAULT),
+            ];
+            for (v, source) in &candidates {
+                if v.is_some() {
+                    synonyms.push((def.name.to_string(), v.clone(), *source));
+                }
+            }
+            let (value, source) = candidates
+                .into_iter()
+                .find(|(v, _)| v.is_some())
+                .unwrap_or((None, SOURCE_DEFAULT));
+            Entry {
+                name: def.name.to_string(),
+                value,
+                source,
+                config_type: def.config_type as i8,
+                doc: def.doc,
+                synonyms,
+            }
+        })
+        .collect()
+}

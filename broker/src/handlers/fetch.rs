@@ -1,0 +1,205 @@
+//! Fetch with long polling. Reads return whole batches straight from the log files (no re-encoding); a request
+//! that finds fewer than `min_bytes` waits for appends until `max_wait_ms`, then answers with what there is.
+//!
+//! Fetch sessions (KIP-227): this broker answers every request as a full fetch and returns session id 0, which
+//! tells clients that sessions are not available so they keep sending full requests; an incremental request
+//! for an unknown session gets FETCH_SESSION_ID_NOT_FOUND, as Kafka answers when its session cache is full.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::FetchPartition;
+use kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::ResponseError;
+
+use kraftwerk_controller::MetadataImage;
+
+use crate::context::BrokerContext;
+
+use super::errors::{code, storage_error_code};
+
+/// The "final epoch" a sessionless full fetch carries.
+const FINAL_EPOCH: i32 = -1;
+
+struct Target {
+    /// Index into the response's topic list and partition list.
+    topic_idx: usize,
+    part_idx: usize,
+    name: Option<String>,
+    req: FetchPartition,
+}
+
+pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchResponse {
+    let mut resp = FetchResponse::default();
+    resp.session_id = 0;
+    if version >= 7 && req.session_id != 0 {
+        resp.error_code = code(ResponseError::FetchSessionIdNotFound);
+        return resp;
+    }
+    if version >= 7 && req.session_epoch != 0 && req.session_epoch != FINAL_EPOCH {
+        resp.error_code = code(ResponseError::InvalidFetchSessionEpoch);
+        return resp;
+    }
+    let image = ctx.controller.image();
+    let mut targets = Vec::new();
+    for (topic_idx, topic) in req.topics.into_iter().enumerate() {
+        let name = if version >= 13 {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.topic.0.to_string())
+        };
+        let mut tr = FetchableTopicResponse::default();
+        tr.topic = if version >= 13 {
+            TopicName::default()
+        } else {
+            topic.topic.clone()
+        };
+        if version >= 13 {
+            tr.topic_id = topic.topic_id;
+        }
+        for (part_idx, p) in topic.partitions.into_iter().enumerate() {
+            let mut pd = PartitionData::default();
+            pd.partition_index = p.partition;
+            pd.high_watermark = -1;
+            pd.last_stable_offset = -1;
+            pd.log_start_offset = -1;
+            pd.preferred_read_replica = BrokerId(-1);
+            pd.aborted_transactions = Some(Vec::new());
+            pd.records = Some(bytes::Bytes::new());
+            tr.partitions.push(pd);
+            targets.push(Target {
+                topic_idx,
+                part_idx,
+                name: name.clone(),
+                req: p,
+            });
+        }
+        resp.responses.push(tr);
+    }
+
+    let max_bytes = if req.max_bytes <= 0 {
+        i32::MAX
+    } else {
+        req.max_bytes
+    } as usize;
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let mut appends = ctx.replicas.subscribe_appends();
+    loop {
+        appends.borrow_and_update();
+        let (total, any_error) = read_all(ctx, &image, &targets, &mut resp, max_bytes, version);
+        if total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        match tokio::time::timeout_at(deadline, appends.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => {
+                // Deadline: one last read so data that arrived at the last moment is not held back.
+                read_all(ctx, &image, &targets, &mut resp, max_bytes, version);
+                break;
+            }
+        }
+    }
+    resp
+}
+
+/// Fills every partition of the response; returns the bytes gathered and whether any partition errored.
+fn read_all(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    targets: &[Target],
+    resp: &mut FetchResponse,
+    max_bytes: usize,
+    version: i16,
+) -> (usize, bool) {
+    let mut total = 0usize;
+    let mut any_error = false;
+    for t in targets {
+        let pd = &mut resp.responses[t.topic_idx].partitions[t.part_idx];
+        let budget = max_bytes.saturating_sub(total);
+        let taken = read_partition(ctx, image, t, pd, budget, total == 0, version);
+        total += taken;
+        any_error |= pd.error_code != 0;
+    }
+    (total, any_error)
+}
+
+fn read_partition(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    t: &Target,
+    pd: &mut PartitionData,
+    budget: usize,
+    first: bool,
+    version: i16,
+) -> usize {
+    pd.records = Some(bytes::Bytes::new());
+    let Some(name) = t.name.as_deref() else {
+        pd.error_code = code(ResponseError::UnknownTopicId);
+        return 0;
+    };
+    let Some(pi) = image
+        .topic(name)
+        .and_then(|ti| ti.partitions.get(&t.req.partition))
+    else {
+        pd.error_code = code(ResponseError::UnknownTopicOrPartition);
+        return 0;
+    };
+    let Some(part) = ctx.replicas.get(name, t.req.partition) else {
+        pd.error_code = code(ResponseError::NotLeaderOrFollower);
+        return 0;
+    };
+    if pi.leader != ctx.node_id {
+        pd.error_code = code(ResponseError::NotLeaderOrFollower);
+        if version >= 12 {
+            let mut cl = LeaderIdAndEpoch::default();
+            cl.leader_id = BrokerId(pi.leader);
+            cl.leader_epoch = pi.leader_epoch;
+            pd.current_leader = cl;
+        }
+        return 0;
+    }
+    let epoch = t.req.current_leader_epoch;
+    if epoch >= 0 && epoch < pi.leader_epoch {
+        pd.error_code = code(ResponseError::FencedLeaderEpoch);
+        return 0;
+    }
+    if epoch > pi.leader_epoch {
+        pd.error_code = code(ResponseError::UnknownLeaderEpoch);
+        return 0;
+    }
+    pd.high_watermark = part.high_watermark();
+    pd.last_stable_offset = pd.high_watermark;
+    if version >= 5 {
+        pd.log_start_offset = part.log_start_offset();
+    }
+    let limit = (t.req.partition_max_bytes.max(0) as usize).min(budget);
+    // Kafka returns at least one whole batch to the first partition with data, so a batch larger than the
+    // limits can never wedge a consumer; everyone else stays within the budget.
+    if limit == 0 && !first {
+        pd.error_code = 0;
+        return 0;
+    }
+    match part.read(t.req.fetch_offset, limit) {
+        Ok(r) => {
+            pd.error_code = 0;
+            if version >= 5 {
+                pd.log_start_offset = r.log_start_offset;
+            }
+            let n = r.records.len();
+            if !first && n > limit {
+                return 0;
+            }
+            pd.records = Some(r.records);
+            n
+        }
+        Err(e) => {
+            pd.error_code = storage_error_code(&e);
+            0
+        }
+    }
+}

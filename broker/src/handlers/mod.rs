@@ -1,0 +1,78 @@
+//! One module per Kafka API. [`supported_apis`] and [`dispatch`] sit side by side so that ApiVersions can only
+//! advertise an API that has a handler here.
+
+use std::sync::Arc;
+
+use kraftwerk_protocol::request::Request;
+use kraftwerk_protocol::versions::SupportedApis;
+use kraftwerk_protocol::{ApiKey, RequestKind, ResponseKind};
+
+use crate::context::{BrokerContext, ConnectionInfo};
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod errors;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+/// The versions each handler implements (clamped by the protocol crate to what it can decode).
+pub fn supported_apis() -> SupportedApis {
+    let mut apis = SupportedApis::new();
+    apis.register(ApiKey::ApiVersions, 0, 4);
+    apis.register(ApiKey::Metadata, 0, 12);
+    apis.register(ApiKey::Produce, 3, 11);
+    apis.register(ApiKey::Fetch, 4, 16);
+    apis.register(ApiKey::ListOffsets, 1, 9);
+    apis.register(ApiKey::CreateTopics, 2, 7);
+    apis.register(ApiKey::DeleteTopics, 1, 6);
+    apis.register(ApiKey::CreatePartitions, 0, 3);
+    apis.register(ApiKey::DescribeConfigs, 1, 4);
+    apis.register(ApiKey::DescribeCluster, 0, 1);
+    apis
+}
+
+/// Runs the handler for one decoded request. `None` means no response is sent (Produce with acks=0).
+pub async fn dispatch(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnectionInfo,
+    req: Request,
+) -> Option<ResponseKind> {
+    let v = req.api_version;
+    let resp = match req.body {
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, v)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, conn, r, v).await),
+        RequestKind::Produce(r) => {
+            return produce::handle(ctx, r, v).await.map(ResponseKind::Produce)
+        }
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r, v).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, r, v)),
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(create_topics::handle(ctx, r, v).await)
+        }
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(delete_topics::handle(ctx, r, v).await)
+        }
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(create_partitions::handle(ctx, r, v).await)
+        }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(describe_configs::handle(ctx, r, v))
+        }
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(ctx, conn, r, v))
+        }
+        other => {
+            // Unreachable while supported_apis() and this match agree; the connection layer refuses
+            // unregistered APIs before dispatch.
+            tracing::error!(request = ?kraftwerk_protocol::kind::request_api_key(&other), "no handler for request");
+            return None;
+        }
+    };
+    Some(resp)
+}

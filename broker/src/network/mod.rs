@@ -1,0 +1,6 @@
+//! The async shell: accept connections on each client listener, and per connection read frames, dispatch them
+//! and write responses in request order.
+
+pub mod connection;
+pub mod listener;
+pub mod sniff;

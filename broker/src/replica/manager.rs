@@ -1,0 +1,298 @@
+//! The set of partitions hosted on this broker, reconciled against each new metadata image: partitions assigned
+//! to this node are opened (or created) on disk, partitions of deleted topics are closed and removed, and
+//! topic config changes reach the open logs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use kraftwerk_controller::MetadataImage;
+use kraftwerk_storage::{
+    parse_partition_dir_name, partition_dir_name, LogConfig, PartitionLog, StorageError,
+};
+
+use crate::image_ext::ImageExt;
+
+use super::log_config;
+use super::partition::Partition;
+
+/// The internal Raft log lives among the data directories but is owned by the controller.
+const METADATA_TOPIC: &str = "__cluster_metadata";
+const PARTITION_METADATA_FILE: &str = "partition.metadata";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+pub struct ReplicaManager {
+    node_id: i32,
+    log_dirs: Vec<PathBuf>,
+    defaults: LogConfig,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Partition directories found on disk at start that no image has claimed yet.
+    unclaimed: parking_lot::Mutex<Option<BTreeMap<TopicPartition, PathBuf>>>,
+    /// Bumped after every append so long-polling fetches wake up and re-read.
+    appended: watch::Sender<u64>,
+}
+
+fn read_topic_id(dir: &Path) -> Option<Uuid> {
+    let text = std::fs::read_to_string(dir.join(PARTITION_METADATA_FILE)).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("topic_id:"))
+        .and_then(|v| Uuid::parse_str(v.trim()).ok())
+}
+
+fn write_topic_id(dir: &Path, id: Uuid) -> std::io::Result<()> {
+    std::fs::write(
+        dir.join(PARTITION_METADATA_FILE),
+        format!("version: 0\ntopic_id: {id}\n"),
+    )
+}
+
+impl ReplicaManager {
+    /// Scans the data directories for existing partitions; they are opened (and recovered) on the first
+    /// reconcile, once the metadata says which of them still exist.
+    pub fn new(node_id: i32, log_dirs: Vec<PathBuf>, defaults: LogConfig) -> std::io::Result<Self> {
+        let mut found = BTreeMap::new();
+        for dir in &log_dirs {
+            std::fs::create_dir_all(dir)?;
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                if !entry.file_type()?.is_dir() {
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy().to_string();
+                if let Some((topic, partition)) = parse_partition_dir_name(&name) {
+                    if topic == METADATA_TOPIC {
+                        continue;
+                    }
+                    found.insert(
+                        TopicPartition {
+                            topic: topic.to_string(),
+                            partition,
+                        },
+                        entry.path(),
+                    );
+                }
+            }
+        }
+        let (appended, _) = watch::channel(0);
+        Ok(ReplicaManager {
+            node_id,
+            log_dirs,
+            defaults,
+            partitions: RwLock::new(HashMap::new()),
+            unclaimed: parking_lot::Mutex::new(Some(found)),
+            appended,
+        })
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .get(&TopicPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+            .cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().values().cloned().collect()
+    }
+
+    pub fn defaults(&self) -> &LogConfig {
+        &self.defaults
+    }
+
+    pub fn notify_appended(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// The data directory holding the fewest partitions, for a new partition.
+    fn pick_dir(&self) -> PathBuf {
+        let parts = self.partitions.read();
+        self.log_dirs
+            .iter()
+            .min_by_key(|d| parts.values().filter(|p| p_dir_under(p, d)).count())
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// Brings the hosted partitions in line with `image`.
+    pub fn reconcile(&self, image: &MetadataImage) {
+        let mut wanted: HashMap<TopicPartition, (Uuid, i32, LogConfig)> = HashMap::new();
+        for topic in image.topics() {
+            let config = log_config::for_topic(&self.defaults, &image.topic_configs(&topic.name));
+            for (index, p) in topic.partitions.iter() {
+                if p.replicas.contains(&self.node_id) {
+                    wanted.insert(
+                        TopicPartition {
+                            topic: topic.name.clone(),
+                            partition: *index,
+                        },
+                        (topic.id, p.leader_epoch, config.clone()),
+                    );
+                }
+            }
+        }
+
+        // Close and delete partitions that are gone or whose topic was re-created under a new id.
+        let stale: Vec<TopicPartition> = {
+            let parts = self.partitions.read();
+            parts
+                .iter()
+                .filter(|(tp, p)| {
+                    wanted
+                        .get(*tp)
+                        .map(|(id, _, _)| *id != p.topic_id)
+                        .unwrap_or(true)
+                })
+                .map(|(tp, _)| tp.clone())
+                .collect()
+        };
+        for tp in stale {
+            let removed = self.partitions.write().remove(&tp);
+            if let Some(p) = removed {
+                self.delete_partition(&tp, p);
+            }
+        }
+
+        let mut unclaimed = self.unclaimed.lock();
+        for (tp, (topic_id, leader_epoch, config)) in wanted {
+            if let Some(p) = self.get(&tp.topic, tp.partition) {
+                p.set_leader_epoch(leader_epoch);
+                p.update_config(config);
+                continue;
+            }
+            let existing = unclaimed.as_mut().and_then(|u| u.remove(&tp));
+            let dir = match existing {
+                Some(dir) if read_topic_id(&dir).is_none_or(|id| id == topic_id) => dir,
+                Some(dir) => {
+                    tracing::info!(dir = %dir.display(), "removing log of an earlier topic with the same name");
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        tracing::error!(dir = %dir.display(), error = %e, "cannot remove stale partition dir");
+                    }
+                    self.pick_dir()
+                        .join(partition_dir_name(&tp.topic, tp.partition))
+                }
+                None => self
+                    .pick_dir()
+                    .join(partition_dir_name(&tp.topic, tp.partition)),
+            };
+            match self.open_partition(&tp, &dir, topic_id, leader_epoch, config) {
+                Ok(p) => {
+                    self.partitions.write().insert(tp, Arc::new(p));
+                }
+                Err(e) => {
+                    tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot open partition log")
+                }
+            }
+        }
+        // Whatever the first image did not claim belongs to topics deleted while this broker was down.
+        if let Some(rest) = unclaimed.take() {
+            for (tp, dir) in rest {
+                tracing::info!(topic = %tp.topic, partition = tp.partition, "deleting log of a topic that no longer exists");
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::error!(dir = %dir.display(), error = %e, "cannot remove stray partition dir");
+                }
+            }
+        }
+    }
+
+    fn open_partition(
+        &self,
+        tp: &TopicPartition,
+        dir: &Path,
+        topic_id: Uuid,
+        leader_epoch: i32,
+        config: LogConfig,
+    ) -> Result<Partition, StorageError> {
+        let log = PartitionLog::open(dir, config)?;
+        if let Err(e) = write_topic_id(dir, topic_id) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot write partition.metadata");
+        }
+        tracing::debug!(topic = %tp.topic, partition = tp.partition, leo = log.log_end_offset(), "partition opened");
+        Ok(Partition::new(
+            tp.topic.clone(),
+            topic_id,
+            tp.partition,
+            log,
+            leader_epoch,
+        ))
+    }
+
+    fn delete_partition(&self, tp: &TopicPartition, p: Arc<Partition>) {
+        match Arc::try_unwrap(p) {
+            Ok(p) => {
+                if let Err(e) = p.into_log().delete() {
+                    tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot delete partition log");
+                } else {
+                    tracing::info!(topic = %tp.topic, partition = tp.partition, "partition deleted");
+                }
+            }
+            Err(shared) => {
+                // A request still holds it; remove the files now, the handle dies with the request.
+                let dir = self
+                    .log_dirs
+                    .iter()
+                    .map(|d| d.join(partition_dir_name(&shared.topic, shared.index)))
+                    .find(|d| d.exists());
+                if let Some(dir) = dir {
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        tracing::error!(dir = %dir.display(), error = %e, "cannot delete partition dir");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Deletes old segments per each partition's retention settings.
+    pub fn enforce_retention(&self, now_ms: i64) {
+        for p in self.all() {
+            match p.enforce_retention(now_ms) {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments")
+                }
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                }
+            }
+        }
+    }
+
+    /// Flushes and closes every log, leaving the clean-shutdown marker so the next start skips recovery.
+    pub fn shutdown(&self) {
+        let parts: Vec<(TopicPartition, Arc<Partition>)> =
+            self.partitions.write().drain().collect();
+        for (tp, p) in parts {
+            match Arc::try_unwrap(p) {
+                Ok(p) => {
+                    if let Err(e) = p.into_log().close() {
+                        tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "close failed");
+                    }
+                }
+                Err(p) => {
+                    if let Err(e) = p.flush() {
+                        tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "flush failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn p_dir_under(p: &Partition, dir: &Path) -> bool {
+    dir.join(partition_dir_name(&p.topic, p.index)).exists()
+}

@@ -1,0 +1,10 @@
+//! The partitions this broker hosts: one on-disk [`PartitionLog`] each, kept in step with the metadata image by
+//! [`manager::ReplicaManager::reconcile`], and the high watermark / leader epoch the request handlers need.
+
+pub mod log_config;
+pub mod manager;
+pub mod partition;
+pub mod producer_state;
+
+pub use manager::ReplicaManager;
+pub use partition::Partition;

@@ -5,6 +5,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::DescribeConfigsRequest;
+use kafka_protocol::protocol::StrBytes;
+use kraftwerk_tests::wire::Connection;
 use kraftwerk_tests::Broker;
 use rdkafka::admin::{ConfigSource, NewPartitions, ResourceSpecifier};
 use rdkafka::consumer::Consumer;
@@ -15,6 +19,11 @@ use support::{
     admin, admin_options, block_on, consume_all, consumer, create_topic, flush, partition_count,
     recording_producer, send, try_create_topic, wait_for_partitions, TIMEOUT,
 };
+
+/// ConfigResource type for topics on the wire.
+const TOPIC_RESOURCE: i8 = 2;
+/// Kafka's UNKNOWN_TOPIC_OR_PARTITION error code.
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 fn start() -> Broker {
     Broker::start().unwrap_or_else(|e| panic!("{e}"))
@@ -188,17 +197,22 @@ fn describe_configs_shows_defaults_static_settings_and_topic_overrides() {
     assert_eq!(cleanup.source, ConfigSource::Default, "{cleanup:?}");
     assert!(cleanup.is_default, "{cleanup:?}");
 
-    let unknown = block_on(admin.describe_configs(
-        [&ResourceSpecifier::Topic("no-such-topic")],
-        &admin_options(),
-    ))
-    .unwrap_or_else(|e| panic!("DescribeConfigs: {e}"));
-    assert!(
-        matches!(
-            unknown.as_slice(),
-            [Err(RDKafkaErrorCode::UnknownTopicOrPartition)]
-        ),
-        "describing an unknown topic answered {unknown:?}"
+    // rdkafka hides the per-resource error for an unknown topic (it reports an empty resource), so
+    // ask on the wire: Kafka answers UNKNOWN_TOPIC_OR_PARTITION (3) for that resource.
+    let mut conn = Connection::connect(broker.addr(), TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    let request =
+        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(TOPIC_RESOURCE)
+            .with_resource_name(StrBytes::from_static_str("no-such-topic"))
+            .with_configuration_keys(None)]);
+    let response = conn
+        .request(1, &request)
+        .unwrap_or_else(|e| panic!("DescribeConfigs v1: {e}"));
+    let codes: Vec<i16> = response.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(
+        codes,
+        vec![UNKNOWN_TOPIC_OR_PARTITION],
+        "describing an unknown topic"
     );
 }
 

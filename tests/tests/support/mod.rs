@@ -127,9 +127,11 @@ pub fn partition_count(bootstrap: &str, topic: &str) -> Option<usize> {
         .map(|t| t.partitions().len())
 }
 
-/// A consumer for manual assignment (no group: these tests read partitions directly).
+/// A consumer for manual assignment. librdkafka refuses `assign` without a group.id ("Unknown
+/// group"), so it gets one, but it never joins the group or commits offsets.
 pub fn consumer(bootstrap: &str) -> BaseConsumer {
     client_config(bootstrap)
+        .set("group.id", "kraftwerk-tests-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", "earliest")

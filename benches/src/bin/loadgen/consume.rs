@@ -19,6 +19,8 @@ pub struct Consumed {
 pub fn run(args: &Args) -> Result<Consumed> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &args.bootstrap)
+        // librdkafka refuses assign() without a group.id; the group is never joined.
+        .set("group.id", "kraftwerk-loadgen")
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")

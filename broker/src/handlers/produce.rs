@@ -11,6 +11,8 @@ use kafka_protocol::ResponseError;
 use crate::context::{now_ms, BrokerContext};
 use crate::image_ext::ImageExt;
 
+use crate::replica::partition::{AppendError, Appended};
+
 use super::errors::{code, storage_error_code};
 
 pub async fn handle(
@@ -66,7 +68,7 @@ pub async fn handle(
                 (_, _, Some(_), Some(partition)) => match pd.records.as_deref() {
                     None | Some([]) => code(ResponseError::CorruptMessage),
                     Some(records) => match partition.append_as_leader(records, now) {
-                        Ok(r) => {
+                        Ok(Appended::Written(r)) => {
                             appended_any = true;
                             pr.base_offset = r.base_offset;
                             pr.log_append_time_ms = r.log_append_time;
@@ -75,12 +77,22 @@ pub async fn handle(
                             }
                             0
                         }
+                        Ok(Appended::Duplicate {
+                            base_offset,
+                            log_start_offset,
+                        }) => {
+                            pr.base_offset = base_offset;
+                            if version >= 5 {
+                                pr.log_start_offset = log_start_offset;
+                            }
+                            0
+                        }
                         Err(e) => {
                             tracing::warn!(topic = %partition.topic, partition = pd.index, error = %e, "produce refused");
                             if version >= 8 {
                                 pr.error_message = Some(StrBytes::from_string(e.to_string()));
                             }
-                            storage_error_code(&e)
+                            append_error_code(&e)
                         }
                     },
                 },
@@ -105,4 +117,13 @@ pub async fn handle(
     let mut resp = ProduceResponse::default();
     resp.responses = responses;
     Some(resp)
+}
+
+fn append_error_code(e: &AppendError) -> i16 {
+    match e {
+        AppendError::Storage(e) => storage_error_code(e),
+        AppendError::MultipleBatches => code(ResponseError::InvalidRecord),
+        AppendError::InvalidProducerEpoch { .. } => code(ResponseError::InvalidProducerEpoch),
+        AppendError::OutOfOrderSequence { .. } => code(ResponseError::OutOfOrderSequenceNumber),
+    }
 }

@@ -8,13 +8,50 @@ use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use parking_lot::Mutex;
 use uuid::Uuid;
 
+use kraftwerk_storage::batch::BatchHeader;
 use kraftwerk_storage::{AppendResult, LogConfig, PartitionLog, ReadResult, StorageError};
+
+use super::producer_state::{ProducerBatch, ProducerStateTable, SequenceCheck, NO_PRODUCER_ID};
+
+/// Why a leader append was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("produce requests v3+ carry exactly one record batch per partition")]
+    MultipleBatches,
+    #[error("producer {producer_id} epoch {epoch} is older than the current epoch")]
+    InvalidProducerEpoch { producer_id: i64, epoch: i16 },
+    #[error("producer {producer_id}: out of order sequence number {got}, expected {expected}")]
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
+}
+
+/// What a leader append did.
+#[derive(Debug)]
+pub enum Appended {
+    Written(AppendResult),
+    /// A retried idempotent batch already in the log: acknowledged with its original offsets.
+    Duplicate {
+        base_offset: i64,
+        log_start_offset: i64,
+    },
+}
+
+/// The log and the producer state that must change together with it.
+struct LogState {
+    log: PartitionLog,
+    producers: ProducerStateTable,
+}
 
 pub struct Partition {
     pub topic: String,
     pub topic_id: Uuid,
     pub index: i32,
-    log: Mutex<PartitionLog>,
+    log: Mutex<LogState>,
     leader_epoch: AtomicI32,
     /// Offsets below this are replicated to every in-sync replica and visible to consumers. With one replica
     /// it follows the log end offset at once; the replication issue makes it wait for followers.
@@ -34,7 +71,10 @@ impl Partition {
             topic,
             topic_id,
             index,
-            log: Mutex::new(log),
+            log: Mutex::new(LogState {
+                producers: rebuild_producer_state(&log),
+                log,
+            }),
             leader_epoch: AtomicI32::new(leader_epoch),
             high_watermark: AtomicI64::new(hw),
         }
@@ -52,63 +92,160 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Appends producer batches as leader; with a single replica the high watermark advances immediately.
-    pub fn append_as_leader(
-        &self,
-        batches: &[u8],
-        now_ms: i64,
-    ) -> Result<AppendResult, StorageError> {
-        let mut log = self.log.lock();
-        let result = log.append(batches, now_ms)?;
+    /// Appends one producer request's records as leader, after the idempotence check; with a single replica the
+    /// high watermark advances immediately.
+    pub fn append_as_leader(&self, batches: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
+        let header = BatchHeader::parse(batches)
+            .map_err(|e| AppendError::Storage(StorageError::CorruptMessage(e)))?;
+        let size = header
+            .total_size()
+            .map_err(|e| AppendError::Storage(StorageError::CorruptMessage(e)))?;
+        if size < batches.len() {
+            return Err(AppendError::MultipleBatches);
+        }
+        let producer =
+            (header.producer_id != NO_PRODUCER_ID && header.base_sequence >= 0).then(|| {
+                ProducerBatch::new(
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence,
+                    header.last_offset_delta,
+                )
+            });
+        let mut state = self.log.lock();
+        if let Some(pb) = &producer {
+            match state.producers.check(pb) {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate { first_offset, .. } => {
+                    return Ok(Appended::Duplicate {
+                        base_offset: first_offset,
+                        log_start_offset: state.log.log_start_offset(),
+                    })
+                }
+                SequenceCheck::InvalidProducerEpoch => {
+                    return Err(AppendError::InvalidProducerEpoch {
+                        producer_id: pb.producer_id,
+                        epoch: pb.epoch,
+                    })
+                }
+                SequenceCheck::OutOfOrderSequence { expected, got } => {
+                    return Err(AppendError::OutOfOrderSequence {
+                        producer_id: pb.producer_id,
+                        expected,
+                        got,
+                    })
+                }
+            }
+        }
+        let result = state.log.append(batches, now_ms)?;
+        if let Some(pb) = &producer {
+            state
+                .producers
+                .record(pb, result.base_offset, result.last_offset);
+        }
         self.high_watermark
-            .store(log.log_end_offset(), Ordering::Release);
-        Ok(result)
+            .store(state.log.log_end_offset(), Ordering::Release);
+        Ok(Appended::Written(result))
+    }
+
+    /// Idempotent producers with state on this partition: (id, epoch, last sequence, last offset).
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
+        self.log.lock().producers.producers().collect()
     }
 
     /// Reads whole batches from `offset`, never past the high watermark (uncommitted data is invisible).
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
         let hw = self.high_watermark();
-        self.log.lock().read(offset, max_bytes, Some(hw))
+        self.log.lock().log.read(offset, max_bytes, Some(hw))
     }
 
     pub fn log_start_offset(&self) -> i64 {
-        self.log.lock().log_start_offset()
+        self.log.lock().log.log_start_offset()
     }
 
     pub fn log_end_offset(&self) -> i64 {
-        self.log.lock().log_end_offset()
+        self.log.lock().log.log_end_offset()
     }
 
     pub fn size_in_bytes(&self) -> u64 {
-        self.log.lock().size_in_bytes()
+        self.log.lock().log.size_in_bytes()
     }
 
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
-        self.log.lock().offset_for_timestamp(ts)
+        self.log.lock().log.offset_for_timestamp(ts)
     }
 
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        self.log.lock().max_timestamp()
+        self.log.lock().log.max_timestamp()
     }
 
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
-        self.log.lock().delete_records_before(offset)
+        self.log.lock().log.delete_records_before(offset)
     }
 
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
-        self.log.lock().enforce_retention(now_ms)
+        self.log.lock().log.enforce_retention(now_ms)
     }
 
     pub fn update_config(&self, config: LogConfig) {
-        self.log.lock().update_config(config);
+        self.log.lock().log.update_config(config);
     }
 
     pub fn flush(&self) -> Result<(), StorageError> {
-        self.log.lock().flush()
+        self.log.lock().log.flush()
     }
 
     /// Gives the log back for closing or deleting; the partition must no longer be shared.
     pub fn into_log(self) -> PartitionLog {
-        self.log.into_inner()
+        self.log.into_inner().log
     }
+}
+
+/// How much of the log tail is scanned on open to rebuild producer state. Retries that must be recognised as
+/// duplicates are recent (a producer retries within its delivery timeout), so the tail is enough; a producer
+/// whose last batch is older starts over as unknown, which Kafka also allows.
+const PRODUCER_SCAN_BYTES: u64 = 64 * 1024 * 1024;
+
+fn rebuild_producer_state(log: &PartitionLog) -> ProducerStateTable {
+    let mut table = ProducerStateTable::new();
+    let end = log.log_end_offset();
+    let mut offset = log
+        .log_start_offset()
+        .max(log.tail_offset_for_bytes(PRODUCER_SCAN_BYTES));
+    while offset < end {
+        let chunk = match log.read(offset, 4 * 1024 * 1024, None) {
+            Ok(r) => r.records,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the log tail to rebuild producer state");
+                break;
+            }
+        };
+        if chunk.is_empty() {
+            break;
+        }
+        let mut pos = 0usize;
+        let mut next = offset;
+        while let Some(rest) = chunk.get(pos..) {
+            let Ok(h) = BatchHeader::parse(rest) else {
+                break;
+            };
+            let Ok(size) = h.total_size() else { break };
+            if h.producer_id != NO_PRODUCER_ID && h.base_sequence >= 0 {
+                let pb = ProducerBatch::new(
+                    h.producer_id,
+                    h.producer_epoch,
+                    h.base_sequence,
+                    h.last_offset_delta,
+                );
+                table.record(&pb, h.base_offset, h.last_offset());
+            }
+            next = h.next_offset();
+            pos += size;
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    table
 }

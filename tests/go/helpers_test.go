@@ -44,7 +44,8 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// createTopic creates a topic with replication factor 1 and fails the test on any error.
+// createTopic creates a topic with replication factor 1, fails the test on any error, and waits
+// until every partition answers ListOffsets.
 func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32) {
 	t.Helper()
 	resp, err := adm.CreateTopics(ctxFor(t, callTimeout), partitions, 1, nil, topic)
@@ -61,6 +62,20 @@ func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32)
 	if r.NumPartitions != partitions {
 		t.Fatalf("CreateTopics %s: %d partitions, want %d", topic, r.NumPartitions, partitions)
 	}
+	// CreateTopics may answer before every partition is served (Apache Kafka itself says
+	// NOT_LEADER for a moment on a busy machine); the tests are not about that window.
+	eventually(t, callTimeout, "topic "+topic+" served on every partition", func() bool {
+		listed, err := adm.ListEndOffsets(ctxFor(t, callTimeout), topic)
+		if err != nil || len(listed[topic]) != int(partitions) {
+			return false
+		}
+		for _, o := range listed[topic] {
+			if o.Err != nil {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // endOffsets lists the log end offset of every partition of topic.

@@ -35,7 +35,7 @@ kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$her
 if [[ ! -f "$here/lib/kafka-tools-$kafka_version.jar" ]]; then
   command -v mvn >/dev/null || die "mvn is needed to fetch the Kafka tools"
   echo "fetching Apache Kafka $kafka_version tools into $here/lib"
-  rm -rf "$here/lib"
+  rm -rf "${here:?}/lib"
   (cd "$here" && mvn -B -q dependency:copy-dependencies -DoutputDirectory=lib -DincludeScope=runtime) ||
     die "mvn dependency:copy-dependencies failed"
 fi

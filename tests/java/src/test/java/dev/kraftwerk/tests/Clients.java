@@ -2,6 +2,8 @@ package dev.kraftwerk.tests;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
@@ -12,10 +14,15 @@ import java.util.function.BooleanSupplier;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
@@ -88,6 +95,39 @@ final class Clients {
         }
         p.putAll(extra);
         return new KafkaConsumer<>(p);
+    }
+
+    /**
+     * Creates topics and waits until every partition has a leader that answers ListOffsets.
+     * CreateTopics may return before the partitions are served (Apache Kafka itself answers
+     * NOT_LEADER for a moment on a busy machine); a test about groups or fetching should not
+     * depend on that window.
+     */
+    static void createTopics(Admin admin, NewTopic... topics) throws Exception {
+        await(admin.createTopics(List.of(topics)).all());
+        for (NewTopic t : topics) {
+            awaitTopicReady(admin, t.name());
+        }
+    }
+
+    /** Waits until every partition of {@code topic} has a leader whose log end offset can be listed. */
+    static void awaitTopicReady(Admin admin, String topic) throws InterruptedException {
+        eventually(CALL_TIMEOUT, "topic " + topic + " served by a leader on every partition", () -> {
+            try {
+                TopicDescription d = await(admin.describeTopics(List.of(topic)).allTopicNames()).get(topic);
+                Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+                for (TopicPartitionInfo p : d.partitions()) {
+                    if (p.leader() == null || p.leader().isEmpty()) {
+                        return false;
+                    }
+                    latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest());
+                }
+                await(admin.listOffsets(latest).all());
+                return !latest.isEmpty();
+            } catch (Exception notYet) {
+                return false;
+            }
+        });
     }
 
     /** Waits for a client future with {@link #CALL_TIMEOUT}, unwrapping the ExecutionException. */

@@ -53,7 +53,7 @@ class ConsumerGroupRebalanceTest {
 
         try (Admin admin = Clients.admin(broker);
              KafkaProducer<String, String> producer = Clients.defaultProducer(broker)) {
-            await(admin.createTopics(List.of(new NewTopic(TOPIC, PARTITIONS, (short) 1))).all());
+            Clients.createTopics(admin, new NewTopic(TOPIC, PARTITIONS, (short) 1));
             produce(producer, 0, PER_PHASE);
 
             GroupMember a = new GroupMember(broker, GROUP, TOPIC, "member-a", deliveries, uncommitted);

@@ -56,7 +56,7 @@ class GroupAdminTest {
     @Test
     void groupAdministration(KraftwerkBroker broker) throws Exception {
         try (Admin admin = Clients.admin(broker)) {
-            await(admin.createTopics(List.of(new NewTopic(TOPIC, 2, (short) 1))).all());
+            Clients.createTopics(admin, new NewTopic(TOPIC, 2, (short) 1));
             try (KafkaProducer<String, String> producer = Clients.defaultProducer(broker)) {
                 for (int i = 0; i < PER_PARTITION; i++) {
                     producer.send(new ProducerRecord<>(TOPIC, 0, null, "p0-" + i));

@@ -55,7 +55,7 @@ class ProduceConsumeTest {
     private static void roundTrip(KraftwerkBroker broker, String topic, KafkaProducer<String, String> producer)
             throws Exception {
         try (Admin admin = Clients.admin(broker); producer) {
-            await(admin.createTopics(List.of(new NewTopic(topic, PARTITIONS, (short) 1))).all());
+            Clients.createTopics(admin, new NewTopic(topic, PARTITIONS, (short) 1));
 
             // Keys spread records over the partitions; the partitioner is the client's own.
             List<Future<RecordMetadata>> acks = new ArrayList<>();

@@ -58,6 +58,8 @@ class TopicAdminTest {
             Uuid ordersId = await(created.topicId(ORDERS));
             assertNotEquals(Uuid.ZERO_UUID, ordersId);
             assertNotEquals(ordersId, await(created.topicId(AUDIT)), "topic ids must be distinct");
+            Clients.awaitTopicReady(admin, ORDERS);
+            Clients.awaitTopicReady(admin, AUDIT);
 
             Set<String> names = await(admin.listTopics().names());
             assertTrue(names.containsAll(Set.of(ORDERS, AUDIT)), "listTopics: " + names);

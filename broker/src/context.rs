@@ -7,6 +7,7 @@ use kraftwerk_controller::ControllerHandle;
 use kraftwerk_protocol::versions::SupportedApis;
 
 use crate::config::BrokerConfig;
+use crate::producer_ids::ProducerIdManager;
 use crate::replica::ReplicaManager;
 
 pub struct BrokerContext {
@@ -16,6 +17,7 @@ pub struct BrokerContext {
     pub controller: ControllerHandle,
     pub replicas: Arc<ReplicaManager>,
     pub apis: SupportedApis,
+    pub producer_ids: ProducerIdManager,
 }
 
 /// Per-connection facts a handler may need: Metadata answers with the endpoints of the listener the client

@@ -9,5 +9,6 @@ pub mod handlers;
 pub mod image_ext;
 pub mod meta_properties;
 pub mod network;
+pub mod producer_ids;
 pub mod replica;
 pub mod server;

@@ -11,6 +11,7 @@ use kraftwerk_controller::{BrokerRegistration, ControllerConfig, VoterAddr};
 
 use crate::config::{BrokerConfig, Role};
 use crate::context::{now_ms, BrokerContext};
+use crate::producer_ids::ProducerIdManager;
 use crate::replica::{log_config, ReplicaManager};
 use crate::{handlers, meta_properties, network};
 
@@ -92,6 +93,7 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
         controller: handle.clone(),
         replicas: replicas.clone(),
         apis: handlers::supported_apis(),
+        producer_ids: ProducerIdManager::new(config.node_id),
     });
 
     // Follow metadata changes: open, reconfigure and delete partitions as the image changes.

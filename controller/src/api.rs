@@ -225,6 +225,19 @@ impl FailUncommitted for Vec<ResourceResult> {
     }
 }
 
+/// A block of producer ids owned by one broker: `[first, first + len)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerIdBlock {
+    pub first: i64,
+    pub len: i32,
+}
+
+impl FailUncommitted for Result<ProducerIdBlock, ControllerError> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.and(Err(err.clone()))
+    }
+}
+
 impl FailUncommitted for Result<(), ControllerError> {
     fn fail_uncommitted(self, err: &ControllerError) -> Self {
         self.and(Err(err.clone()))

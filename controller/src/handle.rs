@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::api::{
     AlterConfigSpec, BrokerRegistration, CreatePartitionsSpec, CreateTopicSpec, CreatedTopic,
-    FailUncommitted, ResourceResult, TopicRef, TopicResult,
+    FailUncommitted, ProducerIdBlock, ResourceResult, TopicRef, TopicResult,
 };
 use crate::config::{raft_id, ControllerConfig};
 use crate::error::ControllerError;
@@ -258,6 +258,17 @@ impl ControllerHandle {
     /// Removes a broker from the cluster.
     pub async fn unregister_broker(&self, broker_id: i32) -> Result<(), ControllerError> {
         self.submit(move |image, _| ops::brokers::unregister_broker(image, broker_id))
+            .await
+            .unwrap_or(Err(ControllerError::NotController))
+    }
+
+    /// Hands `broker_id` the next block of producer ids (AllocateProducerIds in Kafka); committed before
+    /// it is returned, so no id is ever given out twice, across restarts and controller failover.
+    pub async fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+    ) -> Result<ProducerIdBlock, ControllerError> {
+        self.submit(move |image, _| ops::producer_ids::allocate(image, broker_id))
             .await
             .unwrap_or(Err(ControllerError::NotController))
     }

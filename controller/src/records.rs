@@ -242,6 +242,13 @@ pub enum MetadataRecord {
         /// Finalized level.
         level: i16,
     },
+    /// A block of producer ids was handed to a broker; ids below `next_producer_id` are taken for good.
+    ProducerIds {
+        /// The broker that got the block.
+        broker_id: i32,
+        /// First id of the next block.
+        next_producer_id: i64,
+    },
 }
 
 /// Why a stored batch could not be decoded.

@@ -17,6 +17,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod errors;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -34,6 +35,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::CreatePartitions, 0, 3);
     apis.register(ApiKey::DescribeConfigs, 1, 4);
     apis.register(ApiKey::DescribeCluster, 0, 1);
+    apis.register(ApiKey::InitProducerId, 0, 5);
     apis
 }
 
@@ -63,6 +65,9 @@ pub async fn dispatch(
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(ctx, r, v))
+        }
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(init_producer_id::handle(ctx, r, v).await)
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(ctx, conn, r, v))

@@ -31,6 +31,7 @@ pub struct MetadataImage {
     configs: ConfigsImage,
     brokers: Arc<BTreeMap<i32, BrokerImage>>,
     features: Arc<BTreeMap<String, i16>>,
+    next_producer_id: i64,
     last_applied_offset: i64,
 }
 
@@ -43,6 +44,7 @@ impl MetadataImage {
             configs: ConfigsImage::default(),
             brokers: Arc::default(),
             features: Arc::default(),
+            next_producer_id: 0,
             last_applied_offset: -1,
         }
     }
@@ -137,8 +139,16 @@ impl MetadataImage {
         next
     }
 
+    /// The first producer id not yet handed out (idempotent producers' ids are unique cluster-wide).
+    pub fn next_producer_id(&self) -> i64 {
+        self.next_producer_id
+    }
+
     fn replay(&mut self, offset: i64, record: &MetadataRecord) {
         match record {
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => self.next_producer_id = self.next_producer_id.max(*next_producer_id),
             MetadataRecord::RegisterBroker(rec) => {
                 Arc::make_mut(&mut self.brokers)
                     .insert(rec.broker_id, BrokerImage::registered(rec, offset));

@@ -51,8 +51,14 @@ impl GroupCoordinator {
     /// `offsets_retention_check_interval_ms`) offset retention.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Output> {
         let mut out = Outbox::default();
-        let ids: Vec<String> = self.groups.keys().cloned().collect();
-        for id in &ids {
+        // Only groups with a timer due need work; the scan itself does not allocate.
+        let due: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, group)| group.next_deadline_ms().is_some_and(|at| at <= now_ms))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &due {
             self.settle_group(id, now_ms, &mut out);
         }
         let interval_ms = self.config.offsets_retention_check_interval_ms.max(1);

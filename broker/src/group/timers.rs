@@ -22,6 +22,14 @@ enum Due {
     Sync,
 }
 
+/// [`Due`] borrowing from the group while the earliest timer is searched.
+enum DueRef<'a> {
+    Session(&'a str),
+    PendingMember(&'a str),
+    Join,
+    Sync,
+}
+
 impl Group {
     /// Fires every timer due at or before `now_ms`, then lets a join phase finish if everyone is in.
     pub(super) fn run_due_timers(&mut self, config: &GroupConfig, now_ms: i64, out: &mut Outbox) {
@@ -44,23 +52,33 @@ impl Group {
         warn!(group = %self.id, "timer firing limit reached; continuing on the next tick");
     }
 
+    /// The earliest timer due by `now_ms`. Runs on every request to the group, so it scans without
+    /// allocating and clones only the id of the timer it returns.
     fn earliest_due(&self, now_ms: i64) -> Option<(i64, Due)> {
-        let pending = self
-            .pending_members
-            .iter()
-            .map(|(id, at)| (*at, Due::PendingMember(id.clone())));
-        let sessions = self.members.values().filter_map(|m| {
-            m.session_deadline_ms
-                .map(|at| (at, Due::Session(m.id.clone())))
-        });
-        let sync = self.sync_deadline_ms.map(|at| (at, Due::Sync));
-        let join = self.join_timer.map(|t| (t.deadline_ms(), Due::Join));
-        pending
-            .chain(sessions)
-            .chain(sync)
-            .chain(join)
-            .filter(|(at, _)| *at <= now_ms)
-            .min_by_key(|(at, _)| *at)
+        let mut best: Option<(i64, DueRef<'_>)> = None;
+        for (id, at) in &self.pending_members {
+            keep_earlier(&mut best, now_ms, *at, DueRef::PendingMember(id));
+        }
+        for member in self.members.values() {
+            if let Some(at) = member.session_deadline_ms {
+                keep_earlier(&mut best, now_ms, at, DueRef::Session(&member.id));
+            }
+        }
+        if let Some(at) = self.sync_deadline_ms {
+            keep_earlier(&mut best, now_ms, at, DueRef::Sync);
+        }
+        if let Some(timer) = self.join_timer {
+            keep_earlier(&mut best, now_ms, timer.deadline_ms(), DueRef::Join);
+        }
+        best.map(|(at, due)| {
+            let due = match due {
+                DueRef::Session(id) => Due::Session(id.to_owned()),
+                DueRef::PendingMember(id) => Due::PendingMember(id.to_owned()),
+                DueRef::Join => Due::Join,
+                DueRef::Sync => Due::Sync,
+            };
+            (at, due)
+        })
     }
 
     fn expire_session(
@@ -86,5 +104,12 @@ impl Group {
             // Parked in a rebalance: the rebalance bounds it, and its session restarts when answered.
             member.session_deadline_ms = None;
         }
+    }
+}
+
+/// Keeps `due` in `best` if it is due by `now_ms` and strictly earlier (ties keep the first found).
+fn keep_earlier<'a>(best: &mut Option<(i64, DueRef<'a>)>, now_ms: i64, at: i64, due: DueRef<'a>) {
+    if at <= now_ms && best.as_ref().is_none_or(|(best_at, _)| at < *best_at) {
+        *best = Some((at, due));
     }
 }

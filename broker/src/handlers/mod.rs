@@ -9,12 +9,17 @@ use kraftwerk_protocol::{ApiKey, RequestKind, ResponseKind};
 
 use crate::context::{BrokerContext, ConnectionInfo};
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod cluster_admin;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod errors;
 pub mod fetch;
 pub mod init_producer_id;
@@ -36,6 +41,16 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::DescribeConfigs, 1, 4);
     apis.register(ApiKey::DescribeCluster, 0, 1);
     apis.register(ApiKey::InitProducerId, 0, 5);
+    apis.register(ApiKey::IncrementalAlterConfigs, 0, 1);
+    apis.register(ApiKey::AlterConfigs, 0, 2);
+    apis.register(ApiKey::DeleteRecords, 0, 2);
+    apis.register(ApiKey::DescribeLogDirs, 1, 4);
+    apis.register(ApiKey::DescribeProducers, 0, 0);
+    apis.register(ApiKey::ListPartitionReassignments, 0, 0);
+    apis.register(ApiKey::ElectLeaders, 0, 2);
+    apis.register(ApiKey::DescribeAcls, 1, 3);
+    apis.register(ApiKey::CreateAcls, 1, 3);
+    apis.register(ApiKey::DeleteAcls, 1, 3);
     apis
 }
 
@@ -68,6 +83,36 @@ pub async fn dispatch(
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(init_producer_id::handle(ctx, r, v).await)
+        }
+        RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
+            alter_configs::handle_incremental(ctx, r, v).await,
+        ),
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(alter_configs::handle_legacy(ctx, r, v).await)
+        }
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(delete_records::handle(ctx, r, v))
+        }
+        RequestKind::DescribeLogDirs(r) => {
+            ResponseKind::DescribeLogDirs(describe_log_dirs::handle(ctx, r, v))
+        }
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(ctx, r, v))
+        }
+        RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
+            cluster_admin::list_partition_reassignments(ctx, r, v),
+        ),
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v))
+        }
+        RequestKind::DescribeAcls(r) => {
+            ResponseKind::DescribeAcls(cluster_admin::describe_acls(ctx, r, v))
+        }
+        RequestKind::CreateAcls(r) => {
+            ResponseKind::CreateAcls(cluster_admin::create_acls(ctx, r, v))
+        }
+        RequestKind::DeleteAcls(r) => {
+            ResponseKind::DeleteAcls(cluster_admin::delete_acls(ctx, r, v))
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(ctx, conn, r, v))

@@ -167,6 +167,11 @@ impl Partition {
         self.log.lock().log.log_end_offset()
     }
 
+    /// The partition's directory (which data dir it lives in, for DescribeLogDirs).
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.log.lock().log.dir().to_path_buf()
+    }
+
     pub fn size_in_bytes(&self) -> u64 {
         self.log.lock().log.size_in_bytes()
     }

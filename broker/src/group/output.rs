@@ -33,6 +33,11 @@ pub enum Response {
 /// Outputs are ordered. A [`Output::Persist`] must be durably written to `__consumer_offsets` before any
 /// [`Output::Reply`] that follows it is sent, because those replies promise the write happened (a commit
 /// acknowledged, an assignment handed out).
+///
+/// The coordinator has already applied what it asks to persist. If a write fails, memory is ahead of
+/// the log: the caller should give up the partition ([`super::GroupCoordinator::unload_partition`])
+/// and answer the replies that depended on the write with NOT_COORDINATOR, so clients move to the
+/// next coordinator, which loads the log as it really is.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Output {
     Reply {

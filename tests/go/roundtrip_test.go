@@ -2,6 +2,7 @@ package franzgo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
@@ -76,8 +77,8 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 			for len(got) < count && ctx.Err() == nil {
 				fetches := consumer.PollFetches(ctx)
 				fetches.EachError(func(topic string, p int32, err error) {
-					if err != context.DeadlineExceeded {
-						t.Errorf("fetch %s/%d: %v", topic, p, err)
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Fatalf("fetch %s/%d: %v", topic, p, err)
 					}
 				})
 				fetches.EachRecord(func(r *kgo.Record) {

@@ -74,7 +74,7 @@ EOF
 cluster_id="$("$bin" random-uuid)" || die "$bin random-uuid failed"
 "$bin" format --config "$work/server.properties" --cluster-id "$cluster_id" >"$work/format.log" 2>&1 ||
   die "format failed: $(cat "$work/format.log")"
-RUST_LOG="${RUST_LOG:-info}" "$bin" --config "$work/server.properties" >"$work/broker.log" 2>&1 &
+NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$bin" --config "$work/server.properties" >"$work/broker.log" 2>&1 &
 broker_pid=$!
 bootstrap="127.0.0.1:$port"
 for _ in $(seq 1 600); do
@@ -244,9 +244,9 @@ if ! kill -0 "$broker_pid" 2>/dev/null; then
 fi
 if [[ $failed -gt 0 ]]; then
   echo "--- kraftwerk warnings/errors (first 30):"
-  grep -iE 'error|warn|unsupported|refus|panic' "$work/broker.log" | head -n 30
+  sed 's/\x1b\[[0-9;]*m//g' "$work/broker.log" | grep -iE 'error|warn|unsupported|refus|panic' | head -n 30
   echo "--- kraftwerk log tail:"
-  tail -n 20 "$work/broker.log"
+  sed 's/\x1b\[[0-9;]*m//g' "$work/broker.log" | tail -n 20
   echo "failed checks:"
   printf '  %s\n' "${failures[@]}"
 fi

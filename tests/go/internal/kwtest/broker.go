@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,9 @@ const readyTimeout = 60 * time.Second
 
 // stopTimeout is how long SIGTERM may take before SIGKILL.
 const stopTimeout = 20 * time.Second
+
+// ansiEscape matches terminal colour codes, in case the broker colours its log anyway.
+var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
 // Broker is one running single-node kraftwerk (broker and controller roles).
 type Broker struct {
@@ -118,6 +122,8 @@ func Start(t testing.TB) *Broker {
 	if os.Getenv("RUST_LOG") == "" {
 		cmd.Env = append(cmd.Env, "RUST_LOG=info")
 	}
+	// Plain text: the log is read by people and grepped by Report.
+	cmd.Env = append(cmd.Env, "NO_COLOR=1")
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		t.Fatalf("starting %s: %v", bin, err)
@@ -178,7 +184,7 @@ func (b *Broker) Report(maxProblems, tail int) string {
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)", b.LogPath, err)
 	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(ansiEscape.ReplaceAllString(string(data), ""), "\n"), "\n")
 	var out bytes.Buffer
 	if maxProblems > 0 {
 		out.WriteString("-- warnings/errors:\n")

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -27,6 +28,8 @@ public final class KraftwerkBroker implements AutoCloseable {
     /** A debug build on a busy 2-core machine can take a while to open its listener. */
     private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(20);
+    /** Terminal colour codes, in case the broker colours its log anyway. */
+    private static final Pattern ANSI_ESCAPE = Pattern.compile("\u001b\\[[0-9;]*m");
 
     private final Path dir;
     private final Path log;
@@ -74,6 +77,8 @@ public final class KraftwerkBroker implements AutoCloseable {
         if (System.getenv("RUST_LOG") == null) {
             pb.environment().put("RUST_LOG", "info");
         }
+        // Plain text: the log is read by people and grepped by logProblems().
+        pb.environment().put("NO_COLOR", "1");
         Process process = pb.start();
         KraftwerkBroker broker = new KraftwerkBroker(dir, log, port, process);
         try {
@@ -100,7 +105,8 @@ public final class KraftwerkBroker implements AutoCloseable {
      */
     public String logTail(int maxLines) {
         try {
-            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8).stream()
+                    .map(KraftwerkBroker::plain).toList();
             int from = Math.max(0, lines.size() - maxLines);
             return String.join("\n", lines.subList(from, lines.size()));
         } catch (IOException e) {
@@ -112,7 +118,7 @@ public final class KraftwerkBroker implements AutoCloseable {
     public List<String> logProblems(int max) {
         List<String> out = new ArrayList<>();
         try (Stream<String> lines = Files.lines(log, StandardCharsets.UTF_8)) {
-            lines.filter(l -> {
+            lines.map(KraftwerkBroker::plain).filter(l -> {
                 String s = l.toLowerCase();
                 return s.contains("error") || s.contains("warn") || s.contains("unsupported")
                         || s.contains("refus") || s.contains("panic") || s.contains("unknown api");
@@ -121,6 +127,10 @@ public final class KraftwerkBroker implements AutoCloseable {
             out.add("(could not read " + log + ": " + e + ")");
         }
         return out;
+    }
+
+    private static String plain(String line) {
+        return ANSI_ESCAPE.matcher(line).replaceAll("");
     }
 
     public boolean isAlive() {

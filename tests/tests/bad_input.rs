@@ -227,7 +227,9 @@ fn broker_survives_bad_input_while_serving_a_normal_client() {
                 v
             },
             true,
-            true,
+            // A client vanishing mid-request is routine (Kafka logs it below INFO): survival is
+            // the check here, not a log line.
+            false,
         ),
     ];
     for (name, bytes, half_close, must_log) in cases {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use kraftwerk_tests::verify::{check_exact, summarize, Acked};
 use kraftwerk_tests::Broker;
-use support::{consume_all, create_topic, flush, recording_producer, send};
+use support::{consume_all, create_topic, flush, recording_producer, send, wait_for_partitions};
 
 const MESSAGES: usize = 10_000;
 const PARTITIONS: i32 = 3;
@@ -97,6 +97,7 @@ fn every_codec_round_trips_exactly_and_survives_restart() {
         .restart()
         .unwrap_or_else(|e| panic!("restarting broker: {e}"));
     for (codec, acked) in &acks {
+        wait_for_partitions(&bootstrap, &topic_for(codec), PARTITIONS);
         if let Err(e) = verify(&bootstrap, codec, acked, "after restart") {
             failures.push(e);
         }

@@ -154,9 +154,7 @@ pub fn consume_all(bootstrap: &str, topic: &str, timeout: Duration) -> Result<Co
     let mut highs = BTreeMap::new();
     let mut tpl = TopicPartitionList::new();
     for p in t.partitions() {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p.id(), TIMEOUT)
-            .map_err(|e| format!("watermarks of {topic}/{}: {e}", p.id()))?;
+        let (low, high) = watermarks(&consumer, topic, p.id())?;
         if low != 0 {
             return Err(format!(
                 "{topic}/{}: low watermark {low}, expected 0",
@@ -196,6 +194,26 @@ pub fn consume_all(bootstrap: &str, topic: &str, timeout: Duration) -> Result<Co
         }
     }
     Ok(log)
+}
+
+/// ListOffsets earliest/latest, retried for a while: right after a (re)start a partition can briefly
+/// answer NOT_LEADER / LEADER_NOT_AVAILABLE, which real clients retry too.
+pub fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), String> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+            Ok(w) => return Ok(w),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("watermarks of {topic}/{partition}: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => return Err(format!("watermarks of {topic}/{partition}: {e}")),
+        }
+    }
 }
 
 /// Shared record of delivery reports.

@@ -7,6 +7,7 @@ use kraftwerk_controller::ControllerHandle;
 use kraftwerk_protocol::versions::SupportedApis;
 
 use crate::config::BrokerConfig;
+use crate::group_service::GroupService;
 use crate::producer_ids::ProducerIdManager;
 use crate::replica::ReplicaManager;
 
@@ -18,6 +19,7 @@ pub struct BrokerContext {
     pub replicas: Arc<ReplicaManager>,
     pub apis: SupportedApis,
     pub producer_ids: ProducerIdManager,
+    pub groups: GroupService,
 }
 
 /// Per-connection facts a handler may need: Metadata answers with the endpoints of the listener the client

@@ -5,6 +5,8 @@
 pub mod broker_configs;
 pub mod config;
 pub mod context;
+pub mod group;
+pub mod group_service;
 pub mod handlers;
 pub mod image_ext;
 pub mod meta_properties;

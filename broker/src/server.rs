@@ -11,6 +11,7 @@ use kraftwerk_controller::{BrokerRegistration, ControllerConfig, VoterAddr};
 
 use crate::config::{BrokerConfig, Role};
 use crate::context::{now_ms, BrokerContext};
+use crate::group_service::GroupService;
 use crate::producer_ids::ProducerIdManager;
 use crate::replica::{log_config, ReplicaManager};
 use crate::{handlers, meta_properties, network};
@@ -86,6 +87,10 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
     );
     replicas.reconcile(&handle.image());
 
+    let groups = GroupService::start(&config, handle.clone(), replicas.clone())
+        .await
+        .context("starting the group coordinator")?;
+
     let ctx = Arc::new(BrokerContext {
         config: config.clone(),
         node_id: config.node_id,
@@ -94,6 +99,7 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
         replicas: replicas.clone(),
         apis: handlers::supported_apis(),
         producer_ids: ProducerIdManager::new(config.node_id),
+        groups,
     });
 
     // Follow metadata changes: open, reconfigure and delete partitions as the image changes.

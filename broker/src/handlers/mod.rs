@@ -22,6 +22,7 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod errors;
 pub mod fetch;
+pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -41,6 +42,17 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::DescribeConfigs, 1, 4);
     apis.register(ApiKey::DescribeCluster, 0, 1);
     apis.register(ApiKey::InitProducerId, 0, 5);
+    apis.register(ApiKey::FindCoordinator, 0, 6);
+    apis.register(ApiKey::JoinGroup, 0, 9);
+    apis.register(ApiKey::SyncGroup, 0, 5);
+    apis.register(ApiKey::Heartbeat, 0, 4);
+    apis.register(ApiKey::LeaveGroup, 0, 5);
+    apis.register(ApiKey::OffsetCommit, 2, 9);
+    apis.register(ApiKey::OffsetFetch, 1, 9);
+    apis.register(ApiKey::OffsetDelete, 0, 0);
+    apis.register(ApiKey::ListGroups, 0, 5);
+    apis.register(ApiKey::DescribeGroups, 0, 5);
+    apis.register(ApiKey::DeleteGroups, 0, 2);
     apis.register(ApiKey::IncrementalAlterConfigs, 0, 1);
     apis.register(ApiKey::AlterConfigs, 0, 2);
     apis.register(ApiKey::DeleteRecords, 0, 2);
@@ -61,7 +73,20 @@ pub async fn dispatch(
     req: Request,
 ) -> Option<ResponseKind> {
     let v = req.api_version;
-    let resp = match req.body {
+    let client_id = req
+        .header
+        .client_id
+        .as_ref()
+        .map(|c| c.as_str().to_string())
+        .unwrap_or_default();
+    let body = match groups::dispatch_group(ctx, conn, client_id, req.body, v).await {
+        Ok(resp) => return resp,
+        Err(body) => body,
+    };
+    let resp = match body {
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(groups::find_coordinator(ctx, conn, r, v))
+        }
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, v)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, conn, r, v).await),
         RequestKind::Produce(r) => {

@@ -1,0 +1,275 @@
+//! The async shell around the pure [`GroupCoordinator`]: one task owns it, feeds it requests and timer ticks,
+//! writes the records it asks for to `__consumer_offsets` (through the same storage as any topic) before
+//! answering, and routes the replies — JoinGroup and SyncGroup replies may come out of a later call.
+//!
+//! On start it creates `__consumer_offsets` if needed and replays it, so committed offsets and group metadata
+//! survive restarts and `kill -9`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use kraftwerk_controller::{ControllerHandle, CreateTopicSpec};
+use kraftwerk_storage::batch::{build_batch, records, BatchHeader, KeyValue};
+
+use crate::config::BrokerConfig;
+use crate::context::now_ms;
+use crate::group::{
+    partition_for, GroupConfig, GroupCoordinator, GroupRecord, Output, ReplyId, Response,
+};
+use crate::replica::partition::Appended;
+use crate::replica::ReplicaManager;
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+type Call = Box<dyn FnOnce(&mut GroupCoordinator, ReplyId, i64) -> Vec<Output> + Send>;
+
+struct Command {
+    call: Call,
+    reply: oneshot::Sender<Response>,
+}
+
+/// Handle to the coordinator task.
+#[derive(Clone)]
+pub struct GroupService {
+    tx: mpsc::Sender<Command>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GroupServiceError {
+    #[error("cannot create {OFFSETS_TOPIC}: {0}")]
+    CreateTopic(String),
+}
+
+impl GroupService {
+    /// Ensures `__consumer_offsets` exists and is open here, replays it, and starts the coordinator task.
+    pub async fn start(
+        config: &BrokerConfig,
+        controller: ControllerHandle,
+        replicas: Arc<ReplicaManager>,
+    ) -> Result<GroupService, GroupServiceError> {
+        let num_partitions = ensure_offsets_topic(config, &controller, &replicas).await?;
+        let mut coordinator = GroupCoordinator::new(GroupConfig {
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: config
+                .group_initial_rebalance_delay_ms
+                .clamp(0, i32::MAX as i64) as i32,
+            ..GroupConfig::default()
+        });
+        let loaded = load(&replicas, num_partitions);
+        let n = loaded.len();
+        let groups = coordinator.load(loaded, now_ms());
+        tracing::info!(records = n, groups, "loaded {OFFSETS_TOPIC}");
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(run(coordinator, rx, replicas, num_partitions));
+        Ok(GroupService { tx })
+    }
+
+    /// Runs one coordinator call and waits for its reply (which may take a whole rebalance). `None` if the
+    /// coordinator stopped.
+    pub async fn call<F>(&self, f: F) -> Option<Response>
+    where
+        F: FnOnce(&mut GroupCoordinator, ReplyId, i64) -> Vec<Output> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command {
+                call: Box::new(f),
+                reply,
+            })
+            .await
+            .ok()?;
+        rx.await.ok()
+    }
+}
+
+async fn ensure_offsets_topic(
+    config: &BrokerConfig,
+    controller: &ControllerHandle,
+    replicas: &ReplicaManager,
+) -> Result<i32, GroupServiceError> {
+    if let Some(t) = controller.image().topic(OFFSETS_TOPIC) {
+        return Ok(t.partition_count());
+    }
+    let brokers = controller.image().unfenced_broker_ids().len().max(1) as i16;
+    let rf = config.offsets_topic_replication_factor.clamp(1, brokers);
+    let spec = CreateTopicSpec::new(OFFSETS_TOPIC, config.offsets_topic_num_partitions, rf)
+        .with_config("cleanup.policy", "compact")
+        .with_config("segment.bytes", "104857600")
+        .with_config("compression.type", "producer");
+    let result = controller.create_topics(vec![spec], false).await;
+    match result.into_iter().next().map(|r| r.result) {
+        Some(Ok(created)) => {
+            tracing::info!(
+                partitions = created.num_partitions,
+                replication_factor = rf,
+                "created {OFFSETS_TOPIC}"
+            );
+            replicas.reconcile(&controller.image());
+            Ok(created.num_partitions)
+        }
+        Some(Err(e)) => match controller.image().topic(OFFSETS_TOPIC) {
+            // Lost a race with another creator: fine.
+            Some(t) => Ok(t.partition_count()),
+            None => Err(GroupServiceError::CreateTopic(e.to_string())),
+        },
+        None => Err(GroupServiceError::CreateTopic(
+            "no answer from the controller".into(),
+        )),
+    }
+}
+
+/// Reads every record of every hosted `__consumer_offsets` partition, oldest first.
+fn load(replicas: &ReplicaManager, num_partitions: i32) -> Vec<GroupRecord> {
+    let mut out = Vec::new();
+    for p in 0..num_partitions {
+        let Some(part) = replicas.get(OFFSETS_TOPIC, p) else {
+            continue;
+        };
+        let mut offset = part.log_start_offset();
+        let end = part.high_watermark();
+        while offset < end {
+            let chunk = match part.read(offset, 1 << 20) {
+                Ok(r) => r.records,
+                Err(e) => {
+                    tracing::error!(partition = p, offset, error = %e, "cannot read {OFFSETS_TOPIC}");
+                    break;
+                }
+            };
+            let mut pos = 0usize;
+            let mut next = offset;
+            while let Some(rest) = chunk.get(pos..) {
+                let Ok(h) = BatchHeader::parse(rest) else {
+                    break;
+                };
+                let Ok(size) = h.total_size() else { break };
+                let Some(batch) = rest.get(..size) else { break };
+                match records(batch) {
+                    Ok(iter) => {
+                        for r in iter {
+                            match r {
+                                Ok(r) if r.offset >= offset => match r.key {
+                                    Some(key) => match GroupRecord::decode(key, r.value) {
+                                        Ok(rec) => out.push(rec),
+                                        Err(e) => {
+                                            tracing::warn!(partition = p, offset = r.offset, error = %e, "skipping undecodable group record")
+                                        }
+                                    },
+                                    None => tracing::warn!(
+                                        partition = p,
+                                        offset = r.offset,
+                                        "skipping group record without key"
+                                    ),
+                                },
+                                Ok(_) => {}
+                                Err(e) => {
+                                    tracing::warn!(partition = p, error = %e, "skipping rest of a corrupt batch");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(partition = p, offset = h.base_offset, error = %e, "skipping unreadable batch")
+                    }
+                }
+                next = h.next_offset();
+                pos += size;
+            }
+            if next <= offset {
+                break;
+            }
+            offset = next;
+        }
+    }
+    out
+}
+
+async fn run(
+    mut coordinator: GroupCoordinator,
+    mut rx: mpsc::Receiver<Command>,
+    replicas: Arc<ReplicaManager>,
+    num_partitions: i32,
+) {
+    let mut pending: HashMap<ReplyId, oneshot::Sender<Response>> = HashMap::new();
+    let mut next_id: ReplyId = 0;
+    loop {
+        let deadline = coordinator.next_deadline_ms();
+        let sleep = match deadline {
+            Some(d) => Duration::from_millis((d - now_ms()).max(0) as u64),
+            None => Duration::from_secs(3600),
+        };
+        let outputs = tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(Command { call, reply }) => {
+                    next_id += 1;
+                    pending.insert(next_id, reply);
+                    call(&mut coordinator, next_id, now_ms())
+                }
+                None => return,
+            },
+            _ = tokio::time::sleep(sleep) => coordinator.tick(now_ms()),
+        };
+        carry_out(outputs, &mut pending, &replicas, num_partitions);
+    }
+}
+
+/// Writes records first, then answers: a client told "committed" can rely on the commit being in the log.
+fn carry_out(
+    outputs: Vec<Output>,
+    pending: &mut HashMap<ReplyId, oneshot::Sender<Response>>,
+    replicas: &ReplicaManager,
+    num_partitions: i32,
+) {
+    let mut replies = Vec::new();
+    for o in outputs {
+        match o {
+            Output::Persist(records) => persist(records, replicas, num_partitions),
+            Output::Reply { id, response } => replies.push((id, response)),
+        }
+    }
+    for (id, response) in replies {
+        if let Some(tx) = pending.remove(&id) {
+            // The client may have gone away; nothing to do then.
+            let _ = tx.send(response);
+        }
+    }
+}
+
+fn persist(records: Vec<GroupRecord>, replicas: &ReplicaManager, num_partitions: i32) {
+    let mut by_partition: BTreeMap<i32, Vec<(bytes::Bytes, Option<bytes::Bytes>)>> =
+        BTreeMap::new();
+    for r in records {
+        match (r.encode_key(), r.encode_value()) {
+            (Ok(k), Ok(v)) => by_partition
+                .entry(partition_for(r.group_id(), num_partitions))
+                .or_default()
+                .push((k, v)),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(group = r.group_id(), error = %e, "cannot encode group record")
+            }
+        }
+    }
+    let now = now_ms();
+    for (p, kvs) in by_partition {
+        let Some(part) = replicas.get(OFFSETS_TOPIC, p) else {
+            tracing::error!(
+                partition = p,
+                "{OFFSETS_TOPIC} partition is not hosted here; group state not persisted"
+            );
+            continue;
+        };
+        let pairs: Vec<KeyValue> = kvs
+            .iter()
+            .map(|(k, v)| (Some(k.as_ref()), v.as_deref()))
+            .collect();
+        let batch = build_batch(0, part.leader_epoch(), now, &pairs);
+        match part.append_as_leader(&batch, now) {
+            Ok(Appended::Written(_)) | Ok(Appended::Duplicate { .. }) => replicas.notify_appended(),
+            Err(e) => tracing::error!(partition = p, error = %e, "cannot write group records"),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! FindCoordinator and the classic group APIs. Each group call is handed to the coordinator task
+//! ([`crate::group_service::GroupService`]); the coordinator answers with the typed response, which may take a
+//! whole rebalance for JoinGroup and SyncGroup.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use kraftwerk_protocol::{RequestKind, ResponseKind};
+
+use crate::context::{BrokerContext, ConnectionInfo};
+use crate::group::{ClientInfo, Response};
+
+use super::errors::code;
+
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+/// FindCoordinator v4 batches keys.
+const BATCHED_VERSION: i16 = 4;
+
+pub fn find_coordinator(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnectionInfo,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let keys: Vec<StrBytes> = if version >= BATCHED_VERSION {
+        req.coordinator_keys.clone()
+    } else {
+        vec![req.key.clone()]
+    };
+    let endpoint = ctx.config.advertised_for(&conn.listener_name);
+    let answers: Vec<Coordinator> = keys
+        .into_iter()
+        .map(|key| {
+            let mut c = Coordinator::default();
+            c.key = key;
+            c.node_id = BrokerId(-1);
+            c.port = -1;
+            match (req.key_type, &endpoint) {
+                (KEY_TYPE_GROUP, Some(ep)) => {
+                    // One node leads every __consumer_offsets partition; with replication the coordinator
+                    // becomes the leader of partition_for(group).
+                    c.node_id = BrokerId(ctx.node_id);
+                    c.host = StrBytes::from_string(ep.host.clone());
+                    c.port = i32::from(ep.port);
+                }
+                (KEY_TYPE_TRANSACTION, _) => {
+                    c.error_code = code(ResponseError::CoordinatorNotAvailable);
+                    c.error_message = Some(StrBytes::from_static_str(
+                        "transactions are not supported yet",
+                    ));
+                }
+                (KEY_TYPE_GROUP, None) => {
+                    c.error_code = code(ResponseError::CoordinatorNotAvailable);
+                }
+                _ => {
+                    c.error_code = code(ResponseError::InvalidRequest);
+                    c.error_message =
+                        Some(StrBytes::from_static_str("unknown coordinator key type"));
+                }
+            }
+            c
+        })
+        .collect();
+    let mut resp = FindCoordinatorResponse::default();
+    if version >= BATCHED_VERSION {
+        resp.coordinators = answers;
+    } else if let Some(c) = answers.into_iter().next() {
+        resp.error_code = c.error_code;
+        if version >= 1 {
+            resp.error_message = c.error_message;
+        }
+        resp.node_id = c.node_id;
+        resp.host = c.host;
+        resp.port = c.port;
+    }
+    resp
+}
+
+/// Runs a group request through the coordinator. `None` for non-group requests.
+pub async fn dispatch_group(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnectionInfo,
+    client_id: String,
+    body: RequestKind,
+    v: i16,
+) -> Result<Option<ResponseKind>, RequestKind> {
+    let groups = &ctx.groups;
+    let response = match body {
+        RequestKind::JoinGroup(r) => {
+            let client = ClientInfo {
+                client_id,
+                client_host: format!("/{}", conn.peer.ip()),
+            };
+            groups
+                .call(move |c, id, now| c.join_group(id, v, &client, r, now))
+                .await
+        }
+        RequestKind::SyncGroup(r) => {
+            groups
+                .call(move |c, id, now| c.sync_group(id, v, r, now))
+                .await
+        }
+        RequestKind::Heartbeat(r) => {
+            groups
+                .call(move |c, id, now| c.heartbeat(id, v, r, now))
+                .await
+        }
+        RequestKind::LeaveGroup(r) => {
+            groups
+                .call(move |c, id, now| c.leave_group(id, v, r, now))
+                .await
+        }
+        RequestKind::OffsetCommit(r) => {
+            groups
+                .call(move |c, id, now| c.offset_commit(id, v, r, now))
+                .await
+        }
+        RequestKind::OffsetFetch(r) => {
+            groups
+                .call(move |c, id, now| c.offset_fetch(id, v, r, now))
+                .await
+        }
+        RequestKind::OffsetDelete(r) => {
+            groups
+                .call(move |c, id, now| c.offset_delete(id, v, r, now))
+                .await
+        }
+        RequestKind::ListGroups(r) => {
+            groups
+                .call(move |c, id, now| c.list_groups(id, v, r, now))
+                .await
+        }
+        RequestKind::DescribeGroups(r) => {
+            groups
+                .call(move |c, id, now| c.describe_groups(id, v, r, now))
+                .await
+        }
+        RequestKind::DeleteGroups(r) => {
+            groups
+                .call(move |c, id, now| c.delete_groups(id, v, r, now))
+                .await
+        }
+        other => return Err(other),
+    };
+    Ok(response.map(|r| match r {
+        Response::JoinGroup(x) => ResponseKind::JoinGroup(x),
+        Response::SyncGroup(x) => ResponseKind::SyncGroup(x),
+        Response::Heartbeat(x) => ResponseKind::Heartbeat(x),
+        Response::LeaveGroup(x) => ResponseKind::LeaveGroup(x),
+        Response::OffsetCommit(x) => ResponseKind::OffsetCommit(x),
+        Response::OffsetFetch(x) => ResponseKind::OffsetFetch(x),
+        Response::OffsetDelete(x) => ResponseKind::OffsetDelete(x),
+        Response::ListGroups(x) => ResponseKind::ListGroups(x),
+        Response::DescribeGroups(x) => ResponseKind::DescribeGroups(x),
+        Response::DeleteGroups(x) => ResponseKind::DeleteGroups(x),
+    }))
+}

@@ -18,6 +18,8 @@ use super::errors::code;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
+/// READ, DELETE, DESCRIBE: the operations a group resource has.
+const GROUP_ALL_OPS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 /// FindCoordinator v4 batches keys.
 const BATCHED_VERSION: i16 = 4;
 
@@ -136,9 +138,19 @@ pub async fn dispatch_group(
                 .await
         }
         RequestKind::DescribeGroups(r) => {
-            groups
+            let include_ops = r.include_authorized_operations;
+            let mut resp = groups
                 .call(move |c, id, now| c.describe_groups(id, v, r, now))
-                .await
+                .await;
+            // No authorizer: a client asking what it may do to a group may do everything.
+            if let (true, Some(Response::DescribeGroups(d))) =
+                (include_ops && v >= 3, resp.as_mut())
+            {
+                for g in &mut d.groups {
+                    g.authorized_operations = GROUP_ALL_OPS;
+                }
+            }
+            resp
         }
         RequestKind::DeleteGroups(r) => {
             groups

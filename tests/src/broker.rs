@@ -178,10 +178,10 @@ impl Broker {
         self.started_at
     }
 
-    /// The whole log so far (lossy UTF-8); empty if it cannot be read.
+    /// The whole log so far (lossy UTF-8, ANSI colour codes removed); empty if it cannot be read.
     pub fn log_contents(&self) -> String {
         std::fs::read(&self.log_path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map(|b| strip_ansi(&String::from_utf8_lossy(&b)))
             .unwrap_or_default()
     }
 
@@ -329,6 +329,7 @@ impl Broker {
             .current_dir(self.dir.path())
             .env("RUST_LOG", &self.rust_log)
             .env("RUST_BACKTRACE", "1")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -366,6 +367,27 @@ impl Broker {
     }
 }
 
+/// Removes ANSI escape sequences (`ESC [ ... final-byte`), so log text reads and searches plainly even
+/// if the broker colours its output.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates run until a final byte in '@'..='~'.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -380,5 +402,17 @@ impl Drop for Broker {
                 self.log_last_bytes(LOG_ON_PANIC_BYTES)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_ansi;
+
+    #[test]
+    fn strip_ansi_removes_colour_codes_only() {
+        let coloured = "\u{1b}[2m2026\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m closing [x]";
+        assert_eq!(strip_ansi(coloured), "2026 ERROR closing [x]");
+        assert_eq!(strip_ansi("plain"), "plain");
     }
 }

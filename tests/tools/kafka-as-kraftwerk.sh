@@ -4,7 +4,7 @@
 #   KRAFTWERK_BIN=tests/tools/kafka-as-kraftwerk.sh scripts/test-jvm-go.sh
 # A test that fails against this wrapper is a broken test, not a kraftwerk bug.
 # Understands exactly what the suites use: `random-uuid`, `format --config F --cluster-id ID`,
-# `--config F`. Needs `scripts/test-jvm-go.sh` (or `mvn dependency:copy-dependencies` here) to
+# `--config F` (and `--cluster-id=ID`). Needs `scripts/test-jvm-go.sh` (or `mvn dependency:copy-dependencies` here) to
 # have filled lib/.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,6 +26,7 @@ case "${1:-}" in
       case "$1" in
         --config) config="$2"; shift 2 ;;
         --cluster-id) cluster="$2"; shift 2 ;;
+        --cluster-id=*) cluster="${1#--cluster-id=}"; shift ;;
         *) echo "kafka-as-kraftwerk: unknown format option $1" >&2; exit 2 ;;
       esac
     done

@@ -81,7 +81,9 @@ offsets.topic.replication.factor=1
 group.initial.rebalance.delay.ms=0
 EOF
 cluster_id="$("$bin" random-uuid)" || die "$bin random-uuid failed"
-"$bin" format --config "$work/server.properties" --cluster-id "$cluster_id" >"$work/format.log" 2>&1 ||
+# "--cluster-id=<id>": a base64 id may start with '-', which a separate argument would turn into
+# an unknown flag.
+"$bin" format --config "$work/server.properties" --cluster-id="$cluster_id" >"$work/format.log" 2>&1 ||
   die "format failed: $(cat "$work/format.log")"
 NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$bin" --config "$work/server.properties" >"$work/broker.log" 2>&1 &
 broker_pid=$!

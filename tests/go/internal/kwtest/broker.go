@@ -106,7 +106,9 @@ func Start(t testing.TB) *Broker {
 	if clusterID == "" {
 		t.Fatalf("%s random-uuid printed nothing", bin)
 	}
-	if _, err := run(bin, "format", "--config", props, "--cluster-id", clusterID); err != nil {
+	// "--cluster-id=<id>": a base64 id may start with '-', which a separate argument would turn
+	// into an unknown flag.
+	if _, err := run(bin, "format", "--config", props, "--cluster-id="+clusterID); err != nil {
 		t.Fatal(err)
 	}
 

@@ -67,8 +67,10 @@ public final class KraftwerkBroker implements AutoCloseable {
         if (clusterId.isEmpty()) {
             throw new IllegalStateException(bin + " random-uuid printed nothing");
         }
+        // "--cluster-id=<id>": a base64 id may start with '-', which a separate argument would
+        // turn into an unknown flag.
         runToString(List.of(bin.toString(), "format", "--config", props.toString(),
-                "--cluster-id", clusterId));
+                "--cluster-id=" + clusterId));
 
         Path log = dir.resolve("broker.log");
         ProcessBuilder pb = new ProcessBuilder(bin.toString(), "--config", props.toString())

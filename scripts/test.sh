@@ -75,6 +75,9 @@ if [[ ${SKIP_PYTHON:-0} != 1 ]]; then
     "$VENV/bin/python" -m pytest -p no:cacheprovider -q -rs tests/python || failed+=("pytest")
 fi
 
+step "JVM and Go client suites"
+scripts/test-jvm-go.sh || failed+=("jvm/go suites")
+
 step "done"
 if ((${#failed[@]})); then
     echo "FAILED: ${failed[*]}" >&2

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use kraftwerk_controller::{ControllerHandle, CreateTopicSpec};
-use kraftwerk_storage::batch::{build_batch, records, BatchHeader, KeyValue};
+use kraftwerk_storage::batch::{build_batch, records, KeyValue};
 
 use crate::config::BrokerConfig;
 use crate::context::now_ms;
@@ -129,60 +129,28 @@ fn load(replicas: &ReplicaManager, num_partitions: i32) -> Vec<GroupRecord> {
         let Some(part) = replicas.get(OFFSETS_TOPIC, p) else {
             continue;
         };
-        let mut offset = part.log_start_offset();
-        let end = part.high_watermark();
-        while offset < end {
-            let chunk = match part.read(offset, 1 << 20) {
-                Ok(r) => r.records,
-                Err(e) => {
-                    tracing::error!(partition = p, offset, error = %e, "cannot read {OFFSETS_TOPIC}");
-                    break;
-                }
-            };
-            let mut pos = 0usize;
-            let mut next = offset;
-            while let Some(rest) = chunk.get(pos..) {
-                let Ok(h) = BatchHeader::parse(rest) else {
-                    break;
-                };
-                let Ok(size) = h.total_size() else { break };
-                let Some(batch) = rest.get(..size) else { break };
-                match records(batch) {
-                    Ok(iter) => {
-                        for r in iter {
-                            match r {
-                                Ok(r) if r.offset >= offset => match r.key {
-                                    Some(key) => match GroupRecord::decode(key, r.value) {
-                                        Ok(rec) => out.push(rec),
-                                        Err(e) => {
-                                            tracing::warn!(partition = p, offset = r.offset, error = %e, "skipping undecodable group record")
-                                        }
-                                    },
-                                    None => tracing::warn!(
-                                        partition = p,
-                                        offset = r.offset,
-                                        "skipping group record without key"
-                                    ),
-                                },
-                                Ok(_) => {}
-                                Err(e) => {
-                                    tracing::warn!(partition = p, error = %e, "skipping rest of a corrupt batch");
-                                    break;
-                                }
+        let scanned = part.scan_batches(0, |h, batch| match records(batch) {
+            Ok(iter) => {
+                for r in iter {
+                    match r {
+                        Ok(r) => match r.key.map(|key| GroupRecord::decode(key, r.value)) {
+                            Some(Ok(rec)) => out.push(rec),
+                            Some(Err(e)) => {
+                                tracing::warn!(partition = p, offset = r.offset, error = %e, "skipping undecodable group record")
                             }
+                            None => tracing::warn!(partition = p, offset = r.offset, "skipping group record without key"),
+                        },
+                        Err(e) => {
+                            tracing::warn!(partition = p, error = %e, "skipping rest of a corrupt batch");
+                            break;
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(partition = p, offset = h.base_offset, error = %e, "skipping unreadable batch")
-                    }
                 }
-                next = h.next_offset();
-                pos += size;
             }
-            if next <= offset {
-                break;
-            }
-            offset = next;
+            Err(e) => tracing::warn!(partition = p, offset = h.base_offset, error = %e, "skipping unreadable batch"),
+        });
+        if let Err(e) = scanned {
+            tracing::error!(partition = p, error = %e, "cannot read {OFFSETS_TOPIC}");
         }
     }
     out

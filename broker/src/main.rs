@@ -31,7 +31,7 @@ struct Cli {
 enum Command {
     /// Write meta.properties into every log directory (like `kafka-storage.sh format`).
     Format {
-        #[arg(long, short = 't')]
+        #[arg(long, short = 't', allow_hyphen_values = true)]
         cluster_id: String,
         /// Skip directories that are already formatted instead of failing.
         #[arg(long, short = 'g')]

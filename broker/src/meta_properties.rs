@@ -35,10 +35,16 @@ pub struct MetaProperties {
     pub directory_id: String,
 }
 
-/// A random UUID as Kafka prints it: 16 bytes in URL-safe base64 without padding (22 characters).
+/// A random UUID as Kafka prints it: 16 bytes in URL-safe base64 without padding (22 characters). Like
+/// Kafka's `Uuid.randomUuid`, never one starting with '-', which command lines would take for a flag.
 pub fn random_uuid() -> String {
-    let id = uuid::Uuid::new_v4();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+    loop {
+        let id = uuid::Uuid::new_v4();
+        let s = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes());
+        if !s.starts_with('-') {
+            return s;
+        }
+    }
 }
 
 pub fn validate_cluster_id(id: &str) -> Result<(), MetaError> {
@@ -163,6 +169,7 @@ mod tests {
     fn random_uuid_is_kafka_shaped() {
         let id = random_uuid();
         assert_eq!(id.len(), 22);
+        assert!((0..1000).all(|_| !random_uuid().starts_with('-')));
         validate_cluster_id(&id).unwrap();
         assert!(validate_cluster_id("not-a-cluster-id").is_err());
     }

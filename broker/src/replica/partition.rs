@@ -159,6 +159,15 @@ impl Partition {
         self.log.lock().log.read(offset, max_bytes, Some(hw))
     }
 
+    /// Visits every committed batch from `from` (see [`PartitionLog::scan_batches`]).
+    pub fn scan_batches<F>(&self, from: i64, f: F) -> Result<(), StorageError>
+    where
+        F: FnMut(&BatchHeader, &[u8]),
+    {
+        let hw = self.high_watermark();
+        self.log.lock().log.scan_batches(from, hw, f)
+    }
+
     pub fn log_start_offset(&self) -> i64 {
         self.log.lock().log.log_start_offset()
     }
@@ -213,44 +222,20 @@ const PRODUCER_SCAN_BYTES: u64 = 64 * 1024 * 1024;
 
 fn rebuild_producer_state(log: &PartitionLog) -> ProducerStateTable {
     let mut table = ProducerStateTable::new();
-    let end = log.log_end_offset();
-    let mut offset = log
-        .log_start_offset()
-        .max(log.tail_offset_for_bytes(PRODUCER_SCAN_BYTES));
-    while offset < end {
-        let chunk = match log.read(offset, 4 * 1024 * 1024, None) {
-            Ok(r) => r.records,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the log tail to rebuild producer state");
-                break;
-            }
-        };
-        if chunk.is_empty() {
-            break;
+    let from = log.tail_offset_for_bytes(PRODUCER_SCAN_BYTES);
+    let scanned = log.scan_batches(from, i64::MAX, |h, _| {
+        if h.producer_id != NO_PRODUCER_ID && h.base_sequence >= 0 {
+            let pb = ProducerBatch::new(
+                h.producer_id,
+                h.producer_epoch,
+                h.base_sequence,
+                h.last_offset_delta,
+            );
+            table.record(&pb, h.base_offset, h.last_offset());
         }
-        let mut pos = 0usize;
-        let mut next = offset;
-        while let Some(rest) = chunk.get(pos..) {
-            let Ok(h) = BatchHeader::parse(rest) else {
-                break;
-            };
-            let Ok(size) = h.total_size() else { break };
-            if h.producer_id != NO_PRODUCER_ID && h.base_sequence >= 0 {
-                let pb = ProducerBatch::new(
-                    h.producer_id,
-                    h.producer_epoch,
-                    h.base_sequence,
-                    h.last_offset_delta,
-                );
-                table.record(&pb, h.base_offset, h.last_offset());
-            }
-            next = h.next_offset();
-            pos += size;
-        }
-        if next <= offset {
-            break;
-        }
-        offset = next;
+    });
+    if let Err(e) = scanned {
+        tracing::warn!(error = %e, "cannot read the log tail to rebuild producer state");
     }
     table
 }

@@ -4,6 +4,7 @@ mod append;
 mod load;
 mod read;
 mod retention;
+mod scan;
 mod tail;
 mod timestamps;
 

@@ -242,7 +242,12 @@ impl Segment {
             first_batch,
             |pos, info| idx.track(pos, info, index_interval),
         )?;
-        Ok(end.problem.is_none() && end.valid_end == self.size)
+        let consistent = end.problem.is_none() && end.valid_end == self.size;
+        if consistent {
+            // Entries the scan re-derived (say, after a crash between roll and seal).
+            self.idx.write_pending().map_err(|e| self.index_error(e))?;
+        }
+        Ok(consistent)
     }
 
     /// Verifies every batch from the start, truncates the file at the first torn or corrupt

@@ -240,3 +240,47 @@ fn restart_keeps_data_and_indexes() {
     let log = PartitionLog::open(dir.path(), small_config(4096)).unwrap();
     assert_eq!(log.log_end_offset(), 61);
 }
+
+#[test]
+fn partition_log_can_be_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<PartitionLog>();
+    assert_send_sync::<StorageError>();
+}
+
+#[test]
+fn update_config_applies_to_later_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    for _ in 0..4 {
+        log.append(&batch(1, 500, 0, 0), 0).unwrap();
+    }
+    assert_eq!(log.segment_count(), 1);
+    let config = LogConfig {
+        segment_bytes: 600,
+        flush_interval_messages: 1,
+        ..LogConfig::default()
+    };
+    log.update_config(config.clone());
+    assert_eq!(log.config(), &config);
+    log.append(&batch(1, 500, 0, 0), 0).unwrap();
+    log.append(&batch(1, 500, 0, 0), 0).unwrap();
+    assert_eq!(log.segment_count(), 3);
+    log.flush().unwrap();
+    assert_eq!(record_offsets(&log, 0), (0..6).collect::<Vec<_>>());
+}
+
+#[test]
+fn delete_removes_the_partition_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join(kraftwerk_storage::partition_dir_name("t", 0));
+    let mut log = open(&path, small_config(1024));
+    for _ in 0..5 {
+        log.append(&batch(2, 600, 0, 0), 0).unwrap();
+    }
+    assert!(path.join("00000000000000000000.log").exists());
+    log.delete().unwrap();
+    assert!(!path.exists());
+}

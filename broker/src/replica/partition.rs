@@ -137,7 +137,9 @@ impl Partition {
                 }
             }
         }
-        let result = state.log.append(batches, now_ms)?;
+        let result = state
+            .log
+            .append_with_leader_epoch(batches, now_ms, self.leader_epoch())?;
         if let Some(pb) = &producer {
             state
                 .producers

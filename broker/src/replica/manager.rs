@@ -39,6 +39,9 @@ pub struct ReplicaManager {
     unclaimed: parking_lot::Mutex<Option<BTreeMap<TopicPartition, PathBuf>>>,
     /// Bumped after every append so long-polling fetches wake up and re-read.
     appended: watch::Sender<u64>,
+    /// Reconciles run from the metadata follower task and from admin handlers that want their change visible
+    /// before they answer; one at a time, so a partition is never opened twice.
+    reconciling: parking_lot::Mutex<()>,
 }
 
 fn read_topic_id(dir: &Path) -> Option<Uuid> {
@@ -90,6 +93,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
             appended,
+            reconciling: parking_lot::Mutex::new(()),
         })
     }
 
@@ -131,6 +135,7 @@ impl ReplicaManager {
 
     /// Brings the hosted partitions in line with `image`.
     pub fn reconcile(&self, image: &MetadataImage) {
+        let _one_at_a_time = self.reconciling.lock();
         let mut wanted: HashMap<TopicPartition, (Uuid, i32, LogConfig)> = HashMap::new();
         for topic in image.topics() {
             let config = log_config::for_topic(&self.defaults, &image.topic_configs(&topic.name));

@@ -41,7 +41,9 @@ pub struct ReplicaManager {
     appended: watch::Sender<u64>,
     /// Reconciles run from the metadata follower task and from admin handlers that want their change visible
     /// before they answer; one at a time, so a partition is never opened twice.
-    reconciling: parking_lot::Mutex<()>,
+    /// Offset of the newest image reconciled: an older image arriving late (the follower task may hold one
+    /// while a handler reconciles a newer one) must not undo what the newer one opened.
+    reconciling: parking_lot::Mutex<i64>,
 }
 
 fn read_topic_id(dir: &Path) -> Option<Uuid> {
@@ -93,7 +95,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
             appended,
-            reconciling: parking_lot::Mutex::new(()),
+            reconciling: parking_lot::Mutex::new(i64::MIN),
         })
     }
 
@@ -135,7 +137,11 @@ impl ReplicaManager {
 
     /// Brings the hosted partitions in line with `image`.
     pub fn reconcile(&self, image: &MetadataImage) {
-        let _one_at_a_time = self.reconciling.lock();
+        let mut newest = self.reconciling.lock();
+        if image.last_applied_offset() < *newest {
+            return;
+        }
+        *newest = image.last_applied_offset();
         let mut wanted: HashMap<TopicPartition, (Uuid, i32, LogConfig)> = HashMap::new();
         for topic in image.topics() {
             let config = log_config::for_topic(&self.defaults, &image.topic_configs(&topic.name));

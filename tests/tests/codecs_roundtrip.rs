@@ -6,7 +6,12 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bytes::Buf;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use kraftwerk_tests::verify::{check_exact, summarize, Acked};
+use kraftwerk_tests::wire::Connection;
 use kraftwerk_tests::Broker;
 use support::{consume_all, create_topic, flush, recording_producer, send, wait_for_partitions};
 
@@ -66,6 +71,69 @@ fn verify(bootstrap: &str, codec: &str, acked: &[Acked], phase: &str) -> Result<
     }
 }
 
+/// The codec id Kafka puts in a record batch's attributes (low 3 bits).
+fn codec_id(codec: &str) -> i16 {
+    match codec {
+        "gzip" => 1,
+        "snappy" => 2,
+        "lz4" => 3,
+        "zstd" => 4,
+        _ => 0,
+    }
+}
+
+/// Codec ids of the record batches stored at the start of `topic`/0, read with a raw Fetch (v4, no
+/// client-side decompression), so we know the broker kept the producer's compression as Kafka does
+/// with the default `compression.type=producer`.
+fn stored_codecs(broker: &Broker, topic: &str) -> Result<Vec<i16>, String> {
+    let mut conn =
+        Connection::connect(broker.addr(), Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let request = FetchRequest::default()
+        .with_max_wait_ms(100)
+        .with_min_bytes(1)
+        .with_max_bytes(4 * 1024 * 1024)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1024 * 1024)])]);
+    let response = conn
+        .request(4, &request)
+        .map_err(|e| format!("Fetch v4: {e}"))?;
+    let partition = response
+        .responses
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or("Fetch v4 answered no partition")?;
+    if partition.error_code != 0 {
+        return Err(format!("Fetch v4 error code {}", partition.error_code));
+    }
+    let mut records = partition.records.clone().unwrap_or_default();
+    let mut codecs = Vec::new();
+    // Batch header: baseOffset i64, batchLength i32, then (counted in batchLength) partitionLeaderEpoch
+    // i32, magic i8, crc u32, attributes i16. A trailing partial batch is allowed and skipped.
+    while records.remaining() >= 12 {
+        let _base_offset = records.get_i64();
+        let length = usize::try_from(records.get_i32()).map_err(|_| "negative batch length")?;
+        if records.remaining() < length || length < 11 {
+            break;
+        }
+        let mut batch = records.split_to(length);
+        batch.advance(4);
+        let magic = batch.get_i8();
+        if magic != 2 {
+            return Err(format!("record batch magic {magic}"));
+        }
+        batch.advance(4);
+        codecs.push(batch.get_i16() & 0x7);
+    }
+    if codecs.is_empty() {
+        return Err("Fetch v4 returned no whole record batch".into());
+    }
+    Ok(codecs)
+}
+
 #[test]
 fn every_codec_round_trips_exactly_and_survives_restart() {
     let mut broker = Broker::start().unwrap_or_else(|e| panic!("{e}"));
@@ -82,6 +150,14 @@ fn every_codec_round_trips_exactly_and_survives_restart() {
             Ok(acked) => {
                 if let Err(e) = verify(&bootstrap, codec, &acked, "before restart") {
                     failures.push(e);
+                }
+                match stored_codecs(&broker, &topic_for(codec)) {
+                    Ok(ids) if ids.iter().all(|id| *id == codec_id(codec)) => {}
+                    Ok(ids) => failures.push(format!(
+                        "{codec}: stored batches carry codec ids {ids:?}, expected {}",
+                        codec_id(codec)
+                    )),
+                    Err(e) => failures.push(format!("{codec}: raw fetch: {e}")),
                 }
                 acks.insert(codec, acked);
             }

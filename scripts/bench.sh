@@ -62,10 +62,10 @@ trap cleanup EXIT
 T0=$(date +%s%N)
 RUST_LOG=${RUST_LOG:-warn} "$BIN" --config "$DIR/server.properties" >"$DIR/kraftwerk.log" 2>&1 &
 PID=$!
-until kcat -L -b "$BOOT" -m 1 >/dev/null 2>&1; do
+until (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
     kill -0 "$PID" 2>/dev/null || { cat "$DIR/kraftwerk.log"; echo "kraftwerk exited" >&2; exit 1; }
     (( ($(date +%s%N) - T0) / 1000000 < 60000 )) || { echo "not serving after 60 s" >&2; exit 1; }
-    sleep 0.01
+    sleep 0.005
 done
 START_MS=$(( ($(date +%s%N) - T0) / 1000000 ))
 sleep 2
@@ -82,13 +82,13 @@ echo 0 >"$PEAK_FILE"
 SAMPLER=$!
 
 RESULTS=()
-run() { # size messages acks [rate]
-    local size=$1 messages=$2 acks=$3 rate=${4:-0}
+run() { # size messages acks [rate [linger_ms]]
+    local size=$1 messages=$2 acks=$3 rate=${4:-0} linger=${5:-5}
     local topic="bench-${size}b-acks${acks}-rate${rate}"
     echo "==> $messages x $size B, acks=$acks, rate=${rate:-max}"
     local line
     line=$("$LOADGEN" --bootstrap "$BOOT" --topic "$topic" --messages "$messages" --size "$size" \
-        --acks "$acks" --rate "$rate" --partitions "$PARTITIONS" | tee /dev/stderr | grep '^RESULT')
+        --acks "$acks" --rate "$rate" --linger-ms "$linger" --partitions "$PARTITIONS" | tee /dev/stderr | grep '^RESULT')
     RESULTS+=("$line")
 }
 run 1024 "$MESSAGES_1K" 1
@@ -96,6 +96,10 @@ run 1024 "$MESSAGES_1K" all
 run 100 "$MESSAGES_100B" 1
 run 100 "$MESSAGES_100B" all
 run 1024 $((RATE * 10)) all "$RATE"
+# Latency at half the 100 B throughput target (250,000 records/s) and at half the 1 KiB one (125,000/s),
+# with linger.ms=0 so the figures are the broker's round trip.
+run 100 1000000 1 250000 0
+run 1024 500000 1 125000 0
 
 LOAD_RSS=$(cat "$PEAK_FILE")
 HWM=$(hwm_kb "$PID")

@@ -55,6 +55,10 @@ pub struct Args {
     /// Skip the consume phase.
     #[arg(long)]
     pub no_consume: bool,
+    /// Producer linger.ms (librdkafka's default is 5). Latency runs use 0 so the figures are the broker's
+    /// round trip, not the client's batching delay.
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
 }
 
 fn main() -> Result<()> {

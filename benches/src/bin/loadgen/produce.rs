@@ -79,7 +79,7 @@ pub fn run(args: &Args) -> Result<Produced> {
         .set("bootstrap.servers", &args.bootstrap)
         .set("acks", &args.acks)
         .set("compression.type", &args.compression)
-        .set("linger.ms", "5")
+        .set("linger.ms", args.linger_ms.to_string())
         .set("queue.buffering.max.messages", "1000000")
         .set("message.timeout.ms", "120000")
         .create_with_context(recorder.clone())

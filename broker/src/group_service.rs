@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
 use tokio::sync::{mpsc, oneshot};
 
 use kraftwerk_controller::{ControllerHandle, CreateTopicSpec};
@@ -124,10 +125,17 @@ async fn ensure_offsets_topic(
 
 /// Reads every record of every hosted `__consumer_offsets` partition, oldest first.
 fn load(replicas: &ReplicaManager, num_partitions: i32) -> Vec<GroupRecord> {
+    (0..num_partitions)
+        .flat_map(|p| load_partition(replicas, p))
+        .collect()
+}
+
+/// Reads every record of one `__consumer_offsets` partition, oldest first.
+fn load_partition(replicas: &ReplicaManager, p: i32) -> Vec<GroupRecord> {
     let mut out = Vec::new();
-    for p in 0..num_partitions {
+    {
         let Some(part) = replicas.get(OFFSETS_TOPIC, p) else {
-            continue;
+            return out;
         };
         let scanned = part.scan_batches(0, |h, batch| match records(batch) {
             Ok(iter) => {
@@ -181,22 +189,39 @@ async fn run(
             },
             _ = tokio::time::sleep(sleep) => coordinator.tick(now_ms()),
         };
-        carry_out(outputs, &mut pending, &replicas, num_partitions);
+        carry_out(
+            outputs,
+            &mut coordinator,
+            &mut pending,
+            &replicas,
+            num_partitions,
+        );
     }
 }
 
 /// Writes records first, then answers: a client told "committed" can rely on the commit being in the log.
+///
+/// If a write fails, the coordinator has already applied state that is not durable. The replies that
+/// followed the write become NOT_COORDINATOR (the client rediscovers the coordinator and retries), the
+/// partition's groups are unloaded (answering anyone still waiting) and reloaded from what the log holds.
 fn carry_out(
     outputs: Vec<Output>,
+    coordinator: &mut GroupCoordinator,
     pending: &mut HashMap<ReplyId, oneshot::Sender<Response>>,
     replicas: &ReplicaManager,
     num_partitions: i32,
 ) {
     let mut replies = Vec::new();
+    let mut failed = Vec::new();
     for o in outputs {
         match o {
-            Output::Persist(records) => persist(records, replicas, num_partitions),
-            Output::Reply { id, response } => replies.push((id, response)),
+            Output::Persist(records) => failed.extend(persist(records, replicas, num_partitions)),
+            Output::Reply { id, mut response } => {
+                if !failed.is_empty() {
+                    fail_reply(&mut response, ResponseError::NotCoordinator.code());
+                }
+                replies.push((id, response));
+            }
         }
     }
     for (id, response) in replies {
@@ -205,9 +230,56 @@ fn carry_out(
             let _ = tx.send(response);
         }
     }
+    failed.sort_unstable();
+    failed.dedup();
+    for p in failed {
+        let unloaded = coordinator.unload_partition(p, num_partitions);
+        carry_out(unloaded, coordinator, pending, replicas, num_partitions);
+        let groups = coordinator.load(load_partition(replicas, p), now_ms());
+        tracing::warn!(
+            partition = p,
+            groups,
+            "reloaded group state from {OFFSETS_TOPIC} after a failed write"
+        );
+    }
 }
 
-fn persist(records: Vec<GroupRecord>, replicas: &ReplicaManager, num_partitions: i32) {
+/// Turns a reply whose records were not written into an error reply.
+fn fail_reply(response: &mut Response, code: i16) {
+    match response {
+        Response::OffsetCommit(r) => {
+            for p in r.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                if p.error_code == 0 {
+                    p.error_code = code;
+                }
+            }
+        }
+        Response::JoinGroup(r) => {
+            r.error_code = code;
+            r.members.clear();
+        }
+        Response::SyncGroup(r) => {
+            r.error_code = code;
+            r.assignment = bytes::Bytes::new();
+        }
+        Response::Heartbeat(r) => r.error_code = code,
+        Response::LeaveGroup(r) => r.error_code = code,
+        Response::OffsetDelete(r) => r.error_code = code,
+        Response::DeleteGroups(r) => {
+            for g in &mut r.results {
+                if g.error_code == 0 {
+                    g.error_code = code;
+                }
+            }
+        }
+        // Reads change nothing that needed writing.
+        Response::OffsetFetch(_) | Response::ListGroups(_) | Response::DescribeGroups(_) => {}
+    }
+}
+
+/// Appends records to their `__consumer_offsets` partitions; returns the partitions whose write failed.
+fn persist(records: Vec<GroupRecord>, replicas: &ReplicaManager, num_partitions: i32) -> Vec<i32> {
+    let mut failed = Vec::new();
     let mut by_partition: BTreeMap<i32, Vec<(bytes::Bytes, Option<bytes::Bytes>)>> =
         BTreeMap::new();
     for r in records {
@@ -228,6 +300,7 @@ fn persist(records: Vec<GroupRecord>, replicas: &ReplicaManager, num_partitions:
                 partition = p,
                 "{OFFSETS_TOPIC} partition is not hosted here; group state not persisted"
             );
+            failed.push(p);
             continue;
         };
         let pairs: Vec<KeyValue> = kvs
@@ -237,7 +310,11 @@ fn persist(records: Vec<GroupRecord>, replicas: &ReplicaManager, num_partitions:
         let batch = build_batch(0, part.leader_epoch(), now, &pairs);
         match part.append_as_leader(&batch, now) {
             Ok(Appended::Written(_)) | Ok(Appended::Duplicate { .. }) => replicas.notify_appended(),
-            Err(e) => tracing::error!(partition = p, error = %e, "cannot write group records"),
+            Err(e) => {
+                tracing::error!(partition = p, error = %e, "cannot write group records");
+                failed.push(p);
+            }
         }
     }
+    failed
 }

@@ -22,9 +22,17 @@ pub async fn handle(
     let mut resp = InitProducerIdResponse::default();
     resp.producer_id = ProducerId(-1);
     resp.producer_epoch = -1;
-    if req.transactional_id.is_some() {
-        resp.error_code = code(ResponseError::CoordinatorNotAvailable);
-        return resp;
+    match req.transactional_id.as_ref().map(|t| t.0.as_str()) {
+        None => {}
+        // Kafka refuses an empty transactional id outright.
+        Some("") => {
+            resp.error_code = code(ResponseError::InvalidRequest);
+            return resp;
+        }
+        Some(_) => {
+            resp.error_code = code(ResponseError::CoordinatorNotAvailable);
+            return resp;
+        }
     }
     match ctx.producer_ids.next(&ctx.controller).await {
         Ok(id) => {

@@ -105,6 +105,9 @@ pub struct BrokerConfig {
     pub log_cleanup_policy: String,
     pub message_max_bytes: u32,
     pub socket_request_max_bytes: usize,
+    /// `connections.max.idle.ms`: a connection with no complete request for this long is closed, so a
+    /// client that stalls mid-frame (or never speaks) cannot hold a connection forever.
+    pub connections_max_idle: std::time::Duration,
     pub min_insync_replicas: i32,
     pub compression_type: String,
     pub offsets_topic_num_partitions: i32,
@@ -149,6 +152,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.cleanup.policy",
     "message.max.bytes",
     "socket.request.max.bytes",
+    "connections.max.idle.ms",
     "min.insync.replicas",
     "compression.type",
     "offsets.topic.num.partitions",
@@ -582,6 +586,9 @@ impl BrokerConfig {
                 .unwrap_or_else(|| "delete".into()),
             message_max_bytes: parse_num(&props, "message.max.bytes", 1_048_588u32)?,
             socket_request_max_bytes,
+            connections_max_idle: std::time::Duration::from_millis(
+                parse_num::<u64>(&props, "connections.max.idle.ms", 600_000)?.max(1),
+            ),
             min_insync_replicas: parse_num(&props, "min.insync.replicas", 1)?,
             compression_type: props
                 .get("compression.type")

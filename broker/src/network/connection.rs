@@ -53,7 +53,22 @@ pub async fn serve(
                 if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                     buf.reserve(READ_CHUNK);
                 }
-                match rd.read_buf(&mut buf).await {
+                let idle = ctx.config.connections_max_idle;
+                let read = match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        if buf.is_empty() {
+                            tracing::debug!("closing idle connection (connections.max.idle.ms)");
+                        } else {
+                            tracing::warn!(
+                                buffered = buf.len(),
+                                "closing connection: a partial request sat unfinished for connections.max.idle.ms"
+                            );
+                        }
+                        return;
+                    }
+                };
+                match read {
                     Ok(0) => {
                         if !buf.is_empty() {
                             tracing::warn!(

@@ -147,3 +147,30 @@ def test_mixed_client_group_rebalances(broker):
     b.stop.set()
     b.join(30)
     assert a.error is None and b.error is None, (a.error, b.error)
+
+
+def test_committed_offsets_survive_kill9(tmp_path):
+    from conftest import Broker
+    from confluent_kafka import TopicPartition as CkTopicPartition
+
+    b = Broker(tmp_path)
+    b.format()
+    b.start()
+    try:
+        topic, group = "py-group-durable", "py-durable-group"
+        create_topic(b, topic, 3)
+        produce(b, topic, 3, 100, "durable")
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False})
+        c.commit(offsets=[CkTopicPartition(topic, p, 10 * (p + 1)) for p in range(3)], asynchronous=False)
+        c.close()
+
+        b.proc.kill()  # SIGKILL: no flush, no clean shutdown
+        b.proc.wait()
+        b.start()
+
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False})
+        committed = c.committed([CkTopicPartition(topic, p) for p in range(3)], timeout=30)
+        c.close()
+        assert {tp.partition: tp.offset for tp in committed} == {0: 10, 1: 20, 2: 30}
+    finally:
+        b.stop()

@@ -1,6 +1,5 @@
 //! CreatePartitions: adds partitions to existing topics (never removes), optionally with explicit replicas.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -20,14 +19,11 @@ pub async fn handle(
     _version: i16,
 ) -> CreatePartitionsResponse {
     let mut resp = CreatePartitionsResponse::default();
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for t in &req.topics {
-        *counts.entry(t.name.0.to_string()).or_default() += 1;
-    }
+    let repeated = super::repeated_names(req.topics.iter().map(|t| t.name.0.as_str()));
     let mut specs = Vec::new();
     for t in &req.topics {
         let name = t.name.0.to_string();
-        if counts.get(&name).copied().unwrap_or(0) > 1 {
+        if repeated.contains(&name) {
             let mut r = CreatePartitionsTopicResult::default();
             r.name = t.name.clone();
             r.error_code = code(ResponseError::InvalidRequest);

@@ -24,15 +24,11 @@ pub async fn handle(
     version: i16,
 ) -> CreateTopicsResponse {
     let mut resp = CreateTopicsResponse::default();
-    // Kafka answers INVALID_REQUEST for every copy of a name that appears twice in one request.
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for t in &req.topics {
-        *counts.entry(t.name.0.to_string()).or_default() += 1;
-    }
+    let repeated = super::repeated_names(req.topics.iter().map(|t| t.name.0.as_str()));
     let mut specs = Vec::new();
     for t in &req.topics {
         let name = t.name.0.to_string();
-        if counts.get(&name).copied().unwrap_or(0) > 1 {
+        if repeated.contains(&name) {
             let mut r = CreatableTopicResult::default();
             r.name = t.name.clone();
             r.error_code = code(ResponseError::InvalidRequest);

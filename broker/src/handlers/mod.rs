@@ -28,6 +28,18 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 
+/// Topic names that appear more than once in one admin request; Kafka answers INVALID_REQUEST for every copy.
+pub(crate) fn repeated_names<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> std::collections::HashSet<String> {
+    let mut seen = std::collections::HashSet::new();
+    names
+        .into_iter()
+        .filter(|n| !seen.insert(*n))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The versions each handler implements (clamped by the protocol crate to what it can decode).
 pub fn supported_apis() -> SupportedApis {
     let mut apis = SupportedApis::new();

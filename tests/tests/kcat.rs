@@ -25,7 +25,10 @@ fn kcat() -> Option<&'static str> {
 }
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) {
+    // cargo test puts rdkafka-sys's own librdkafka build (no OpenSSL) on LD_LIBRARY_PATH; kcat must load the
+    // system librdkafka it was built against.
     let mut child = Command::new("kcat")
+        .env_remove("LD_LIBRARY_PATH")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -105,4 +108,75 @@ fn kcat_produces_and_consumes() {
         .map(|i| format!("{i} key{i}:value {i}\n"))
         .collect();
     assert_eq!(stdout, expected, "kcat -C output (stderr: {stderr})");
+}
+
+/// A client configured for the wrong security protocol gets a clear error quickly, and the broker log says
+/// what happened: SASL on a plaintext listener is refused with ILLEGAL_SASL_STATE, TLS is recognised from
+/// its handshake bytes.
+#[test]
+fn wrong_security_protocol_fails_fast_with_a_clear_error() {
+    if kcat().is_none() {
+        return;
+    }
+    let broker = Broker::start().expect("broker starts");
+    let bootstrap = broker.bootstrap();
+    let started = std::time::Instant::now();
+    let (ok, _out, err) = run(
+        &[
+            "-L",
+            "-b",
+            &bootstrap,
+            "-m",
+            "5",
+            "-X",
+            "security.protocol=SASL_PLAINTEXT",
+            "-X",
+            "sasl.mechanisms=PLAIN",
+            "-X",
+            "sasl.username=u",
+            "-X",
+            "sasl.password=p",
+        ],
+        None,
+    );
+    assert!(
+        !ok,
+        "a SASL client must not get metadata from a plaintext listener"
+    );
+    assert!(
+        err.contains("SASL"),
+        "kcat should report the SASL failure: {err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    let (ok, _out, tls_err) = run(
+        &[
+            "-L",
+            "-b",
+            &bootstrap,
+            "-m",
+            "3",
+            "-X",
+            "security.protocol=SSL",
+        ],
+        None,
+    );
+    assert!(
+        !ok,
+        "a TLS client must not get metadata from a plaintext listener"
+    );
+    assert!(
+        tls_err.contains("SSL"),
+        "kcat should report the TLS failure: {tls_err}"
+    );
+
+    let log = broker.log_contents();
+    assert!(
+        log.contains("client started SASL on listener PLAINTEXT"),
+        "{log}"
+    );
+    assert!(
+        log.contains("TLS handshake"),
+        "kcat said: {tls_err}\nbroker log:\n{log}"
+    );
 }

@@ -27,6 +27,7 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod sasl;
 
 /// Topic names that appear more than once in one admin request; Kafka answers INVALID_REQUEST for every copy.
 pub(crate) fn repeated_names<'a>(
@@ -53,6 +54,8 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::CreatePartitions, 0, 3);
     apis.register(ApiKey::DescribeConfigs, 1, 4);
     apis.register(ApiKey::DescribeCluster, 0, 1);
+    apis.register(ApiKey::SaslHandshake, 0, 1);
+    apis.register(ApiKey::SaslAuthenticate, 0, 2);
     apis.register(ApiKey::InitProducerId, 0, 5);
     apis.register(ApiKey::FindCoordinator, 0, 6);
     apis.register(ApiKey::JoinGroup, 0, 9);
@@ -117,6 +120,10 @@ pub async fn dispatch(
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(ctx, r, v))
+        }
+        RequestKind::SaslHandshake(r) => ResponseKind::SaslHandshake(sasl::handshake(conn, r, v)),
+        RequestKind::SaslAuthenticate(r) => {
+            ResponseKind::SaslAuthenticate(sasl::authenticate(conn, r, v))
         }
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(init_producer_id::handle(ctx, r, v).await)

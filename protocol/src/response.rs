@@ -67,7 +67,7 @@ pub fn encode_response(
 
     let header_version = response_header_version(api_key, api_version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let mut buf = BytesMut::new();
+    let mut buf = BytesMut::with_capacity(size_hint(body, api_version));
     buf.put_i32(0); // size, filled in once known
     header
         .encode(&mut buf, header_version)
@@ -75,6 +75,20 @@ pub fn encode_response(
     body.encode(&mut buf, api_version)
         .map_err(|e| encode_failed(&e))?;
     finish_frame(buf)
+}
+
+/// Bytes to reserve up front. Fetch responses carry whole record batches (megabytes); growing the buffer by
+/// doubling would copy them several times, so their exact size is computed first. Other responses are small.
+fn size_hint(body: &ResponseKind, api_version: i16) -> usize {
+    const SMALL: usize = 1024;
+    const HEADER_AND_PREFIX: usize = 16;
+    match body {
+        ResponseKind::Fetch(r) => r
+            .compute_size(api_version)
+            .map(|n| n + HEADER_AND_PREFIX)
+            .unwrap_or(SMALL),
+        _ => SMALL,
+    }
 }
 
 /// The response header version for `api_key` at `api_version`; ApiVersions is always v0.

@@ -11,7 +11,9 @@
 # (default 1000000), LAT_MESSAGES_1K (default 500000), PARTITIONS (default 1), KAFKA_HEAP
 # (default 1g), CASE_TIMEOUT (seconds per loadgen run, default 600), WARMUP_MESSAGES (default 100000:
 # an unmeasured 1 KiB run on each broker before the cases, so the JVM's JIT has compiled the hot
-# paths and Kafka is not measured cold; 0 skips it).
+# paths and Kafka is not measured cold; 0 skips it), REPEATS (default 3: each case runs this many
+# times per broker and the run with the median produce rate is reported, since one run on a shared
+# 2-core machine can be off by 20-30%).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -23,6 +25,7 @@ PARTITIONS=${PARTITIONS:-1}
 KAFKA_HEAP=${KAFKA_HEAP:-1g}
 CASE_TIMEOUT=${CASE_TIMEOUT:-600}
 WARMUP_MESSAGES=${WARMUP_MESSAGES:-100000}
+REPEATS=${REPEATS:-3}
 OUT=${BENCH_OUT:-$ROOT/target/bench/vs-kafka-$(date +%Y%m%d-%H%M%S).md}
 mkdir -p "$(dirname "$OUT")"
 
@@ -123,6 +126,7 @@ wait_serving() { # name port logfile
 }
 
 declare -A R        # R[<broker>,<case>]=RESULT line
+declare -A SPREAD   # SPREAD[<broker>,<case>]=min–max produce msgs/s over the repeats
 declare -A STAT     # STAT[<broker>,start|meta|idle|peak|hwm]
 CASES=(
     "1024 $MESSAGES_1K 1 0 5"
@@ -156,18 +160,29 @@ run_cases() { # broker port
     fi
     for i in "${!CASES[@]}"; do
         read -r size messages acks rate linger <<<"${CASES[$i]}"
-        echo "==> [$broker] $messages x $size B, acks=$acks, rate=$rate, linger.ms=$linger"
-        # Through a file rather than `tee /dev/stderr`: reopening /dev/stderr on a redirected log
-        # file starts writing at offset 0 and overwrites what is already there.
-        timeout "$CASE_TIMEOUT" "$LOADGEN" --bootstrap "127.0.0.1:$port" \
-            --topic "bench-$i-${size}b-acks$acks-rate$rate" --messages "$messages" --size "$size" \
-            --acks "$acks" --rate "$rate" --linger-ms "$linger" --partitions "$PARTITIONS" \
-            >"$WORK/case.out" 2>&1 || true
-        cat "$WORK/case.out" >&2
-        line=$(grep '^RESULT' "$WORK/case.out" || true)
-        [[ -n $line ]] || line="RESULT size=$size acks=$acks rate=$rate messages=$messages errors=FAILED"
-        R[$broker,$i]=$line
-        kill -0 "$PID" 2>/dev/null || { echo "$broker died during the run" >&2; exit 1; }
+        local lines=() rep
+        for rep in $(seq 1 "$REPEATS"); do
+            echo "==> [$broker] $messages x $size B, acks=$acks, rate=$rate, linger.ms=$linger (run $rep/$REPEATS)"
+            # Through a file rather than `tee /dev/stderr`: reopening /dev/stderr on a redirected log
+            # file starts writing at offset 0 and overwrites what is already there.
+            timeout "$CASE_TIMEOUT" "$LOADGEN" --bootstrap "127.0.0.1:$port" \
+                --topic "bench-$i-${size}b-acks$acks-rate$rate-r$rep" --messages "$messages" --size "$size" \
+                --acks "$acks" --rate "$rate" --linger-ms "$linger" --partitions "$PARTITIONS" \
+                >"$WORK/case.out" 2>&1 || true
+            cat "$WORK/case.out" >&2
+            line=$(grep '^RESULT' "$WORK/case.out" || true)
+            [[ -n $line ]] || line="RESULT size=$size acks=$acks rate=$rate messages=$messages errors=FAILED"
+            lines+=("$line")
+            kill -0 "$PID" 2>/dev/null || { echo "$broker died during the run" >&2; exit 1; }
+        done
+        # The run with the median produce rate, whole (so its figures belong together), and the
+        # spread of produce rates over the runs.
+        local sorted
+        sorted=$(for line in "${lines[@]}"; do
+            printf '%s %s\n' "$(sed -n 's/.* produce_msgs_s=\([0-9]*\).*/\1/p' <<<"$line")" "$line"
+        done | sort -n -k1,1)
+        R[$broker,$i]=$(sed -n "$(( (REPEATS + 1) / 2 ))p" <<<"$sorted" | cut -d' ' -f2-)
+        SPREAD[$broker,$i]="$(head -n 1 <<<"$sorted" | cut -d' ' -f1)–$(tail -n 1 <<<"$sorted" | cut -d' ' -f1)"
     done
     STAT[$broker,peak]=$(cat "$peak_file")
     STAT[$broker,hwm]=$(hwm_kb "$PID")
@@ -225,6 +240,7 @@ row() { # label kraftwerk kafka
          "$(java -version 2>&1 | head -n 1); Kafka heap $KAFKA_HEAP (G1, kafka-server-start.sh flags);" \
          "partitions=$PARTITIONS; one broker at a time, same kraftwerk-loadgen (librdkafka) client, loopback."
     echo "Load average before the run: $LOAD_BEFORE (other work on the machine makes the figures noisier)."
+    echo "Each case ran $REPEATS times per broker; the tables show the run with the median produce rate."
     echo "Each broker got an unmeasured warm-up of $WARMUP_MESSAGES x 1 KiB first (JIT); idle RSS is read before it."
     echo "Ratio = kraftwerk / kafka: above 1 is better for throughput, below 1 is better for latency and memory."
     echo
@@ -252,6 +268,7 @@ row() { # label kraftwerk kafka
         echo "|---|---|---|---|"
         row "produce MiB/s" "$(field "$a" produce_mib_s)" "$(field "$b" produce_mib_s)"
         row "produce msgs/s" "$(field "$a" produce_msgs_s)" "$(field "$b" produce_msgs_s)"
+        echo "| produce msgs/s, min–max of $REPEATS runs | ${SPREAD[kraftwerk,$i]} | ${SPREAD[kafka,$i]} | |"
         row "p50 ms" "$(field "$a" p50_ms)" "$(field "$b" p50_ms)"
         row "p99 ms" "$(field "$a" p99_ms)" "$(field "$b" p99_ms)"
         row "max ms" "$(field "$a" max_ms)" "$(field "$b" max_ms)"

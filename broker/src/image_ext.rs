@@ -7,18 +7,18 @@ use kraftwerk_controller::records::ConfigResource;
 use kraftwerk_controller::MetadataImage;
 
 pub trait ImageExt {
-    /// A topic's dynamic configs (empty when it has none).
-    fn topic_configs(&self, topic: &str) -> BTreeMap<String, String>;
+    /// A topic's dynamic configs (empty when it has none), borrowed: the produce path reads it per request.
+    fn topic_configs(&self, topic: &str) -> &BTreeMap<String, String>;
     fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionImage>;
     /// A registered, unfenced broker.
     fn is_broker_alive(&self, id: i32) -> bool;
 }
 
 impl ImageExt for MetadataImage {
-    fn topic_configs(&self, topic: &str) -> BTreeMap<String, String> {
+    fn topic_configs(&self, topic: &str) -> &BTreeMap<String, String> {
+        static NONE: BTreeMap<String, String> = BTreeMap::new();
         self.resource_configs(&ConfigResource::topic(topic))
-            .cloned()
-            .unwrap_or_default()
+            .unwrap_or(&NONE)
     }
 
     fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionImage> {

@@ -66,7 +66,7 @@ pub fn handle(
                     resp.results.push(out);
                     continue;
                 }
-                topic_entries(&ctx.config, &image.topic_configs(&name))
+                topic_entries(&ctx.config, image.topic_configs(&name))
             }
             RESOURCE_BROKER => {
                 if !name.is_empty() && name != ctx.node_id.to_string() {

@@ -33,16 +33,15 @@ pub async fn handle(
             Some(topic.name.0.to_string())
         };
         let topic_image = name.as_deref().and_then(|n| image.topic(n));
-        let min_isr = name
-            .as_deref()
-            .map(|n| {
-                image
-                    .topic_configs(n)
-                    .get("min.insync.replicas")
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(ctx.config.min_insync_replicas.max(1) as usize)
-            })
-            .unwrap_or(1);
+        // Only acks=all consults min.insync.replicas.
+        let min_isr = match (acks, name.as_deref()) {
+            (-1, Some(n)) => image
+                .topic_configs(n)
+                .get("min.insync.replicas")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(ctx.config.min_insync_replicas.max(1) as usize),
+            _ => 1,
+        };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let mut pr = PartitionProduceResponse::default();

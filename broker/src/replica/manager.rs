@@ -144,7 +144,7 @@ impl ReplicaManager {
         *newest = image.last_applied_offset();
         let mut wanted: HashMap<TopicPartition, (Uuid, i32, LogConfig)> = HashMap::new();
         for topic in image.topics() {
-            let config = log_config::for_topic(&self.defaults, &image.topic_configs(&topic.name));
+            let config = log_config::for_topic(&self.defaults, image.topic_configs(&topic.name));
             for (index, p) in topic.partitions.iter() {
                 if p.replicas.contains(&self.node_id) {
                     wanted.insert(

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use kafka_protocol::ResponseError;
+
 use super::classic_group::Group;
 use super::config::GroupConfig;
 use super::output::{Outbox, Output};
@@ -36,6 +38,27 @@ impl GroupCoordinator {
             groups: HashMap::new(),
             next_retention_check_ms: None,
         }
+    }
+
+    /// The group of a request from a current member: UNKNOWN_MEMBER_ID when the group or member is unknown,
+    /// FENCED_INSTANCE_ID when `instance_id` is now held by a newer member id (a zombie instance).
+    pub(super) fn member_group_mut(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<&mut Group, ResponseError> {
+        let group = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
+        if group.is_static_member_fenced(instance_id, member_id) {
+            return Err(ResponseError::FencedInstanceId);
+        }
+        if !group.members.contains_key(member_id) {
+            return Err(ResponseError::UnknownMemberId);
+        }
+        Ok(group)
     }
 
     pub fn config(&self) -> &GroupConfig {

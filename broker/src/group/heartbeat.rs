@@ -40,15 +40,9 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
-        let group = self
-            .groups
-            .get_mut(group_id)
-            .ok_or(ResponseError::UnknownMemberId)?;
         let member_id = request.member_id.as_str();
         let instance_id = request.group_instance_id.as_ref().map(|s| s.as_str());
-        if group.is_static_member_fenced(instance_id, member_id) {
-            return Err(ResponseError::FencedInstanceId);
-        }
+        let group = self.member_group_mut(group_id, member_id, instance_id)?;
         let state = group.state;
         let generation = group.generation;
         let Some(member) = group.members.get_mut(member_id) else {

@@ -50,18 +50,9 @@ impl GroupCoordinator {
         if assignment_bytes > self.config.max_member_metadata_bytes {
             return Err(ResponseError::MessageTooLarge);
         }
-        let group = self
-            .groups
-            .get_mut(group_id)
-            .ok_or(ResponseError::UnknownMemberId)?;
         let member_id = request.member_id.as_str();
         let instance_id = request.group_instance_id.as_ref().map(|s| s.as_str());
-        if group.is_static_member_fenced(instance_id, member_id) {
-            return Err(ResponseError::FencedInstanceId);
-        }
-        if !group.members.contains_key(member_id) {
-            return Err(ResponseError::UnknownMemberId);
-        }
+        let group = self.member_group_mut(group_id, member_id, instance_id)?;
         if request.generation_id != group.generation {
             return Err(ResponseError::IllegalGeneration);
         }

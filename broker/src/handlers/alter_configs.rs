@@ -14,9 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use kraftwerk_controller::records::{ConfigResource, ConfigResourceType};
-use kraftwerk_controller::{
-    AlterConfigOp, AlterConfigOpType, AlterConfigSpec, ControllerError, ResourceResult,
-};
+use kraftwerk_controller::{AlterConfigOp, AlterConfigOpType, AlterConfigSpec, ResourceResult};
 
 use crate::context::BrokerContext;
 
@@ -29,65 +27,101 @@ struct Outcome {
     error: Option<(i16, String)>,
 }
 
+/// The resources of one request in order: those the broker already refused carry their error, the rest
+/// become controller specs whose results are filled in by position.
+#[derive(Default)]
+struct Plan {
+    outcomes: Vec<Outcome>,
+    specs: Vec<AlterConfigSpec>,
+    slots: Vec<usize>,
+}
+
+impl Plan {
+    fn add(
+        &mut self,
+        resource_type: i8,
+        resource_name: StrBytes,
+        ops: Result<Vec<AlterConfigOp>, (i16, String)>,
+    ) {
+        let error = match (resource(resource_type, resource_name.as_str()), ops) {
+            (Some(resource), Ok(ops)) => {
+                self.slots.push(self.outcomes.len());
+                self.specs.push(AlterConfigSpec { resource, ops });
+                None
+            }
+            (None, _) => Some(unsupported_resource(resource_type)),
+            (_, Err(e)) => Some(e),
+        };
+        self.outcomes.push(Outcome {
+            resource_type,
+            resource_name,
+            error,
+        });
+    }
+
+    fn take_specs(&mut self) -> Vec<AlterConfigSpec> {
+        std::mem::take(&mut self.specs)
+    }
+
+    fn finish(mut self, results: Vec<ResourceResult>) -> Vec<Outcome> {
+        for (slot, r) in self.slots.iter().zip(results) {
+            if let (Some(o), Err(e)) = (self.outcomes.get_mut(*slot), r.result) {
+                o.error = Some((e.error_code(), e.message()));
+            }
+        }
+        self.outcomes
+    }
+}
+
+/// Both APIs answer with a list of per-resource results of the same shape but different generated types.
+macro_rules! to_wire {
+    ($outcomes:expr, $ty:ty) => {
+        $outcomes
+            .into_iter()
+            .map(|o| {
+                let mut r = <$ty>::default();
+                r.resource_type = o.resource_type;
+                r.resource_name = o.resource_name;
+                if let Some((c, m)) = o.error {
+                    r.error_code = c;
+                    r.error_message = Some(StrBytes::from_string(m));
+                }
+                r
+            })
+            .collect()
+    };
+}
+
 pub async fn handle_incremental(
     ctx: &Arc<BrokerContext>,
     req: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
-    let mut outcomes = Vec::new();
-    let mut specs = Vec::new();
-    let mut slots = Vec::new();
+    let mut plan = Plan::default();
     for res in req.resources {
-        let mut ops = Vec::new();
-        let mut bad_op = None;
-        for c in &res.configs {
-            match AlterConfigOpType::from_id(c.config_operation) {
-                Some(op) => ops.push(AlterConfigOp {
+        let ops = res
+            .configs
+            .iter()
+            .map(|c| match AlterConfigOpType::from_id(c.config_operation) {
+                Some(op) => Ok(AlterConfigOp {
                     name: c.name.as_str().to_string(),
                     op,
                     value: c.value.as_ref().map(|v| v.as_str().to_string()),
                 }),
-                None => bad_op = Some(c.config_operation),
-            }
-        }
-        let resource = resource(res.resource_type, res.resource_name.as_str());
-        let error = match (&resource, bad_op) {
-            (_, Some(op)) => Some((
-                code(ResponseError::InvalidRequest),
-                format!("unknown config operation {op}"),
-            )),
-            (None, _) => Some(unsupported_resource(res.resource_type)),
-            _ => None,
-        };
-        if let (Some(resource), None) = (resource, &error) {
-            slots.push(outcomes.len());
-            specs.push(AlterConfigSpec { resource, ops });
-        }
-        outcomes.push(Outcome {
-            resource_type: res.resource_type,
-            resource_name: res.resource_name,
-            error,
-        });
+                None => Err((
+                    code(ResponseError::InvalidRequest),
+                    format!("unknown config operation {}", c.config_operation),
+                )),
+            })
+            .collect();
+        plan.add(res.resource_type, res.resource_name, ops);
     }
     let results = ctx
         .controller
-        .incremental_alter_configs(specs, req.validate_only)
+        .incremental_alter_configs(plan.take_specs(), req.validate_only)
         .await;
-    fill(&mut outcomes, &slots, results);
     let mut resp = IncrementalAlterConfigsResponse::default();
-    resp.responses = outcomes
-        .into_iter()
-        .map(|o| {
-            let mut r = AlterConfigsResourceResponse::default();
-            r.resource_type = o.resource_type;
-            r.resource_name = o.resource_name;
-            if let Some((c, m)) = o.error {
-                r.error_code = c;
-                r.error_message = Some(StrBytes::from_string(m));
-            }
-            r
-        })
-        .collect();
+    resp.responses = to_wire!(plan.finish(results), AlterConfigsResourceResponse);
     resp
 }
 
@@ -96,52 +130,26 @@ pub async fn handle_legacy(
     req: AlterConfigsRequest,
     _version: i16,
 ) -> AlterConfigsResponse {
-    let mut outcomes = Vec::new();
-    let mut specs = Vec::new();
-    let mut slots = Vec::new();
+    let mut plan = Plan::default();
     for res in req.resources {
-        let resource = resource(res.resource_type, res.resource_name.as_str());
-        let error = if resource.is_none() {
-            Some(unsupported_resource(res.resource_type))
-        } else {
-            None
-        };
-        if let Some(resource) = resource {
-            slots.push(outcomes.len());
-            // Legacy semantics: the listed keys become the whole set of overrides.
-            let ops = res
-                .configs
-                .iter()
-                .map(|c| AlterConfigOp {
-                    name: c.name.as_str().to_string(),
-                    op: AlterConfigOpType::Set,
-                    value: c.value.as_ref().map(|v| v.as_str().to_string()),
-                })
-                .collect();
-            specs.push(AlterConfigSpec { resource, ops });
-        }
-        outcomes.push(Outcome {
-            resource_type: res.resource_type,
-            resource_name: res.resource_name,
-            error,
-        });
+        // Legacy semantics: the listed keys become the whole set of overrides.
+        let ops = res
+            .configs
+            .iter()
+            .map(|c| AlterConfigOp {
+                name: c.name.as_str().to_string(),
+                op: AlterConfigOpType::Set,
+                value: c.value.as_ref().map(|v| v.as_str().to_string()),
+            })
+            .collect();
+        plan.add(res.resource_type, res.resource_name, Ok(ops));
     }
-    let results = ctx.controller.alter_configs(specs, req.validate_only).await;
-    fill(&mut outcomes, &slots, results);
+    let results = ctx
+        .controller
+        .alter_configs(plan.take_specs(), req.validate_only)
+        .await;
     let mut resp = AlterConfigsResponse::default();
-    resp.responses = outcomes
-        .into_iter()
-        .map(|o| {
-            let mut r = LegacyResult::default();
-            r.resource_type = o.resource_type;
-            r.resource_name = o.resource_name;
-            if let Some((c, m)) = o.error {
-                r.error_code = c;
-                r.error_message = Some(StrBytes::from_string(m));
-            }
-            r
-        })
-        .collect();
+    resp.responses = to_wire!(plan.finish(results), LegacyResult);
     resp
 }
 
@@ -160,16 +168,4 @@ fn unsupported_resource(resource_type: i8) -> (i16, String) {
         code(ResponseError::InvalidRequest),
         format!("altering configs of resource type {resource_type} is not supported"),
     )
-}
-
-fn fill(outcomes: &mut [Outcome], slots: &[usize], results: Vec<ResourceResult>) {
-    for (slot, r) in slots.iter().zip(results) {
-        if let (Some(o), Err(e)) = (outcomes.get_mut(*slot), r.result) {
-            o.error = Some((e.error_code(), message(&e)));
-        }
-    }
-}
-
-fn message(e: &ControllerError) -> String {
-    e.message()
 }

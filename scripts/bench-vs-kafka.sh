@@ -30,16 +30,9 @@ OUT=${BENCH_OUT:-$ROOT/target/bench/vs-kafka-$(date +%Y%m%d-%H%M%S).md}
 mkdir -p "$(dirname "$OUT")"
 
 command -v java >/dev/null || { echo "java (17+) is needed to run Apache Kafka" >&2; exit 1; }
-command -v kcat >/dev/null 2>&1 || {
-    echo "installing kcat (readiness probe)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q kcat >/dev/null
-}
-
 # --- binaries and jars ------------------------------------------------------------------------
-echo "==> cargo build --release"
-cargo build --release -p kraftwerk-broker --bin kraftwerk -p kraftwerk-benches --bin kraftwerk-loadgen
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/kraftwerk
-LOADGEN=${CARGO_TARGET_DIR:-$ROOT/target}/release/kraftwerk-loadgen
+# shellcheck source=lib/bench-common.sh
+source "$ROOT/scripts/lib/bench-common.sh"
 
 # The same fetch as tests/tools/run.sh: Maven Central into tests/tools/lib (cached in ~/.m2).
 TOOLS=$ROOT/tests/tools
@@ -58,9 +51,6 @@ KAFKA_JVM=(-Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -server -XX:+UseG1GC -XX:MaxGCPau
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true)
 
 # --- helpers ------------------------------------------------------------------------------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -16,19 +16,8 @@ PARTITIONS=${PARTITIONS:-1}
 OUT=${BENCH_OUT:-$ROOT/target/bench/bench-$(date +%Y%m%d-%H%M%S).md}
 mkdir -p "$(dirname "$OUT")"
 
-command -v kcat >/dev/null 2>&1 || {
-    echo "installing kcat (readiness probe)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q kcat >/dev/null
-}
-
-echo "==> cargo build --release"
-cargo build --release -p kraftwerk-broker --bin kraftwerk -p kraftwerk-benches --bin kraftwerk-loadgen
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/kraftwerk
-LOADGEN=${CARGO_TARGET_DIR:-$ROOT/target}/release/kraftwerk-loadgen
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# shellcheck source=lib/bench-common.sh
+source "$ROOT/scripts/lib/bench-common.sh"
 
 DIR=$(mktemp -d /tmp/kraftwerk-bench.XXXXXX)
 PORT=$(free_port)

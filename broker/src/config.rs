@@ -26,6 +26,20 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("invalid --override {0:?}: expected key=value")]
     BadOverride(String),
+    /// A listener maps to a protocol Kraftwerk does not serve yet. Serving it as plain TCP would silently
+    /// drop the encryption or authentication the operator asked for, so the start stops instead.
+    #[error(
+        "listener {listener} in '{key}' uses security protocol {protocol}, which Kraftwerk does not serve yet \
+         (only PLAINTEXT listeners are supported); refusing to start rather than serve it without \
+         {missing}. Remove the listener, or map it to PLAINTEXT in listener.security.protocol.map if the \
+         network is trusted"
+    )]
+    UnsupportedSecurityProtocol {
+        key: &'static str,
+        listener: String,
+        protocol: &'static str,
+        missing: &'static str,
+    },
 }
 
 /// The security protocols Kafka names in `listener.security.protocol.map` (the same type the metadata
@@ -326,6 +340,26 @@ fn parse_listeners(
     Ok(out)
 }
 
+/// Stops the start when a listener names SSL, SASL_PLAINTEXT or SASL_SSL: until TLS and SASL are built,
+/// accepting such a listener would serve it as plain, unauthenticated TCP.
+fn refuse_unserved_protocols(key: &'static str, listeners: &[Listener]) -> Result<(), ConfigError> {
+    for l in listeners {
+        let missing = match l.security_protocol {
+            SecurityProtocol::Plaintext => continue,
+            SecurityProtocol::Ssl => "TLS",
+            SecurityProtocol::SaslPlaintext => "SASL authentication",
+            SecurityProtocol::SaslSsl => "TLS and SASL authentication",
+        };
+        return Err(ConfigError::UnsupportedSecurityProtocol {
+            key,
+            listener: format!("{}://{}:{}", l.name, l.host, l.port),
+            protocol: l.security_protocol.name(),
+            missing,
+        });
+    }
+    Ok(())
+}
+
 fn parse_voters(value: &[String]) -> Result<Vec<Voter>, ConfigError> {
     const KEY: &str = "controller.quorum.voters";
     value
@@ -472,6 +506,8 @@ impl BrokerConfig {
                 .cloned()
                 .collect();
         }
+        refuse_unserved_protocols("listeners", &listeners)?;
+        refuse_unserved_protocols("advertised.listeners", &advertised_listeners)?;
         let is_broker = process_roles.contains(&Role::Broker);
         if is_broker
             && !listeners
@@ -724,6 +760,55 @@ mod tests {
         assert_eq!(m["num.partitions"], "3");
         assert!(!m.contains_key("heap.opts"));
         assert_eq!(m["listener.name.x_y"], "v");
+    }
+
+    #[test]
+    fn ssl_and_sasl_listeners_are_refused_until_served() {
+        for (proto, missing) in [
+            ("SSL", "without TLS"),
+            ("SASL_PLAINTEXT", "without SASL authentication"),
+            ("SASL_SSL", "without TLS and SASL authentication"),
+        ] {
+            // By protocol name as the listener name, and by a named listener mapped to the protocol.
+            let mut p = base();
+            p.insert(
+                "listeners".into(),
+                format!("{proto}://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093"),
+            );
+            let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("uses security protocol {proto}")),
+                "{err}"
+            );
+            assert!(err.contains(missing), "{err}");
+
+            let mut p = base();
+            p.insert(
+                "listeners".into(),
+                "CLIENT://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093".into(),
+            );
+            p.insert(
+                "listener.security.protocol.map".into(),
+                format!("CLIENT:{proto},CONTROLLER:PLAINTEXT"),
+            );
+            let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
+            assert!(err.contains("listener CLIENT://127.0.0.1:9094"), "{err}");
+        }
+        // A controller listener is refused too: it would carry the quorum's traffic in the clear.
+        let mut p = base();
+        p.insert(
+            "listener.security.protocol.map".into(),
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL".into(),
+        );
+        assert!(BrokerConfig::from_properties(p).is_err());
+        // An advertised listener that promises SASL is refused as well.
+        let mut p = base();
+        p.insert(
+            "advertised.listeners".into(),
+            "SASL_PLAINTEXT://127.0.0.1:9092".into(),
+        );
+        let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
+        assert!(err.contains("advertised.listeners"), "{err}");
     }
 
     #[test]

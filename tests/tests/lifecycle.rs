@@ -138,3 +138,61 @@ fn command_line_override_beats_the_config_file() {
         "auto-created topic partitions with --override num.partitions=3"
     );
 }
+
+/// Until TLS and SASL are built, a listener that asks for them must stop the start (never be served as plain
+/// TCP). Checked for the file, `--override` and the Bitnami environment convention.
+#[test]
+fn ssl_and_sasl_listeners_stop_the_start_with_a_clear_message() {
+    let bin = kraftwerk_binary().unwrap_or_else(|e| panic!("{e}"));
+    for (proto, how) in [
+        ("SSL", "file"),
+        ("SASL_PLAINTEXT", "override"),
+        ("SASL_SSL", "env"),
+    ] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let ports = free_ports(2).unwrap_or_else(|e| panic!("{e}"));
+        let mut props = ServerProperties::single_node(ports[0], ports[1], &dir.path().join("data"));
+        let listeners = format!(
+            "CLIENT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+            ports[0], ports[1]
+        );
+        let map = format!("CLIENT:{proto},CONTROLLER:PLAINTEXT");
+        props.set("listeners", listeners);
+        if how == "file" {
+            props.set("listener.security.protocol.map", map.clone());
+        }
+        let config = dir.path().join("server.properties");
+        std::fs::write(&config, props.render()).unwrap_or_else(|e| panic!("{e}"));
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--config").arg(&config);
+        match how {
+            "override" => {
+                cmd.arg("--override")
+                    .arg(format!("listener.security.protocol.map={map}"));
+            }
+            "env" => {
+                cmd.env("KAFKA_CFG_LISTENER_SECURITY_PROTOCOL_MAP", &map);
+            }
+            _ => {}
+        }
+        let out = cmd
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{proto} via {how}: started:\n{text}");
+        assert!(
+            text.contains(&format!("uses security protocol {proto}"))
+                && text.contains("listener CLIENT://127.0.0.1"),
+            "{proto} via {how}: the message should name the listener and protocol; got:\n{text}"
+        );
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", ports[0])).is_err(),
+            "{proto} via {how}: the listener port must not be bound"
+        );
+    }
+}

@@ -204,7 +204,11 @@ impl ControllerHandle {
     /// Hands a raft message from a peer to the node. Never blocks: if the node is backed up the
     /// message is dropped and raft retransmits.
     pub fn step(&self, message: RaftMessage) {
-        if self.mailbox.try_send(Command::Step(message)).is_err() {
+        if self
+            .mailbox
+            .try_send(Command::Step(Box::new(message)))
+            .is_err()
+        {
             tracing::debug!("controller mailbox full or closed; dropping a raft message");
         }
     }

@@ -3,7 +3,7 @@
 //! The controller only produces and consumes [`RaftMessage`]s; moving them between processes is
 //! the broker's job (a controller listener). A one-voter quorum never sends anything.
 
-use protobuf::Message as _;
+use prost::Message as _;
 
 pub use raft::eraftpb::Message as RaftMessage;
 
@@ -24,14 +24,17 @@ impl Transport for NoPeers {
     }
 }
 
-/// Serializes a raft message for the wire (protobuf).
-pub fn encode_raft_message(message: &RaftMessage) -> Result<Vec<u8>, protobuf::ProtobufError> {
-    message.write_to_bytes()
+/// Serializes a raft message for the wire (protobuf, through prost).
+pub fn encode_raft_message(message: &RaftMessage) -> Vec<u8> {
+    message.encode_to_vec()
 }
 
 /// Parses a raft message received from a peer; malformed input is an error, never a panic.
-pub fn decode_raft_message(bytes: &[u8]) -> Result<RaftMessage, protobuf::ProtobufError> {
-    RaftMessage::parse_from_bytes(bytes)
+/// prost bounds nesting depth and checks every length against the bytes present, so a
+/// hostile peer can neither recurse the decoder to a stack overflow nor make it allocate more
+/// than it sent.
+pub fn decode_raft_message(bytes: &[u8]) -> Result<RaftMessage, prost::DecodeError> {
+    RaftMessage::decode(bytes)
 }
 
 #[cfg(test)]
@@ -47,7 +50,7 @@ mod tests {
             commit: 4,
             ..RaftMessage::default()
         };
-        let bytes = encode_raft_message(&m).unwrap();
+        let bytes = encode_raft_message(&m);
         assert_eq!(decode_raft_message(&bytes).unwrap(), m);
         assert!(decode_raft_message(&[0xff, 0xff, 0xff]).is_err());
     }

@@ -52,7 +52,7 @@ pub(crate) enum Command {
     /// Run an operation (on the leader) and propose its records.
     Propose(Operation),
     /// A raft message from a peer.
-    Step(RaftMessage),
+    Step(Box<RaftMessage>),
     /// Stop; in-flight requests answer NOT_CONTROLLER.
     Shutdown,
 }
@@ -200,7 +200,7 @@ impl Node {
         match command {
             Command::Propose(op) => self.propose(op),
             Command::Step(message) => {
-                if let Err(e) = self.raw.step(message) {
+                if let Err(e) = self.raw.step(*message) {
                     debug!(error = %e, "ignoring raft message");
                 }
             }

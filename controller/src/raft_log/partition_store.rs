@@ -9,7 +9,7 @@ use std::path::Path;
 
 use kraftwerk_storage::batch::{self, BatchHeader};
 use kraftwerk_storage::{partition_dir_name, LogConfig, PartitionLog};
-use protobuf::Message as _;
+use prost::Message as _;
 use raft::prelude::Entry;
 
 use super::{EntryStore, LogError};
@@ -67,7 +67,7 @@ fn decode_batches(mut buf: &[u8], entries: &mut Vec<Entry>) -> Result<i64, LogEr
             let value = record
                 .value
                 .ok_or_else(|| corrupt("metadata record without value"))?;
-            let entry = Entry::parse_from_bytes(value).map_err(corrupt)?;
+            let entry = Entry::decode(value).map_err(corrupt)?;
             let expected_index = u64::try_from(record.offset).ok().map(|o| o + 1);
             if expected_index != Some(entry.index)
                 || i64::from(header.partition_leader_epoch)
@@ -127,7 +127,7 @@ impl EntryStore for PartitionEntryStore {
                     entry.term
                 ))
             })?;
-            let value = entry.write_to_bytes().map_err(corrupt)?;
+            let value = entry.encode_to_vec();
             let built = batch::build_batch(offset, epoch, now_ms, &[(None, Some(&value))]);
             if built.is_empty() {
                 return Err(corrupt(format!(
@@ -159,7 +159,7 @@ mod tests {
         Entry {
             index,
             term,
-            data: data.to_vec().into(),
+            data: data.to_vec(),
             ..Entry::default()
         }
     }
@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn mismatched_entry_is_corrupt() {
-        let value = entry(7, 1, b"x").write_to_bytes().unwrap();
+        let value = entry(7, 1, b"x").encode_to_vec();
         let built = batch::build_batch(0, 1, 0, &[(None, Some(&value))]);
         let mut entries = Vec::new();
         assert!(matches!(

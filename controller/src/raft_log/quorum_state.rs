@@ -123,7 +123,6 @@ mod tests {
             term: 7,
             vote: 2,
             commit: 41,
-            ..HardState::default()
         };
         file.save(&state).unwrap();
         assert_eq!(

@@ -8,7 +8,7 @@ fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index,
         term,
-        data: vec![index as u8; 10].into(),
+        data: vec![index as u8; 10],
         ..Entry::default()
     }
 }

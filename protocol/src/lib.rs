@@ -11,6 +11,7 @@
 
 pub mod frame;
 pub mod kind;
+pub mod quorum_channel;
 pub mod request;
 pub mod response;
 pub mod versions;

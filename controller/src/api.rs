@@ -4,6 +4,7 @@
 //! CreatePartitions, (Incremental)AlterConfigs, BrokerRegistration) without tying the controller
 //! to a wire version. Results come back in request order, one per requested item.
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ControllerError;
@@ -13,7 +14,7 @@ use crate::records::{ConfigResource, Endpoint};
 pub const USE_DEFAULT: i32 = -1;
 
 /// One topic of a CreateTopics request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateTopicSpec {
     /// Topic name.
     pub name: String,
@@ -47,7 +48,7 @@ impl CreateTopicSpec {
 }
 
 /// The replicas of one partition in an explicit assignment, preferred leader first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaAssignment {
     /// Partition index.
     pub partition: i32,
@@ -56,7 +57,7 @@ pub struct ReplicaAssignment {
 }
 
 /// What CreateTopics reports for a created (or, with `validate_only`, creatable) topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedTopic {
     /// The new topic's id (with `validate_only`, the id it would have had).
     pub topic_id: Uuid,
@@ -67,7 +68,7 @@ pub struct CreatedTopic {
 }
 
 /// Names a topic by name or by id (DeleteTopics v6+ accepts either).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TopicRef {
     /// By name.
     Name(String),
@@ -76,7 +77,7 @@ pub enum TopicRef {
 }
 
 /// The outcome for one topic of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicResult<T> {
     /// Topic name when known (a delete by an unknown id has none).
     pub name: Option<String>,
@@ -85,7 +86,7 @@ pub struct TopicResult<T> {
 }
 
 /// One topic of a CreatePartitions request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatePartitionsSpec {
     /// Topic name.
     pub name: String,
@@ -96,7 +97,7 @@ pub struct CreatePartitionsSpec {
 }
 
 /// IncrementalAlterConfigs operation (Kafka's `AlterConfigOp.OpType` ids 0..=3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlterConfigOpType {
     /// Set the value.
     Set,
@@ -138,7 +139,7 @@ impl std::fmt::Display for AlterConfigOpType {
 
 /// One key of an alter-configs request. The legacy AlterConfigs ignores `op` (every key is a
 /// SET and absent keys are removed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlterConfigOp {
     /// Config key.
     pub name: String,
@@ -169,7 +170,7 @@ impl AlterConfigOp {
 }
 
 /// All changes to one resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlterConfigSpec {
     /// The resource.
     pub resource: ConfigResource,
@@ -178,7 +179,7 @@ pub struct AlterConfigSpec {
 }
 
 /// The outcome for one resource of an alter-configs request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceResult {
     /// The resource.
     pub resource: ConfigResource,
@@ -187,7 +188,7 @@ pub struct ResourceResult {
 }
 
 /// A broker announcing itself to the controller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistration {
     /// The broker's `node.id`.
     pub broker_id: i32,
@@ -226,7 +227,7 @@ impl FailUncommitted for Vec<ResourceResult> {
 }
 
 /// A block of producer ids owned by one broker: `[first, first + len)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerIdBlock {
     pub first: i64,
     pub len: i32,

@@ -43,7 +43,7 @@ pub mod codes {
 /// Everything the controller can answer instead of success.
 ///
 /// Request-level variants carry Kafka's message text; `error_code()` gives the wire code.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
 pub enum ControllerError {
     /// The topic (by name) does not exist.
     #[error("{0}")]

@@ -213,6 +213,32 @@ impl ControllerHandle {
         }
     }
 
+    /// Committed metadata entries from `from_offset` (for a broker following the log). Waits up to
+    /// `max_wait` for something new when the follower is caught up.
+    pub async fn read_committed(
+        &self,
+        from_offset: i64,
+        max_bytes: u64,
+        max_wait: std::time::Duration,
+    ) -> Result<crate::rpc::MetadataChunk, ControllerError> {
+        let mut images = self.image.clone();
+        let _ = tokio::time::timeout(
+            max_wait,
+            images.wait_for(|image| image.last_applied_offset() >= from_offset),
+        )
+        .await;
+        let (reply, answer) = oneshot::channel();
+        self.mailbox
+            .send(Command::ReadCommitted {
+                from_offset,
+                max_bytes,
+                reply,
+            })
+            .await
+            .map_err(|_| ControllerError::NotController)?;
+        answer.await.map_err(|_| ControllerError::NotController)?
+    }
+
     /// Runs `op` on the leader and waits for its records to commit. `None` if the node refused
     /// (not the leader) or stopped before answering.
     async fn submit<R, F>(&self, op: F) -> Option<R>

@@ -18,14 +18,17 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod follower;
 mod handle;
 pub mod image;
+pub mod liveness;
 mod meta_properties;
 mod node;
 pub(crate) mod ops;
 pub mod policy;
 mod raft_log;
 pub mod records;
+pub mod rpc;
 pub mod topic_configs;
 pub mod transport;
 

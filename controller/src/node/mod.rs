@@ -35,6 +35,7 @@ use crate::image::MetadataImage;
 use crate::ops::OpContext;
 use crate::raft_log::{LogError, RaftStorage};
 use crate::records::{decode_batch, encode_batch};
+use crate::rpc::{CommittedEntry, MetadataChunk};
 use crate::transport::{RaftMessage, Transport};
 use proposals::{InFlight, Resolved};
 
@@ -53,6 +54,15 @@ pub(crate) enum Command {
     Propose(Operation),
     /// A raft message from a peer.
     Step(Box<RaftMessage>),
+    /// Read committed entries for a metadata follower (a broker).
+    ReadCommitted {
+        /// First offset wanted (raft index - 1).
+        from_offset: i64,
+        /// Entry bytes to stop after (at least one entry is returned when there is one).
+        max_bytes: u64,
+        /// Where the answer goes.
+        reply: tokio::sync::oneshot::Sender<Result<MetadataChunk, ControllerError>>,
+    },
     /// Stop; in-flight requests answer NOT_CONTROLLER.
     Shutdown,
 }
@@ -204,9 +214,56 @@ impl Node {
                     debug!(error = %e, "ignoring raft message");
                 }
             }
+            Command::ReadCommitted {
+                from_offset,
+                max_bytes,
+                reply,
+            } => {
+                let _ = reply.send(self.read_committed(from_offset, max_bytes));
+            }
             Command::Shutdown => return false,
         }
         true
+    }
+
+    /// Committed and applied entries from `from_offset`, for a follower of the metadata log.
+    fn read_committed(
+        &self,
+        from_offset: i64,
+        max_bytes: u64,
+    ) -> Result<MetadataChunk, ControllerError> {
+        let high_watermark = i64::try_from(self.applied_index).unwrap_or(i64::MAX) - 1;
+        let low = u64::try_from(from_offset).map_err(|_| {
+            ControllerError::InvalidRequest(format!("negative fetch offset {from_offset}"))
+        })? + 1;
+        if low > self.applied_index {
+            return Ok(MetadataChunk {
+                entries: Vec::new(),
+                high_watermark,
+            });
+        }
+        let entries = raft::Storage::entries(
+            self.raw.store(),
+            low,
+            self.applied_index + 1,
+            max_bytes,
+            raft::GetEntriesContext::empty(false),
+        )
+        .map_err(|e| {
+            ControllerError::Storage(format!("reading committed metadata entries: {e}"))
+        })?;
+        Ok(MetadataChunk {
+            entries: entries
+                .into_iter()
+                .map(|e| CommittedEntry {
+                    index: e.index,
+                    term: e.term,
+                    entry_type: e.entry_type,
+                    data: e.data,
+                })
+                .collect(),
+            high_watermark,
+        })
     }
 
     fn is_leader(&self) -> bool {

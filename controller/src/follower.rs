@@ -1,0 +1,124 @@
+//! A broker's copy of the metadata image, built by following the committed metadata log.
+//!
+//! A broker that is not a controller has no raft node. It fetches committed entries from the active
+//! controller (as Kafka's brokers are observers of `__cluster_metadata`) and replays them, in order, into
+//! its own `MetadataImage` with the same function the voters use, so every broker that has caught up to an
+//! offset sees exactly the image every controller had at that offset. One path for every change.
+
+use std::sync::Arc;
+
+use raft::prelude::Entry;
+use tokio::sync::watch;
+
+use crate::image::MetadataImage;
+use crate::node::apply_entry;
+use crate::rpc::MetadataChunk;
+
+/// Why a fetched chunk could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FollowError {
+    /// The chunk does not continue the applied log (a controller answered from another offset).
+    #[error("metadata entry at offset {got} does not follow the applied offset {applied}")]
+    Gap {
+        /// Last applied offset.
+        applied: i64,
+        /// Offset of the first entry offered.
+        got: i64,
+    },
+}
+
+/// The image a broker serves from, advanced by fetched chunks.
+pub struct MetadataFollower {
+    image: MetadataImage,
+    tx: watch::Sender<Arc<MetadataImage>>,
+}
+
+impl MetadataFollower {
+    /// A follower with an empty image of `cluster_id`.
+    pub fn new(cluster_id: &str) -> (Self, watch::Receiver<Arc<MetadataImage>>) {
+        let image = MetadataImage::empty(cluster_id);
+        let (tx, rx) = watch::channel(Arc::new(image.clone()));
+        (Self { image, tx }, rx)
+    }
+
+    /// The next offset to fetch.
+    pub fn next_offset(&self) -> i64 {
+        self.image.last_applied_offset() + 1
+    }
+
+    /// The image after everything applied so far.
+    pub fn image(&self) -> &MetadataImage {
+        &self.image
+    }
+
+    /// Applies a chunk of committed entries and publishes the new image once (not per entry).
+    pub fn apply(&mut self, chunk: &MetadataChunk) -> Result<(), FollowError> {
+        if chunk.entries.is_empty() {
+            return Ok(());
+        }
+        let mut image = self.image.clone();
+        for e in &chunk.entries {
+            let offset = i64::try_from(e.index).unwrap_or(i64::MAX) - 1;
+            if offset != image.last_applied_offset() + 1 {
+                return Err(FollowError::Gap {
+                    applied: image.last_applied_offset(),
+                    got: offset,
+                });
+            }
+            let entry = Entry {
+                index: e.index,
+                term: e.term,
+                entry_type: e.entry_type,
+                data: e.data.clone(),
+                ..Entry::default()
+            };
+            image = apply_entry(&image, &entry);
+        }
+        self.image = image;
+        self.tx.send_replace(Arc::new(self.image.clone()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{encode_batch, MetadataRecord};
+    use crate::rpc::CommittedEntry;
+
+    fn entry(index: u64, records: &[MetadataRecord]) -> CommittedEntry {
+        CommittedEntry {
+            index,
+            term: 1,
+            entry_type: 0,
+            data: encode_batch(records).unwrap(),
+        }
+    }
+
+    #[test]
+    fn applies_in_order_and_refuses_gaps() {
+        let (mut follower, rx) = MetadataFollower::new("c");
+        let topic = MetadataRecord::Topic {
+            name: "t".into(),
+            id: uuid::Uuid::from_u128(1),
+        };
+        follower
+            .apply(&MetadataChunk {
+                entries: vec![entry(1, &[]), entry(2, &[topic])],
+                high_watermark: 1,
+            })
+            .unwrap();
+        assert_eq!(follower.next_offset(), 2);
+        assert!(rx.borrow().topic("t").is_some());
+        let gap = follower.apply(&MetadataChunk {
+            entries: vec![entry(5, &[])],
+            high_watermark: 4,
+        });
+        assert_eq!(gap, Err(FollowError::Gap { applied: 1, got: 4 }));
+        assert_eq!(
+            follower.next_offset(),
+            2,
+            "nothing applied from a bad chunk"
+        );
+    }
+}

@@ -130,6 +130,16 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub delete_topic_enable: bool,
+    /// `controller.quorum.election.timeout.ms`: a voter that hears no leader for this long (randomised up to
+    /// twice it, as raft does) starts an election.
+    pub election_timeout: std::time::Duration,
+    /// `controller.quorum.fetch.timeout.ms`: a broker whose metadata fetch gets no answer for this long tries
+    /// another controller.
+    pub quorum_fetch_timeout: std::time::Duration,
+    /// `broker.session.timeout.ms`: a broker with no heartbeat for this long is fenced.
+    pub broker_session_timeout: std::time::Duration,
+    /// `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval: std::time::Duration,
     /// Every key as given (after overrides), for DescribeConfigs of the broker resource.
     pub raw: BTreeMap<String, String>,
 }
@@ -147,6 +157,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "advertised.listeners",
     "listener.security.protocol.map",
     "inter.broker.listener.name",
+    "controller.quorum.election.timeout.ms",
+    "controller.quorum.fetch.timeout.ms",
+    "broker.session.timeout.ms",
+    "broker.heartbeat.interval.ms",
     "log.dirs",
     "log.dir",
     "metadata.log.dir",
@@ -360,6 +374,86 @@ fn refuse_unserved_protocols(key: &'static str, listeners: &[Listener]) -> Resul
     Ok(())
 }
 
+/// A duration in milliseconds that must be positive.
+fn positive_ms(
+    props: &BTreeMap<String, String>,
+    key: &'static str,
+    default: u64,
+) -> Result<std::time::Duration, ConfigError> {
+    let ms: u64 = parse_num(props, key, default)?;
+    if ms == 0 {
+        return Err(invalid(key, "0", "must be positive"));
+    }
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+/// The checks Kafka makes between `process.roles`, `node.id`, the voters and the listeners, each failing with
+/// the keys to fix: a controller must be a voter and bind the controller listener the voters name; a
+/// broker-only node must not be a voter.
+fn check_roles(
+    roles: &[Role],
+    node_id: i32,
+    voters: &[Voter],
+    listeners: &[Listener],
+    controller_listener_names: &[String],
+) -> Result<(), ConfigError> {
+    if controller_listener_names.is_empty() {
+        return Err(ConfigError::Missing("controller.listener.names"));
+    }
+    let me = voters.iter().find(|v| v.id == node_id);
+    if roles.contains(&Role::Controller) {
+        let Some(me) = me else {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &format_voters(voters),
+                &format!(
+                    "node.id {node_id} has process.roles controller but is not one of the voters"
+                ),
+            ));
+        };
+        let Some(listener) = listeners
+            .iter()
+            .find(|l| l.name == controller_listener_names[0])
+        else {
+            return Err(invalid(
+                "listeners",
+                &listeners.iter().map(|l| l.name.clone()).collect::<Vec<_>>().join(","),
+                &format!(
+                    "a controller must bind its controller listener {} (the first of controller.listener.names)",
+                    controller_listener_names[0]
+                ),
+            ));
+        };
+        if listener.port != me.port {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &format_voters(voters),
+                &format!(
+                    "voter {node_id} is listed at port {}, but this node's controller listener {} binds port {}",
+                    me.port, listener.name, listener.port
+                ),
+            ));
+        }
+    } else if me.is_some() {
+        return Err(invalid(
+            "process.roles",
+            "broker",
+            &format!(
+                "node.id {node_id} is one of the controller.quorum.voters, so it must have the controller role"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn format_voters(voters: &[Voter]) -> String {
+    voters
+        .iter()
+        .map(|v| format!("{}@{}:{}", v.id, v.host, v.port))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn parse_voters(value: &[String]) -> Result<Vec<Voter>, ConfigError> {
     const KEY: &str = "controller.quorum.voters";
     value
@@ -489,11 +583,19 @@ impl BrokerConfig {
                 protocol_map.insert(p.to_string(), parse_security_protocol("", p)?);
             }
         }
-        let listeners = parse_listeners("listeners", &list(&props, "listeners"), &protocol_map)?;
         let controller_listener_names: Vec<String> = list(&props, "controller.listener.names")
             .into_iter()
             .map(|s| s.to_ascii_uppercase())
             .collect();
+        if !props.contains_key("listener.security.protocol.map") {
+            // As Kafka does when the map is not set: controller listeners default to PLAINTEXT.
+            for name in &controller_listener_names {
+                protocol_map
+                    .entry(name.clone())
+                    .or_insert(SecurityProtocol::Plaintext);
+            }
+        }
+        let listeners = parse_listeners("listeners", &list(&props, "listeners"), &protocol_map)?;
         let mut advertised_listeners = parse_listeners(
             "advertised.listeners",
             &list(&props, "advertised.listeners"),
@@ -522,7 +624,35 @@ impl BrokerConfig {
         }
         let voters = parse_voters(&list(&props, "controller.quorum.voters"))?;
         if voters.is_empty() {
+            if props.contains_key("controller.quorum.bootstrap.servers") {
+                return Err(invalid(
+                    "controller.quorum.bootstrap.servers",
+                    props
+                        .get("controller.quorum.bootstrap.servers")
+                        .map(String::as_str)
+                        .unwrap_or(""),
+                    "a dynamic quorum without controller.quorum.voters is not supported yet; \
+                     list the voters in controller.quorum.voters (id@host:port,...)",
+                ));
+            }
             return Err(ConfigError::Missing("controller.quorum.voters"));
+        }
+        check_roles(
+            &process_roles,
+            node_id,
+            &voters,
+            &listeners,
+            &controller_listener_names,
+        )?;
+        let election_timeout = positive_ms(&props, "controller.quorum.election.timeout.ms", 1000)?;
+        let broker_session_timeout = positive_ms(&props, "broker.session.timeout.ms", 9000)?;
+        let broker_heartbeat_interval = positive_ms(&props, "broker.heartbeat.interval.ms", 2000)?;
+        if broker_heartbeat_interval >= broker_session_timeout {
+            return Err(invalid(
+                "broker.heartbeat.interval.ms",
+                &broker_heartbeat_interval.as_millis().to_string(),
+                "must be less than broker.session.timeout.ms",
+            ));
         }
         let mut log_dirs: Vec<PathBuf> = list(&props, "log.dirs")
             .into_iter()
@@ -648,6 +778,10 @@ impl BrokerConfig {
                 1_800_000,
             )?,
             delete_topic_enable: parse_bool(&props, "delete.topic.enable", true)?,
+            election_timeout,
+            quorum_fetch_timeout: positive_ms(&props, "controller.quorum.fetch.timeout.ms", 2000)?,
+            broker_session_timeout,
+            broker_heartbeat_interval,
             raw: props,
         })
     }

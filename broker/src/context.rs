@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kraftwerk_controller::ControllerHandle;
+use crate::quorum::cluster::ClusterHandle;
 use kraftwerk_protocol::versions::SupportedApis;
 
 use crate::config::BrokerConfig;
@@ -15,7 +15,7 @@ pub struct BrokerContext {
     pub config: Arc<BrokerConfig>,
     pub node_id: i32,
     pub cluster_id: String,
-    pub controller: ControllerHandle,
+    pub controller: ClusterHandle,
     pub replicas: Arc<ReplicaManager>,
     pub apis: SupportedApis,
     pub producer_ids: ProducerIdManager,

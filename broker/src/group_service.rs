@@ -12,7 +12,9 @@ use std::time::Duration;
 use kafka_protocol::ResponseError;
 use tokio::sync::{mpsc, oneshot};
 
-use kraftwerk_controller::{ControllerHandle, CreateTopicSpec};
+use kraftwerk_controller::CreateTopicSpec;
+
+use crate::quorum::cluster::ClusterHandle;
 use kraftwerk_storage::batch::{build_batch, records, KeyValue};
 
 use crate::config::BrokerConfig;
@@ -48,7 +50,7 @@ impl GroupService {
     /// Ensures `__consumer_offsets` exists and is open here, replays it, and starts the coordinator task.
     pub async fn start(
         config: &BrokerConfig,
-        controller: ControllerHandle,
+        controller: ClusterHandle,
         replicas: Arc<ReplicaManager>,
     ) -> Result<GroupService, GroupServiceError> {
         let num_partitions = ensure_offsets_topic(config, &controller, &replicas).await?;
@@ -89,7 +91,7 @@ impl GroupService {
 
 async fn ensure_offsets_topic(
     config: &BrokerConfig,
-    controller: &ControllerHandle,
+    controller: &ClusterHandle,
     replicas: &ReplicaManager,
 ) -> Result<i32, GroupServiceError> {
     if let Some(t) = controller.image().topic(OFFSETS_TOPIC) {
@@ -112,11 +114,21 @@ async fn ensure_offsets_topic(
             replicas.reconcile(&controller.image());
             Ok(created.num_partitions)
         }
-        Some(Err(e)) => match controller.image().topic(OFFSETS_TOPIC) {
-            // Lost a race with another creator: fine.
-            Some(t) => Ok(t.partition_count()),
-            None => Err(GroupServiceError::CreateTopic(e.to_string())),
-        },
+        Some(Err(e)) => {
+            // Lost a race with another broker creating it: fine, once our image has the topic.
+            let mut images = controller.subscribe();
+            let found = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                images.wait_for(|i| i.topic(OFFSETS_TOPIC).is_some()),
+            )
+            .await;
+            match found {
+                Ok(Ok(image)) => Ok(image
+                    .topic(OFFSETS_TOPIC)
+                    .map_or(config.offsets_topic_num_partitions, |t| t.partition_count())),
+                _ => Err(GroupServiceError::CreateTopic(e.to_string())),
+            }
+        }
         None => Err(GroupServiceError::CreateTopic(
             "no answer from the controller".into(),
         )),

@@ -12,5 +12,6 @@ pub mod image_ext;
 pub mod meta_properties;
 pub mod network;
 pub mod producer_ids;
+pub mod quorum;
 pub mod replica;
 pub mod server;

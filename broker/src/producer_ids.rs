@@ -1,7 +1,9 @@
 //! Hands out producer ids for InitProducerId from blocks the controller allocates, so most calls touch no
 //! quorum and ids stay unique cluster-wide.
 
-use kraftwerk_controller::{ControllerError, ControllerHandle, ProducerIdBlock};
+use kraftwerk_controller::{ControllerError, ProducerIdBlock};
+
+use crate::quorum::cluster::ClusterHandle;
 use tokio::sync::Mutex;
 
 pub struct ProducerIdManager {
@@ -18,7 +20,7 @@ impl ProducerIdManager {
         }
     }
 
-    pub async fn next(&self, controller: &ControllerHandle) -> Result<i64, ControllerError> {
+    pub async fn next(&self, controller: &ClusterHandle) -> Result<i64, ControllerError> {
         let mut block = self.block.lock().await;
         if block.0 >= block.1 {
             let ProducerIdBlock { first, len } =

@@ -1,18 +1,30 @@
-//! Start-up and shutdown of one node: check the log directories are formatted, start the controller (combined
-//! mode), register this broker, open the hosted partitions, bind the listeners, serve until SIGTERM/SIGINT.
+//! Start-up and shutdown of one node, by its `process.roles`: check the log directories are formatted; as a
+//! controller, start the raft node and bind the controller listener; as a broker, follow the metadata, register
+//! with the active controller, open the hosted partitions and bind the client listeners; serve until
+//! SIGTERM/SIGINT, then shut down in order (controlled shutdown first, so leaderships move before we stop).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use tokio::task::JoinHandle;
 
+use kraftwerk_controller::follower::MetadataFollower;
 use kraftwerk_controller::records::Endpoint;
-use kraftwerk_controller::{BrokerRegistration, ControllerConfig, VoterAddr};
+use kraftwerk_controller::{
+    BrokerRegistration, Controller, ControllerConfig, ControllerHandle, VoterAddr,
+};
 
-use crate::config::{BrokerConfig, Role};
+use crate::config::BrokerConfig;
 use crate::context::{now_ms, BrokerContext};
 use crate::group_service::GroupService;
 use crate::producer_ids::ProducerIdManager;
+use crate::quorum::cluster::ClusterHandle;
+use crate::quorum::controller_client::ControllerClient;
+use crate::quorum::controller_service::{self, ControllerService};
+use crate::quorum::follower_task;
+use crate::quorum::lifecycle::BrokerLifecycle;
+use crate::quorum::peer_transport::{PeerAddr, TcpTransport};
 use crate::replica::{log_config, ReplicaManager};
 use crate::{handlers, meta_properties, network};
 
@@ -27,14 +39,6 @@ fn all_dirs(config: &BrokerConfig) -> Vec<std::path::PathBuf> {
 
 pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()> {
     let started = Instant::now();
-    if config.process_roles != [Role::Broker, Role::Controller]
-        && config.process_roles != [Role::Controller, Role::Broker]
-    {
-        bail!(
-            "process.roles={:?}: this release runs combined nodes (process.roles=broker,controller) only",
-            config.process_roles
-        );
-    }
     let dirs = all_dirs(&config);
     if default_mode
         && dirs
@@ -47,35 +51,170 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
     }
     let cluster_id = meta_properties::verify(&dirs, config.node_id)?;
     let config = Arc::new(config);
+    let voters: Vec<PeerAddr> = config
+        .voters
+        .iter()
+        .map(|v| PeerAddr {
+            node_id: v.id,
+            host: v.host.clone(),
+            port: v.port,
+        })
+        .collect();
 
+    let mut tasks = Vec::new();
+    let controller = if config.is_controller() {
+        let (controller, controller_tasks) =
+            start_controller(&config, &cluster_id, &voters).await?;
+        tasks.extend(controller_tasks);
+        Some(controller)
+    } else {
+        None
+    };
+    let broker = if config.is_broker() {
+        let local = controller.as_ref().map(Controller::handle);
+        let (broker, broker_tasks) =
+            start_broker(config.clone(), cluster_id.clone(), &voters, local).await?;
+        tasks.extend(broker_tasks);
+        Some(broker)
+    } else {
+        None
+    };
+    tracing::info!(
+        node_id = config.node_id,
+        roles = ?config.process_roles,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "kraftwerk started"
+    );
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    if let Some(broker) = &broker {
+        broker
+            .lifecycle
+            .controlled_shutdown(config.broker_session_timeout)
+            .await;
+    }
+    for t in &tasks {
+        t.abort();
+    }
+    if let Some(broker) = broker {
+        broker.replicas.shutdown();
+    }
+    if let Some(controller) = controller {
+        controller.shutdown().await;
+    }
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// The controller role: the raft node (with a TCP transport when there are other voters), the controller
+/// listener, and the broker-session checks of the active controller.
+async fn start_controller(
+    config: &Arc<BrokerConfig>,
+    cluster_id: &str,
+    voters: &[PeerAddr],
+) -> anyhow::Result<(Controller, Vec<JoinHandle<()>>)> {
+    let transport: Arc<dyn kraftwerk_controller::Transport> = if voters.len() > 1 {
+        Arc::new(TcpTransport::start(cluster_id, config.node_id, voters))
+    } else {
+        Arc::new(kraftwerk_controller::NoPeers)
+    };
     let controller = kraftwerk_controller::start(
         ControllerConfig {
             node_id: config.node_id,
-            voters: config
-                .voters
+            voters: voters
                 .iter()
                 .map(|v| VoterAddr {
-                    id: v.id,
+                    id: v.node_id,
                     host: v.host.clone(),
                     port: v.port,
                 })
                 .collect(),
             metadata_dir: config.metadata_dir(),
-            cluster_id: cluster_id.clone(),
+            cluster_id: cluster_id.to_string(),
             default_num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
-            tick: Duration::from_millis(100),
+            // raft-rs counts an election timeout of 10 ticks (randomised to 10-20).
+            tick: (config.election_timeout / 10).max(Duration::from_millis(1)),
         },
-        Arc::new(kraftwerk_controller::NoPeers),
+        transport,
     )
     .await
     .context("starting the controller")?;
-    let handle = controller.handle();
+    let listener = config
+        .listeners
+        .iter()
+        .find(|l| config.controller_listener_names.first() == Some(&l.name))
+        .context("no controller listener")?;
+    let socket = network::listener::bind(listener).await.with_context(|| {
+        format!(
+            "binding controller listener {}://{}",
+            listener.name,
+            listener.bind_addr()
+        )
+    })?;
+    tracing::info!(listener = %listener.name, addr = %listener.bind_addr(), "controller listening");
+    let service = ControllerService::new(
+        controller.handle(),
+        cluster_id.to_string(),
+        config.node_id,
+        voters.iter().map(|v| v.node_id).collect(),
+        listener.name.clone(),
+        config.broker_session_timeout,
+    );
+    let check_every = (config.broker_heartbeat_interval / 2).max(Duration::from_millis(50));
+    let tasks = vec![
+        tokio::spawn(controller_service::accept_loop(socket, service.clone())),
+        tokio::spawn(service.run_session_checks(check_every)),
+    ];
+    Ok((controller, tasks))
+}
 
-    handle
-        .register_broker(registration(&config))
+/// What the shutdown needs of the broker role.
+struct BrokerParts {
+    lifecycle: Arc<BrokerLifecycle>,
+    replicas: Arc<ReplicaManager>,
+}
+
+/// The broker role: its metadata (the local controller's image, or one fetched from the controllers),
+/// registration and heartbeats, hosted partitions, the group coordinator and the client listeners.
+async fn start_broker(
+    config: Arc<BrokerConfig>,
+    cluster_id: String,
+    voters: &[PeerAddr],
+    local: Option<ControllerHandle>,
+) -> anyhow::Result<(BrokerParts, Vec<JoinHandle<()>>)> {
+    let mut tasks = Vec::new();
+    let images = match &local {
+        Some(handle) => handle.subscribe(),
+        None => {
+            let (follower, images) = MetadataFollower::new(&cluster_id);
+            let client =
+                ControllerClient::new(cluster_id.clone(), config.node_id, voters.to_vec(), None);
+            let fetch_timeout = config.quorum_fetch_timeout;
+            tasks.push(tokio::spawn(async move {
+                let refusal = follower_task::follow(client, follower, fetch_timeout).await;
+                tracing::error!("stopped following the metadata log: {refusal}");
+            }));
+            images
+        }
+    };
+    let client = ControllerClient::new(
+        cluster_id.clone(),
+        config.node_id,
+        voters.to_vec(),
+        local.clone(),
+    );
+    let cluster = ClusterHandle::new(local, client, images);
+
+    let lifecycle = BrokerLifecycle::register(cluster.clone(), registration(&config))
         .await
-        .context("registering this broker with the controller")?;
+        .context("registering this broker with the active controller")?;
+    tasks.push(tokio::spawn(
+        lifecycle
+            .clone()
+            .run_heartbeats(config.broker_heartbeat_interval),
+    ));
 
     let replicas = Arc::new(
         ReplicaManager::new(
@@ -85,9 +224,9 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
         )
         .context("scanning log directories")?,
     );
-    replicas.reconcile(&handle.image());
+    replicas.reconcile(&cluster.image());
 
-    let groups = GroupService::start(&config, handle.clone(), replicas.clone())
+    let groups = GroupService::start(&config, cluster.clone(), replicas.clone())
         .await
         .context("starting the group coordinator")?;
 
@@ -95,7 +234,7 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
         config: config.clone(),
         node_id: config.node_id,
         cluster_id,
-        controller: handle.clone(),
+        controller: cluster.clone(),
         replicas: replicas.clone(),
         apis: handlers::supported_apis(),
         producer_ids: ProducerIdManager::new(config.node_id),
@@ -103,17 +242,17 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
     });
 
     // Follow metadata changes: open, reconfigure and delete partitions as the image changes.
-    let mut images = handle.subscribe();
-    let reconciler = {
+    let mut changes = cluster.subscribe();
+    tasks.push({
         let replicas = replicas.clone();
         tokio::spawn(async move {
-            while images.changed().await.is_ok() {
-                let image = images.borrow_and_update().clone();
+            while changes.changed().await.is_ok() {
+                let image = changes.borrow_and_update().clone();
                 replicas.reconcile(&image);
             }
         })
-    };
-    let retention = {
+    });
+    tasks.push({
         let replicas = replicas.clone();
         let every = Duration::from_millis(config.log_retention_check_interval_ms.max(100));
         tokio::spawn(async move {
@@ -126,9 +265,8 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
                     tokio::task::spawn_blocking(move || replicas.enforce_retention(now_ms())).await;
             }
         })
-    };
+    });
 
-    let mut accept_tasks = Vec::new();
     for listener in config.client_listeners() {
         let socket = network::listener::bind(listener).await.with_context(|| {
             format!(
@@ -142,29 +280,19 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
             addr = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             "listening"
         );
-        accept_tasks.push(tokio::spawn(network::listener::accept_loop(
+        tasks.push(tokio::spawn(network::listener::accept_loop(
             socket,
             listener.clone(),
             ctx.clone(),
         )));
     }
-    tracing::info!(
-        node_id = config.node_id,
-        startup_ms = started.elapsed().as_millis() as u64,
-        "kraftwerk started"
-    );
-
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    for t in &accept_tasks {
-        t.abort();
-    }
-    reconciler.abort();
-    retention.abort();
-    replicas.shutdown();
-    controller.shutdown().await;
-    tracing::info!("shutdown complete");
-    Ok(())
+    Ok((
+        BrokerParts {
+            lifecycle,
+            replicas,
+        },
+        tasks,
+    ))
 }
 
 /// This broker as the controller records it: the advertised endpoint of every client listener.

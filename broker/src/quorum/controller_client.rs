@@ -1,0 +1,210 @@
+//! The client side of a controller channel: sends a [`ControllerRequest`] to the active controller and
+//! returns its answer, finding the active controller among the voters on the way.
+//!
+//! It dials the controller it believes is active (a hint from the last NOT_CONTROLLER answer, or the local
+//! raft node's view in a combined node), otherwise each voter in turn; a NOT_CONTROLLER answer names the
+//! leader when known and the request is sent again there, until the deadline. A controller that refuses our
+//! hello (another cluster id) ends the call at once with its reason: retrying cannot fix a misconfiguration.
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use kraftwerk_controller::rpc::{self, ControllerReply, ControllerRequest, ReplyFrame};
+use kraftwerk_controller::ControllerHandle;
+use kraftwerk_protocol::quorum_channel::{decode_ack, framed_hello, ChannelKind, Hello};
+
+use super::channel::{write_frame, FrameReader};
+use super::peer_transport::PeerAddr;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Why a call to the active controller failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// A controller refused this node (cluster id mismatch, ...): a configuration error.
+    #[error("controller {node} refused this node: {reason}")]
+    Refused { node: i32, reason: String },
+    /// No active controller answered before the deadline.
+    #[error("no active controller answered within {0:?}")]
+    Timeout(Duration),
+    /// The request could not be encoded (a bug).
+    #[error("{0}")]
+    Encode(String),
+}
+
+struct Conn {
+    node_id: i32,
+    reader: FrameReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+/// Calls the active controller. One call at a time per client (a second waits for the first); a
+/// long-polling metadata fetch gets its own client.
+pub struct ControllerClient {
+    cluster_id: String,
+    node_id: i32,
+    voters: Vec<PeerAddr>,
+    local: Option<ControllerHandle>,
+    conn: Mutex<Option<Conn>>,
+    leader_hint: AtomicI64,
+    next_voter: AtomicUsize,
+}
+
+impl ControllerClient {
+    /// `voters` are the controller listeners to try; `local` is this node's own controller in a combined
+    /// node (its raft view names the leader without a round trip).
+    pub fn new(
+        cluster_id: String,
+        node_id: i32,
+        voters: Vec<PeerAddr>,
+        local: Option<ControllerHandle>,
+    ) -> Self {
+        Self {
+            cluster_id,
+            node_id,
+            voters,
+            local,
+            conn: Mutex::new(None),
+            leader_hint: AtomicI64::new(-1),
+            next_voter: AtomicUsize::new(0),
+        }
+    }
+
+    /// The active controller as last seen, if known.
+    pub fn leader_hint(&self) -> Option<i32> {
+        if let Some(local) = &self.local {
+            if let Some(leader) = local.leader_id() {
+                return Some(leader);
+            }
+        }
+        i32::try_from(self.leader_hint.load(Ordering::Relaxed))
+            .ok()
+            .filter(|&id| id >= 0)
+    }
+
+    fn pick(&self) -> Option<PeerAddr> {
+        if let Some(leader) = self.leader_hint() {
+            if let Some(v) = self.voters.iter().find(|v| v.node_id == leader) {
+                return Some(v.clone());
+            }
+        }
+        if self.voters.is_empty() {
+            return None;
+        }
+        let i = self.next_voter.fetch_add(1, Ordering::Relaxed) % self.voters.len();
+        Some(self.voters[i].clone())
+    }
+
+    /// Sends `request` to the active controller and returns its reply and the controller's committed
+    /// metadata offset after running it. Retries through leader changes until `deadline` has passed.
+    pub async fn call(
+        &self,
+        request: &ControllerRequest,
+        deadline: Duration,
+        reply_timeout: Duration,
+    ) -> Result<ReplyFrame, ClientError> {
+        let body = rpc::encode(request).map_err(|e| ClientError::Encode(e.to_string()))?;
+        let give_up = Instant::now() + deadline;
+        let mut conn = self.conn.lock().await;
+        loop {
+            if Instant::now() >= give_up {
+                return Err(ClientError::Timeout(deadline));
+            }
+            if conn.is_none() {
+                let Some(target) = self.pick() else {
+                    return Err(ClientError::Timeout(deadline));
+                };
+                match self.connect(&target).await {
+                    Ok(Ok(c)) => *conn = Some(c),
+                    Ok(Err(reason)) => {
+                        return Err(ClientError::Refused {
+                            node: target.node_id,
+                            reason,
+                        })
+                    }
+                    Err(e) => {
+                        tracing::debug!(controller = target.node_id, error = %e, "cannot reach controller");
+                        self.leader_hint.store(-1, Ordering::Relaxed);
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            match exchange(c, &body, reply_timeout).await {
+                Ok(ReplyFrame {
+                    reply: ControllerReply::NotController { leader },
+                    ..
+                }) => {
+                    let hint = leader.filter(|&l| l != c.node_id);
+                    self.leader_hint
+                        .store(hint.map_or(-1, i64::from), Ordering::Relaxed);
+                    *conn = None;
+                    if hint.is_none() {
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
+                }
+                Ok(frame) => {
+                    self.leader_hint
+                        .store(i64::from(c.node_id), Ordering::Relaxed);
+                    return Ok(frame);
+                }
+                Err(e) => {
+                    tracing::debug!(controller = c.node_id, error = %e, "controller call failed; retrying");
+                    *conn = None;
+                    self.leader_hint.store(-1, Ordering::Relaxed);
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+            }
+        }
+    }
+
+    async fn connect(&self, target: &PeerAddr) -> std::io::Result<Result<Conn, String>> {
+        let addr = format!("{}:{}", target.host, target.port);
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })??;
+        stream.set_nodelay(true)?;
+        let (rd, mut writer) = stream.into_split();
+        writer
+            .write_all(&framed_hello(&Hello {
+                kind: ChannelKind::Controller,
+                cluster_id: self.cluster_id.clone(),
+                from_node: self.node_id,
+                to_node: target.node_id,
+            }))
+            .await?;
+        let mut reader = FrameReader::new(rd);
+        let ack = tokio::time::timeout(CONNECT_TIMEOUT, reader.next())
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no hello ack"))?
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        match decode_ack(&ack).map_err(|e| std::io::Error::other(e.to_string()))? {
+            Ok(()) => Ok(Ok(Conn {
+                node_id: target.node_id,
+                reader,
+                writer,
+            })),
+            Err(reason) => Ok(Err(reason)),
+        }
+    }
+}
+
+async fn exchange(c: &mut Conn, body: &[u8], timeout: Duration) -> std::io::Result<ReplyFrame> {
+    write_frame(&mut c.writer, body).await?;
+    c.writer.flush().await?;
+    let frame = tokio::time::timeout(timeout, c.reader.next())
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply"))?
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    rpc::decode::<ReplyFrame>(&frame).map_err(|e| std::io::Error::other(e.to_string()))
+}

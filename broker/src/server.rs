@@ -157,10 +157,8 @@ async fn start_controller(
     let service = ControllerService::new(
         controller.handle(),
         cluster_id.to_string(),
-        config.node_id,
-        voters.iter().map(|v| v.node_id).collect(),
+        config.clone(),
         listener.name.clone(),
-        config.broker_session_timeout,
     );
     let check_every = (config.broker_heartbeat_interval / 2).max(Duration::from_millis(50));
     let tasks = vec![

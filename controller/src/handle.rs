@@ -239,6 +239,16 @@ impl ControllerHandle {
         answer.await.map_err(|_| ControllerError::NotController)?
     }
 
+    /// DescribeQuorum as this node sees it; NOT_CONTROLLER unless it is the leader.
+    pub async fn describe_quorum(&self) -> Result<crate::rpc::QuorumInfo, ControllerError> {
+        let (reply, answer) = oneshot::channel();
+        self.mailbox
+            .send(Command::DescribeQuorum { reply })
+            .await
+            .map_err(|_| ControllerError::NotController)?;
+        answer.await.map_err(|_| ControllerError::NotController)?
+    }
+
     /// Runs `op` on the leader and waits for its records to commit. `None` if the node refused
     /// (not the leader) or stopped before answering.
     async fn submit<R, F>(&self, op: F) -> Option<R>

@@ -84,6 +84,36 @@ pub enum ControllerRequest {
         /// Long-poll time.
         max_wait_ms: u32,
     },
+    /// DescribeQuorum: the raft state of `__cluster_metadata` as the active controller sees it.
+    DescribeQuorum,
+}
+
+/// One replica of the metadata log in a DescribeQuorum answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaProgress {
+    /// Node id.
+    pub node_id: i32,
+    /// Log end offset as the leader knows it (-1 when unknown).
+    pub log_end_offset: i64,
+    /// When the leader last heard from it (ms since the epoch; -1 when never).
+    pub last_fetch_ms: i64,
+    /// When it was last caught up with the leader's log end (ms since the epoch; -1 when never).
+    pub last_caught_up_ms: i64,
+}
+
+/// The quorum's state (Kafka's DescribeQuorum partition data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumInfo {
+    /// The active controller.
+    pub leader_id: i32,
+    /// Its epoch (the raft term).
+    pub leader_epoch: i32,
+    /// The committed offset count of the metadata log.
+    pub high_watermark: i64,
+    /// The voters.
+    pub voters: Vec<ReplicaProgress>,
+    /// Brokers following the log.
+    pub observers: Vec<ReplicaProgress>,
 }
 
 /// What a heartbeat tells the broker.
@@ -137,6 +167,8 @@ pub enum ControllerReply {
     AlteredConfigs(Vec<ResourceResult>),
     /// FetchMetadata.
     Metadata(Result<MetadataChunk, ControllerError>),
+    /// DescribeQuorum.
+    Quorum(Result<QuorumInfo, ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
     NotController {
         /// The active controller's node id, if known.

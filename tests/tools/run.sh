@@ -106,6 +106,7 @@ declare -A main_class=(
   [kafka-console-consumer]=org.apache.kafka.tools.consumer.ConsoleConsumer
   [kafka-consumer-groups]=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand
   [kafka-configs]=org.apache.kafka.tools.ConfigCommand
+  [kafka-metadata-quorum]=org.apache.kafka.tools.MetadataQuorumCommand
 )
 
 out="$work/out"
@@ -241,6 +242,20 @@ check "kafka-configs --alter --delete-config retention.ms" "expected 'Completed 
   has "Completed updating config for topic $topic"
 tool kafka-configs --describe --entity-type topics --entity-name "$topic"
 check "kafka-configs --describe after --delete-config" "retention.ms override still present" lacks "retention\.ms="
+
+# kafka-metadata-quorum, through the broker and straight to the controller listener -------------------
+tool kafka-metadata-quorum describe --status
+check "kafka-metadata-quorum describe --status" "expected leader 1, the cluster id and voter 1 on the controller port" \
+  bash -c "grep -qE '^LeaderId:\s+1$' '$out' && grep -q '$cluster_id' '$out' &&
+    grep -q 'CONTROLLER://127.0.0.1:$cport' '$out' && grep -qE '^HighWatermark:\s+[1-9]' '$out'"
+tool kafka-metadata-quorum describe --replication
+check "kafka-metadata-quorum describe --replication" "expected node 1 as Leader with lag 0" \
+  bash -c "grep -qE '^1\s+\S+\s+[0-9]+\s+0\s+[0-9]+\s+[0-9]+\s+Leader' '$out'"
+timeout "$step_timeout" java "${java_opts[@]}" -cp "$here/lib/*" "${main_class[kafka-metadata-quorum]}" \
+  --bootstrap-controller "127.0.0.1:$cport" describe --status >"$out" 2>"$err" </dev/null
+rc=$?
+check "kafka-metadata-quorum --bootstrap-controller describe --status" "expected leader 1 from the controller listener" \
+  bash -c "grep -qE '^LeaderId:\s+1$' '$out' && grep -q '$cluster_id' '$out'"
 
 # cleanup through the tools ------------------------------------------------------------------------
 tool kafka-topics --delete --topic "$topic"

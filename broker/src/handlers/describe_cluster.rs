@@ -35,7 +35,7 @@ pub fn handle(
         return resp;
     }
     resp.cluster_id = StrBytes::from_string(ctx.cluster_id.clone());
-    resp.controller_id = BrokerId(ctx.controller.leader_id().unwrap_or(ctx.node_id));
+    resp.controller_id = BrokerId(ctx.controller.controller_id_for_clients(ctx.node_id));
     resp.cluster_authorized_operations = if req.include_cluster_authorized_operations {
         CLUSTER_ALL_OPS
     } else {

@@ -82,7 +82,7 @@ pub async fn handle(
         resp.cluster_id = Some(StrBytes::from_string(ctx.cluster_id.clone()));
     }
     if version >= 1 {
-        resp.controller_id = BrokerId(ctx.controller.leader_id().unwrap_or(ctx.node_id));
+        resp.controller_id = BrokerId(ctx.controller.controller_id_for_clients(ctx.node_id));
     }
     resp.cluster_authorized_operations =
         if (8..=10).contains(&version) && req.include_cluster_authorized_operations {

@@ -20,6 +20,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
 pub mod errors;
 pub mod fetch;
 pub mod groups;
@@ -78,6 +79,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::DescribeAcls, 1, 3);
     apis.register(ApiKey::CreateAcls, 1, 3);
     apis.register(ApiKey::DeleteAcls, 1, 3);
+    apis.register(ApiKey::DescribeQuorum, 0, 2);
     apis
 }
 
@@ -157,6 +159,9 @@ pub async fn dispatch(
         }
         RequestKind::DeleteAcls(r) => {
             ResponseKind::DeleteAcls(cluster_admin::delete_acls(ctx, r, v))
+        }
+        RequestKind::DescribeQuorum(r) => {
+            ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, r, v).await)
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(ctx, conn, r, v))

@@ -71,6 +71,17 @@ impl ClusterHandle {
         self.inner.client.leader_hint()
     }
 
+    /// The `controller_id` to tell Kafka clients: the active controller when it is also a live broker (a
+    /// combined node), otherwise this broker. Clients send admin writes to that node, and a controller-only
+    /// node is not in the broker list they can reach (the Java admin client would wait for it forever); this
+    /// broker forwards the writes, as Kafka's brokers do.
+    pub fn controller_id_for_clients(&self, self_id: i32) -> i32 {
+        match self.leader_id() {
+            Some(leader) if self.image().is_broker_active(leader) => leader,
+            _ => self_id,
+        }
+    }
+
     fn local_leader(&self) -> Option<&ControllerHandle> {
         self.inner.local.as_ref().filter(|l| l.is_leader())
     }
@@ -117,6 +128,29 @@ impl ClusterHandle {
         match self.inner.client.call(&request, deadline, deadline).await {
             Ok(ReplyFrame {
                 reply: ControllerReply::Heartbeat(r),
+                ..
+            }) => r,
+            Ok(other) => Err(unexpected(&other.reply)),
+            Err(e) => Err(client_error(e)),
+        }
+    }
+
+    /// DescribeQuorum, answered by the active controller.
+    pub async fn describe_quorum(
+        &self,
+    ) -> Result<kraftwerk_controller::rpc::QuorumInfo, ControllerError> {
+        match self
+            .inner
+            .client
+            .call(
+                &ControllerRequest::DescribeQuorum,
+                WRITE_DEADLINE,
+                REPLY_TIMEOUT,
+            )
+            .await
+        {
+            Ok(ReplyFrame {
+                reply: ControllerReply::Quorum(r),
                 ..
             }) => r,
             Ok(other) => Err(unexpected(&other.reply)),

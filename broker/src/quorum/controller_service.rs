@@ -5,6 +5,7 @@
 //! another cluster, or a raft hello from a node that is not in our voter list, is refused with a message the
 //! other side logs, and logged here too, once per connection.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,13 +18,20 @@ use tracing::{debug, info, warn, Instrument};
 
 use kraftwerk_controller::liveness::BrokerLiveness;
 use kraftwerk_controller::rpc::{
-    self, ControllerReply, ControllerRequest, HeartbeatReply, ReplyFrame,
+    self, ControllerReply, ControllerRequest, HeartbeatReply, QuorumInfo, ReplicaProgress,
+    ReplyFrame,
 };
 use kraftwerk_controller::transport::decode_raft_message;
 use kraftwerk_controller::{ControllerError, ControllerHandle, TopicResult};
 use kraftwerk_protocol::quorum_channel::{decode_hello, encode_ack, is_hello, ChannelKind, Hello};
+use kraftwerk_protocol::request::{decode_request, DecodeError};
+use kraftwerk_protocol::response::{encode_response, unsupported_api_versions_response};
+use kraftwerk_protocol::versions::SupportedApis;
+use kraftwerk_protocol::{ApiKey, RequestKind, ResponseKind};
 
 use super::channel::{write_frame, ChannelError, FrameReader, MAX_FETCH_BYTES};
+use crate::config::BrokerConfig;
+use crate::handlers::describe_quorum;
 
 /// How long a new connection may take to send its first frame.
 const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,25 +45,35 @@ pub struct ControllerService {
     pub node_id: i32,
     pub voter_ids: Vec<i32>,
     pub listener_name: String,
+    config: Arc<BrokerConfig>,
     liveness: Mutex<BrokerLiveness>,
+    /// Brokers following the metadata log from this controller: node id -> (next offset, when, ms).
+    observers: Mutex<HashMap<i32, (i64, i64)>>,
+    /// The Kafka APIs a controller listener answers (a Kafka client may ask these of a controller).
+    kafka_apis: SupportedApis,
 }
 
 impl ControllerService {
     pub fn new(
         handle: ControllerHandle,
         cluster_id: String,
-        node_id: i32,
-        voter_ids: Vec<i32>,
+        config: Arc<BrokerConfig>,
         listener_name: String,
-        session_timeout: Duration,
     ) -> Arc<Self> {
+        let mut kafka_apis = SupportedApis::new();
+        kafka_apis.register(ApiKey::ApiVersions, 0, 4);
+        kafka_apis.register(ApiKey::DescribeQuorum, 0, 2);
+        kafka_apis.register(ApiKey::DescribeCluster, 1, 1);
         Arc::new(Self {
             handle,
             cluster_id,
-            node_id,
-            voter_ids,
+            node_id: config.node_id,
+            voter_ids: config.voters.iter().map(|v| v.id).collect(),
             listener_name,
-            liveness: Mutex::new(BrokerLiveness::new(session_timeout)),
+            liveness: Mutex::new(BrokerLiveness::new(config.broker_session_timeout)),
+            config,
+            observers: Mutex::new(HashMap::new()),
+            kafka_apis,
         })
     }
 
@@ -85,8 +103,73 @@ impl ControllerService {
         Ok(())
     }
 
+    /// The leader's quorum state plus the brokers that fetch from it.
+    async fn describe_quorum(&self) -> Result<QuorumInfo, ControllerError> {
+        let mut info = self.handle.describe_quorum().await?;
+        let voters = &self.voter_ids;
+        info.observers = self
+            .observers
+            .lock()
+            .iter()
+            .filter(|(id, _)| !voters.contains(id))
+            .map(|(&node_id, &(offset, at))| ReplicaProgress {
+                node_id,
+                log_end_offset: offset,
+                last_fetch_ms: at,
+                last_caught_up_ms: if offset >= info.high_watermark {
+                    at
+                } else {
+                    -1
+                },
+            })
+            .collect();
+        info.observers.sort_by_key(|o| o.node_id);
+        Ok(info)
+    }
+
+    /// DescribeCluster asked of a controller (KIP-919, `--bootstrap-controller`): the controllers' endpoints.
+    fn describe_controllers(
+        &self,
+        req: &kafka_protocol::messages::DescribeClusterRequest,
+    ) -> kafka_protocol::messages::DescribeClusterResponse {
+        use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+        use kafka_protocol::messages::{BrokerId, DescribeClusterResponse};
+        use kafka_protocol::protocol::StrBytes;
+        const ENDPOINT_CONTROLLERS: i8 = 2;
+        let mut resp = DescribeClusterResponse::default();
+        resp.endpoint_type = ENDPOINT_CONTROLLERS;
+        if req.endpoint_type != ENDPOINT_CONTROLLERS {
+            resp.error_code = 115; // UNSUPPORTED_ENDPOINT_TYPE
+            resp.error_message = Some(StrBytes::from_static_str(
+                "a controller listener serves only controller endpoints",
+            ));
+            return resp;
+        }
+        resp.cluster_id = StrBytes::from_string(self.cluster_id.clone());
+        resp.controller_id = BrokerId(self.handle.leader_id().unwrap_or(-1));
+        resp.cluster_authorized_operations = i32::MIN;
+        resp.brokers = self
+            .config
+            .voters
+            .iter()
+            .map(|v| {
+                let mut b = DescribeClusterBroker::default();
+                b.broker_id = BrokerId(v.id);
+                b.host = StrBytes::from_string(v.host.clone());
+                b.port = i32::from(v.port);
+                b
+            })
+            .collect();
+        resp
+    }
+
     /// Runs one broker request on this controller.
-    async fn execute(&self, request: ControllerRequest) -> ControllerReply {
+    async fn execute(&self, from: i32, request: ControllerRequest) -> ControllerReply {
+        if let ControllerRequest::FetchMetadata { from_offset, .. } = &request {
+            self.observers
+                .lock()
+                .insert(from, (*from_offset, wall_clock_ms()));
+        }
         if !matches!(request, ControllerRequest::FetchMetadata { .. }) && !self.handle.is_leader() {
             return self.not_controller();
         }
@@ -144,6 +227,9 @@ impl ControllerService {
             } => ControllerReply::AlteredConfigs(
                 self.handle.alter_configs(reqs, validate_only).await,
             ),
+            ControllerRequest::DescribeQuorum => {
+                ControllerReply::Quorum(self.describe_quorum().await)
+            }
             ControllerRequest::FetchMetadata {
                 from_offset,
                 max_bytes,
@@ -262,7 +348,8 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
     match reply {
         ControllerReply::Registered(Err(ControllerError::NotController))
         | ControllerReply::Heartbeat(Err(ControllerError::NotController))
-        | ControllerReply::ProducerIds(Err(ControllerError::NotController)) => true,
+        | ControllerReply::ProducerIds(Err(ControllerError::NotController))
+        | ControllerReply::Quorum(Err(ControllerError::NotController)) => true,
         ControllerReply::CreatedTopics(r) => all(r),
         ControllerReply::DeletedTopics(r) => all(r),
         ControllerReply::CreatedPartitions(r) => all(r),
@@ -312,19 +399,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, svc: Arc<ControllerService>)
         }
     };
     if !is_hello(&first) {
-        let api = first
-            .get(..2)
-            .map(|b| i16::from_be_bytes([b[0], b[1]]))
-            .and_then(|k| kraftwerk_protocol::ApiKey::try_from(k).ok())
-            .map_or_else(
-                || "a non-Kafka frame".to_string(),
-                |k| format!("a {k:?} request"),
-            );
-        warn!(
-            "client {peer} sent {api} to controller listener {}, which carries only the controller quorum's \
-             traffic; point the client's bootstrap.servers at a broker listener instead",
-            svc.listener_name
-        );
+        serve_kafka(first, reader, wr, &svc, peer).await;
         return;
     }
     let hello = match decode_hello(&first) {
@@ -402,7 +477,7 @@ async fn serve_requests(
                 return;
             }
         };
-        let reply = svc.execute(request).await;
+        let reply = svc.execute(from, request).await;
         let frame = ReplyFrame {
             reply,
             committed_offset: svc.handle.image().last_applied_offset(),
@@ -418,4 +493,95 @@ async fn serve_requests(
             return;
         }
     }
+}
+
+/// A Kafka client on the controller listener. As on Apache Kafka's controllers, ApiVersions and DescribeQuorum
+/// are answered (so `kafka-metadata-quorum --bootstrap-controller` works); anything else is a client pointed
+/// at the wrong port: one log line saying so, and the connection is closed.
+async fn serve_kafka(
+    first: bytes::Bytes,
+    mut reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    svc: &ControllerService,
+    peer: SocketAddr,
+) {
+    let mut frame = first;
+    loop {
+        let request = match decode_request(frame) {
+            Ok(r) => r,
+            Err(DecodeError::UnsupportedVersion {
+                api_key: ApiKey::ApiVersions,
+                correlation_id,
+                ..
+            }) => {
+                let bytes = unsupported_api_versions_response(correlation_id, &svc.kafka_apis);
+                if wr.write_all(&bytes).await.is_err() {
+                    return;
+                }
+                match reader.next().await {
+                    Ok(f) => {
+                        frame = f;
+                        continue;
+                    }
+                    Err(_) => return,
+                }
+            }
+            Err(e) => {
+                warn!(
+                    "client {peer} sent an undecodable request ({e}) to controller listener {}; closing",
+                    svc.listener_name
+                );
+                return;
+            }
+        };
+        let (api_key, version, correlation_id) = (
+            request.api_key,
+            request.api_version,
+            request.correlation_id(),
+        );
+        let body = match request.body {
+            RequestKind::ApiVersions(_) if svc.kafka_apis.is_supported(api_key, version) => {
+                ResponseKind::ApiVersions(svc.kafka_apis.api_versions_response())
+            }
+            RequestKind::DescribeQuorum(r) if svc.kafka_apis.is_supported(api_key, version) => {
+                ResponseKind::DescribeQuorum(if describe_quorum::asks_for_metadata_partition(&r) {
+                    describe_quorum::response(&svc.config, svc.describe_quorum().await, version)
+                } else {
+                    describe_quorum::unknown_partition(&r)
+                })
+            }
+            RequestKind::DescribeCluster(r) if svc.kafka_apis.is_supported(api_key, version) => {
+                ResponseKind::DescribeCluster(svc.describe_controllers(&r))
+            }
+            _ => {
+                warn!(
+                    "client {peer} sent a {api_key:?} request to controller listener {}, which carries only the \
+                     controller quorum's traffic; point the client's bootstrap.servers at a broker listener instead",
+                    svc.listener_name
+                );
+                return;
+            }
+        };
+        match encode_response(api_key, version, correlation_id, &body) {
+            Ok(bytes) => {
+                if wr.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode a response on the controller listener");
+                return;
+            }
+        }
+        frame = match reader.next().await {
+            Ok(f) => f,
+            Err(_) => return,
+        };
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

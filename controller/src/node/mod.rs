@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use raft::prelude::{Entry, EntryType, RawNode};
+use raft::prelude::{Entry, EntryType, MessageType, RawNode};
 use raft::StateRole;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
@@ -35,7 +35,14 @@ use crate::image::MetadataImage;
 use crate::ops::OpContext;
 use crate::raft_log::{LogError, RaftStorage};
 use crate::records::{decode_batch, encode_batch};
-use crate::rpc::{CommittedEntry, MetadataChunk};
+use crate::rpc::{CommittedEntry, MetadataChunk, QuorumInfo, ReplicaProgress};
+
+/// Milliseconds since the Unix epoch, for DescribeQuorum's timestamps.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 use crate::transport::{RaftMessage, Transport};
 use proposals::{InFlight, Resolved};
 
@@ -62,6 +69,11 @@ pub(crate) enum Command {
         max_bytes: u64,
         /// Where the answer goes.
         reply: tokio::sync::oneshot::Sender<Result<MetadataChunk, ControllerError>>,
+    },
+    /// Describe the quorum (the leader's view of every voter's progress).
+    DescribeQuorum {
+        /// Where the answer goes.
+        reply: tokio::sync::oneshot::Sender<Result<QuorumInfo, ControllerError>>,
     },
     /// Stop; in-flight requests answer NOT_CONTROLLER.
     Shutdown,
@@ -93,6 +105,9 @@ pub(crate) struct Node {
     deferred: VecDeque<Operation>,
     applied_index: u64,
     applied_term: u64,
+    /// Leader only: per voter (raft id), when it last answered an append or heartbeat and when it was last
+    /// caught up, in ms since the epoch.
+    peer_seen: std::collections::HashMap<u64, (i64, i64)>,
     image_tx: watch::Sender<Arc<MetadataImage>>,
     status: Arc<SharedStatus>,
 }
@@ -145,6 +160,7 @@ impl Node {
             deferred: VecDeque::new(),
             applied_index: hard_state.commit,
             applied_term,
+            peer_seen: std::collections::HashMap::new(),
             image_tx: parts.image_tx,
             status: parts.status,
         };
@@ -210,9 +226,19 @@ impl Node {
         match command {
             Command::Propose(op) => self.propose(op),
             Command::Step(message) => {
+                let from = message.from;
+                let is_response = matches!(
+                    message.msg_type(),
+                    MessageType::MsgAppendResponse | MessageType::MsgHeartbeatResponse
+                );
                 if let Err(e) = self.raw.step(*message) {
                     debug!(error = %e, "ignoring raft message");
+                } else if is_response && self.is_leader() {
+                    self.note_peer_response(from);
                 }
+            }
+            Command::DescribeQuorum { reply } => {
+                let _ = reply.send(self.describe_quorum());
             }
             Command::ReadCommitted {
                 from_offset,
@@ -224,6 +250,66 @@ impl Node {
             Command::Shutdown => return false,
         }
         true
+    }
+
+    /// Records when a voter last answered the leader, and whether it had caught up then.
+    fn note_peer_response(&mut self, from: u64) {
+        let now = wall_clock_ms();
+        let last = self.raw.raft.raft_log.last_index();
+        let caught_up = self
+            .raw
+            .raft
+            .prs()
+            .get(from)
+            .is_some_and(|p| p.matched >= last);
+        let seen = self.peer_seen.entry(from).or_insert((-1, -1));
+        seen.0 = now;
+        if caught_up {
+            seen.1 = now;
+        }
+    }
+
+    /// The leader's view of the quorum; NOT_CONTROLLER elsewhere (only the leader knows every voter's progress).
+    fn describe_quorum(&self) -> Result<QuorumInfo, ControllerError> {
+        if !self.is_leader() {
+            return Err(ControllerError::NotController);
+        }
+        let now = wall_clock_ms();
+        let self_id = self.raw.raft.id;
+        let last = self.raw.raft.raft_log.last_index();
+        let mut voters: Vec<ReplicaProgress> = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .filter_map(|(&id, progress)| {
+                let node_id = node_id(id)?;
+                let (fetch, caught_up) = if id == self_id {
+                    (now, now)
+                } else {
+                    self.peer_seen.get(&id).copied().unwrap_or((-1, -1))
+                };
+                let matched = if id == self_id {
+                    last
+                } else {
+                    progress.matched
+                };
+                Some(ReplicaProgress {
+                    node_id,
+                    log_end_offset: i64::try_from(matched).unwrap_or(i64::MAX),
+                    last_fetch_ms: fetch,
+                    last_caught_up_ms: caught_up,
+                })
+            })
+            .collect();
+        voters.sort_by_key(|v| v.node_id);
+        Ok(QuorumInfo {
+            leader_id: node_id(self_id).unwrap_or(-1),
+            leader_epoch: i32::try_from(self.raw.raft.term).unwrap_or(i32::MAX),
+            high_watermark: i64::try_from(self.raw.raft.raft_log.committed).unwrap_or(i64::MAX),
+            voters,
+            observers: Vec::new(),
+        })
     }
 
     /// Committed and applied entries from `from_offset`, for a follower of the metadata log.

@@ -45,14 +45,19 @@ struct Conn {
     writer: OwnedWriteHalf,
 }
 
-/// Calls the active controller. One call at a time per client (a second waits for the first); a
+/// Connections per client: calls in flight at once (each connection carries one call at a time, and a forwarded
+/// write waits for a quorum commit, so concurrent client writes need several to share the controller's fsyncs).
+const POOL_SIZE: usize = 8;
+
+/// Calls the active controller, up to [`POOL_SIZE`] calls at once (more wait for a free connection); a
 /// long-polling metadata fetch gets its own client.
 pub struct ControllerClient {
     cluster_id: String,
     node_id: i32,
     voters: Vec<PeerAddr>,
     local: Option<ControllerHandle>,
-    conn: Mutex<Option<Conn>>,
+    conns: Vec<Mutex<Option<Conn>>>,
+    next_conn: AtomicUsize,
     leader_hint: AtomicI64,
     next_voter: AtomicUsize,
 }
@@ -71,7 +76,8 @@ impl ControllerClient {
             node_id,
             voters,
             local,
-            conn: Mutex::new(None),
+            conns: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
+            next_conn: AtomicUsize::new(0),
             leader_hint: AtomicI64::new(-1),
             next_voter: AtomicUsize::new(0),
         }
@@ -112,7 +118,7 @@ impl ControllerClient {
     ) -> Result<ReplyFrame, ClientError> {
         let body = rpc::encode(request).map_err(|e| ClientError::Encode(e.to_string()))?;
         let give_up = Instant::now() + deadline;
-        let mut conn = self.conn.lock().await;
+        let mut conn = self.any_connection().await;
         loop {
             if Instant::now() >= give_up {
                 return Err(ClientError::Timeout(deadline));
@@ -164,6 +170,17 @@ impl ControllerClient {
                 }
             }
         }
+    }
+
+    /// A free pooled connection slot, else the next one in turn once it is free.
+    async fn any_connection(&self) -> tokio::sync::MutexGuard<'_, Option<Conn>> {
+        for slot in &self.conns {
+            if let Ok(guard) = slot.try_lock() {
+                return guard;
+            }
+        }
+        let i = self.next_conn.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        self.conns[i].lock().await
     }
 
     async fn connect(&self, target: &PeerAddr) -> std::io::Result<Result<Conn, String>> {

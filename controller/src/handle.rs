@@ -240,7 +240,9 @@ impl ControllerHandle {
 
     /// Registers (or re-registers) a broker; it is unfenced from then on.
     pub async fn register_broker(&self, reg: BrokerRegistration) -> Result<(), ControllerError> {
-        self.submit(move |image, _| ops::brokers::register_broker(image, &reg))
+        // A new incarnation per registration, drawn here so the operation stays deterministic.
+        let incarnation_id = uuid::Uuid::new_v4();
+        self.submit(move |image, _| ops::brokers::register_broker(image, &reg, incarnation_id))
             .await
             .unwrap_or(Err(ControllerError::NotController))
     }

@@ -8,7 +8,8 @@
 //!
 //! - [`start`] / [`Controller`] / [`ControllerHandle`]: running a controller and using it.
 //! - [`api`]: request and result types; [`error`]: Kafka error codes.
-//! - [`image`]: the immutable metadata image; [`records`]: what the log holds.
+//! - [`image`]: the immutable metadata image; [`records`]: what the log holds, and Kafka's
+//!   byte format for it ([`records::kafka_format`]).
 //! - [`topic_configs`]: topic config definitions, shared with the broker's DescribeConfigs.
 //! - [`transport`]: how raft messages reach other voters (none with a single voter).
 //!

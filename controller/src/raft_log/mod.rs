@@ -5,12 +5,14 @@
 //! snapshots yet, so nothing is ever compacted) and writes through to a durable [`EntryStore`]
 //! and [`HardStateStore`]. Both are traits so the node can be tested on in-memory stores; the
 //! durable ones are `PartitionEntryStore` (one Kafka record batch per entry) and
-//! `QuorumStateFile`.
+//! `QuorumStateFile`. `snapshot_file` reads and writes Kafka's metadata snapshot files (not yet
+//! used by raft).
 
 #[cfg(test)]
 pub(crate) mod mem;
 pub(crate) mod partition_store;
 pub(crate) mod quorum_state;
+pub mod snapshot_file;
 
 use std::path::PathBuf;
 

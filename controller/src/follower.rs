@@ -17,19 +17,21 @@ use crate::rpc::MetadataChunk;
 /// Why a fetched chunk could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FollowError {
-    /// The chunk does not continue the applied log (a controller answered from another offset).
-    #[error("metadata entry at offset {got} does not follow the applied offset {applied}")]
+    /// The chunk does not continue the applied log (a controller answered from another index).
+    #[error("metadata entry {got} does not follow the applied entry {applied}")]
     Gap {
-        /// Last applied offset.
-        applied: i64,
-        /// Offset of the first entry offered.
-        got: i64,
+        /// Raft index of the last applied entry.
+        applied: u64,
+        /// Raft index of the entry offered.
+        got: u64,
     },
 }
 
 /// The image a broker serves from, advanced by fetched chunks.
 pub struct MetadataFollower {
     image: MetadataImage,
+    /// Raft index of the last applied entry.
+    applied_index: u64,
     tx: watch::Sender<Arc<MetadataImage>>,
 }
 
@@ -38,12 +40,19 @@ impl MetadataFollower {
     pub fn new(cluster_id: &str) -> (Self, watch::Receiver<Arc<MetadataImage>>) {
         let image = MetadataImage::empty(cluster_id);
         let (tx, rx) = watch::channel(Arc::new(image.clone()));
-        (Self { image, tx }, rx)
+        (
+            Self {
+                image,
+                applied_index: 0,
+                tx,
+            },
+            rx,
+        )
     }
 
-    /// The next offset to fetch.
-    pub fn next_offset(&self) -> i64 {
-        self.image.last_applied_offset() + 1
+    /// The raft index of the next entry to fetch.
+    pub fn next_index(&self) -> u64 {
+        self.applied_index + 1
     }
 
     /// The image after everything applied so far.
@@ -57,14 +66,15 @@ impl MetadataFollower {
             return Ok(());
         }
         let mut image = self.image.clone();
+        let mut applied = self.applied_index;
         for e in &chunk.entries {
-            let offset = i64::try_from(e.index).unwrap_or(i64::MAX) - 1;
-            if offset != image.last_applied_offset() + 1 {
+            if e.index != applied + 1 {
                 return Err(FollowError::Gap {
-                    applied: image.last_applied_offset(),
-                    got: offset,
+                    applied,
+                    got: e.index,
                 });
             }
+            applied = e.index;
             let entry = Entry {
                 index: e.index,
                 term: e.term,
@@ -75,6 +85,7 @@ impl MetadataFollower {
             image = apply_entry(&image, &entry);
         }
         self.image = image;
+        self.applied_index = applied;
         self.tx.send_replace(Arc::new(self.image.clone()));
         Ok(())
     }
@@ -105,20 +116,16 @@ mod tests {
         follower
             .apply(&MetadataChunk {
                 entries: vec![entry(1, &[]), entry(2, &[topic])],
-                high_watermark: 1,
+                commit_index: 2,
             })
             .unwrap();
-        assert_eq!(follower.next_offset(), 2);
+        assert_eq!(follower.next_index(), 3);
         assert!(rx.borrow().topic("t").is_some());
         let gap = follower.apply(&MetadataChunk {
             entries: vec![entry(5, &[])],
-            high_watermark: 4,
+            commit_index: 5,
         });
-        assert_eq!(gap, Err(FollowError::Gap { applied: 1, got: 4 }));
-        assert_eq!(
-            follower.next_offset(),
-            2,
-            "nothing applied from a bad chunk"
-        );
+        assert_eq!(gap, Err(FollowError::Gap { applied: 2, got: 5 }));
+        assert_eq!(follower.next_index(), 3, "nothing applied from a bad chunk");
     }
 }

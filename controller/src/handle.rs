@@ -213,30 +213,37 @@ impl ControllerHandle {
         }
     }
 
-    /// Committed metadata entries from `from_offset` (for a broker following the log). Waits up to
-    /// `max_wait` for something new when the follower is caught up.
+    /// Committed metadata entries from raft index `from_index` (for a broker following the log). Waits up
+    /// to `max_wait` for something new when the follower is caught up: every applied entry publishes an image,
+    /// so an image change is the signal to look again.
     pub async fn read_committed(
         &self,
-        from_offset: i64,
+        from_index: u64,
         max_bytes: u64,
         max_wait: std::time::Duration,
     ) -> Result<crate::rpc::MetadataChunk, ControllerError> {
+        let deadline = tokio::time::Instant::now() + max_wait;
         let mut images = self.image.clone();
-        let _ = tokio::time::timeout(
-            max_wait,
-            images.wait_for(|image| image.last_applied_offset() >= from_offset),
-        )
-        .await;
-        let (reply, answer) = oneshot::channel();
-        self.mailbox
-            .send(Command::ReadCommitted {
-                from_offset,
-                max_bytes,
-                reply,
-            })
-            .await
-            .map_err(|_| ControllerError::NotController)?;
-        answer.await.map_err(|_| ControllerError::NotController)?
+        images.mark_unchanged();
+        loop {
+            let (reply, answer) = oneshot::channel();
+            self.mailbox
+                .send(Command::ReadCommitted {
+                    from_index,
+                    max_bytes,
+                    reply,
+                })
+                .await
+                .map_err(|_| ControllerError::NotController)?;
+            let chunk = answer.await.map_err(|_| ControllerError::NotController)??;
+            if !chunk.entries.is_empty() {
+                return Ok(chunk);
+            }
+            match tokio::time::timeout_at(deadline, images.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(chunk),
+            }
+        }
     }
 
     /// DescribeQuorum as this node sees it; NOT_CONTROLLER unless it is the leader.
@@ -276,7 +283,9 @@ impl ControllerHandle {
 
     /// Registers (or re-registers) a broker; it is unfenced from then on.
     pub async fn register_broker(&self, reg: BrokerRegistration) -> Result<(), ControllerError> {
-        self.submit(move |image, _| ops::brokers::register_broker(image, &reg))
+        // A new incarnation per registration, drawn here so the operation stays deterministic.
+        let incarnation_id = uuid::Uuid::new_v4();
+        self.submit(move |image, _| ops::brokers::register_broker(image, &reg, incarnation_id))
             .await
             .unwrap_or(Err(ControllerError::NotController))
     }

@@ -8,7 +8,8 @@
 //!
 //! - [`start`] / [`Controller`] / [`ControllerHandle`]: running a controller and using it.
 //! - [`api`]: request and result types; [`error`]: Kafka error codes.
-//! - [`image`]: the immutable metadata image; [`records`]: what the log holds.
+//! - [`image`]: the immutable metadata image; [`records`]: what the log holds, and Kafka's
+//!   byte format for it ([`records::kafka_format`]); [`snapshot_file`]: Kafka's snapshot files.
 //! - [`topic_configs`]: topic config definitions, shared with the broker's DescribeConfigs.
 //! - [`transport`]: how raft messages reach other voters (none with a single voter).
 //!
@@ -46,4 +47,6 @@ pub use ops::topic_name::validate as validate_topic_name;
 pub use ops::topic_name::MAX_NAME_LENGTH as MAX_TOPIC_NAME_LENGTH;
 pub use ops::MAX_PARTITIONS_PER_REQUEST;
 pub use raft_log::partition_store::METADATA_TOPIC;
+/// Kafka-format metadata snapshot files (not yet used by raft).
+pub use raft_log::snapshot_file;
 pub use transport::{NoPeers, RaftMessage, Transport};

@@ -74,11 +74,12 @@ pub enum ControllerRequest {
         /// Validate only.
         validate_only: bool,
     },
-    /// Fetch of the committed metadata log from `from_offset` (the next offset the follower needs). Waits up
+    /// Fetch of the committed metadata log from raft index `from_index` (the next entry the follower needs;
+    /// entries, not Kafka offsets, since one entry spans one offset per record). Waits up
     /// to `max_wait_ms` when there is nothing new yet.
     FetchMetadata {
         /// First offset wanted.
-        from_offset: i64,
+        from_index: u64,
         /// Upper bound on the entry bytes in the answer (at least one entry is always sent).
         max_bytes: u32,
         /// Long-poll time.
@@ -144,8 +145,8 @@ pub struct MetadataChunk {
     /// Consecutive committed entries starting at the requested offset (empty after a long poll with
     /// nothing new).
     pub entries: Vec<CommittedEntry>,
-    /// Offset of the last committed entry on the controller (-1 if none).
-    pub high_watermark: i64,
+    /// Raft index of the last committed (and applied) entry on the controller.
+    pub commit_index: u64,
 }
 
 /// The active controller's answer.
@@ -224,7 +225,7 @@ mod tests {
                 validate_only: false,
             },
             ControllerRequest::FetchMetadata {
-                from_offset: 7,
+                from_index: 7,
                 max_bytes: 1 << 20,
                 max_wait_ms: 500,
             },

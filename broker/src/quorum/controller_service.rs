@@ -165,10 +165,12 @@ impl ControllerService {
 
     /// Runs one broker request on this controller.
     async fn execute(&self, from: i32, request: ControllerRequest) -> ControllerReply {
-        if let ControllerRequest::FetchMetadata { from_offset, .. } = &request {
+        if let ControllerRequest::FetchMetadata { from_index, .. } = &request {
+            // Entries applied by the observer: the same unit as the voters' log end in DescribeQuorum.
+            let applied = i64::try_from(*from_index).unwrap_or(i64::MAX) - 1;
             self.observers
                 .lock()
-                .insert(from, (*from_offset, wall_clock_ms()));
+                .insert(from, (applied, wall_clock_ms()));
         }
         if !matches!(request, ControllerRequest::FetchMetadata { .. }) && !self.handle.is_leader() {
             return self.not_controller();
@@ -231,13 +233,13 @@ impl ControllerService {
                 ControllerReply::Quorum(self.describe_quorum().await)
             }
             ControllerRequest::FetchMetadata {
-                from_offset,
+                from_index,
                 max_bytes,
                 max_wait_ms,
             } => ControllerReply::Metadata(
                 self.handle
                     .read_committed(
-                        from_offset,
+                        from_index,
                         u64::from(max_bytes.min(MAX_FETCH_BYTES)),
                         Duration::from_millis(u64::from(max_wait_ms)).min(MAX_FETCH_WAIT),
                     )

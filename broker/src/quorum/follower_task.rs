@@ -23,7 +23,7 @@ pub async fn follow(
     let reply_timeout = fetch_timeout.max(Duration::from_millis(u64::from(FETCH_WAIT_MS) * 2));
     loop {
         let request = ControllerRequest::FetchMetadata {
-            from_offset: follower.next_offset(),
+            from_index: follower.next_index(),
             max_bytes: MAX_FETCH_BYTES,
             max_wait_ms: FETCH_WAIT_MS,
         };

@@ -32,7 +32,24 @@ pub struct MetadataImage {
     brokers: Arc<BTreeMap<i32, BrokerImage>>,
     features: Arc<BTreeMap<String, i16>>,
     next_producer_id: i64,
+    /// Broker id and epoch of the last ProducerIdsRecord, kept so a snapshot rewrites it exactly.
+    producer_ids_owner: Option<(i32, i64)>,
     last_applied_offset: i64,
+}
+
+/// Images are equal when they describe the same metadata at the same offset (shared or not).
+impl PartialEq for MetadataImage {
+    fn eq(&self, other: &Self) -> bool {
+        self.cluster_id == other.cluster_id
+            && self.topics.by_name == other.topics.by_name
+            && self.topics.by_id == other.topics.by_id
+            && self.configs.map == other.configs.map
+            && self.brokers == other.brokers
+            && self.features == other.features
+            && self.next_producer_id == other.next_producer_id
+            && self.producer_ids_owner == other.producer_ids_owner
+            && self.last_applied_offset == other.last_applied_offset
+    }
 }
 
 impl MetadataImage {
@@ -45,6 +62,7 @@ impl MetadataImage {
             brokers: Arc::default(),
             features: Arc::default(),
             next_producer_id: 0,
+            producer_ids_owner: None,
             last_applied_offset: -1,
         }
     }
@@ -54,9 +72,17 @@ impl MetadataImage {
         &self.cluster_id
     }
 
-    /// Offset in `__cluster_metadata` of the last batch applied (-1 before any).
+    /// Offset in `__cluster_metadata` of the last record applied (-1 before any): the last
+    /// offset of the last batch applied.
     pub fn last_applied_offset(&self) -> i64 {
         self.last_applied_offset
+    }
+
+    /// The offset the next batch of the metadata log starts at. A batch takes one offset per
+    /// record (a control batch one), as in Kafka, so this is also the broker epoch a
+    /// registration proposed now gets.
+    pub fn next_offset(&self) -> i64 {
+        self.last_applied_offset.saturating_add(1)
     }
 
     /// Topic ids by name, in name order.
@@ -129,14 +155,91 @@ impl MetadataImage {
         &self.features
     }
 
-    /// The image after the batch at `offset` (all the records of one operation).
+    /// The image after the batch at `offset` (all the records of one operation), which takes
+    /// one offset per record (one if empty: a control batch).
     pub fn apply(&self, offset: i64, records: &[MetadataRecord]) -> MetadataImage {
+        self.apply_span(offset, records.len().max(1), records)
+    }
+
+    /// The image after a batch at `base_offset` that takes `span` offsets, of which `records`
+    /// are the ones to replay (a batch with undecodable records is skipped but still counts).
+    pub fn apply_span(
+        &self,
+        base_offset: i64,
+        span: usize,
+        records: &[MetadataRecord],
+    ) -> MetadataImage {
         let mut next = self.clone();
         for record in records {
-            next.replay(offset, record);
+            next.replay(record);
         }
-        next.last_applied_offset = next.last_applied_offset.max(offset);
+        let span = i64::try_from(span.max(1)).unwrap_or(i64::MAX);
+        let last = base_offset.saturating_add(span - 1);
+        next.last_applied_offset = next.last_applied_offset.max(last);
         next
+    }
+
+    /// The image a snapshot ending at `last_contained_offset` describes: its records replayed
+    /// onto an empty image.
+    pub fn from_snapshot(
+        cluster_id: impl Into<String>,
+        last_contained_offset: i64,
+        records: &[MetadataRecord],
+    ) -> MetadataImage {
+        let mut image = Self::empty(cluster_id);
+        for record in records {
+            image.replay(record);
+        }
+        image.last_applied_offset = last_contained_offset;
+        image
+    }
+
+    /// The records that rebuild this image exactly on an empty one (what a snapshot holds):
+    /// features (`metadata.version` first, as Kafka requires), brokers with their fencing
+    /// state, topics with their partitions, configs, then the producer id block.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut out = Vec::new();
+        let mv = "metadata.version";
+        let features = self.features.iter();
+        let (first, rest): (Vec<_>, Vec<_>) = features.partition(|(name, _)| *name == mv);
+        for (name, level) in first.into_iter().chain(rest) {
+            out.push(MetadataRecord::FeatureLevel {
+                name: name.clone(),
+                level: *level,
+            });
+        }
+        for broker in self.brokers.values() {
+            out.push(MetadataRecord::RegisterBroker(broker.to_record()));
+        }
+        for topic in self.topics() {
+            out.push(MetadataRecord::Topic {
+                name: topic.name.clone(),
+                id: topic.id,
+            });
+            for (&index, partition) in &topic.partitions {
+                out.push(MetadataRecord::Partition(
+                    partition.to_record(topic.id, index),
+                ));
+            }
+        }
+        for (resource, entries) in self.configs.map.iter() {
+            for (name, value) in entries {
+                out.push(MetadataRecord::Config(crate::records::ConfigRecord {
+                    resource: resource.clone(),
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                }));
+            }
+        }
+        if self.next_producer_id != 0 || self.producer_ids_owner.is_some() {
+            let (broker_id, broker_epoch) = self.producer_ids_owner.unwrap_or((-1, -1));
+            out.push(MetadataRecord::ProducerIds {
+                broker_id,
+                broker_epoch,
+                next_producer_id: self.next_producer_id,
+            });
+        }
+        out
     }
 
     /// The first producer id not yet handed out (idempotent producers' ids are unique cluster-wide).
@@ -144,24 +247,31 @@ impl MetadataImage {
         self.next_producer_id
     }
 
-    fn replay(&mut self, offset: i64, record: &MetadataRecord) {
+    fn replay(&mut self, record: &MetadataRecord) {
         match record {
             MetadataRecord::ProducerIds {
-                next_producer_id, ..
-            } => self.next_producer_id = self.next_producer_id.max(*next_producer_id),
+                broker_id,
+                broker_epoch,
+                next_producer_id,
+            } => {
+                if *next_producer_id >= self.next_producer_id {
+                    self.next_producer_id = *next_producer_id;
+                    self.producer_ids_owner = Some((*broker_id, *broker_epoch));
+                }
+            }
             MetadataRecord::RegisterBroker(rec) => {
                 Arc::make_mut(&mut self.brokers)
-                    .insert(rec.broker_id, BrokerImage::registered(rec, offset));
+                    .insert(rec.broker_id, BrokerImage::registered(rec));
             }
-            MetadataRecord::UnregisterBroker { broker_id } => {
+            MetadataRecord::UnregisterBroker { broker_id, .. } => {
                 if self.brokers.contains_key(broker_id) {
                     Arc::make_mut(&mut self.brokers).remove(broker_id);
                     self.configs
                         .remove_resource(&ConfigResource::broker(broker_id.to_string()));
                 }
             }
-            MetadataRecord::FenceBroker { broker_id } => self.set_fenced(*broker_id, true),
-            MetadataRecord::UnfenceBroker { broker_id } => self.set_fenced(*broker_id, false),
+            MetadataRecord::FenceBroker { broker_id, .. } => self.set_fenced(*broker_id, true),
+            MetadataRecord::UnfenceBroker { broker_id, .. } => self.set_fenced(*broker_id, false),
             MetadataRecord::Topic { name, id } => self.topics.add_topic(name, *id),
             MetadataRecord::Partition(rec) => self.topics.set_partition(rec),
             MetadataRecord::PartitionChange(rec) => self.topics.change_partition(rec),
@@ -194,4 +304,4 @@ impl MetadataImage {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

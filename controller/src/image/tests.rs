@@ -14,8 +14,19 @@ fn broker(id: i32) -> MetadataRecord {
             port: 9092,
             security_protocol: SecurityProtocol::Plaintext,
         }],
-        rack: None,
+        fenced: false,
+        ..BrokerRecord::default()
     })
+}
+
+fn broker_at(id: i32, epoch: i64) -> MetadataRecord {
+    match broker(id) {
+        MetadataRecord::RegisterBroker(rec) => MetadataRecord::RegisterBroker(BrokerRecord {
+            broker_epoch: epoch,
+            ..rec
+        }),
+        other => other,
+    }
 }
 
 fn partition(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
@@ -27,6 +38,7 @@ fn partition(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataReco
         replicas,
         leader_epoch: 0,
         partition_epoch: 0,
+        ..PartitionRecord::default()
     })
 }
 
@@ -68,7 +80,8 @@ fn topics_partitions_and_removal() {
             ),
         ],
     );
-    assert_eq!(image.last_applied_offset(), 0);
+    // Six records at offsets 0..=5.
+    assert_eq!(image.last_applied_offset(), 5);
     let topic = image.topic("orders").unwrap();
     assert_eq!(topic.id, id);
     assert_eq!(topic.partition_count(), 2);
@@ -119,7 +132,7 @@ fn untouched_parts_are_shared() {
             partition: 0,
             isr: None,
             leader: Some(NO_LEADER),
-            replicas: None,
+            ..PartitionChangeRecord::default()
         })],
     );
     assert!(Arc::ptr_eq(&image.brokers, &next.brokers));
@@ -156,7 +169,7 @@ fn partition_change_bumps_epochs() {
             partition: 0,
             isr,
             leader,
-            replicas: None,
+            ..PartitionChangeRecord::default()
         })
     };
     let next = image.apply(1, &[change(Some(2), Some(vec![2]))]);
@@ -171,22 +184,31 @@ fn partition_change_bumps_epochs() {
 
 #[test]
 fn brokers_register_fence_unregister() {
-    let image = MetadataImage::empty("c").apply(5, &[broker(1), broker(2)]);
+    let image = MetadataImage::empty("c").apply(5, &[broker_at(1, 5), broker_at(2, 5)]);
     assert_eq!(image.broker(1).unwrap().epoch, 5);
     assert_eq!(image.unfenced_broker_ids(), vec![1, 2]);
-    let image = image.apply(6, &[MetadataRecord::FenceBroker { broker_id: 1 }]);
+    let image = image.apply(
+        6,
+        &[MetadataRecord::FenceBroker {
+            broker_id: 1,
+            epoch: 0,
+        }],
+    );
     assert!(image.broker(1).unwrap().fenced);
     assert!(!image.is_broker_active(1));
     assert_eq!(image.unfenced_broker_ids(), vec![2]);
     // Re-registration unfences and takes a new epoch.
-    let image = image.apply(7, &[broker(1)]);
+    let image = image.apply(7, &[broker_at(1, 7)]);
     assert!(!image.broker(1).unwrap().fenced);
     assert_eq!(image.broker(1).unwrap().epoch, 7);
     let image = image.apply(
         8,
         &[
             config(ConfigResource::broker("2"), "log.retention.ms", Some("5")),
-            MetadataRecord::UnregisterBroker { broker_id: 2 },
+            MetadataRecord::UnregisterBroker {
+                broker_id: 2,
+                broker_epoch: 5,
+            },
         ],
     );
     assert!(image.broker(2).is_none());
@@ -213,7 +235,10 @@ fn bad_records_are_skipped_not_fatal() {
         &[
             partition(id, 0, vec![1]),
             MetadataRecord::RemoveTopic { id },
-            MetadataRecord::FenceBroker { broker_id: 9 },
+            MetadataRecord::FenceBroker {
+                broker_id: 9,
+                epoch: 0,
+            },
             MetadataRecord::Topic {
                 name: "t".into(),
                 id,
@@ -254,4 +279,138 @@ fn features() {
 fn offset_never_goes_back() {
     let image = MetadataImage::empty("c").apply(10, &[]);
     assert_eq!(image.apply(3, &[]).last_applied_offset(), 10);
+}
+
+#[test]
+fn a_batch_takes_one_offset_per_record() {
+    let image = MetadataImage::empty("c");
+    assert_eq!(image.next_offset(), 0);
+    let image = image.apply(0, &[broker(1), broker(2), broker(3)]);
+    assert_eq!(image.last_applied_offset(), 2);
+    assert_eq!(image.next_offset(), 3);
+    // A control batch (no records) takes one offset.
+    let image = image.apply(3, &[]);
+    assert_eq!(image.next_offset(), 4);
+    // A batch whose records were skipped still takes its span.
+    let image = image.apply_span(4, 5, &[]);
+    assert_eq!(image.next_offset(), 9);
+}
+
+/// A non-trivial image: features, fenced and unfenced brokers, topics with every partition
+/// field set, configs of several resource types, a producer id block.
+pub(crate) fn rich_image() -> MetadataImage {
+    let a = Uuid::from_u128(0xa);
+    let b = Uuid::from_u128(0xb);
+    let records = vec![
+        MetadataRecord::FeatureLevel {
+            name: "kraft.version".into(),
+            level: 1,
+        },
+        MetadataRecord::FeatureLevel {
+            name: "metadata.version".into(),
+            level: 27,
+        },
+        MetadataRecord::RegisterBroker(BrokerRecord {
+            broker_id: 1,
+            incarnation_id: Uuid::from_u128(0x1111),
+            broker_epoch: 3,
+            rack: Some("r1".into()),
+            fenced: false,
+            features: vec![BrokerFeature {
+                name: "metadata.version".into(),
+                min_supported_version: 7,
+                max_supported_version: 27,
+            }],
+            log_dirs: vec![Uuid::from_u128(0xd1)],
+            ..BrokerRecord::default()
+        }),
+        broker_at(2, 4),
+        MetadataRecord::FenceBroker {
+            broker_id: 2,
+            epoch: 4,
+        },
+        MetadataRecord::Topic {
+            name: "orders".into(),
+            id: a,
+        },
+        partition(a, 0, vec![1, 2]),
+        MetadataRecord::Partition(PartitionRecord {
+            topic_id: a,
+            partition: 1,
+            replicas: vec![2, 1],
+            isr: vec![1],
+            removing_replicas: vec![2],
+            adding_replicas: vec![],
+            leader: 1,
+            leader_recovery_state: 1,
+            leader_epoch: 3,
+            partition_epoch: 8,
+            directories: vec![crate::records::DIRECTORY_MIGRATING, Uuid::from_u128(0xd1)],
+            eligible_leader_replicas: Some(vec![2]),
+            last_known_elr: Some(vec![]),
+        }),
+        MetadataRecord::Topic {
+            name: "audit".into(),
+            id: b,
+        },
+        partition(b, 0, vec![1]),
+        config(
+            ConfigResource::topic("orders"),
+            "retention.ms",
+            Some("1000"),
+        ),
+        config(
+            ConfigResource::topic("orders"),
+            "cleanup.policy",
+            Some("compact"),
+        ),
+        config(ConfigResource::broker(""), "log.retention.ms", Some("5")),
+        config(
+            ConfigResource::broker("1"),
+            "log.cleaner.threads",
+            Some("2"),
+        ),
+        MetadataRecord::ProducerIds {
+            broker_id: 1,
+            broker_epoch: 3,
+            next_producer_id: 2000,
+        },
+    ];
+    let image = MetadataImage::empty("cluster-x").apply(0, &records);
+    // A later change, so the image is not just its creating records.
+    image.apply(
+        image.next_offset(),
+        &[MetadataRecord::PartitionChange(PartitionChangeRecord {
+            topic_id: a,
+            partition: 0,
+            leader: Some(2),
+            isr: Some(vec![2]),
+            ..PartitionChangeRecord::default()
+        })],
+    )
+}
+
+#[test]
+fn to_records_rebuilds_the_image() {
+    let image = rich_image();
+    let records = image.to_records();
+    assert_eq!(
+        records.first(),
+        Some(&MetadataRecord::FeatureLevel {
+            name: "metadata.version".into(),
+            level: 27
+        })
+    );
+    let rebuilt = MetadataImage::from_snapshot("cluster-x", image.last_applied_offset(), &records);
+    assert_eq!(rebuilt, image);
+    assert!(rebuilt.broker(2).unwrap().fenced);
+    assert_eq!(rebuilt.broker(1).unwrap().epoch, 3);
+    // And the records survive Kafka's byte format.
+    let bytes = crate::records::encode_batch(&records).unwrap();
+    assert_eq!(crate::records::decode_batch(&bytes).unwrap(), records);
+    // Equality is not vacuous.
+    assert_ne!(
+        MetadataImage::from_snapshot("cluster-x", 0, &records[1..]),
+        image
+    );
 }

@@ -6,24 +6,57 @@ use std::sync::Arc;
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::records::{PartitionChangeRecord, PartitionRecord};
+use crate::records::{PartitionChangeRecord, PartitionRecord, DIRECTORY_UNASSIGNED};
 
 /// Leader id meaning "no leader".
 pub const NO_LEADER: i32 = -1;
 
-/// One partition's replication state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One partition's replication state (every field of Kafka's PartitionRecord but the ids).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PartitionImage {
     /// Assigned replicas, preferred leader first.
     pub replicas: Vec<i32>,
     /// In-sync replicas.
     pub isr: Vec<i32>,
+    /// Replicas being removed by a reassignment.
+    pub removing_replicas: Vec<i32>,
+    /// Replicas being added by a reassignment.
+    pub adding_replicas: Vec<i32>,
     /// Current leader, or [`NO_LEADER`].
     pub leader: i32,
+    /// Kafka's LeaderRecoveryState (0 recovered, 1 recovering).
+    pub leader_recovery_state: i8,
     /// Bumped on every leader change.
     pub leader_epoch: i32,
     /// Bumped on every change.
     pub partition_epoch: i32,
+    /// Log directory of each replica, in `replicas` order (empty if never assigned).
+    pub directories: Vec<Uuid>,
+    /// Eligible leader replicas (KIP-966), if tracked.
+    pub eligible_leader_replicas: Option<Vec<i32>>,
+    /// Last known eligible leader replicas, if tracked.
+    pub last_known_elr: Option<Vec<i32>>,
+}
+
+impl PartitionImage {
+    /// The PartitionRecord that recreates this partition.
+    pub fn to_record(&self, topic_id: Uuid, partition: i32) -> PartitionRecord {
+        PartitionRecord {
+            topic_id,
+            partition,
+            replicas: self.replicas.clone(),
+            isr: self.isr.clone(),
+            removing_replicas: self.removing_replicas.clone(),
+            adding_replicas: self.adding_replicas.clone(),
+            leader: self.leader,
+            leader_recovery_state: self.leader_recovery_state,
+            leader_epoch: self.leader_epoch,
+            partition_epoch: self.partition_epoch,
+            directories: self.directories.clone(),
+            eligible_leader_replicas: self.eligible_leader_replicas.clone(),
+            last_known_elr: self.last_known_elr.clone(),
+        }
+    }
 }
 
 /// One topic with all of its partitions.
@@ -109,9 +142,15 @@ impl TopicsImage {
             PartitionImage {
                 replicas: rec.replicas.clone(),
                 isr: rec.isr.clone(),
+                removing_replicas: rec.removing_replicas.clone(),
+                adding_replicas: rec.adding_replicas.clone(),
                 leader: rec.leader,
+                leader_recovery_state: rec.leader_recovery_state,
                 leader_epoch: rec.leader_epoch,
                 partition_epoch: rec.partition_epoch,
+                directories: rec.directories.clone(),
+                eligible_leader_replicas: rec.eligible_leader_replicas.clone(),
+                last_known_elr: rec.last_known_elr.clone(),
             },
         );
     }
@@ -129,7 +168,39 @@ impl TopicsImage {
             partition.isr = isr.clone();
         }
         if let Some(replicas) = &rec.replicas {
+            if rec.directories.is_none() && !partition.directories.is_empty() {
+                // Keep each remaining replica's directory; a new replica's is not known yet.
+                partition.directories = replicas
+                    .iter()
+                    .map(|r| {
+                        partition
+                            .replicas
+                            .iter()
+                            .position(|old| old == r)
+                            .and_then(|i| partition.directories.get(i).copied())
+                            .unwrap_or(DIRECTORY_UNASSIGNED)
+                    })
+                    .collect();
+            }
             partition.replicas = replicas.clone();
+        }
+        if let Some(v) = &rec.removing_replicas {
+            partition.removing_replicas = v.clone();
+        }
+        if let Some(v) = &rec.adding_replicas {
+            partition.adding_replicas = v.clone();
+        }
+        if let Some(v) = rec.leader_recovery_state {
+            partition.leader_recovery_state = v;
+        }
+        if let Some(v) = &rec.directories {
+            partition.directories = v.clone();
+        }
+        if let Some(v) = &rec.eligible_leader_replicas {
+            partition.eligible_leader_replicas = Some(v.clone());
+        }
+        if let Some(v) = &rec.last_known_elr {
+            partition.last_known_elr = Some(v.clone());
         }
         if let Some(leader) = rec.leader {
             if leader != partition.leader {

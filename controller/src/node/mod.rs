@@ -34,7 +34,7 @@ use crate::error::ControllerError;
 use crate::image::MetadataImage;
 use crate::ops::OpContext;
 use crate::raft_log::{LogError, RaftStorage};
-use crate::records::{decode_batch, encode_batch};
+use crate::records::{encode_batch, kafka_format, split_batch};
 use crate::rpc::{CommittedEntry, MetadataChunk, QuorumInfo, ReplicaProgress};
 
 /// Milliseconds since the Unix epoch, for DescribeQuorum's timestamps.
@@ -64,7 +64,7 @@ pub(crate) enum Command {
     /// Read committed entries for a metadata follower (a broker).
     ReadCommitted {
         /// First offset wanted (raft index - 1).
-        from_offset: i64,
+        from_index: u64,
         /// Entry bytes to stop after (at least one entry is returned when there is one).
         max_bytes: u64,
         /// Where the answer goes.
@@ -241,11 +241,11 @@ impl Node {
                 let _ = reply.send(self.describe_quorum());
             }
             Command::ReadCommitted {
-                from_offset,
+                from_index,
                 max_bytes,
                 reply,
             } => {
-                let _ = reply.send(self.read_committed(from_offset, max_bytes));
+                let _ = reply.send(self.read_committed(from_index, max_bytes));
             }
             Command::Shutdown => return false,
         }
@@ -312,20 +312,14 @@ impl Node {
         })
     }
 
-    /// Committed and applied entries from `from_offset`, for a follower of the metadata log.
-    fn read_committed(
-        &self,
-        from_offset: i64,
-        max_bytes: u64,
-    ) -> Result<MetadataChunk, ControllerError> {
-        let high_watermark = i64::try_from(self.applied_index).unwrap_or(i64::MAX) - 1;
-        let low = u64::try_from(from_offset).map_err(|_| {
-            ControllerError::InvalidRequest(format!("negative fetch offset {from_offset}"))
-        })? + 1;
+    /// Committed and applied entries from raft index `low`, for a follower of the metadata log.
+    fn read_committed(&self, low: u64, max_bytes: u64) -> Result<MetadataChunk, ControllerError> {
+        let commit_index = self.applied_index;
+        let low = low.max(1);
         if low > self.applied_index {
             return Ok(MetadataChunk {
                 entries: Vec::new(),
-                high_watermark,
+                commit_index,
             });
         }
         let entries = raft::Storage::entries(
@@ -348,7 +342,7 @@ impl Node {
                     data: e.data,
                 })
                 .collect(),
-            high_watermark,
+            commit_index,
         })
     }
 
@@ -392,8 +386,7 @@ impl Node {
         match self.raw.propose(Vec::new(), data) {
             Ok(()) if self.raw.raft.raft_log.last_index() == before + 1 => {
                 let index = before + 1;
-                let offset = i64::try_from(index - 1).unwrap_or(i64::MAX);
-                self.pending = Some(base.apply(offset, &records));
+                self.pending = Some(base.apply(base.next_offset(), &records));
                 self.in_flight.insert(self.raw.raft.term, index, complete);
             }
             Ok(()) => {
@@ -458,7 +451,10 @@ impl Node {
         if !ready.snapshot().is_empty() {
             return Err(NodeError::SnapshotUnsupported);
         }
+        // Who leads the current term, for the leader-change record of a new leader's entry.
+        let (term, leader) = (self.raw.raft.term, self.raw.raft.leader_id);
         let store = self.raw.mut_store();
+        store.note_leader(term, leader);
         store.append(ready.entries())?;
         if let Some(hard_state) = ready.hs() {
             store.set_hard_state(hard_state)?;
@@ -512,24 +508,35 @@ impl Node {
     }
 }
 
-/// The image after one committed raft entry. Undecodable batches are skipped (every replica
-/// skips the same bytes), but their offset still counts.
+/// The image after one committed raft entry. The entry's batch starts at the image's next
+/// offset and takes one offset per serialized record (an empty entry, stored as a control
+/// batch, takes one). A batch with an undecodable record is skipped whole (every replica skips
+/// the same bytes), but its offsets still count.
 pub(crate) fn apply_entry(image: &MetadataImage, entry: &Entry) -> MetadataImage {
-    let offset = i64::try_from(entry.index.saturating_sub(1)).unwrap_or(i64::MAX);
+    let offset = image.next_offset();
     if entry.data.is_empty() {
         return image.apply(offset, &[]);
     }
-    match entry.get_entry_type() {
-        EntryType::EntryNormal => match decode_batch(&entry.data) {
-            Ok(records) => image.apply(offset, &records),
-            Err(e) => {
-                error!(index = entry.index, error = %e, "skipping undecodable metadata batch");
-                image.apply(offset, &[])
-            }
-        },
-        other => {
-            warn!(index = entry.index, kind = ?other, "skipping raft membership change: voters are static");
-            image.apply(offset, &[])
+    if entry.get_entry_type() != EntryType::EntryNormal {
+        warn!(index = entry.index, kind = ?entry.get_entry_type(), "skipping raft membership change: voters are static");
+        return image.apply(offset, &[]);
+    }
+    let serialized = match split_batch(&entry.data) {
+        Ok(serialized) => serialized,
+        Err(e) => {
+            error!(index = entry.index, error = %e, "skipping unframed metadata batch");
+            return image.apply(offset, &[]);
+        }
+    };
+    let decoded: Result<Vec<_>, _> = serialized
+        .iter()
+        .map(|bytes| kafka_format::decode_record(bytes))
+        .collect();
+    match decoded {
+        Ok(records) => image.apply(offset, &records),
+        Err(e) => {
+            error!(index = entry.index, error = %e, "skipping undecodable metadata batch");
+            image.apply_span(offset, serialized.len(), &[])
         }
     }
 }

@@ -8,6 +8,8 @@
 
 use std::collections::HashSet;
 
+use uuid::Uuid;
+
 use super::OpOutput;
 use crate::api::BrokerRegistration;
 use crate::error::ControllerError;
@@ -30,15 +32,26 @@ fn accepted(records: Vec<MetadataRecord>) -> BrokerOutput {
     }
 }
 
-/// Registers (or re-registers) a broker; it becomes unfenced.
-pub(crate) fn register_broker(image: &MetadataImage, reg: &BrokerRegistration) -> BrokerOutput {
+/// Registers (or re-registers) a broker; it becomes unfenced. As in Kafka, the broker epoch is
+/// the offset of the batch this registration is written in (`image` is everything before it),
+/// and `incarnation_id` identifies this registration (the caller draws a random one).
+pub(crate) fn register_broker(
+    image: &MetadataImage,
+    reg: &BrokerRegistration,
+    incarnation_id: Uuid,
+) -> BrokerOutput {
     if let Err(err) = validate_registration(reg) {
         return rejected(err);
     }
     let mut records = vec![MetadataRecord::RegisterBroker(BrokerRecord {
         broker_id: reg.broker_id,
+        incarnation_id,
+        broker_epoch: image.next_offset(),
         listeners: reg.listeners.clone(),
         rack: reg.rack.clone(),
+        // No heartbeats yet: a registered broker serves at once.
+        fenced: false,
+        ..BrokerRecord::default()
     })];
     records.extend(elect_leaderless(image, reg.broker_id));
     accepted(records)
@@ -74,19 +87,26 @@ fn validate_registration(reg: &BrokerRegistration) -> Result<(), ControllerError
     Ok(())
 }
 
-fn require_registered(image: &MetadataImage, broker_id: i32) -> Result<bool, ControllerError> {
-    image.broker(broker_id).map(|b| b.fenced).ok_or_else(|| {
-        ControllerError::BrokerIdNotRegistered(format!("Broker {broker_id} is not registered."))
-    })
+/// The broker's (fenced, epoch).
+fn require_registered(
+    image: &MetadataImage,
+    broker_id: i32,
+) -> Result<(bool, i64), ControllerError> {
+    image
+        .broker(broker_id)
+        .map(|b| (b.fenced, b.epoch))
+        .ok_or_else(|| {
+            ControllerError::BrokerIdNotRegistered(format!("Broker {broker_id} is not registered."))
+        })
 }
 
 /// Fences a broker: it leads nothing and leaves the ISRs. Fencing a fenced broker is a no-op.
 pub(crate) fn fence_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutput {
     match require_registered(image, broker_id) {
         Err(err) => rejected(err),
-        Ok(true) => accepted(Vec::new()),
-        Ok(false) => {
-            let mut records = vec![MetadataRecord::FenceBroker { broker_id }];
+        Ok((true, _)) => accepted(Vec::new()),
+        Ok((false, epoch)) => {
+            let mut records = vec![MetadataRecord::FenceBroker { broker_id, epoch }];
             records.extend(demote(image, broker_id));
             accepted(records)
         }
@@ -97,9 +117,9 @@ pub(crate) fn fence_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutpu
 pub(crate) fn unfence_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutput {
     match require_registered(image, broker_id) {
         Err(err) => rejected(err),
-        Ok(false) => accepted(Vec::new()),
-        Ok(true) => {
-            let mut records = vec![MetadataRecord::UnfenceBroker { broker_id }];
+        Ok((false, _)) => accepted(Vec::new()),
+        Ok((true, epoch)) => {
+            let mut records = vec![MetadataRecord::UnfenceBroker { broker_id, epoch }];
             records.extend(elect_leaderless(image, broker_id));
             accepted(records)
         }
@@ -110,9 +130,12 @@ pub(crate) fn unfence_broker(image: &MetadataImage, broker_id: i32) -> BrokerOut
 pub(crate) fn unregister_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutput {
     match require_registered(image, broker_id) {
         Err(err) => rejected(err),
-        Ok(_) => {
+        Ok((_, broker_epoch)) => {
             let mut records = demote(image, broker_id);
-            records.push(MetadataRecord::UnregisterBroker { broker_id });
+            records.push(MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            });
             accepted(records)
         }
     }
@@ -143,7 +166,7 @@ fn demote(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
                     partition,
                     isr,
                     leader,
-                    replicas: None,
+                    ..PartitionChangeRecord::default()
                 }));
             }
         }
@@ -173,9 +196,8 @@ fn elect_leaderless(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord
                     MetadataRecord::PartitionChange(PartitionChangeRecord {
                         topic_id: topic.id,
                         partition,
-                        isr: None,
                         leader: Some(broker_id),
-                        replicas: None,
+                        ..PartitionChangeRecord::default()
                     })
                 })
         })

@@ -15,14 +15,14 @@ pub(crate) fn allocate(
     image: &MetadataImage,
     broker_id: i32,
 ) -> OpOutput<Result<ProducerIdBlock, ControllerError>> {
-    if image.broker(broker_id).is_none() {
+    let Some(broker) = image.broker(broker_id) else {
         return OpOutput {
             records: Vec::new(),
             response: Err(ControllerError::BrokerIdNotRegistered(format!(
                 "broker {broker_id} is not registered"
             ))),
         };
-    }
+    };
     let first = image.next_producer_id();
     let Some(next) = first.checked_add(i64::from(BLOCK_SIZE)) else {
         return OpOutput {
@@ -33,6 +33,7 @@ pub(crate) fn allocate(
     OpOutput {
         records: vec![MetadataRecord::ProducerIds {
             broker_id,
+            broker_epoch: broker.epoch,
             next_producer_id: next,
         }],
         response: Ok(ProducerIdBlock {
@@ -55,8 +56,7 @@ mod tests {
             0,
             &[MetadataRecord::RegisterBroker(BrokerRecord {
                 broker_id: 1,
-                listeners: vec![],
-                rack: None,
+                ..BrokerRecord::default()
             })],
         );
         let a = allocate(&image, 1);

@@ -34,7 +34,8 @@ pub(crate) fn register(id: i32) -> MetadataRecord {
             port: 9092,
             security_protocol: SecurityProtocol::Plaintext,
         }],
-        rack: None,
+        fenced: false,
+        ..BrokerRecord::default()
     })
 }
 

@@ -9,7 +9,9 @@ use crate::api::{CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, TopicRef, 
 use crate::error::ControllerError;
 use crate::image::{MetadataImage, TopicImage};
 use crate::policy::CreateTopicRequest;
-use crate::records::{ConfigRecord, ConfigResource, MetadataRecord, PartitionRecord};
+use crate::records::{
+    ConfigRecord, ConfigResource, MetadataRecord, PartitionRecord, DIRECTORY_UNASSIGNED,
+};
 use crate::topic_configs::validate_topic_config;
 
 /// Kafka reserves the all-zero id and `0..01` (the metadata topic's id).
@@ -292,6 +294,16 @@ fn new_partition(
         .copied()
         .filter(|&b| image.is_broker_active(b))
         .collect();
+    // Each replica's log directory, chosen as Kafka's controller does from what its broker
+    // registered (Kraftwerk brokers register none, so MIGRATING).
+    let directories = replicas
+        .iter()
+        .map(|&b| {
+            image
+                .broker(b)
+                .map_or(DIRECTORY_UNASSIGNED, |broker| broker.default_directory())
+        })
+        .collect();
     MetadataRecord::Partition(PartitionRecord {
         topic_id,
         partition,
@@ -300,6 +312,8 @@ fn new_partition(
         isr,
         leader_epoch: 0,
         partition_epoch: 0,
+        directories,
+        ..PartitionRecord::default()
     })
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use raft::prelude::{Entry, HardState};
 
-use super::{EntryStore, HardStateStore, LogError};
+use super::{EntryStore, HardStateStore, LogError, QuorumView};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock only means another test thread panicked; the data is still usable.
@@ -25,7 +25,7 @@ impl EntryStore for MemEntryStore {
         Ok(())
     }
 
-    fn append(&mut self, entries: &[Entry]) -> Result<(), LogError> {
+    fn append(&mut self, entries: &[Entry], _quorum: &QuorumView) -> Result<(), LogError> {
         let mut stored = lock(&self.0);
         let last = stored.last().map_or(0, |e| e.index);
         match entries.first() {

@@ -5,18 +5,22 @@
 //! snapshots yet, so nothing is ever compacted) and writes through to a durable [`EntryStore`]
 //! and [`HardStateStore`]. Both are traits so the node can be tested on in-memory stores; the
 //! durable ones are `PartitionEntryStore` (one Kafka record batch per entry) and
-//! `QuorumStateFile`.
+//! `QuorumStateFile`. `snapshot_file` reads and writes Kafka's metadata snapshot files (not yet
+//! used by raft).
 
 #[cfg(test)]
 pub(crate) mod mem;
 pub(crate) mod partition_store;
 pub(crate) mod quorum_state;
+pub mod snapshot_file;
 
 use std::path::PathBuf;
 
 use raft::prelude::{ConfState, Entry, HardState, RaftState, Snapshot};
 use raft::{GetEntriesContext, StorageError as RaftStorageError};
 use thiserror::Error;
+
+use crate::config::node_id;
 
 /// Failures of the metadata log and quorum state.
 #[derive(Debug, Error)]
@@ -37,6 +41,23 @@ pub enum LogError {
     /// The partition log refused an operation.
     #[error("metadata partition log: {0}")]
     Partition(#[from] kraftwerk_storage::StorageError),
+    /// A stored batch cannot be read as a raft entry (bad CRC, unknown control record, ...).
+    #[error("unreadable metadata log batch at offset {offset}: {reason}")]
+    BadBatch {
+        /// Base offset of the batch.
+        offset: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An entry the Kafka-format log has no representation for (conf changes: voters are
+    /// static configuration for now).
+    #[error("cannot store raft entry {index}: {reason}")]
+    UnsupportedEntry {
+        /// The entry's raft index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
     /// raft-rs handed us entries that do not continue the log.
     #[error("entries starting at index {got} do not follow the last index {last}")]
     Gap {
@@ -47,6 +68,18 @@ pub enum LogError {
     },
 }
 
+/// What the node knows of the quorum when it persists entries: the durable log records a new
+/// leader's (empty) entry as Kafka's LeaderChangeMessage, which names the leader and voters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct QuorumView {
+    /// The node's current raft term.
+    pub term: u64,
+    /// The leader of `term` as a node id, if known.
+    pub leader: Option<i32>,
+    /// The voters' node ids.
+    pub voters: Vec<i32>,
+}
+
 /// Durable raft entries. Indexes start at 1 and are contiguous.
 pub(crate) trait EntryStore: Send {
     /// Every stored entry in index order.
@@ -54,7 +87,7 @@ pub(crate) trait EntryStore: Send {
     /// Removes every entry with index >= `index`.
     fn truncate_from(&mut self, index: u64) -> Result<(), LogError>;
     /// Appends entries that directly follow the stored ones, durably (fsync) before returning.
-    fn append(&mut self, entries: &[Entry]) -> Result<(), LogError>;
+    fn append(&mut self, entries: &[Entry], quorum: &QuorumView) -> Result<(), LogError>;
     /// Flushes and marks a clean shutdown, so the next open can skip recovery.
     fn close(&mut self) -> Result<(), LogError> {
         Ok(())
@@ -77,6 +110,8 @@ pub(crate) struct RaftStorage {
     conf_state: ConfState,
     log: Box<dyn EntryStore>,
     quorum: Box<dyn HardStateStore>,
+    /// The leader of the current term, as last noted by the node.
+    view: QuorumView,
 }
 
 impl RaftStorage {
@@ -109,6 +144,11 @@ impl RaftStorage {
         if let Some(last_entry) = entries.last() {
             hard_state.term = hard_state.term.max(last_entry.term);
         }
+        let view = QuorumView {
+            term: hard_state.term,
+            leader: None,
+            voters: voters.iter().filter_map(|&id| node_id(id)).collect(),
+        };
         let conf_state = ConfState {
             voters,
             ..ConfState::default()
@@ -119,6 +159,7 @@ impl RaftStorage {
             conf_state,
             log,
             quorum,
+            view,
         })
     }
 
@@ -134,6 +175,12 @@ impl RaftStorage {
 
     fn last_stored_index(&self) -> u64 {
         self.entries.len() as u64
+    }
+
+    /// Records who leads `term` (raft id, 0 for unknown) before entries are persisted.
+    pub(crate) fn note_leader(&mut self, term: u64, leader_raft_id: u64) {
+        self.view.term = term;
+        self.view.leader = node_id(leader_raft_id);
     }
 
     /// Persists entries from a `Ready`, replacing any conflicting suffix first.
@@ -153,7 +200,7 @@ impl RaftStorage {
             let keep = usize::try_from(first.index - 1).unwrap_or(usize::MAX);
             self.entries.truncate(keep);
         }
-        self.log.append(entries)?;
+        self.log.append(entries, &self.view)?;
         self.entries.extend_from_slice(entries);
         Ok(())
     }

@@ -1,18 +1,29 @@
-//! Raft entries stored in the `__cluster_metadata-0` partition log.
+//! Raft entries stored in the `__cluster_metadata-0` partition log, in Apache Kafka's KRaft
+//! format, so Kafka's own tools (`kafka-dump-log --cluster-metadata-decoder`,
+//! `kafka-metadata-shell`) read a Kraftwerk metadata directory.
 //!
-//! Each raft entry is one Kafka record batch: baseOffset = raft index - 1,
-//! partitionLeaderEpoch = raft term, and a single record whose value is the protobuf-encoded
-//! raft `Entry`. The directory is an ordinary Kafka partition, so the same tooling (and later
-//! the broker's fetch path) can read it.
+//! Each raft entry is one Kafka record batch whose partitionLeaderEpoch is the raft term:
+//! - an entry with data (one operation's records, see [`crate::records::encode_batch`]) is a
+//!   data batch with one Kafka record per metadata record: key null, value the record as
+//!   Kafka's `MetadataRecordSerde` writes it;
+//! - an empty entry (raft-rs appends one when a leader is elected) is a control batch with one
+//!   LeaderChangeMessage control record naming the leader when this node knows it, else -1.
+//!
+//! As in Kafka, every record takes one offset, so an entry's batch starts where the previous
+//! one ended rather than at raft index - 1; the store keeps each entry's base offset to
+//! truncate by raft index. Conf-change entries are never produced (voters are static) and are
+//! refused. Loading checks every batch (CRC, contiguous offsets, decodable records) and names
+//! the offset of the first one it cannot read.
 
 use std::path::Path;
 
-use kraftwerk_storage::batch::{self, BatchHeader};
+use kraftwerk_storage::batch::{self, BatchBuilder};
 use kraftwerk_storage::{partition_dir_name, LogConfig, PartitionLog};
-use prost::Message as _;
-use raft::prelude::Entry;
+use raft::prelude::{Entry, EntryType};
 
-use super::{EntryStore, LogError};
+use super::{EntryStore, LogError, QuorumView};
+use crate::records::kafka_format::{self, control_type, LeaderChange};
+use crate::records::{join_batch, split_batch};
 
 /// The metadata topic's name.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -22,10 +33,19 @@ const LOAD_READ_BYTES: usize = 1 << 20;
 pub(crate) struct PartitionEntryStore {
     /// `None` once closed.
     log: Option<PartitionLog>,
+    /// Base offset of each stored entry's batch: `bases[i]` is raft index `i + 1`'s.
+    bases: Vec<i64>,
 }
 
 fn corrupt(what: impl std::fmt::Display) -> LogError {
     LogError::Corrupt(what.to_string())
+}
+
+fn bad(offset: i64, reason: impl std::fmt::Display) -> LogError {
+    LogError::BadBatch {
+        offset,
+        reason: reason.to_string(),
+    }
 }
 
 impl PartitionEntryStore {
@@ -43,6 +63,7 @@ impl PartitionEntryStore {
         };
         Ok(Self {
             log: Some(PartitionLog::open(&dir, config)?),
+            bases: Vec::new(),
         })
     }
 
@@ -53,42 +74,169 @@ impl PartitionEntryStore {
     }
 }
 
-/// Decodes the raft entries of a buffer of whole batches.
-fn decode_batches(mut buf: &[u8], entries: &mut Vec<Entry>) -> Result<i64, LogError> {
-    let mut next_offset = None;
-    while !buf.is_empty() {
-        let header = BatchHeader::parse(buf).map_err(corrupt)?;
-        let size = header.total_size().map_err(corrupt)?;
-        let batch = buf
-            .get(..size)
-            .ok_or_else(|| corrupt("batch runs past the read"))?;
-        for record in batch::records(batch).map_err(corrupt)? {
-            let record = record.map_err(corrupt)?;
-            let value = record
-                .value
-                .ok_or_else(|| corrupt("metadata record without value"))?;
-            let entry = Entry::decode(value).map_err(corrupt)?;
-            let expected_index = u64::try_from(record.offset).ok().map(|o| o + 1);
-            if expected_index != Some(entry.index)
-                || i64::from(header.partition_leader_epoch)
-                    != i64::try_from(entry.term).unwrap_or(-1)
-            {
-                return Err(corrupt(format!(
-                    "offset {} (epoch {}) holds raft entry {} of term {}",
-                    record.offset, header.partition_leader_epoch, entry.index, entry.term
-                )));
-            }
-            entries.push(entry);
-        }
-        next_offset = Some(header.next_offset());
-        buf = buf.get(size..).unwrap_or_default();
+/// Decodes the raft entries of a buffer of whole batches that should start at `expected`;
+/// returns the offset after the last batch.
+fn decode_batches(
+    mut buf: &[u8],
+    mut expected: i64,
+    entries: &mut Vec<Entry>,
+    bases: &mut Vec<i64>,
+) -> Result<i64, LogError> {
+    if buf.is_empty() {
+        return Err(bad(expected, "empty read inside the log"));
     }
-    next_offset.ok_or_else(|| corrupt("empty read inside the log"))
+    while !buf.is_empty() {
+        let info = batch::validate_batch(buf, usize::MAX).map_err(|e| bad(expected, e))?;
+        let offset = info.base_offset;
+        let bytes = buf
+            .get(..info.size)
+            .ok_or_else(|| bad(offset, "batch runs past the read"))?;
+        if offset != expected {
+            return Err(bad(
+                offset,
+                format!("expected a batch at offset {expected}"),
+            ));
+        }
+        let index = entries.len() as u64 + 1;
+        entries.push(decode_entry(&info, bytes, index).map_err(|reason| bad(offset, reason))?);
+        bases.push(offset);
+        expected = info.last_offset().saturating_add(1);
+        buf = buf.get(info.size..).unwrap_or_default();
+    }
+    Ok(expected)
+}
+
+/// One validated batch as the raft entry at `index`.
+fn decode_entry(info: &batch::BatchInfo, bytes: &[u8], index: u64) -> Result<Entry, String> {
+    let term = u64::try_from(info.partition_leader_epoch)
+        .map_err(|_| format!("negative leader epoch {}", info.partition_leader_epoch))?;
+    let mut values = Vec::new();
+    let mut expected_offset = info.base_offset;
+    for record in batch::records(bytes).map_err(|e| e.to_string())? {
+        let record = record.map_err(|e| e.to_string())?;
+        if record.offset != expected_offset {
+            return Err(format!(
+                "record at offset {} out of sequence",
+                record.offset
+            ));
+        }
+        expected_offset += 1;
+        let value = record
+            .value
+            .ok_or_else(|| format!("record at offset {} has no value", record.offset))?;
+        if info.is_control {
+            let key = record
+                .key
+                .ok_or_else(|| format!("control record at offset {} has no key", record.offset))?;
+            let kind = kafka_format::parse_control_key(key).map_err(|e| e.to_string())?;
+            if kind != control_type::LEADER_CHANGE {
+                return Err(format!(
+                    "control record type {kind} is not supported in the metadata log"
+                ));
+            }
+            kafka_format::decode_leader_change(value)
+                .map_err(|e| format!("LeaderChangeMessage: {e}"))?;
+        } else {
+            kafka_format::decode_record(value).map_err(|e| {
+                format!(
+                    "record at offset {} is not a metadata record: {e}",
+                    record.offset
+                )
+            })?;
+            values.push(value);
+        }
+    }
+    let count = expected_offset - info.base_offset;
+    if count != info.offset_count() {
+        return Err(format!(
+            "{count} records where the header counts {}",
+            info.offset_count()
+        ));
+    }
+    if info.is_control && count != 1 {
+        return Err(format!("control batch with {count} records"));
+    }
+    let data = if info.is_control {
+        Vec::new()
+    } else {
+        join_batch(values).map_err(|e| e.to_string())?
+    };
+    Ok(Entry {
+        index,
+        term,
+        data,
+        ..Entry::default()
+    })
+}
+
+/// The batch storing `entry` at `base_offset`, and the offsets it takes.
+fn encode_entry(
+    entry: &Entry,
+    base_offset: i64,
+    quorum: &QuorumView,
+    now_ms: i64,
+) -> Result<(Vec<u8>, i64), LogError> {
+    let unsupported = |reason: &str| LogError::UnsupportedEntry {
+        index: entry.index,
+        reason: reason.to_owned(),
+    };
+    if entry.get_entry_type() != EntryType::EntryNormal {
+        return Err(unsupported(
+            "configuration changes have no representation in the metadata log yet (voters are static)",
+        ));
+    }
+    if !entry.context.is_empty() {
+        return Err(unsupported(
+            "entry context is not stored by the metadata log",
+        ));
+    }
+    let epoch = i32::try_from(entry.term)
+        .map_err(|_| unsupported("raft term does not fit a Kafka leader epoch"))?;
+    let mut builder = BatchBuilder::new(base_offset, epoch);
+    if entry.data.is_empty() {
+        // A new leader's first entry: Kafka's leader-change control record.
+        let leader_id = if quorum.term == entry.term {
+            quorum.leader.unwrap_or(-1)
+        } else {
+            -1
+        };
+        let message = LeaderChange {
+            version: 0,
+            leader_id,
+            voters: quorum.voters.clone(),
+            granting_voters: Vec::new(),
+        };
+        let value = kafka_format::encode_leader_change(&message)
+            .map_err(|e| unsupported(&e.to_string()))?;
+        let key = kafka_format::control_key(control_type::LEADER_CHANGE);
+        builder = builder.control(true);
+        builder
+            .push(now_ms, Some(&key), Some(&value), &[])
+            .map_err(|e| unsupported(&e.to_string()))?;
+    } else {
+        let records = split_batch(&entry.data).map_err(|e| unsupported(&e.to_string()))?;
+        for value in records {
+            kafka_format::decode_record(value)
+                .map_err(|e| unsupported(&format!("not a metadata record: {e}")))?;
+            builder
+                .push(now_ms, None, Some(value), &[])
+                .map_err(|e| unsupported(&e.to_string()))?;
+        }
+    }
+    let count = builder.len() as i64;
+    let built = builder.build();
+    if built.is_empty() {
+        return Err(unsupported("no records"));
+    }
+    Ok((built, count))
 }
 
 impl EntryStore for PartitionEntryStore {
     fn load(&mut self) -> Result<Vec<Entry>, LogError> {
-        let log = self.log()?;
+        let log = self
+            .log
+            .as_mut()
+            .ok_or_else(|| corrupt("metadata log used after close"))?;
         if log.log_start_offset() != 0 {
             return Err(corrupt(format!(
                 "metadata log starts at offset {}, but snapshots are not supported yet",
@@ -97,49 +245,58 @@ impl EntryStore for PartitionEntryStore {
         }
         let end = log.log_end_offset();
         let mut entries = Vec::new();
+        let mut bases = Vec::new();
         let mut offset = 0;
         while offset < end {
             let read = log.read(offset, LOAD_READ_BYTES, None)?;
-            offset = decode_batches(&read.records, &mut entries)?;
+            offset = decode_batches(&read.records, offset, &mut entries, &mut bases)?;
         }
+        self.bases = bases;
         Ok(entries)
     }
 
     fn truncate_from(&mut self, index: u64) -> Result<(), LogError> {
-        let offset = i64::try_from(index.saturating_sub(1)).map_err(corrupt)?;
-        self.log()?.truncate_to(offset)?;
+        let keep = usize::try_from(index.saturating_sub(1)).map_err(corrupt)?;
+        if let Some(&base) = self.bases.get(keep) {
+            self.log()?.truncate_to(base)?;
+            self.bases.truncate(keep);
+        }
         Ok(())
     }
 
-    fn append(&mut self, entries: &[Entry]) -> Result<(), LogError> {
-        if entries.is_empty() {
+    fn append(&mut self, entries: &[Entry], quorum: &QuorumView) -> Result<(), LogError> {
+        let Some(first) = entries.first() else {
             return Ok(());
+        };
+        let last = self.bases.len() as u64;
+        if first.index != last + 1 {
+            return Err(LogError::Gap {
+                last,
+                got: first.index,
+            });
         }
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut next = self.log()?.log_end_offset();
         let mut batches = Vec::new();
-        for entry in entries {
-            let offset = i64::try_from(entry.index.saturating_sub(1)).map_err(corrupt)?;
-            let epoch = i32::try_from(entry.term).map_err(|_| {
-                corrupt(format!(
-                    "raft term {} does not fit a leader epoch",
-                    entry.term
-                ))
-            })?;
-            let value = entry.encode_to_vec();
-            let built = batch::build_batch(offset, epoch, now_ms, &[(None, Some(&value))]);
-            if built.is_empty() {
-                return Err(corrupt(format!(
-                    "raft entry {} too large for a record batch",
-                    entry.index
-                )));
+        let mut bases = Vec::with_capacity(entries.len());
+        for (expected, entry) in (first.index..).zip(entries) {
+            if entry.index != expected {
+                return Err(LogError::Gap {
+                    last: expected - 1,
+                    got: entry.index,
+                });
             }
+            let (built, count) = encode_entry(entry, next, quorum, now_ms)?;
             batches.extend_from_slice(&built);
+            bases.push(next);
+            next += count;
         }
         let log = self.log()?;
         log.append_as_follower(&batches)?;
         log.flush()?;
+        self.bases.extend(bases);
         Ok(())
     }
 
@@ -152,72 +309,4 @@ impl EntryStore for PartitionEntryStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
-        Entry {
-            index,
-            term,
-            data: data.to_vec(),
-            ..Entry::default()
-        }
-    }
-
-    #[test]
-    fn append_truncate_reload() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = PartitionEntryStore::open(dir.path()).unwrap();
-        assert!(store.load().unwrap().is_empty());
-        store
-            .append(&[entry(1, 1, b""), entry(2, 1, b"a"), entry(3, 2, b"b")])
-            .unwrap();
-        store.truncate_from(3).unwrap();
-        store
-            .append(&[entry(3, 3, b"c"), entry(4, 3, b"d")])
-            .unwrap();
-        drop(store);
-
-        let mut store = PartitionEntryStore::open(dir.path()).unwrap();
-        let loaded = store.load().unwrap();
-        let summary: Vec<_> = loaded
-            .iter()
-            .map(|e| (e.index, e.term, e.data.to_vec()))
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                (1, 1, vec![]),
-                (2, 1, b"a".to_vec()),
-                (3, 3, b"c".to_vec()),
-                (4, 3, b"d".to_vec())
-            ]
-        );
-        assert!(dir.path().join("__cluster_metadata-0").is_dir());
-        store.close().unwrap();
-        let mut store = PartitionEntryStore::open(dir.path()).unwrap();
-        assert_eq!(store.load().unwrap().len(), 4);
-    }
-
-    #[test]
-    fn appends_must_continue_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = PartitionEntryStore::open(dir.path()).unwrap();
-        assert!(store.append(&[entry(2, 1, b"x")]).is_err());
-    }
-
-    #[test]
-    fn mismatched_entry_is_corrupt() {
-        let value = entry(7, 1, b"x").encode_to_vec();
-        let built = batch::build_batch(0, 1, 0, &[(None, Some(&value))]);
-        let mut entries = Vec::new();
-        assert!(matches!(
-            decode_batches(&built, &mut entries),
-            Err(LogError::Corrupt(_))
-        ));
-        assert!(matches!(
-            decode_batches(&built[..20], &mut entries),
-            Err(LogError::Corrupt(_))
-        ));
-    }
-}
+mod tests;

@@ -42,13 +42,33 @@ fn state(image: &MetadataImage, partition: i32) -> (i32, Vec<i32>) {
 #[test]
 fn register_new_broker() {
     let image = MetadataImage::empty("c");
-    let out = register_broker(&image, &registration(7));
+    let out = register_broker(&image, &registration(7), Uuid::from_u128(77));
     assert_eq!(code(&out), 0);
     let image = commit(&image, &out.records);
     let broker = image.broker(7).unwrap();
     assert!(!broker.fenced);
     assert_eq!(broker.rack.as_deref(), Some("rack-a"));
     assert_eq!(broker.listener("PLAINTEXT").unwrap().port, 9092);
+    assert_eq!(broker.incarnation_id, Uuid::from_u128(77));
+    // The broker epoch is the offset of the registering batch, here the first one.
+    assert_eq!(broker.epoch, 0);
+    let image = commit(&image, &[]);
+    let again = register_broker(&image, &registration(7), Uuid::from_u128(78));
+    let image = commit(&image, &again.records);
+    let broker = image.broker(7).unwrap();
+    assert_eq!(
+        (broker.epoch, broker.incarnation_id),
+        (2, Uuid::from_u128(78))
+    );
+    // Fencing records carry the current epoch.
+    let fence = fence_broker(&image, 7);
+    assert_eq!(
+        fence.records,
+        vec![MetadataRecord::FenceBroker {
+            broker_id: 7,
+            epoch: 2
+        }]
+    );
 }
 
 #[test]
@@ -63,7 +83,7 @@ fn registration_errors() {
     let mut no_port = registration(1);
     no_port.listeners[0].port = 0;
     for reg in [negative, none, dup, no_port] {
-        let out = register_broker(&image, &reg);
+        let out = register_broker(&image, &reg, Uuid::from_u128(77));
         assert_eq!(code(&out), codes::INVALID_REQUEST, "{reg:?}");
         assert!(out.records.is_empty());
     }
@@ -113,7 +133,10 @@ fn reregistration_elects_leaderless_partitions() {
     );
     let image = commit(&image, &fence_broker(&image, 1).records);
     assert_eq!(state(&image, 0), (NO_LEADER, vec![1]));
-    let image = commit(&image, &register_broker(&image, &registration(1)).records);
+    let image = commit(
+        &image,
+        &register_broker(&image, &registration(1), Uuid::from_u128(77)).records,
+    );
     assert_eq!(state(&image, 0), (1, vec![1]));
     assert!(!image.broker(1).unwrap().fenced);
 }

@@ -171,7 +171,10 @@ fn partition_and_replication_factor_errors() {
 fn fenced_brokers_do_not_count_for_replication() {
     let image = commit(
         &image_with_brokers(&[1, 2]),
-        &[MetadataRecord::FenceBroker { broker_id: 2 }],
+        &[MetadataRecord::FenceBroker {
+            broker_id: 2,
+            epoch: 0,
+        }],
     );
     let (_, results) = create(&image, &[CreateTopicSpec::new("t", 1, 2)]);
     assert_eq!(codes(&results), vec![codes::INVALID_REPLICATION_FACTOR]);
@@ -198,7 +201,10 @@ fn config_errors() {
 fn manual_assignment() {
     let image = commit(
         &image_with_brokers(&[1, 2, 3]),
-        &[MetadataRecord::FenceBroker { broker_id: 3 }],
+        &[MetadataRecord::FenceBroker {
+            broker_id: 3,
+            epoch: 0,
+        }],
     );
     let (image, results) = create(&image, &[manual(&[&[3, 1], &[2, 3]])]);
     let created = results[0].result.clone().unwrap();
@@ -215,7 +221,10 @@ fn manual_assignment() {
 fn manual_assignment_errors() {
     let image = commit(
         &image_with_brokers(&[1, 2, 3]),
-        &[MetadataRecord::FenceBroker { broker_id: 3 }],
+        &[MetadataRecord::FenceBroker {
+            broker_id: 3,
+            epoch: 0,
+        }],
     );
     let mut with_count = manual(&[&[1]]);
     with_count.num_partitions = 1;
@@ -419,7 +428,13 @@ fn create_partitions_errors() {
             CreateTopicSpec::new("u", 1, 1),
         ],
     );
-    let image = commit(&image, &[MetadataRecord::FenceBroker { broker_id: 2 }]);
+    let image = commit(
+        &image,
+        &[MetadataRecord::FenceBroker {
+            broker_id: 2,
+            epoch: 0,
+        }],
+    );
     let spec = |name: &str, count, assignments| CreatePartitionsSpec {
         name: name.into(),
         count,

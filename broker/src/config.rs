@@ -140,6 +140,9 @@ pub struct BrokerConfig {
     pub broker_session_timeout: std::time::Duration,
     /// `broker.heartbeat.interval.ms`.
     pub broker_heartbeat_interval: std::time::Duration,
+    /// `metadata.log.max.record.bytes.between.snapshots` (Kafka's default 20 MiB): a controller snapshots its
+    /// image after applying this many bytes of records, and trims its log behind the snapshot.
+    pub metadata_snapshot_bytes: u64,
     /// Every key as given (after overrides), for DescribeConfigs of the broker resource.
     pub raw: BTreeMap<String, String>,
 }
@@ -161,6 +164,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "controller.quorum.fetch.timeout.ms",
     "broker.session.timeout.ms",
     "broker.heartbeat.interval.ms",
+    "metadata.log.max.record.bytes.between.snapshots",
     "log.dirs",
     "log.dir",
     "metadata.log.dir",
@@ -782,6 +786,21 @@ impl BrokerConfig {
             quorum_fetch_timeout: positive_ms(&props, "controller.quorum.fetch.timeout.ms", 2000)?,
             broker_session_timeout,
             broker_heartbeat_interval,
+            metadata_snapshot_bytes: {
+                let bytes: u64 = parse_num(
+                    &props,
+                    "metadata.log.max.record.bytes.between.snapshots",
+                    20_971_520,
+                )?;
+                if bytes == 0 {
+                    return Err(invalid(
+                        "metadata.log.max.record.bytes.between.snapshots",
+                        "0",
+                        "must be at least 1",
+                    ));
+                }
+                bytes
+            },
             raw: props,
         })
     }

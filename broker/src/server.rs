@@ -136,6 +136,7 @@ async fn start_controller(
             default_replication_factor: config.default_replication_factor,
             // raft-rs counts an election timeout of 10 ticks (randomised to 10-20).
             tick: (config.election_timeout / 10).max(Duration::from_millis(1)),
+            snapshot_bytes: config.metadata_snapshot_bytes,
         },
         transport,
     )

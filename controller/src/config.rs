@@ -34,6 +34,9 @@ pub struct ControllerConfig {
     pub default_replication_factor: i16,
     /// Raft tick; elections time out after 10-20 ticks, heartbeats every 2.
     pub tick: Duration,
+    /// `metadata.log.max.record.bytes.between.snapshots`: a snapshot of the image is taken once this many
+    /// bytes of records were applied since the last one.
+    pub snapshot_bytes: u64,
 }
 
 impl ControllerConfig {
@@ -94,6 +97,7 @@ mod tests {
             default_num_partitions: 1,
             default_replication_factor: 1,
             tick: Duration::from_millis(100),
+            snapshot_bytes: 20 << 20,
         }
     }
 

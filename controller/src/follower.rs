@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::image::MetadataImage;
 use crate::node::apply_entry;
+use crate::raft_log::snapshot_file::decode_snapshot;
 use crate::rpc::MetadataChunk;
 
 /// Why a fetched chunk could not be applied.
@@ -25,6 +26,9 @@ pub enum FollowError {
         /// Raft index of the entry offered.
         got: u64,
     },
+    /// A snapshot sent by a controller does not decode (bad CRC, truncated, ...).
+    #[error("metadata snapshot from the controller is invalid: {0}")]
+    BadSnapshot(String),
 }
 
 /// The image a broker serves from, advanced by fetched chunks.
@@ -60,13 +64,21 @@ impl MetadataFollower {
         &self.image
     }
 
-    /// Applies a chunk of committed entries and publishes the new image once (not per entry).
+    /// Applies a chunk (a snapshot, then committed entries) and publishes the new image once.
     pub fn apply(&mut self, chunk: &MetadataChunk) -> Result<(), FollowError> {
-        if chunk.entries.is_empty() {
-            return Ok(());
-        }
-        let mut image = self.image.clone();
-        let mut applied = self.applied_index;
+        let (mut image, mut applied) = match &chunk.snapshot {
+            Some(s) => {
+                let (_, records) = decode_snapshot(&s.bytes).map_err(FollowError::BadSnapshot)?;
+                let image = MetadataImage::from_snapshot(
+                    self.image.cluster_id().to_string(),
+                    s.end_offset - 1,
+                    &records,
+                );
+                (image, s.index)
+            }
+            None if chunk.entries.is_empty() => return Ok(()),
+            None => (self.image.clone(), self.applied_index),
+        };
         for e in &chunk.entries {
             if e.index != applied + 1 {
                 return Err(FollowError::Gap {
@@ -117,6 +129,7 @@ mod tests {
             .apply(&MetadataChunk {
                 entries: vec![entry(1, &[]), entry(2, &[topic])],
                 commit_index: 2,
+                snapshot: None,
             })
             .unwrap();
         assert_eq!(follower.next_index(), 3);
@@ -124,6 +137,7 @@ mod tests {
         let gap = follower.apply(&MetadataChunk {
             entries: vec![entry(5, &[])],
             commit_index: 5,
+            snapshot: None,
         });
         assert_eq!(gap, Err(FollowError::Gap { applied: 2, got: 5 }));
         assert_eq!(follower.next_index(), 3, "nothing applied from a bad chunk");

@@ -23,9 +23,11 @@ use crate::node::{self, Command, Node, NodeParts, Operation, Pending, SharedStat
 use crate::ops::{self, OpContext, OpOutput};
 use crate::policy::Policies;
 use crate::raft_log::partition_store::PartitionEntryStore;
+use crate::raft_log::partition_store::METADATA_TOPIC;
 use crate::raft_log::quorum_state::QuorumStateFile;
-use crate::raft_log::{EntryStore, HardStateStore, RaftStorage};
+use crate::raft_log::{EntryStore, HardStateStore, RaftStorage, SnapshotDir};
 use crate::transport::{RaftMessage, Transport};
+use kraftwerk_storage::partition_dir_name;
 
 /// Mailbox capacity; proposals wait for room, peer messages are dropped when it is full.
 const MAILBOX_CAPACITY: usize = 4096;
@@ -68,10 +70,15 @@ pub async fn start_with_policies(
             .map_err(|e| {
                 ControllerError::Internal(format!("opening the metadata dir panicked: {e}"))
             })??;
-    start_on_stores(config, transport, policies, stores.0, stores.1).await
+    start_on_stores(config, transport, policies, stores).await
 }
 
-type Stores = (Box<dyn EntryStore>, Box<dyn HardStateStore>);
+/// The durable parts of a controller: the log, the hard state and the snapshots.
+pub(crate) struct Stores {
+    pub log: Box<dyn EntryStore>,
+    pub quorum: Box<dyn HardStateStore>,
+    pub snapshots: SnapshotDir,
+}
 
 fn open_durable_stores(
     dir: &Path,
@@ -83,7 +90,11 @@ fn open_durable_stores(
     meta_properties::ensure(dir, cluster_id, node_id)?;
     let log =
         PartitionEntryStore::open(dir).map_err(|e| ControllerError::Storage(e.to_string()))?;
-    Ok((Box::new(log), Box::new(QuorumStateFile::new(dir))))
+    Ok(Stores {
+        log: Box::new(log),
+        quorum: Box::new(QuorumStateFile::new(dir)),
+        snapshots: SnapshotDir::on_disk(dir.join(partition_dir_name(METADATA_TOPIC, 0))),
+    })
 }
 
 /// Starts a controller on the given stores (durable ones from `start`, in-memory ones in tests).
@@ -91,16 +102,15 @@ pub(crate) async fn start_on_stores(
     config: ControllerConfig,
     transport: Arc<dyn Transport>,
     policies: Policies,
-    log: Box<dyn EntryStore>,
-    quorum: Box<dyn HardStateStore>,
+    stores: Stores,
 ) -> Result<Controller, ControllerError> {
     config.validate()?;
     let voters: Vec<i32> = config.voters.iter().map(|v| v.id).collect();
     let raft_voters = voters.iter().map(|&id| raft_id(id)).collect();
     let cluster_id = config.cluster_id.clone();
     let (storage, image) = tokio::task::spawn_blocking(move || {
-        let storage = RaftStorage::open(log, quorum, raft_voters)?;
-        let image = node::replay(MetadataImage::empty(cluster_id), &storage);
+        let storage = RaftStorage::open(stores.log, stores.quorum, raft_voters, stores.snapshots)?;
+        let image = node::replay(&cluster_id, &storage)?;
         Ok::<_, crate::raft_log::LogError>((storage, image))
     })
     .await
@@ -125,6 +135,7 @@ pub(crate) async fn start_on_stores(
         node_id: config.node_id,
         voters,
         tick: config.tick,
+        snapshot_bytes: config.snapshot_bytes,
         storage,
         transport,
         ctx,
@@ -236,7 +247,7 @@ impl ControllerHandle {
                 .await
                 .map_err(|_| ControllerError::NotController)?;
             let chunk = answer.await.map_err(|_| ControllerError::NotController)??;
-            if !chunk.entries.is_empty() {
+            if !chunk.entries.is_empty() || chunk.snapshot.is_some() {
                 return Ok(chunk);
             }
             match tokio::time::timeout_at(deadline, images.changed()).await {

@@ -147,6 +147,20 @@ pub struct MetadataChunk {
     pub entries: Vec<CommittedEntry>,
     /// Raft index of the last committed (and applied) entry on the controller.
     pub commit_index: u64,
+    /// When the entries wanted were trimmed behind a snapshot: the snapshot to load instead (the entries
+    /// after it come in the next fetches).
+    pub snapshot: Option<SnapshotChunk>,
+}
+
+/// A metadata snapshot sent to a follower that is too far behind for entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    /// Raft index of the last entry it covers.
+    pub index: u64,
+    /// Kafka offset after the last record it covers.
+    pub end_offset: i64,
+    /// The checkpoint file's bytes (Kafka's format).
+    pub bytes: Vec<u8>,
 }
 
 /// The active controller's answer.

@@ -33,9 +33,10 @@ use crate::config::{node_id, raft_id};
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
 use crate::ops::OpContext;
-use crate::raft_log::{LogError, RaftStorage};
+use crate::raft_log::snapshot_file::SnapshotId;
+use crate::raft_log::{LogError, RaftStorage, SnapshotPayload, StoredSnapshot};
 use crate::records::{encode_batch, kafka_format, split_batch};
-use crate::rpc::{CommittedEntry, MetadataChunk, QuorumInfo, ReplicaProgress};
+use crate::rpc::{CommittedEntry, MetadataChunk, QuorumInfo, ReplicaProgress, SnapshotChunk};
 
 /// Milliseconds since the Unix epoch, for DescribeQuorum's timestamps.
 fn wall_clock_ms() -> i64 {
@@ -84,6 +85,8 @@ pub(crate) struct NodeParts {
     pub node_id: i32,
     pub voters: Vec<i32>,
     pub tick: Duration,
+    /// Bytes of applied entries between snapshots.
+    pub snapshot_bytes: u64,
     pub storage: RaftStorage,
     pub transport: Arc<dyn Transport>,
     pub ctx: OpContext,
@@ -108,6 +111,10 @@ pub(crate) struct Node {
     /// Leader only: per voter (raft id), when it last answered an append or heartbeat and when it was last
     /// caught up, in ms since the epoch.
     peer_seen: std::collections::HashMap<u64, (i64, i64)>,
+    /// `metadata.log.max.record.bytes.between.snapshots`.
+    snapshot_bytes: u64,
+    /// Entry bytes applied since the last snapshot.
+    bytes_since_snapshot: u64,
     image_tx: watch::Sender<Arc<MetadataImage>>,
     status: Arc<SharedStatus>,
 }
@@ -119,8 +126,6 @@ pub(crate) enum NodeError {
     Log(#[from] LogError),
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
-    #[error("received a raft snapshot, which this controller does not support yet")]
-    SnapshotUnsupported,
 }
 
 impl Node {
@@ -128,6 +133,13 @@ impl Node {
     pub(crate) fn new(parts: NodeParts) -> Result<Self, NodeError> {
         let hard_state = parts.storage.hard_state().clone();
         let applied_term = parts.storage.term_of(hard_state.commit).unwrap_or(0);
+        // Entries replayed at open count towards the next snapshot, so a long log without one gets one soon.
+        let bytes_since_snapshot = parts
+            .storage
+            .committed_entries()
+            .iter()
+            .map(|e| e.data.len() as u64)
+            .sum();
         let config = raft::Config {
             id: raft_id(parts.node_id),
             election_tick: ELECTION_TICKS,
@@ -161,6 +173,8 @@ impl Node {
             applied_index: hard_state.commit,
             applied_term,
             peer_seen: std::collections::HashMap::new(),
+            snapshot_bytes: parts.snapshot_bytes.max(1),
+            bytes_since_snapshot,
             image_tx: parts.image_tx,
             status: parts.status,
         };
@@ -316,10 +330,26 @@ impl Node {
     fn read_committed(&self, low: u64, max_bytes: u64) -> Result<MetadataChunk, ControllerError> {
         let commit_index = self.applied_index;
         let low = low.max(1);
+        let first = raft::Storage::first_index(self.raw.store()).unwrap_or(1);
+        if low < first {
+            // Trimmed behind a snapshot: the follower loads the newest snapshot instead.
+            if let Some(s) = self.raw.store().latest_snapshot() {
+                return Ok(MetadataChunk {
+                    entries: Vec::new(),
+                    commit_index,
+                    snapshot: Some(SnapshotChunk {
+                        index: s.index,
+                        end_offset: s.id.end_offset,
+                        bytes: s.bytes.to_vec(),
+                    }),
+                });
+            }
+        }
         if low > self.applied_index {
             return Ok(MetadataChunk {
                 entries: Vec::new(),
                 commit_index,
+                snapshot: None,
             });
         }
         let entries = raft::Storage::entries(
@@ -343,6 +373,7 @@ impl Node {
                 })
                 .collect(),
             commit_index,
+            snapshot: None,
         })
     }
 
@@ -422,9 +453,72 @@ impl Node {
                 }
                 continue;
             }
+            self.maybe_snapshot()?;
             self.publish_status();
             return Ok(());
         }
+    }
+
+    /// Takes a snapshot of the applied image once enough has been applied since the last one, and trims
+    /// the log behind it, so a restart loads the image instead of replaying the whole history.
+    fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        if self.bytes_since_snapshot < self.snapshot_bytes {
+            return Ok(());
+        }
+        let covered = self.raw.store().latest_snapshot().map_or(0, |s| s.index);
+        if self.applied_index <= covered {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let id = SnapshotId {
+            end_offset: self.committed.next_offset(),
+            epoch: i32::try_from(self.applied_term).unwrap_or(i32::MAX),
+        };
+        let records = self.committed.to_records();
+        let snapshot = StoredSnapshot::build(
+            self.applied_index,
+            self.applied_term,
+            id,
+            wall_clock_ms(),
+            &records,
+        )?;
+        let bytes = snapshot.bytes.len();
+        self.raw.mut_store().save_snapshot(snapshot)?;
+        self.bytes_since_snapshot = 0;
+        info!(
+            index = self.applied_index,
+            end_offset = id.end_offset,
+            records = records.len(),
+            bytes,
+            ms = started.elapsed().as_millis() as u64,
+            "wrote a metadata snapshot"
+        );
+        Ok(())
+    }
+
+    /// A snapshot from the leader (this node was too far behind for entries): validated, stored, and the
+    /// image replaced by it.
+    fn install_snapshot(&mut self, snapshot: &raft::prelude::Snapshot) -> Result<(), NodeError> {
+        let meta = snapshot.get_metadata();
+        let stored = SnapshotPayload::decode(meta.index, meta.term, &snapshot.data)?;
+        let records = stored.records()?;
+        let image = MetadataImage::from_snapshot(
+            self.committed.cluster_id().to_string(),
+            stored.id.end_offset - 1,
+            &records,
+        );
+        info!(
+            index = meta.index,
+            end_offset = stored.id.end_offset,
+            "installing a metadata snapshot from the leader"
+        );
+        self.raw.mut_store().install_snapshot(stored)?;
+        self.committed = image;
+        self.applied_index = meta.index;
+        self.applied_term = meta.term;
+        self.bytes_since_snapshot = 0;
+        self.image_tx.send_replace(Arc::new(self.committed.clone()));
+        Ok(())
     }
 
     fn publish_status(&self) {
@@ -449,7 +543,7 @@ impl Node {
         }
         self.send(ready.take_messages());
         if !ready.snapshot().is_empty() {
-            return Err(NodeError::SnapshotUnsupported);
+            self.install_snapshot(ready.snapshot())?;
         }
         // Who leads the current term, for the leader-change record of a new leader's entry.
         let (term, leader) = (self.raw.raft.term, self.raw.raft.leader_id);
@@ -491,6 +585,7 @@ impl Node {
         }
         let mut resolved: Vec<Resolved> = Vec::new();
         for entry in entries {
+            self.bytes_since_snapshot += entry.data.len() as u64;
             self.committed = apply_entry(&self.committed, entry);
             self.applied_index = entry.index;
             self.applied_term = entry.term;
@@ -542,9 +637,14 @@ pub(crate) fn apply_entry(image: &MetadataImage, entry: &Entry) -> MetadataImage
 }
 
 /// The image after every committed entry of a freshly opened log.
-pub(crate) fn replay(image: MetadataImage, storage: &RaftStorage) -> MetadataImage {
-    storage
+/// The image at open: the newest snapshot, then every committed entry after it.
+pub(crate) fn replay(cluster_id: &str, storage: &RaftStorage) -> Result<MetadataImage, LogError> {
+    let image = match storage.latest_snapshot() {
+        Some(s) => MetadataImage::from_snapshot(cluster_id, s.id.end_offset - 1, &s.records()?),
+        None => MetadataImage::empty(cluster_id),
+    };
+    Ok(storage
         .committed_entries()
         .iter()
-        .fold(image, |image, entry| apply_entry(&image, entry))
+        .fold(image, |image, entry| apply_entry(&image, entry)))
 }

@@ -12,12 +12,35 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Entries with one offset each (offset = index - 1), and the index of the first kept one.
 #[derive(Clone, Default)]
-pub(crate) struct MemEntryStore(Arc<Mutex<Vec<Entry>>>);
+pub(crate) struct MemEntryStore(Arc<Mutex<Vec<Entry>>>, Arc<Mutex<u64>>);
 
 impl EntryStore for MemEntryStore {
-    fn load(&mut self) -> Result<Vec<Entry>, LogError> {
-        Ok(lock(&self.0).clone())
+    fn bounds(&mut self) -> Result<(i64, i64), LogError> {
+        let start = (*lock(&self.1)).max(1) as i64 - 1;
+        let end = lock(&self.0).last().map_or(start, |e| e.index as i64);
+        Ok((start, end))
+    }
+
+    fn load(&mut self, first_index: u64, _from_offset: i64) -> Result<Vec<Entry>, LogError> {
+        Ok(lock(&self.0)
+            .iter()
+            .filter(|e| e.index >= first_index)
+            .cloned()
+            .collect())
+    }
+
+    fn trim_through(&mut self, index: u64) -> Result<(), LogError> {
+        lock(&self.0).retain(|e| e.index > index);
+        *lock(&self.1) = index + 1;
+        Ok(())
+    }
+
+    fn reset(&mut self, next_index: u64, _offset: i64) -> Result<(), LogError> {
+        lock(&self.0).clear();
+        *lock(&self.1) = next_index;
+        Ok(())
     }
 
     fn truncate_from(&mut self, index: u64) -> Result<(), LogError> {
@@ -27,7 +50,9 @@ impl EntryStore for MemEntryStore {
 
     fn append(&mut self, entries: &[Entry], _quorum: &QuorumView) -> Result<(), LogError> {
         let mut stored = lock(&self.0);
-        let last = stored.last().map_or(0, |e| e.index);
+        let last = stored
+            .last()
+            .map_or((*lock(&self.1)).max(1) - 1, |e| e.index);
         match entries.first() {
             Some(first) if first.index != last + 1 => Err(LogError::Gap {
                 last,

@@ -1,9 +1,9 @@
 //! raft-rs `Storage` over the `__cluster_metadata` log.
 //!
 //! raft-rs reads the log through the read-only [`raft::Storage`] trait and leaves writing to us.
-//! [`RaftStorage`] keeps every entry in memory (the metadata log is small and there are no
-//! snapshots yet, so nothing is ever compacted) and writes through to a durable [`EntryStore`]
-//! and [`HardStateStore`]. Both are traits so the node can be tested on in-memory stores; the
+//! [`RaftStorage`] keeps the entries after the last snapshot-trimmed prefix in memory and writes
+//! through to a durable [`EntryStore`] and [`HardStateStore`]; snapshots of the image are Kafka
+//! checkpoint files ([`snapshots`]), so restart time follows the image, not the history. Both are traits so the node can be tested on in-memory stores; the
 //! durable ones are `PartitionEntryStore` (one Kafka record batch per entry) and
 //! `QuorumStateFile`. `snapshot_file` reads and writes Kafka's metadata snapshot files (not yet
 //! used by raft).
@@ -13,6 +13,7 @@ pub(crate) mod mem;
 pub(crate) mod partition_store;
 pub(crate) mod quorum_state;
 pub mod snapshot_file;
+pub(crate) mod snapshots;
 
 use std::path::PathBuf;
 
@@ -21,6 +22,7 @@ use raft::{GetEntriesContext, StorageError as RaftStorageError};
 use thiserror::Error;
 
 use crate::config::node_id;
+pub(crate) use snapshots::{SnapshotDir, SnapshotPayload, StoredSnapshot};
 
 /// Failures of the metadata log and quorum state.
 #[derive(Debug, Error)]
@@ -80,14 +82,22 @@ pub(crate) struct QuorumView {
     pub voters: Vec<i32>,
 }
 
-/// Durable raft entries. Indexes start at 1 and are contiguous.
+/// Durable raft entries: a contiguous run of indexes, starting after the trimmed prefix.
 pub(crate) trait EntryStore: Send {
-    /// Every stored entry in index order.
-    fn load(&mut self) -> Result<Vec<Entry>, LogError>;
+    /// The log's (start, end) Kafka offsets.
+    fn bounds(&mut self) -> Result<(i64, i64), LogError>;
+    /// Every stored entry from Kafka offset `from_offset` (a batch boundary), the first of which has raft index
+    /// `first_index`.
+    fn load(&mut self, first_index: u64, from_offset: i64) -> Result<Vec<Entry>, LogError>;
     /// Removes every entry with index >= `index`.
     fn truncate_from(&mut self, index: u64) -> Result<(), LogError>;
     /// Appends entries that directly follow the stored ones, durably (fsync) before returning.
     fn append(&mut self, entries: &[Entry], quorum: &QuorumView) -> Result<(), LogError>;
+    /// Deletes every entry with index <= `index` (covered by a snapshot).
+    fn trim_through(&mut self, index: u64) -> Result<(), LogError>;
+    /// Empties the log; the next entry appended has raft index `next_index` and Kafka offset `offset`
+    /// (after installing a snapshot received from the leader).
+    fn reset(&mut self, next_index: u64, offset: i64) -> Result<(), LogError>;
     /// Flushes and marks a clean shutdown, so the next open can skip recovery.
     fn close(&mut self) -> Result<(), LogError> {
         Ok(())
@@ -102,28 +112,63 @@ pub(crate) trait HardStateStore: Send {
     fn save(&mut self, state: &HardState) -> Result<(), LogError>;
 }
 
-/// The raft log as raft-rs sees it: in-memory entries backed by durable stores.
+/// The raft log as raft-rs sees it: in-memory entries after the last trimmed one, the newest snapshot, and
+/// the durable stores they are written through to.
 pub(crate) struct RaftStorage {
-    /// `entries[i].index == i + 1`.
+    /// `entries[i].index == trimmed.0 + 1 + i`.
     entries: Vec<Entry>,
+    /// Index and term of the last entry removed from the log (0, 0 when nothing was).
+    trimmed: (u64, u64),
+    /// The newest snapshot: what a voter too far behind is sent, and where the image starts on restart.
+    snapshot: Option<StoredSnapshot>,
     hard_state: HardState,
     conf_state: ConfState,
     log: Box<dyn EntryStore>,
     quorum: Box<dyn HardStateStore>,
+    snapshots: SnapshotDir,
     /// The leader of the current term, as last noted by the node.
     view: QuorumView,
 }
 
 impl RaftStorage {
     /// Loads the stores. `voters` are raft ids; membership is static configuration, so the
-    /// conf state is not persisted.
+    /// conf state is not persisted. `snapshots` are the valid stored snapshots, newest first.
     pub(crate) fn open(
         mut log: Box<dyn EntryStore>,
         mut quorum: Box<dyn HardStateStore>,
         voters: Vec<u64>,
+        snapshot_dir: SnapshotDir,
     ) -> Result<Self, LogError> {
-        let entries = log.load()?;
-        for (expected, entry) in (1u64..).zip(&entries) {
+        let snapshots = snapshot_dir.load_all()?;
+        let (log_start, log_end) = log.bounds()?;
+        let newest = snapshots.first().cloned();
+        // Entries are read from the oldest snapshot whose end the log still has, so raft keeps the entries
+        // after it; a log that ends before the newest snapshot (a snapshot installed from the leader just
+        // before a crash) is emptied to start after it.
+        let base = match &newest {
+            Some(n) if log_end < n.id.end_offset => {
+                log.reset(n.index + 1, n.id.end_offset)?;
+                Some(n.clone())
+            }
+            _ => snapshots
+                .iter()
+                .rev()
+                .find(|s| s.id.end_offset >= log_start)
+                .cloned(),
+        };
+        let (trimmed, from_offset) = match &base {
+            Some(b) => ((b.index, b.term), b.id.end_offset),
+            None if log_start == 0 => ((0, 0), 0),
+            None => {
+                return Err(LogError::Corrupt(format!(
+                    "the metadata log starts at offset {log_start} but no valid snapshot covers the entries \
+                     before it; restore the snapshot files of __cluster_metadata-0, or empty this node's \
+                     metadata directory and reformat it so it fetches a snapshot from the quorum"
+                )))
+            }
+        };
+        let entries = log.load(trimmed.0 + 1, from_offset)?;
+        for (expected, entry) in (trimmed.0 + 1..).zip(&entries) {
             if entry.index != expected {
                 return Err(LogError::Corrupt(format!(
                     "entry at position {expected} has index {}",
@@ -132,8 +177,9 @@ impl RaftStorage {
             }
         }
         let mut hard_state = quorum.load()?.unwrap_or_default();
-        let last = entries.len() as u64;
-        if hard_state.commit > last {
+        let last = trimmed.0 + entries.len() as u64;
+        let snapshot_index = newest.as_ref().map_or(0, |s| s.index);
+        if hard_state.commit > last.max(snapshot_index) {
             // The commit index is persisted after the entries it covers, so this means the log
             // lost synced data; refusing to start is safer than silently forgetting commits.
             return Err(LogError::Corrupt(format!(
@@ -141,8 +187,12 @@ impl RaftStorage {
                 hard_state.commit
             )));
         }
+        hard_state.commit = hard_state.commit.max(snapshot_index);
         if let Some(last_entry) = entries.last() {
             hard_state.term = hard_state.term.max(last_entry.term);
+        }
+        if let Some(n) = &newest {
+            hard_state.term = hard_state.term.max(n.term);
         }
         let view = QuorumView {
             term: hard_state.term,
@@ -155,18 +205,30 @@ impl RaftStorage {
         };
         Ok(Self {
             entries,
+            trimmed,
+            snapshot: newest,
             hard_state,
             conf_state,
             log,
             quorum,
+            snapshots: snapshot_dir,
             view,
         })
     }
 
-    /// Entries known committed at open time or later: `1..=commit`.
+    /// The newest snapshot, if any.
+    pub(crate) fn latest_snapshot(&self) -> Option<&StoredSnapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// Committed entries after the newest snapshot, for replay at open: `snapshot.index+1..=commit`.
     pub(crate) fn committed_entries(&self) -> &[Entry] {
-        let commit = usize::try_from(self.hard_state.commit).unwrap_or(usize::MAX);
-        &self.entries[..commit.min(self.entries.len())]
+        let from = self.snapshot.as_ref().map_or(0, |s| s.index);
+        let lo = usize::try_from(from.saturating_sub(self.trimmed.0)).unwrap_or(usize::MAX);
+        let hi = usize::try_from(self.hard_state.commit.saturating_sub(self.trimmed.0))
+            .unwrap_or(usize::MAX);
+        let hi = hi.min(self.entries.len());
+        self.entries.get(lo.min(hi)..hi).unwrap_or_default()
     }
 
     pub(crate) fn hard_state(&self) -> &HardState {
@@ -174,7 +236,7 @@ impl RaftStorage {
     }
 
     fn last_stored_index(&self) -> u64 {
-        self.entries.len() as u64
+        self.trimmed.0 + self.entries.len() as u64
     }
 
     /// Records who leads `term` (raft id, 0 for unknown) before entries are persisted.
@@ -189,7 +251,7 @@ impl RaftStorage {
             return Ok(());
         };
         let last = self.last_stored_index();
-        if first.index == 0 || first.index > last + 1 {
+        if first.index <= self.trimmed.0 || first.index > last + 1 {
             return Err(LogError::Gap {
                 last,
                 got: first.index,
@@ -197,12 +259,51 @@ impl RaftStorage {
         }
         if first.index <= last {
             self.log.truncate_from(first.index)?;
-            let keep = usize::try_from(first.index - 1).unwrap_or(usize::MAX);
+            let keep = usize::try_from(first.index - 1 - self.trimmed.0).unwrap_or(usize::MAX);
             self.entries.truncate(keep);
         }
         self.log.append(entries, &self.view)?;
         self.entries.extend_from_slice(entries);
         Ok(())
+    }
+
+    /// Stores a snapshot this node took of its own applied image, and trims the log before the previous
+    /// snapshot (the newest could be damaged; the log after the previous one lets a restart do without it).
+    pub(crate) fn save_snapshot(&mut self, snapshot: StoredSnapshot) -> Result<(), LogError> {
+        let trim_to = self.snapshots.save(&snapshot)?;
+        self.snapshot = Some(snapshot);
+        if let Some(index) = trim_to {
+            self.trim_through(index)?;
+        }
+        Ok(())
+    }
+
+    fn trim_through(&mut self, index: u64) -> Result<(), LogError> {
+        if index <= self.trimmed.0 || index > self.last_stored_index() {
+            return Ok(());
+        }
+        let Some(term) = self.term_of(index) else {
+            return Ok(());
+        };
+        self.log.trim_through(index)?;
+        let drop = usize::try_from(index - self.trimmed.0).unwrap_or(usize::MAX);
+        self.entries.drain(..drop.min(self.entries.len()));
+        self.trimmed = (index, term);
+        Ok(())
+    }
+
+    /// Installs a snapshot received from the leader: written durably, then the log is emptied to continue
+    /// after it and the commit index moves to it.
+    pub(crate) fn install_snapshot(&mut self, snapshot: StoredSnapshot) -> Result<(), LogError> {
+        self.snapshots.save(&snapshot)?;
+        self.log.reset(snapshot.index + 1, snapshot.id.end_offset)?;
+        self.entries.clear();
+        self.trimmed = (snapshot.index, snapshot.term);
+        let mut state = self.hard_state.clone();
+        state.commit = state.commit.max(snapshot.index);
+        state.term = state.term.max(snapshot.term);
+        self.snapshot = Some(snapshot);
+        self.set_hard_state(&state)
     }
 
     /// Persists a new hard state if it differs from the stored one.
@@ -226,12 +327,23 @@ impl RaftStorage {
         self.log.close()
     }
 
-    /// The term of the entry at `index` (0 for index 0), if stored.
+    /// The term of the entry at `index` (0 for index 0), if known.
     pub(crate) fn term_of(&self, index: u64) -> Option<u64> {
         if index == 0 {
             return Some(0);
         }
-        usize::try_from(index - 1)
+        if index == self.trimmed.0 {
+            return Some(self.trimmed.1);
+        }
+        if let Some(s) = &self.snapshot {
+            if index == s.index {
+                return Some(s.term);
+            }
+        }
+        if index < self.trimmed.0 {
+            return None;
+        }
+        usize::try_from(index - 1 - self.trimmed.0)
             .ok()
             .and_then(|i| self.entries.get(i))
             .map(|e| e.term)
@@ -253,14 +365,14 @@ impl raft::Storage for RaftStorage {
         max_size: impl Into<Option<u64>>,
         _context: GetEntriesContext,
     ) -> raft::Result<Vec<Entry>> {
-        if low == 0 {
+        if low <= self.trimmed.0 {
             return Err(raft::Error::Store(RaftStorageError::Compacted));
         }
         if high > self.last_stored_index() + 1 || low > high {
             return Err(raft::Error::Store(RaftStorageError::Unavailable));
         }
-        let lo = usize::try_from(low - 1).unwrap_or(usize::MAX);
-        let hi = usize::try_from(high - 1).unwrap_or(usize::MAX);
+        let lo = usize::try_from(low - 1 - self.trimmed.0).unwrap_or(usize::MAX);
+        let hi = usize::try_from(high - 1 - self.trimmed.0).unwrap_or(usize::MAX);
         let mut out = self
             .entries
             .get(lo..hi)
@@ -271,12 +383,15 @@ impl raft::Storage for RaftStorage {
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
+        if idx < self.trimmed.0 {
+            return Err(raft::Error::Store(RaftStorageError::Compacted));
+        }
         self.term_of(idx)
             .ok_or(raft::Error::Store(RaftStorageError::Unavailable))
     }
 
     fn first_index(&self) -> raft::Result<u64> {
-        Ok(1)
+        Ok(self.trimmed.0 + 1)
     }
 
     fn last_index(&self) -> raft::Result<u64> {
@@ -284,10 +399,20 @@ impl raft::Storage for RaftStorage {
     }
 
     fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // Nothing is ever compacted, so raft-rs never needs a snapshot to catch a peer up.
-        Err(raft::Error::Store(
-            RaftStorageError::SnapshotTemporarilyUnavailable,
-        ))
+        let Some(s) = &self.snapshot else {
+            return Err(raft::Error::Store(
+                RaftStorageError::SnapshotTemporarilyUnavailable,
+            ));
+        };
+        let mut snapshot = Snapshot {
+            data: SnapshotPayload::encode(s),
+            ..Snapshot::default()
+        };
+        let meta = snapshot.mut_metadata();
+        meta.index = s.index;
+        meta.term = s.term;
+        meta.set_conf_state(self.conf_state.clone());
+        Ok(snapshot)
     }
 }
 

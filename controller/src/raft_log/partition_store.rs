@@ -33,8 +33,10 @@ const LOAD_READ_BYTES: usize = 1 << 20;
 pub(crate) struct PartitionEntryStore {
     /// `None` once closed.
     log: Option<PartitionLog>,
-    /// Base offset of each stored entry's batch: `bases[i]` is raft index `i + 1`'s.
+    /// Base offset of each stored entry's batch: `bases[i]` is raft index `first_index + i`'s.
     bases: Vec<i64>,
+    /// Raft index of the first stored entry (1 until a snapshot trims the log).
+    first_index: u64,
 }
 
 fn corrupt(what: impl std::fmt::Display) -> LogError {
@@ -64,6 +66,7 @@ impl PartitionEntryStore {
         Ok(Self {
             log: Some(PartitionLog::open(&dir, config)?),
             bases: Vec::new(),
+            first_index: 1,
         })
     }
 
@@ -79,6 +82,7 @@ impl PartitionEntryStore {
 fn decode_batches(
     mut buf: &[u8],
     mut expected: i64,
+    first_index: u64,
     entries: &mut Vec<Entry>,
     bases: &mut Vec<i64>,
 ) -> Result<i64, LogError> {
@@ -97,7 +101,7 @@ fn decode_batches(
                 format!("expected a batch at offset {expected}"),
             ));
         }
-        let index = entries.len() as u64 + 1;
+        let index = first_index + entries.len() as u64;
         entries.push(decode_entry(&info, bytes, index).map_err(|reason| bad(offset, reason))?);
         bases.push(offset);
         expected = info.last_offset().saturating_add(1);
@@ -232,31 +236,39 @@ fn encode_entry(
 }
 
 impl EntryStore for PartitionEntryStore {
-    fn load(&mut self) -> Result<Vec<Entry>, LogError> {
+    fn bounds(&mut self) -> Result<(i64, i64), LogError> {
+        let log = self.log()?;
+        Ok((log.log_start_offset(), log.log_end_offset()))
+    }
+
+    fn load(&mut self, first_index: u64, from_offset: i64) -> Result<Vec<Entry>, LogError> {
         let log = self
             .log
             .as_mut()
             .ok_or_else(|| corrupt("metadata log used after close"))?;
-        if log.log_start_offset() != 0 {
+        if from_offset < log.log_start_offset() {
             return Err(corrupt(format!(
-                "metadata log starts at offset {}, but snapshots are not supported yet",
+                "entries from offset {from_offset} are needed but the metadata log starts at {}",
                 log.log_start_offset()
             )));
         }
         let end = log.log_end_offset();
         let mut entries = Vec::new();
         let mut bases = Vec::new();
-        let mut offset = 0;
+        let mut offset = from_offset;
         while offset < end {
             let read = log.read(offset, LOAD_READ_BYTES, None)?;
-            offset = decode_batches(&read.records, offset, &mut entries, &mut bases)?;
+            // A read at a trimmed log's start returns the whole batch holding it; snapshots end on batch
+            // boundaries, so a batch that starts before `offset` means the log and the snapshot disagree.
+            offset = decode_batches(&read.records, offset, first_index, &mut entries, &mut bases)?;
         }
         self.bases = bases;
+        self.first_index = first_index;
         Ok(entries)
     }
 
     fn truncate_from(&mut self, index: u64) -> Result<(), LogError> {
-        let keep = usize::try_from(index.saturating_sub(1)).map_err(corrupt)?;
+        let keep = usize::try_from(index.saturating_sub(self.first_index)).map_err(corrupt)?;
         if let Some(&base) = self.bases.get(keep) {
             self.log()?.truncate_to(base)?;
             self.bases.truncate(keep);
@@ -264,11 +276,33 @@ impl EntryStore for PartitionEntryStore {
         Ok(())
     }
 
+    fn trim_through(&mut self, index: u64) -> Result<(), LogError> {
+        if index < self.first_index {
+            return Ok(());
+        }
+        let drop = usize::try_from(index + 1 - self.first_index).map_err(corrupt)?;
+        let new_start = match self.bases.get(drop) {
+            Some(&base) => base,
+            None => self.log()?.log_end_offset(),
+        };
+        self.log()?.delete_records_before(new_start)?;
+        self.bases.drain(..drop.min(self.bases.len()));
+        self.first_index = index + 1;
+        Ok(())
+    }
+
+    fn reset(&mut self, next_index: u64, offset: i64) -> Result<(), LogError> {
+        self.log()?.truncate_fully_and_start_at(offset)?;
+        self.bases.clear();
+        self.first_index = next_index;
+        Ok(())
+    }
+
     fn append(&mut self, entries: &[Entry], quorum: &QuorumView) -> Result<(), LogError> {
         let Some(first) = entries.first() else {
             return Ok(());
         };
-        let last = self.bases.len() as u64;
+        let last = self.first_index + self.bases.len() as u64 - 1;
         if first.index != last + 1 {
             return Err(LogError::Gap {
                 last,

@@ -14,7 +14,13 @@ fn entry(index: u64, term: u64) -> Entry {
 }
 
 fn open(log: &MemEntryStore, hs: &MemHardStateStore) -> RaftStorage {
-    RaftStorage::open(Box::new(log.clone()), Box::new(hs.clone()), vec![1]).unwrap()
+    RaftStorage::open(
+        Box::new(log.clone()),
+        Box::new(hs.clone()),
+        vec![1],
+        SnapshotDir::in_memory(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -87,7 +93,12 @@ fn commit_past_log_end_is_corrupt() {
     };
     hs.save(&state).unwrap();
     assert!(matches!(
-        RaftStorage::open(Box::new(log), Box::new(hs), vec![1]),
+        RaftStorage::open(
+            Box::new(log),
+            Box::new(hs),
+            vec![1],
+            SnapshotDir::in_memory()
+        ),
         Err(LogError::Corrupt(_))
     ));
 }

@@ -2,4 +2,5 @@
 //! network.
 
 mod single_voter;
+mod snapshots;
 mod three_voters;

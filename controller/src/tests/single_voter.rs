@@ -25,6 +25,7 @@ pub(super) fn config(dir: &Path, node_id: i32, voters: &[i32]) -> ControllerConf
         default_num_partitions: 2,
         default_replication_factor: 1,
         tick: Duration::from_millis(10),
+        snapshot_bytes: 20 << 20,
     }
 }
 

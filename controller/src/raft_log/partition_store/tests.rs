@@ -70,7 +70,7 @@ fn layout(dir: &Path) -> Vec<(i64, i32, bool, i32)> {
 fn append_truncate_reload() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = PartitionEntryStore::open(dir.path()).unwrap();
-    assert!(store.load().unwrap().is_empty());
+    assert!(store.load(1, 0).unwrap().is_empty());
     store
         .append(
             &[empty_entry(1, 1), data_entry(2, 1, 3), data_entry(3, 2, 1)],
@@ -95,7 +95,7 @@ fn append_truncate_reload() {
     );
 
     let mut store = PartitionEntryStore::open(dir.path()).unwrap();
-    let loaded = store.load().unwrap();
+    let loaded = store.load(1, 0).unwrap();
     assert_eq!(
         summary(&loaded),
         summary(&[
@@ -115,7 +115,7 @@ fn append_truncate_reload() {
         .unwrap();
     store.close().unwrap();
     let mut store = PartitionEntryStore::open(dir.path()).unwrap();
-    assert_eq!(store.load().unwrap().len(), 3);
+    assert_eq!(store.load(1, 0).unwrap().len(), 3);
     store.close().unwrap();
     assert_eq!(
         layout(dir.path()),
@@ -183,7 +183,7 @@ fn conf_changes_and_garbage_are_refused() {
         Err(LogError::UnsupportedEntry { index: 1, .. })
     ));
     // Nothing was written.
-    assert!(store.load().unwrap().is_empty());
+    assert!(store.load(1, 0).unwrap().is_empty());
 }
 
 /// Writes raw batches as a follower would, then loads them.
@@ -198,7 +198,7 @@ fn load_raw(batches: &[u8]) -> Result<Vec<Entry>, LogError> {
         log.append_as_follower(batches).unwrap();
         log.close().unwrap();
     }
-    PartitionEntryStore::open(dir.path()).unwrap().load()
+    PartitionEntryStore::open(dir.path()).unwrap().load(1, 0)
 }
 
 #[test]
@@ -240,19 +240,19 @@ fn decode_batches_reports_crc_and_truncation() {
     let mut entries = Vec::new();
     let mut bases = Vec::new();
     assert!(matches!(
-        decode_batches(&built[..20], 0, &mut entries, &mut bases),
+        decode_batches(&built[..20], 0, 1, &mut entries, &mut bases),
         Err(LogError::BadBatch { offset: 0, .. })
     ));
     let last = built.len() - 1;
     built[last] ^= 0xff;
     assert!(matches!(
-        decode_batches(&built, 0, &mut entries, &mut bases),
+        decode_batches(&built, 0, 1, &mut entries, &mut bases),
         Err(LogError::BadBatch { offset: 0, .. })
     ));
     // A batch that is not where the previous one ended.
     let gap = batch::build_batch(5, 1, 0, &[(None, Some(&encode_record_bytes()))]);
     assert!(matches!(
-        decode_batches(&gap, 0, &mut entries, &mut bases),
+        decode_batches(&gap, 0, 1, &mut entries, &mut bases),
         Err(LogError::BadBatch { offset: 5, .. })
     ));
     assert!(entries.is_empty());

@@ -6,6 +6,7 @@
 
 pub mod binary;
 pub mod broker;
+pub mod cluster;
 pub mod error;
 pub mod ports;
 pub mod properties;
@@ -13,4 +14,5 @@ pub mod verify;
 pub mod wire;
 
 pub use broker::{Broker, BrokerBuilder};
+pub use cluster::{Cluster, ClusterBuilder, ClusterNode, Role};
 pub use error::HarnessError;

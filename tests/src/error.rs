@@ -54,6 +54,9 @@ pub enum HarnessError {
     /// The peer sent something that breaks the protocol (wrong correlation id, absurd size, ...).
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// A multi-node cluster did not reach the state a test waited for (see [`crate::cluster`]).
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The peer closed the connection before a whole response arrived.
     #[error("connection closed by peer")]
     Closed,

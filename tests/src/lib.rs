@@ -2,10 +2,13 @@
 //! in a temporary directory, so the tests in `tests/tests/` exercise exactly what a user would run.
 //!
 //! The harness talks to the broker only over the Kafka wire protocol (see [`wire`]); readiness is "the port
-//! accepts and a Metadata request succeeds", never a log line, so log wording can change freely.
+//! accepts and a Metadata request succeeds", never a log line, so log wording can change freely. The one
+//! exception is [`cluster`]: a controller-only node serves no Kafka API, so the cluster harness reads its
+//! `kraftwerk started` and `controller role changed` lines (see [`cluster::ROLE_LINE`]).
 
 pub mod binary;
 pub mod broker;
+pub mod cluster;
 pub mod error;
 pub mod ports;
 pub mod properties;
@@ -13,4 +16,5 @@ pub mod verify;
 pub mod wire;
 
 pub use broker::{Broker, BrokerBuilder};
+pub use cluster::{Cluster, ClusterBuilder, ClusterNode, Role};
 pub use error::HarnessError;

@@ -14,6 +14,13 @@ pub struct ServerProperties {
 }
 
 impl ServerProperties {
+    /// No keys at all, for callers (the cluster harness) that set every key themselves.
+    pub fn empty() -> Self {
+        ServerProperties {
+            entries: BTreeMap::new(),
+        }
+    }
+
     /// Defaults for node 1 serving PLAINTEXT on `port` and its controller on `controller_port`,
     /// with its log in `log_dir`.
     pub fn single_node(port: u16, controller_port: u16, log_dir: &Path) -> Self {

@@ -408,10 +408,6 @@ fn separate_roles_fence_a_killed_broker_and_list_it_again_after_restart() {
 }
 
 #[test]
-#[ignore = "product bug: with separate roles, Metadata and DescribeCluster answer controller_id = the raft \
-            leader, a controller-only node that is not in the brokers list, so admin clients (librdkafka, \
-            Java AdminClient) cannot send CreateTopics anywhere and time out (broker/src/handlers/metadata.rs, \
-            describe_cluster.rs: `ctx.controller.leader_id().unwrap_or(ctx.node_id)`)"]
 fn separate_roles_admin_clients_create_topics_through_any_broker() {
     let _serial = serial();
     let mut cluster = start(Cluster::builder().controllers(3).brokers(3));
@@ -882,17 +878,20 @@ fn kafka_clients_and_garbage_on_the_controller_listener_are_closed_and_the_quoru
                 .unwrap_or_else(|e| panic!("connecting to controller {id}'s listener: {e}"))
         };
 
-        // Kafka clients pointed at the controller listener by mistake.
+        // A Kafka client on the controller listener: as on Apache Kafka's controllers, ApiVersions is answered
+        // with the controller APIs only (ApiVersions, DescribeQuorum, DescribeCluster); a client API such as
+        // Metadata is refused by closing the connection, with a log line naming the mistake.
         let mut conn = connect();
-        let frame =
-            encode_request(1, 0, &ApiVersionsRequest::default()).unwrap_or_else(|e| panic!("{e}"));
-        conn.send_raw(&frame).unwrap_or_else(|e| panic!("{e}"));
-        let answers = expect_closed(&mut conn, &format!("ApiVersions to controller {id}"));
-        assert!(
-            answers.is_empty(),
-            "controller {id} answered a Kafka ApiVersions request on its controller listener"
+        let versions = conn
+            .request(0, &ApiVersionsRequest::default())
+            .unwrap_or_else(|e| panic!("ApiVersions to controller {id}: {e}"));
+        let mut keys: Vec<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            vec![18, 55, 60],
+            "controller {id} should advertise only ApiVersions, DescribeQuorum and DescribeCluster"
         );
-        let mut conn = connect();
         let frame = encode_request(2, 4, &MetadataRequest::default().with_topics(None))
             .unwrap_or_else(|e| panic!("{e}"));
         conn.send_raw(&frame).unwrap_or_else(|e| panic!("{e}"));
@@ -912,7 +911,7 @@ fn kafka_clients_and_garbage_on_the_controller_listener_are_closed_and_the_quoru
                                 && l.contains("carries only the controller quorum's traffic")
                         })
                         .count();
-                    if lines >= 2 {
+                    if lines >= 1 {
                         Ok(())
                     } else {
                         Err(format!("{lines} such WARN lines"))

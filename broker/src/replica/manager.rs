@@ -142,7 +142,7 @@ impl ReplicaManager {
             return;
         }
         *newest = image.last_applied_offset();
-        let mut wanted: HashMap<TopicPartition, (Uuid, i32, LogConfig)> = HashMap::new();
+        let mut wanted: HashMap<TopicPartition, (Uuid, i32, bool, LogConfig)> = HashMap::new();
         for topic in image.topics() {
             let config = log_config::for_topic(&self.defaults, image.topic_configs(&topic.name));
             for (index, p) in topic.partitions.iter() {
@@ -152,7 +152,12 @@ impl ReplicaManager {
                             topic: topic.name.clone(),
                             partition: *index,
                         },
-                        (topic.id, p.leader_epoch, config.clone()),
+                        (
+                            topic.id,
+                            p.leader_epoch,
+                            p.leader == self.node_id,
+                            config.clone(),
+                        ),
                     );
                 }
             }
@@ -166,7 +171,7 @@ impl ReplicaManager {
                 .filter(|(tp, p)| {
                     wanted
                         .get(*tp)
-                        .map(|(id, _, _)| *id != p.topic_id)
+                        .map(|(id, _, _, _)| *id != p.topic_id)
                         .unwrap_or(true)
                 })
                 .map(|(tp, _)| tp.clone())
@@ -180,9 +185,9 @@ impl ReplicaManager {
         }
 
         let mut unclaimed = self.unclaimed.lock();
-        for (tp, (topic_id, leader_epoch, config)) in wanted {
+        for (tp, (topic_id, leader_epoch, is_leader, config)) in wanted {
             if let Some(p) = self.get(&tp.topic, tp.partition) {
-                p.set_leader_epoch(leader_epoch);
+                p.set_leadership(leader_epoch, is_leader);
                 p.update_config(config);
                 continue;
             }
@@ -201,7 +206,7 @@ impl ReplicaManager {
                     .pick_dir()
                     .join(partition_dir_name(&tp.topic, tp.partition)),
             };
-            match self.open_partition(&tp, &dir, topic_id, leader_epoch, config) {
+            match self.open_partition(&tp, &dir, topic_id, (leader_epoch, is_leader), config) {
                 Ok(p) => {
                     self.partitions.write().insert(tp, Arc::new(p));
                 }
@@ -226,7 +231,7 @@ impl ReplicaManager {
         tp: &TopicPartition,
         dir: &Path,
         topic_id: Uuid,
-        leader_epoch: i32,
+        (leader_epoch, is_leader): (i32, bool),
         config: LogConfig,
     ) -> Result<Partition, StorageError> {
         let log = PartitionLog::open(dir, config)?;
@@ -240,6 +245,7 @@ impl ReplicaManager {
             tp.partition,
             log,
             leader_epoch,
+            is_leader,
         ))
     }
 

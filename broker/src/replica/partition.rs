@@ -9,7 +9,9 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use kraftwerk_storage::batch::BatchHeader;
-use kraftwerk_storage::{AppendResult, LogConfig, PartitionLog, ReadResult, StorageError};
+use kraftwerk_storage::{
+    AppendResult, EpochEndOffset, LogConfig, PartitionLog, ReadResult, StorageError,
+};
 
 use super::producer_state::{ProducerBatch, ProducerStateTable, SequenceCheck, NO_PRODUCER_ID};
 
@@ -65,8 +67,13 @@ impl Partition {
         index: i32,
         log: PartitionLog,
         leader_epoch: i32,
+        is_leader: bool,
     ) -> Self {
         let hw = log.log_end_offset();
+        let mut log = log;
+        if is_leader {
+            start_leader_epoch(&mut log, leader_epoch);
+        }
         Partition {
             topic,
             topic_id,
@@ -84,8 +91,21 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
-    pub fn set_leader_epoch(&self, epoch: i32) {
+    /// Takes the partition's leader epoch from a new metadata image. As leader, a new epoch is also recorded in
+    /// the log's leader-epoch cache at the log end offset (Kafka's `makeLeader`), so OffsetForLeaderEpoch for the
+    /// current epoch names it even before it writes; under the log lock, so no append stamped with the new epoch
+    /// can precede that entry.
+    pub fn set_leadership(&self, epoch: i32, is_leader: bool) {
+        let mut state = self.log.lock();
         self.leader_epoch.store(epoch, Ordering::Release);
+        if is_leader {
+            start_leader_epoch(&mut state.log, epoch);
+        }
+    }
+
+    /// Where `epoch` ended in this replica's log (see [`PartitionLog::end_offset_for`]).
+    pub fn end_offset_for(&self, epoch: i32) -> EpochEndOffset {
+        self.log.lock().log.end_offset_for(epoch)
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -222,6 +242,22 @@ impl Partition {
 /// whose last batch is older starts over as unknown, which Kafka also allows.
 const PRODUCER_SCAN_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Records `epoch` as starting at the log end unless the cache already has it (or a newer one). A failure to
+/// write the checkpoint is logged, not fatal: the in-memory cache is updated, and the next open rebuilds or
+/// trims the file against the log.
+fn start_leader_epoch(log: &mut PartitionLog, epoch: i32) {
+    if log
+        .latest_leader_epoch()
+        .is_some_and(|latest| latest >= epoch)
+    {
+        return;
+    }
+    let leo = log.log_end_offset();
+    if let Err(e) = log.assign_leader_epoch(epoch, leo) {
+        tracing::error!(dir = %log.dir().display(), epoch, error = %e, "cannot record the new leader epoch");
+    }
+}
+
 fn rebuild_producer_state(log: &PartitionLog) -> ProducerStateTable {
     let mut table = ProducerStateTable::new();
     let from = log.tail_offset_for_bytes(PRODUCER_SCAN_BYTES);
@@ -240,4 +276,45 @@ fn rebuild_producer_state(log: &PartitionLog) -> ProducerStateTable {
         tracing::warn!(error = %e, "cannot read the log tail to rebuild producer state");
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kraftwerk_storage::batch::build_batch;
+
+    fn partition(dir: &std::path::Path, epoch: i32, is_leader: bool) -> Partition {
+        let log = PartitionLog::open(dir, LogConfig::default()).unwrap();
+        Partition::new("t".into(), Uuid::nil(), 0, log, epoch, is_leader)
+    }
+
+    fn end(leader_epoch: i32, end_offset: i64) -> EpochEndOffset {
+        EpochEndOffset {
+            leader_epoch,
+            end_offset,
+        }
+    }
+
+    #[test]
+    fn a_new_leader_epoch_starts_at_the_log_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = partition(dir.path(), 3, true);
+        assert_eq!(p.end_offset_for(3), end(3, 0));
+        let batch = build_batch(0, -1, 0, &[(None, Some(b"v".as_slice()))]);
+        p.append_as_leader(&batch, 0).unwrap();
+        p.append_as_leader(&batch, 0).unwrap();
+        // A follower of a newer epoch records nothing; leading it does, at the log end.
+        p.set_leadership(4, false);
+        assert_eq!(p.end_offset_for(3), end(3, 2));
+        assert_eq!(p.end_offset_for(4), EpochEndOffset::UNDEFINED);
+        p.set_leadership(5, true);
+        assert_eq!(p.end_offset_for(3), end(3, 2));
+        assert_eq!(p.end_offset_for(4), end(3, 2));
+        assert_eq!(p.end_offset_for(5), end(5, 2));
+        p.append_as_leader(&batch, 0).unwrap();
+        assert_eq!(p.end_offset_for(5), end(5, 3));
+        // The same epoch again (every reconcile) changes nothing.
+        p.set_leadership(5, true);
+        assert_eq!(p.end_offset_for(3), end(3, 2));
+    }
 }

@@ -63,7 +63,8 @@ impl PartitionLog {
     }
 
     /// Loads the checkpoint, trimmed to what the (possibly recovered) log still holds; without a valid
-    /// checkpoint, rebuilds the cache from every batch header from the log start and writes it.
+    /// checkpoint, rebuilds the cache from every batch header from the log start and writes it (once: a log
+    /// written before this cache existed is scanned on its first open only).
     pub(super) fn load_leader_epochs(&mut self) -> Result<(), StorageError> {
         let (log_start, log_end) = (self.log_start_offset, self.log_end_offset());
         match checkpoint::read(&self.dir)? {
@@ -78,6 +79,10 @@ impl PartitionLog {
                 if changed {
                     checkpoint::write(&self.dir, self.epochs.entries())?;
                 }
+            }
+            None if log_start == log_end => {
+                // Nothing to rebuild from (a new partition): the first append or leadership writes the file.
+                self.epochs = LeaderEpochCache::default();
             }
             None => {
                 let mut cache = LeaderEpochCache::default();

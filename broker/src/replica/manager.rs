@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use kraftwerk_controller::MetadataImage;
@@ -37,8 +36,6 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Partition directories found on disk at start that no image has claimed yet.
     unclaimed: parking_lot::Mutex<Option<BTreeMap<TopicPartition, PathBuf>>>,
-    /// Bumped after every append so long-polling fetches wake up and re-read.
-    appended: watch::Sender<u64>,
     /// Reconciles run from the metadata follower task and from admin handlers that want their change visible
     /// before they answer; one at a time, so a partition is never opened twice.
     /// Offset of the newest image reconciled: an older image arriving late (the follower task may hold one
@@ -87,14 +84,12 @@ impl ReplicaManager {
                 }
             }
         }
-        let (appended, _) = watch::channel(0);
         Ok(ReplicaManager {
             node_id,
             log_dirs,
             defaults,
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
-            appended,
             reconciling: parking_lot::Mutex::new(i64::MIN),
         })
     }
@@ -115,14 +110,6 @@ impl ReplicaManager {
 
     pub fn defaults(&self) -> &LogConfig {
         &self.defaults
-    }
-
-    pub fn notify_appended(&self) {
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
     }
 
     /// The data directory holding the fewest partitions, for a new partition.

@@ -4,6 +4,8 @@
 //! preads), never across an await, so a slow consumer cannot stall producers.
 
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use uuid::Uuid;
@@ -14,6 +16,7 @@ use kraftwerk_storage::{
 };
 
 use super::producer_state::{ProducerBatch, ProducerStateTable, SequenceCheck, NO_PRODUCER_ID};
+use super::purgatory::{Waiter, WatchList};
 
 /// Why a leader append was refused.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,9 @@ pub struct Partition {
     /// Offsets below this are replicated to every in-sync replica and visible to consumers. With one replica
     /// it follows the log end offset at once; the replication issue makes it wait for followers.
     high_watermark: AtomicI64,
+    /// Requests waiting for this partition to change (long-polling fetches, acks=all produces); woken by
+    /// appends and high-watermark advances here only.
+    watchers: WatchList,
 }
 
 impl Partition {
@@ -84,6 +90,7 @@ impl Partition {
             }),
             leader_epoch: AtomicI32::new(leader_epoch),
             high_watermark: AtomicI64::new(hw),
+            watchers: WatchList::default(),
         }
     }
 
@@ -165,9 +172,52 @@ impl Partition {
                 .producers
                 .record(pb, result.base_offset, result.last_offset);
         }
-        self.high_watermark
-            .store(state.log.log_end_offset(), Ordering::Release);
+        let leo = state.log.log_end_offset();
+        // Stored under the log lock so the high watermark never passes what a concurrent truncation left;
+        // waiters are woken after it is released.
+        let advanced = self.high_watermark.fetch_max(leo, Ordering::AcqRel) < leo;
+        drop(state);
+        if advanced {
+            self.watchers.wake_all();
+        }
         Ok(Appended::Written(result))
+    }
+
+    /// Registers `waiter` to be woken by this partition's appends and high-watermark advances until it is
+    /// dropped (see [`super::purgatory`]).
+    pub fn watch(&self, waiter: &Arc<Waiter>) {
+        self.watchers.watch(waiter);
+    }
+
+    /// Raises the high watermark to `offset` (never lowers it) and wakes the waiters if it moved. Replication
+    /// calls this as followers catch up; with one replica, leader appends do it.
+    pub fn advance_high_watermark(&self, offset: i64) -> bool {
+        let advanced = self.high_watermark.fetch_max(offset, Ordering::AcqRel) < offset;
+        if advanced {
+            self.watchers.wake_all();
+        }
+        advanced
+    }
+
+    /// Waits until the high watermark reaches `offset` (everything before it is replicated to the ISR), as an
+    /// acks=all produce does for its last offset + 1; `false` if `timeout` passes first. Woken only by this
+    /// partition's events.
+    pub async fn wait_for_high_watermark(&self, offset: i64, timeout: Duration) -> bool {
+        if self.high_watermark() >= offset {
+            return true;
+        }
+        let waiter = Waiter::new();
+        self.watch(&waiter);
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.high_watermark() < offset {
+            if tokio::time::timeout_at(deadline, waiter.woken())
+                .await
+                .is_err()
+            {
+                return self.high_watermark() >= offset;
+            }
+        }
+        true
     }
 
     /// Idempotent producers with state on this partition: (id, epoch, last sequence, last offset).
@@ -316,5 +366,68 @@ mod tests {
         // The same epoch again (every reconcile) changes nothing.
         p.set_leadership(5, true);
         assert_eq!(p.end_offset_for(3), end(3, 2));
+    }
+
+    fn one_record() -> Vec<u8> {
+        build_batch(0, -1, 0, &[(None, Some(b"v".as_slice()))])
+    }
+
+    #[tokio::test]
+    async fn high_watermark_wait_completes_on_append_or_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = std::sync::Arc::new(partition(dir.path(), 0, true));
+        assert!(p.wait_for_high_watermark(0, Duration::ZERO).await);
+        assert!(
+            !p.wait_for_high_watermark(1, Duration::from_millis(30))
+                .await
+        );
+        let waiting = {
+            let p = p.clone();
+            tokio::spawn(async move { p.wait_for_high_watermark(2, Duration::from_secs(10)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        p.append_as_leader(&one_record(), 0).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiting.is_finished(),
+            "offset 2 is not yet below the high watermark"
+        );
+        p.append_as_leader(&one_record(), 0).unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(done, Ok(Ok(true))));
+    }
+
+    #[tokio::test]
+    async fn advancing_the_high_watermark_wakes_waiters_and_never_lowers_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = std::sync::Arc::new(partition(dir.path(), 0, true));
+        let waiting = {
+            let p = p.clone();
+            tokio::spawn(async move { p.wait_for_high_watermark(7, Duration::from_secs(10)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(p.advance_high_watermark(7));
+        assert!(!p.advance_high_watermark(3));
+        assert_eq!(p.high_watermark(), 7);
+        let done = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(done, Ok(Ok(true))));
+    }
+
+    #[tokio::test]
+    async fn appends_wake_only_the_waiters_of_their_partition() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (partition(da.path(), 0, true), partition(db.path(), 0, true));
+        let on_a = Waiter::new();
+        a.watch(&on_a);
+        let on_both = Waiter::new();
+        a.watch(&on_both);
+        b.watch(&on_both);
+        b.append_as_leader(&one_record(), 0).unwrap();
+        let short = Duration::from_millis(30);
+        assert!(tokio::time::timeout(short, on_a.woken()).await.is_err());
+        assert!(tokio::time::timeout(short, on_both.woken()).await.is_ok());
+        a.append_as_leader(&one_record(), 0).unwrap();
+        assert!(tokio::time::timeout(short, on_a.woken()).await.is_ok());
+        assert!(tokio::time::timeout(short, on_both.woken()).await.is_ok());
     }
 }

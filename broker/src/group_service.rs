@@ -321,7 +321,7 @@ fn persist(records: Vec<GroupRecord>, replicas: &ReplicaManager, num_partitions:
             .collect();
         let batch = build_batch(0, part.leader_epoch(), now, &pairs);
         match part.append_as_leader(&batch, now) {
-            Ok(Appended::Written(_)) | Ok(Appended::Duplicate { .. }) => replicas.notify_appended(),
+            Ok(Appended::Written(_)) | Ok(Appended::Duplicate { .. }) => {}
             Err(e) => {
                 tracing::error!(partition = p, error = %e, "cannot write group records");
                 failed.push(p);

@@ -38,10 +38,16 @@ pub(crate) fn read_log_start_offset(dir: &Path) -> Result<Option<i64>, StorageEr
 
 /// Atomically replaces the checkpoint (write temp, fsync, rename, fsync dir).
 pub(crate) fn write_log_start_offset(dir: &Path, offset: i64) -> Result<(), StorageError> {
-    let path = dir.join(LOG_START_CHECKPOINT);
-    let tmp = dir.join(format!("{LOG_START_CHECKPOINT}.tmp"));
     let contents = format!("{CHECKPOINT_VERSION}\n{offset}\n");
-    write_synced(&tmp, contents.as_bytes())?;
+    write_atomically(dir, LOG_START_CHECKPOINT, contents.as_bytes())
+}
+
+/// Replaces `dir/name` with `bytes` so that a crash leaves either the old or the new contents: write
+/// `name.tmp`, fsync it, rename it over `name`, fsync the directory.
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    write_synced(&tmp, bytes)?;
     fs::rename(&tmp, &path).map_err(|e| StorageError::io("rename", &tmp, e))?;
     sync_dir(dir)
 }

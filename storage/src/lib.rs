@@ -7,11 +7,13 @@
 //!
 //! - [`batch`]: the RecordBatch v2 codec (pure functions, fuzzed).
 //! - [`PartitionLog`]: append, read, truncate, retention and recovery of one partition.
+//! - [`epoch`]: the leader-epoch cache (`leader-epoch-checkpoint`) that OffsetForLeaderEpoch answers from.
 
 pub mod batch;
 mod checkpoint;
 mod config;
 mod dir_name;
+pub mod epoch;
 mod error;
 mod index;
 mod log;
@@ -19,5 +21,6 @@ mod segment;
 
 pub use config::{LogConfig, TimestampType};
 pub use dir_name::{parse_partition_dir_name, partition_dir_name};
+pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::StorageError;
 pub use log::{AppendResult, PartitionLog, ReadResult};

@@ -1,5 +1,6 @@
 //! Fetch with long polling. Reads return whole batches straight from the log files (no re-encoding); a request
-//! that finds fewer than `min_bytes` waits for appends until `max_wait_ms`, then answers with what there is.
+//! that finds fewer than `min_bytes` waits until `max_wait_ms` for an append or high-watermark advance on one of
+//! the partitions it reads (see `replica::purgatory`), then answers with what there is.
 //!
 //! Fetch sessions (KIP-227): this broker answers every request as a full fetch and returns session id 0, which
 //! tells clients that sessions are not available so they keep sending full requests; an incremental request
@@ -18,6 +19,7 @@ use kafka_protocol::ResponseError;
 use kraftwerk_controller::MetadataImage;
 
 use crate::context::BrokerContext;
+use crate::replica::purgatory::Waiter;
 
 use super::errors::{code, storage_error_code};
 
@@ -88,16 +90,29 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
     let min_bytes = req.min_bytes.max(0) as usize;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
-    let mut appends = ctx.replicas.subscribe_appends();
+    // Watch only the partitions this fetch reads, registered before the first read so that an append between
+    // a read and the wait still wakes it. Nothing is registered when the fetch cannot wait.
+    let waiter = Waiter::new();
+    let may_wait = min_bytes > 0 && req.max_wait_ms > 0;
+    if may_wait {
+        for t in &targets {
+            if let Some(part) = t
+                .name
+                .as_deref()
+                .and_then(|n| ctx.replicas.get(n, t.req.partition))
+            {
+                part.watch(&waiter);
+            }
+        }
+    }
     loop {
-        appends.borrow_and_update();
         let (total, any_error) = read_all(ctx, &image, &targets, &mut resp, max_bytes, version);
-        if total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
+        if !may_wait || total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
             break;
         }
-        match tokio::time::timeout_at(deadline, appends.changed()).await {
-            Ok(Ok(())) => continue,
-            _ => {
+        match tokio::time::timeout_at(deadline, waiter.woken()).await {
+            Ok(()) => continue,
+            Err(_) => {
                 // Deadline: one last read so data that arrived at the last moment is not held back.
                 read_all(ctx, &image, &targets, &mut resp, max_bytes, version);
                 break;

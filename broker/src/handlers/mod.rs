@@ -27,6 +27,7 @@ pub mod groups;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sasl;
 
@@ -80,6 +81,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::CreateAcls, 1, 3);
     apis.register(ApiKey::DeleteAcls, 1, 3);
     apis.register(ApiKey::DescribeQuorum, 0, 2);
+    apis.register(ApiKey::OffsetForLeaderEpoch, 2, 4);
     apis
 }
 
@@ -111,6 +113,9 @@ pub async fn dispatch(
         }
         RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r, v).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, r, v)),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r, v))
+        }
         RequestKind::CreateTopics(r) => {
             ResponseKind::CreateTopics(create_topics::handle(ctx, r, v).await)
         }

@@ -23,7 +23,6 @@ pub async fn handle(
     let acks = req.acks;
     let image = ctx.controller.image();
     let now = now_ms();
-    let mut appended_any = false;
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         // v13 names topics by id.
@@ -68,7 +67,6 @@ pub async fn handle(
                     None | Some([]) => code(ResponseError::CorruptMessage),
                     Some(records) => match partition.append_as_leader(records, now) {
                         Ok(Appended::Written(r)) => {
-                            appended_any = true;
                             pr.base_offset = r.base_offset;
                             pr.log_append_time_ms = r.log_append_time;
                             if version >= 5 {
@@ -106,9 +104,6 @@ pub async fn handle(
         }
         tr.partition_responses = partitions;
         responses.push(tr);
-    }
-    if appended_any {
-        ctx.replicas.notify_appended();
     }
     if acks == 0 {
         return None;

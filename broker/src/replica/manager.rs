@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use kraftwerk_controller::MetadataImage;
@@ -37,8 +36,6 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Partition directories found on disk at start that no image has claimed yet.
     unclaimed: parking_lot::Mutex<Option<BTreeMap<TopicPartition, PathBuf>>>,
-    /// Bumped after every append so long-polling fetches wake up and re-read.
-    appended: watch::Sender<u64>,
     /// Reconciles run from the metadata follower task and from admin handlers that want their change visible
     /// before they answer; one at a time, so a partition is never opened twice.
     /// Offset of the newest image reconciled: an older image arriving late (the follower task may hold one
@@ -87,14 +84,12 @@ impl ReplicaManager {
                 }
             }
         }
-        let (appended, _) = watch::channel(0);
         Ok(ReplicaManager {
             node_id,
             log_dirs,
             defaults,
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
-            appended,
             reconciling: parking_lot::Mutex::new(i64::MIN),
         })
     }
@@ -117,14 +112,6 @@ impl ReplicaManager {
         &self.defaults
     }
 
-    pub fn notify_appended(&self) {
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
-    }
-
     /// The data directory holding the fewest partitions, for a new partition.
     fn pick_dir(&self) -> PathBuf {
         let parts = self.partitions.read();
@@ -142,7 +129,7 @@ impl ReplicaManager {
             return;
         }
         *newest = image.last_applied_offset();
-        let mut wanted: HashMap<TopicPartition, (Uuid, i32, LogConfig)> = HashMap::new();
+        let mut wanted: HashMap<TopicPartition, (Uuid, i32, bool, LogConfig)> = HashMap::new();
         for topic in image.topics() {
             let config = log_config::for_topic(&self.defaults, image.topic_configs(&topic.name));
             for (index, p) in topic.partitions.iter() {
@@ -152,7 +139,12 @@ impl ReplicaManager {
                             topic: topic.name.clone(),
                             partition: *index,
                         },
-                        (topic.id, p.leader_epoch, config.clone()),
+                        (
+                            topic.id,
+                            p.leader_epoch,
+                            p.leader == self.node_id,
+                            config.clone(),
+                        ),
                     );
                 }
             }
@@ -166,7 +158,7 @@ impl ReplicaManager {
                 .filter(|(tp, p)| {
                     wanted
                         .get(*tp)
-                        .map(|(id, _, _)| *id != p.topic_id)
+                        .map(|(id, _, _, _)| *id != p.topic_id)
                         .unwrap_or(true)
                 })
                 .map(|(tp, _)| tp.clone())
@@ -180,9 +172,9 @@ impl ReplicaManager {
         }
 
         let mut unclaimed = self.unclaimed.lock();
-        for (tp, (topic_id, leader_epoch, config)) in wanted {
+        for (tp, (topic_id, leader_epoch, is_leader, config)) in wanted {
             if let Some(p) = self.get(&tp.topic, tp.partition) {
-                p.set_leader_epoch(leader_epoch);
+                p.set_leadership(leader_epoch, is_leader);
                 p.update_config(config);
                 continue;
             }
@@ -201,7 +193,7 @@ impl ReplicaManager {
                     .pick_dir()
                     .join(partition_dir_name(&tp.topic, tp.partition)),
             };
-            match self.open_partition(&tp, &dir, topic_id, leader_epoch, config) {
+            match self.open_partition(&tp, &dir, topic_id, (leader_epoch, is_leader), config) {
                 Ok(p) => {
                     self.partitions.write().insert(tp, Arc::new(p));
                 }
@@ -226,7 +218,7 @@ impl ReplicaManager {
         tp: &TopicPartition,
         dir: &Path,
         topic_id: Uuid,
-        leader_epoch: i32,
+        (leader_epoch, is_leader): (i32, bool),
         config: LogConfig,
     ) -> Result<Partition, StorageError> {
         let log = PartitionLog::open(dir, config)?;
@@ -240,6 +232,7 @@ impl ReplicaManager {
             tp.partition,
             log,
             leader_epoch,
+            is_leader,
         ))
     }
 

@@ -5,6 +5,7 @@ pub mod log_config;
 pub mod manager;
 pub mod partition;
 pub mod producer_state;
+pub mod purgatory;
 
 pub use manager::ReplicaManager;
 pub use partition::Partition;

@@ -75,7 +75,12 @@ impl PartitionLog {
         }
         let last_offset = next - 1;
         let written = self
-            .maybe_roll(scratch.len(), last_offset, now_ms)
+            .record_batch_epochs(
+                infos
+                    .iter()
+                    .map(|i| (i.partition_leader_epoch, i.base_offset)),
+            )
+            .and_then(|()| self.maybe_roll(scratch.len(), last_offset, now_ms))
             .and_then(|()| {
                 self.active
                     .append(&scratch, &infos, self.config.index_interval_bytes)
@@ -128,6 +133,11 @@ impl PartitionLog {
             records += info.records_count as u64;
         }
         let last_offset = expected - 1;
+        self.record_batch_epochs(
+            infos
+                .iter()
+                .map(|i| (i.partition_leader_epoch, i.base_offset)),
+        )?;
         self.maybe_roll(batches.len(), last_offset, now_ms())?;
         self.active
             .append(batches, &infos, self.config.index_interval_bytes)?;

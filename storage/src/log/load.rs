@@ -8,6 +8,7 @@ use super::{now_ms, PartitionLog};
 use crate::checkpoint::{
     read_log_start_offset, take_clean_shutdown_marker, write_log_start_offset,
 };
+use crate::epoch::LeaderEpochCache;
 use crate::segment::{
     parse_segment_name, segment_path, Segment, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT,
 };
@@ -69,7 +70,9 @@ impl PartitionLog {
         let Some(active) = segments.pop() else {
             let start = checkpoint.unwrap_or(0);
             let active = Segment::create(dir, start, now_ms())?;
-            return Ok(Self::assemble(dir, config, Vec::new(), active, start));
+            let mut log = Self::assemble(dir, config, Vec::new(), active, start);
+            log.load_leader_epochs()?;
+            return Ok(log);
         };
         let first_base = segments.first().unwrap_or(&active).base_offset();
         let log_start = checkpoint.map_or(first_base, |c| c.max(first_base));
@@ -85,6 +88,7 @@ impl PartitionLog {
         } else if checkpoint != Some(log_start) {
             write_log_start_offset(dir, log_start)?;
         }
+        log.load_leader_epochs()?;
         Ok(log)
     }
 
@@ -101,6 +105,7 @@ impl PartitionLog {
             sealed,
             active,
             log_start_offset,
+            epochs: LeaderEpochCache::default(),
             scratch: Vec::new(),
             unflushed_messages: 0,
             background_flushes: Vec::new(),

@@ -1,6 +1,7 @@
 //! [`PartitionLog`]: one partition's segmented log, Kafka's on-disk layout and semantics.
 
 mod append;
+mod epochs;
 mod load;
 mod read;
 mod retention;
@@ -15,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::batch::BatchInfo;
 use crate::checkpoint::{sync_dir, write_clean_shutdown_marker};
+use crate::epoch::LeaderEpochCache;
 use crate::segment::Segment;
 use crate::{LogConfig, StorageError};
 
@@ -41,7 +43,7 @@ pub struct ReadResult {
 }
 
 /// A partition's log: `<dir>/<base offset>.{log,index,timeindex}` segments, a log-start-offset
-/// checkpoint and a clean-shutdown marker.
+/// checkpoint, the leader-epoch checkpoint and a clean-shutdown marker.
 ///
 /// Calls are synchronous and short; the owner serialises them (`&mut self` for writes).
 #[derive(Debug)]
@@ -53,6 +55,8 @@ pub struct PartitionLog {
     /// The segment appends go to; always the newest.
     active: Segment,
     log_start_offset: i64,
+    /// Leader epochs and where each starts, mirrored in `leader-epoch-checkpoint`.
+    epochs: LeaderEpochCache,
     /// Reused buffer for leader appends (offsets are rewritten in a copy of the input).
     scratch: Vec<u8>,
     /// Records appended since the last fsync, for `flush_interval_messages`.

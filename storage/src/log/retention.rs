@@ -4,6 +4,7 @@ use std::mem;
 
 use super::{now_ms, PartitionLog};
 use crate::checkpoint::write_log_start_offset;
+use crate::epoch::LeaderEpochCache;
 use crate::segment::Segment;
 use crate::StorageError;
 
@@ -33,6 +34,10 @@ impl PartitionLog {
             // The dropped batch also held the log start: nothing readable is left.
             return self.truncate_fully_and_start_at(offset);
         }
+        // The log end, not `offset`: the batch holding `offset` went whole, and an epoch that started in it
+        // wrote nothing that is left.
+        let log_end = self.log_end_offset();
+        self.update_epochs(|c| c.truncate_from_end(log_end))?;
         tracing::info!(dir = %self.dir.display(), offset, log_end = self.log_end_offset(), "truncated log");
         Ok(())
     }
@@ -55,6 +60,7 @@ impl PartitionLog {
         }
         self.log_start_offset = offset;
         write_log_start_offset(&self.dir, offset)?;
+        self.update_epochs(LeaderEpochCache::clear)?;
         tracing::info!(dir = %self.dir.display(), offset, "log emptied and restarted");
         Ok(())
     }
@@ -69,6 +75,7 @@ impl PartitionLog {
         if offset > self.log_start_offset {
             self.log_start_offset = offset;
             write_log_start_offset(&self.dir, offset)?;
+            self.update_epochs(|c| c.truncate_from_start(offset))?;
             let below = self.segments_below_log_start();
             self.delete_oldest(below)?;
         }
@@ -135,6 +142,7 @@ impl PartitionLog {
         if first_base > self.log_start_offset {
             self.log_start_offset = first_base;
             write_log_start_offset(&self.dir, first_base)?;
+            self.update_epochs(|c| c.truncate_from_start(first_base))?;
         }
         Ok(())
     }

@@ -331,6 +331,22 @@ impl Segment {
         Ok(None)
     }
 
+    /// Calls `f` with the header of every batch in the segment, in order, reading only headers (a chunked
+    /// walk, no record data): for state rebuilt from batch headers alone, such as the leader-epoch cache.
+    pub(crate) fn for_each_header(
+        &self,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<(), StorageError> {
+        let mut reader = ChunkReader::new(&self.log, self.size, LOOKUP_CHUNK);
+        let mut pos = 0;
+        while pos < self.size {
+            let (header, size) = self.header_at(&mut reader, pos)?;
+            f(&header);
+            pos += size;
+        }
+        Ok(())
+    }
+
     /// An upper bound on the end position of batches wholly below `offset`, from the index.
     pub(crate) fn position_bound_below(&self, offset: i64) -> Option<u64> {
         self.idx

@@ -1,0 +1,114 @@
+//! Long-polling fetches wait on the partitions they read: an append elsewhere leaves them waiting, an append
+//! to one of theirs answers them at once, long before `max_wait_ms`.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    BrokerId, CreateTopicsRequest, FetchRequest, FetchResponse, ProduceRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use kraftwerk_storage::batch::BatchBuilder;
+use kraftwerk_tests::broker::Broker;
+use kraftwerk_tests::wire::Connection;
+
+const TOPIC: &str = "long-poll";
+const MAX_WAIT_MS: i32 = 20_000;
+
+fn connect(broker: &Broker) -> Connection {
+    let conn = Connection::connect(broker.addr(), Duration::from_secs(10)).expect("connect");
+    conn.set_read_timeout(Duration::from_secs(60))
+        .expect("timeout");
+    conn
+}
+
+fn name() -> TopicName {
+    TopicName(StrBytes::from_static_str(TOPIC))
+}
+
+fn produce(conn: &mut Connection, partition: i32) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let mut b = BatchBuilder::new(0, -1);
+    b.push(now, None, Some(b"v"), &[]).expect("record fits");
+    let mut pd = PartitionProduceData::default();
+    pd.index = partition;
+    pd.records = Some(bytes::Bytes::from(b.build()));
+    let mut td = TopicProduceData::default();
+    td.name = name();
+    td.partition_data = vec![pd];
+    let mut req = ProduceRequest::default();
+    req.acks = 1;
+    req.timeout_ms = 30_000;
+    req.topic_data = vec![td];
+    let resp = conn.request(9, &req).expect("produce");
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+}
+
+/// A fetch of partition 0 from offset 0 that waits for one byte.
+fn long_poll(conn: &mut Connection) -> FetchResponse {
+    let mut p = FetchPartition::default();
+    p.partition = 0;
+    p.fetch_offset = 0;
+    p.current_leader_epoch = -1;
+    p.partition_max_bytes = 1 << 20;
+    let mut t = FetchTopic::default();
+    t.topic = name();
+    t.partitions = vec![p];
+    let mut req = FetchRequest::default();
+    req.replica_id = BrokerId(-1);
+    req.min_bytes = 1;
+    req.max_wait_ms = MAX_WAIT_MS;
+    req.max_bytes = 1 << 20;
+    req.topics = vec![t];
+    conn.request(11, &req).expect("fetch")
+}
+
+#[test]
+fn a_waiting_fetch_is_woken_by_its_own_partition_only() {
+    let broker = Broker::start().expect("broker starts");
+    let mut admin = connect(&broker);
+    let mut topic = CreatableTopic::default();
+    topic.name = name();
+    topic.num_partitions = 2;
+    topic.replication_factor = 1;
+    let mut create = CreateTopicsRequest::default();
+    create.topics = vec![topic];
+    create.timeout_ms = 30_000;
+    let resp = admin.request(7, &create).expect("create topics");
+    assert_eq!(resp.topics[0].error_code, 0);
+
+    let mut fetcher = connect(&broker);
+    let (tx, rx) = mpsc::channel();
+    let started = Instant::now();
+    let handle = std::thread::spawn(move || {
+        let resp = long_poll(&mut fetcher);
+        tx.send(started.elapsed()).expect("report");
+        resp
+    });
+    // Let the fetch register, then write to the other partition: it must keep waiting.
+    std::thread::sleep(Duration::from_millis(300));
+    produce(&mut admin, 1);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(700)).is_err(),
+        "an append to partition 1 answered a fetch of partition 0"
+    );
+    produce(&mut admin, 0);
+    let elapsed = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the append to partition 0 answers the fetch");
+    assert!(
+        elapsed < Duration::from_millis(MAX_WAIT_MS as u64 / 2),
+        "answered only after {elapsed:?}"
+    );
+    let resp = handle.join().expect("fetch thread");
+    let pd = &resp.responses[0].partitions[0];
+    assert_eq!(pd.error_code, 0);
+    assert_eq!(pd.high_watermark, 1);
+    assert!(!pd.records.as_ref().expect("records").is_empty());
+}

@@ -247,7 +247,13 @@ async fn start_broker(
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {
                 let image = changes.borrow_and_update().clone();
-                replicas.reconcile(&image);
+                let replicas = replicas.clone();
+                // Off the runtime: thousands of new partitions mean thousands of files.
+                if let Err(e) =
+                    tokio::task::spawn_blocking(move || replicas.reconcile(&image)).await
+                {
+                    tracing::error!(error = %e, "reconciling hosted partitions panicked");
+                }
             }
         })
     });

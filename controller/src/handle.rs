@@ -301,6 +301,13 @@ impl ControllerHandle {
             .unwrap_or(Err(ControllerError::NotController))
     }
 
+    /// Records `metadata.version` if the cluster has none (the first active controller of a new cluster).
+    pub async fn bootstrap_metadata_version(&self) -> Result<(), ControllerError> {
+        self.submit(|image, _| ops::features::bootstrap_metadata_version(image))
+            .await
+            .unwrap_or(Err(ControllerError::NotController))
+    }
+
     /// Fences a broker: its leaderships move to other in-sync replicas.
     pub async fn fence_broker(&self, broker_id: i32) -> Result<(), ControllerError> {
         self.submit(move |image, _| ops::brokers::fence_broker(image, broker_id))

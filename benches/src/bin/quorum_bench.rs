@@ -219,7 +219,13 @@ impl Cluster {
 }
 
 /// One CreateTopics of `names` (each `partitions` partitions, replication factor 1); true if all succeeded.
-fn create_topics(conn: &mut Connection, names: &[String], partitions: i32) -> Result<bool> {
+/// With `exists_ok`, TOPIC_ALREADY_EXISTS counts as success (a retry of a creation that did commit).
+fn create_topics(
+    conn: &mut Connection,
+    names: &[String],
+    partitions: i32,
+    exists_ok: bool,
+) -> Result<bool> {
     let mut req = CreateTopicsRequest::default();
     req.timeout_ms = 30_000;
     req.topics = names
@@ -235,7 +241,18 @@ fn create_topics(conn: &mut Connection, names: &[String], partitions: i32) -> Re
     let resp = conn
         .request(5, &req)
         .map_err(|e| anyhow::anyhow!("CreateTopics: {e}"))?;
-    Ok(resp.topics.iter().all(|t| t.error_code == 0))
+    for t in resp.topics.iter().filter(|t| t.error_code != 0) {
+        eprintln!(
+            "CreateTopics {}: error {} {:?}",
+            t.name.0.as_str(),
+            t.error_code,
+            t.error_message.as_ref().map(|m| m.as_str())
+        );
+    }
+    Ok(resp
+        .topics
+        .iter()
+        .all(|t| t.error_code == 0 || (exists_ok && t.error_code == 36)))
 }
 
 fn writes_per_second(cluster: &Cluster, args: &Args) -> Result<(u64, f64)> {
@@ -250,7 +267,7 @@ fn writes_per_second(cluster: &Cluster, args: &Args) -> Result<(u64, f64)> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    if create_topics(&mut conn, &[format!("w-{c}-{i}")], 1)? {
+                    if create_topics(&mut conn, &[format!("w-{c}-{i}")], 1, false)? {
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     i += 1;
@@ -281,7 +298,7 @@ fn failover_times(cluster: &mut Cluster, args: &Args) -> Result<Vec<Duration>> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if create_topics(&mut conn, &[format!("failover-{k}-{attempt}")], 1)? {
+            if create_topics(&mut conn, &[format!("failover-{k}-{attempt}")], 1, false)? {
                 break;
             }
             if killed_at.elapsed() > Duration::from_secs(60) {
@@ -306,8 +323,27 @@ fn restart_time(cluster: &mut Cluster, args: &Args) -> Result<(Duration, u64, u6
     let per_topic = 1000.min(args.partitions);
     let topics = args.partitions / per_topic;
     for t in 0..topics {
-        if !create_topics(&mut conn, &[format!("big-{t}")], per_topic)? {
-            bail!("creating big-{t} failed");
+        // Retried: a topic whose first attempt timed out in the client may already exist (error 36).
+        let name = format!("big-{t}");
+        let started = Instant::now();
+        let mut attempts = 0;
+        while !create_topics(
+            &mut conn,
+            std::slice::from_ref(&name),
+            per_topic,
+            attempts > 0,
+        )? {
+            attempts += 1;
+            if attempts >= 5 {
+                bail!("creating {name} failed 5 times");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        if t % 10 == 0 {
+            eprintln!(
+                "created {name} ({per_topic} partitions) in {:?}",
+                started.elapsed()
+            );
         }
     }
     let leader = cluster.leader()?;

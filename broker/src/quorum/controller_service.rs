@@ -107,11 +107,14 @@ impl ControllerService {
     async fn describe_quorum(&self) -> Result<QuorumInfo, ControllerError> {
         let mut info = self.handle.describe_quorum().await?;
         let voters = &self.voter_ids;
+        // A broker that stopped fetching for a whole session is gone (or follows another controller).
+        let since = wall_clock_ms()
+            - i64::try_from(self.config.broker_session_timeout.as_millis()).unwrap_or(i64::MAX);
         info.observers = self
             .observers
             .lock()
             .iter()
-            .filter(|(id, _)| !voters.contains(id))
+            .filter(|(id, &(_, at))| !voters.contains(id) && at >= since)
             .map(|(&node_id, &(offset, at))| ReplicaProgress {
                 node_id,
                 log_end_offset: offset,
@@ -323,6 +326,11 @@ impl ControllerService {
             was_leader = leader;
             if !leader {
                 continue;
+            }
+            if !image.features().contains_key("metadata.version") {
+                if let Err(e) = self.handle.bootstrap_metadata_version().await {
+                    debug!(error = %e, "recording metadata.version failed; will retry");
+                }
             }
             let unfenced = image.unfenced_broker_ids();
             let expired = self.liveness.lock().expired(unfenced, now);

@@ -5,6 +5,7 @@
 
 pub(crate) mod brokers;
 pub(crate) mod configs;
+pub(crate) mod partitions;
 pub(crate) mod placement;
 pub(crate) mod producer_ids;
 pub(crate) mod topic_name;

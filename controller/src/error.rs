@@ -38,6 +38,14 @@ pub mod codes {
     pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
     /// INCONSISTENT_CLUSTER_ID
     pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
+    /// FENCED_LEADER_EPOCH
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+    /// STALE_BROKER_EPOCH
+    pub const STALE_BROKER_EPOCH: i16 = 77;
+    /// INELIGIBLE_REPLICA
+    pub const INELIGIBLE_REPLICA: i16 = 107;
+    /// INVALID_UPDATE_VERSION
+    pub const INVALID_UPDATE_VERSION: i16 = 108;
 }
 
 /// Everything the controller can answer instead of success.
@@ -93,6 +101,18 @@ pub enum ControllerError {
     /// The broker id is not registered (BROKER_ID_NOT_REGISTERED).
     #[error("{0}")]
     BrokerIdNotRegistered(String),
+    /// AlterPartition from a leader whose leader epoch is not the partition's (FENCED_LEADER_EPOCH).
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    /// AlterPartition based on an outdated partition epoch (INVALID_UPDATE_VERSION).
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    /// AlterPartition naming a fenced or shutting-down broker in the new ISR (INELIGIBLE_REPLICA).
+    #[error("{0}")]
+    IneligibleReplica(String),
+    /// A request from an older registration of the broker (STALE_BROKER_EPOCH).
+    #[error("{0}")]
+    StaleBrokerEpoch(String),
     /// Something that should not happen did; the request may be retried.
     #[error("internal controller error: {0}")]
     Internal(String),
@@ -116,6 +136,10 @@ impl ControllerError {
             Self::UnknownTopicId(_) => UNKNOWN_TOPIC_ID,
             Self::InconsistentClusterId(_) => INCONSISTENT_CLUSTER_ID,
             Self::BrokerIdNotRegistered(_) => BROKER_ID_NOT_REGISTERED,
+            Self::FencedLeaderEpoch(_) => FENCED_LEADER_EPOCH,
+            Self::InvalidUpdateVersion(_) => INVALID_UPDATE_VERSION,
+            Self::IneligibleReplica(_) => INELIGIBLE_REPLICA,
+            Self::StaleBrokerEpoch(_) => STALE_BROKER_EPOCH,
             Self::Configuration(_) | Self::Storage(_) | Self::Raft(_) | Self::Internal(_) => {
                 UNKNOWN_SERVER_ERROR
             }

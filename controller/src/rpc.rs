@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{
-    AlterConfigSpec, BrokerRegistration, CreatePartitionsSpec, CreateTopicSpec, CreatedTopic,
-    ProducerIdBlock, ResourceResult, TopicRef, TopicResult,
+    AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, CreatePartitionsSpec,
+    CreateTopicSpec, CreatedTopic, PartitionState, ProducerIdBlock, ResourceResult, TopicRef,
+    TopicResult,
 };
 use crate::error::ControllerError;
 
@@ -87,6 +88,8 @@ pub enum ControllerRequest {
     },
     /// DescribeQuorum: the raft state of `__cluster_metadata` as the active controller sees it.
     DescribeQuorum,
+    /// AlterPartition: a partition leader's ISR shrink or expansion.
+    AlterPartition(AlterPartitionRequest),
 }
 
 /// One replica of the metadata log in a DescribeQuorum answer.
@@ -184,6 +187,8 @@ pub enum ControllerReply {
     Metadata(Result<MetadataChunk, ControllerError>),
     /// DescribeQuorum.
     Quorum(Result<QuorumInfo, ControllerError>),
+    /// AlterPartition: the partition's state after the change.
+    AlteredPartition(Result<PartitionState, ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
     NotController {
         /// The active controller's node id, if known.
@@ -243,6 +248,15 @@ mod tests {
                 max_bytes: 1 << 20,
                 max_wait_ms: 500,
             },
+            ControllerRequest::AlterPartition(AlterPartitionRequest {
+                broker_id: 1,
+                broker_epoch: 12,
+                topic_id: Uuid::from_u128(9),
+                partition: 2,
+                leader_epoch: 3,
+                partition_epoch: 4,
+                new_isr: vec![1, 3],
+            }),
         ];
         for request in requests {
             let bytes = encode(&request).unwrap();

@@ -235,6 +235,9 @@ impl ControllerService {
             ControllerRequest::DescribeQuorum => {
                 ControllerReply::Quorum(self.describe_quorum().await)
             }
+            ControllerRequest::AlterPartition(req) => {
+                ControllerReply::AlteredPartition(self.handle.alter_partition(req).await)
+            }
             ControllerRequest::FetchMetadata {
                 from_index,
                 max_bytes,
@@ -359,7 +362,8 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
         ControllerReply::Registered(Err(ControllerError::NotController))
         | ControllerReply::Heartbeat(Err(ControllerError::NotController))
         | ControllerReply::ProducerIds(Err(ControllerError::NotController))
-        | ControllerReply::Quorum(Err(ControllerError::NotController)) => true,
+        | ControllerReply::Quorum(Err(ControllerError::NotController))
+        | ControllerReply::AlteredPartition(Err(ControllerError::NotController)) => true,
         ControllerReply::CreatedTopics(r) => all(r),
         ControllerReply::DeletedTopics(r) => all(r),
         ControllerReply::CreatedPartitions(r) => all(r),

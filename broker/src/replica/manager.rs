@@ -17,7 +17,7 @@ use kraftwerk_storage::{
 use crate::image_ext::ImageExt;
 
 use super::log_config;
-use super::partition::Partition;
+use super::partition::{Partition, Role};
 
 /// The internal Raft log lives among the data directories but is owned by the controller.
 const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -129,7 +129,7 @@ impl ReplicaManager {
             return;
         }
         *newest = image.last_applied_offset();
-        let mut wanted: HashMap<TopicPartition, (Uuid, i32, bool, LogConfig)> = HashMap::new();
+        let mut wanted: HashMap<TopicPartition, (Uuid, Role, LogConfig)> = HashMap::new();
         for topic in image.topics() {
             let config = log_config::for_topic(&self.defaults, image.topic_configs(&topic.name));
             for (index, p) in topic.partitions.iter() {
@@ -141,8 +141,14 @@ impl ReplicaManager {
                         },
                         (
                             topic.id,
-                            p.leader_epoch,
-                            p.leader == self.node_id,
+                            Role {
+                                node_id: self.node_id,
+                                leader: p.leader,
+                                leader_epoch: p.leader_epoch,
+                                partition_epoch: p.partition_epoch,
+                                replicas: p.replicas.clone(),
+                                isr: p.isr.clone(),
+                            },
                             config.clone(),
                         ),
                     );
@@ -158,7 +164,7 @@ impl ReplicaManager {
                 .filter(|(tp, p)| {
                     wanted
                         .get(*tp)
-                        .map(|(id, _, _, _)| *id != p.topic_id)
+                        .map(|(id, _, _)| *id != p.topic_id)
                         .unwrap_or(true)
                 })
                 .map(|(tp, _)| tp.clone())
@@ -172,9 +178,10 @@ impl ReplicaManager {
         }
 
         let mut unclaimed = self.unclaimed.lock();
-        for (tp, (topic_id, leader_epoch, is_leader, config)) in wanted {
+        let now = crate::context::now_ms();
+        for (tp, (topic_id, role, config)) in wanted {
             if let Some(p) = self.get(&tp.topic, tp.partition) {
-                p.set_leadership(leader_epoch, is_leader);
+                p.apply_role(role, now);
                 p.update_config(config);
                 continue;
             }
@@ -193,7 +200,7 @@ impl ReplicaManager {
                     .pick_dir()
                     .join(partition_dir_name(&tp.topic, tp.partition)),
             };
-            match self.open_partition(&tp, &dir, topic_id, (leader_epoch, is_leader), config) {
+            match self.open_partition(&tp, &dir, topic_id, role, config) {
                 Ok(p) => {
                     self.partitions.write().insert(tp, Arc::new(p));
                 }
@@ -218,7 +225,7 @@ impl ReplicaManager {
         tp: &TopicPartition,
         dir: &Path,
         topic_id: Uuid,
-        (leader_epoch, is_leader): (i32, bool),
+        role: Role,
         config: LogConfig,
     ) -> Result<Partition, StorageError> {
         let log = PartitionLog::open(dir, config)?;
@@ -231,8 +238,8 @@ impl ReplicaManager {
             topic_id,
             tp.partition,
             log,
-            leader_epoch,
-            is_leader,
+            role,
+            crate::context::now_ms(),
         ))
     }
 

@@ -105,6 +105,7 @@ check() {
   else
     failed=$((failed + 1)); failures+=("$name")
     echo "FAIL $name: $what"; sed -n '1,20p' "$out" | sed 's/^/  | /'
+    echo "  --- stderr:"; grep -v '^\s*at ' "$err" | sed -n '1,15p' | sed 's/^/  | /'
   fi
 }
 has() { grep -qE -- "$1" "$out"; }

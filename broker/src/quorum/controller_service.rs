@@ -175,7 +175,10 @@ impl ControllerService {
                 .lock()
                 .insert(from, (applied, wall_clock_ms()));
         }
-        if !matches!(request, ControllerRequest::FetchMetadata { .. }) && !self.handle.is_leader() {
+        // Every request, metadata fetches included, goes to the active controller: brokers are the leader's
+        // observers (as in Kafka), which is what DescribeQuorum reports and keeps a follower's lag out of
+        // the brokers' view.
+        if !self.handle.is_leader() {
             return self.not_controller();
         }
         let reply = match request {

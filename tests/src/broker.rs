@@ -287,25 +287,7 @@ impl Broker {
 
     /// Runs a `kraftwerk` subcommand to completion and returns its stdout.
     fn run_helper(&self, args: &[&str]) -> Result<String, HarnessError> {
-        let output = Command::new(&self.binary)
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("RUST_LOG", &self.rust_log)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| HarnessError::io(format!("running kraftwerk {}", args.join(" ")), e))?;
-        if !output.status.success() {
-            return Err(HarnessError::CommandFailed {
-                command: args.join(" "),
-                status: output.status,
-                output: format!(
-                    "stdout: {} stderr: {}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                ),
-            });
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        run_subcommand(&self.binary, self.dir.path(), &self.rust_log, args)
     }
 
     fn open_log(&self) -> Result<File, HarnessError> {
@@ -403,6 +385,35 @@ impl Drop for Broker {
             );
         }
     }
+}
+
+/// Runs a `kraftwerk` subcommand (`format`, `random-uuid`) in `dir` to completion and returns its stdout; a
+/// non-zero exit is an error carrying both outputs.
+pub fn run_subcommand(
+    binary: &Path,
+    dir: &Path,
+    rust_log: &str,
+    args: &[&str],
+) -> Result<String, HarnessError> {
+    let output = Command::new(binary)
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", rust_log)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| HarnessError::io(format!("running kraftwerk {}", args.join(" ")), e))?;
+    if !output.status.success() {
+        return Err(HarnessError::CommandFailed {
+            command: args.join(" "),
+            status: output.status,
+            output: format!(
+                "stdout: {} stderr: {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 #[cfg(test)]

@@ -874,25 +874,7 @@ pub fn another_cluster_id() -> Result<String, HarnessError> {
 }
 
 fn run_helper(binary: &Path, dir: &Path, args: &[&str]) -> Result<String, HarnessError> {
-    let output = Command::new(binary)
-        .args(args)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| HarnessError::io(format!("running kraftwerk {}", args.join(" ")), e))?;
-    if !output.status.success() {
-        return Err(HarnessError::CommandFailed {
-            command: args.join(" "),
-            status: output.status,
-            output: format!(
-                "stdout: {} stderr: {}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-        });
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    crate::broker::run_subcommand(binary, dir, "warn", args)
 }
 
 /// The role in the last `controller role changed ... role=X ...` line of `log`.

@@ -12,7 +12,9 @@ use kafka_protocol::ResponseError;
 use kraftwerk_protocol::{RequestKind, ResponseKind};
 
 use crate::context::{BrokerContext, ConnectionInfo};
+use crate::group::records::partition_for;
 use crate::group::{ClientInfo, Response};
+use crate::group_service::OFFSETS_TOPIC;
 
 use super::errors::code;
 
@@ -34,30 +36,29 @@ pub fn find_coordinator(
     } else {
         vec![req.key.clone()]
     };
-    let endpoint = ctx.config.advertised_for(&conn.listener_name);
+    let image = ctx.controller.image();
     let answers: Vec<Coordinator> = keys
         .into_iter()
         .map(|key| {
             let mut c = Coordinator::default();
-            c.key = key;
             c.node_id = BrokerId(-1);
             c.port = -1;
-            match (req.key_type, &endpoint) {
-                (KEY_TYPE_GROUP, Some(ep)) => {
-                    // One node leads every __consumer_offsets partition; with replication the coordinator
-                    // becomes the leader of partition_for(group).
-                    c.node_id = BrokerId(ctx.node_id);
-                    c.host = StrBytes::from_string(ep.host.clone());
-                    c.port = i32::from(ep.port);
-                }
-                (KEY_TYPE_TRANSACTION, _) => {
+            let group = key.as_str().to_string();
+            c.key = key;
+            match req.key_type {
+                KEY_TYPE_GROUP => match group_coordinator(&image, &conn.listener_name, &group) {
+                    Some((node_id, host, port)) => {
+                        c.node_id = BrokerId(node_id);
+                        c.host = StrBytes::from_string(host);
+                        c.port = i32::from(port);
+                    }
+                    None => c.error_code = code(ResponseError::CoordinatorNotAvailable),
+                },
+                KEY_TYPE_TRANSACTION => {
                     c.error_code = code(ResponseError::CoordinatorNotAvailable);
                     c.error_message = Some(StrBytes::from_static_str(
                         "transactions are not supported yet",
                     ));
-                }
-                (KEY_TYPE_GROUP, None) => {
-                    c.error_code = code(ResponseError::CoordinatorNotAvailable);
                 }
                 _ => {
                     c.error_code = code(ResponseError::InvalidRequest);
@@ -81,6 +82,21 @@ pub fn find_coordinator(
         resp.port = c.port;
     }
     resp
+}
+
+/// The coordinator of `group`: the leader of its `__consumer_offsets` partition, with its endpoint on the
+/// listener the client came in on. `None` while that partition has no live leader (or no endpoint there).
+fn group_coordinator(
+    image: &kraftwerk_controller::MetadataImage,
+    listener: &str,
+    group: &str,
+) -> Option<(i32, String, u16)> {
+    let topic = image.topic(OFFSETS_TOPIC)?;
+    let partition = partition_for(group, topic.partition_count());
+    let leader = topic.partitions.get(&partition)?.leader;
+    let broker = image.broker(leader).filter(|b| !b.fenced)?;
+    let ep = broker.listener(listener)?;
+    Some((leader, ep.host.clone(), ep.port))
 }
 
 /// Runs a group request through the coordinator. `None` for non-group requests.

@@ -130,6 +130,11 @@ async fn start_controller(
                     port: v.port,
                 })
                 .collect(),
+            listener_name: config
+                .controller_listener_names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "CONTROLLER".to_string()),
             metadata_dir: config.metadata_dir(),
             cluster_id: cluster_id.to_string(),
             default_num_partitions: config.num_partitions,

@@ -1,0 +1,222 @@
+//! Dynamic voters over the in-memory network: a fourth controller joins as a learner and is promoted, a voter
+//! (the leader) is removed, and after a restart of every node with the original static configuration the
+//! voter set is the one the log says, with and without the log trimmed behind snapshots.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::single_voter::{broker, config};
+use super::three_voters::{leader_of, wait_for, Router};
+use crate::api::*;
+use crate::error::ControllerError;
+use crate::membership::{Member, KRAFT_VERSION_RANGE};
+use crate::records::kafka_format::VoterEndpoint;
+use crate::{start, Controller, ControllerHandle};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+fn member(id: i32) -> Member {
+    Member {
+        id,
+        directory_id: Uuid::from_u128(0xd1 + id as u128),
+        endpoints: vec![VoterEndpoint {
+            name: "CONTROLLER".into(),
+            host: "localhost".into(),
+            port: 9000 + id as u16,
+        }],
+        kraft_version: KRAFT_VERSION_RANGE,
+    }
+}
+
+struct Cluster {
+    dirs: HashMap<i32, tempfile::TempDir>,
+    router: Arc<Router>,
+    controllers: HashMap<i32, Controller>,
+    snapshot_bytes: u64,
+}
+
+impl Cluster {
+    async fn start_node(&mut self, id: i32) {
+        let dir = self
+            .dirs
+            .entry(id)
+            .or_insert_with(|| tempfile::tempdir().unwrap());
+        // Every node, the joining one included, is configured with the quorum the log started from.
+        let mut cfg = config(dir.path(), id, &[1, 2, 3]);
+        cfg.snapshot_bytes = self.snapshot_bytes;
+        let controller = start(cfg, self.router.clone()).await.unwrap();
+        self.router.nodes().insert(id, controller.handle());
+        self.controllers.insert(id, controller);
+    }
+
+    async fn stop_node(&mut self, id: i32) {
+        self.router.nodes().remove(&id);
+        if let Some(c) = self.controllers.remove(&id) {
+            c.shutdown().await;
+        }
+    }
+
+    fn handles(&self) -> HashMap<i32, ControllerHandle> {
+        self.controllers
+            .iter()
+            .map(|(&id, c)| (id, c.handle()))
+            .collect()
+    }
+
+    async fn leader(&self) -> ControllerHandle {
+        let handles = self.handles();
+        let leader = wait_for("a leader", || leader_of(&handles)).await;
+        // A leader accepts membership changes once it has committed in its term; a write waits for that.
+        leader.register_broker(broker(1)).await.unwrap();
+        leader
+    }
+
+    async fn voters_everywhere(&self, ids: &[i32], expected: &[i32]) {
+        let handles = self.handles();
+        for id in ids {
+            let h = &handles[id];
+            wait_for(&format!("voters {expected:?} on node {id}"), || {
+                (h.membership().voter_ids() == expected).then_some(())
+            })
+            .await;
+        }
+    }
+}
+
+async fn add_remove_restart(snapshot_bytes: u64) {
+    let mut cluster = Cluster {
+        dirs: HashMap::new(),
+        router: Arc::new(Router::default()),
+        controllers: HashMap::new(),
+        snapshot_bytes,
+    };
+    for id in 1..=3 {
+        cluster.start_node(id).await;
+    }
+    let leader = cluster.leader().await;
+    leader.register_broker(broker(1)).await.unwrap();
+    for i in 0..20 {
+        let r = leader
+            .create_topics(
+                vec![CreateTopicSpec::new(format!("before-{i}"), 1, 1)],
+                false,
+            )
+            .await;
+        assert!(r[0].result.is_ok(), "{r:?}");
+    }
+
+    // Node 4 starts as an observer: not a voter, so it never campaigns.
+    cluster.start_node(4).await;
+    assert!(!cluster.handles()[&4].membership().is_member(4));
+    leader.add_voter(member(4), TIMEOUT).await.unwrap();
+    // Adding it again is refused, as Kafka does.
+    assert!(matches!(
+        leader.add_voter(member(4), TIMEOUT).await,
+        Err(ControllerError::DuplicateVoter(_))
+    ));
+    cluster
+        .voters_everywhere(&[1, 2, 3, 4], &[1, 2, 3, 4])
+        .await;
+    let on_four = cluster.handles()[&4].clone();
+    assert_eq!(on_four.membership().voter(4), Some(&member(4)));
+    wait_for("the old topics on node 4", || {
+        on_four.image().topic("before-19").map(|_| ())
+    })
+    .await;
+
+    // Removing an unknown voter, or with the wrong directory id, is VOTER_NOT_FOUND.
+    let leader = cluster.leader().await;
+    assert!(matches!(
+        leader.remove_voter(9, Uuid::nil(), TIMEOUT).await,
+        Err(ControllerError::VoterNotFound(_))
+    ));
+    assert!(matches!(
+        leader.remove_voter(4, Uuid::from_u128(1), TIMEOUT).await,
+        Err(ControllerError::VoterNotFound(_))
+    ));
+
+    // Remove the leader itself: it hands over leadership to one of the others.
+    let removed = leader.leader_id().unwrap();
+    leader
+        .remove_voter(removed, Uuid::nil(), TIMEOUT)
+        .await
+        .unwrap();
+    let mut remaining: Vec<i32> = (1..=4).filter(|&id| id != removed).collect();
+    remaining.sort_unstable();
+    cluster.voters_everywhere(&remaining, &remaining).await;
+    cluster.stop_node(removed).await;
+    let leader = cluster.leader().await;
+    assert_ne!(leader.leader_id(), Some(removed));
+    let r = leader
+        .create_topics(vec![CreateTopicSpec::new("after-change", 1, 1)], false)
+        .await;
+    assert!(r[0].result.is_ok(), "{r:?}");
+    for id in &remaining {
+        let h = cluster.handles()[id].clone();
+        wait_for("the new topic on every remaining voter", || {
+            h.image().topic("after-change").map(|_| ())
+        })
+        .await;
+    }
+
+    // Restart every remaining node with the original static configuration: the log decides the voters.
+    for id in remaining.clone() {
+        cluster.stop_node(id).await;
+    }
+    for id in remaining.clone() {
+        cluster.start_node(id).await;
+    }
+    cluster.voters_everywhere(&remaining, &remaining).await;
+    let leader = cluster.leader().await;
+    assert!(remaining.contains(&leader.leader_id().unwrap()));
+    assert!(leader.image().topic("after-change").is_some());
+    assert!(leader.image().topic("before-0").is_some());
+    // The quorum of three works without the removed node: one more stop still leaves a majority.
+    let r = leader
+        .create_topics(vec![CreateTopicSpec::new("after-restart", 1, 1)], false)
+        .await;
+    assert!(r[0].result.is_ok(), "{r:?}");
+    let info = leader.describe_quorum().await.unwrap();
+    assert_eq!(
+        info.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
+        remaining
+    );
+    for id in remaining.clone() {
+        cluster.stop_node(id).await;
+    }
+    if snapshot_bytes < 1000 {
+        // The restart above really had to find the membership with the snapshots: sidecars carry it.
+        let dir = cluster.dirs[&remaining[0]]
+            .path()
+            .join("__cluster_metadata-0");
+        let with_membership = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".raft"))
+            .filter(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .contains("membership=")
+            })
+            .count();
+        assert!(
+            with_membership > 0,
+            "no snapshot sidecar records the membership"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_and_remove_voters_survive_restart() {
+    add_remove_restart(20 << 20).await;
+}
+
+/// Snapshots every few entries: the joining node may be sent a snapshot, and the restart finds the membership
+/// in the snapshot sidecars rather than in the (trimmed) log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_and_remove_voters_survive_restart_with_snapshots() {
+    add_remove_restart(300).await;
+}

@@ -371,6 +371,7 @@ impl Node {
             high_watermark: i64::try_from(self.raw.raft.raft_log.committed).unwrap_or(i64::MAX),
             voters,
             observers,
+            members: self.raw.store().membership().members().cloned().collect(),
         })
     }
 

@@ -691,7 +691,7 @@ pub fn decode_snapshot_footer(bytes: &[u8]) -> Result<i16, DecodeError> {
 }
 
 /// One listener of a voter in a VotersRecord (`Endpoint`: name, host, port).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoterEndpoint {
     /// The listener name (e.g. `CONTROLLER`).
     pub name: String,
@@ -702,7 +702,7 @@ pub struct VoterEndpoint {
 }
 
 /// One voter of a VotersRecord.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VoterEntry {
     /// `VoterId`.
     pub id: i32,

@@ -306,6 +306,23 @@ impl Node {
         }
     }
 
+    /// A leader that is no longer a voter (it removed itself) and is not handing over leadership any more (the
+    /// transfer finished or was abandoned after an election timeout) steps down. The remaining voters stop
+    /// answering it once they apply its removal, so raft's quorum check cannot be relied on to notice; as a
+    /// non-voter it never campaigns again.
+    pub(super) fn step_down_if_removed(&mut self) {
+        if !self.is_leader() || self.raw.raft.lead_transferee.is_some() {
+            return;
+        }
+        let id = self.raw.raft.id;
+        if self.raw.raft.prs().conf().voters().contains(id) {
+            return;
+        }
+        info!("this controller is no longer a voter; stepping down");
+        let term = self.raw.raft.term;
+        self.raw.raft.become_follower(term, raft::INVALID_ID);
+    }
+
     /// Answers the change in progress with `err` and forgets it.
     pub(super) fn fail_change(&mut self, err: ControllerError) {
         if let Some(change) = self.change.take() {

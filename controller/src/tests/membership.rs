@@ -31,6 +31,31 @@ fn member(id: i32) -> Member {
     }
 }
 
+/// One node's view of the in-memory network: like the TCP transport, it only reaches the members of the
+/// membership its node last applied.
+struct Link {
+    router: Arc<Router>,
+    members: std::sync::Mutex<Option<crate::membership::Membership>>,
+}
+
+impl crate::transport::Transport for Link {
+    fn send(&self, to: i32, message: crate::transport::RaftMessage) {
+        let reachable = self
+            .members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_none_or(|m| m.is_member(to));
+        if reachable {
+            self.router.send(to, message);
+        }
+    }
+
+    fn set_members(&self, members: &crate::membership::Membership) {
+        *self.members.lock().unwrap_or_else(|p| p.into_inner()) = Some(members.clone());
+    }
+}
+
 struct Cluster {
     dirs: HashMap<i32, tempfile::TempDir>,
     router: Arc<Router>,
@@ -47,7 +72,11 @@ impl Cluster {
         // Every node, the joining one included, is configured with the quorum the log started from.
         let mut cfg = config(dir.path(), id, &[1, 2, 3]);
         cfg.snapshot_bytes = self.snapshot_bytes;
-        let controller = start(cfg, self.router.clone()).await.unwrap();
+        let link = Arc::new(Link {
+            router: self.router.clone(),
+            members: std::sync::Mutex::new(None),
+        });
+        let controller = start(cfg, link).await.unwrap();
         self.router.nodes().insert(id, controller.handle());
         self.controllers.insert(id, controller);
     }

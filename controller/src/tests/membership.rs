@@ -238,6 +238,69 @@ async fn add_remove_restart(snapshot_bytes: u64) {
     }
 }
 
+/// A controller that never catches up (nobody runs it) is not promoted: the addition times out, it stays a
+/// learner, the voters are unchanged, and it can be removed. UpdateRaftVoter replaces a voter's endpoints on
+/// every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_that_does_not_catch_up_is_not_promoted_and_endpoints_can_be_updated() {
+    let mut cluster = Cluster {
+        dirs: HashMap::new(),
+        router: Arc::new(Router::default()),
+        controllers: HashMap::new(),
+        snapshot_bytes: 20 << 20,
+    };
+    for id in 1..=3 {
+        cluster.start_node(id).await;
+    }
+    let leader = cluster.leader().await;
+    let absent = member(7);
+    assert!(matches!(
+        leader
+            .add_voter(absent.clone(), Duration::from_millis(500))
+            .await,
+        Err(ControllerError::RequestTimedOut(_))
+    ));
+    cluster.voters_everywhere(&[1, 2, 3], &[1, 2, 3]).await;
+    let handles = cluster.handles();
+    for h in handles.values() {
+        wait_for("the learner everywhere", || {
+            h.membership().learner(7).map(|_| ())
+        })
+        .await;
+    }
+    // Writes still commit: a learner does not count towards the quorum.
+    leader.register_broker(broker(2)).await.unwrap();
+    leader
+        .remove_voter(7, absent.directory_id, TIMEOUT)
+        .await
+        .unwrap();
+    for h in handles.values() {
+        wait_for("the learner gone", || {
+            h.membership().learner(7).is_none().then_some(())
+        })
+        .await;
+    }
+
+    let mut moved = member(2);
+    moved.directory_id = Uuid::nil();
+    moved.endpoints[0].port = 19_002;
+    leader.update_voter(moved.clone(), TIMEOUT).await.unwrap();
+    for h in handles.values() {
+        wait_for("the new endpoint everywhere", || {
+            (h.membership().voter(2).map(|v| v.endpoints[0].port) == Some(19_002)).then_some(())
+        })
+        .await;
+    }
+    cluster.voters_everywhere(&[1, 2, 3], &[1, 2, 3]).await;
+    assert!(matches!(
+        leader.update_voter(member(9), TIMEOUT).await,
+        Err(ControllerError::VoterNotFound(_))
+    ));
+    for id in 1..=3 {
+        cluster.stop_node(id).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_and_remove_voters_survive_restart() {
     add_remove_restart(20 << 20).await;

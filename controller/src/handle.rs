@@ -153,10 +153,17 @@ pub(crate) async fn start_on_stores(
         .enable_time()
         .build()
         .map_err(|e| ControllerError::Internal(format!("controller runtime: {e}")))?;
+    let thread_status = status.clone();
     std::thread::Builder::new()
         .name(format!("controller-{}", config.node_id))
         .spawn(move || {
-            runtime.block_on(node.run(inbox));
+            // A panic in raft-rs or the node must not leave a zombie that still claims leadership: record it and
+            // report "no leader" so every request answers NOT_CONTROLLER and brokers go to another controller.
+            let run = std::panic::AssertUnwindSafe(|| runtime.block_on(node.run(inbox)));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!("the controller node panicked; this controller no longer takes part in the quorum");
+                thread_status.set(None, false);
+            }
             let _ = stopped_tx.send(());
         })
         .map_err(|e| ControllerError::Internal(format!("controller thread: {e}")))?;

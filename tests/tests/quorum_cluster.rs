@@ -1144,10 +1144,22 @@ fn wait_voters(cluster: &mut Cluster, expected: &[i32], what: &str) -> i32 {
     loop {
         match describe_voters(cluster) {
             Ok((leader, voters)) if voters == expected => return leader,
-            other => assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{what}: voters never became {expected:?}; last {other:?}"
-            ),
+            other if start.elapsed() > Duration::from_secs(60) => {
+                // The lines that explain a quorum that does not settle (the log tails may be full of noise).
+                for node in cluster.nodes() {
+                    for line in node.log_contents().lines().filter(|l| {
+                        l.contains("panicked")
+                            || l.contains("ERROR")
+                            || l.contains("membership")
+                            || l.contains("leadership")
+                            || l.contains("role changed")
+                    }) {
+                        eprintln!("  node {}: {line}", node.node_id());
+                    }
+                }
+                panic!("{what}: voters never became {expected:?}; last {other:?}");
+            }
+            _ => {}
         }
         std::thread::sleep(Duration::from_millis(300));
     }

@@ -9,7 +9,9 @@
 //!   then once its log has reached the commit index, `AddNode` (promotion); the request fails with
 //!   REQUEST_TIMED_OUT if it does not catch up in time (it stays a learner; asking again resumes there, and
 //!   RemoveRaftVoter removes it);
-//! - remove: `RemoveNode`; a leader that removed itself hands leadership to the most caught-up voter;
+//! - remove: `RemoveNode`; the leader never removes itself (raft-rs cannot run a leader without its own
+//!   progress): asked to, it hands leadership to the most caught-up voter and answers NOT_CONTROLLER, and the
+//!   client's retry reaches the new leader, which removes it as a follower;
 //! - update: `AddNode` of a node that already votes (a no-op for raft) carrying its new endpoints.
 //!
 //! The request is answered when the last step commits, NOT_CONTROLLER if leadership is lost first.
@@ -86,6 +88,24 @@ impl Node {
                 "another voter change is in progress; retry once it has completed",
             )));
             return;
+        }
+        if let MembershipRequest::Remove { id, .. } = &request {
+            if Some(*id) == node_id(self.raw.raft.id) && self.membership().voter(*id).is_some() {
+                // raft-rs cannot run a leader that removed itself (it keeps no progress for it and panics on the
+                // next append response), so the leader hands over first and the client, told NOT_LEADER, sends
+                // the removal again to the new leader, which removes this node as a follower.
+                let answer = match self.hand_over() {
+                    Some(to) => format!(
+                        "controller {id} is the leader: handing leadership to {to} first; retry"
+                    ),
+                    None => {
+                        format!("controller {id} is the leader and no other voter can take over")
+                    }
+                };
+                info!("{answer}");
+                let _ = reply.send(Err(ControllerError::NotController));
+                return;
+            }
         }
         let deadline = Instant::now() + timeout;
         let first = match self.first_step(&request) {
@@ -306,21 +326,40 @@ impl Node {
         }
     }
 
-    /// A leader that is no longer a voter (it removed itself) and is not handing over leadership any more (the
-    /// transfer finished or was abandoned after an election timeout) steps down. The remaining voters stop
-    /// answering it once they apply its removal, so raft's quorum check cannot be relied on to notice; as a
-    /// non-voter it never campaigns again.
-    pub(super) fn step_down_if_removed(&mut self) {
-        if !self.is_leader() || self.raw.raft.lead_transferee.is_some() {
-            return;
+    /// Asks the most caught-up other voter to take over (raft's leadership transfer: MsgTimeoutNow once it has
+    /// the whole log); its node id.
+    fn hand_over(&mut self) -> Option<i32> {
+        let self_id = self.raw.raft.id;
+        let voters = self.raw.raft.prs().conf().to_conf_state().voters;
+        let best = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .filter(|(id, _)| **id != self_id && voters.contains(id))
+            .max_by_key(|(_, p)| p.matched)
+            .map(|(&id, _)| id)?;
+        self.raw.transfer_leader(best);
+        node_id(best)
+    }
+
+    /// A leader that is no longer a voter (a removal of itself proposed by a previous leader, committed under
+    /// it) steps down, between two rounds of `Ready` handling (raft-rs refuses a role change in the middle of
+    /// one). A transfer asked for when the removal was applied keeps its MsgTimeoutNow queued; otherwise the
+    /// remaining voters elect a leader after an election timeout. As a non-voter it never campaigns again.
+    /// Returns whether it stepped down.
+    pub(super) fn step_down_if_removed(&mut self) -> bool {
+        if !self.is_leader() {
+            return false;
         }
         let id = self.raw.raft.id;
         if self.raw.raft.prs().conf().voters().contains(id) {
-            return;
+            return false;
         }
         info!("this controller is no longer a voter; stepping down");
         let term = self.raw.raft.term;
         self.raw.raft.become_follower(term, raft::INVALID_ID);
+        true
     }
 
     /// Answers the change in progress with `err` and forgets it.
@@ -398,20 +437,13 @@ impl Node {
             learners = ?membership.learners.iter().map(|l| l.id).collect::<Vec<_>>(), "applied a membership change");
         self.raw.mut_store().set_membership(membership.clone());
         self.publish_membership(membership);
-        let self_id = self.raw.raft.id;
-        if self.is_leader() && !cs.voters.contains(&self_id) {
-            let best = self
-                .raw
-                .raft
-                .prs()
-                .iter()
-                .filter(|(id, _)| cs.voters.contains(id))
-                .max_by_key(|(_, p)| p.matched)
-                .map(|(&id, _)| id);
-            if let Some(to) = best {
-                info!(to = ?node_id(to), "this controller is no longer a voter; handing over leadership");
-                self.raw.transfer_leader(to);
-            }
+        if self.is_leader() && !cs.voters.contains(&self.raw.raft.id) {
+            // Only possible when a previous leader proposed this node's removal; `settle` steps down next.
+            let to = self.hand_over();
+            info!(
+                ?to,
+                "this controller is no longer a voter; handing over leadership"
+            );
         }
     }
 }

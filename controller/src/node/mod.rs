@@ -491,8 +491,10 @@ impl Node {
     /// once the leader has caught up (their proposals then need another pass).
     fn settle(&mut self) -> Result<(), NodeError> {
         loop {
-            self.step_down_if_removed();
             self.drain_ready()?;
+            if self.step_down_if_removed() {
+                continue;
+            }
             if !self.is_leader() {
                 self.pending = None;
                 // Dropped operations answer NOT_CONTROLLER through their closed reply channels.

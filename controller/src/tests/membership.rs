@@ -167,12 +167,28 @@ async fn add_remove_restart(snapshot_bytes: u64) {
         Err(ControllerError::VoterNotFound(_))
     ));
 
-    // Remove the leader itself: it hands over leadership to one of the others.
+    // Remove the leader itself: it hands leadership over and answers NOT_CONTROLLER; the new leader removes it.
     let removed = leader.leader_id().unwrap();
-    leader
-        .remove_voter(removed, Uuid::nil(), TIMEOUT)
-        .await
-        .unwrap();
+    assert_eq!(
+        leader.remove_voter(removed, Uuid::nil(), TIMEOUT).await,
+        Err(ControllerError::NotController)
+    );
+    let handles = cluster.handles();
+    let new_leader = wait_for("leadership to move", || {
+        leader_of(&handles).filter(|h| h.leader_id() != Some(removed))
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        match new_leader.remove_voter(removed, Uuid::nil(), TIMEOUT).await {
+            Ok(()) => break,
+            // The new leader has not committed in its term yet.
+            Err(ControllerError::RequestTimedOut(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("removing {removed} through the new leader: {other:?}"),
+        }
+    }
     let mut remaining: Vec<i32> = (1..=4).filter(|&id| id != removed).collect();
     remaining.sort_unstable();
     cluster.voters_everywhere(&remaining, &remaining).await;

@@ -90,7 +90,11 @@ impl Node {
             return;
         }
         if let MembershipRequest::Remove { id, .. } = &request {
-            if Some(*id) == node_id(self.raw.raft.id) && self.membership().voter(*id).is_some() {
+            let others = self.membership().voters.iter().any(|v| v.id != *id);
+            if Some(*id) == node_id(self.raw.raft.id)
+                && self.membership().voter(*id).is_some()
+                && others
+            {
                 // raft-rs cannot run a leader that removed itself (it keeps no progress for it and panics on the
                 // next append response), so the leader hands over first and the client, told NOT_LEADER, sends
                 // the removal again to the new leader, which removes this node as a follower.

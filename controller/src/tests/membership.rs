@@ -328,3 +328,21 @@ async fn add_and_remove_voters_survive_restart() {
 async fn add_and_remove_voters_survive_restart_with_snapshots() {
     add_remove_restart(300).await;
 }
+
+/// The only voter cannot be removed (INVALID_REQUEST), and is not asked to hand over to nobody.
+#[tokio::test]
+async fn the_only_voter_cannot_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let controller = start(config(dir.path(), 1, &[1]), Arc::new(crate::NoPeers))
+        .await
+        .unwrap();
+    let handle = controller.handle();
+    handle.register_broker(broker(1)).await.unwrap();
+    assert!(matches!(
+        handle.remove_voter(1, Uuid::nil(), TIMEOUT).await,
+        Err(ControllerError::InvalidRequest(_))
+    ));
+    assert!(handle.is_leader());
+    assert_eq!(handle.membership().voter_ids(), vec![1]);
+    controller.shutdown().await;
+}

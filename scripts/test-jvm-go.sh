@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the non-Rust client suites against an already built kraftwerk:
 #   1. tests/java   — JUnit 5 + org.apache.kafka:kafka-clients scenarios (mvn test)
-#   2. tests/tools  — the Apache Kafka command-line tools (tests/tools/run.sh)
+#   2. tests/tools  — the Apache Kafka command-line tools (tests/tools/run.sh), and against a cluster of three
+#                     controllers and two brokers (tests/tools/cluster.sh)
 #   3. tests/go     — franz-go (kgo/kadm) tests (go test ./...)
 # Every suite starts its own brokers on free loopback ports. Nothing Rust is built here: the binary
 # is $KRAFTWERK_BIN, else target/debug/kraftwerk (scripts/test.sh builds it first).
@@ -91,6 +92,15 @@ if [[ ${SKIP_TOOLS:-0} != 1 ]]; then
     status=${PIPESTATUS[0]}
     read -r p f < <(tail -n 1 "$LOGS/tools.log" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/;t;s/.*/0 0/')
     record tools "$status" "$p" "$f"
+fi
+
+# --- 2b. Kafka CLI tools against a cluster (3 controllers + 2 brokers) ------------------------------
+if [[ ${SKIP_TOOLS:-0} != 1 ]]; then
+    step "tests/tools/cluster.sh: Apache Kafka command-line tools against a cluster"
+    timeout 900 tests/tools/cluster.sh 2>&1 | tee "$LOGS/cluster.log"
+    status=${PIPESTATUS[0]}
+    read -r p f < <(tail -n 1 "$LOGS/cluster.log" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/;t;s/.*/0 0/')
+    record cluster "$status" "$p" "$f"
 fi
 
 # --- 3. franz-go -----------------------------------------------------------------------------------

@@ -123,6 +123,11 @@ pub struct BrokerConfig {
     /// client that stalls mid-frame (or never speaks) cannot hold a connection forever.
     pub connections_max_idle: std::time::Duration,
     pub min_insync_replicas: i32,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader's log end for this long
+    /// leaves the ISR.
+    pub replica_lag_time_max: std::time::Duration,
+    /// `inter.broker.listener.name`: the listener followers fetch from (else the first client listener).
+    pub inter_broker_listener_name: Option<String>,
     pub compression_type: String,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_replication_factor: i16,
@@ -186,6 +191,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "socket.request.max.bytes",
     "connections.max.idle.ms",
     "min.insync.replicas",
+    "replica.lag.time.max.ms",
     "compression.type",
     "offsets.topic.num.partitions",
     "offsets.topic.replication.factor",
@@ -752,6 +758,8 @@ impl BrokerConfig {
                 parse_num::<u64>(&props, "connections.max.idle.ms", 600_000)?.max(1),
             ),
             min_insync_replicas: parse_num(&props, "min.insync.replicas", 1)?,
+            replica_lag_time_max: positive_ms(&props, "replica.lag.time.max.ms", 30_000)?,
+            inter_broker_listener_name: props.get("inter.broker.listener.name").cloned(),
             compression_type: props
                 .get("compression.type")
                 .cloned()
@@ -812,6 +820,14 @@ impl BrokerConfig {
             .filter(|l| !self.controller_listener_names.contains(&l.name))
     }
 
+    /// The listener replicas fetch from: `inter.broker.listener.name`, else the first client listener.
+    pub fn inter_broker_listener(&self) -> Option<&str> {
+        match &self.inter_broker_listener_name {
+            Some(name) => Some(name.as_str()),
+            None => self.client_listeners().next().map(|l| l.name.as_str()),
+        }
+    }
+
     /// Where `__cluster_metadata` lives: `metadata.log.dir`, else the first of `log.dirs`, like Kafka.
     pub fn metadata_dir(&self) -> PathBuf {
         self.metadata_log_dir
@@ -857,6 +873,20 @@ mod tests {
         assert_eq!(c.advertised_listeners[0].port, 9092);
         assert_eq!(c.log_retention_ms, 168 * 3_600_000);
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
+        assert_eq!(c.replica_lag_time_max.as_millis(), 30_000);
+        assert_eq!(c.inter_broker_listener(), Some("PLAINTEXT"));
+    }
+
+    #[test]
+    fn replication_keys_are_honoured() {
+        let mut props = base();
+        props.insert("replica.lag.time.max.ms".into(), "1500".into());
+        props.insert("inter.broker.listener.name".into(), "INTERNAL".into());
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert_eq!(c.replica_lag_time_max.as_millis(), 1500);
+        assert_eq!(c.inter_broker_listener(), Some("INTERNAL"));
+        props.insert("replica.lag.time.max.ms".into(), "0".into());
+        assert!(BrokerConfig::from_properties(props).is_err());
     }
 
     /// A controller missing from the voters is an observer waiting to be added; the bootstrap-servers form of a

@@ -22,6 +22,19 @@ pub struct BrokerContext {
     pub groups: GroupService,
 }
 
+impl BrokerContext {
+    /// Opens, reconfigures and deletes hosted partitions to match the current image, on a blocking thread:
+    /// a change of thousands of partitions creates thousands of files, which must not stall the runtime that
+    /// serves requests and sends heartbeats.
+    pub async fn reconcile_now(&self) {
+        let replicas = self.replicas.clone();
+        let image = self.controller.image();
+        if let Err(e) = tokio::task::spawn_blocking(move || replicas.reconcile(&image)).await {
+            tracing::error!(error = %e, "reconciling hosted partitions panicked");
+        }
+    }
+}
+
 /// Per-connection facts a handler may need: Metadata answers with the endpoints of the listener the client
 /// came in on, so a client on an external listener is never told an internal address.
 #[derive(Debug, Clone)]

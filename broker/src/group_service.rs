@@ -320,7 +320,7 @@ fn persist(records: Vec<GroupRecord>, replicas: &ReplicaManager, num_partitions:
             .map(|(k, v)| (Some(k.as_ref()), v.as_deref()))
             .collect();
         let batch = build_batch(0, part.leader_epoch(), now, &pairs);
-        match part.append_as_leader(&batch, now) {
+        match part.append_as_leader(&batch, now, None) {
             Ok(Appended::Written(_)) | Ok(Appended::Duplicate { .. }) => {}
             Err(e) => {
                 tracing::error!(partition = p, error = %e, "cannot write group records");

@@ -25,7 +25,8 @@ use crate::quorum::controller_service::{self, ControllerService};
 use crate::quorum::follower_task;
 use crate::quorum::lifecycle::BrokerLifecycle;
 use crate::quorum::peer_transport::{PeerAddr, TcpTransport};
-use crate::replica::{log_config, ReplicaManager};
+use crate::replica::fetcher::{FetcherContext, FetcherManager};
+use crate::replica::{isr, log_config, ReplicaManager};
 use crate::{handlers, meta_properties, network};
 
 /// Every directory this node writes: the data dirs plus the metadata dir.
@@ -98,6 +99,7 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
         t.abort();
     }
     if let Some(broker) = broker {
+        broker.fetchers.shutdown();
         broker.replicas.shutdown();
     }
     if let Some(controller) = controller {
@@ -181,6 +183,7 @@ async fn start_controller(
 struct BrokerParts {
     lifecycle: Arc<BrokerLifecycle>,
     replicas: Arc<ReplicaManager>,
+    fetchers: Arc<FetcherManager>,
 }
 
 /// The broker role: its metadata (the local controller's image, or one fetched from the controllers),
@@ -244,6 +247,30 @@ async fn start_broker(
     );
     replicas.reconcile(&cluster.image());
 
+    // Replication: fetchers for the partitions this broker follows, ISR checks for those it leads.
+    let broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync> = {
+        let lifecycle = lifecycle.clone();
+        Arc::new(move || lifecycle.epoch())
+    };
+    let listener_name = config
+        .inter_broker_listener()
+        .context("no client listener for replicas to fetch from")?
+        .to_string();
+    let fetchers = Arc::new(FetcherManager::new(FetcherContext {
+        node_id: config.node_id,
+        listener_name,
+        cluster: cluster.clone(),
+        broker_epoch: broker_epoch.clone(),
+    }));
+    fetchers.reconcile(&replicas);
+    tasks.push(tokio::spawn(isr::run_isr_checks(
+        config.node_id,
+        replicas.clone(),
+        cluster.clone(),
+        broker_epoch,
+        config.replica_lag_time_max,
+    )));
+
     let groups = GroupService::start(&config, cluster.clone(), replicas.clone())
         .await
         .context("starting the group coordinator")?;
@@ -263,10 +290,18 @@ async fn start_broker(
     let mut changes = cluster.subscribe();
     tasks.push({
         let replicas = replicas.clone();
+        let fetchers = fetchers.clone();
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {
                 let image = changes.borrow_and_update().clone();
-                replicas.reconcile(&image);
+                let blocking = replicas.clone();
+                // Off the runtime: thousands of new partitions mean thousands of files.
+                if let Err(e) =
+                    tokio::task::spawn_blocking(move || blocking.reconcile(&image)).await
+                {
+                    tracing::error!(error = %e, "reconciling hosted partitions panicked");
+                }
+                fetchers.reconcile(&replicas);
             }
         })
     });
@@ -308,6 +343,7 @@ async fn start_broker(
         BrokerParts {
             lifecycle,
             replicas,
+            fetchers,
         },
         tasks,
     ))

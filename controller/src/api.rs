@@ -239,6 +239,38 @@ impl FailUncommitted for Result<ProducerIdBlock, ControllerError> {
     }
 }
 
+/// AlterPartition: a partition leader asks to change the ISR (Kafka's AlterPartition request, one partition).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlterPartitionRequest {
+    /// The leader sending it.
+    pub broker_id: i32,
+    /// Its broker epoch (registration offset); a stale one is refused.
+    pub broker_epoch: i64,
+    pub topic_id: uuid::Uuid,
+    pub partition: i32,
+    /// The leader epoch the leader leads in.
+    pub leader_epoch: i32,
+    /// The partition epoch the leader's view of the ISR comes from.
+    pub partition_epoch: i32,
+    /// The ISR it wants.
+    pub new_isr: Vec<i32>,
+}
+
+/// A partition's replication state after an AlterPartition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
+}
+
+impl FailUncommitted for Result<PartitionState, ControllerError> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.and(Err(err.clone()))
+    }
+}
+
 impl FailUncommitted for Result<(), ControllerError> {
     fn fail_uncommitted(self, err: &ControllerError) -> Self {
         self.and(Err(err.clone()))

@@ -44,6 +44,14 @@ pub mod codes {
     pub const DUPLICATE_VOTER: i16 = 126;
     /// VOTER_NOT_FOUND
     pub const VOTER_NOT_FOUND: i16 = 127;
+    /// FENCED_LEADER_EPOCH
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+    /// STALE_BROKER_EPOCH
+    pub const STALE_BROKER_EPOCH: i16 = 77;
+    /// INELIGIBLE_REPLICA
+    pub const INELIGIBLE_REPLICA: i16 = 107;
+    /// INVALID_UPDATE_VERSION
+    pub const INVALID_UPDATE_VERSION: i16 = 108;
 }
 
 /// Everything the controller can answer instead of success.
@@ -109,6 +117,18 @@ pub enum ControllerError {
     /// committed in its epoch yet, or a new voter did not catch up (REQUEST_TIMED_OUT, as Kafka answers).
     #[error("{0}")]
     RequestTimedOut(String),
+    /// AlterPartition from a leader whose leader epoch is not the partition's (FENCED_LEADER_EPOCH).
+    #[error("{0}")]
+    FencedLeaderEpoch(String),
+    /// AlterPartition based on an outdated partition epoch (INVALID_UPDATE_VERSION).
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
+    /// AlterPartition naming a fenced or shutting-down broker in the new ISR (INELIGIBLE_REPLICA).
+    #[error("{0}")]
+    IneligibleReplica(String),
+    /// A request from an older registration of the broker (STALE_BROKER_EPOCH).
+    #[error("{0}")]
+    StaleBrokerEpoch(String),
     /// Something that should not happen did; the request may be retried.
     #[error("internal controller error: {0}")]
     Internal(String),
@@ -135,6 +155,10 @@ impl ControllerError {
             Self::DuplicateVoter(_) => DUPLICATE_VOTER,
             Self::VoterNotFound(_) => VOTER_NOT_FOUND,
             Self::RequestTimedOut(_) => REQUEST_TIMED_OUT,
+            Self::FencedLeaderEpoch(_) => FENCED_LEADER_EPOCH,
+            Self::InvalidUpdateVersion(_) => INVALID_UPDATE_VERSION,
+            Self::IneligibleReplica(_) => INELIGIBLE_REPLICA,
+            Self::StaleBrokerEpoch(_) => STALE_BROKER_EPOCH,
             Self::Configuration(_) | Self::Storage(_) | Self::Raft(_) | Self::Internal(_) => {
                 UNKNOWN_SERVER_ERROR
             }

@@ -360,11 +360,29 @@ impl ControllerHandle {
         rx.await.ok()
     }
 
+    /// AlterPartition: a leader's ISR change, validated against the partition's epochs (see
+    /// `ops::partitions::alter_partition`).
+    pub async fn alter_partition(
+        &self,
+        req: crate::api::AlterPartitionRequest,
+    ) -> Result<crate::api::PartitionState, ControllerError> {
+        self.submit(move |image, _| ops::partitions::alter_partition(image, &req))
+            .await
+            .unwrap_or(Err(ControllerError::NotController))
+    }
+
     /// Registers (or re-registers) a broker; it is unfenced from then on.
     pub async fn register_broker(&self, reg: BrokerRegistration) -> Result<(), ControllerError> {
         // A new incarnation per registration, drawn here so the operation stays deterministic.
         let incarnation_id = uuid::Uuid::new_v4();
         self.submit(move |image, _| ops::brokers::register_broker(image, &reg, incarnation_id))
+            .await
+            .unwrap_or(Err(ControllerError::NotController))
+    }
+
+    /// Records `metadata.version` if the cluster has none (the first active controller of a new cluster).
+    pub async fn bootstrap_metadata_version(&self) -> Result<(), ControllerError> {
+        self.submit(|image, _| ops::features::bootstrap_metadata_version(image))
             .await
             .unwrap_or(Err(ControllerError::NotController))
     }

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::{
-    AlterConfigSpec, BrokerRegistration, CreatePartitionsSpec, CreateTopicSpec, CreatedTopic,
-    ProducerIdBlock, ResourceResult, TopicRef, TopicResult,
+    AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, CreatePartitionsSpec,
+    CreateTopicSpec, CreatedTopic, PartitionState, ProducerIdBlock, ResourceResult, TopicRef,
+    TopicResult,
 };
 use crate::error::ControllerError;
 use crate::membership::Member;
@@ -107,6 +108,8 @@ pub enum ControllerRequest {
         /// The voter as it is now.
         member: Member,
     },
+    /// AlterPartition: a partition leader's ISR shrink or expansion.
+    AlterPartition(AlterPartitionRequest),
 }
 
 /// One replica of the metadata log in a DescribeQuorum answer.
@@ -208,6 +211,8 @@ pub enum ControllerReply {
     Quorum(Result<QuorumInfo, ControllerError>),
     /// AddVoter, RemoveVoter, UpdateVoter: done once the change committed.
     VoterChange(Result<(), ControllerError>),
+    /// AlterPartition: the partition's state after the change.
+    AlteredPartition(Result<PartitionState, ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
     NotController {
         /// The active controller's node id, if known.
@@ -270,6 +275,15 @@ mod tests {
                 max_bytes: 1 << 20,
                 max_wait_ms: 500,
             },
+            ControllerRequest::AlterPartition(AlterPartitionRequest {
+                broker_id: 1,
+                broker_epoch: 12,
+                topic_id: Uuid::from_u128(9),
+                partition: 2,
+                leader_epoch: 3,
+                partition_epoch: 4,
+                new_isr: vec![1, 3],
+            }),
         ];
         for request in requests {
             let bytes = encode(&request).unwrap();

@@ -6,7 +6,8 @@
 //! - failover: the time from kill -9 of the active controller until a CreateTopics sent to the broker succeeds,
 //!   over `--kills` kills (the killed controller is restarted and given time to rejoin before the next);
 //! - restart time of a controller whose image holds `--partitions` partitions: from spawn until it logs that it
-//!   started (the whole metadata log is replayed: there are no snapshots yet).
+//!   started. Run it with the default `--snapshot-bytes` (the controller loads its newest snapshot and replays
+//!   only what follows) and with a huge one (no snapshot: the whole log is replayed) to compare.
 //!
 //! Every figure is printed as a table; nothing here asserts a speed.
 
@@ -47,6 +48,9 @@ struct Args {
     /// `controller.quorum.election.timeout.ms`.
     #[arg(long, default_value_t = 1000)]
     election_timeout_ms: u64,
+    /// `metadata.log.max.record.bytes.between.snapshots` (a huge value measures a restart without snapshots).
+    #[arg(long, default_value_t = 20_971_520)]
+    snapshot_bytes: u64,
 }
 
 struct Node {
@@ -120,8 +124,9 @@ impl Cluster {
         let common = format!(
             "controller.quorum.voters={voters}\ncontroller.listener.names=CONTROLLER\n\
              controller.quorum.election.timeout.ms={}\nbroker.session.timeout.ms=6000\n\
-             broker.heartbeat.interval.ms=1000\noffsets.topic.replication.factor=1\n",
-            args.election_timeout_ms
+             broker.heartbeat.interval.ms=1000\noffsets.topic.replication.factor=1\n\
+             metadata.log.max.record.bytes.between.snapshots={}\n",
+            args.election_timeout_ms, args.snapshot_bytes
         );
         let make = |id: i32, extra: String| -> Result<Node> {
             let node_dir = dir.path().join(format!("node{id}"));
@@ -214,7 +219,13 @@ impl Cluster {
 }
 
 /// One CreateTopics of `names` (each `partitions` partitions, replication factor 1); true if all succeeded.
-fn create_topics(conn: &mut Connection, names: &[String], partitions: i32) -> Result<bool> {
+/// With `exists_ok`, TOPIC_ALREADY_EXISTS counts as success (a retry of a creation that did commit).
+fn create_topics(
+    conn: &mut Connection,
+    names: &[String],
+    partitions: i32,
+    exists_ok: bool,
+) -> Result<bool> {
     let mut req = CreateTopicsRequest::default();
     req.timeout_ms = 30_000;
     req.topics = names
@@ -230,7 +241,18 @@ fn create_topics(conn: &mut Connection, names: &[String], partitions: i32) -> Re
     let resp = conn
         .request(5, &req)
         .map_err(|e| anyhow::anyhow!("CreateTopics: {e}"))?;
-    Ok(resp.topics.iter().all(|t| t.error_code == 0))
+    for t in resp.topics.iter().filter(|t| t.error_code != 0) {
+        eprintln!(
+            "CreateTopics {}: error {} {:?}",
+            t.name.0.as_str(),
+            t.error_code,
+            t.error_message.as_ref().map(|m| m.as_str())
+        );
+    }
+    Ok(resp
+        .topics
+        .iter()
+        .all(|t| t.error_code == 0 || (exists_ok && t.error_code == 36)))
 }
 
 fn writes_per_second(cluster: &Cluster, args: &Args) -> Result<(u64, f64)> {
@@ -245,7 +267,7 @@ fn writes_per_second(cluster: &Cluster, args: &Args) -> Result<(u64, f64)> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    if create_topics(&mut conn, &[format!("w-{c}-{i}")], 1)? {
+                    if create_topics(&mut conn, &[format!("w-{c}-{i}")], 1, false)? {
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     i += 1;
@@ -276,7 +298,7 @@ fn failover_times(cluster: &mut Cluster, args: &Args) -> Result<Vec<Duration>> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if create_topics(&mut conn, &[format!("failover-{k}-{attempt}")], 1)? {
+            if create_topics(&mut conn, &[format!("failover-{k}-{attempt}")], 1, false)? {
                 break;
             }
             if killed_at.elapsed() > Duration::from_secs(60) {
@@ -294,14 +316,34 @@ fn failover_times(cluster: &mut Cluster, args: &Args) -> Result<Vec<Duration>> {
     Ok(times)
 }
 
-fn restart_time(cluster: &mut Cluster, args: &Args) -> Result<(Duration, u64)> {
+/// Restart time of a follower controller, and the bytes of its metadata log segments and snapshots then.
+fn restart_time(cluster: &mut Cluster, args: &Args) -> Result<(Duration, u64, u64)> {
     let mut conn = Connection::connect(cluster.broker_addr, Duration::from_secs(60))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let per_topic = 1000.min(args.partitions);
     let topics = args.partitions / per_topic;
     for t in 0..topics {
-        if !create_topics(&mut conn, &[format!("big-{t}")], per_topic)? {
-            bail!("creating big-{t} failed");
+        // Retried: a topic whose first attempt timed out in the client may already exist (error 36).
+        let name = format!("big-{t}");
+        let started = Instant::now();
+        let mut attempts = 0;
+        while !create_topics(
+            &mut conn,
+            std::slice::from_ref(&name),
+            per_topic,
+            attempts > 0,
+        )? {
+            attempts += 1;
+            if attempts >= 5 {
+                bail!("creating {name} failed 5 times");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        if t % 10 == 0 {
+            eprintln!(
+                "created {name} ({per_topic} partitions) in {:?}",
+                started.elapsed()
+            );
         }
     }
     let leader = cluster.leader()?;
@@ -316,12 +358,16 @@ fn restart_time(cluster: &mut Cluster, args: &Args) -> Result<(Duration, u64)> {
     }
     node.child = None;
     let before = node.log_text().matches("kraftwerk started").count();
-    let log_bytes = dir_size(&node.dir.join("data").join("__cluster_metadata-0"));
+    let log_bytes = dir_size(&node.dir.join("data").join("__cluster_metadata-0"), ".log");
+    let snapshot_bytes = dir_size(
+        &node.dir.join("data").join("__cluster_metadata-0"),
+        ".checkpoint",
+    );
     let spawned = Instant::now();
     node.spawn(&cluster.bin)?;
     loop {
         if node.log_text().matches("kraftwerk started").count() > before {
-            return Ok((spawned.elapsed(), log_bytes));
+            return Ok((spawned.elapsed(), log_bytes, snapshot_bytes));
         }
         if spawned.elapsed() > Duration::from_secs(300) {
             bail!("controller did not restart within 300 s");
@@ -337,11 +383,14 @@ fn sigterm(pid: u32) {
         .status();
 }
 
-fn dir_size(dir: &Path) -> u64 {
+/// Total size of the files in `dir` whose name ends with `suffix`.
+fn dir_size(dir: &Path, suffix: &str) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
-                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+                .filter_map(|e| e.metadata().ok())
                 .map(|m| m.len())
                 .sum()
         })
@@ -387,11 +436,13 @@ fn main() -> Result<()> {
             max
         );
     }
-    if let Some((took, bytes)) = restart {
+    if let Some((took, log, snapshots)) = restart {
         println!(
-            "| restart of a controller with {} partitions, no snapshot (metadata log {:.1} MiB) | {took:?} |",
+            "| restart of a controller with {} partitions (metadata log segments {:.1} MiB, snapshots {:.1} MiB, snapshot every {} bytes) | {took:?} |",
             args.partitions,
-            bytes as f64 / (1 << 20) as f64
+            log as f64 / (1 << 20) as f64,
+            snapshots as f64 / (1 << 20) as f64,
+            args.snapshot_bytes
         );
     }
     Ok(())

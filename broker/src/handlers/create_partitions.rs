@@ -49,7 +49,7 @@ pub async fn handle(
         .create_partitions(specs, req.validate_only)
         .await;
     if !req.validate_only && results.iter().any(|r| r.result.is_ok()) {
-        ctx.replicas.reconcile(&ctx.controller.image());
+        ctx.reconcile_now().await;
     }
     for (r, asked) in results.into_iter().zip(names) {
         let mut out = CreatePartitionsTopicResult::default();

@@ -79,7 +79,7 @@ pub async fn handle(
         .collect();
     let results = ctx.controller.create_topics(specs, req.validate_only).await;
     if !req.validate_only && results.iter().any(|r| r.result.is_ok()) {
-        ctx.replicas.reconcile(&ctx.controller.image());
+        ctx.reconcile_now().await;
     }
     for r in results {
         let name = r.name.unwrap_or_default();

@@ -45,7 +45,7 @@ pub async fn handle(
     }
     let results = ctx.controller.delete_topics(refs.clone()).await;
     if results.iter().any(|r| r.result.is_ok()) {
-        ctx.replicas.reconcile(&ctx.controller.image());
+        ctx.reconcile_now().await;
     }
     for (r, asked) in results.into_iter().zip(refs.iter()) {
         let mut out = ref_result(asked, version);

@@ -2,6 +2,11 @@
 //! that finds fewer than `min_bytes` waits until `max_wait_ms` for an append or high-watermark advance on one of
 //! the partitions it reads (see `replica::purgatory`), then answers with what there is.
 //!
+//! A fetch with a replica id >= 0 (`replica_id` before v15, `ReplicaState` from v15) is a follower copying the
+//! partition: its fetch offset is its log end offset, which the leader records (moving the high watermark and
+//! the follower's caught-up time), and it reads up to the log end; consumers (replica id -1) read only below the
+//! high watermark.
+//!
 //! Fetch sessions (KIP-227): this broker answers every request as a full fetch and returns session id 0, which
 //! tells clients that sessions are not available so they keep sending full requests; an incremental request
 //! for an unknown session gets FETCH_SESSION_ID_NOT_FOUND, as Kafka answers when its session cache is full.
@@ -32,6 +37,10 @@ struct Target {
     part_idx: usize,
     name: Option<String>,
     req: FetchPartition,
+    /// A follower's fetch (replica id >= 0): reads up to the log end.
+    follower: bool,
+    /// For a follower fetch: whether the leader recorded it (false: not a replica here, or we do not lead).
+    follower_recorded: bool,
 }
 
 pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchResponse {
@@ -77,11 +86,33 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
                 part_idx,
                 name: name.clone(),
                 req: p,
+                follower: false,
+                follower_recorded: false,
             });
         }
         resp.responses.push(tr);
     }
 
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let follower = (replica_id >= 0).then_some(replica_id);
+    if let Some(replica_id) = follower {
+        let now = crate::context::now_ms();
+        for t in &mut targets {
+            if let Some(part) = t
+                .name
+                .as_deref()
+                .and_then(|n| ctx.replicas.get(n, t.req.partition))
+            {
+                t.follower_recorded =
+                    part.record_follower_fetch(replica_id, t.req.fetch_offset, now);
+            }
+            t.follower = true;
+        }
+    }
     let max_bytes = if req.max_bytes <= 0 {
         i32::MAX
     } else {
@@ -168,7 +199,10 @@ fn read_partition(
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
         return 0;
     };
-    if pi.leader != ctx.node_id {
+    // The partition's own role too: the image may be newer than what this replica has applied.
+    let not_leader =
+        pi.leader != ctx.node_id || !part.is_leader() || (t.follower && !t.follower_recorded);
+    if not_leader {
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
         if version >= 12 {
             let mut cl = LeaderIdAndEpoch::default();
@@ -199,7 +233,12 @@ fn read_partition(
         pd.error_code = 0;
         return 0;
     }
-    match part.read(t.req.fetch_offset, limit) {
+    let read = if t.follower {
+        part.read_for_follower(t.req.fetch_offset, limit)
+    } else {
+        part.read(t.req.fetch_offset, limit)
+    };
+    match read {
         Ok(r) => {
             pd.error_code = 0;
             if version >= 5 {

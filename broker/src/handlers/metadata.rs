@@ -71,8 +71,8 @@ pub async fn handle(
                     tracing::warn!(topic = ?r.name, error = %e, "auto-create failed");
                 }
             }
+            ctx.reconcile_now().await;
             image = ctx.controller.image();
-            ctx.replicas.reconcile(&image);
         }
     }
 

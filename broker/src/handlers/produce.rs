@@ -1,7 +1,13 @@
 //! Produce: validate and append each partition's batches to its log. The record bytes go from the request
 //! frame (a `Bytes` slice of the read buffer) to the file in one write; the broker looks only at batch headers.
+//!
+//! acks=all (-1): refused with NOT_ENOUGH_REPLICAS before anything is written while the ISR is smaller than
+//! `min.insync.replicas` (topic config, else the broker's); otherwise appended, then answered once the high
+//! watermark has passed the batch (every ISR member has it), REQUEST_TIMED_OUT if the request's timeout passes
+//! first, NOT_LEADER_OR_FOLLOWER if leadership moves meanwhile. acks=1 answers after the local append.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
@@ -11,7 +17,7 @@ use kafka_protocol::ResponseError;
 use crate::context::{now_ms, BrokerContext};
 use crate::image_ext::ImageExt;
 
-use crate::replica::partition::{AppendError, Appended};
+use crate::replica::partition::{AppendError, Appended, CommitWait, Partition};
 
 use super::errors::{code, storage_error_code};
 
@@ -24,7 +30,12 @@ pub async fn handle(
     let image = ctx.controller.image();
     let now = now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    for topic in req.topic_data {
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.timeout_ms.max(0) as u64);
+    // acks=all appends waiting for the high watermark: (topic, partition in the response, partition, offset
+    // the high watermark must reach, leader epoch appended in).
+    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, i32)> = Vec::new();
+    for (topic_idx, topic) in req.topic_data.into_iter().enumerate() {
         // v13 names topics by id.
         let name: Option<String> = if version >= 13 {
             image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
@@ -42,7 +53,7 @@ pub async fn handle(
             _ => 1,
         };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
-        for pd in topic.partition_data {
+        for (part_idx, pd) in topic.partition_data.into_iter().enumerate() {
             let mut pr = PartitionProduceResponse::default();
             pr.index = pd.index;
             pr.base_offset = -1;
@@ -63,35 +74,58 @@ pub async fn handle(
                 (-1, _, Some(p), Some(_)) if p.isr.len() < min_isr => {
                     code(ResponseError::NotEnoughReplicas)
                 }
-                (_, _, Some(_), Some(partition)) => match pd.records.as_deref() {
+                (_, _, Some(p), Some(partition)) => match pd.records.as_deref() {
                     None | Some([]) => code(ResponseError::CorruptMessage),
-                    Some(records) => match partition.append_as_leader(records, now) {
-                        Ok(Appended::Written(r)) => {
-                            pr.base_offset = r.base_offset;
-                            pr.log_append_time_ms = r.log_append_time;
-                            if version >= 5 {
-                                pr.log_start_offset = r.log_start_offset;
+                    Some(records) => {
+                        match partition.append_as_leader(records, now, Some(p.leader_epoch)) {
+                            Ok(Appended::Written(r)) => {
+                                if acks == -1 {
+                                    waits.push((
+                                        topic_idx,
+                                        part_idx,
+                                        partition.clone(),
+                                        r.last_offset + 1,
+                                        p.leader_epoch,
+                                    ));
+                                }
+                                pr.base_offset = r.base_offset;
+                                pr.log_append_time_ms = r.log_append_time;
+                                if version >= 5 {
+                                    pr.log_start_offset = r.log_start_offset;
+                                }
+                                0
                             }
-                            0
-                        }
-                        Ok(Appended::Duplicate {
-                            base_offset,
-                            log_start_offset,
-                        }) => {
-                            pr.base_offset = base_offset;
-                            if version >= 5 {
-                                pr.log_start_offset = log_start_offset;
+                            Ok(Appended::Duplicate {
+                                base_offset,
+                                last_offset,
+                                log_start_offset,
+                            }) => {
+                                // A retry of a batch that may not be committed yet: acknowledged, like the
+                                // original, only once it is.
+                                if acks == -1 {
+                                    waits.push((
+                                        topic_idx,
+                                        part_idx,
+                                        partition.clone(),
+                                        last_offset + 1,
+                                        p.leader_epoch,
+                                    ));
+                                }
+                                pr.base_offset = base_offset;
+                                if version >= 5 {
+                                    pr.log_start_offset = log_start_offset;
+                                }
+                                0
                             }
-                            0
-                        }
-                        Err(e) => {
-                            tracing::warn!(topic = %partition.topic, partition = pd.index, error = %e, "produce refused");
-                            if version >= 8 {
-                                pr.error_message = Some(StrBytes::from_string(e.to_string()));
+                            Err(e) => {
+                                tracing::warn!(topic = %partition.topic, partition = pd.index, error = %e, "produce refused");
+                                if version >= 8 {
+                                    pr.error_message = Some(StrBytes::from_string(e.to_string()));
+                                }
+                                append_error_code(&e)
                             }
-                            append_error_code(&e)
                         }
-                    },
+                    }
                 },
             };
             partitions.push(pr);
@@ -104,6 +138,29 @@ pub async fn handle(
         }
         tr.partition_responses = partitions;
         responses.push(tr);
+    }
+    // One deadline for the whole request, so waiting for the partitions one after another takes no longer
+    // than waiting for them together.
+    for (topic_idx, part_idx, partition, offset, epoch) in waits {
+        let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let outcome = partition
+            .wait_for_commit(offset, Some(epoch), timeout)
+            .await;
+        let error = match outcome {
+            CommitWait::Committed => continue,
+            CommitWait::TimedOut => ResponseError::RequestTimedOut,
+            CommitWait::NotLeader => ResponseError::NotLeaderOrFollower,
+        };
+        if let Some(pr) = responses
+            .get_mut(topic_idx)
+            .and_then(|t: &mut TopicProduceResponse| t.partition_responses.get_mut(part_idx))
+        {
+            tracing::debug!(topic = %partition.topic, partition = partition.index, offset, ?outcome,
+                "acks=all produce not committed");
+            pr.error_code = code(error);
+            pr.base_offset = -1;
+            pr.log_append_time_ms = -1;
+        }
     }
     if acks == 0 {
         return None;
@@ -119,5 +176,6 @@ fn append_error_code(e: &AppendError) -> i16 {
         AppendError::MultipleBatches => code(ResponseError::InvalidRecord),
         AppendError::InvalidProducerEpoch { .. } => code(ResponseError::InvalidProducerEpoch),
         AppendError::OutOfOrderSequence { .. } => code(ResponseError::OutOfOrderSequenceNumber),
+        AppendError::WrongRole { .. } => code(ResponseError::NotLeaderOrFollower),
     }
 }

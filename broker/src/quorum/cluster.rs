@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use kraftwerk_controller::rpc::{ControllerReply, ControllerRequest, ReplyFrame};
 use kraftwerk_controller::{
-    AlterConfigSpec, BrokerRegistration, ControllerError, ControllerHandle, CreatePartitionsSpec,
-    CreateTopicSpec, CreatedTopic, MetadataImage, ProducerIdBlock, ResourceResult, TopicRef,
-    TopicResult,
+    AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, ControllerError, ControllerHandle,
+    CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, MetadataImage, PartitionState,
+    ProducerIdBlock, ResourceResult, TopicRef, TopicResult,
 };
 
 use super::controller_client::{ClientError, ControllerClient};
@@ -178,6 +178,24 @@ impl ClusterHandle {
                 ..
             }) => r,
             Ok(other) => Err(unexpected(&other.reply)),
+            Err(e) => Err(client_error(e)),
+        }
+    }
+
+    /// AlterPartition (an ISR change this broker wants as a partition leader), to the active controller.
+    pub async fn alter_partition(
+        &self,
+        req: AlterPartitionRequest,
+    ) -> Result<PartitionState, ControllerError> {
+        if let Some(local) = self.local_leader() {
+            match local.alter_partition(req.clone()).await {
+                Err(ControllerError::NotController) => {}
+                other => return other,
+            }
+        }
+        match self.remote(ControllerRequest::AlterPartition(req)).await {
+            Ok(ControllerReply::AlteredPartition(r)) => r,
+            Ok(other) => Err(unexpected(&other)),
             Err(e) => Err(client_error(e)),
         }
     }

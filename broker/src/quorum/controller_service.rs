@@ -46,6 +46,9 @@ pub struct ControllerService {
     pub node_id: i32,
     pub listener_name: String,
     liveness: Mutex<BrokerLiveness>,
+    /// `broker.session.timeout.ms`: a broker that has not fetched the log for this long is no longer listed
+    /// as an observer.
+    broker_session_timeout: Duration,
     /// Brokers following the metadata log from this controller: node id -> (next offset, when, ms).
     observers: Mutex<HashMap<i32, (i64, i64)>>,
     /// The Kafka APIs a controller listener answers (a Kafka client may ask these of a controller).
@@ -72,6 +75,7 @@ impl ControllerService {
             node_id: config.node_id,
             listener_name,
             liveness: Mutex::new(BrokerLiveness::new(config.broker_session_timeout)),
+            broker_session_timeout: config.broker_session_timeout,
             observers: Mutex::new(HashMap::new()),
             kafka_apis,
         })
@@ -113,12 +117,15 @@ impl ControllerService {
     async fn describe_quorum(&self) -> Result<QuorumInfo, ControllerError> {
         let mut info = self.handle.describe_quorum().await?;
         let membership = self.handle.membership();
-        // Controllers being added (raft learners) are already among the observers the node reported.
+        // A broker that stopped fetching for a whole session is gone (or follows another controller);
+        // controllers being added (raft learners) are already among the observers the node reported.
+        let since = wall_clock_ms()
+            - i64::try_from(self.broker_session_timeout.as_millis()).unwrap_or(i64::MAX);
         let brokers: Vec<ReplicaProgress> = self
             .observers
             .lock()
             .iter()
-            .filter(|(id, _)| !membership.is_member(**id))
+            .filter(|(id, &(_, at))| !membership.is_member(**id) && at >= since)
             .map(|(&node_id, &(offset, at))| ReplicaProgress {
                 node_id,
                 log_end_offset: offset,
@@ -237,7 +244,10 @@ impl ControllerService {
                 .lock()
                 .insert(from, (applied, wall_clock_ms()));
         }
-        if !matches!(request, ControllerRequest::FetchMetadata { .. }) && !self.handle.is_leader() {
+        // Every request, metadata fetches included, goes to the active controller: brokers are the leader's
+        // observers (as in Kafka), which is what DescribeQuorum reports and keeps a follower's lag out of
+        // the brokers' view.
+        if !self.handle.is_leader() {
             return self.not_controller();
         }
         let reply = match request {
@@ -315,6 +325,9 @@ impl ControllerService {
                     .update_voter(member, voter_apis::timeout(0))
                     .await,
             ),
+            ControllerRequest::AlterPartition(req) => {
+                ControllerReply::AlteredPartition(self.handle.alter_partition(req).await)
+            }
             ControllerRequest::FetchMetadata {
                 from_index,
                 max_bytes,
@@ -407,6 +420,11 @@ impl ControllerService {
             if !leader {
                 continue;
             }
+            if !image.features().contains_key("metadata.version") {
+                if let Err(e) = self.handle.bootstrap_metadata_version().await {
+                    debug!(error = %e, "recording metadata.version failed; will retry");
+                }
+            }
             let unfenced = image.unfenced_broker_ids();
             let expired = self.liveness.lock().expired(unfenced, now);
             for id in expired {
@@ -435,7 +453,8 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
         | ControllerReply::Heartbeat(Err(ControllerError::NotController))
         | ControllerReply::ProducerIds(Err(ControllerError::NotController))
         | ControllerReply::Quorum(Err(ControllerError::NotController))
-        | ControllerReply::VoterChange(Err(ControllerError::NotController)) => true,
+        | ControllerReply::VoterChange(Err(ControllerError::NotController))
+        | ControllerReply::AlteredPartition(Err(ControllerError::NotController)) => true,
         ControllerReply::CreatedTopics(r) => all(r),
         ControllerReply::DeletedTopics(r) => all(r),
         ControllerReply::CreatedPartitions(r) => all(r),

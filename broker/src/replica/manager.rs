@@ -17,7 +17,7 @@ use kraftwerk_storage::{
 use crate::image_ext::ImageExt;
 
 use super::log_config;
-use super::partition::Partition;
+use super::partition::{Partition, Role};
 
 /// The internal Raft log lives among the data directories but is owned by the controller.
 const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -112,12 +112,24 @@ impl ReplicaManager {
         &self.defaults
     }
 
-    /// The data directory holding the fewest partitions, for a new partition.
+    /// The data directory holding the fewest partitions, for a new partition. Counted from where the open
+    /// logs live, with no filesystem calls: a stat per hosted partition per new partition made creating
+    /// thousands of partitions quadratic.
     fn pick_dir(&self) -> PathBuf {
+        if let [only] = self.log_dirs.as_slice() {
+            return only.clone();
+        }
         let parts = self.partitions.read();
+        let mut counts: HashMap<PathBuf, usize> =
+            self.log_dirs.iter().map(|d| (d.clone(), 0)).collect();
+        for p in parts.values() {
+            if let Some(n) = p.dir().parent().and_then(|d| counts.get_mut(d)) {
+                *n += 1;
+            }
+        }
         self.log_dirs
             .iter()
-            .min_by_key(|d| parts.values().filter(|p| p_dir_under(p, d)).count())
+            .min_by_key(|d| counts.get(*d).copied().unwrap_or(0))
             .cloned()
             .unwrap_or_else(|| PathBuf::from("."))
     }
@@ -129,7 +141,7 @@ impl ReplicaManager {
             return;
         }
         *newest = image.last_applied_offset();
-        let mut wanted: HashMap<TopicPartition, (Uuid, i32, bool, LogConfig)> = HashMap::new();
+        let mut wanted: HashMap<TopicPartition, (Uuid, Role, LogConfig)> = HashMap::new();
         for topic in image.topics() {
             let config = log_config::for_topic(&self.defaults, image.topic_configs(&topic.name));
             for (index, p) in topic.partitions.iter() {
@@ -141,8 +153,14 @@ impl ReplicaManager {
                         },
                         (
                             topic.id,
-                            p.leader_epoch,
-                            p.leader == self.node_id,
+                            Role {
+                                node_id: self.node_id,
+                                leader: p.leader,
+                                leader_epoch: p.leader_epoch,
+                                partition_epoch: p.partition_epoch,
+                                replicas: p.replicas.clone(),
+                                isr: p.isr.clone(),
+                            },
                             config.clone(),
                         ),
                     );
@@ -158,7 +176,7 @@ impl ReplicaManager {
                 .filter(|(tp, p)| {
                     wanted
                         .get(*tp)
-                        .map(|(id, _, _, _)| *id != p.topic_id)
+                        .map(|(id, _, _)| *id != p.topic_id)
                         .unwrap_or(true)
                 })
                 .map(|(tp, _)| tp.clone())
@@ -172,9 +190,10 @@ impl ReplicaManager {
         }
 
         let mut unclaimed = self.unclaimed.lock();
-        for (tp, (topic_id, leader_epoch, is_leader, config)) in wanted {
+        let now = crate::context::now_ms();
+        for (tp, (topic_id, role, config)) in wanted {
             if let Some(p) = self.get(&tp.topic, tp.partition) {
-                p.set_leadership(leader_epoch, is_leader);
+                p.apply_role(role, now);
                 p.update_config(config);
                 continue;
             }
@@ -193,7 +212,7 @@ impl ReplicaManager {
                     .pick_dir()
                     .join(partition_dir_name(&tp.topic, tp.partition)),
             };
-            match self.open_partition(&tp, &dir, topic_id, (leader_epoch, is_leader), config) {
+            match self.open_partition(&tp, &dir, topic_id, role, config) {
                 Ok(p) => {
                     self.partitions.write().insert(tp, Arc::new(p));
                 }
@@ -218,7 +237,7 @@ impl ReplicaManager {
         tp: &TopicPartition,
         dir: &Path,
         topic_id: Uuid,
-        (leader_epoch, is_leader): (i32, bool),
+        role: Role,
         config: LogConfig,
     ) -> Result<Partition, StorageError> {
         let log = PartitionLog::open(dir, config)?;
@@ -231,8 +250,8 @@ impl ReplicaManager {
             topic_id,
             tp.partition,
             log,
-            leader_epoch,
-            is_leader,
+            role,
+            crate::context::now_ms(),
         ))
     }
 
@@ -295,8 +314,4 @@ impl ReplicaManager {
             }
         }
     }
-}
-
-fn p_dir_under(p: &Partition, dir: &Path) -> bool {
-    dir.join(partition_dir_name(&p.topic, p.index)).exists()
 }

@@ -3,6 +3,7 @@
 //! The log lock is held only for the duration of one synchronous append or read (page-cache writes and
 //! preads), never across an await, so a slow consumer cannot stall producers.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,15 @@ pub enum AppendError {
         expected: i32,
         got: i32,
     },
+    /// This replica does not (or no longer, or not yet) hold the role the append needs in that leader epoch:
+    /// the metadata moved on, the client or fetcher must look again.
+    #[error("not the {role} of this partition in leader epoch {epoch} (now epoch {current}, leader: {is_leader})")]
+    WrongRole {
+        role: &'static str,
+        epoch: i32,
+        current: i32,
+        is_leader: bool,
+    },
 }
 
 /// What a leader append did.
@@ -42,14 +52,87 @@ pub enum Appended {
     /// A retried idempotent batch already in the log: acknowledged with its original offsets.
     Duplicate {
         base_offset: i64,
+        last_offset: i64,
         log_start_offset: i64,
     },
 }
 
-/// The log and the producer state that must change together with it.
+/// This partition's place in the cluster, from the metadata image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// This broker's id.
+    pub node_id: i32,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+impl Role {
+    /// A partition with this broker as its only replica and leader (tests, single-node clusters).
+    pub fn sole_leader(node_id: i32, leader_epoch: i32) -> Self {
+        Role {
+            node_id,
+            leader: node_id,
+            leader_epoch,
+            partition_epoch: 0,
+            replicas: vec![node_id],
+            isr: vec![node_id],
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader == self.node_id
+    }
+}
+
+/// What the leader knows of one follower (Kafka's `Replica` state), from its fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FollowerState {
+    /// The follower's log end offset (its last fetch offset); -1 until it fetches in this leader epoch.
+    leo: i64,
+    /// When it last fetched, and the leader's log end then.
+    last_fetch_ms: i64,
+    last_fetch_leader_leo: i64,
+    /// When it was last known to hold everything the leader had (Kafka's `lastCaughtUpTimeMs`).
+    last_caught_up_ms: i64,
+}
+
+/// An ISR change sent to the controller and not yet seen in the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PendingIsr {
+    isr: Vec<i32>,
+    partition_epoch: i32,
+}
+
+/// The ISR change a leader wants: send it to the controller as AlterPartition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChange {
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
+}
+
+/// How an acks=all wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitWait {
+    /// The high watermark passed the offset: every ISR member has it.
+    Committed,
+    /// The request timeout passed first.
+    TimedOut,
+    /// Leadership moved (or the epoch changed) before the offset was committed.
+    NotLeader,
+}
+
+/// The log, the producer state and the replication state, which must change together.
 struct LogState {
     log: PartitionLog,
     producers: ProducerStateTable,
+    role: Role,
+    /// Followers' progress while this replica leads; cleared on every leadership change.
+    followers: HashMap<i32, FollowerState>,
+    pending_isr: Option<PendingIsr>,
 }
 
 pub struct Partition {
@@ -58,11 +141,11 @@ pub struct Partition {
     pub index: i32,
     log: Mutex<LogState>,
     leader_epoch: AtomicI32,
-    /// Offsets below this are replicated to every in-sync replica and visible to consumers. With one replica
-    /// it follows the log end offset at once; the replication issue makes it wait for followers.
+    /// Offsets below this are on every in-sync replica and visible to consumers. A leader sets it to the
+    /// smallest log end offset over the ISR (its own included); a follower takes min(leader's, own log end).
     high_watermark: AtomicI64,
     /// Requests waiting for this partition to change (long-polling fetches, acks=all produces); woken by
-    /// appends and high-watermark advances here only.
+    /// appends, high-watermark advances and leadership changes here only.
     watchers: WatchList,
 }
 
@@ -72,23 +155,27 @@ impl Partition {
         topic_id: Uuid,
         index: i32,
         log: PartitionLog,
-        leader_epoch: i32,
-        is_leader: bool,
+        role: Role,
+        now_ms: i64,
     ) -> Self {
         let hw = log.log_end_offset();
         let mut log = log;
-        if is_leader {
-            start_leader_epoch(&mut log, leader_epoch);
+        if role.is_leader() {
+            start_leader_epoch(&mut log, role.leader_epoch);
         }
+        let followers = initial_followers(&role, now_ms);
         Partition {
             topic,
             topic_id,
             index,
+            leader_epoch: AtomicI32::new(role.leader_epoch),
             log: Mutex::new(LogState {
                 producers: rebuild_producer_state(&log),
                 log,
+                role,
+                followers,
+                pending_isr: None,
             }),
-            leader_epoch: AtomicI32::new(leader_epoch),
             high_watermark: AtomicI64::new(hw),
             watchers: WatchList::default(),
         }
@@ -98,15 +185,49 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
-    /// Takes the partition's leader epoch from a new metadata image. As leader, a new epoch is also recorded in
-    /// the log's leader-epoch cache at the log end offset (Kafka's `makeLeader`), so OffsetForLeaderEpoch for the
-    /// current epoch names it even before it writes; under the log lock, so no append stamped with the new epoch
-    /// can precede that entry.
-    pub fn set_leadership(&self, epoch: i32, is_leader: bool) {
+    /// The role as last applied from the image.
+    pub fn role(&self) -> Role {
+        self.log.lock().role.clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.log.lock().role.is_leader()
+    }
+
+    /// Applies the partition's state from a new metadata image. A new leader epoch (or a change of role)
+    /// forgets what the previous leadership knew of followers (Kafka's `makeLeader` / `makeFollower`); as
+    /// leader, the epoch is also recorded in the leader-epoch cache at the log end offset, so OffsetForLeaderEpoch
+    /// for the current epoch names it even before it writes; under the log lock, so no append stamped with the
+    /// new epoch can precede that entry. A changed ISR may let the high watermark advance. Waiters are woken
+    /// so acks=all produces notice a lost leadership at once.
+    pub fn apply_role(&self, role: Role, now_ms: i64) {
         let mut state = self.log.lock();
-        self.leader_epoch.store(epoch, Ordering::Release);
-        if is_leader {
-            start_leader_epoch(&mut state.log, epoch);
+        let leadership_changed = state.role.is_leader() != role.is_leader()
+            || state.role.leader_epoch != role.leader_epoch;
+        self.leader_epoch
+            .store(role.leader_epoch, Ordering::Release);
+        if role.is_leader() {
+            start_leader_epoch(&mut state.log, role.leader_epoch);
+        }
+        if leadership_changed {
+            state.followers = initial_followers(&role, now_ms);
+            state.pending_isr = None;
+        } else if state
+            .pending_isr
+            .as_ref()
+            .is_some_and(|p| role.partition_epoch > p.partition_epoch)
+        {
+            state.pending_isr = None;
+        }
+        if leadership_changed {
+            tracing::info!(topic = %self.topic, partition = self.index, epoch = role.leader_epoch,
+                leader = role.leader, isr = ?role.isr, "partition role changed");
+        }
+        state.role = role;
+        let advanced = self.maybe_advance_hw(&state);
+        drop(state);
+        if leadership_changed || advanced {
+            self.watchers.wake_all();
         }
     }
 
@@ -115,13 +236,24 @@ impl Partition {
         self.log.lock().log.end_offset_for(epoch)
     }
 
+    /// The newest leader epoch in this replica's leader-epoch cache.
+    pub fn latest_leader_epoch(&self) -> Option<i32> {
+        self.log.lock().log.latest_leader_epoch()
+    }
+
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Appends one producer request's records as leader, after the idempotence check; with a single replica the
-    /// high watermark advances immediately.
-    pub fn append_as_leader(&self, batches: &[u8], now_ms: i64) -> Result<Appended, AppendError> {
+    /// Appends one producer request's records as leader, after the idempotence check. `expected_epoch` is the
+    /// leader epoch the caller's metadata names (None: whatever this replica leads in); a replica that is not
+    /// leader in that epoch refuses, so a partition is never written from a stale role.
+    pub fn append_as_leader(
+        &self,
+        batches: &[u8],
+        now_ms: i64,
+        expected_epoch: Option<i32>,
+    ) -> Result<Appended, AppendError> {
         let header = BatchHeader::parse(batches)
             .map_err(|e| AppendError::Storage(StorageError::CorruptMessage(e)))?;
         let size = header
@@ -140,12 +272,25 @@ impl Partition {
                 )
             });
         let mut state = self.log.lock();
+        let epoch = state.role.leader_epoch;
+        if !state.role.is_leader() || expected_epoch.is_some_and(|e| e != epoch) {
+            return Err(AppendError::WrongRole {
+                role: "leader",
+                epoch: expected_epoch.unwrap_or(epoch),
+                current: epoch,
+                is_leader: state.role.is_leader(),
+            });
+        }
         if let Some(pb) = &producer {
             match state.producers.check(pb) {
                 SequenceCheck::Append => {}
-                SequenceCheck::Duplicate { first_offset, .. } => {
+                SequenceCheck::Duplicate {
+                    first_offset,
+                    last_offset,
+                } => {
                     return Ok(Appended::Duplicate {
                         base_offset: first_offset,
+                        last_offset,
                         log_start_offset: state.log.log_start_offset(),
                     })
                 }
@@ -164,23 +309,218 @@ impl Partition {
                 }
             }
         }
-        let result = state
-            .log
-            .append_with_leader_epoch(batches, now_ms, self.leader_epoch())?;
+        let result = state.log.append_with_leader_epoch(batches, now_ms, epoch)?;
         if let Some(pb) = &producer {
             state
                 .producers
                 .record(pb, result.base_offset, result.last_offset);
         }
+        // Under the log lock so the high watermark never passes what a concurrent truncation left; waiters
+        // (long-polling followers included) are woken after it is released.
+        self.maybe_advance_hw(&state);
+        drop(state);
+        self.watchers.wake_all();
+        Ok(Appended::Written(result))
+    }
+
+    /// Appends batches fetched from the leader of `leader_epoch`, with the offsets and epochs the leader gave
+    /// them, and records their producers so this replica can detect retries if it becomes leader. Refused
+    /// unless this replica follows in that epoch (a response from a previous leadership is dropped).
+    pub fn append_as_follower(
+        &self,
+        batches: &[u8],
+        leader_epoch: i32,
+    ) -> Result<AppendResult, AppendError> {
+        let mut state = self.log.lock();
+        check_follower(&state.role, leader_epoch)?;
+        let result = state.log.append_as_follower(batches)?;
+        for b in &result.batches {
+            if b.producer_id != NO_PRODUCER_ID && b.base_sequence >= 0 {
+                let pb = ProducerBatch::new(
+                    b.producer_id,
+                    b.producer_epoch,
+                    b.base_sequence,
+                    b.last_offset_delta,
+                );
+                state.producers.record(&pb, b.base_offset, b.last_offset());
+            }
+        }
+        Ok(result)
+    }
+
+    /// Truncates the log to `offset` (a follower's divergence point, KIP-101), or empties it and restarts at
+    /// `offset` when `fully` (the leader's log start is past our end). Producer state is rebuilt from what is
+    /// left and the high watermark brought down to the new log end.
+    pub fn truncate_as_follower(
+        &self,
+        offset: i64,
+        fully: bool,
+        leader_epoch: i32,
+    ) -> Result<i64, AppendError> {
+        let mut state = self.log.lock();
+        check_follower(&state.role, leader_epoch)?;
+        if fully {
+            state.log.truncate_fully_and_start_at(offset)?;
+        } else {
+            state.log.truncate_to(offset)?;
+        }
+        state.producers = rebuild_producer_state(&state.log);
         let leo = state.log.log_end_offset();
-        // Stored under the log lock so the high watermark never passes what a concurrent truncation left;
-        // waiters are woken after it is released.
-        let advanced = self.high_watermark.fetch_max(leo, Ordering::AcqRel) < leo;
+        self.high_watermark.fetch_min(leo, Ordering::AcqRel);
+        Ok(leo)
+    }
+
+    /// A follower's high watermark: the leader's, capped at what this replica holds.
+    pub fn update_follower_high_watermark(&self, leader_hw: i64) {
+        let state = self.log.lock();
+        if state.role.is_leader() {
+            return;
+        }
+        let hw = leader_hw.min(state.log.log_end_offset());
+        self.high_watermark.store(hw, Ordering::Release);
+    }
+
+    /// A follower fetched from `fetch_offset`: that is its log end offset. Updates its caught-up time
+    /// (Kafka's rule: caught up now if it reached our log end, or caught up at its previous fetch if it reached
+    /// the log end we had then) and advances the high watermark if the ISR now allows. `false` if this replica
+    /// does not lead or `replica_id` is not one of the partition's replicas.
+    pub fn record_follower_fetch(&self, replica_id: i32, fetch_offset: i64, now_ms: i64) -> bool {
+        let mut state = self.log.lock();
+        if !state.role.is_leader()
+            || replica_id == state.role.node_id
+            || !state.role.replicas.contains(&replica_id)
+        {
+            return false;
+        }
+        let leo = state.log.log_end_offset();
+        let f = state.followers.entry(replica_id).or_insert(FollowerState {
+            leo: -1,
+            last_fetch_ms: 0,
+            last_fetch_leader_leo: -1,
+            last_caught_up_ms: 0,
+        });
+        if fetch_offset >= leo {
+            f.last_caught_up_ms = now_ms;
+        } else if fetch_offset >= f.last_fetch_leader_leo && f.last_fetch_leader_leo >= 0 {
+            f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+        }
+        f.leo = fetch_offset.min(leo);
+        f.last_fetch_ms = now_ms;
+        f.last_fetch_leader_leo = leo;
+        let advanced = self.maybe_advance_hw(&state);
         drop(state);
         if advanced {
             self.watchers.wake_all();
         }
-        Ok(Appended::Written(result))
+        true
+    }
+
+    /// The leader's high watermark: the smallest log end offset over the ISR, counting an ISR change in
+    /// flight as well (Kafka's "maximal ISR"), never lowered; stays put while an ISR member has not fetched
+    /// in this leadership. Returns whether it moved.
+    fn maybe_advance_hw(&self, state: &LogState) -> bool {
+        if !state.role.is_leader() {
+            return false;
+        }
+        let mut hw = state.log.log_end_offset();
+        let pending = state.pending_isr.iter().flat_map(|p| p.isr.iter());
+        for &id in state.role.isr.iter().chain(pending) {
+            if id == state.role.node_id {
+                continue;
+            }
+            match state.followers.get(&id) {
+                Some(f) if f.leo >= 0 => hw = hw.min(f.leo),
+                _ => return false,
+            }
+        }
+        self.high_watermark.fetch_max(hw, Ordering::AcqRel) < hw
+    }
+
+    /// As leader with no ISR change in flight: the ISR this replica wants, if it differs from the image's.
+    /// Members whose last caught-up time is older than `lag_max_ms` leave (Kafka's `getOutOfSyncReplicas`);
+    /// replicas that have reached the high watermark and the start of this leader epoch, and that `eligible`
+    /// accepts (unfenced), join. The change is remembered as pending until the image shows a newer partition
+    /// epoch or [`Self::clear_pending_isr`] is called.
+    pub fn isr_change(
+        &self,
+        now_ms: i64,
+        lag_max_ms: i64,
+        eligible: impl Fn(i32) -> bool,
+    ) -> Option<IsrChange> {
+        let mut state = self.log.lock();
+        if !state.role.is_leader() || state.pending_isr.is_some() {
+            return None;
+        }
+        let hw = self.high_watermark();
+        let epoch_start = state
+            .log
+            .leader_epoch_entries()
+            .iter()
+            .rev()
+            .find(|e| e.epoch == state.role.leader_epoch)
+            .map_or(0, |e| e.start_offset);
+        let node_id = state.role.node_id;
+        let mut isr: Vec<i32> = state
+            .role
+            .isr
+            .iter()
+            .copied()
+            .filter(|id| {
+                *id == node_id
+                    || state
+                        .followers
+                        .get(id)
+                        .is_some_and(|f| now_ms - f.last_caught_up_ms <= lag_max_ms)
+            })
+            .collect();
+        for &id in &state.role.replicas {
+            if isr.contains(&id) || id == node_id {
+                continue;
+            }
+            let caught_up = state
+                .followers
+                .get(&id)
+                .is_some_and(|f| f.leo >= hw && f.leo >= epoch_start);
+            if caught_up && eligible(id) {
+                isr.push(id);
+            }
+        }
+        if !isr.contains(&node_id) {
+            isr.insert(0, node_id);
+        }
+        let mut sorted_new = isr.clone();
+        sorted_new.sort_unstable();
+        let mut sorted_old = state.role.isr.clone();
+        sorted_old.sort_unstable();
+        if sorted_new == sorted_old {
+            return None;
+        }
+        state.pending_isr = Some(PendingIsr {
+            isr: isr.clone(),
+            partition_epoch: state.role.partition_epoch,
+        });
+        Some(IsrChange {
+            leader_epoch: state.role.leader_epoch,
+            partition_epoch: state.role.partition_epoch,
+            new_isr: isr,
+        })
+    }
+
+    /// Forgets an ISR change the controller refused (or never answered), so the next check may try again.
+    pub fn clear_pending_isr(&self) {
+        self.log.lock().pending_isr = None;
+    }
+
+    /// [`Self::clear_pending_isr`] for the change made from `partition_epoch` only (a newer one stays).
+    pub fn clear_pending_isr_from(&self, partition_epoch: i32) {
+        let mut state = self.log.lock();
+        if state
+            .pending_isr
+            .as_ref()
+            .is_some_and(|p| p.partition_epoch == partition_epoch)
+        {
+            state.pending_isr = None;
+        }
     }
 
     /// Registers `waiter` to be woken by this partition's appends and high-watermark advances until it is
@@ -189,8 +529,7 @@ impl Partition {
         self.watchers.watch(waiter);
     }
 
-    /// Raises the high watermark to `offset` (never lowers it) and wakes the waiters if it moved. Replication
-    /// calls this as followers catch up; with one replica, leader appends do it.
+    /// Raises the high watermark to `offset` (never lowers it) and wakes the waiters if it moved.
     pub fn advance_high_watermark(&self, offset: i64) -> bool {
         let advanced = self.high_watermark.fetch_max(offset, Ordering::AcqRel) < offset;
         if advanced {
@@ -203,21 +542,42 @@ impl Partition {
     /// acks=all produce does for its last offset + 1; `false` if `timeout` passes first. Woken only by this
     /// partition's events.
     pub async fn wait_for_high_watermark(&self, offset: i64, timeout: Duration) -> bool {
-        if self.high_watermark() >= offset {
-            return true;
-        }
+        self.wait_for_commit(offset, None, timeout).await == CommitWait::Committed
+    }
+
+    /// [`Self::wait_for_high_watermark`] that also gives up as soon as this replica stops leading in
+    /// `leader_epoch` (when given): the acks=all produce then answers NOT_LEADER_OR_FOLLOWER and the producer
+    /// retries against the new leader.
+    pub async fn wait_for_commit(
+        &self,
+        offset: i64,
+        leader_epoch: Option<i32>,
+        timeout: Duration,
+    ) -> CommitWait {
         let waiter = Waiter::new();
         self.watch(&waiter);
         let deadline = tokio::time::Instant::now() + timeout;
-        while self.high_watermark() < offset {
+        loop {
+            if self.high_watermark() >= offset {
+                return CommitWait::Committed;
+            }
+            if let Some(epoch) = leader_epoch {
+                let role = self.log.lock().role.clone();
+                if !role.is_leader() || role.leader_epoch != epoch {
+                    return CommitWait::NotLeader;
+                }
+            }
             if tokio::time::timeout_at(deadline, waiter.woken())
                 .await
                 .is_err()
             {
-                return self.high_watermark() >= offset;
+                return if self.high_watermark() >= offset {
+                    CommitWait::Committed
+                } else {
+                    CommitWait::TimedOut
+                };
             }
         }
-        true
     }
 
     /// Idempotent producers with state on this partition: (id, epoch, last sequence, last offset).
@@ -229,6 +589,16 @@ impl Partition {
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
         let hw = self.high_watermark();
         self.log.lock().log.read(offset, max_bytes, Some(hw))
+    }
+
+    /// Reads whole batches from `offset` up to the log end, for a follower that must copy what is not yet
+    /// committed (its copy is what commits it).
+    pub fn read_for_follower(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult, StorageError> {
+        self.log.lock().log.read(offset, max_bytes, None)
     }
 
     /// Visits every committed batch from `from` (see [`PartitionLog::scan_batches`]).
@@ -308,6 +678,43 @@ fn start_leader_epoch(log: &mut PartitionLog, epoch: i32) {
     }
 }
 
+/// Follower states at the start of a leadership: log end offsets unknown until each follower fetches, and the
+/// ISR members counted as caught up now (Kafka resets `lastCaughtUpTimeMs` the same way), so a leader does
+/// not shrink the ISR before a follower has had `replica.lag.time.max.ms` to fetch from it.
+fn initial_followers(role: &Role, now_ms: i64) -> HashMap<i32, FollowerState> {
+    if !role.is_leader() {
+        return HashMap::new();
+    }
+    role.isr
+        .iter()
+        .filter(|&&id| id != role.node_id)
+        .map(|&id| {
+            (
+                id,
+                FollowerState {
+                    leo: -1,
+                    last_fetch_ms: 0,
+                    last_fetch_leader_leo: -1,
+                    last_caught_up_ms: now_ms,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A follower write is allowed only while this replica follows in the epoch the fetcher fetched in.
+fn check_follower(role: &Role, leader_epoch: i32) -> Result<(), AppendError> {
+    if role.is_leader() || role.leader_epoch != leader_epoch {
+        return Err(AppendError::WrongRole {
+            role: "follower",
+            epoch: leader_epoch,
+            current: role.leader_epoch,
+            is_leader: role.is_leader(),
+        });
+    }
+    Ok(())
+}
+
 fn rebuild_producer_state(log: &PartitionLog) -> ProducerStateTable {
     let mut table = ProducerStateTable::new();
     let from = log.tail_offset_for_bytes(PRODUCER_SCAN_BYTES);
@@ -335,7 +742,27 @@ mod tests {
 
     fn partition(dir: &std::path::Path, epoch: i32, is_leader: bool) -> Partition {
         let log = PartitionLog::open(dir, LogConfig::default()).unwrap();
-        Partition::new("t".into(), Uuid::nil(), 0, log, epoch, is_leader)
+        Partition::new("t".into(), Uuid::nil(), 0, log, role(epoch, is_leader), 0)
+    }
+
+    fn role(epoch: i32, is_leader: bool) -> Role {
+        let mut r = Role::sole_leader(1, epoch);
+        if !is_leader {
+            r.leader = 2;
+        }
+        r
+    }
+
+    /// Broker 1 in a three-replica partition led by `leader`, ISR `isr`.
+    fn role3(epoch: i32, leader: i32, isr: &[i32], partition_epoch: i32) -> Role {
+        Role {
+            node_id: 1,
+            leader,
+            leader_epoch: epoch,
+            partition_epoch,
+            replicas: vec![1, 2, 3],
+            isr: isr.to_vec(),
+        }
     }
 
     fn end(leader_epoch: i32, end_offset: i64) -> EpochEndOffset {
@@ -351,20 +778,20 @@ mod tests {
         let p = partition(dir.path(), 3, true);
         assert_eq!(p.end_offset_for(3), end(3, 0));
         let batch = build_batch(0, -1, 0, &[(None, Some(b"v".as_slice()))]);
-        p.append_as_leader(&batch, 0).unwrap();
-        p.append_as_leader(&batch, 0).unwrap();
+        p.append_as_leader(&batch, 0, None).unwrap();
+        p.append_as_leader(&batch, 0, None).unwrap();
         // A follower of a newer epoch records nothing; leading it does, at the log end.
-        p.set_leadership(4, false);
+        p.apply_role(role(4, false), 0);
         assert_eq!(p.end_offset_for(3), end(3, 2));
         assert_eq!(p.end_offset_for(4), EpochEndOffset::UNDEFINED);
-        p.set_leadership(5, true);
+        p.apply_role(role(5, true), 0);
         assert_eq!(p.end_offset_for(3), end(3, 2));
         assert_eq!(p.end_offset_for(4), end(3, 2));
         assert_eq!(p.end_offset_for(5), end(5, 2));
-        p.append_as_leader(&batch, 0).unwrap();
+        p.append_as_leader(&batch, 0, None).unwrap();
         assert_eq!(p.end_offset_for(5), end(5, 3));
         // The same epoch again (every reconcile) changes nothing.
-        p.set_leadership(5, true);
+        p.apply_role(role(5, true), 0);
         assert_eq!(p.end_offset_for(3), end(3, 2));
     }
 
@@ -386,13 +813,13 @@ mod tests {
             tokio::spawn(async move { p.wait_for_high_watermark(2, Duration::from_secs(10)).await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        p.append_as_leader(&one_record(), 0).unwrap();
+        p.append_as_leader(&one_record(), 0, None).unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(
             !waiting.is_finished(),
             "offset 2 is not yet below the high watermark"
         );
-        p.append_as_leader(&one_record(), 0).unwrap();
+        p.append_as_leader(&one_record(), 0, None).unwrap();
         let done = tokio::time::timeout(Duration::from_secs(5), waiting).await;
         assert!(matches!(done, Ok(Ok(true))));
     }
@@ -422,12 +849,153 @@ mod tests {
         let on_both = Waiter::new();
         a.watch(&on_both);
         b.watch(&on_both);
-        b.append_as_leader(&one_record(), 0).unwrap();
+        b.append_as_leader(&one_record(), 0, None).unwrap();
         let short = Duration::from_millis(30);
         assert!(tokio::time::timeout(short, on_a.woken()).await.is_err());
         assert!(tokio::time::timeout(short, on_both.woken()).await.is_ok());
-        a.append_as_leader(&one_record(), 0).unwrap();
+        a.append_as_leader(&one_record(), 0, None).unwrap();
         assert!(tokio::time::timeout(short, on_a.woken()).await.is_ok());
         assert!(tokio::time::timeout(short, on_both.woken()).await.is_ok());
+    }
+
+    #[test]
+    fn the_leader_high_watermark_is_the_smallest_isr_log_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        let p = Partition::new(
+            "t".into(),
+            Uuid::nil(),
+            0,
+            log,
+            role3(1, 1, &[1, 2, 3], 0),
+            0,
+        );
+        for _ in 0..3 {
+            p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
+        }
+        assert_eq!(p.high_watermark(), 0, "no follower has fetched yet");
+        assert!(p.record_follower_fetch(2, 3, 10));
+        assert_eq!(
+            p.high_watermark(),
+            0,
+            "3 has not fetched in this leadership"
+        );
+        assert!(p.record_follower_fetch(3, 2, 10));
+        assert_eq!(p.high_watermark(), 2);
+        assert!(p.record_follower_fetch(3, 3, 20));
+        assert_eq!(p.high_watermark(), 3);
+        // Not a replica, or this broker itself: not recorded.
+        assert!(!p.record_follower_fetch(9, 3, 20));
+        assert!(!p.record_follower_fetch(1, 3, 20));
+        // A wrong epoch refuses the append; the right one works.
+        assert!(matches!(
+            p.append_as_leader(&one_record(), 0, Some(2)),
+            Err(AppendError::WrongRole { .. })
+        ));
+        // ISR shrunk to the leader alone: the high watermark follows the log end.
+        p.apply_role(role3(1, 1, &[1], 1), 30);
+        p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
+        assert_eq!(p.high_watermark(), 4);
+        // Consumers read below the high watermark only, followers up to the log end.
+        assert!(p.record_follower_fetch(2, 3, 40));
+        p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
+        assert_eq!(p.high_watermark(), 5);
+    }
+
+    #[test]
+    fn isr_shrinks_on_lag_and_expands_on_catch_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        let p = Partition::new(
+            "t".into(),
+            Uuid::nil(),
+            0,
+            log,
+            role3(1, 1, &[1, 2, 3], 5),
+            0,
+        );
+        p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
+        assert!(p.record_follower_fetch(2, 1, 1_000));
+        // Within the lag limit: no change.
+        assert_eq!(p.isr_change(5_000, 10_000, |_| true), None);
+        // 3 never fetched: out after the lag limit; 2 is caught up.
+        let change = p.isr_change(12_000, 10_000, |_| true).unwrap();
+        assert_eq!(
+            change,
+            IsrChange {
+                leader_epoch: 1,
+                partition_epoch: 5,
+                new_isr: vec![1, 2]
+            }
+        );
+        // Pending: no second request until the image moves on or it is cleared.
+        assert_eq!(p.isr_change(12_000, 10_000, |_| true), None);
+        p.apply_role(role3(1, 1, &[1, 2], 6), 12_000);
+        // 3 comes back and catches up to the high watermark: it rejoins, if eligible.
+        assert!(p.record_follower_fetch(3, 1, 13_000));
+        assert_eq!(p.isr_change(13_000, 10_000, |id| id != 3), None);
+        p.clear_pending_isr();
+        let change = p.isr_change(13_000, 10_000, |_| true).unwrap();
+        assert_eq!(change.new_isr, vec![1, 2, 3]);
+        assert_eq!(change.partition_epoch, 6);
+        // The refused change can be retried after clearing.
+        p.clear_pending_isr();
+        assert!(p.isr_change(13_000, 10_000, |_| true).is_some());
+    }
+
+    #[test]
+    fn follower_appends_truncates_and_caps_its_high_watermark() {
+        let (dl, df) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = partition(dl.path(), 3, true);
+        for _ in 0..4 {
+            leader.append_as_leader(&one_record(), 0, None).unwrap();
+        }
+        let log = PartitionLog::open(df.path(), LogConfig::default()).unwrap();
+        let follower = Partition::new("t".into(), Uuid::nil(), 0, log, role(3, false), 0);
+        let data = leader.read_for_follower(0, 1 << 20).unwrap().records;
+        // Wrong epoch: refused; a leader does not take follower writes.
+        assert!(follower.append_as_follower(&data, 2).is_err());
+        assert!(leader.append_as_follower(&data, 3).is_err());
+        follower.append_as_follower(&data, 3).unwrap();
+        assert_eq!(follower.log_end_offset(), 4);
+        assert_eq!(follower.end_offset_for(3), end(3, 4));
+        follower.update_follower_high_watermark(10);
+        assert_eq!(follower.high_watermark(), 4);
+        assert_eq!(follower.truncate_as_follower(2, false, 3).unwrap(), 2);
+        assert_eq!(follower.high_watermark(), 2);
+        assert!(matches!(
+            follower.append_as_leader(&one_record(), 0, None),
+            Err(AppendError::WrongRole { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_acks_all_wait_ends_when_leadership_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        let p = std::sync::Arc::new(Partition::new(
+            "t".into(),
+            Uuid::nil(),
+            0,
+            log,
+            role3(1, 1, &[1, 2], 0),
+            0,
+        ));
+        p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
+        let waiting = {
+            let p = p.clone();
+            tokio::spawn(
+                async move { p.wait_for_commit(1, Some(1), Duration::from_secs(10)).await },
+            )
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished());
+        p.apply_role(role3(2, 2, &[2], 1), 0);
+        let done = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(done, Ok(Ok(CommitWait::NotLeader))));
+        assert_eq!(
+            p.wait_for_commit(1, None, Duration::from_millis(20)).await,
+            CommitWait::TimedOut
+        );
     }
 }

@@ -5,6 +5,8 @@
 
 pub(crate) mod brokers;
 pub(crate) mod configs;
+pub(crate) mod features;
+pub(crate) mod partitions;
 pub(crate) mod placement;
 pub(crate) mod producer_ids;
 pub(crate) mod topic_name;

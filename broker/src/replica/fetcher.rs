@@ -1,0 +1,558 @@
+//! Follower replication, after Kafka's `ReplicaFetcherManager` / `ReplicaFetcherThread`: one fetcher task per
+//! leader broker, carrying every partition this broker follows from that leader in one Fetch request.
+//!
+//! [`FetcherManager::reconcile`] runs after each metadata image has been applied to the partitions: it moves
+//! each followed partition to the fetcher of its current leader (starting and stopping fetchers as leaders
+//! come and go). A partition that is new to a fetcher, or whose leader epoch changed, first truncates its log
+//! to the point where it diverges from the new leader (OffsetForLeaderEpoch, KIP-101/279), then fetches from
+//! its log end offset. Fetched batches are appended with the offsets and epochs the leader wrote
+//! ([`Partition::append_as_follower`], refused if the partition's role or epoch changed meanwhile), and the
+//! follower's high watermark becomes min(leader's, own log end).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use kraftwerk_storage::batch::BatchHeader;
+use kraftwerk_storage::epoch::UNDEFINED_EPOCH;
+
+use crate::quorum::cluster::ClusterHandle;
+
+use super::manager::{ReplicaManager, TopicPartition};
+use super::partition::{AppendError, Partition};
+use super::peer_client::{PeerConnection, PeerError};
+
+/// Fetch and OffsetForLeaderEpoch versions: the newest the broker serves (Fetch v15 carries `ReplicaState`,
+/// KIP-903; topics by id since v13).
+const FETCH_VERSION: i16 = 15;
+const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
+/// How long the leader may hold a fetch with nothing new (Kafka's `replica.fetch.wait.max.ms`).
+const FETCH_MAX_WAIT_MS: i32 = 500;
+const FETCH_MAX_BYTES: i32 = 10 << 20;
+const PARTITION_MAX_BYTES: i32 = 1 << 20;
+/// Answer time allowed on top of the long poll.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause after a connection failure or a partition error (Kafka's `replica.fetch.backoff.ms`).
+const BACKOFF: Duration = Duration::from_millis(250);
+
+/// One followed partition as a fetcher sees it.
+#[derive(Clone)]
+struct Assignment {
+    partition: Arc<Partition>,
+    topic_id: Uuid,
+    leader_epoch: i32,
+    /// Truncated to the divergence point with this leader epoch's leader; fetching may start.
+    truncated: bool,
+    /// Not before this instant (after an error).
+    retry_at: Option<tokio::time::Instant>,
+}
+
+type Assignments = Arc<Mutex<BTreeMap<TopicPartition, Assignment>>>;
+
+struct Fetcher {
+    assignments: Assignments,
+    changed: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+/// What every fetcher needs to know about this broker.
+#[derive(Clone)]
+pub struct FetcherContext {
+    pub node_id: i32,
+    /// The listener name whose endpoint, in the leader's registration, fetchers connect to.
+    pub listener_name: String,
+    pub cluster: ClusterHandle,
+    /// This broker's current epoch (its registration offset), for `ReplicaState`.
+    pub broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+pub struct FetcherManager {
+    ctx: FetcherContext,
+    fetchers: Mutex<HashMap<i32, Fetcher>>,
+}
+
+impl FetcherManager {
+    pub fn new(ctx: FetcherContext) -> Self {
+        Self {
+            ctx,
+            fetchers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Moves every followed partition to its leader's fetcher, from the roles the partitions have applied
+    /// (call after [`ReplicaManager::reconcile`]).
+    pub fn reconcile(&self, replicas: &ReplicaManager) {
+        let image = self.ctx.cluster.image();
+        let mut wanted: HashMap<i32, BTreeMap<TopicPartition, (Arc<Partition>, i32)>> =
+            HashMap::new();
+        for p in replicas.all() {
+            let role = p.role();
+            if role.is_leader() || role.leader < 0 || !role.replicas.contains(&role.node_id) {
+                continue;
+            }
+            wanted.entry(role.leader).or_default().insert(
+                TopicPartition {
+                    topic: p.topic.clone(),
+                    partition: p.index,
+                },
+                (p.clone(), role.leader_epoch),
+            );
+        }
+        drop(image);
+        let mut fetchers = self.fetchers.lock();
+        fetchers.retain(|leader, f| {
+            if wanted.contains_key(leader) {
+                return true;
+            }
+            tracing::info!(
+                leader,
+                "no partitions left to follow from this leader; stopping its fetcher"
+            );
+            f.task.abort();
+            false
+        });
+        for (leader, parts) in wanted {
+            let fetcher = fetchers
+                .entry(leader)
+                .or_insert_with(|| self.start_fetcher(leader));
+            let mut assigned = fetcher.assignments.lock();
+            let mut changed = false;
+            assigned.retain(|tp, _| parts.contains_key(tp));
+            for (tp, (partition, epoch)) in parts {
+                let same = assigned.get(&tp).is_some_and(|a| {
+                    a.leader_epoch == epoch && Arc::ptr_eq(&a.partition, &partition)
+                });
+                if !same {
+                    changed = true;
+                    assigned.insert(
+                        tp,
+                        Assignment {
+                            topic_id: partition.topic_id,
+                            partition,
+                            leader_epoch: epoch,
+                            truncated: false,
+                            retry_at: None,
+                        },
+                    );
+                }
+            }
+            drop(assigned);
+            if changed {
+                fetcher.changed.notify_one();
+            }
+        }
+    }
+
+    fn start_fetcher(&self, leader: i32) -> Fetcher {
+        let assignments: Assignments = Arc::default();
+        let changed = Arc::new(Notify::new());
+        let span = tracing::info_span!("replica_fetcher", leader);
+        let task = tokio::spawn(
+            run_fetcher(
+                self.ctx.clone(),
+                leader,
+                assignments.clone(),
+                changed.clone(),
+            )
+            .instrument(span),
+        );
+        tracing::info!(leader, "started replica fetcher");
+        Fetcher {
+            assignments,
+            changed,
+            task,
+        }
+    }
+
+    /// Stops every fetcher (shutdown).
+    pub fn shutdown(&self) {
+        for (_, f) in self.fetchers.lock().drain() {
+            f.task.abort();
+        }
+    }
+}
+
+impl Drop for FetcherManager {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Why one round with the leader failed; the connection is dropped and redialled after a pause.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error("leader {0} has no endpoint for listener {1} in the metadata")]
+    NoEndpoint(i32, String),
+    #[error("the leader answered error code {0} for the whole request")]
+    Request(i16),
+}
+
+async fn run_fetcher(
+    ctx: FetcherContext,
+    leader: i32,
+    assignments: Assignments,
+    changed: Arc<Notify>,
+) {
+    let mut conn: Option<PeerConnection> = None;
+    loop {
+        let now = tokio::time::Instant::now();
+        let snapshot: Vec<(TopicPartition, Assignment)> = assignments
+            .lock()
+            .iter()
+            .filter(|(_, a)| a.retry_at.is_none_or(|t| t <= now))
+            .map(|(tp, a)| (tp.clone(), a.clone()))
+            .collect();
+        if snapshot.is_empty() {
+            // Nothing ready: wait for a new assignment or the end of a backoff.
+            let _ = tokio::time::timeout(BACKOFF, changed.notified()).await;
+            continue;
+        }
+        let connection = match conn.as_mut() {
+            Some(c) => c,
+            None => match connect(&ctx, leader).await {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reach the leader; retrying");
+                    tokio::time::sleep(BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let result = round(&ctx, connection, &assignments, snapshot).await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "fetch from the leader failed; reconnecting");
+            conn = None;
+            tokio::time::sleep(BACKOFF).await;
+        }
+    }
+}
+
+async fn connect(ctx: &FetcherContext, leader: i32) -> Result<PeerConnection, RoundError> {
+    let image = ctx.cluster.image();
+    let endpoint = image
+        .broker(leader)
+        .and_then(|b| b.listener(&ctx.listener_name))
+        .cloned()
+        .ok_or_else(|| RoundError::NoEndpoint(leader, ctx.listener_name.clone()))?;
+    let conn = PeerConnection::connect(
+        &endpoint.host,
+        endpoint.port,
+        CONNECT_TIMEOUT,
+        format!("kraftwerk-replica-fetcher-{}", ctx.node_id),
+    )
+    .await?;
+    tracing::info!(host = %endpoint.host, port = endpoint.port, "connected to the leader");
+    Ok(conn)
+}
+
+/// One round: truncate the partitions that need it, then one Fetch for the others.
+async fn round(
+    ctx: &FetcherContext,
+    conn: &mut PeerConnection,
+    assignments: &Assignments,
+    snapshot: Vec<(TopicPartition, Assignment)>,
+) -> Result<(), RoundError> {
+    let (ready, to_truncate): (Vec<_>, Vec<_>) =
+        snapshot.into_iter().partition(|(_, a)| a.truncated);
+    if !to_truncate.is_empty() {
+        truncate(ctx, conn, assignments, to_truncate).await?;
+    }
+    if !ready.is_empty() {
+        fetch(ctx, conn, assignments, ready).await?;
+    }
+    Ok(())
+}
+
+/// Updates the shared assignment of `tp` if it is still the one `epoch` describes.
+fn update(
+    assignments: &Assignments,
+    tp: &TopicPartition,
+    epoch: i32,
+    f: impl FnOnce(&mut Assignment),
+) {
+    if let Some(a) = assignments.lock().get_mut(tp) {
+        if a.leader_epoch == epoch {
+            f(a);
+        }
+    }
+}
+
+fn back_off(assignments: &Assignments, tp: &TopicPartition, epoch: i32) {
+    update(assignments, tp, epoch, |a| {
+        a.retry_at = Some(tokio::time::Instant::now() + BACKOFF)
+    });
+}
+
+/// OffsetForLeaderEpoch for every partition that needs it, then truncation to the divergence point:
+/// Kafka's rule — if the leader knows our latest epoch, truncate to where it ended on the leader; if it answers
+/// an older epoch, to the smaller of its end offset and ours for that epoch; never past our log end; with no
+/// epoch information at all, to our high watermark.
+async fn truncate(
+    ctx: &FetcherContext,
+    conn: &mut PeerConnection,
+    assignments: &Assignments,
+    parts: Vec<(TopicPartition, Assignment)>,
+) -> Result<(), RoundError> {
+    let mut by_topic: BTreeMap<String, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
+    let mut asked = HashMap::new();
+    for (tp, a) in &parts {
+        let p = &a.partition;
+        let Some(latest) = p.latest_leader_epoch() else {
+            // An empty log has nothing to diverge; a log with no epochs falls back to the high watermark.
+            let to = p.high_watermark();
+            match p.truncate_as_follower(to, false, a.leader_epoch) {
+                Ok(_) => update(assignments, tp, a.leader_epoch, |a| a.truncated = true),
+                Err(e) => truncation_failed(assignments, tp, a.leader_epoch, &e),
+            }
+            continue;
+        };
+        by_topic.entry(tp.topic.clone()).or_default().push(
+            OffsetForLeaderPartition::default()
+                .with_partition(tp.partition)
+                .with_current_leader_epoch(a.leader_epoch)
+                .with_leader_epoch(latest),
+        );
+        asked.insert(tp.clone(), (a.clone(), latest));
+    }
+    if by_topic.is_empty() {
+        return Ok(());
+    }
+    let request = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(ctx.node_id))
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(topic, partitions)| {
+                    OffsetForLeaderTopic::default()
+                        .with_topic(TopicName(StrBytes::from_string(topic)))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        );
+    let response = conn
+        .request(OFFSET_FOR_LEADER_EPOCH_VERSION, &request, RESPONSE_TIMEOUT)
+        .await?;
+    for topic in response.topics {
+        for r in topic.partitions {
+            let tp = TopicPartition {
+                topic: topic.topic.0.to_string(),
+                partition: r.partition,
+            };
+            let Some((a, asked_epoch)) = asked.remove(&tp) else {
+                continue;
+            };
+            if r.error_code != 0 {
+                tracing::debug!(topic = %tp.topic, partition = tp.partition, error_code = r.error_code,
+                    "OffsetForLeaderEpoch refused; retrying after the backoff");
+                back_off(assignments, &tp, a.leader_epoch);
+                continue;
+            }
+            let p = &a.partition;
+            let leo = p.log_end_offset();
+            let to = if r.leader_epoch == UNDEFINED_EPOCH || r.end_offset < 0 {
+                p.high_watermark()
+            } else if r.leader_epoch == asked_epoch {
+                r.end_offset
+            } else {
+                let ours = p.end_offset_for(r.leader_epoch);
+                if ours.end_offset >= 0 {
+                    r.end_offset.min(ours.end_offset)
+                } else {
+                    r.end_offset
+                }
+            }
+            .min(leo);
+            match p.truncate_as_follower(to, false, a.leader_epoch) {
+                Ok(end) => {
+                    if to < leo {
+                        tracing::info!(topic = %tp.topic, partition = tp.partition, from = leo, to = end,
+                            leader_epoch = r.leader_epoch, "truncated to the divergence point with the leader");
+                    }
+                    update(assignments, &tp, a.leader_epoch, |a| a.truncated = true);
+                }
+                Err(e) => truncation_failed(assignments, &tp, a.leader_epoch, &e),
+            }
+        }
+    }
+    // Partitions the leader did not answer for: ask again later.
+    for (tp, (a, _)) in asked {
+        back_off(assignments, &tp, a.leader_epoch);
+    }
+    Ok(())
+}
+
+fn truncation_failed(assignments: &Assignments, tp: &TopicPartition, epoch: i32, e: &AppendError) {
+    match e {
+        // The role moved on: the next reconcile reassigns it.
+        AppendError::WrongRole { .. } => {}
+        e => {
+            tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "truncation failed")
+        }
+    }
+    back_off(assignments, tp, epoch);
+}
+
+/// One Fetch for every ready partition, from each one's log end offset; appends what comes back.
+async fn fetch(
+    ctx: &FetcherContext,
+    conn: &mut PeerConnection,
+    assignments: &Assignments,
+    parts: Vec<(TopicPartition, Assignment)>,
+) -> Result<(), RoundError> {
+    let mut topics: BTreeMap<Uuid, Vec<FetchPartition>> = BTreeMap::new();
+    let mut sent: HashMap<(Uuid, i32), (TopicPartition, Assignment, i64)> = HashMap::new();
+    for (tp, a) in parts {
+        let p = &a.partition;
+        let leo = p.log_end_offset();
+        topics.entry(a.topic_id).or_default().push(
+            FetchPartition::default()
+                .with_partition(tp.partition)
+                .with_current_leader_epoch(a.leader_epoch)
+                .with_fetch_offset(leo)
+                .with_last_fetched_epoch(p.latest_leader_epoch().unwrap_or(-1))
+                .with_log_start_offset(p.log_start_offset())
+                .with_partition_max_bytes(PARTITION_MAX_BYTES),
+        );
+        sent.insert((a.topic_id, tp.partition), (tp, a, leo));
+    }
+    let request = FetchRequest::default()
+        .with_replica_state(
+            ReplicaState::default()
+                .with_replica_id(BrokerId(ctx.node_id))
+                .with_replica_epoch((ctx.broker_epoch)()),
+        )
+        .with_max_wait_ms(FETCH_MAX_WAIT_MS)
+        .with_min_bytes(1)
+        .with_max_bytes(FETCH_MAX_BYTES)
+        .with_isolation_level(0)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(
+            topics
+                .into_iter()
+                .map(|(topic_id, partitions)| {
+                    FetchTopic::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        );
+    let timeout = Duration::from_millis(FETCH_MAX_WAIT_MS as u64) + RESPONSE_TIMEOUT;
+    let response = conn.request(FETCH_VERSION, &request, timeout).await?;
+    if response.error_code != 0 {
+        return Err(RoundError::Request(response.error_code));
+    }
+    for topic in response.responses {
+        for pd in topic.partitions {
+            let Some((tp, a, fetch_offset)) = sent.remove(&(topic.topic_id, pd.partition_index))
+            else {
+                continue;
+            };
+            apply_partition_response(assignments, &tp, &a, fetch_offset, pd);
+        }
+    }
+    Ok(())
+}
+
+fn apply_partition_response(
+    assignments: &Assignments,
+    tp: &TopicPartition,
+    a: &Assignment,
+    fetch_offset: i64,
+    pd: kafka_protocol::messages::fetch_response::PartitionData,
+) {
+    let p = &a.partition;
+    match pd.error_code {
+        0 => {
+            let records = whole_batches(pd.records.unwrap_or_default());
+            if !records.is_empty() {
+                match p.append_as_follower(&records, a.leader_epoch) {
+                    Ok(_) => {}
+                    Err(AppendError::WrongRole { .. }) => return,
+                    Err(e) => {
+                        // Our log and the leader's disagree (e.g. an offset gap): truncate again first.
+                        tracing::warn!(topic = %tp.topic, partition = tp.partition, fetch_offset, error = %e,
+                            "cannot append fetched batches; re-checking the divergence point");
+                        update(assignments, tp, a.leader_epoch, |a| a.truncated = false);
+                        back_off(assignments, tp, a.leader_epoch);
+                        return;
+                    }
+                }
+            }
+            p.update_follower_high_watermark(pd.high_watermark);
+        }
+        code if code == ResponseError::OffsetOutOfRange.code() => {
+            if pd.log_start_offset > fetch_offset {
+                // The leader deleted what we would need next: start over at its log start (Kafka's
+                // `truncateFullyAndStartAt`).
+                match p.truncate_as_follower(pd.log_start_offset, true, a.leader_epoch) {
+                    Ok(_) => tracing::info!(topic = %tp.topic, partition = tp.partition,
+                        log_start = pd.log_start_offset, "behind the leader's log start; restarted the log there"),
+                    Err(e) => truncation_failed(assignments, tp, a.leader_epoch, &e),
+                }
+            } else {
+                update(assignments, tp, a.leader_epoch, |a| a.truncated = false);
+            }
+        }
+        code => {
+            // NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_ID: the leader's or our
+            // metadata is behind; the next image sorts it out.
+            tracing::debug!(topic = %tp.topic, partition = tp.partition, error_code = code,
+                "fetch refused for a partition; retrying after the backoff");
+            back_off(assignments, tp, a.leader_epoch);
+        }
+    }
+}
+
+/// The whole batches at the front of `records` (a leader may end a response with a partial batch).
+fn whole_batches(records: Bytes) -> Bytes {
+    let mut end = 0usize;
+    while let Some(rest) = records.get(end..) {
+        let Ok(header) = BatchHeader::parse(rest) else {
+            break;
+        };
+        let Ok(size) = header.total_size() else {
+            break;
+        };
+        if size == 0 || size > rest.len() {
+            break;
+        }
+        end += size;
+    }
+    records.slice(..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kraftwerk_storage::batch::build_batch;
+
+    #[test]
+    fn a_partial_trailing_batch_is_dropped() {
+        let one = build_batch(0, 1, 0, &[(None, Some(b"v".as_slice()))]);
+        let two = build_batch(1, 1, 0, &[(None, Some(b"w".as_slice()))]);
+        let mut all = one.clone();
+        all.extend_from_slice(&two);
+        assert_eq!(whole_batches(Bytes::from(all.clone())).len(), all.len());
+        let cut = Bytes::from(all[..all.len() - 3].to_vec());
+        assert_eq!(whole_batches(cut).len(), one.len());
+        assert!(whole_batches(Bytes::from_static(&[1, 2, 3])).is_empty());
+    }
+}

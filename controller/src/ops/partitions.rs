@@ -1,0 +1,288 @@
+//! AlterPartition: a partition leader's ISR change, after Kafka's `ReplicationControlManager.alterPartition`.
+//!
+//! Only the current leader, in its current leader epoch, with the partition epoch its view came from, may
+//! change the ISR; otherwise the request is refused with Kafka's codes (STALE_BROKER_EPOCH, INVALID_REQUEST,
+//! FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION), so a deposed leader or one acting on an outdated ISR cannot
+//! undo a change the controller made meanwhile (such as fencing a broker out of the ISR). Members it adds
+//! must be assigned replicas on unfenced brokers not shutting down (INELIGIBLE_REPLICA): a fenced broker
+//! must not count towards `min.insync.replicas`.
+
+use std::collections::HashSet;
+
+use super::OpOutput;
+use crate::api::{AlterPartitionRequest, PartitionState};
+use crate::error::ControllerError;
+use crate::image::MetadataImage;
+use crate::records::{MetadataRecord, PartitionChangeRecord};
+
+type AlterOutput = OpOutput<Result<PartitionState, ControllerError>>;
+
+fn refused(err: ControllerError) -> AlterOutput {
+    OpOutput {
+        records: Vec::new(),
+        response: Err(err),
+    }
+}
+
+pub(crate) fn alter_partition(image: &MetadataImage, req: &AlterPartitionRequest) -> AlterOutput {
+    match validate(image, req) {
+        Err(e) => refused(e),
+        Ok(state) => {
+            let mut old: Vec<i32> = state.isr.clone();
+            old.sort_unstable();
+            let mut new = req.new_isr.clone();
+            new.sort_unstable();
+            if old == new {
+                // Nothing to write: answer the state as it is, as Kafka does.
+                return OpOutput {
+                    records: Vec::new(),
+                    response: Ok(state),
+                };
+            }
+            OpOutput {
+                records: vec![MetadataRecord::PartitionChange(PartitionChangeRecord {
+                    topic_id: req.topic_id,
+                    partition: req.partition,
+                    isr: Some(req.new_isr.clone()),
+                    ..PartitionChangeRecord::default()
+                })],
+                // Replaying the record bumps the partition epoch (not the leader epoch: the leader stays).
+                response: Ok(PartitionState {
+                    partition_epoch: state.partition_epoch + 1,
+                    isr: req.new_isr.clone(),
+                    ..state
+                }),
+            }
+        }
+    }
+}
+
+/// The partition's current state if the request may change it.
+fn validate(
+    image: &MetadataImage,
+    req: &AlterPartitionRequest,
+) -> Result<PartitionState, ControllerError> {
+    let broker = image.broker(req.broker_id).ok_or_else(|| {
+        ControllerError::BrokerIdNotRegistered(format!(
+            "Broker {} is not registered.",
+            req.broker_id
+        ))
+    })?;
+    if broker.epoch != req.broker_epoch {
+        return Err(ControllerError::StaleBrokerEpoch(format!(
+            "Expected broker epoch {}, but got broker epoch {}.",
+            broker.epoch, req.broker_epoch
+        )));
+    }
+    let topic = image.topic_by_id(&req.topic_id).ok_or_else(|| {
+        ControllerError::UnknownTopicId(format!("No topic with id {}.", req.topic_id))
+    })?;
+    let p = topic.partitions.get(&req.partition).ok_or_else(|| {
+        ControllerError::UnknownTopicOrPartition(format!(
+            "Partition {}-{} does not exist.",
+            topic.name, req.partition
+        ))
+    })?;
+    if p.leader != req.broker_id {
+        return Err(ControllerError::InvalidRequest(format!(
+            "Broker {} is not the leader of {}-{} (the leader is {}).",
+            req.broker_id, topic.name, req.partition, p.leader
+        )));
+    }
+    if p.leader_epoch != req.leader_epoch {
+        return Err(ControllerError::FencedLeaderEpoch(format!(
+            "The request leader epoch {} does not match the current leader epoch {} of {}-{}.",
+            req.leader_epoch, p.leader_epoch, topic.name, req.partition
+        )));
+    }
+    if p.partition_epoch != req.partition_epoch {
+        return Err(ControllerError::InvalidUpdateVersion(format!(
+            "The request partition epoch {} does not match the current partition epoch {} of {}-{}.",
+            req.partition_epoch, p.partition_epoch, topic.name, req.partition
+        )));
+    }
+    let mut seen = HashSet::new();
+    for &id in &req.new_isr {
+        if !seen.insert(id) {
+            return Err(ControllerError::InvalidRequest(format!(
+                "The new ISR {:?} names broker {id} twice.",
+                req.new_isr
+            )));
+        }
+        if !p.replicas.contains(&id) {
+            return Err(ControllerError::InvalidRequest(format!(
+                "The new ISR {:?} names broker {id}, which is not a replica of {}-{}.",
+                req.new_isr, topic.name, req.partition
+            )));
+        }
+    }
+    if !req.new_isr.contains(&p.leader) {
+        return Err(ControllerError::InvalidRequest(format!(
+            "The new ISR {:?} does not contain the leader {}.",
+            req.new_isr, p.leader
+        )));
+    }
+    // Only members being added must be eligible; one already in the ISR may still be removed later.
+    for &id in &req.new_isr {
+        let eligible = image
+            .broker(id)
+            .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown);
+        if !p.isr.contains(&id) && !eligible {
+            return Err(ControllerError::IneligibleReplica(format!(
+                "Broker {id} cannot join the ISR of {}-{}: it is fenced, shutting down or unregistered.",
+                topic.name, req.partition
+            )));
+        }
+    }
+    Ok(PartitionState {
+        leader: p.leader,
+        leader_epoch: p.leader_epoch,
+        partition_epoch: p.partition_epoch,
+        isr: p.isr.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::CreateTopicSpec;
+    use crate::error::codes;
+    use crate::ops::brokers::fence_broker;
+    use crate::ops::test_support::*;
+    use crate::ops::topics::create_topics;
+
+    /// Brokers 1..=3, topic "t" with one RF-3 partition.
+    fn cluster() -> MetadataImage {
+        let image = image_with_brokers(&[1, 2, 3]);
+        let out = create_topics(
+            &image,
+            &mut ctx(),
+            &[CreateTopicSpec::new("t", 1, 3)],
+            false,
+        );
+        commit(&image, &out.records)
+    }
+
+    fn request(image: &MetadataImage, new_isr: &[i32]) -> AlterPartitionRequest {
+        let topic = image.topic("t").unwrap();
+        let p = &topic.partitions[&0];
+        AlterPartitionRequest {
+            broker_id: p.leader,
+            broker_epoch: image.broker(p.leader).unwrap().epoch,
+            topic_id: topic.id,
+            partition: 0,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            new_isr: new_isr.to_vec(),
+        }
+    }
+
+    fn code(out: &AlterOutput) -> i16 {
+        out.response.as_ref().map_or_else(|e| e.error_code(), |_| 0)
+    }
+
+    #[test]
+    fn shrink_then_expand_writes_partition_changes() {
+        let image = cluster();
+        let p = image.topic("t").unwrap().partitions[&0].clone();
+        let leader = p.leader;
+        let follower = *p.replicas.iter().find(|&&b| b != leader).unwrap();
+        let shrunk: Vec<i32> = p.isr.iter().copied().filter(|&b| b != follower).collect();
+        let out = alter_partition(&image, &request(&image, &shrunk));
+        assert_eq!(code(&out), 0);
+        assert_eq!(out.records.len(), 1);
+        let image = commit(&image, &out.records);
+        let after = &image.topic("t").unwrap().partitions[&0];
+        assert_eq!(after.isr, shrunk);
+        assert_eq!(after.leader_epoch, p.leader_epoch, "the leader stays");
+        assert_eq!(after.partition_epoch, p.partition_epoch + 1);
+        let reply = out.response.unwrap();
+        assert_eq!(
+            (reply.partition_epoch, reply.isr),
+            (after.partition_epoch, shrunk.clone())
+        );
+        // Back in.
+        let out = alter_partition(&image, &request(&image, &p.isr));
+        assert_eq!(code(&out), 0);
+        let image = commit(&image, &out.records);
+        assert_eq!(image.topic("t").unwrap().partitions[&0].isr, p.isr);
+        // The same ISR again: nothing written.
+        let out = alter_partition(&image, &request(&image, &p.isr));
+        assert_eq!(code(&out), 0);
+        assert!(out.records.is_empty());
+    }
+
+    #[test]
+    fn stale_epochs_and_bad_isrs_are_refused() {
+        let image = cluster();
+        let p = image.topic("t").unwrap().partitions[&0].clone();
+        let leader = p.leader;
+        let others: Vec<i32> = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&b| b != leader)
+            .collect();
+
+        let mut r = request(&image, &[leader]);
+        r.leader_epoch -= 1;
+        assert_eq!(
+            code(&alter_partition(&image, &r)),
+            codes::FENCED_LEADER_EPOCH
+        );
+        let mut r = request(&image, &[leader]);
+        r.partition_epoch += 1;
+        assert_eq!(
+            code(&alter_partition(&image, &r)),
+            codes::INVALID_UPDATE_VERSION
+        );
+        let mut r = request(&image, &[leader]);
+        r.broker_epoch += 100;
+        assert_eq!(
+            code(&alter_partition(&image, &r)),
+            codes::STALE_BROKER_EPOCH
+        );
+        let mut r = request(&image, &[others[0]]);
+        r.broker_id = others[0];
+        r.broker_epoch = image.broker(others[0]).unwrap().epoch;
+        assert_eq!(code(&alter_partition(&image, &r)), codes::INVALID_REQUEST);
+        for bad in [vec![leader, 9], vec![leader, leader], others.clone()] {
+            assert_eq!(
+                code(&alter_partition(&image, &request(&image, &bad))),
+                codes::INVALID_REQUEST,
+                "{bad:?}"
+            );
+        }
+        let mut r = request(&image, &[leader]);
+        r.topic_id = uuid::Uuid::from_u128(4242);
+        assert_eq!(code(&alter_partition(&image, &r)), codes::UNKNOWN_TOPIC_ID);
+        let mut r = request(&image, &[leader]);
+        r.partition = 5;
+        assert_eq!(
+            code(&alter_partition(&image, &r)),
+            codes::UNKNOWN_TOPIC_OR_PARTITION
+        );
+    }
+
+    #[test]
+    fn a_fenced_broker_cannot_join_the_isr() {
+        let image = cluster();
+        let p = image.topic("t").unwrap().partitions[&0].clone();
+        let leader = p.leader;
+        let other = *p.replicas.iter().find(|&&b| b != leader).unwrap();
+        // Fencing takes it out of the ISR.
+        let fenced = fence_broker(&image, other);
+        let image = commit(&image, &fenced.records);
+        let isr = image.topic("t").unwrap().partitions[&0].isr.clone();
+        assert!(!isr.contains(&other));
+        let mut wanted = isr.clone();
+        wanted.push(other);
+        assert_eq!(
+            code(&alter_partition(&image, &request(&image, &wanted))),
+            codes::INELIGIBLE_REPLICA
+        );
+        assert!(alter_partition(&image, &request(&image, &wanted))
+            .records
+            .is_empty());
+    }
+}

@@ -398,8 +398,10 @@ fn positive_ms(
 }
 
 /// The checks Kafka makes between `process.roles`, `node.id`, the voters and the listeners, each failing with
-/// the keys to fix: a controller must be a voter and bind the controller listener the voters name; a
-/// broker-only node must not be a voter.
+/// the keys to fix: a controller must bind its controller listener, on the port the voters name if it is one
+/// of them; a broker-only node must not be a voter. A controller missing from `controller.quorum.voters` (the
+/// quorum the metadata log started with) is an observer: it follows the log until it is added with
+/// `kafka-metadata-quorum add-controller` (KIP-853).
 fn check_roles(
     roles: &[Role],
     node_id: i32,
@@ -412,15 +414,6 @@ fn check_roles(
     }
     let me = voters.iter().find(|v| v.id == node_id);
     if roles.contains(&Role::Controller) {
-        let Some(me) = me else {
-            return Err(invalid(
-                "controller.quorum.voters",
-                &format_voters(voters),
-                &format!(
-                    "node.id {node_id} has process.roles controller but is not one of the voters"
-                ),
-            ));
-        };
         let Some(listener) = listeners
             .iter()
             .find(|l| l.name == controller_listener_names[0])
@@ -434,7 +427,7 @@ fn check_roles(
                 ),
             ));
         };
-        if listener.port != me.port {
+        if let Some(me) = me.filter(|me| listener.port != me.port) {
             return Err(invalid(
                 "controller.quorum.voters",
                 &format_voters(voters),
@@ -633,18 +626,17 @@ impl BrokerConfig {
             ));
         }
         let voters = parse_voters(&list(&props, "controller.quorum.voters"))?;
+        if let Some(servers) = props.get("controller.quorum.bootstrap.servers") {
+            return Err(invalid(
+                "controller.quorum.bootstrap.servers",
+                servers,
+                "Kraftwerk finds the quorum from controller.quorum.voters: list there, on every node, the \
+                 voters the metadata log started with (id@host:port,...); voters added or removed since are \
+                 learned from the log. A controller that is not one of them starts as an observer and is \
+                 added with kafka-metadata-quorum add-controller",
+            ));
+        }
         if voters.is_empty() {
-            if props.contains_key("controller.quorum.bootstrap.servers") {
-                return Err(invalid(
-                    "controller.quorum.bootstrap.servers",
-                    props
-                        .get("controller.quorum.bootstrap.servers")
-                        .map(String::as_str)
-                        .unwrap_or(""),
-                    "a dynamic quorum without controller.quorum.voters is not supported yet; \
-                     list the voters in controller.quorum.voters (id@host:port,...)",
-                ));
-            }
             return Err(ConfigError::Missing("controller.quorum.voters"));
         }
         check_roles(
@@ -895,6 +887,25 @@ mod tests {
         assert_eq!(c.inter_broker_listener(), Some("INTERNAL"));
         props.insert("replica.lag.time.max.ms".into(), "0".into());
         assert!(BrokerConfig::from_properties(props).is_err());
+    }
+
+    /// A controller missing from the voters is an observer waiting to be added; the bootstrap-servers form of a
+    /// dynamic quorum is refused with what to do instead.
+    #[test]
+    fn observer_controllers_and_bootstrap_servers() {
+        let mut p = base();
+        p.insert("process.roles".into(), "controller".into());
+        p.insert("node.id".into(), "4".into());
+        p.insert("listeners".into(), "CONTROLLER://127.0.0.1:9094".into());
+        p.insert("controller.quorum.voters".into(), "1@127.0.0.1:9093".into());
+        let c = BrokerConfig::from_properties(p.clone()).expect("an observer controller");
+        assert!(c.voters.iter().all(|v| v.id != 4));
+        p.insert(
+            "controller.quorum.bootstrap.servers".into(),
+            "127.0.0.1:9093".into(),
+        );
+        let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
+        assert!(err.contains("controller.quorum.bootstrap.servers"), "{err}");
     }
 
     #[test]

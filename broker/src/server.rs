@@ -116,11 +116,18 @@ async fn start_controller(
     cluster_id: &str,
     voters: &[PeerAddr],
 ) -> anyhow::Result<(Controller, Vec<JoinHandle<()>>)> {
-    let transport: Arc<dyn kraftwerk_controller::Transport> = if voters.len() > 1 {
-        Arc::new(TcpTransport::start(cluster_id, config.node_id, voters))
-    } else {
-        Arc::new(kraftwerk_controller::NoPeers)
-    };
+    let listener_name = config
+        .controller_listener_names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "CONTROLLER".to_string());
+    // Always a TCP transport, even for a lone voter: voters can be added at run time (KIP-853).
+    let transport: Arc<dyn kraftwerk_controller::Transport> = Arc::new(TcpTransport::start(
+        cluster_id,
+        config.node_id,
+        &listener_name,
+        voters,
+    ));
     let controller = kraftwerk_controller::start(
         ControllerConfig {
             node_id: config.node_id,
@@ -132,6 +139,7 @@ async fn start_controller(
                     port: v.port,
                 })
                 .collect(),
+            listener_name,
             metadata_dir: config.metadata_dir(),
             cluster_id: cluster_id.to_string(),
             default_num_partitions: config.num_partitions,
@@ -187,12 +195,22 @@ async fn start_broker(
     local: Option<ControllerHandle>,
 ) -> anyhow::Result<(BrokerParts, Vec<JoinHandle<()>>)> {
     let mut tasks = Vec::new();
+    let controller_listener = config
+        .controller_listener_names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "CONTROLLER".to_string());
     let images = match &local {
         Some(handle) => handle.subscribe(),
         None => {
             let (follower, images) = MetadataFollower::new(&cluster_id);
-            let client =
-                ControllerClient::new(cluster_id.clone(), config.node_id, voters.to_vec(), None);
+            let client = ControllerClient::new(
+                cluster_id.clone(),
+                config.node_id,
+                voters.to_vec(),
+                controller_listener.clone(),
+                None,
+            );
             let fetch_timeout = config.quorum_fetch_timeout;
             tasks.push(tokio::spawn(async move {
                 let refusal = follower_task::follow(client, follower, fetch_timeout).await;
@@ -205,6 +223,7 @@ async fn start_broker(
         cluster_id.clone(),
         config.node_id,
         voters.to_vec(),
+        controller_listener,
         local.clone(),
     );
     let cluster = ClusterHandle::new(local, client, images);

@@ -20,10 +20,17 @@ pub struct VoterAddr {
 /// Everything `start` needs.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
-    /// This node's `node.id`; must be one of `voters`.
+    /// This node's `node.id`. A node that is not one of `voters` starts as an observer: it votes in nothing
+    /// until the quorum adds it (KIP-853 AddRaftVoter: a raft learner first, then a voter).
     pub node_id: i32,
-    /// The static quorum. One voter means a self-contained combined-mode node.
+    /// The quorum the metadata log starts from (`controller.quorum.voters`). Membership changes in the log
+    /// (and snapshots) override it once they exist; every node, including one joining later, must be given
+    /// the same list, since the changes in the log are applied on top of it. One voter means a
+    /// self-contained combined-mode node.
     pub voters: Vec<VoterAddr>,
+    /// The controller listener name this node's voters are reached on (the endpoint name recorded for the
+    /// static voters in the membership).
+    pub listener_name: String,
     /// Holds `__cluster_metadata-0/`, `quorum-state` and `meta.properties`.
     pub metadata_dir: PathBuf,
     /// The cluster id; a metadata dir formatted for another cluster is refused.
@@ -51,11 +58,8 @@ impl ControllerConfig {
                 return bad(format!("voter id {} is negative or listed twice", voter.id));
             }
         }
-        if !ids.contains(&self.node_id) {
-            return bad(format!(
-                "node {} is not one of the voters {:?}",
-                self.node_id, ids
-            ));
+        if ids.is_empty() {
+            return bad("the quorum has no voters".into());
         }
         if self.cluster_id.is_empty() {
             return bad("cluster id is empty".into());
@@ -92,6 +96,7 @@ mod tests {
                 host: "localhost".into(),
                 port: 9093,
             }],
+            listener_name: "CONTROLLER".into(),
             metadata_dir: PathBuf::from("/tmp/x"),
             cluster_id: "c".into(),
             default_num_partitions: 1,
@@ -106,6 +111,8 @@ mod tests {
         config().validate().unwrap();
         let mut c = config();
         c.node_id = 1;
+        c.validate().unwrap(); // an observer
+        c.voters.clear();
         assert!(c.validate().is_err());
         let mut c = config();
         c.voters.push(c.voters[0].clone());

@@ -38,6 +38,12 @@ pub mod codes {
     pub const BROKER_ID_NOT_REGISTERED: i16 = 102;
     /// INCONSISTENT_CLUSTER_ID
     pub const INCONSISTENT_CLUSTER_ID: i16 = 104;
+    /// REQUEST_TIMED_OUT
+    pub const REQUEST_TIMED_OUT: i16 = 7;
+    /// DUPLICATE_VOTER
+    pub const DUPLICATE_VOTER: i16 = 126;
+    /// VOTER_NOT_FOUND
+    pub const VOTER_NOT_FOUND: i16 = 127;
     /// FENCED_LEADER_EPOCH
     pub const FENCED_LEADER_EPOCH: i16 = 74;
     /// STALE_BROKER_EPOCH
@@ -101,6 +107,16 @@ pub enum ControllerError {
     /// The broker id is not registered (BROKER_ID_NOT_REGISTERED).
     #[error("{0}")]
     BrokerIdNotRegistered(String),
+    /// AddRaftVoter of a node that already votes (DUPLICATE_VOTER).
+    #[error("{0}")]
+    DuplicateVoter(String),
+    /// RemoveRaftVoter/UpdateRaftVoter of a node (or directory id) that is not a voter (VOTER_NOT_FOUND).
+    #[error("{0}")]
+    VoterNotFound(String),
+    /// The change could not complete in time: another membership change is pending, the leader has not
+    /// committed in its epoch yet, or a new voter did not catch up (REQUEST_TIMED_OUT, as Kafka answers).
+    #[error("{0}")]
+    RequestTimedOut(String),
     /// AlterPartition from a leader whose leader epoch is not the partition's (FENCED_LEADER_EPOCH).
     #[error("{0}")]
     FencedLeaderEpoch(String),
@@ -136,6 +152,9 @@ impl ControllerError {
             Self::UnknownTopicId(_) => UNKNOWN_TOPIC_ID,
             Self::InconsistentClusterId(_) => INCONSISTENT_CLUSTER_ID,
             Self::BrokerIdNotRegistered(_) => BROKER_ID_NOT_REGISTERED,
+            Self::DuplicateVoter(_) => DUPLICATE_VOTER,
+            Self::VoterNotFound(_) => VOTER_NOT_FOUND,
+            Self::RequestTimedOut(_) => REQUEST_TIMED_OUT,
             Self::FencedLeaderEpoch(_) => FENCED_LEADER_EPOCH,
             Self::InvalidUpdateVersion(_) => INVALID_UPDATE_VERSION,
             Self::IneligibleReplica(_) => INELIGIBLE_REPLICA,
@@ -173,6 +192,9 @@ mod tests {
             (ControllerError::BrokerIdNotRegistered(String::new()), 102),
             (ControllerError::InconsistentClusterId(String::new()), 104),
             (ControllerError::Storage(String::new()), -1),
+            (ControllerError::DuplicateVoter(String::new()), 126),
+            (ControllerError::VoterNotFound(String::new()), 127),
+            (ControllerError::RequestTimedOut(String::new()), 7),
         ];
         for (err, code) in cases {
             assert_eq!(err.error_code(), code, "{err:?}");

@@ -15,9 +15,10 @@ use crate::api::{
     AlterConfigSpec, BrokerRegistration, CreatePartitionsSpec, CreateTopicSpec, CreatedTopic,
     FailUncommitted, ProducerIdBlock, ResourceResult, TopicRef, TopicResult,
 };
-use crate::config::{raft_id, ControllerConfig};
+use crate::config::ControllerConfig;
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
+use crate::membership::Membership;
 use crate::meta_properties;
 use crate::node::{self, Command, Node, NodeParts, Operation, Pending, SharedStatus};
 use crate::ops::{self, OpContext, OpOutput};
@@ -44,6 +45,7 @@ pub struct Controller {
 pub struct ControllerHandle {
     mailbox: mpsc::Sender<Command>,
     image: watch::Receiver<Arc<MetadataImage>>,
+    membership: watch::Receiver<Arc<Membership>>,
     status: Arc<SharedStatus>,
 }
 
@@ -105,11 +107,10 @@ pub(crate) async fn start_on_stores(
     stores: Stores,
 ) -> Result<Controller, ControllerError> {
     config.validate()?;
-    let voters: Vec<i32> = config.voters.iter().map(|v| v.id).collect();
-    let raft_voters = voters.iter().map(|&id| raft_id(id)).collect();
+    let initial = Membership::from_static(&config.voters, &config.listener_name);
     let cluster_id = config.cluster_id.clone();
     let (storage, image) = tokio::task::spawn_blocking(move || {
-        let storage = RaftStorage::open(stores.log, stores.quorum, raft_voters, stores.snapshots)?;
+        let storage = RaftStorage::open(stores.log, stores.quorum, initial, stores.snapshots)?;
         let image = node::replay(&cluster_id, &storage)?;
         Ok::<_, crate::raft_log::LogError>((storage, image))
     })
@@ -124,6 +125,7 @@ pub(crate) async fn start_on_stores(
     );
 
     let (image_tx, image_rx) = watch::channel(Arc::new(image.clone()));
+    let (membership_tx, membership_rx) = watch::channel(Arc::new(storage.membership().clone()));
     let status = Arc::new(SharedStatus::default());
     let ctx = OpContext {
         default_num_partitions: config.default_num_partitions,
@@ -133,7 +135,6 @@ pub(crate) async fn start_on_stores(
     };
     let node = Node::new(NodeParts {
         node_id: config.node_id,
-        voters,
         tick: config.tick,
         snapshot_bytes: config.snapshot_bytes,
         storage,
@@ -141,6 +142,7 @@ pub(crate) async fn start_on_stores(
         ctx,
         image,
         image_tx,
+        membership_tx,
         status: status.clone(),
     })
     .map_err(|e| ControllerError::Raft(e.to_string()))?;
@@ -151,10 +153,17 @@ pub(crate) async fn start_on_stores(
         .enable_time()
         .build()
         .map_err(|e| ControllerError::Internal(format!("controller runtime: {e}")))?;
+    let thread_status = status.clone();
     std::thread::Builder::new()
         .name(format!("controller-{}", config.node_id))
         .spawn(move || {
-            runtime.block_on(node.run(inbox));
+            // A panic in raft-rs or the node must not leave a zombie that still claims leadership: record it and
+            // report "no leader" so every request answers NOT_CONTROLLER and brokers go to another controller.
+            let run = std::panic::AssertUnwindSafe(|| runtime.block_on(node.run(inbox)));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!("the controller node panicked; this controller no longer takes part in the quorum");
+                thread_status.set(None, false);
+            }
             let _ = stopped_tx.send(());
         })
         .map_err(|e| ControllerError::Internal(format!("controller thread: {e}")))?;
@@ -163,6 +172,7 @@ pub(crate) async fn start_on_stores(
         handle: ControllerHandle {
             mailbox,
             image: image_rx,
+            membership: membership_rx,
             status,
         },
         stopped,
@@ -200,6 +210,64 @@ impl ControllerHandle {
     /// A receiver that sees every newly published image.
     pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
         self.image.clone()
+    }
+
+    /// The quorum's membership as of the applied log: voters and learners with their endpoints.
+    pub fn membership(&self) -> Arc<Membership> {
+        self.membership.borrow().clone()
+    }
+
+    /// Adds a controller as a voter (KIP-853 AddRaftVoter): it joins as a raft learner, and is promoted once
+    /// its log has caught up with the commit index; REQUEST_TIMED_OUT if that takes longer than `timeout`.
+    pub async fn add_voter(
+        &self,
+        member: crate::membership::Member,
+        timeout: std::time::Duration,
+    ) -> Result<(), ControllerError> {
+        self.change_membership(node::MembershipRequest::Add(member), timeout)
+            .await
+    }
+
+    /// Removes a voter (or a learner left by a failed addition); KIP-853 RemoveRaftVoter. A zero
+    /// `directory_id` matches any (and a voter from the static configuration matches any).
+    pub async fn remove_voter(
+        &self,
+        id: i32,
+        directory_id: Uuid,
+        timeout: std::time::Duration,
+    ) -> Result<(), ControllerError> {
+        self.change_membership(
+            node::MembershipRequest::Remove { id, directory_id },
+            timeout,
+        )
+        .await
+    }
+
+    /// Replaces a voter's endpoints (KIP-853 UpdateRaftVoter).
+    pub async fn update_voter(
+        &self,
+        member: crate::membership::Member,
+        timeout: std::time::Duration,
+    ) -> Result<(), ControllerError> {
+        self.change_membership(node::MembershipRequest::Update(member), timeout)
+            .await
+    }
+
+    async fn change_membership(
+        &self,
+        request: node::MembershipRequest,
+        timeout: std::time::Duration,
+    ) -> Result<(), ControllerError> {
+        let (reply, answer) = oneshot::channel();
+        self.mailbox
+            .send(Command::ChangeMembership {
+                request,
+                timeout,
+                reply,
+            })
+            .await
+            .map_err(|_| ControllerError::NotController)?;
+        answer.await.map_err(|_| ControllerError::NotController)?
     }
 
     /// Whether this node is the raft leader (the active controller).

@@ -13,8 +13,8 @@
 //! - [`topic_configs`]: topic config definitions, shared with the broker's DescribeConfigs.
 //! - [`transport`]: how raft messages reach other voters (none with a single voter).
 //!
-//! Not yet: raft snapshots (the whole log is kept and replayed), membership changes (voters are
-//! static configuration), broker heartbeats (registration unfences until fenced explicitly).
+//! - [`membership`]: the quorum's voters and learners (KIP-853 dynamic voters), changed through
+//!   raft-rs conf changes stored as Kafka VotersRecords.
 
 pub mod api;
 pub mod config;
@@ -23,6 +23,7 @@ pub mod follower;
 mod handle;
 pub mod image;
 pub mod liveness;
+pub mod membership;
 mod meta_properties;
 mod node;
 pub(crate) mod ops;

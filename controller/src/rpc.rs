@@ -18,6 +18,7 @@ use crate::api::{
     TopicResult,
 };
 use crate::error::ControllerError;
+use crate::membership::Member;
 
 /// A request to the active controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +89,25 @@ pub enum ControllerRequest {
     },
     /// DescribeQuorum: the raft state of `__cluster_metadata` as the active controller sees it.
     DescribeQuorum,
+    /// AddRaftVoter forwarded by a broker: add this controller as a voter (KIP-853).
+    AddVoter {
+        /// The controller to add.
+        member: Member,
+        /// How long it may take to catch up and be promoted.
+        timeout_ms: u32,
+    },
+    /// RemoveRaftVoter forwarded by a broker.
+    RemoveVoter {
+        /// The voter's id.
+        id: i32,
+        /// Its directory id (zero matches any).
+        directory_id: Uuid,
+    },
+    /// UpdateRaftVoter: a voter's new endpoints.
+    UpdateVoter {
+        /// The voter as it is now.
+        member: Member,
+    },
     /// AlterPartition: a partition leader's ISR shrink or expansion.
     AlterPartition(AlterPartitionRequest),
 }
@@ -116,8 +136,10 @@ pub struct QuorumInfo {
     pub high_watermark: i64,
     /// The voters.
     pub voters: Vec<ReplicaProgress>,
-    /// Brokers following the log.
+    /// Brokers following the log, and controllers being added (raft learners).
     pub observers: Vec<ReplicaProgress>,
+    /// The quorum's voters and learners with their directory ids and endpoints (DescribeQuorum v2 `Nodes`).
+    pub members: Vec<Member>,
 }
 
 /// What a heartbeat tells the broker.
@@ -187,6 +209,8 @@ pub enum ControllerReply {
     Metadata(Result<MetadataChunk, ControllerError>),
     /// DescribeQuorum.
     Quorum(Result<QuorumInfo, ControllerError>),
+    /// AddVoter, RemoveVoter, UpdateVoter: done once the change committed.
+    VoterChange(Result<(), ControllerError>),
     /// AlterPartition: the partition's state after the change.
     AlteredPartition(Result<PartitionState, ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
@@ -204,6 +228,9 @@ pub struct ReplyFrame {
     pub reply: ControllerReply,
     /// Last committed (applied) metadata offset on the controller when it answered.
     pub committed_offset: i64,
+    /// The voters as the answering controller knows them (with their endpoints), so a broker learns of
+    /// controllers added after its `controller.quorum.voters` was written.
+    pub voters: Vec<Member>,
 }
 
 /// Why a frame body could not be decoded.

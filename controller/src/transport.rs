@@ -12,6 +12,11 @@ pub trait Transport: Send + Sync + 'static {
     /// Sends `message` to voter `to` (a Kafka node id). Must not block: queue it or drop it;
     /// raft retransmits whatever is lost.
     fn send(&self, to: i32, message: RaftMessage);
+
+    /// The quorum's members changed (at start, and whenever a membership change is applied or a snapshot
+    /// installed): from now on messages go to these voters and learners, dialled on their endpoints. Called
+    /// on the node's task before it sends anything to a new member; must not block.
+    fn set_members(&self, _members: &crate::membership::Membership) {}
 }
 
 /// The transport of a single-voter quorum, which has nobody to talk to.

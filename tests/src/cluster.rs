@@ -251,6 +251,18 @@ impl ClusterNode {
         &self.config_path
     }
 
+    /// `directory.id` from the metadata directory's `meta.properties` (Kafka's base64 form), as
+    /// `kafka-metadata-quorum add-controller` reads it.
+    pub fn directory_id(&self) -> Result<String, HarnessError> {
+        let path = self.dir.path().join("data").join("meta.properties");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| HarnessError::io(format!("reading {}", path.display()), e))?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("directory.id="))
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| HarnessError::Cluster(format!("{} has no directory.id", path.display())))
+    }
+
     /// Combined stdout/stderr of every run of this node (appended across restarts).
     pub fn log_path(&self) -> &Path {
         &self.log_path
@@ -690,6 +702,23 @@ impl Cluster {
             .copied()
             .ok_or_else(|| HarnessError::Cluster("free_ports returned no port".into()))?;
         let node = self.new_node(node_id, Role::Broker, port, 0, cluster_id)?;
+        self.nodes.push(node);
+        Ok(self.node_mut(node_id))
+    }
+
+    /// Adds a controller-only node (not started) that is not one of the voters: configured with the cluster's
+    /// initial `controller.quorum.voters`, it starts as an observer until `AddRaftVoter` adds it (KIP-853).
+    pub fn add_controller(&mut self, node_id: i32) -> Result<&mut ClusterNode, HarnessError> {
+        if self.nodes.iter().any(|n| n.node_id == node_id) {
+            return Err(HarnessError::Cluster(format!("node {node_id} exists")));
+        }
+        let ports = free_ports(1)?;
+        let port = ports
+            .first()
+            .copied()
+            .ok_or_else(|| HarnessError::Cluster("free_ports returned no port".into()))?;
+        let cluster_id = self.cluster_id.clone();
+        let node = self.new_node(node_id, Role::Controller, 0, port, &cluster_id)?;
         self.nodes.push(node);
         Ok(self.node_mut(node_id))
     }

@@ -879,7 +879,8 @@ fn kafka_clients_and_garbage_on_the_controller_listener_are_closed_and_the_quoru
         };
 
         // A Kafka client on the controller listener: as on Apache Kafka's controllers, ApiVersions is answered
-        // with the controller APIs only (ApiVersions, DescribeQuorum, DescribeCluster); a client API such as
+        // with the controller APIs only (ApiVersions, DescribeQuorum, DescribeCluster, and KIP-853's
+        // AddRaftVoter, RemoveRaftVoter, UpdateRaftVoter); a client API such as
         // Metadata is refused by closing the connection, with a log line naming the mistake.
         let mut conn = connect();
         let versions = conn
@@ -889,8 +890,8 @@ fn kafka_clients_and_garbage_on_the_controller_listener_are_closed_and_the_quoru
         keys.sort_unstable();
         assert_eq!(
             keys,
-            vec![18, 55, 60],
-            "controller {id} should advertise only ApiVersions, DescribeQuorum and DescribeCluster"
+            vec![18, 55, 60, 80, 81, 82],
+            "controller {id} should advertise only ApiVersions, DescribeQuorum, DescribeCluster and the voter APIs"
         );
         let frame = encode_request(2, 4, &MetadataRequest::default().with_topics(None))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -1016,4 +1017,340 @@ fn kafka_clients_and_garbage_on_the_controller_listener_are_closed_and_the_quoru
         .wait_brokers_listed(&all, PROPAGATION)
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("test took {:?}", test_start.elapsed());
+}
+
+// --- dynamic voters (KIP-853) ---------------------------------------------------------------------------
+
+/// Kafka's `Uuid.toString()` form (URL-safe base64, no padding) of a `directory.id`, as a UUID.
+fn parse_directory_id(text: &str) -> uuid::Uuid {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            other => panic!("{text:?} is not base64 (byte {other})"),
+        }
+    };
+    let mut bits = 0u32;
+    let mut nbits = 0;
+    let mut bytes = Vec::with_capacity(16);
+    for c in text.trim_end_matches('=').bytes() {
+        bits = (bits << 6) | value(c);
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            bytes.push(u8::try_from((bits >> nbits) & 0xff).unwrap_or(0));
+        }
+    }
+    let array: [u8; 16] = bytes
+        .try_into()
+        .unwrap_or_else(|b| panic!("directory id {text:?} decodes to {b:?}, not 16 bytes"));
+    uuid::Uuid::from_bytes(array)
+}
+
+/// One request on a controller listener (a fresh connection).
+fn controller_call<R: kafka_protocol::protocol::Request>(
+    addr: SocketAddr,
+    version: i16,
+    request: &R,
+) -> Result<R::Response, String> {
+    let mut conn = Connection::connect(addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Duration::from_secs(90))
+        .map_err(|e| e.to_string())?;
+    conn.request(version, request).map_err(|e| e.to_string())
+}
+
+/// The voters and leader as the active controller's DescribeQuorum (v2) reports them.
+fn describe_voters(cluster: &mut Cluster) -> Result<(i32, Vec<i32>), String> {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::DescribeQuorumRequest;
+    let leader = cluster
+        .active_controller(ACTIVE_CONTROLLER_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    let addr = cluster
+        .node(leader)
+        .controller_addr()
+        .ok_or("leader has no controller listener")?;
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(topic_name("__cluster_metadata"))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = controller_call(addr, 2, &request)?;
+    let partition = response
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or("DescribeQuorum without a partition")?;
+    if partition.error_code != 0 {
+        return Err(format!("DescribeQuorum error {}", partition.error_code));
+    }
+    let mut voters: Vec<i32> = partition
+        .current_voters
+        .iter()
+        .map(|v| v.replica_id.0)
+        .collect();
+    voters.sort_unstable();
+    // Every voter is listed with its endpoints (v2 nodes), so a client can reach an added one.
+    for id in &voters {
+        if !response.nodes.iter().any(|n| n.node_id.0 == *id) {
+            return Err(format!("voter {id} has no endpoints in DescribeQuorum"));
+        }
+    }
+    Ok((partition.leader_id.0, voters))
+}
+
+/// Sends a voter change to the active controller until it answers NONE; NOT_LEADER_OR_FOLLOWER and
+/// REQUEST_TIMED_OUT (an election, another change in progress, a voter still catching up) are retried.
+fn change_voters(
+    cluster: &mut Cluster,
+    what: &str,
+    mut send: impl FnMut(SocketAddr) -> Result<(i16, Option<String>), String>,
+) {
+    let start = Instant::now();
+    let mut answers = Vec::new();
+    loop {
+        let leader = cluster
+            .active_controller(ACTIVE_CONTROLLER_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let addr = cluster
+            .node(leader)
+            .controller_addr()
+            .unwrap_or_else(|| panic!("{what}: controller {leader} has no listener"));
+        match send(addr) {
+            Ok((0, _)) => {
+                eprintln!(
+                    "{what}: done through controller {leader} after {:?}",
+                    start.elapsed()
+                );
+                return;
+            }
+            Ok((code @ (6 | 7), message)) => answers.push(format!("{leader}: {code} {message:?}")),
+            Ok((code, message)) => {
+                panic!("{what}: controller {leader} answered {code} {message:?}")
+            }
+            Err(e) => answers.push(format!("{leader}: {e}")),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{what}: not done after 90s: {answers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn wait_voters(cluster: &mut Cluster, expected: &[i32], what: &str) -> i32 {
+    let start = Instant::now();
+    loop {
+        match describe_voters(cluster) {
+            Ok((leader, voters)) if voters == expected => return leader,
+            other if start.elapsed() > Duration::from_secs(60) => {
+                // The lines that explain a quorum that does not settle (the log tails may be full of noise).
+                for node in cluster.nodes() {
+                    for line in node.log_contents().lines().filter(|l| {
+                        l.contains("panicked")
+                            || l.contains("ERROR")
+                            || l.contains("membership")
+                            || l.contains("leadership")
+                            || l.contains("role changed")
+                    }) {
+                        eprintln!("  node {}: {line}", node.node_id());
+                    }
+                }
+                panic!("{what}: voters never became {expected:?}; last {other:?}");
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// KIP-853 on real processes: while topics are being created, a fourth controller (not in any node's
+/// `controller.quorum.voters`) is added with AddRaftVoter, the active controller is removed with
+/// RemoveRaftVoter and stopped, then another original voter is killed and restarted (its static configuration
+/// still names the old voters; its log says otherwise). The quorum keeps a leader throughout, the brokers
+/// (configured with the old voters) keep reaching it, and every acknowledged topic exists on every broker.
+#[test]
+fn controllers_are_added_and_removed_while_topics_are_created() {
+    use kafka_protocol::messages::add_raft_voter_request::Listener;
+    use kafka_protocol::messages::{AddRaftVoterRequest, RemoveRaftVoterRequest};
+    let _serial = serial();
+    let mut cluster = start(Cluster::builder().controllers(3).brokers(2));
+    let stop = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(Mutex::new(Creations::default()));
+    let brokers: Vec<SocketAddr> = cluster
+        .broker_ids()
+        .iter()
+        .filter_map(|id| cluster.node(*id).broker_addr())
+        .collect();
+    let creator = create_in_a_loop(brokers, Arc::clone(&stop), Arc::clone(&state));
+    wait_acked(&state, 3, Duration::from_secs(30), "before any change");
+    wait_voters(&mut cluster, &[1, 2, 3], "at start");
+
+    // Controller 4 starts as an observer.
+    let node = cluster
+        .add_controller(4)
+        .unwrap_or_else(|e| panic!("adding node 4: {e}"));
+    node.spawn()
+        .unwrap_or_else(|e| panic!("starting node 4: {e}"));
+    node.wait_ready(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("node 4: {e}"));
+    let directory_id = parse_directory_id(
+        &cluster
+            .node(4)
+            .directory_id()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let port = cluster
+        .node(4)
+        .controller_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|| panic!("node 4 has no controller listener"));
+    let cluster_id = cluster.cluster_id().to_string();
+    change_voters(&mut cluster, "AddRaftVoter 4", |addr| {
+        let request = AddRaftVoterRequest::default()
+            .with_cluster_id(Some(StrBytes::from_string(cluster_id.clone())))
+            .with_timeout_ms(30_000)
+            .with_voter_id(4)
+            .with_voter_directory_id(directory_id)
+            .with_listeners(vec![Listener::default()
+                .with_name(StrBytes::from_static_str("CONTROLLER"))
+                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                .with_port(port)]);
+        let r = controller_call(addr, 0, &request)?;
+        Ok((r.error_code, r.error_message.map(|m| m.to_string())))
+    });
+    wait_voters(&mut cluster, &[1, 2, 3, 4], "after adding 4");
+    // Adding it again is DUPLICATE_VOTER.
+    let leader = cluster
+        .active_controller(ACTIVE_CONTROLLER_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = controller_call(
+        cluster
+            .node(leader)
+            .controller_addr()
+            .unwrap_or_else(|| panic!("no listener")),
+        0,
+        &AddRaftVoterRequest::default()
+            // No cluster id: accepted, as Kafka does.
+            .with_cluster_id(None)
+            .with_voter_id(4)
+            .with_voter_directory_id(directory_id)
+            .with_listeners(vec![Listener::default()
+                .with_name(StrBytes::from_static_str("CONTROLLER"))
+                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                .with_port(port)]),
+    )
+    .unwrap_or_else(|e| panic!("second AddRaftVoter: {e}"));
+    assert_eq!(again.error_code, 126, "{:?}", again.error_message);
+    let acked = acked_count(&state);
+    wait_acked(
+        &state,
+        acked + 2,
+        Duration::from_secs(45),
+        "with four voters",
+    );
+
+    // Remove the active controller itself, then stop it.
+    let removed = cluster
+        .active_controller(ACTIVE_CONTROLLER_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let removed_dir = parse_directory_id(
+        &cluster
+            .node(removed)
+            .directory_id()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    change_voters(
+        &mut cluster,
+        &format!("RemoveRaftVoter {removed}"),
+        |addr| {
+            let request = RemoveRaftVoterRequest::default()
+                .with_cluster_id(Some(StrBytes::from_string(cluster_id.clone())))
+                .with_voter_id(removed)
+                .with_voter_directory_id(removed_dir);
+            let r = controller_call(addr, 0, &request)?;
+            Ok((r.error_code, r.error_message.map(|m| m.to_string())))
+        },
+    );
+    let remaining: Vec<i32> = [1, 2, 3, 4]
+        .into_iter()
+        .filter(|&id| id != removed)
+        .collect();
+    wait_voters(
+        &mut cluster,
+        &remaining,
+        &format!("after removing {removed}"),
+    );
+    cluster
+        .node_mut(removed)
+        .stop()
+        .unwrap_or_else(|e| panic!("stopping controller {removed}: {e}"));
+    let acked = acked_count(&state);
+    wait_acked(
+        &state,
+        acked + 2,
+        Duration::from_secs(45),
+        "after the removal",
+    );
+
+    // Kill another original voter: the quorum {remaining} still has a majority; restart it with its static
+    // configuration (which names the removed controller and not 4).
+    let victim = remaining
+        .iter()
+        .copied()
+        .find(|&id| id != 4)
+        .unwrap_or_else(|| panic!("no original voter left"));
+    cluster
+        .node_mut(victim)
+        .kill9()
+        .unwrap_or_else(|e| panic!("kill -9 {victim}: {e}"));
+    let leader = cluster
+        .active_controller(ACTIVE_CONTROLLER_TIMEOUT)
+        .unwrap_or_else(|e| panic!("no leader with {victim} dead: {e}"));
+    assert!(
+        remaining.contains(&leader) && leader != victim,
+        "leader {leader}"
+    );
+    let acked = acked_count(&state);
+    wait_acked(
+        &state,
+        acked + 2,
+        Duration::from_secs(45),
+        &format!("{victim} dead, {leader} leads"),
+    );
+    cluster
+        .node_mut(victim)
+        .restart()
+        .unwrap_or_else(|e| panic!("restarting {victim}: {e}"));
+    let acked = acked_count(&state);
+    wait_acked(
+        &state,
+        acked + 2,
+        Duration::from_secs(45),
+        "after the restart",
+    );
+    wait_voters(&mut cluster, &remaining, "after the restart");
+
+    stop.store(true, Ordering::Relaxed);
+    if creator.join().is_err() {
+        panic!("the topic-creating thread panicked");
+    }
+    let acked = state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .acked
+        .clone();
+    eprintln!("{} creations acknowledged", acked.len());
+    let expected: BTreeMap<String, usize> = acked.iter().map(|t| (t.clone(), 1)).collect();
+    wait_topics_everywhere(&mut cluster, &expected, PROPAGATION);
+    // The restarted voter's log holds every acknowledged topic's records too: it answers as a voter.
+    assert!(
+        !cluster
+            .node(victim)
+            .log_since_spawn()
+            .contains("refused our raft connection"),
+        "controller {victim} was refused after its restart:\n{}",
+        cluster.node(victim).log_tail(4000)
+    );
 }

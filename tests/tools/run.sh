@@ -53,7 +53,12 @@ fi
 # --- a broker on free ports in a temp dir --------------------------------------------------------
 work="$(mktemp -d -t kraftwerk-tools-XXXXXX)"
 broker_pid=""
+controller2_pid=""
 cleanup() {
+  if [[ -n "$controller2_pid" ]] && kill -0 "$controller2_pid" 2>/dev/null; then
+    kill -9 "$controller2_pid" 2>/dev/null
+    wait "$controller2_pid" 2>/dev/null
+  fi
   if [[ -n "$broker_pid" ]] && kill -0 "$broker_pid" 2>/dev/null; then
     kill "$broker_pid" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$broker_pid" 2>/dev/null || break; sleep 0.2; done
@@ -267,6 +272,53 @@ rc=$?
 check "kafka-metadata-quorum --bootstrap-controller describe --status" "expected leader 1 from the controller listener" \
   bash -c "grep -qE '^LeaderId:\s+1$' '$out' && grep -q '$cluster_id' '$out'"
 
+# kafka-metadata-quorum add-controller / remove-controller (KIP-853) ----------------------------------
+# A second controller, not in controller.quorum.voters (an observer), is added with its own config file
+# (the tool reads node.id, the directory id from meta.properties and the controller listener), then removed
+# again so the rest of the run has node 1 as the only voter.
+quorum_tool() {
+  timeout "$step_timeout" java "${java_opts[@]}" -cp "$here/lib/*" "${main_class[kafka-metadata-quorum]}" \
+    --bootstrap-controller "127.0.0.1:$cport" "$@" >"$out" 2>"$err" </dev/null
+  rc=$?
+}
+cport2="$(free_port)"
+while [[ "$cport2" == "$port" || "$cport2" == "$cport" ]]; do cport2="$(free_port)"; done
+cat >"$work/controller2.properties" <<EOF
+process.roles=controller
+node.id=2
+controller.quorum.voters=1@127.0.0.1:$cport
+controller.listener.names=CONTROLLER
+listeners=CONTROLLER://127.0.0.1:$cport2
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$work/data2
+EOF
+"$bin" format --config "$work/controller2.properties" --cluster-id="$cluster_id" >"$work/format2.log" 2>&1 ||
+  die "format of controller 2 failed: $(cat "$work/format2.log")"
+NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$bin" --config "$work/controller2.properties" >"$work/controller2.log" 2>&1 &
+controller2_pid=$!
+for _ in $(seq 1 300); do
+  grep -q "kraftwerk started" "$work/controller2.log" 2>/dev/null && break
+  sleep 0.1
+done
+dir2="$(sed -n 's/^directory.id=//p' "$work/data2/meta.properties")"
+quorum_tool --command-config "$work/controller2.properties" add-controller
+check "kafka-metadata-quorum add-controller (node 2)" "expected 'Added controller 2 with directory id $dir2'" \
+  has "Added controller 2 with directory id $dir2"
+quorum_tool describe --status
+check "kafka-metadata-quorum describe --status lists the added voter" \
+  "expected voters 1 and 2, 2 with its directory id and CONTROLLER://127.0.0.1:$cport2" \
+  bash -c "grep -q '\"id\": 1' '$out' && grep -q '\"id\": 2, \"directoryId\": \"$dir2\"' '$out' &&
+    grep -q 'CONTROLLER://127.0.0.1:$cport2' '$out'"
+quorum_tool remove-controller --controller-id 2 --controller-directory-id "$dir2"
+check "kafka-metadata-quorum remove-controller (node 2)" "expected 'Removed KRaft controller 2'" \
+  has "Removed KRaft controller 2"
+quorum_tool describe --status
+check "kafka-metadata-quorum describe --status after remove-controller" "expected voter 1 only, led by 1" \
+  bash -c "grep -qE '^LeaderId:\s+1$' '$out' && grep -q '\"id\": 1' '$out' && ! grep -q '\"id\": 2' '$out'"
+kill -TERM "$controller2_pid" 2>/dev/null
+wait "$controller2_pid" 2>/dev/null
+controller2_pid=""
+
 # cleanup through the tools ------------------------------------------------------------------------
 tool kafka-topics --delete --topic "$topic"
 check "kafka-topics --delete" "delete failed" true
@@ -319,13 +371,14 @@ dump_has_records() {
     grep -q '"type":"REGISTER_BROKER_RECORD"' "$out" &&
     grep -q '"type":"CONFIG_RECORD".*"name":"retention.ms","value":"123456"' "$out" &&
     grep -q '"type":"REMOVE_TOPIC_RECORD"' "$out" &&
-    grep -qE 'LeaderChange|LEADER_CHANGE' "$out"
+    grep -qE 'LeaderChange|LEADER_CHANGE' "$out" &&
+    grep -qE 'KRaftVoters .*"voterId":2' "$out"
 }
 
 segment="$work/data/__cluster_metadata-0/00000000000000000000.log"
 offline lib org.apache.kafka.tools.DumpLogSegments --cluster-metadata-decoder --files "$segment"
 check "kafka-dump-log --cluster-metadata-decoder on __cluster_metadata-0" \
-  "expected TopicRecords for $topic and $meta_topic, 5+ PartitionRecords, a RegisterBrokerRecord, ConfigRecord retention.ms=123456, a RemoveTopicRecord and a leader change, with no decode error" \
+  "expected TopicRecords for $topic and $meta_topic, 5+ PartitionRecords, a RegisterBrokerRecord, ConfigRecord retention.ms=123456, a RemoveTopicRecord, a leader change and a VotersRecord naming voter 2, with no decode error" \
   dump_has_records
 cp "$out" "$work/dump-log.txt"
 

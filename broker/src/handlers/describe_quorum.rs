@@ -16,7 +16,6 @@ use kafka_protocol::ResponseError;
 use kraftwerk_controller::rpc::{QuorumInfo, ReplicaProgress};
 use kraftwerk_controller::{ControllerError, METADATA_TOPIC};
 
-use crate::config::BrokerConfig;
 use crate::context::BrokerContext;
 
 use super::errors::code;
@@ -30,7 +29,7 @@ pub async fn handle(
         return unknown_partition(&req);
     }
     let info = ctx.controller.describe_quorum().await;
-    response(&ctx.config, info, version)
+    response(info, version)
 }
 
 /// Whether the request names exactly `__cluster_metadata-0`, the only partition with a quorum.
@@ -64,21 +63,27 @@ pub fn unknown_partition(req: &DescribeQuorumRequest) -> DescribeQuorumResponse 
     resp
 }
 
-/// Builds the response from the active controller's answer.
-pub fn response(
-    config: &BrokerConfig,
-    info: Result<QuorumInfo, ControllerError>,
-    version: i16,
-) -> DescribeQuorumResponse {
+/// Builds the response from the active controller's answer: the voters (as the quorum's membership has them,
+/// not as any configuration file lists them), their directory ids, and at v2 every member's endpoints.
+pub fn response(info: Result<QuorumInfo, ControllerError>, version: i16) -> DescribeQuorumResponse {
     let mut partition = PartitionData::default();
     partition.partition_index = 0;
+    let mut members = Vec::new();
     match info {
         Ok(info) => {
             partition.leader_id = BrokerId(info.leader_id);
             partition.leader_epoch = info.leader_epoch;
             partition.high_watermark = info.high_watermark;
-            partition.current_voters = info.voters.iter().map(replica_state).collect();
-            partition.observers = info.observers.iter().map(replica_state).collect();
+            let state = |p: &ReplicaProgress| {
+                let mut s = replica_state(p);
+                if let Some(m) = info.members.iter().find(|m| m.id == p.node_id) {
+                    s.replica_directory_id = m.directory_id;
+                }
+                s
+            };
+            partition.current_voters = info.voters.iter().map(state).collect();
+            partition.observers = info.observers.iter().map(state).collect();
+            members = info.members;
         }
         Err(e) => {
             // No active controller could be reached: Kafka's answer from a replica that is not the leader.
@@ -97,22 +102,22 @@ pub fn response(
     let mut resp = DescribeQuorumResponse::default();
     resp.topics = vec![topic];
     if version >= 2 {
-        let listener_name = config
-            .controller_listener_names
-            .first()
-            .cloned()
-            .unwrap_or_default();
-        resp.nodes = config
-            .voters
+        resp.nodes = members
             .iter()
-            .map(|v| {
-                let mut listener = Listener::default();
-                listener.name = StrBytes::from_string(listener_name.clone());
-                listener.host = StrBytes::from_string(v.host.clone());
-                listener.port = v.port;
+            .map(|m| {
                 let mut node = Node::default();
-                node.node_id = BrokerId(v.id);
-                node.listeners = vec![listener];
+                node.node_id = BrokerId(m.id);
+                node.listeners = m
+                    .endpoints
+                    .iter()
+                    .map(|e| {
+                        let mut listener = Listener::default();
+                        listener.name = StrBytes::from_string(e.name.clone());
+                        listener.host = StrBytes::from_string(e.host.clone());
+                        listener.port = e.port;
+                        listener
+                    })
+                    .collect();
                 node
             })
             .collect();

@@ -29,6 +29,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod raft_voters;
 pub mod sasl;
 
 /// Topic names that appear more than once in one admin request; Kafka answers INVALID_REQUEST for every copy.
@@ -81,6 +82,9 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::CreateAcls, 1, 3);
     apis.register(ApiKey::DeleteAcls, 1, 3);
     apis.register(ApiKey::DescribeQuorum, 0, 2);
+    apis.register(ApiKey::AddRaftVoter, 0, 0);
+    apis.register(ApiKey::RemoveRaftVoter, 0, 0);
+    apis.register(ApiKey::UpdateRaftVoter, 0, 0);
     apis.register(ApiKey::OffsetForLeaderEpoch, 2, 4);
     apis
 }
@@ -167,6 +171,13 @@ pub async fn dispatch(
         }
         RequestKind::DescribeQuorum(r) => {
             ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, r, v).await)
+        }
+        RequestKind::AddRaftVoter(r) => ResponseKind::AddRaftVoter(raft_voters::add(ctx, r).await),
+        RequestKind::RemoveRaftVoter(r) => {
+            ResponseKind::RemoveRaftVoter(raft_voters::remove(ctx, r).await)
+        }
+        RequestKind::UpdateRaftVoter(r) => {
+            ResponseKind::UpdateRaftVoter(raft_voters::update(ctx, r).await)
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(ctx, conn, r, v))

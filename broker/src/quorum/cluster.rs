@@ -91,6 +91,7 @@ impl ClusterHandle {
         let ReplyFrame {
             reply,
             committed_offset,
+            ..
         } = self
             .inner
             .client
@@ -128,6 +129,29 @@ impl ClusterHandle {
         match self.inner.client.call(&request, deadline, deadline).await {
             Ok(ReplyFrame {
                 reply: ControllerReply::Heartbeat(r),
+                ..
+            }) => r,
+            Ok(other) => Err(unexpected(&other.reply)),
+            Err(e) => Err(client_error(e)),
+        }
+    }
+
+    /// A voter change (AddRaftVoter, RemoveRaftVoter, UpdateRaftVoter forwarded by a broker), run by the active
+    /// controller; `wait` bounds how long the change may take (an addition waits for the new voter to catch up).
+    pub async fn change_voters(
+        &self,
+        request: ControllerRequest,
+        wait: Duration,
+    ) -> Result<(), ControllerError> {
+        let reply_timeout = wait + REPLY_TIMEOUT;
+        match self
+            .inner
+            .client
+            .call(&request, WRITE_DEADLINE.max(reply_timeout), reply_timeout)
+            .await
+        {
+            Ok(ReplyFrame {
+                reply: ControllerReply::VoterChange(r),
                 ..
             }) => r,
             Ok(other) => Err(unexpected(&other.reply)),

@@ -54,7 +54,11 @@ const POOL_SIZE: usize = 8;
 pub struct ControllerClient {
     cluster_id: String,
     node_id: i32,
-    voters: Vec<PeerAddr>,
+    /// The controllers to try: `controller.quorum.voters` at first, then the voters the last reply named
+    /// (controllers added or removed at run time, KIP-853).
+    voters: parking_lot::RwLock<Vec<PeerAddr>>,
+    /// The controller listener whose endpoint is dialled.
+    listener: String,
     local: Option<ControllerHandle>,
     conns: Vec<Mutex<Option<Conn>>>,
     next_conn: AtomicUsize,
@@ -69,12 +73,14 @@ impl ControllerClient {
         cluster_id: String,
         node_id: i32,
         voters: Vec<PeerAddr>,
+        listener: String,
         local: Option<ControllerHandle>,
     ) -> Self {
         Self {
             cluster_id,
             node_id,
-            voters,
+            voters: parking_lot::RwLock::new(voters),
+            listener,
             local,
             conns: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
             next_conn: AtomicUsize::new(0),
@@ -96,16 +102,52 @@ impl ControllerClient {
     }
 
     fn pick(&self) -> Option<PeerAddr> {
+        let voters = self.voters.read();
         if let Some(leader) = self.leader_hint() {
-            if let Some(v) = self.voters.iter().find(|v| v.node_id == leader) {
+            if let Some(v) = voters.iter().find(|v| v.node_id == leader) {
                 return Some(v.clone());
             }
         }
-        if self.voters.is_empty() {
+        if voters.is_empty() {
             return None;
         }
-        let i = self.next_voter.fetch_add(1, Ordering::Relaxed) % self.voters.len();
-        Some(self.voters[i].clone())
+        let i = self.next_voter.fetch_add(1, Ordering::Relaxed) % voters.len();
+        voters.get(i).cloned()
+    }
+
+    /// The controllers this client currently tries.
+    pub fn voters(&self) -> Vec<PeerAddr> {
+        self.voters.read().clone()
+    }
+
+    /// Adopts the voter set a controller named in its reply (ignored when empty or unchanged).
+    fn learn_voters(&self, named: &[kraftwerk_controller::membership::Member]) {
+        let learned: Vec<PeerAddr> = named
+            .iter()
+            .filter_map(|m| {
+                let e = kraftwerk_controller::membership::endpoint_on(m, &self.listener)?;
+                Some(PeerAddr {
+                    node_id: m.id,
+                    host: e.host.clone(),
+                    port: e.port,
+                })
+            })
+            .collect();
+        if learned.is_empty() {
+            return;
+        }
+        let same = {
+            let current = self.voters.read();
+            current.len() == learned.len()
+                && current
+                    .iter()
+                    .zip(&learned)
+                    .all(|(a, b)| a.node_id == b.node_id && a.host == b.host && a.port == b.port)
+        };
+        if !same {
+            tracing::info!(voters = ?learned.iter().map(|v| v.node_id).collect::<Vec<_>>(), "the controller quorum's voters changed");
+            *self.voters.write() = learned;
+        }
     }
 
     /// Sends `request` to the active controller and returns its reply and the controller's committed
@@ -144,7 +186,11 @@ impl ControllerClient {
                 }
             }
             let Some(c) = conn.as_mut() else { continue };
-            match exchange(c, &body, reply_timeout).await {
+            let answer = exchange(c, &body, reply_timeout).await;
+            if let Ok(frame) = &answer {
+                self.learn_voters(&frame.voters);
+            }
+            match answer {
                 Ok(ReplyFrame {
                     reply: ControllerReply::NotController { leader },
                     ..

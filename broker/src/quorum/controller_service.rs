@@ -30,6 +30,7 @@ use kraftwerk_protocol::versions::SupportedApis;
 use kraftwerk_protocol::{ApiKey, RequestKind, ResponseKind};
 
 use super::channel::{write_frame, ChannelError, FrameReader, MAX_FETCH_BYTES};
+use super::voter_apis;
 use crate::config::BrokerConfig;
 use crate::handlers::describe_quorum;
 
@@ -43,10 +44,11 @@ pub struct ControllerService {
     pub handle: ControllerHandle,
     pub cluster_id: String,
     pub node_id: i32,
-    pub voter_ids: Vec<i32>,
     pub listener_name: String,
-    config: Arc<BrokerConfig>,
     liveness: Mutex<BrokerLiveness>,
+    /// `broker.session.timeout.ms`: a broker that has not fetched the log for this long is no longer listed
+    /// as an observer.
+    broker_session_timeout: Duration,
     /// Brokers following the metadata log from this controller: node id -> (next offset, when, ms).
     observers: Mutex<HashMap<i32, (i64, i64)>>,
     /// The Kafka APIs a controller listener answers (a Kafka client may ask these of a controller).
@@ -64,14 +66,16 @@ impl ControllerService {
         kafka_apis.register(ApiKey::ApiVersions, 0, 4);
         kafka_apis.register(ApiKey::DescribeQuorum, 0, 2);
         kafka_apis.register(ApiKey::DescribeCluster, 1, 1);
+        kafka_apis.register(ApiKey::AddRaftVoter, 0, 0);
+        kafka_apis.register(ApiKey::RemoveRaftVoter, 0, 0);
+        kafka_apis.register(ApiKey::UpdateRaftVoter, 0, 0);
         Arc::new(Self {
             handle,
             cluster_id,
             node_id: config.node_id,
-            voter_ids: config.voters.iter().map(|v| v.id).collect(),
             listener_name,
             liveness: Mutex::new(BrokerLiveness::new(config.broker_session_timeout)),
-            config,
+            broker_session_timeout: config.broker_session_timeout,
             observers: Mutex::new(HashMap::new()),
             kafka_apis,
         })
@@ -93,11 +97,17 @@ impl ControllerService {
                 hello.from_node, hello.to_node, self.node_id
             ));
         }
-        if hello.kind == ChannelKind::Raft && !self.voter_ids.contains(&hello.from_node) {
+        // The current membership (voters and learners being added), not the static configuration.
+        let membership = self.handle.membership();
+        if hello.kind == ChannelKind::Raft && !membership.is_member(hello.from_node) {
             return Err(format!(
-                "node {} sent raft messages but is not one of the voters {:?} in controller {}'s \
-                 controller.quorum.voters; the voter lists disagree between the nodes",
-                hello.from_node, self.voter_ids, self.node_id
+                "node {} sent raft messages but is not a member of the quorum (voters {:?}, learners {:?}) \
+                 as controller {} knows it; add it with kafka-metadata-quorum add-controller, or check that \
+                 controller.quorum.voters names the same initial voters on every node",
+                hello.from_node,
+                membership.voter_ids(),
+                membership.learners.iter().map(|l| l.id).collect::<Vec<_>>(),
+                self.node_id
             ));
         }
         Ok(())
@@ -106,15 +116,16 @@ impl ControllerService {
     /// The leader's quorum state plus the brokers that fetch from it.
     async fn describe_quorum(&self) -> Result<QuorumInfo, ControllerError> {
         let mut info = self.handle.describe_quorum().await?;
-        let voters = &self.voter_ids;
-        // A broker that stopped fetching for a whole session is gone (or follows another controller).
+        let membership = self.handle.membership();
+        // A broker that stopped fetching for a whole session is gone (or follows another controller);
+        // controllers being added (raft learners) are already among the observers the node reported.
         let since = wall_clock_ms()
-            - i64::try_from(self.config.broker_session_timeout.as_millis()).unwrap_or(i64::MAX);
-        info.observers = self
+            - i64::try_from(self.broker_session_timeout.as_millis()).unwrap_or(i64::MAX);
+        let brokers: Vec<ReplicaProgress> = self
             .observers
             .lock()
             .iter()
-            .filter(|(id, &(_, at))| !voters.contains(id) && at >= since)
+            .filter(|(id, &(_, at))| !membership.is_member(**id) && at >= since)
             .map(|(&node_id, &(offset, at))| ReplicaProgress {
                 node_id,
                 log_end_offset: offset,
@@ -126,6 +137,7 @@ impl ControllerService {
                 },
             })
             .collect();
+        info.observers.extend(brokers);
         info.observers.sort_by_key(|o| o.node_id);
         Ok(info)
     }
@@ -151,19 +163,76 @@ impl ControllerService {
         resp.cluster_id = StrBytes::from_string(self.cluster_id.clone());
         resp.controller_id = BrokerId(self.handle.leader_id().unwrap_or(-1));
         resp.cluster_authorized_operations = i32::MIN;
-        resp.brokers = self
-            .config
+        let membership = self.handle.membership();
+        resp.brokers = membership
             .voters
             .iter()
-            .map(|v| {
+            .filter_map(|v| {
+                let e = kraftwerk_controller::membership::endpoint_on(v, &self.listener_name)?;
                 let mut b = DescribeClusterBroker::default();
                 b.broker_id = BrokerId(v.id);
-                b.host = StrBytes::from_string(v.host.clone());
-                b.port = i32::from(v.port);
-                b
+                b.host = StrBytes::from_string(e.host.clone());
+                b.port = i32::from(e.port);
+                Some(b)
             })
             .collect();
         resp
+    }
+
+    /// AddRaftVoter on the controller listener.
+    async fn add_raft_voter(
+        &self,
+        req: &kafka_protocol::messages::AddRaftVoterRequest,
+    ) -> voter_apis::Outcome {
+        if let Err(o) = voter_apis::check_cluster(&self.cluster_id, req.cluster_id.as_ref()) {
+            return o;
+        }
+        let member = match voter_apis::member_to_add(req, &self.listener_name) {
+            Ok(m) => m,
+            Err(o) => return o,
+        };
+        info!(voter = member.id, directory = %member.directory_id, "AddRaftVoter");
+        voter_apis::outcome(
+            self.handle
+                .add_voter(member, voter_apis::timeout(req.timeout_ms))
+                .await,
+        )
+    }
+
+    /// RemoveRaftVoter on the controller listener.
+    async fn remove_raft_voter(
+        &self,
+        req: &kafka_protocol::messages::RemoveRaftVoterRequest,
+    ) -> voter_apis::Outcome {
+        if let Err(o) = voter_apis::check_cluster(&self.cluster_id, req.cluster_id.as_ref()) {
+            return o;
+        }
+        let (id, directory_id) = voter_apis::voter_to_remove(req);
+        info!(voter = id, directory = %directory_id, "RemoveRaftVoter");
+        voter_apis::outcome(
+            self.handle
+                .remove_voter(id, directory_id, voter_apis::timeout(0))
+                .await,
+        )
+    }
+
+    /// UpdateRaftVoter on the controller listener.
+    async fn update_raft_voter(
+        &self,
+        req: &kafka_protocol::messages::UpdateRaftVoterRequest,
+    ) -> voter_apis::Outcome {
+        if let Err(o) = voter_apis::check_cluster(&self.cluster_id, req.cluster_id.as_ref()) {
+            return o;
+        }
+        let member = match voter_apis::member_to_update(req, &self.listener_name) {
+            Ok(m) => m,
+            Err(o) => return o,
+        };
+        voter_apis::outcome(
+            self.handle
+                .update_voter(member, voter_apis::timeout(0))
+                .await,
+        )
     }
 
     /// Runs one broker request on this controller.
@@ -238,6 +307,24 @@ impl ControllerService {
             ControllerRequest::DescribeQuorum => {
                 ControllerReply::Quorum(self.describe_quorum().await)
             }
+            ControllerRequest::AddVoter { member, timeout_ms } => ControllerReply::VoterChange(
+                self.handle
+                    .add_voter(
+                        member,
+                        voter_apis::timeout(i32::try_from(timeout_ms).unwrap_or(i32::MAX)),
+                    )
+                    .await,
+            ),
+            ControllerRequest::RemoveVoter { id, directory_id } => ControllerReply::VoterChange(
+                self.handle
+                    .remove_voter(id, directory_id, voter_apis::timeout(0))
+                    .await,
+            ),
+            ControllerRequest::UpdateVoter { member } => ControllerReply::VoterChange(
+                self.handle
+                    .update_voter(member, voter_apis::timeout(0))
+                    .await,
+            ),
             ControllerRequest::AlterPartition(req) => {
                 ControllerReply::AlteredPartition(self.handle.alter_partition(req).await)
             }
@@ -366,6 +453,7 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
         | ControllerReply::Heartbeat(Err(ControllerError::NotController))
         | ControllerReply::ProducerIds(Err(ControllerError::NotController))
         | ControllerReply::Quorum(Err(ControllerError::NotController))
+        | ControllerReply::VoterChange(Err(ControllerError::NotController))
         | ControllerReply::AlteredPartition(Err(ControllerError::NotController)) => true,
         ControllerReply::CreatedTopics(r) => all(r),
         ControllerReply::DeletedTopics(r) => all(r),
@@ -498,6 +586,7 @@ async fn serve_requests(
         let frame = ReplyFrame {
             reply,
             committed_offset: svc.handle.image().last_applied_offset(),
+            voters: svc.handle.membership().voters.clone(),
         };
         let body = match rpc::encode(&frame) {
             Ok(body) => body,
@@ -562,13 +651,34 @@ async fn serve_kafka(
             }
             RequestKind::DescribeQuorum(r) if svc.kafka_apis.is_supported(api_key, version) => {
                 ResponseKind::DescribeQuorum(if describe_quorum::asks_for_metadata_partition(&r) {
-                    describe_quorum::response(&svc.config, svc.describe_quorum().await, version)
+                    describe_quorum::response(svc.describe_quorum().await, version)
                 } else {
                     describe_quorum::unknown_partition(&r)
                 })
             }
             RequestKind::DescribeCluster(r) if svc.kafka_apis.is_supported(api_key, version) => {
                 ResponseKind::DescribeCluster(svc.describe_controllers(&r))
+            }
+            RequestKind::AddRaftVoter(r) if svc.kafka_apis.is_supported(api_key, version) => {
+                ResponseKind::AddRaftVoter(voter_apis::add_response(svc.add_raft_voter(&r).await))
+            }
+            RequestKind::RemoveRaftVoter(r) if svc.kafka_apis.is_supported(api_key, version) => {
+                ResponseKind::RemoveRaftVoter(voter_apis::remove_response(
+                    svc.remove_raft_voter(&r).await,
+                ))
+            }
+            RequestKind::UpdateRaftVoter(r) if svc.kafka_apis.is_supported(api_key, version) => {
+                let outcome = svc.update_raft_voter(&r).await;
+                let epoch = svc
+                    .handle
+                    .describe_quorum()
+                    .await
+                    .map_or(-1, |q| q.leader_epoch);
+                ResponseKind::UpdateRaftVoter(voter_apis::update_response(
+                    outcome,
+                    svc.handle.leader_id().unwrap_or(-1),
+                    epoch,
+                ))
             }
             _ => {
                 warn!(

@@ -16,3 +16,4 @@ pub mod controller_service;
 pub mod follower_task;
 pub mod lifecycle;
 pub mod peer_transport;
+pub mod voter_apis;

@@ -1,6 +1,10 @@
 //! Raft messages to the other controllers over their controller listeners.
 //!
-//! One long-lived outgoing connection per peer, owned by a task that drains a bounded queue. The node never
+//! One long-lived outgoing connection per peer, owned by a task that drains a bounded queue. The peers start
+//! as the static `controller.quorum.voters` and then follow the quorum's membership (KIP-853): the node hands
+//! every applied membership to [`Transport::set_members`], which starts a sender for a new voter or learner
+//! (dialled on the endpoint the membership records for it), restarts one whose endpoint changed, and stops the
+//! sender of a removed one. The node never
 //! waits on the network: `send` queues or, when the queue is full or the peer is down, drops the message
 //! (raft retransmits whatever is lost). A lost connection is redialled with exponential backoff. The first
 //! frame is a hello naming the cluster and both nodes; a peer that refuses it (another cluster, a voter list
@@ -9,11 +13,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
+use kraftwerk_controller::membership::{endpoint_on, Membership};
 use kraftwerk_controller::transport::{encode_raft_message, RaftMessage, Transport};
 use kraftwerk_protocol::quorum_channel::{decode_ack, framed_hello, ChannelKind, Hello};
 
@@ -33,40 +41,133 @@ pub struct PeerAddr {
     pub port: u16,
 }
 
-/// The [`Transport`] of a controller in a multi-voter quorum.
+/// One peer's sender.
+struct Peer {
+    addr: PeerAddr,
+    queue: mpsc::Sender<RaftMessage>,
+    task: JoinHandle<()>,
+}
+
+/// The [`Transport`] of a controller: one sender per other member of the quorum.
 pub struct TcpTransport {
-    queues: HashMap<i32, mpsc::Sender<RaftMessage>>,
+    cluster_id: String,
+    self_id: i32,
+    /// The controller listener name whose endpoint is dialled when a member has several.
+    listener: String,
+    /// The broker runtime the senders run on (`set_members` is called from the controller's own thread).
+    runtime: tokio::runtime::Handle,
+    peers: Mutex<HashMap<i32, Peer>>,
 }
 
 impl TcpTransport {
-    /// Starts one sender task per peer (every voter but `self_id`).
-    pub fn start(cluster_id: &str, self_id: i32, peers: &[PeerAddr]) -> Self {
-        let mut queues = HashMap::new();
-        for peer in peers.iter().filter(|p| p.node_id != self_id) {
-            let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-            let hello = Hello {
-                kind: ChannelKind::Raft,
-                cluster_id: cluster_id.to_string(),
-                from_node: self_id,
-                to_node: peer.node_id,
-            };
-            let span = tracing::info_span!("raft_peer", peer = peer.node_id);
-            tokio::spawn(run_peer(peer.clone(), hello, rx).instrument(span));
-            queues.insert(peer.node_id, tx);
+    /// Starts one sender task per peer (every voter but `self_id`); must be called inside the runtime the
+    /// senders are to run on.
+    pub fn start(cluster_id: &str, self_id: i32, listener: &str, peers: &[PeerAddr]) -> Self {
+        let transport = Self {
+            cluster_id: cluster_id.to_string(),
+            self_id,
+            listener: listener.to_string(),
+            runtime: tokio::runtime::Handle::current(),
+            peers: Mutex::new(HashMap::new()),
+        };
+        {
+            let mut map = transport.peers.lock();
+            for peer in peers.iter().filter(|p| p.node_id != self_id) {
+                map.insert(peer.node_id, transport.spawn_peer(peer.clone()));
+            }
         }
-        Self { queues }
+        transport
+    }
+
+    fn spawn_peer(&self, addr: PeerAddr) -> Peer {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let hello = Hello {
+            kind: ChannelKind::Raft,
+            cluster_id: self.cluster_id.clone(),
+            from_node: self.self_id,
+            to_node: addr.node_id,
+        };
+        let span = tracing::info_span!("raft_peer", peer = addr.node_id);
+        let task = self
+            .runtime
+            .spawn(run_peer(addr.clone(), hello, rx).instrument(span));
+        Peer {
+            addr,
+            queue: tx,
+            task,
+        }
+    }
+
+    /// The peers' node ids (for tests and logs).
+    pub fn peer_ids(&self) -> Vec<i32> {
+        let mut ids: Vec<i32> = self.peers.lock().keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 }
 
 impl Transport for TcpTransport {
     fn send(&self, to: i32, message: RaftMessage) {
-        match self.queues.get(&to) {
-            Some(queue) => {
-                if queue.try_send(message).is_err() {
+        match self.peers.lock().get(&to) {
+            Some(peer) => {
+                if peer.queue.try_send(message).is_err() {
                     debug!(to, "raft queue full or closed; dropping a message");
                 }
             }
-            None => warn!(to, "dropping a raft message to a node that is not a voter"),
+            None => warn!(
+                to,
+                "dropping a raft message to a node that is not in the quorum"
+            ),
+        }
+    }
+
+    fn set_members(&self, members: &Membership) {
+        let mut wanted = HashMap::new();
+        for member in members.members().filter(|m| m.id != self.self_id) {
+            match endpoint_on(member, &self.listener) {
+                Some(e) => {
+                    wanted.insert(
+                        member.id,
+                        PeerAddr {
+                            node_id: member.id,
+                            host: e.host.clone(),
+                            port: e.port,
+                        },
+                    );
+                }
+                None => warn!(
+                    peer = member.id,
+                    "quorum member has no endpoint; raft messages to it are dropped"
+                ),
+            }
+        }
+        let mut peers = self.peers.lock();
+        peers.retain(|id, peer| {
+            let keep = wanted
+                .get(id)
+                .is_some_and(|w| w.host == peer.addr.host && w.port == peer.addr.port);
+            if !keep {
+                info!(
+                    peer = id,
+                    "no longer a quorum member at this address; closing its raft connection"
+                );
+                peer.task.abort();
+            }
+            keep
+        });
+        for (id, addr) in wanted {
+            if let std::collections::hash_map::Entry::Vacant(slot) = peers.entry(id) {
+                info!(peer = id, host = %addr.host, port = addr.port, "new quorum member; connecting");
+                slot.insert(self.spawn_peer(addr));
+            }
+        }
+    }
+}
+
+impl Drop for TcpTransport {
+    fn drop(&mut self) {
+        for peer in self.peers.lock().values() {
+            peer.task.abort();
         }
     }
 }

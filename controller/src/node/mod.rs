@@ -13,6 +13,7 @@
 //! The task runs on its own thread (with a single-threaded runtime) because it fsyncs the
 //! metadata log, which must not stall the broker's request-handling runtime.
 
+mod membership_change;
 mod proposals;
 mod raft_logger;
 mod status;
@@ -32,6 +33,7 @@ pub(crate) use status::SharedStatus;
 use crate::config::{node_id, raft_id};
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
+use crate::membership::{Member, Membership};
 use crate::ops::OpContext;
 use crate::raft_log::snapshot_file::SnapshotId;
 use crate::raft_log::{LogError, RaftStorage, SnapshotPayload, StoredSnapshot};
@@ -76,14 +78,34 @@ pub(crate) enum Command {
         /// Where the answer goes.
         reply: tokio::sync::oneshot::Sender<Result<QuorumInfo, ControllerError>>,
     },
+    /// Change the quorum's membership (KIP-853 AddRaftVoter, RemoveRaftVoter, UpdateRaftVoter).
+    ChangeMembership {
+        /// What to change.
+        request: MembershipRequest,
+        /// How long an addition may wait for the new voter to catch up.
+        timeout: Duration,
+        /// Answered once the change has committed (or failed).
+        reply: tokio::sync::oneshot::Sender<Result<(), ControllerError>>,
+    },
     /// Stop; in-flight requests answer NOT_CONTROLLER.
     Shutdown,
+}
+
+/// A membership change asked of the leader.
+#[derive(Debug, Clone)]
+pub(crate) enum MembershipRequest {
+    /// Add a voter: it becomes a raft learner, catches up, then is promoted.
+    Add(Member),
+    /// Remove the voter (or learner) with this id; its directory id must match unless one side is unknown
+    /// (zero).
+    Remove { id: i32, directory_id: uuid::Uuid },
+    /// Replace a voter's endpoints and kraft.version range.
+    Update(Member),
 }
 
 /// What the node needs from `start`.
 pub(crate) struct NodeParts {
     pub node_id: i32,
-    pub voters: Vec<i32>,
     pub tick: Duration,
     /// Bytes of applied entries between snapshots.
     pub snapshot_bytes: u64,
@@ -92,6 +114,8 @@ pub(crate) struct NodeParts {
     pub ctx: OpContext,
     pub image: MetadataImage,
     pub image_tx: watch::Sender<Arc<MetadataImage>>,
+    /// Where the applied membership is published.
+    pub membership_tx: watch::Sender<Arc<Membership>>,
     pub status: Arc<SharedStatus>,
 }
 
@@ -116,6 +140,9 @@ pub(crate) struct Node {
     /// Entry bytes applied since the last snapshot.
     bytes_since_snapshot: u64,
     image_tx: watch::Sender<Arc<MetadataImage>>,
+    membership_tx: watch::Sender<Arc<Membership>>,
+    /// Leader only: the membership change in progress (one at a time, as in Kafka).
+    change: Option<membership_change::InProgress>,
     status: Arc<SharedStatus>,
 }
 
@@ -152,12 +179,17 @@ impl Node {
             ..raft::Config::default()
         };
         config.validate()?;
+        let membership = parts.storage.membership().clone();
         let mut raw = RawNode::new(
             &config,
             parts.storage,
             &raft_logger::raft_logger(parts.node_id),
         )?;
-        if parts.voters == [parts.node_id] {
+        parts.transport.set_members(&membership);
+        parts
+            .membership_tx
+            .send_replace(Arc::new(membership.clone()));
+        if membership.voter_ids() == [parts.node_id] {
             // A lone voter wins at once; no need to wait out an election timeout.
             raw.campaign()?;
         }
@@ -176,6 +208,8 @@ impl Node {
             snapshot_bytes: parts.snapshot_bytes.max(1),
             bytes_since_snapshot,
             image_tx: parts.image_tx,
+            membership_tx: parts.membership_tx,
+            change: None,
             status: parts.status,
         };
         node.publish_status();
@@ -229,6 +263,7 @@ impl Node {
         };
         self.in_flight.fail_all(&answer);
         self.deferred.clear();
+        self.fail_change(answer.clone());
         self.status.set(None, false);
         if let Err(e) = self.raw.mut_store().close() {
             warn!(error = %e, "closing the metadata log failed; it will be recovered on next start");
@@ -261,6 +296,11 @@ impl Node {
             } => {
                 let _ = reply.send(self.read_committed(from_index, max_bytes));
             }
+            Command::ChangeMembership {
+                request,
+                timeout,
+                reply,
+            } => self.start_change(request, timeout, reply),
             Command::Shutdown => return false,
         }
         true
@@ -291,7 +331,8 @@ impl Node {
         let now = wall_clock_ms();
         let self_id = self.raw.raft.id;
         let last = self.raw.raft.raft_log.last_index();
-        let mut voters: Vec<ReplicaProgress> = self
+        let conf = self.raw.raft.prs().conf().to_conf_state();
+        let mut all: Vec<(bool, ReplicaProgress)> = self
             .raw
             .raft
             .prs()
@@ -308,21 +349,29 @@ impl Node {
                 } else {
                     progress.matched
                 };
-                Some(ReplicaProgress {
-                    node_id,
-                    log_end_offset: i64::try_from(matched).unwrap_or(i64::MAX),
-                    last_fetch_ms: fetch,
-                    last_caught_up_ms: caught_up,
-                })
+                Some((
+                    conf.voters.contains(&id),
+                    ReplicaProgress {
+                        node_id,
+                        log_end_offset: i64::try_from(matched).unwrap_or(i64::MAX),
+                        last_fetch_ms: fetch,
+                        last_caught_up_ms: caught_up,
+                    },
+                ))
             })
             .collect();
-        voters.sort_by_key(|v| v.node_id);
+        all.sort_by_key(|(_, v)| v.node_id);
+        // Learners (controllers being added) fetch the log without voting: Kafka's observers.
+        let (voters, observers): (Vec<_>, Vec<_>) = all.into_iter().partition(|(voter, _)| *voter);
+        let voters: Vec<ReplicaProgress> = voters.into_iter().map(|(_, v)| v).collect();
+        let observers: Vec<ReplicaProgress> = observers.into_iter().map(|(_, v)| v).collect();
         Ok(QuorumInfo {
             leader_id: node_id(self_id).unwrap_or(-1),
             leader_epoch: i32::try_from(self.raw.raft.term).unwrap_or(i32::MAX),
             high_watermark: i64::try_from(self.raw.raft.raft_log.committed).unwrap_or(i64::MAX),
             voters,
-            observers: Vec::new(),
+            observers,
+            members: self.raw.store().membership().members().cloned().collect(),
         })
     }
 
@@ -443,14 +492,21 @@ impl Node {
     fn settle(&mut self) -> Result<(), NodeError> {
         loop {
             self.drain_ready()?;
+            if self.step_down_if_removed() {
+                continue;
+            }
             if !self.is_leader() {
                 self.pending = None;
                 // Dropped operations answer NOT_CONTROLLER through their closed reply channels.
                 self.deferred.clear();
+                self.fail_change(ControllerError::NotController);
             } else if self.caught_up() && !self.deferred.is_empty() {
                 while let Some(op) = self.deferred.pop_front() {
                     self.propose(op);
                 }
+                continue;
+            }
+            if self.drive_change() {
                 continue;
             }
             self.maybe_snapshot()?;
@@ -462,7 +518,9 @@ impl Node {
     /// Takes a snapshot of the applied image once enough has been applied since the last one, and trims
     /// the log behind it, so a restart loads the image instead of replaying the whole history.
     fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
-        if self.bytes_since_snapshot < self.snapshot_bytes {
+        if self.bytes_since_snapshot < self.snapshot_bytes
+            && !self.raw.store().take_snapshot_wanted()
+        {
             return Ok(());
         }
         let covered = self.raw.store().latest_snapshot().map_or(0, |s| s.index);
@@ -481,6 +539,7 @@ impl Node {
             id,
             wall_clock_ms(),
             &records,
+            Some(self.raw.store().membership().clone()),
         )?;
         let bytes = snapshot.bytes.len();
         self.raw.mut_store().save_snapshot(snapshot)?;
@@ -518,7 +577,15 @@ impl Node {
         self.applied_term = meta.term;
         self.bytes_since_snapshot = 0;
         self.image_tx.send_replace(Arc::new(self.committed.clone()));
+        let membership = self.raw.store().membership().clone();
+        self.publish_membership(membership);
         Ok(())
+    }
+
+    /// Hands a new membership to the transport (before anything is sent to a new member) and publishes it.
+    fn publish_membership(&self, membership: Membership) {
+        self.transport.set_members(&membership);
+        self.membership_tx.send_replace(Arc::new(membership));
     }
 
     fn publish_status(&self) {
@@ -586,6 +653,10 @@ impl Node {
         let mut resolved: Vec<Resolved> = Vec::new();
         for entry in entries {
             self.bytes_since_snapshot += entry.data.len() as u64;
+            if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
+                self.apply_membership(entry);
+            }
+            self.note_applied_for_change(entry);
             self.committed = apply_entry(&self.committed, entry);
             self.applied_index = entry.index;
             self.applied_term = entry.term;
@@ -613,7 +684,7 @@ pub(crate) fn apply_entry(image: &MetadataImage, entry: &Entry) -> MetadataImage
         return image.apply(offset, &[]);
     }
     if entry.get_entry_type() != EntryType::EntryNormal {
-        warn!(index = entry.index, kind = ?entry.get_entry_type(), "skipping raft membership change: voters are static");
+        // A membership change: one control record (VotersRecord), nothing for the image.
         return image.apply(offset, &[]);
     }
     let serialized = match split_batch(&entry.data) {

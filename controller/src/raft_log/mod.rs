@@ -17,11 +17,12 @@ pub(crate) mod snapshots;
 
 use std::path::PathBuf;
 
-use raft::prelude::{ConfState, Entry, HardState, RaftState, Snapshot};
+use raft::prelude::{Entry, HardState, RaftState, Snapshot};
 use raft::{GetEntriesContext, StorageError as RaftStorageError};
 use thiserror::Error;
 
 use crate::config::node_id;
+use crate::membership::Membership;
 pub(crate) use snapshots::{SnapshotDir, SnapshotPayload, StoredSnapshot};
 
 /// Failures of the metadata log and quorum state.
@@ -122,21 +123,28 @@ pub(crate) struct RaftStorage {
     /// The newest snapshot: what a voter too far behind is sent, and where the image starts on restart.
     snapshot: Option<StoredSnapshot>,
     hard_state: HardState,
-    conf_state: ConfState,
+    /// The membership of the applied log (what raft-rs starts from: the membership at the commit index).
+    membership: Membership,
+    /// The membership the log starts from: the static `controller.quorum.voters`.
+    initial: Membership,
     log: Box<dyn EntryStore>,
     quorum: Box<dyn HardStateStore>,
     snapshots: SnapshotDir,
     /// The leader of the current term, as last noted by the node.
     view: QuorumView,
+    /// raft-rs asked for a snapshot for a member the newest snapshot predates (raft-rs refuses a snapshot whose
+    /// configuration does not name it): the node takes a new one at once.
+    snapshot_wanted: std::sync::atomic::AtomicBool,
 }
 
 impl RaftStorage {
-    /// Loads the stores. `voters` are raft ids; membership is static configuration, so the
-    /// conf state is not persisted. `snapshots` are the valid stored snapshots, newest first.
+    /// Loads the stores. `initial` is the membership the log starts from (the static voters); the
+    /// membership at the commit index is the newest snapshot's (else `initial`) updated by every committed
+    /// conf change after it, whose context holds the whole membership after the change.
     pub(crate) fn open(
         mut log: Box<dyn EntryStore>,
         mut quorum: Box<dyn HardStateStore>,
-        voters: Vec<u64>,
+        initial: Membership,
         snapshot_dir: SnapshotDir,
     ) -> Result<Self, LogError> {
         let snapshots = snapshot_dir.load_all()?;
@@ -194,25 +202,43 @@ impl RaftStorage {
         if let Some(n) = &newest {
             hard_state.term = hard_state.term.max(n.term);
         }
+        let mut membership = newest
+            .as_ref()
+            .and_then(|s| s.membership.clone())
+            .unwrap_or_else(|| initial.clone());
+        let commit_pos = usize::try_from(hard_state.commit.saturating_sub(trimmed.0))
+            .unwrap_or(usize::MAX)
+            .min(entries.len());
+        let from = newest.as_ref().map_or(0, |s| s.index);
+        for entry in entries.get(..commit_pos).unwrap_or_default() {
+            if entry.index > from
+                && entry.get_entry_type() == raft::prelude::EntryType::EntryConfChangeV2
+            {
+                membership = Membership::decode(&entry.context).map_err(|e| {
+                    LogError::Corrupt(format!(
+                        "membership of the conf change at index {}: {e}",
+                        entry.index
+                    ))
+                })?;
+            }
+        }
         let view = QuorumView {
             term: hard_state.term,
             leader: None,
-            voters: voters.iter().filter_map(|&id| node_id(id)).collect(),
-        };
-        let conf_state = ConfState {
-            voters,
-            ..ConfState::default()
+            voters: membership.voter_ids(),
         };
         Ok(Self {
             entries,
             trimmed,
             snapshot: newest,
             hard_state,
-            conf_state,
+            membership,
+            initial,
             log,
             quorum,
             snapshots: snapshot_dir,
             view,
+            snapshot_wanted: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -233,6 +259,24 @@ impl RaftStorage {
 
     pub(crate) fn hard_state(&self) -> &HardState {
         &self.hard_state
+    }
+
+    /// Whether a snapshot was asked for that the newest one cannot serve (clears the request).
+    pub(crate) fn take_snapshot_wanted(&self) -> bool {
+        self.snapshot_wanted
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The membership of the applied log.
+    pub(crate) fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Records the membership after applying a conf change. Not written anywhere by itself: the conf change
+    /// entry holds it, and a snapshot taken later carries it.
+    pub(crate) fn set_membership(&mut self, membership: Membership) {
+        self.view.voters = membership.voter_ids();
+        self.membership = membership;
     }
 
     fn last_stored_index(&self) -> u64 {
@@ -302,6 +346,11 @@ impl RaftStorage {
         let mut state = self.hard_state.clone();
         state.commit = state.commit.max(snapshot.index);
         state.term = state.term.max(snapshot.term);
+        let membership = snapshot
+            .membership
+            .clone()
+            .unwrap_or_else(|| self.initial.clone());
+        self.set_membership(membership);
         self.snapshot = Some(snapshot);
         self.set_hard_state(&state)
     }
@@ -354,7 +403,7 @@ impl raft::Storage for RaftStorage {
     fn initial_state(&self) -> raft::Result<RaftState> {
         Ok(RaftState::new(
             self.hard_state.clone(),
-            self.conf_state.clone(),
+            self.membership.conf_state(),
         ))
     }
 
@@ -398,20 +447,32 @@ impl raft::Storage for RaftStorage {
         Ok(self.last_stored_index())
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, _request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let Some(s) = &self.snapshot else {
             return Err(raft::Error::Store(
                 RaftStorageError::SnapshotTemporarilyUnavailable,
             ));
         };
+        let membership = s.membership.as_ref().unwrap_or(&self.initial);
+        if !node_id(to).is_some_and(|id| membership.is_member(id)) {
+            // A controller added after this snapshot: raft-rs on its side would refuse it. Ask for a new one.
+            self.snapshot_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(raft::Error::Store(
+                RaftStorageError::SnapshotTemporarilyUnavailable,
+            ));
+        }
+        let data = SnapshotPayload::encode(s)
+            .map_err(|e| raft::Error::Store(RaftStorageError::Other(Box::new(e))))?;
         let mut snapshot = Snapshot {
-            data: SnapshotPayload::encode(s),
+            data,
             ..Snapshot::default()
         };
         let meta = snapshot.mut_metadata();
         meta.index = s.index;
         meta.term = s.term;
-        meta.set_conf_state(self.conf_state.clone());
+        // The configuration as of the snapshot, not the current one: raft-rs applies the conf changes after it.
+        meta.set_conf_state(membership.conf_state());
         Ok(snapshot)
     }
 }

@@ -11,8 +11,17 @@
 //!
 //! As in Kafka, every record takes one offset, so an entry's batch starts where the previous
 //! one ended rather than at raft index - 1; the store keeps each entry's base offset to
-//! truncate by raft index. Conf-change entries are never produced (voters are static) and are
-//! refused. Loading checks every batch (CRC, contiguous offsets, decodable records) and names
+//! truncate by raft index.
+//! - a membership change (a raft-rs `EntryConfChangeV2` whose context is the membership after it,
+//!   see [`crate::membership`]) is a control batch with one VotersRecord control record (type 6):
+//!   the value is the entry's context as it is (a VotersRecord), and the `ConfChangeV2` protobuf
+//!   raft-rs re-applies is kept byte for byte in a record header, [`CONF_CHANGE_HEADER`]. Kafka's
+//!   tools read control records from their key and value only, so they show the voter set; loading
+//!   rebuilds the identical raft entry from the header and the value. raft-rs's own automatic
+//!   leave-joint entry (no context) has no voter set to write and is refused; Kraftwerk never
+//!   proposes a change that enters a joint configuration (one voter at a time), so it never occurs.
+//!
+//! Loading checks every batch (CRC, contiguous offsets, decodable records) and names
 //! the offset of the first one it cannot read.
 
 use std::path::Path;
@@ -21,12 +30,16 @@ use kraftwerk_storage::batch::{self, BatchBuilder};
 use kraftwerk_storage::{partition_dir_name, LogConfig, PartitionLog};
 use raft::prelude::{Entry, EntryType};
 
+use crate::membership::Membership;
+
 use super::{EntryStore, LogError, QuorumView};
 use crate::records::kafka_format::{self, control_type, LeaderChange};
 use crate::records::{join_batch, split_batch};
 
 /// The metadata topic's name.
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
+/// The record header of a VotersRecord control record holding the raft-rs `ConfChangeV2` bytes.
+pub const CONF_CHANGE_HEADER: &str = "kraftwerk.raft.conf-change-v2";
 /// Bytes asked for per read while loading the log.
 const LOAD_READ_BYTES: usize = 1 << 20;
 
@@ -115,6 +128,7 @@ fn decode_entry(info: &batch::BatchInfo, bytes: &[u8], index: u64) -> Result<Ent
     let term = u64::try_from(info.partition_leader_epoch)
         .map_err(|_| format!("negative leader epoch {}", info.partition_leader_epoch))?;
     let mut values = Vec::new();
+    let mut conf_change: Option<(Vec<u8>, Vec<u8>)> = None;
     let mut expected_offset = info.base_offset;
     for record in batch::records(bytes).map_err(|e| e.to_string())? {
         let record = record.map_err(|e| e.to_string())?;
@@ -133,13 +147,33 @@ fn decode_entry(info: &batch::BatchInfo, bytes: &[u8], index: u64) -> Result<Ent
                 .key
                 .ok_or_else(|| format!("control record at offset {} has no key", record.offset))?;
             let kind = kafka_format::parse_control_key(key).map_err(|e| e.to_string())?;
-            if kind != control_type::LEADER_CHANGE {
-                return Err(format!(
-                    "control record type {kind} is not supported in the metadata log"
-                ));
+            match kind {
+                control_type::LEADER_CHANGE => {
+                    kafka_format::decode_leader_change(value)
+                        .map_err(|e| format!("LeaderChangeMessage: {e}"))?;
+                }
+                control_type::KRAFT_VOTERS => {
+                    Membership::decode(value).map_err(|e| format!("VotersRecord: {e}"))?;
+                    let cc = record
+                        .headers
+                        .iter()
+                        .find(|(k, _)| *k == CONF_CHANGE_HEADER.as_bytes())
+                        .and_then(|(_, v)| v)
+                        .ok_or_else(|| {
+                            format!(
+                                "VotersRecord at offset {} has no {CONF_CHANGE_HEADER} header: \
+                                 not written by Kraftwerk",
+                                record.offset
+                            )
+                        })?;
+                    conf_change = Some((cc.to_vec(), value.to_vec()));
+                }
+                _ => {
+                    return Err(format!(
+                        "control record type {kind} is not supported in the metadata log"
+                    ))
+                }
             }
-            kafka_format::decode_leader_change(value)
-                .map_err(|e| format!("LeaderChangeMessage: {e}"))?;
         } else {
             kafka_format::decode_record(value).map_err(|e| {
                 format!(
@@ -159,6 +193,17 @@ fn decode_entry(info: &batch::BatchInfo, bytes: &[u8], index: u64) -> Result<Ent
     }
     if info.is_control && count != 1 {
         return Err(format!("control batch with {count} records"));
+    }
+    if let Some((data, context)) = conf_change {
+        let mut entry = Entry {
+            index,
+            term,
+            data,
+            context,
+            ..Entry::default()
+        };
+        entry.set_entry_type(EntryType::EntryConfChangeV2);
+        return Ok(entry);
     }
     let data = if info.is_control {
         Vec::new()
@@ -184,19 +229,45 @@ fn encode_entry(
         index: entry.index,
         reason: reason.to_owned(),
     };
-    if entry.get_entry_type() != EntryType::EntryNormal {
-        return Err(unsupported(
-            "configuration changes have no representation in the metadata log yet (voters are static)",
-        ));
+    let epoch = i32::try_from(entry.term)
+        .map_err(|_| unsupported("raft term does not fit a Kafka leader epoch"))?;
+    let mut builder = BatchBuilder::new(base_offset, epoch);
+    match entry.get_entry_type() {
+        EntryType::EntryNormal => {}
+        EntryType::EntryConfChangeV2 => {
+            if entry.context.is_empty() {
+                return Err(unsupported(
+                    "a conf change without the membership after it (raft-rs's automatic leave-joint entry) \
+                     has no VotersRecord to store; Kraftwerk proposes single-voter changes only",
+                ));
+            }
+            Membership::decode(&entry.context).map_err(|e| {
+                unsupported(&format!("conf change context is not a VotersRecord: {e}"))
+            })?;
+            let key = kafka_format::control_key(control_type::KRAFT_VOTERS);
+            builder = builder.control(true);
+            builder
+                .push(
+                    now_ms,
+                    Some(&key),
+                    Some(entry.context.as_slice()),
+                    &[(CONF_CHANGE_HEADER.as_bytes(), Some(entry.data.as_slice()))],
+                )
+                .map_err(|e| unsupported(&e.to_string()))?;
+            let built = builder.build();
+            return Ok((built, 1));
+        }
+        EntryType::EntryConfChange => {
+            return Err(unsupported(
+                "raft-rs ConfChange (v1) entries are not used; membership changes are ConfChangeV2",
+            ))
+        }
     }
     if !entry.context.is_empty() {
         return Err(unsupported(
             "entry context is not stored by the metadata log",
         ));
     }
-    let epoch = i32::try_from(entry.term)
-        .map_err(|_| unsupported("raft term does not fit a Kafka leader epoch"))?;
-    let mut builder = BatchBuilder::new(base_offset, epoch);
     if entry.data.is_empty() {
         // A new leader's first entry: Kafka's leader-change control record.
         let leader_id = if quorum.term == entry.term {

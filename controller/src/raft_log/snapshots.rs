@@ -8,8 +8,12 @@
 //! The two newest snapshots are kept; the log is trimmed only up to the older of them, so a newest snapshot
 //! that fails its checksum at start can be skipped for the previous one with the log after it intact.
 //!
-//! A raft snapshot message carries [`SnapshotPayload::encode`]: the end offset and epoch, then the checkpoint
-//! bytes, which the receiver validates (every CRC, header and footer) before it writes or applies anything.
+//! The sidecar also holds the quorum membership at the snapshot (voters, learners and their endpoints, as a
+//! hex VotersRecord), so a restart whose log was trimmed behind the snapshot still knows the voters; a sidecar
+//! written before dynamic voters has none, meaning the static `controller.quorum.voters`.
+//!
+//! A raft snapshot message carries [`SnapshotPayload::encode`]: the end offset and epoch, the membership
+//! (length-prefixed, 0 for none), then the checkpoint bytes, which the receiver validates (every CRC, header and footer) before it writes or applies anything.
 
 use std::fs;
 use std::io::Write as _;
@@ -20,6 +24,7 @@ use tracing::{error, warn};
 
 use super::snapshot_file::{decode_snapshot, encode_snapshot, SnapshotId, SUFFIX};
 use super::LogError;
+use crate::membership::Membership;
 use crate::records::MetadataRecord;
 
 /// Sidecar suffix: the raft index and term of a checkpoint.
@@ -38,6 +43,9 @@ pub(crate) struct StoredSnapshot {
     pub id: SnapshotId,
     /// The checkpoint file's bytes (shared: raft sends them to lagging voters, brokers fetch them).
     pub bytes: Arc<Vec<u8>>,
+    /// The quorum membership at `index`; `None` for a snapshot taken before membership was recorded
+    /// (the static voters then).
+    pub membership: Option<Membership>,
 }
 
 impl StoredSnapshot {
@@ -48,6 +56,7 @@ impl StoredSnapshot {
         id: SnapshotId,
         last_contained_log_timestamp: i64,
         records: &[MetadataRecord],
+        membership: Option<Membership>,
     ) -> Result<Self, LogError> {
         let bytes = encode_snapshot(id, last_contained_log_timestamp, records)
             .map_err(|e| LogError::Corrupt(format!("cannot encode a metadata snapshot: {e}")))?;
@@ -56,6 +65,7 @@ impl StoredSnapshot {
             term,
             id,
             bytes: Arc::new(bytes),
+            membership,
         })
     }
 
@@ -73,12 +83,22 @@ impl StoredSnapshot {
 pub(crate) struct SnapshotPayload;
 
 impl SnapshotPayload {
-    pub(crate) fn encode(snapshot: &StoredSnapshot) -> Vec<u8> {
-        let mut out = Vec::with_capacity(12 + snapshot.bytes.len());
+    pub(crate) fn encode(snapshot: &StoredSnapshot) -> Result<Vec<u8>, LogError> {
+        let membership = match &snapshot.membership {
+            Some(m) => m.encode().map_err(|e| {
+                LogError::Corrupt(format!("cannot encode the snapshot's membership: {e}"))
+            })?,
+            None => Vec::new(),
+        };
+        let len = u32::try_from(membership.len())
+            .map_err(|_| LogError::Corrupt("snapshot membership too large".into()))?;
+        let mut out = Vec::with_capacity(16 + membership.len() + snapshot.bytes.len());
         out.extend_from_slice(&snapshot.id.end_offset.to_be_bytes());
         out.extend_from_slice(&snapshot.id.epoch.to_be_bytes());
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&membership);
         out.extend_from_slice(&snapshot.bytes);
-        out
+        Ok(out)
     }
 
     /// Parses and validates a received payload.
@@ -87,10 +107,25 @@ impl SnapshotPayload {
         let (offset, rest) = data
             .split_first_chunk::<8>()
             .ok_or_else(|| bad("too short"))?;
-        let (epoch, bytes) = rest
+        let (epoch, rest) = rest
             .split_first_chunk::<4>()
             .ok_or_else(|| bad("too short"))?;
+        let (len, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| bad("too short"))?;
+        let len =
+            usize::try_from(u32::from_be_bytes(*len)).map_err(|_| bad("membership length"))?;
+        if len > rest.len() {
+            return Err(bad("membership runs past the payload"));
+        }
+        let (membership, bytes) = rest.split_at(len);
+        let membership = if membership.is_empty() {
+            None
+        } else {
+            Some(Membership::decode(membership).map_err(|e| bad(&format!("membership: {e}")))?)
+        };
         let snapshot = StoredSnapshot {
+            membership,
             index,
             term,
             id: SnapshotId {
@@ -132,7 +167,7 @@ impl SnapshotDir {
 
     /// Stored snapshots, newest first, each with its raft index and term (checkpoints without a readable
     /// sidecar are skipped).
-    fn list(&self) -> Result<Vec<(SnapshotId, u64, u64, PathBuf)>, LogError> {
+    fn list(&self) -> Result<Vec<(SnapshotId, Sidecar, PathBuf)>, LogError> {
         let Some(dir) = &self.dir else {
             return Ok(Vec::new());
         };
@@ -150,13 +185,13 @@ impl SnapshotDir {
             };
             let path = entry.path();
             match read_sidecar(&sidecar_path(&path)) {
-                Some((index, term)) => out.push((id, index, term, path)),
+                Some(sidecar) => out.push((id, sidecar, path)),
                 None => {
                     warn!(file = %path.display(), "metadata snapshot without a raft sidecar; ignored")
                 }
             }
         }
-        out.sort_by_key(|s| std::cmp::Reverse(s.1));
+        out.sort_by_key(|s| std::cmp::Reverse(s.1.index));
         Ok(out)
     }
 
@@ -164,13 +199,14 @@ impl SnapshotDir {
     /// skipped (the caller falls back to an older one if the log after it is still there).
     pub(crate) fn load_all(&self) -> Result<Vec<StoredSnapshot>, LogError> {
         let mut out = Vec::new();
-        for (id, index, term, path) in self.list()? {
+        for (id, sidecar, path) in self.list()? {
             let bytes = fs::read(&path).map_err(io("read", &path))?;
             let snapshot = StoredSnapshot {
-                index,
-                term,
+                index: sidecar.index,
+                term: sidecar.term,
                 id,
                 bytes: Arc::new(bytes),
+                membership: sidecar.membership,
             };
             match snapshot.records() {
                 Ok(_) => out.push(snapshot),
@@ -194,23 +230,31 @@ impl SnapshotDir {
         fs::create_dir_all(dir).map_err(io("create", dir))?;
         let path = dir.join(snapshot.id.file_name());
         let sidecar = sidecar_path(&path);
-        write_atomically(
-            &sidecar,
-            format!("index={}\nterm={}\n", snapshot.index, snapshot.term).as_bytes(),
-        )?;
+        let mut text = format!("index={}\nterm={}\n", snapshot.index, snapshot.term);
+        if let Some(m) = &snapshot.membership {
+            let bytes = m.encode().map_err(|e| {
+                LogError::Corrupt(format!("cannot encode the snapshot's membership: {e}"))
+            })?;
+            text.push_str("membership=");
+            for b in bytes {
+                text.push_str(&format!("{b:02x}"));
+            }
+            text.push('\n');
+        }
+        write_atomically(&sidecar, text.as_bytes())?;
         write_atomically(&path, &snapshot.bytes)?;
         fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io("fsync directory", dir))?;
         let listed = self.list()?;
-        for (_, _, _, old) in listed.iter().skip(KEEP) {
+        for (_, _, old) in listed.iter().skip(KEEP) {
             for p in [old.clone(), sidecar_path(old)] {
                 if let Err(e) = fs::remove_file(&p) {
                     warn!(file = %p.display(), error = %e, "cannot delete an old metadata snapshot");
                 }
             }
         }
-        Ok(listed.get(KEEP - 1).map(|(_, index, _, _)| *index))
+        Ok(listed.get(KEEP - 1).map(|(_, sidecar, _)| sidecar.index))
     }
 }
 
@@ -224,14 +268,50 @@ fn sidecar_path(checkpoint: &Path) -> PathBuf {
     checkpoint.with_file_name(format!("{name}{RAFT_SUFFIX}"))
 }
 
-fn read_sidecar(path: &Path) -> Option<(u64, u64)> {
+/// What a checkpoint's sidecar says.
+struct Sidecar {
+    index: u64,
+    term: u64,
+    membership: Option<Membership>,
+}
+
+/// The sidecar, `None` if missing or unreadable (the checkpoint is then not used: a damaged membership
+/// must not silently turn into the static voters).
+fn read_sidecar(path: &Path) -> Option<Sidecar> {
     let text = fs::read_to_string(path).ok()?;
-    let value = |key: &str| {
+    let field = |key: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-            .and_then(|v| v.trim().parse().ok())
+            .map(str::trim)
     };
-    Some((value("index")?, value("term")?))
+    let membership = match field("membership") {
+        None => None,
+        Some(hex) => {
+            let bytes = decode_hex(hex)?;
+            match Membership::decode(&bytes) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    warn!(file = %path.display(), error = %e, "unreadable membership in a snapshot sidecar");
+                    return None;
+                }
+            }
+        }
+    };
+    Some(Sidecar {
+        index: field("index")?.parse().ok()?,
+        term: field("term")?.parse().ok()?,
+        membership,
+    })
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
@@ -259,6 +339,14 @@ mod tests {
             },
             1,
             &rich_image().to_records(),
+            Some(crate::membership::Membership::from_static(
+                &[crate::config::VoterAddr {
+                    id: 1,
+                    host: "h".into(),
+                    port: 1,
+                }],
+                "CONTROLLER",
+            )),
         )
         .unwrap()
     }
@@ -275,6 +363,7 @@ mod tests {
             loaded.iter().map(|s| s.index).collect::<Vec<_>>(),
             vec![30, 20]
         );
+        assert_eq!(loaded[0].membership, snapshot(30, 120).membership);
         // Damage the newest: it is skipped, the older one remains usable.
         let newest = dir.path().join(loaded[0].id.file_name());
         let mut bytes = fs::read(&newest).unwrap();
@@ -291,9 +380,10 @@ mod tests {
     #[test]
     fn payload_round_trip_and_validation() {
         let s = snapshot(7, 33);
-        let data = SnapshotPayload::encode(&s);
+        let data = SnapshotPayload::encode(&s).unwrap();
         let back = SnapshotPayload::decode(7, 3, &data).unwrap();
         assert_eq!(back.id, s.id);
+        assert_eq!(back.membership, s.membership);
         assert_eq!(back.bytes, s.bytes);
         assert!(SnapshotPayload::decode(7, 3, &data[..5]).is_err());
         let mut bad = data.clone();

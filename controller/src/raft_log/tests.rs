@@ -13,11 +13,23 @@ fn entry(index: u64, term: u64) -> Entry {
     }
 }
 
+/// Node 0 (raft id 1) alone.
+fn one_voter() -> crate::membership::Membership {
+    crate::membership::Membership::from_static(
+        &[crate::config::VoterAddr {
+            id: 0,
+            host: "localhost".into(),
+            port: 9093,
+        }],
+        "CONTROLLER",
+    )
+}
+
 fn open(log: &MemEntryStore, hs: &MemHardStateStore) -> RaftStorage {
     RaftStorage::open(
         Box::new(log.clone()),
         Box::new(hs.clone()),
-        vec![1],
+        one_voter(),
         SnapshotDir::in_memory(),
     )
     .unwrap()
@@ -96,7 +108,7 @@ fn commit_past_log_end_is_corrupt() {
         RaftStorage::open(
             Box::new(log),
             Box::new(hs),
-            vec![1],
+            one_voter(),
             SnapshotDir::in_memory()
         ),
         Err(LogError::Corrupt(_))

@@ -1,7 +1,7 @@
 //! Apache Kafka's byte format for metadata records and the raft control records, written from
 //! Kafka's JSON schemas (`metadata/src/main/resources/common/metadata/*.json` and
 //! `clients/src/main/resources/common/message/{LeaderChangeMessage,SnapshotHeaderRecord,
-//! SnapshotFooterRecord}.json`). Pure functions over bytes, no I/O.
+//! SnapshotFooterRecord,VotersRecord,KRaftVersionRecord}.json`). Pure functions over bytes, no I/O.
 //!
 //! A serialized metadata record is what Kafka's `MetadataRecordSerde` writes as a record value:
 //! unsigned varints frame version (1), record type (the schema's `apiKey`) and record version,
@@ -569,9 +569,9 @@ pub mod control_type {
     pub const SNAPSHOT_HEADER: i16 = 3;
     /// SnapshotFooterRecord, last record of a snapshot.
     pub const SNAPSHOT_FOOTER: i16 = 4;
-    /// KRaftVersionRecord (not written by Kraftwerk).
+    /// KRaftVersionRecord (read, never written: Kraftwerk's log starts at kraft.version 1 implicitly).
     pub const KRAFT_VERSION: i16 = 5;
-    /// VotersRecord (not written by Kraftwerk).
+    /// VotersRecord: the voter set after a membership change (KIP-853).
     pub const KRAFT_VOTERS: i16 = 6;
 }
 
@@ -688,4 +688,143 @@ pub fn decode_snapshot_footer(bytes: &[u8]) -> Result<i16, DecodeError> {
     r.tagged_fields(|_, _| Ok(false))?;
     r.finish()?;
     Ok(version)
+}
+
+/// One listener of a voter in a VotersRecord (`Endpoint`: name, host, port).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VoterEndpoint {
+    /// The listener name (e.g. `CONTROLLER`).
+    pub name: String,
+    /// Host the listener is reachable on.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+}
+
+/// One voter of a VotersRecord.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VoterEntry {
+    /// `VoterId`.
+    pub id: i32,
+    /// `VoterDirectoryId`: the voter's metadata log directory id (zero when unknown, as for a
+    /// voter from a static `controller.quorum.voters`).
+    pub directory_id: uuid::Uuid,
+    /// `Endpoints`: the voter's controller listeners.
+    pub endpoints: Vec<VoterEndpoint>,
+    /// `KRaftVersionFeature`: the (min, max) kraft.version the voter supports.
+    pub kraft_version: (i16, i16),
+}
+
+/// Kafka's VotersRecord (control type 6) at version 0, plus the tagged fields Kafka's own schema
+/// does not define, kept raw so a caller can carry its own data in them (Kafka's reader skips
+/// unknown tags).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VotersRecord {
+    /// The message's own `Version` field (0).
+    pub version: i16,
+    /// The voters.
+    pub voters: Vec<VoterEntry>,
+    /// Extra top-level tagged fields, `(tag, bytes)` in ascending tag order.
+    pub extra_tags: Vec<(u32, Vec<u8>)>,
+}
+
+/// Writes the `Voters` array of a VotersRecord (also used for Kraftwerk's own learner list).
+pub fn write_voter_entries(
+    w: &mut Writer,
+    voters: &[VoterEntry],
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    w.array_of(voters, what, |w, v| {
+        w.i32(v.id);
+        w.uuid(&v.directory_id);
+        w.array_of(&v.endpoints, "Voter.Endpoints", |w, e| {
+            w.string(&e.name, "Endpoint.Name")?;
+            w.string(&e.host, "Endpoint.Host")?;
+            w.u16(e.port);
+            w.tagged_fields(&[])
+        })?;
+        w.i16(v.kraft_version.0);
+        w.i16(v.kraft_version.1);
+        // KRaftVersionFeature's own tagged fields, then the voter's.
+        w.tagged_fields(&[])?;
+        w.tagged_fields(&[])
+    })
+}
+
+/// Reads a `Voters` array as [`write_voter_entries`] writes it.
+pub fn read_voter_entries(
+    r: &mut Reader<'_>,
+    what: &'static str,
+) -> Result<Vec<VoterEntry>, DecodeError> {
+    // id 4, directory id 16, endpoints 1, feature 4 + 1, tags 1.
+    r.array_of(what, 27, |r| {
+        let id = r.i32("Voter.VoterId")?;
+        let directory_id = r.uuid("Voter.VoterDirectoryId")?;
+        // name 1, host 1, port 2, tags 1.
+        let endpoints = r.array_of("Voter.Endpoints", 5, |r| {
+            let name = r.string("Endpoint.Name")?;
+            let host = r.string("Endpoint.Host")?;
+            let port = r.u16("Endpoint.Port")?;
+            r.tagged_fields(|_, _| Ok(false))?;
+            Ok(VoterEndpoint { name, host, port })
+        })?;
+        let min = r.i16("KRaftVersionFeature.MinSupportedVersion")?;
+        let max = r.i16("KRaftVersionFeature.MaxSupportedVersion")?;
+        r.tagged_fields(|_, _| Ok(false))?;
+        r.tagged_fields(|_, _| Ok(false))?;
+        Ok(VoterEntry {
+            id,
+            directory_id,
+            endpoints,
+            kraft_version: (min, max),
+        })
+    })
+}
+
+/// Encodes a VotersRecord control record value.
+pub fn encode_voters(m: &VotersRecord) -> Result<Vec<u8>, EncodeError> {
+    let mut w = Writer::new();
+    w.i16(m.version);
+    write_voter_entries(&mut w, &m.voters, "VotersRecord.Voters")?;
+    w.tagged_fields(&m.extra_tags)?;
+    Ok(w.into_bytes())
+}
+
+/// Decodes a VotersRecord control record value; unknown top-level tagged fields are kept in
+/// `extra_tags`.
+pub fn decode_voters(bytes: &[u8]) -> Result<VotersRecord, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let version = r.i16("VotersRecord.Version")?;
+    let voters = read_voter_entries(&mut r, "VotersRecord.Voters")?;
+    let mut extra_tags = Vec::new();
+    r.tagged_fields(|tag, field| {
+        let rest = field.remaining();
+        extra_tags.push((tag, field.take(rest, "VotersRecord tagged field")?.to_vec()));
+        Ok(true)
+    })?;
+    r.finish()?;
+    Ok(VotersRecord {
+        version,
+        voters,
+        extra_tags,
+    })
+}
+
+/// Encodes a KRaftVersionRecord control record value (version field 0).
+pub fn encode_kraft_version(kraft_version: i16) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.i16(0);
+    w.i16(kraft_version);
+    w.uvarint(0);
+    w.into_bytes()
+}
+
+/// Decodes a KRaftVersionRecord value: its kraft.version.
+pub fn decode_kraft_version(bytes: &[u8]) -> Result<i16, DecodeError> {
+    let mut r = Reader::new(bytes);
+    r.i16("KRaftVersionRecord.Version")?;
+    let level = r.i16("KRaftVersionRecord.KRaftVersion")?;
+    r.tagged_fields(|_, _| Ok(false))?;
+    r.finish()?;
+    Ok(level)
 }

@@ -582,3 +582,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn voters_record_is_read_by_kafkas_generated_decoder() {
+    use kafka_protocol::protocol::Decodable;
+    let record = VotersRecord {
+        version: 0,
+        voters: vec![VoterEntry {
+            id: 7,
+            directory_id: Uuid::from_u128(42),
+            endpoints: vec![VoterEndpoint {
+                name: "CONTROLLER".into(),
+                host: "ctl7.example".into(),
+                port: 9097,
+            }],
+            kraft_version: (0, 1),
+        }],
+        // An unknown tag, as Kraftwerk's learners are: Kafka must skip it.
+        extra_tags: vec![(0x4b57, vec![1, 2, 3])],
+    };
+    let bytes = encode_voters(&record).unwrap();
+    let mut buf = bytes::Bytes::from(bytes.clone());
+    let kafka = kafka_protocol::messages::VotersRecord::decode(&mut buf, 0).unwrap();
+    assert!(buf.is_empty());
+    assert_eq!(kafka.voters.len(), 1);
+    let v = &kafka.voters[0];
+    assert_eq!(v.voter_id.0, 7);
+    assert_eq!(v.voter_directory_id, Uuid::from_u128(42));
+    assert_eq!(v.endpoints[0].host.as_str(), "ctl7.example");
+    assert_eq!(v.endpoints[0].port, 9097);
+    assert_eq!(v.k_raft_version_feature.max_supported_version, 1);
+    assert_eq!(decode_voters(&bytes).unwrap(), record);
+    assert_eq!(decode_kraft_version(&encode_kraft_version(1)).unwrap(), 1);
+}

@@ -17,9 +17,10 @@ pub(super) fn config(dir: &Path, node_id: i32, voters: &[i32]) -> ControllerConf
             .map(|&id| VoterAddr {
                 id,
                 host: "localhost".into(),
-                port: 9093,
+                port: 9000 + id as u16,
             })
             .collect(),
+        listener_name: "CONTROLLER".into(),
         metadata_dir: dir.to_owned(),
         cluster_id: "kraftwerk-test".into(),
         default_num_partitions: 2,
@@ -198,12 +199,24 @@ async fn metadata_dir_of_another_cluster_is_refused() {
     assert_eq!(err.error_code(), codes::INCONSISTENT_CLUSTER_ID);
 }
 
+/// A node missing from the voters is an observer: it never campaigns nor accepts writes on its own.
 #[tokio::test]
-async fn node_must_be_a_voter() {
+async fn a_node_that_is_not_a_voter_is_an_observer() {
     let dir = tempfile::tempdir().unwrap();
-    let err = start(config(dir.path(), 5, &[1]), Arc::new(NoPeers))
+    let observer = start(config(dir.path(), 5, &[1]), Arc::new(NoPeers))
         .await
-        .err()
         .unwrap();
+    let handle = observer.handle();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!handle.is_leader());
+    assert_eq!(handle.membership().voter_ids(), vec![1]);
+    let r = handle
+        .create_topics(vec![CreateTopicSpec::new("t", 1, 1)], false)
+        .await;
+    assert_eq!(r[0].result, Err(ControllerError::NotController));
+    observer.shutdown().await;
+    let mut none = config(dir.path(), 5, &[]);
+    none.voters.clear();
+    let err = start(none, Arc::new(NoPeers)).await.err().unwrap();
     assert!(matches!(err, ControllerError::Configuration(_)));
 }

@@ -12,12 +12,12 @@ use crate::{start, Controller, ControllerHandle};
 
 /// Delivers each message straight into the addressee's mailbox, unless that node is down.
 #[derive(Default)]
-struct Router {
+pub(super) struct Router {
     nodes: Mutex<HashMap<i32, ControllerHandle>>,
 }
 
 impl Router {
-    fn nodes(&self) -> std::sync::MutexGuard<'_, HashMap<i32, ControllerHandle>> {
+    pub(super) fn nodes(&self) -> std::sync::MutexGuard<'_, HashMap<i32, ControllerHandle>> {
         self.nodes.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -30,7 +30,7 @@ impl Transport for Router {
     }
 }
 
-async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+pub(super) async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(found) = probe() {
@@ -44,7 +44,7 @@ async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn leader_of(handles: &HashMap<i32, ControllerHandle>) -> Option<ControllerHandle> {
+pub(super) fn leader_of(handles: &HashMap<i32, ControllerHandle>) -> Option<ControllerHandle> {
     let leaders: Vec<_> = handles.values().filter(|h| h.is_leader()).collect();
     match leaders.as_slice() {
         [only] => Some((*only).clone()),

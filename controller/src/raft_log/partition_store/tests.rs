@@ -261,3 +261,97 @@ fn decode_batches_reports_crc_and_truncation() {
 fn encode_record_bytes() -> Vec<u8> {
     crate::records::kafka_format::encode_record(&records(1)[0]).unwrap()
 }
+
+fn conf_change_entry(index: u64, term: u64) -> Entry {
+    use crate::membership::{Member, Membership, KRAFT_VERSION_RANGE};
+    use crate::records::kafka_format::VoterEndpoint;
+    use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
+    let member = |id: i32| Member {
+        id,
+        directory_id: Uuid::from_u128(id as u128),
+        endpoints: vec![VoterEndpoint {
+            name: "CONTROLLER".into(),
+            host: "localhost".into(),
+            port: 9000 + id as u16,
+        }],
+        kraft_version: KRAFT_VERSION_RANGE,
+    };
+    let membership = Membership {
+        voters: vec![member(1), member(2)],
+        learners: vec![member(4)],
+    };
+    let mut single = ConfChangeSingle::default();
+    single.set_change_type(ConfChangeType::AddLearnerNode);
+    single.node_id = 5;
+    let cc = ConfChangeV2 {
+        changes: vec![single],
+        ..ConfChangeV2::default()
+    };
+    let mut entry = Entry {
+        index,
+        term,
+        data: cc.encode_to_vec(),
+        context: membership.encode().unwrap(),
+        ..Entry::default()
+    };
+    entry.set_entry_type(EntryType::EntryConfChangeV2);
+    entry
+}
+
+#[test]
+fn conf_changes_are_voters_records_and_reload_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = vec![
+        data_entry(1, 1, 2),
+        conf_change_entry(2, 1),
+        data_entry(3, 1, 1),
+    ];
+    {
+        let mut store = PartitionEntryStore::open(dir.path()).unwrap();
+        store.append(&entries, &view(1, Some(1))).unwrap();
+        store.close().unwrap();
+    }
+    // One control batch of one record between the two data batches.
+    let layout = layout(dir.path());
+    assert_eq!(
+        layout.iter().map(|l| (l.0, l.2)).collect::<Vec<_>>(),
+        vec![(0, false), (2, true), (3, false)]
+    );
+    let mut store = PartitionEntryStore::open(dir.path()).unwrap();
+    let loaded = store.load(1, 0).unwrap();
+    assert_eq!(loaded, entries);
+    // The record on disk is a VotersRecord (control type 6) Kafka can decode.
+    let log = PartitionLog::open(
+        &dir.path().join("__cluster_metadata-0"),
+        LogConfig::default(),
+    )
+    .unwrap();
+    let read = log.read(2, 1 << 20, None).unwrap();
+    let record = batch::records(&read.records)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        kafka_format::parse_control_key(record.key.unwrap()).unwrap(),
+        control_type::KRAFT_VOTERS
+    );
+    let voters = kafka_format::decode_voters(record.value.unwrap()).unwrap();
+    assert_eq!(
+        voters.voters.iter().map(|v| v.id).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    log.close().unwrap();
+}
+
+#[test]
+fn conf_changes_without_membership_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = PartitionEntryStore::open(dir.path()).unwrap();
+    let mut leave = conf_change_entry(1, 1);
+    leave.context.clear();
+    assert!(matches!(
+        store.append(&[leave], &view(1, None)),
+        Err(LogError::UnsupportedEntry { index: 1, .. })
+    ));
+}

@@ -1354,3 +1354,94 @@ fn controllers_are_added_and_removed_while_topics_are_created() {
         cluster.node(victim).log_tail(4000)
     );
 }
+
+/// A broker and a controller that were down while the quorum snapshotted and trimmed its log come back
+/// through a snapshot: the controller gets raft's snapshot, the broker gets it in its metadata fetch, and both
+/// then list every topic.
+#[test]
+fn nodes_behind_a_trimmed_log_catch_up_from_a_snapshot() {
+    let _serial = serial();
+    let test_start = Instant::now();
+    let mut cluster = start(
+        Cluster::builder()
+            .controllers(3)
+            .brokers(2)
+            .prop("metadata.log.max.record.bytes.between.snapshots", "2000"),
+    );
+    let brokers = cluster.broker_ids();
+    let (live, down) = (brokers[0], brokers[1]);
+    let leader = cluster
+        .active_controller(ACTIVE_CONTROLLER_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let follower = cluster
+        .controller_ids()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("three voters");
+    cluster
+        .node_mut(down)
+        .kill9()
+        .unwrap_or_else(|e| panic!("{e}"));
+    cluster
+        .node_mut(follower)
+        .kill9()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = cluster.node(live).broker_addr().expect("a broker address");
+    let mut expected = BTreeMap::new();
+    for i in 0..40 {
+        let name = format!("trimmed-{i:02}");
+        wire_create_retrying(addr, &name, 2, Duration::from_secs(45));
+        expected.insert(name, 2);
+    }
+    // The remaining voters snapshotted (every 2000 bytes) and trimmed their logs behind the older snapshot.
+    let snapshots = cluster
+        .controller_ids()
+        .into_iter()
+        .filter(|id| *id != follower)
+        .map(|id| {
+            cluster
+                .node(id)
+                .log_contents()
+                .matches("wrote a metadata snapshot")
+                .count()
+        })
+        .min()
+        .unwrap_or(0);
+    assert!(
+        snapshots >= 2,
+        "expected snapshots on the live voters, saw {snapshots}"
+    );
+    for id in [follower, down] {
+        cluster
+            .node_mut(id)
+            .restart()
+            .unwrap_or_else(|e| panic!("restarting node {id}: {e}"));
+    }
+    wait_topics_everywhere(&mut cluster, &expected, PROPAGATION);
+    let broker_log = cluster.node(down).log_since_spawn();
+    assert!(
+        broker_log.contains("loading a metadata snapshot from the controller"),
+        "broker {down} should have caught up from a snapshot"
+    );
+    cluster
+        .wait_until(
+            &format!("controller {follower} installs a snapshot from the leader"),
+            Duration::from_secs(30),
+            |c| {
+                if c.node(follower)
+                    .log_since_spawn()
+                    .contains("installing a metadata snapshot from the leader")
+                {
+                    Ok(())
+                } else {
+                    Err("not yet".to_string())
+                }
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The quorum keeps committing with the restarted voter back in it.
+    wire_create_retrying(addr, "after-catch-up", 1, Duration::from_secs(45));
+    expected.insert("after-catch-up".into(), 1);
+    wait_topics_everywhere(&mut cluster, &expected, PROPAGATION);
+    eprintln!("test took {:?}", test_start.elapsed());
+}

@@ -35,6 +35,13 @@ pub async fn follow(
                 reply: ControllerReply::Metadata(Ok(chunk)),
                 ..
             }) => {
+                if let Some(snapshot) = &chunk.snapshot {
+                    tracing::info!(
+                        index = snapshot.index,
+                        end_offset = snapshot.end_offset,
+                        "loading a metadata snapshot from the controller (the log before it was trimmed)"
+                    );
+                }
                 if let Err(e) = follower.apply(&chunk) {
                     warn!(error = %e, "metadata fetch answer does not continue the log; fetching again");
                     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -26,6 +26,9 @@ pub enum FollowError {
         /// Raft index of the entry offered.
         got: u64,
     },
+    /// An entry sent by a controller has a type or payload raft does not define.
+    #[error("metadata entry {0} from the controller is invalid: {1}")]
+    BadEntry(u64, String),
     /// A snapshot sent by a controller does not decode (bad CRC, truncated, ...).
     #[error("metadata snapshot from the controller is invalid: {0}")]
     BadSnapshot(String),
@@ -86,6 +89,8 @@ impl MetadataFollower {
                     got: e.index,
                 });
             }
+            crate::transport::check_entry(e.entry_type, &e.data)
+                .map_err(|err| FollowError::BadEntry(e.index, err.to_string()))?;
             applied = e.index;
             let entry = Entry {
                 index: e.index,

@@ -18,7 +18,6 @@
 
 use std::time::Duration;
 
-use prost::Message as _;
 use raft::prelude::{ConfChangeSingle, ConfChangeType, ConfChangeV2, Entry, EntryType};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -408,7 +407,7 @@ impl Node {
     /// Applies a committed conf change: raft-rs's configuration, the membership the entry carries, the
     /// transport, and the published membership. A leader that is no longer a voter hands over leadership.
     pub(super) fn apply_membership(&mut self, entry: &Entry) {
-        let cc = match ConfChangeV2::decode(entry.data.as_slice()) {
+        let cc = match crate::transport::decode_conf_change_v2(entry.data.as_slice()) {
             Ok(cc) => cc,
             Err(e) => {
                 error!(index = entry.index, error = %e, "undecodable conf change; skipped");

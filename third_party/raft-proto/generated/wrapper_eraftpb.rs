@@ -41,10 +41,20 @@ fn default_instance() -> &'static Entry {
         &*INSTANCE
     }
 fn is_initialized(&self) -> bool { true }
-fn write_to_with_cached_sizes(&self, _os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn merge_from(&mut self, _is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn get_unknown_fields(&self) -> &::protobuf::UnknownFields { unimplemented!(); }
-fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields { unimplemented!(); }
+fn write_to_with_cached_sizes(&self, os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { os.write_raw_bytes(&::prost::Message::encode_to_vec(self)) }
+fn merge_from(&mut self, is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> {
+            let mut buf = Vec::new();
+            while !is.eof()? { buf.push(is.read_raw_byte()?); }
+            ::prost::Message::merge(self, buf.as_slice()).map_err(|_| ::protobuf::ProtobufError::WireError(::protobuf::error::WireError::Other))
+        }
+fn get_unknown_fields(&self) -> &::protobuf::UnknownFields {
+            ::lazy_static::lazy_static! { static ref NONE: ::protobuf::UnknownFields = ::protobuf::UnknownFields::new(); }
+            &*NONE
+        }
+fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields {
+            // prost keeps no unknown fields: a detached empty set, whose writes are discarded (raft-rs never calls this).
+            ::std::boxed::Box::leak(::std::boxed::Box::new(::protobuf::UnknownFields::new()))
+        }
 fn write_to_bytes(&self) -> ::protobuf::ProtobufResult<Vec<u8>> {
             let mut buf = Vec::new();
             if ::prost::Message::encode(self, &mut buf).is_err() {
@@ -95,10 +105,20 @@ fn default_instance() -> &'static SnapshotMetadata {
         &*INSTANCE
     }
 fn is_initialized(&self) -> bool { true }
-fn write_to_with_cached_sizes(&self, _os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn merge_from(&mut self, _is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn get_unknown_fields(&self) -> &::protobuf::UnknownFields { unimplemented!(); }
-fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields { unimplemented!(); }
+fn write_to_with_cached_sizes(&self, os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { os.write_raw_bytes(&::prost::Message::encode_to_vec(self)) }
+fn merge_from(&mut self, is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> {
+            let mut buf = Vec::new();
+            while !is.eof()? { buf.push(is.read_raw_byte()?); }
+            ::prost::Message::merge(self, buf.as_slice()).map_err(|_| ::protobuf::ProtobufError::WireError(::protobuf::error::WireError::Other))
+        }
+fn get_unknown_fields(&self) -> &::protobuf::UnknownFields {
+            ::lazy_static::lazy_static! { static ref NONE: ::protobuf::UnknownFields = ::protobuf::UnknownFields::new(); }
+            &*NONE
+        }
+fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields {
+            // prost keeps no unknown fields: a detached empty set, whose writes are discarded (raft-rs never calls this).
+            ::std::boxed::Box::leak(::std::boxed::Box::new(::protobuf::UnknownFields::new()))
+        }
 fn write_to_bytes(&self) -> ::protobuf::ProtobufResult<Vec<u8>> {
             let mut buf = Vec::new();
             if ::prost::Message::encode(self, &mut buf).is_err() {
@@ -148,10 +168,20 @@ fn default_instance() -> &'static Snapshot {
         &*INSTANCE
     }
 fn is_initialized(&self) -> bool { true }
-fn write_to_with_cached_sizes(&self, _os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn merge_from(&mut self, _is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn get_unknown_fields(&self) -> &::protobuf::UnknownFields { unimplemented!(); }
-fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields { unimplemented!(); }
+fn write_to_with_cached_sizes(&self, os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { os.write_raw_bytes(&::prost::Message::encode_to_vec(self)) }
+fn merge_from(&mut self, is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> {
+            let mut buf = Vec::new();
+            while !is.eof()? { buf.push(is.read_raw_byte()?); }
+            ::prost::Message::merge(self, buf.as_slice()).map_err(|_| ::protobuf::ProtobufError::WireError(::protobuf::error::WireError::Other))
+        }
+fn get_unknown_fields(&self) -> &::protobuf::UnknownFields {
+            ::lazy_static::lazy_static! { static ref NONE: ::protobuf::UnknownFields = ::protobuf::UnknownFields::new(); }
+            &*NONE
+        }
+fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields {
+            // prost keeps no unknown fields: a detached empty set, whose writes are discarded (raft-rs never calls this).
+            ::std::boxed::Box::leak(::std::boxed::Box::new(::protobuf::UnknownFields::new()))
+        }
 fn write_to_bytes(&self) -> ::protobuf::ProtobufResult<Vec<u8>> {
             let mut buf = Vec::new();
             if ::prost::Message::encode(self, &mut buf).is_err() {
@@ -246,10 +276,20 @@ fn default_instance() -> &'static Message {
         &*INSTANCE
     }
 fn is_initialized(&self) -> bool { true }
-fn write_to_with_cached_sizes(&self, _os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn merge_from(&mut self, _is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn get_unknown_fields(&self) -> &::protobuf::UnknownFields { unimplemented!(); }
-fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields { unimplemented!(); }
+fn write_to_with_cached_sizes(&self, os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { os.write_raw_bytes(&::prost::Message::encode_to_vec(self)) }
+fn merge_from(&mut self, is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> {
+            let mut buf = Vec::new();
+            while !is.eof()? { buf.push(is.read_raw_byte()?); }
+            ::prost::Message::merge(self, buf.as_slice()).map_err(|_| ::protobuf::ProtobufError::WireError(::protobuf::error::WireError::Other))
+        }
+fn get_unknown_fields(&self) -> &::protobuf::UnknownFields {
+            ::lazy_static::lazy_static! { static ref NONE: ::protobuf::UnknownFields = ::protobuf::UnknownFields::new(); }
+            &*NONE
+        }
+fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields {
+            // prost keeps no unknown fields: a detached empty set, whose writes are discarded (raft-rs never calls this).
+            ::std::boxed::Box::leak(::std::boxed::Box::new(::protobuf::UnknownFields::new()))
+        }
 fn write_to_bytes(&self) -> ::protobuf::ProtobufResult<Vec<u8>> {
             let mut buf = Vec::new();
             if ::prost::Message::encode(self, &mut buf).is_err() {
@@ -291,10 +331,20 @@ fn default_instance() -> &'static HardState {
         &*INSTANCE
     }
 fn is_initialized(&self) -> bool { true }
-fn write_to_with_cached_sizes(&self, _os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn merge_from(&mut self, _is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn get_unknown_fields(&self) -> &::protobuf::UnknownFields { unimplemented!(); }
-fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields { unimplemented!(); }
+fn write_to_with_cached_sizes(&self, os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { os.write_raw_bytes(&::prost::Message::encode_to_vec(self)) }
+fn merge_from(&mut self, is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> {
+            let mut buf = Vec::new();
+            while !is.eof()? { buf.push(is.read_raw_byte()?); }
+            ::prost::Message::merge(self, buf.as_slice()).map_err(|_| ::protobuf::ProtobufError::WireError(::protobuf::error::WireError::Other))
+        }
+fn get_unknown_fields(&self) -> &::protobuf::UnknownFields {
+            ::lazy_static::lazy_static! { static ref NONE: ::protobuf::UnknownFields = ::protobuf::UnknownFields::new(); }
+            &*NONE
+        }
+fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields {
+            // prost keeps no unknown fields: a detached empty set, whose writes are discarded (raft-rs never calls this).
+            ::std::boxed::Box::leak(::std::boxed::Box::new(::protobuf::UnknownFields::new()))
+        }
 fn write_to_bytes(&self) -> ::protobuf::ProtobufResult<Vec<u8>> {
             let mut buf = Vec::new();
             if ::prost::Message::encode(self, &mut buf).is_err() {
@@ -350,10 +400,20 @@ fn default_instance() -> &'static ConfState {
         &*INSTANCE
     }
 fn is_initialized(&self) -> bool { true }
-fn write_to_with_cached_sizes(&self, _os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn merge_from(&mut self, _is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn get_unknown_fields(&self) -> &::protobuf::UnknownFields { unimplemented!(); }
-fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields { unimplemented!(); }
+fn write_to_with_cached_sizes(&self, os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { os.write_raw_bytes(&::prost::Message::encode_to_vec(self)) }
+fn merge_from(&mut self, is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> {
+            let mut buf = Vec::new();
+            while !is.eof()? { buf.push(is.read_raw_byte()?); }
+            ::prost::Message::merge(self, buf.as_slice()).map_err(|_| ::protobuf::ProtobufError::WireError(::protobuf::error::WireError::Other))
+        }
+fn get_unknown_fields(&self) -> &::protobuf::UnknownFields {
+            ::lazy_static::lazy_static! { static ref NONE: ::protobuf::UnknownFields = ::protobuf::UnknownFields::new(); }
+            &*NONE
+        }
+fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields {
+            // prost keeps no unknown fields: a detached empty set, whose writes are discarded (raft-rs never calls this).
+            ::std::boxed::Box::leak(::std::boxed::Box::new(::protobuf::UnknownFields::new()))
+        }
 fn write_to_bytes(&self) -> ::protobuf::ProtobufResult<Vec<u8>> {
             let mut buf = Vec::new();
             if ::prost::Message::encode(self, &mut buf).is_err() {
@@ -401,10 +461,20 @@ fn default_instance() -> &'static ConfChange {
         &*INSTANCE
     }
 fn is_initialized(&self) -> bool { true }
-fn write_to_with_cached_sizes(&self, _os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn merge_from(&mut self, _is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn get_unknown_fields(&self) -> &::protobuf::UnknownFields { unimplemented!(); }
-fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields { unimplemented!(); }
+fn write_to_with_cached_sizes(&self, os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { os.write_raw_bytes(&::prost::Message::encode_to_vec(self)) }
+fn merge_from(&mut self, is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> {
+            let mut buf = Vec::new();
+            while !is.eof()? { buf.push(is.read_raw_byte()?); }
+            ::prost::Message::merge(self, buf.as_slice()).map_err(|_| ::protobuf::ProtobufError::WireError(::protobuf::error::WireError::Other))
+        }
+fn get_unknown_fields(&self) -> &::protobuf::UnknownFields {
+            ::lazy_static::lazy_static! { static ref NONE: ::protobuf::UnknownFields = ::protobuf::UnknownFields::new(); }
+            &*NONE
+        }
+fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields {
+            // prost keeps no unknown fields: a detached empty set, whose writes are discarded (raft-rs never calls this).
+            ::std::boxed::Box::leak(::std::boxed::Box::new(::protobuf::UnknownFields::new()))
+        }
 fn write_to_bytes(&self) -> ::protobuf::ProtobufResult<Vec<u8>> {
             let mut buf = Vec::new();
             if ::prost::Message::encode(self, &mut buf).is_err() {
@@ -444,10 +514,20 @@ fn default_instance() -> &'static ConfChangeSingle {
         &*INSTANCE
     }
 fn is_initialized(&self) -> bool { true }
-fn write_to_with_cached_sizes(&self, _os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn merge_from(&mut self, _is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn get_unknown_fields(&self) -> &::protobuf::UnknownFields { unimplemented!(); }
-fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields { unimplemented!(); }
+fn write_to_with_cached_sizes(&self, os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { os.write_raw_bytes(&::prost::Message::encode_to_vec(self)) }
+fn merge_from(&mut self, is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> {
+            let mut buf = Vec::new();
+            while !is.eof()? { buf.push(is.read_raw_byte()?); }
+            ::prost::Message::merge(self, buf.as_slice()).map_err(|_| ::protobuf::ProtobufError::WireError(::protobuf::error::WireError::Other))
+        }
+fn get_unknown_fields(&self) -> &::protobuf::UnknownFields {
+            ::lazy_static::lazy_static! { static ref NONE: ::protobuf::UnknownFields = ::protobuf::UnknownFields::new(); }
+            &*NONE
+        }
+fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields {
+            // prost keeps no unknown fields: a detached empty set, whose writes are discarded (raft-rs never calls this).
+            ::std::boxed::Box::leak(::std::boxed::Box::new(::protobuf::UnknownFields::new()))
+        }
 fn write_to_bytes(&self) -> ::protobuf::ProtobufResult<Vec<u8>> {
             let mut buf = Vec::new();
             if ::prost::Message::encode(self, &mut buf).is_err() {
@@ -494,10 +574,20 @@ fn default_instance() -> &'static ConfChangeV2 {
         &*INSTANCE
     }
 fn is_initialized(&self) -> bool { true }
-fn write_to_with_cached_sizes(&self, _os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn merge_from(&mut self, _is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> { unimplemented!(); }
-fn get_unknown_fields(&self) -> &::protobuf::UnknownFields { unimplemented!(); }
-fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields { unimplemented!(); }
+fn write_to_with_cached_sizes(&self, os: &mut ::protobuf::CodedOutputStream) -> ::protobuf::ProtobufResult<()> { os.write_raw_bytes(&::prost::Message::encode_to_vec(self)) }
+fn merge_from(&mut self, is: &mut ::protobuf::CodedInputStream) -> ::protobuf::ProtobufResult<()> {
+            let mut buf = Vec::new();
+            while !is.eof()? { buf.push(is.read_raw_byte()?); }
+            ::prost::Message::merge(self, buf.as_slice()).map_err(|_| ::protobuf::ProtobufError::WireError(::protobuf::error::WireError::Other))
+        }
+fn get_unknown_fields(&self) -> &::protobuf::UnknownFields {
+            ::lazy_static::lazy_static! { static ref NONE: ::protobuf::UnknownFields = ::protobuf::UnknownFields::new(); }
+            &*NONE
+        }
+fn mut_unknown_fields(&mut self) -> &mut ::protobuf::UnknownFields {
+            // prost keeps no unknown fields: a detached empty set, whose writes are discarded (raft-rs never calls this).
+            ::std::boxed::Box::leak(::std::boxed::Box::new(::protobuf::UnknownFields::new()))
+        }
 fn write_to_bytes(&self) -> ::protobuf::ProtobufResult<Vec<u8>> {
             let mut buf = Vec::new();
             if ::prost::Message::encode(self, &mut buf).is_err() {

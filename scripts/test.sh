@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Kraftwerk test command. On a fresh Debian machine (as root, or with sudo) it installs what the
-# tests need when it is missing, builds every binary, runs every Rust test (unit + integration, which
-# start real kraftwerk processes) and the Python client suites. Exits non-zero if anything fails.
+# tests need when it is missing, checks formatting and clippy lints, builds every binary, runs every Rust
+# test (unit + integration, which start real kraftwerk processes) and the Python client suites. Exits non-zero
+# if anything fails.
 #
 # Environment: SKIP_PYTHON=1 skips the Python suites; CARGO_TEST_ARGS are passed to `cargo test`.
 set -euo pipefail
@@ -41,6 +42,11 @@ else
     echo "all present"
 fi
 command -v cargo >/dev/null 2>&1 || { echo "cargo (Rust >= 1.85) is required: https://rustup.rs" >&2; exit 1; }
+# rustfmt and clippy: the checks below; rustup installs them where they are missing.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null 2>&1 || { echo "cargo fmt and cargo clippy are required (rustup component add rustfmt clippy)" >&2; exit 1; }
+    rustup component add rustfmt clippy
+fi
 
 # --- 2. Python venv for the client suites (cached: reinstalled only when requirements change) -------
 VENV=tests/python/.venv
@@ -58,6 +64,12 @@ if [[ ${SKIP_PYTHON:-0} != 1 ]]; then
         echo "cached"
     fi
 fi
+
+# --- 2b. Formatting and lints (a warning fails the run, as it fails a commit) ------------------------
+step "cargo fmt --check"
+cargo fmt --all --check
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 
 # --- 3. Build every binary (the integration tests run target/debug/kraftwerk) -----------------------
 step "cargo build --workspace --bins"

@@ -231,6 +231,7 @@ async fn start_broker(
     let lifecycle = BrokerLifecycle::register(cluster.clone(), registration(&config))
         .await
         .context("registering this broker with the active controller")?;
+    wait_for_own_registration(&cluster, config.node_id, lifecycle.epoch()).await;
     tasks.push(tokio::spawn(
         lifecycle
             .clone()
@@ -347,6 +348,29 @@ async fn start_broker(
         },
         tasks,
     ))
+}
+
+/// Waits until the served image holds this broker's registration, hence every topic that existed when it
+/// registered. The first reconcile deletes the logs of partitions the image does not name (topics deleted while
+/// the broker was down), so it must never run on a broker-only node's partial image, however long following the
+/// metadata log takes.
+async fn wait_for_own_registration(cluster: &ClusterHandle, node_id: i32, epoch: i64) {
+    let mut images = cluster.subscribe();
+    loop {
+        let reached = tokio::time::timeout(
+            Duration::from_secs(10),
+            images.wait_for(|i| i.broker(node_id).is_some_and(|b| b.epoch >= epoch)),
+        )
+        .await;
+        match reached {
+            Ok(_) => return,
+            Err(_) => tracing::warn!(
+                epoch,
+                applied = cluster.image().last_applied_offset(),
+                "still following the metadata log up to this broker's registration before opening partitions"
+            ),
+        }
+    }
 }
 
 /// This broker as the controller records it: the advertised endpoint of every client listener.

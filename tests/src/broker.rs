@@ -234,7 +234,7 @@ impl Broker {
     /// SIGTERM and wait for a clean exit; returns its exit status. Kills -9 and errors after
     /// [`STOP_TIMEOUT`].
     pub fn stop(&mut self) -> Result<ExitStatus, HarnessError> {
-        let mut child = self.child.take().ok_or(HarnessError::NotRunning)?;
+        let child = self.child.take().ok_or(HarnessError::NotRunning)?;
         let pid = libc::pid_t::try_from(child.id())
             .map_err(|_| HarnessError::Protocol("pid out of range".into()))?;
         // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped) has no memory effects.
@@ -245,20 +245,10 @@ impl Broker {
                 std::io::Error::last_os_error(),
             ));
         }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => return Ok(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(HarnessError::StopTimeout(STOP_TIMEOUT));
-                }
-                Err(e) => return Err(HarnessError::io("waiting for broker exit", e)),
-            }
+        match wait_or_kill(child, STOP_TIMEOUT) {
+            Ok(Some(status)) => Ok(status),
+            Ok(None) => Err(HarnessError::StopTimeout(STOP_TIMEOUT)),
+            Err(e) => Err(HarnessError::io("waiting for broker exit", e)),
         }
     }
 
@@ -414,6 +404,25 @@ pub fn run_subcommand(
         });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Waits up to `timeout` for `child` to exit; past it, kills it with SIGKILL, reaps it and returns `Ok(None)`.
+pub(crate) fn wait_or_kill(
+    mut child: Child,
+    timeout: Duration,
+) -> std::io::Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[cfg(test)]

@@ -467,30 +467,18 @@ impl ClusterNode {
             self.sigcont()?;
         }
         self.signal(libc::SIGTERM, "SIGTERM")?;
-        let mut child = self.child.take().ok_or(HarnessError::NotRunning)?;
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => return Ok(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(HarnessError::Cluster(format!(
-                        "node {} did not exit within {STOP_TIMEOUT:?} of SIGTERM; log tail:\n{}",
-                        self.node_id,
-                        self.log_tail(LOG_TAIL_BYTES)
-                    )));
-                }
-                Err(e) => {
-                    return Err(HarnessError::io(
-                        format!("waiting for node {} to exit", self.node_id),
-                        e,
-                    ))
-                }
-            }
+        let child = self.child.take().ok_or(HarnessError::NotRunning)?;
+        match crate::broker::wait_or_kill(child, STOP_TIMEOUT) {
+            Ok(Some(status)) => Ok(status),
+            Ok(None) => Err(HarnessError::Cluster(format!(
+                "node {} did not exit within {STOP_TIMEOUT:?} of SIGTERM; log tail:\n{}",
+                self.node_id,
+                self.log_tail(LOG_TAIL_BYTES)
+            ))),
+            Err(e) => Err(HarnessError::io(
+                format!("waiting for node {} to exit", self.node_id),
+                e,
+            )),
         }
     }
 

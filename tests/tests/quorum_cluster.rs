@@ -502,6 +502,12 @@ fn acked_count(state: &Mutex<Creations>) -> usize {
 }
 
 /// Waits until at least `target` creations are acknowledged.
+/// Waits until two more creations are acknowledged: the quorum makes progress in the state just reached.
+fn wait_progress(state: &Mutex<Creations>, what: &str) {
+    let acked = acked_count(state);
+    wait_acked(state, acked + 2, Duration::from_secs(45), what);
+}
+
 fn wait_acked(state: &Mutex<Creations>, target: usize, timeout: Duration, what: &str) {
     let start = Instant::now();
     while acked_count(state) < target {
@@ -1243,13 +1249,7 @@ fn controllers_are_added_and_removed_while_topics_are_created() {
     )
     .unwrap_or_else(|e| panic!("second AddRaftVoter: {e}"));
     assert_eq!(again.error_code, 126, "{:?}", again.error_message);
-    let acked = acked_count(&state);
-    wait_acked(
-        &state,
-        acked + 2,
-        Duration::from_secs(45),
-        "with four voters",
-    );
+    wait_progress(&state, "with four voters");
 
     // Remove the active controller itself, then stop it.
     let removed = cluster
@@ -1286,13 +1286,7 @@ fn controllers_are_added_and_removed_while_topics_are_created() {
         .node_mut(removed)
         .stop()
         .unwrap_or_else(|e| panic!("stopping controller {removed}: {e}"));
-    let acked = acked_count(&state);
-    wait_acked(
-        &state,
-        acked + 2,
-        Duration::from_secs(45),
-        "after the removal",
-    );
+    wait_progress(&state, "after the removal");
 
     // Kill another original voter: the quorum {remaining} still has a majority; restart it with its static
     // configuration (which names the removed controller and not 4).
@@ -1312,24 +1306,12 @@ fn controllers_are_added_and_removed_while_topics_are_created() {
         remaining.contains(&leader) && leader != victim,
         "leader {leader}"
     );
-    let acked = acked_count(&state);
-    wait_acked(
-        &state,
-        acked + 2,
-        Duration::from_secs(45),
-        &format!("{victim} dead, {leader} leads"),
-    );
+    wait_progress(&state, &format!("{victim} dead, {leader} leads"));
     cluster
         .node_mut(victim)
         .restart()
         .unwrap_or_else(|e| panic!("restarting {victim}: {e}"));
-    let acked = acked_count(&state);
-    wait_acked(
-        &state,
-        acked + 2,
-        Duration::from_secs(45),
-        "after the restart",
-    );
+    wait_progress(&state, "after the restart");
     wait_voters(&mut cluster, &remaining, "after the restart");
 
     stop.store(true, Ordering::Relaxed);

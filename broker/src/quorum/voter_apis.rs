@@ -70,17 +70,27 @@ pub fn timeout(timeout_ms: i32) -> Duration {
         .min(MAX_TIMEOUT)
 }
 
+/// The endpoints a voter request lists, as (listener name, host, port); AddRaftVoter and UpdateRaftVoter carry
+/// the same fields in two generated types.
+fn voter_endpoints<'a>(
+    listeners: impl Iterator<Item = (&'a str, &'a str, u16)>,
+) -> Vec<VoterEndpoint> {
+    listeners
+        .map(|(name, host, port)| VoterEndpoint {
+            name: name.to_string(),
+            host: host.to_string(),
+            port,
+        })
+        .collect()
+}
+
 /// The controller an AddRaftVoter describes; INVALID_REQUEST unless it names an endpoint on `listener`.
 pub fn member_to_add(req: &AddRaftVoterRequest, listener: &str) -> Result<Member, Outcome> {
-    let endpoints: Vec<VoterEndpoint> = req
-        .listeners
-        .iter()
-        .map(|l| VoterEndpoint {
-            name: l.name.to_string(),
-            host: l.host.to_string(),
-            port: l.port,
-        })
-        .collect();
+    let endpoints = voter_endpoints(
+        req.listeners
+            .iter()
+            .map(|l| (l.name.as_str(), l.host.as_str(), l.port)),
+    );
     check_endpoints(req.voter_id, &endpoints, listener)?;
     Ok(Member {
         id: req.voter_id,
@@ -92,15 +102,11 @@ pub fn member_to_add(req: &AddRaftVoterRequest, listener: &str) -> Result<Member
 
 /// The voter an UpdateRaftVoter describes.
 pub fn member_to_update(req: &UpdateRaftVoterRequest, listener: &str) -> Result<Member, Outcome> {
-    let endpoints: Vec<VoterEndpoint> = req
-        .listeners
-        .iter()
-        .map(|l| VoterEndpoint {
-            name: l.name.to_string(),
-            host: l.host.to_string(),
-            port: l.port,
-        })
-        .collect();
+    let endpoints = voter_endpoints(
+        req.listeners
+            .iter()
+            .map(|l| (l.name.as_str(), l.host.as_str(), l.port)),
+    );
     check_endpoints(req.voter_id, &endpoints, listener)?;
     let feature = &req.k_raft_version_feature;
     if feature.min_supported_version > feature.max_supported_version

@@ -38,9 +38,10 @@ pub struct ReplicaManager {
     unclaimed: parking_lot::Mutex<Option<BTreeMap<TopicPartition, PathBuf>>>,
     /// Reconciles run from the metadata follower task and from admin handlers that want their change visible
     /// before they answer; one at a time, so a partition is never opened twice.
-    /// Offset of the newest image reconciled: an older image arriving late (the follower task may hold one
-    /// while a handler reconciles a newer one) must not undo what the newer one opened.
-    reconciling: parking_lot::Mutex<i64>,
+    /// Offset of the newest image reconciled, and whether that pass opened everything: an older image
+    /// arriving late (the follower task may hold one while a handler reconciles a newer one) must not undo
+    /// what the newer one opened, and the same image is not walked twice unless a partition failed to open.
+    reconciling: parking_lot::Mutex<(i64, bool)>,
 }
 
 fn read_topic_id(dir: &Path) -> Option<Uuid> {
@@ -90,7 +91,7 @@ impl ReplicaManager {
             defaults,
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
-            reconciling: parking_lot::Mutex::new(i64::MIN),
+            reconciling: parking_lot::Mutex::new((i64::MIN, false)),
         })
     }
 
@@ -137,10 +138,14 @@ impl ReplicaManager {
     /// Brings the hosted partitions in line with `image`.
     pub fn reconcile(&self, image: &MetadataImage) {
         let mut newest = self.reconciling.lock();
-        if image.last_applied_offset() < *newest {
+        let offset = image.last_applied_offset();
+        // An older image, or the same one already reconciled in full (a CreateTopics handler and the image
+        // watcher both reconcile each change; the second pass over every hosted partition would be wasted).
+        if offset < newest.0 || (offset == newest.0 && newest.1) {
             return;
         }
-        *newest = image.last_applied_offset();
+        *newest = (offset, false);
+        let mut complete = true;
         let mut wanted: HashMap<TopicPartition, (Uuid, Role, LogConfig)> = HashMap::new();
         for topic in image.topics() {
             let config = log_config::for_topic(&self.defaults, image.topic_configs(&topic.name));
@@ -217,6 +222,7 @@ impl ReplicaManager {
                     self.partitions.write().insert(tp, Arc::new(p));
                 }
                 Err(e) => {
+                    complete = false;
                     tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot open partition log")
                 }
             }
@@ -230,6 +236,8 @@ impl ReplicaManager {
                 }
             }
         }
+        // A partition that failed to open is tried again on the next call, even with the same image.
+        newest.1 = complete;
     }
 
     fn open_partition(

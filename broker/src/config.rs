@@ -126,6 +126,9 @@ pub struct BrokerConfig {
     /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader's log end for this long
     /// leaves the ISR.
     pub replica_lag_time_max: std::time::Duration,
+    /// `replica.selector.class`: whether a leader points rack-aware consumers at a replica in their rack
+    /// (KIP-392); unknown classes are refused.
+    pub replica_selector: crate::replica::read_replica::ReplicaSelector,
     /// `inter.broker.listener.name`: the listener followers fetch from (else the first client listener).
     pub inter_broker_listener_name: Option<String>,
     pub compression_type: String,
@@ -192,6 +195,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "connections.max.idle.ms",
     "min.insync.replicas",
     "replica.lag.time.max.ms",
+    "replica.selector.class",
     "compression.type",
     "offsets.topic.num.partitions",
     "offsets.topic.replication.factor",
@@ -759,6 +763,13 @@ impl BrokerConfig {
             ),
             min_insync_replicas: parse_num(&props, "min.insync.replicas", 1)?,
             replica_lag_time_max: positive_ms(&props, "replica.lag.time.max.ms", 30_000)?,
+            replica_selector: {
+                let value = props
+                    .get("replica.selector.class")
+                    .map_or("", |v| v.as_str());
+                crate::replica::read_replica::ReplicaSelector::parse(value)
+                    .map_err(|e| invalid("replica.selector.class", value, &e.to_string()))?
+            },
             inter_broker_listener_name: props.get("inter.broker.listener.name").cloned(),
             compression_type: props
                 .get("compression.type")
@@ -875,6 +886,25 @@ mod tests {
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
         assert_eq!(c.replica_lag_time_max.as_millis(), 30_000);
         assert_eq!(c.inter_broker_listener(), Some("PLAINTEXT"));
+    }
+
+    #[test]
+    fn replica_selector_class_is_kafkas_or_refused() {
+        use crate::replica::read_replica::{ReplicaSelector, RACK_AWARE_SELECTOR};
+        let mut props = base();
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert_eq!(c.replica_selector, ReplicaSelector::Leader);
+        props.insert("replica.selector.class".into(), RACK_AWARE_SELECTOR.into());
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert_eq!(c.replica_selector, ReplicaSelector::RackAware);
+        props.insert("replica.selector.class".into(), "com.example.Mine".into());
+        let err = BrokerConfig::from_properties(props)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("replica.selector.class") && err.contains("com.example.Mine"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! the follower's caught-up time), and it reads up to the log end; consumers (replica id -1) read only below the
 //! high watermark.
 //!
+//! Fetch from the closest replica (KIP-392): a consumer fetch of v11+ carries client metadata, so a follower
+//! serves it too (up to the follower's high watermark); a leader running `replica.selector.class` answers a
+//! consumer in another rack with the preferred read replica instead of records.
+//!
 //! Fetch sessions (KIP-227): this broker answers every request as a full fetch and returns session id 0, which
 //! tells clients that sessions are not available so they keep sending full requests; an incremental request
 //! for an unknown session gets FETCH_SESSION_ID_NOT_FOUND, as Kafka answers when its session cache is full.
@@ -25,6 +29,8 @@ use kraftwerk_controller::MetadataImage;
 
 use crate::context::BrokerContext;
 use crate::replica::purgatory::Waiter;
+use crate::replica::read_replica::{preferred_read_replica, ReplicaSelector, ReplicaView};
+use crate::replica::Partition;
 
 use super::errors::{code, storage_error_code};
 
@@ -41,6 +47,15 @@ struct Target {
     follower: bool,
     /// For a follower fetch: whether the leader recorded it (false: not a replica here, or we do not lead).
     follower_recorded: bool,
+}
+
+/// Who is reading, beyond the per-partition targets.
+struct Reader {
+    /// Fetch v11+ from a consumer: it may read from a follower (KIP-392), as Kafka allows once a request
+    /// carries client metadata.
+    may_read_follower: bool,
+    /// The consumer's `client.rack` (empty: none).
+    rack: String,
 }
 
 pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchResponse {
@@ -99,6 +114,14 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         req.replica_id.0
     };
     let follower = (replica_id >= 0).then_some(replica_id);
+    let reader = Reader {
+        may_read_follower: follower.is_none() && version >= 11,
+        rack: if version >= 11 {
+            req.rack_id.to_string()
+        } else {
+            String::new()
+        },
+    };
     if let Some(replica_id) = follower {
         let now = crate::context::now_ms();
         for t in &mut targets {
@@ -137,7 +160,9 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         }
     }
     loop {
-        let (total, any_error) = read_all(ctx, &image, &targets, &mut resp, max_bytes, version);
+        let (total, any_error) = read_all(
+            ctx, &image, &reader, &targets, &mut resp, max_bytes, version,
+        );
         if !may_wait || total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
             break;
         }
@@ -145,7 +170,9 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
             Ok(()) => continue,
             Err(_) => {
                 // Deadline: one last read so data that arrived at the last moment is not held back.
-                read_all(ctx, &image, &targets, &mut resp, max_bytes, version);
+                read_all(
+                    ctx, &image, &reader, &targets, &mut resp, max_bytes, version,
+                );
                 break;
             }
         }
@@ -157,6 +184,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
 fn read_all(
     ctx: &BrokerContext,
     image: &MetadataImage,
+    reader: &Reader,
     targets: &[Target],
     resp: &mut FetchResponse,
     max_bytes: usize,
@@ -167,16 +195,18 @@ fn read_all(
     for t in targets {
         let pd = &mut resp.responses[t.topic_idx].partitions[t.part_idx];
         let budget = max_bytes.saturating_sub(total);
-        let taken = read_partition(ctx, image, t, pd, budget, total == 0, version);
+        let taken = read_partition(ctx, image, reader, t, pd, budget, total == 0, version);
         total += taken;
         any_error |= pd.error_code != 0;
     }
     (total, any_error)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn read_partition(
     ctx: &BrokerContext,
     image: &MetadataImage,
+    reader: &Reader,
     t: &Target,
     pd: &mut PartitionData,
     budget: usize,
@@ -200,9 +230,14 @@ fn read_partition(
         return 0;
     };
     // The partition's own role too: the image may be newer than what this replica has applied.
-    let not_leader =
-        pi.leader != ctx.node_id || !part.is_leader() || (t.follower && !t.follower_recorded);
-    if not_leader {
+    let leads = pi.leader == ctx.node_id && part.is_leader();
+    // A consumer with client metadata may read from any replica of the partition (up to its high watermark).
+    let serves = if t.follower {
+        leads && t.follower_recorded
+    } else {
+        leads || (reader.may_read_follower && pi.replicas.contains(&ctx.node_id))
+    };
+    if !serves {
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
         if version >= 12 {
             let mut cl = LeaderIdAndEpoch::default();
@@ -225,6 +260,14 @@ fn read_partition(
     pd.last_stable_offset = pd.high_watermark;
     if version >= 5 {
         pd.log_start_offset = part.log_start_offset();
+    }
+    if leads && !t.follower {
+        if let Some(replica) = preferred_replica(ctx, image, reader, &part, t.req.fetch_offset) {
+            // Kafka answers the preferred read replica instead of records; the consumer refetches there.
+            pd.error_code = 0;
+            pd.preferred_read_replica = BrokerId(replica);
+            return 0;
+        }
     }
     let limit = (t.req.partition_max_bytes.max(0) as usize).min(budget);
     // Kafka returns at least one whole batch to the first partition with data, so a batch larger than the
@@ -256,4 +299,33 @@ fn read_partition(
             0
         }
     }
+}
+
+/// The replica in the consumer's rack it should read from instead of this leader (KIP-392), if the broker runs a
+/// selector and one exists among the live replicas that hold `fetch_offset`.
+fn preferred_replica(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    reader: &Reader,
+    part: &Partition,
+    fetch_offset: i64,
+) -> Option<i32> {
+    let selector = ctx.config.replica_selector;
+    if selector == ReplicaSelector::Leader || reader.rack.is_empty() {
+        return None;
+    }
+    let views: Vec<ReplicaView> = part
+        .read_replica_candidates(fetch_offset, crate::context::now_ms())
+        .into_iter()
+        .filter(|&(id, _, _)| id == ctx.node_id || image.is_broker_active(id))
+        .map(
+            |(broker_id, log_end_offset, since_caught_up_ms)| ReplicaView {
+                broker_id,
+                rack: image.broker(broker_id).and_then(|b| b.rack.clone()),
+                log_end_offset,
+                since_caught_up_ms,
+            },
+        )
+        .collect();
+    preferred_read_replica(selector, &reader.rack, ctx.node_id, &views)
 }

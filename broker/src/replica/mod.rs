@@ -9,6 +9,7 @@ pub mod partition;
 pub mod peer_client;
 pub mod producer_state;
 pub mod purgatory;
+pub mod read_replica;
 
 pub use manager::ReplicaManager;
 pub use partition::Partition;

@@ -415,6 +415,24 @@ impl Partition {
         true
     }
 
+    /// As leader, the replicas that hold `fetch_offset` and could serve a consumer reading from there (KIP-392):
+    /// `(broker id, log end offset, ms since caught up)`, this leader first with its own log end and 0. Empty when
+    /// this replica does not lead. Followers that have not fetched in this leadership are left out: nothing says
+    /// they hold the offset.
+    pub fn read_replica_candidates(&self, fetch_offset: i64, now_ms: i64) -> Vec<(i32, i64, i64)> {
+        let state = self.log.lock();
+        if !state.role.is_leader() {
+            return Vec::new();
+        }
+        let mut out = vec![(state.role.node_id, state.log.log_end_offset(), 0)];
+        for (&id, f) in &state.followers {
+            if f.leo >= fetch_offset && fetch_offset >= state.log.log_start_offset() {
+                out.push((id, f.leo, (now_ms - f.last_caught_up_ms).max(0)));
+            }
+        }
+        out
+    }
+
     /// The leader's high watermark: the smallest log end offset over the ISR, counting an ISR change in
     /// flight as well (Kafka's "maximal ISR"), never lowered; stays put while an ISR member has not fetched
     /// in this leadership. Returns whether it moved.

@@ -26,20 +26,25 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("invalid --override {0:?}: expected key=value")]
     BadOverride(String),
-    /// A listener maps to a protocol Kraftwerk does not serve yet. Serving it as plain TCP would silently
-    /// drop the encryption or authentication the operator asked for, so the start stops instead.
+    /// A listener maps to a protocol Kraftwerk does not serve yet (SASL), or serves only for clients (SSL on
+    /// the inter-broker or controller listener, whose connections Kraftwerk makes in plaintext). Serving it as
+    /// plain TCP would silently drop the encryption or authentication the operator asked for, so the start
+    /// stops instead.
     #[error(
-        "listener {listener} in '{key}' uses security protocol {protocol}, which Kraftwerk does not serve yet \
-         (only PLAINTEXT listeners are supported); refusing to start rather than serve it without \
-         {missing}. Remove the listener, or map it to PLAINTEXT in listener.security.protocol.map if the \
-         network is trusted"
+        "listener {listener} in '{key}' uses security protocol {protocol}, which Kraftwerk does not serve \
+         there yet ({served}); refusing to start rather than serve it without {missing}. {fix}"
     )]
     UnsupportedSecurityProtocol {
         key: &'static str,
         listener: String,
         protocol: &'static str,
+        served: &'static str,
         missing: &'static str,
+        fix: &'static str,
     },
+    /// An SSL listener's settings are wrong.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsConfigError),
 }
 
 /// The security protocols Kafka names in `listener.security.protocol.map` (the same type the metadata
@@ -151,6 +156,8 @@ pub struct BrokerConfig {
     /// `metadata.log.max.record.bytes.between.snapshots` (Kafka's default 20 MiB): a controller snapshots its
     /// image after applying this many bytes of records, and trims its log behind the snapshot.
     pub metadata_snapshot_bytes: u64,
+    /// The TLS settings of each SSL listener, by listener name.
+    pub ssl: BTreeMap<String, crate::tls::SslSettings>,
     /// Every key as given (after overrides), for DescribeConfigs of the broker resource.
     pub raw: BTreeMap<String, String>,
 }
@@ -368,21 +375,45 @@ fn parse_listeners(
     Ok(out)
 }
 
-/// Stops the start when a listener names SSL, SASL_PLAINTEXT or SASL_SSL: until TLS and SASL are built,
-/// accepting such a listener would serve it as plain, unauthenticated TCP.
-fn refuse_unserved_protocols(key: &'static str, listeners: &[Listener]) -> Result<(), ConfigError> {
+/// Stops the start when a listener names SASL_PLAINTEXT or SASL_SSL (SASL is not built yet), or SSL on a listener
+/// Kraftwerk itself connects to (the controller listeners and the inter-broker listener: brokers and
+/// controllers do not yet speak TLS to each other). Accepting such a listener would serve it as plain,
+/// unauthenticated TCP.
+fn refuse_unserved_protocols(
+    key: &'static str,
+    listeners: &[Listener],
+    controller_listener_names: &[String],
+    inter_broker_listener: Option<&str>,
+) -> Result<(), ConfigError> {
+    const SERVED: &str = "SSL is served on client listeners only; SASL not at all";
     for l in listeners {
-        let missing = match l.security_protocol {
+        let internal = controller_listener_names.contains(&l.name)
+            || inter_broker_listener == Some(l.name.as_str());
+        let (missing, fix) = match l.security_protocol {
             SecurityProtocol::Plaintext => continue,
-            SecurityProtocol::Ssl => "TLS",
-            SecurityProtocol::SaslPlaintext => "SASL authentication",
-            SecurityProtocol::SaslSsl => "TLS and SASL authentication",
+            SecurityProtocol::Ssl if !internal => continue,
+            SecurityProtocol::Ssl => (
+                "TLS between brokers and controllers",
+                "Give inter.broker.listener.name and controller.listener.names their own PLAINTEXT listeners \
+                 on a trusted network, and keep SSL for the client listeners",
+            ),
+            SecurityProtocol::SaslPlaintext => (
+                "SASL authentication",
+                "Remove the listener, or map it to PLAINTEXT in listener.security.protocol.map if the network \
+                 is trusted",
+            ),
+            SecurityProtocol::SaslSsl => (
+                "TLS and SASL authentication",
+                "Use an SSL listener (with ssl.client.auth=required for authentication), or remove it",
+            ),
         };
         return Err(ConfigError::UnsupportedSecurityProtocol {
             key,
             listener: format!("{}://{}:{}", l.name, l.host, l.port),
             protocol: l.security_protocol.name(),
+            served: SERVED,
             missing,
+            fix,
         });
     }
     Ok(())
@@ -541,7 +572,10 @@ impl BrokerConfig {
 
     pub fn from_properties(props: BTreeMap<String, String>) -> Result<Self, ConfigError> {
         for key in props.keys() {
-            if !KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("listener.name.") {
+            if !KNOWN_KEYS.contains(&key.as_str())
+                && !crate::tls::settings::SSL_KEYS.contains(&key.as_str())
+                && !key.starts_with("listener.name.")
+            {
                 tracing::warn!(key = %key, "unknown config key ignored");
             }
         }
@@ -615,8 +649,36 @@ impl BrokerConfig {
                 .cloned()
                 .collect();
         }
-        refuse_unserved_protocols("listeners", &listeners)?;
-        refuse_unserved_protocols("advertised.listeners", &advertised_listeners)?;
+        let inter_broker_listener =
+            props
+                .get("inter.broker.listener.name")
+                .cloned()
+                .or_else(|| {
+                    listeners
+                        .iter()
+                        .find(|l| !controller_listener_names.contains(&l.name))
+                        .map(|l| l.name.clone())
+                });
+        for (key, list) in [
+            ("listeners", &listeners),
+            ("advertised.listeners", &advertised_listeners),
+        ] {
+            refuse_unserved_protocols(
+                key,
+                list,
+                &controller_listener_names,
+                inter_broker_listener.as_deref(),
+            )?;
+        }
+        let mut ssl = BTreeMap::new();
+        for l in &listeners {
+            if l.security_protocol == SecurityProtocol::Ssl {
+                ssl.insert(
+                    l.name.clone(),
+                    crate::tls::SslSettings::from_props(&l.name, &props)?,
+                );
+            }
+        }
         let is_broker = process_roles.contains(&Role::Broker);
         if is_broker
             && !listeners
@@ -730,6 +792,7 @@ impl BrokerConfig {
             ));
         }
         Ok(BrokerConfig {
+            ssl,
             process_roles,
             node_id,
             voters,

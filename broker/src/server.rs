@@ -321,7 +321,17 @@ async fn start_broker(
         })
     });
 
+    // Every listener's TLS stores are read and every socket bound before any accepts: a bad keystore or a
+    // taken port stops the start before a client is served on the others.
+    let mut bound = Vec::new();
     for listener in config.client_listeners() {
+        let tls = match config.ssl.get(&listener.name) {
+            Some(settings) => Some(
+                crate::tls::TlsListener::new(settings)
+                    .with_context(|| format!("setting up TLS for listener {}", listener.name))?,
+            ),
+            None => None,
+        };
         let socket = network::listener::bind(listener).await.with_context(|| {
             format!(
                 "binding listener {}://{}",
@@ -329,14 +339,19 @@ async fn start_broker(
                 listener.bind_addr()
             )
         })?;
+        bound.push((listener, tls, socket));
+    }
+    for (listener, tls, socket) in bound {
         tracing::info!(
             listener = %listener.name,
+            protocol = listener.security_protocol.name(),
             addr = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             "listening"
         );
         tasks.push(tokio::spawn(network::listener::accept_loop(
             socket,
             listener.clone(),
+            tls,
             ctx.clone(),
         )));
     }

@@ -601,13 +601,18 @@ impl Partition {
         self.log.lock().log.read(offset, max_bytes, None)
     }
 
-    /// Visits every committed batch from `from` (see [`PartitionLog::scan_batches`]).
-    pub fn scan_batches<F>(&self, from: i64, f: F) -> Result<(), StorageError>
+    /// Visits every batch from `from` up to the log end, committed or not, and returns that log end. A new
+    /// leader reads its whole log this way (a group coordinator taking over `__consumer_offsets`, as Kafka's
+    /// loader reads to the log end): what it holds beyond the high watermark is what the partition will commit,
+    /// since followers now truncate to it. Under the log lock, so the end returned is exactly what was read.
+    pub fn scan_to_log_end<F>(&self, from: i64, f: F) -> Result<i64, StorageError>
     where
         F: FnMut(&BatchHeader, &[u8]),
     {
-        let hw = self.high_watermark();
-        self.log.lock().log.scan_batches(from, hw, f)
+        let state = self.log.lock();
+        let end = state.log.log_end_offset();
+        state.log.scan_batches(from, end, f)?;
+        Ok(end)
     }
 
     pub fn log_start_offset(&self) -> i64 {

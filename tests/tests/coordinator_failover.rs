@@ -213,3 +213,66 @@ fn committed_offsets_survive_kill9_of_the_group_coordinator() {
         "the coordinator moved again with no failure"
     );
 }
+
+/// One combined node with `offsets.topic.replication.factor=1`: the group works, and its offsets come back
+/// after `kill -9` and a restart (the restarted broker leads the partition again and loads it).
+#[test]
+fn a_single_node_coordinates_and_reloads_its_groups_after_kill9() {
+    let mut broker = kraftwerk_tests::broker::Broker::start()
+        .unwrap_or_else(|e| panic!("starting the broker: {e}"));
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, TOPIC, PARTITIONS, &[]);
+    {
+        let consumer = group_consumer(&bootstrap);
+        wait_for_assignment_alone(&consumer);
+        for offset in 1..=5 {
+            commit_alone(&consumer, offset);
+        }
+    }
+    broker.kill9().unwrap_or_else(|e| panic!("kill -9: {e}"));
+    broker.restart().unwrap_or_else(|e| panic!("restart: {e}"));
+    let consumer = group_consumer(&bootstrap);
+    let start = Instant::now();
+    loop {
+        let _ = consumer.poll(Duration::from_millis(10));
+        match committed(&consumer) {
+            Ok(offsets) => {
+                assert_eq!(offsets, vec![5; PARTITIONS as usize]);
+                break;
+            }
+            Err(e) if start.elapsed() < COMMIT_DEADLINE => {
+                eprintln!("offsets not readable yet: {e}");
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Err(e) => panic!(
+                "offsets unreadable after restart: {e}\n{}",
+                broker.log_tail()
+            ),
+        }
+    }
+}
+
+fn wait_for_assignment_alone(consumer: &BaseConsumer) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(90) {
+        let _ = consumer.poll(Duration::from_millis(100));
+        if consumer
+            .assignment()
+            .is_ok_and(|a| a.count() == PARTITIONS as usize)
+        {
+            return;
+        }
+    }
+    panic!("consumer never got its assignment");
+}
+
+fn commit_alone(consumer: &BaseConsumer, offset: i64) {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(TOPIC, p, Offset::Offset(offset))
+            .unwrap_or_else(|e| panic!("building the commit: {e}"));
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .unwrap_or_else(|e| panic!("commit of {offset}: {e}"));
+}

@@ -272,9 +272,7 @@ async fn start_broker(
         config.replica_lag_time_max,
     )));
 
-    let groups = GroupService::start(&config, cluster.clone(), replicas.clone())
-        .await
-        .context("starting the group coordinator")?;
+    let groups = GroupService::start(&config, cluster.clone(), replicas.clone());
 
     let ctx = Arc::new(BrokerContext {
         config: config.clone(),

@@ -67,6 +67,7 @@ class Broker:
             "log.dirs": str(directory / "data"),
             "num.partitions": "1",
             "default.replication.factor": "1",
+            "offsets.topic.replication.factor": "1",
             "auto.create.topics.enable": "true",
         }
         props.update(overrides or {})

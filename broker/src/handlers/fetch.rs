@@ -14,15 +14,20 @@
 //! Fetch sessions (KIP-227): this broker answers every request as a full fetch and returns session id 0, which
 //! tells clients that sessions are not available so they keep sending full requests; an incremental request
 //! for an unknown session gets FETCH_SESSION_ID_NOT_FOUND, as Kafka answers when its session cache is full.
+//!
+//! NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH answers name the current leader and epoch (v12+) and the
+//! response lists those leaders' endpoints on the client's listener (v16+), KIP-951.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use kraftwerk_controller::MetadataImage;
@@ -33,6 +38,7 @@ use crate::replica::read_replica::{preferred_read_replica, ReplicaSelector, Repl
 use crate::replica::Partition;
 
 use super::errors::{code, storage_error_code};
+use super::leader_hints;
 
 /// The "final epoch" a sessionless full fetch carries.
 const FINAL_EPOCH: i32 = -1;
@@ -58,7 +64,17 @@ struct Reader {
     rack: String,
 }
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchResponse {
+/// First version with the current leader in a partition's answer (KIP-951 uses it).
+const CURRENT_LEADER_VERSION: i16 = 12;
+/// First version listing the endpoints of the leaders named (KIP-951).
+const NODE_ENDPOINTS_VERSION: i16 = 16;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    listener: &str,
+    req: FetchRequest,
+    version: i16,
+) -> FetchResponse {
     let mut resp = FetchResponse::default();
     resp.session_id = 0;
     if version >= 7 && req.session_id != 0 {
@@ -177,7 +193,45 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
             }
         }
     }
+    if version >= NODE_ENDPOINTS_VERSION {
+        add_leader_endpoints(&mut resp, &image, listener);
+    }
     resp
+}
+
+/// KIP-951: the endpoints, on the client's listener, of the leaders named in partitions answered
+/// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH.
+fn add_leader_endpoints(resp: &mut FetchResponse, image: &MetadataImage, listener: &str) {
+    let hinted = [
+        code(ResponseError::NotLeaderOrFollower),
+        code(ResponseError::FencedLeaderEpoch),
+    ];
+    let leaders: BTreeSet<i32> = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter(|p| hinted.contains(&p.error_code) && p.current_leader.leader_id.0 >= 0)
+        .map(|p| p.current_leader.leader_id.0)
+        .collect();
+    resp.node_endpoints = leader_hints::endpoints(image, listener, &leaders)
+        .into_iter()
+        .map(|e| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(e.node_id))
+                .with_host(StrBytes::from_string(e.host))
+                .with_port(e.port)
+                .with_rack(e.rack.map(StrBytes::from_string))
+        })
+        .collect();
+}
+
+/// Names the partition's current leader and epoch in an error answer that tells the client to move.
+fn hint_leader(pd: &mut PartitionData, leader: i32, leader_epoch: i32, version: i16) {
+    if version >= CURRENT_LEADER_VERSION {
+        pd.current_leader = LeaderIdAndEpoch::default()
+            .with_leader_id(BrokerId(leader))
+            .with_leader_epoch(leader_epoch);
+    }
 }
 
 /// Fills every partition of the response; returns the bytes gathered and whether any partition errored.
@@ -227,6 +281,7 @@ fn read_partition(
     };
     let Some(part) = ctx.replicas.get(name, t.req.partition) else {
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
+        hint_leader(pd, pi.leader, pi.leader_epoch, version);
         return 0;
     };
     // The partition's own role too: the image may be newer than what this replica has applied.
@@ -239,17 +294,13 @@ fn read_partition(
     };
     if !serves {
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
-        if version >= 12 {
-            let mut cl = LeaderIdAndEpoch::default();
-            cl.leader_id = BrokerId(pi.leader);
-            cl.leader_epoch = pi.leader_epoch;
-            pd.current_leader = cl;
-        }
+        hint_leader(pd, pi.leader, pi.leader_epoch, version);
         return 0;
     }
     let epoch = t.req.current_leader_epoch;
     if epoch >= 0 && epoch < pi.leader_epoch {
         pd.error_code = code(ResponseError::FencedLeaderEpoch);
+        hint_leader(pd, pi.leader, pi.leader_epoch, version);
         return 0;
     }
     if epoch > pi.leader_epoch {

@@ -25,6 +25,7 @@ pub mod errors;
 pub mod fetch;
 pub mod groups;
 pub mod init_producer_id;
+pub mod leader_hints;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
@@ -113,9 +114,13 @@ pub async fn dispatch(
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, v)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, conn, r, v).await),
         RequestKind::Produce(r) => {
-            return produce::handle(ctx, r, v).await.map(ResponseKind::Produce)
+            return produce::handle(ctx, &conn.listener_name, r, v)
+                .await
+                .map(ResponseKind::Produce)
         }
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r, v).await),
+        RequestKind::Fetch(r) => {
+            ResponseKind::Fetch(fetch::handle(ctx, &conn.listener_name, r, v).await)
+        }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, r, v)),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r, v))

@@ -619,13 +619,18 @@ impl Partition {
         self.log.lock().log.read(offset, max_bytes, None)
     }
 
-    /// Visits every committed batch from `from` (see [`PartitionLog::scan_batches`]).
-    pub fn scan_batches<F>(&self, from: i64, f: F) -> Result<(), StorageError>
+    /// Visits every batch from `from` up to the log end, committed or not, and returns that log end. A new
+    /// leader reads its whole log this way (a group coordinator taking over `__consumer_offsets`, as Kafka's
+    /// loader reads to the log end): what it holds beyond the high watermark is what the partition will commit,
+    /// since followers now truncate to it. Under the log lock, so the end returned is exactly what was read.
+    pub fn scan_to_log_end<F>(&self, from: i64, f: F) -> Result<i64, StorageError>
     where
         F: FnMut(&BatchHeader, &[u8]),
     {
-        let hw = self.high_watermark();
-        self.log.lock().log.scan_batches(from, hw, f)
+        let state = self.log.lock();
+        let end = state.log.log_end_offset();
+        state.log.scan_batches(from, end, f)?;
+        Ok(end)
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -985,6 +990,56 @@ mod tests {
             follower.append_as_leader(&one_record(), 0, None),
             Err(AppendError::WrongRole { .. })
         ));
+    }
+
+    fn idempotent(first_seq: i32, records: usize) -> Vec<u8> {
+        let mut b = kraftwerk_storage::batch::BatchBuilder::new(0, -1).producer(7, 0, first_seq);
+        for _ in 0..records {
+            b.push(0, None, Some(b"v".as_slice()), &[]).unwrap();
+        }
+        b.build()
+    }
+
+    #[test]
+    fn a_follower_that_becomes_leader_recognises_retries_of_what_it_replicated() {
+        let (dl, df) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = partition(dl.path(), 3, true);
+        leader.append_as_leader(&idempotent(0, 2), 0, None).unwrap();
+        leader.append_as_leader(&idempotent(2, 3), 0, None).unwrap();
+        let log = PartitionLog::open(df.path(), LogConfig::default()).unwrap();
+        let follower = Partition::new("t".into(), Uuid::nil(), 0, log, role(3, false), 0);
+        let data = leader.read_for_follower(0, 1 << 20).unwrap().records;
+        follower.append_as_follower(&data, 3).unwrap();
+        // Failover: the follower leads epoch 4; the producer retries its last batch there.
+        follower.apply_role(role(4, true), 0);
+        assert!(matches!(
+            follower.append_as_leader(&idempotent(2, 3), 0, Some(4)),
+            Ok(Appended::Duplicate {
+                base_offset: 2,
+                last_offset: 4,
+                ..
+            })
+        ));
+        assert_eq!(follower.log_end_offset(), 5);
+    }
+
+    #[test]
+    fn truncation_rebuilds_producer_state_from_what_is_left() {
+        let (dl, df) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = partition(dl.path(), 3, true);
+        leader.append_as_leader(&idempotent(0, 2), 0, None).unwrap();
+        leader.append_as_leader(&idempotent(2, 3), 0, None).unwrap();
+        let log = PartitionLog::open(df.path(), LogConfig::default()).unwrap();
+        let follower = Partition::new("t".into(), Uuid::nil(), 0, log, role(3, false), 0);
+        let data = leader.read_for_follower(0, 1 << 20).unwrap().records;
+        follower.append_as_follower(&data, 3).unwrap();
+        // The second batch diverged and is truncated away: a retry of it is new data, written at offset 2.
+        follower.truncate_as_follower(2, false, 3).unwrap();
+        follower.apply_role(role(4, true), 0);
+        match follower.append_as_leader(&idempotent(2, 3), 0, Some(4)) {
+            Ok(Appended::Written(r)) => assert_eq!(r.base_offset, 2),
+            other => panic!("expected a fresh write, got {other:?}"),
+        }
     }
 
     #[tokio::test]

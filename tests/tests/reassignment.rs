@@ -7,7 +7,8 @@
 //! (every Metadata seen without a lists c in the ISR); afterwards every broker's Metadata shows replicas
 //! {c, b} with the ISR {c, b}, the new replica c leads (it is first in the target, so this reads everything
 //! from the replica that was created by the move), every acknowledged message is there at its acknowledged
-//! offset, and broker a's log directory for the partition is gone.
+//! offset, and broker a's log directory for the partition is gone. Then a follower leaves ({c, b} -> {c, a}):
+//! b's directory is deleted, a gets a fresh replica, and after c stops a leads with every record.
 
 mod support;
 
@@ -109,7 +110,7 @@ fn listed(conn: &mut Connection) -> Option<(Vec<i32>, Vec<i32>, Vec<i32>)> {
 
 #[test]
 fn a_partition_moves_to_new_brokers_with_its_data() {
-    let cluster = Cluster::builder()
+    let mut cluster = Cluster::builder()
         .controllers(3)
         .brokers(3)
         .start()
@@ -150,24 +151,7 @@ fn a_partition_moves_to_new_brokers_with_its_data() {
 
     // Move {a, b} -> {c, b}, asking broker c (it forwards to the active controller).
     let mut conn = connect(&cluster, c);
-    let mut partition = ReassignablePartition::default();
-    partition.partition_index = 0;
-    partition.replicas = Some(vec![BrokerId(c), BrokerId(b)]);
-    let mut topic = ReassignableTopic::default();
-    topic.name = TopicName(StrBytes::from_static_str(TOPIC));
-    topic.partitions = vec![partition];
-    let mut req = AlterPartitionReassignmentsRequest::default();
-    req.topics = vec![topic];
-    let resp = conn
-        .request(0, &req)
-        .unwrap_or_else(|e| panic!("AlterPartitionReassignments: {e}"));
-    assert_eq!(resp.error_code, 0, "{resp:?}");
-    let codes: Vec<i16> = resp
-        .responses
-        .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
-        .collect();
-    assert_eq!(codes, vec![0], "{resp:?}");
+    reassign(&mut conn, &[c, b]);
 
     match listed(&mut conn) {
         None => eprintln!("the move had already completed when listed"),
@@ -232,4 +216,69 @@ fn a_partition_moves_to_new_brokers_with_its_data() {
         .join("data")
         .join(format!("{TOPIC}-0"));
     assert!(new_dir.exists(), "{} missing", new_dir.display());
+
+    // Then a follower leaves: {c, b} -> {c, a}. Broker a starts again from an empty log; c keeps leading.
+    reassign(&mut conn, &[c, a]);
+    wait_for(
+        &cluster,
+        "replicas {c, a}",
+        || {
+            [a, b, c].iter().all(|&id| {
+                state(&cluster, id).is_some_and(|s| {
+                    s.0 == vec![c, a] && s.1 == vec![a.min(c), a.max(c)] && s.2 == c
+                })
+            })
+        },
+        || format!("{:?}", state(&cluster, b)),
+    );
+    let follower_dir = cluster
+        .node(b)
+        .dir()
+        .join("data")
+        .join(format!("{TOPIC}-0"));
+    wait_for(
+        &cluster,
+        "broker b's partition directory deleted",
+        || !follower_dir.exists(),
+        || format!("{} exists", follower_dir.display()),
+    );
+    assert!(old_dir.exists(), "broker a did not recreate its replica");
+    // Broker a holds everything again: stop c (a controlled shutdown moves the leadership to a) and read it
+    // all from a.
+    cluster
+        .node_mut(c)
+        .stop()
+        .unwrap_or_else(|e| panic!("stopping {c}: {e}"));
+    wait_for(
+        &cluster,
+        "broker a leads",
+        || state(&cluster, a).is_some_and(|s| s.2 == a),
+        || format!("{:?}", state(&cluster, a)),
+    );
+    let log = consume_all(&cluster.bootstrap_of(&[a]), TOPIC, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("reading back from {a}: {e}"));
+    let violations = check_exact(sent, &acked, &log);
+    assert!(violations.is_empty(), "{}", summarize(&violations, 10));
+}
+
+/// AlterPartitionReassignments of partition 0 to `target`; every code must be 0.
+fn reassign(conn: &mut Connection, target: &[i32]) {
+    let mut partition = ReassignablePartition::default();
+    partition.partition_index = 0;
+    partition.replicas = Some(target.iter().copied().map(BrokerId).collect());
+    let mut topic = ReassignableTopic::default();
+    topic.name = TopicName(StrBytes::from_static_str(TOPIC));
+    topic.partitions = vec![partition];
+    let mut req = AlterPartitionReassignmentsRequest::default();
+    req.topics = vec![topic];
+    let resp = conn
+        .request(0, &req)
+        .unwrap_or_else(|e| panic!("AlterPartitionReassignments: {e}"));
+    assert_eq!(resp.error_code, 0, "{resp:?}");
+    let codes: Vec<i16> = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect();
+    assert_eq!(codes, vec![0], "{resp:?}");
 }

@@ -173,6 +173,9 @@ for _ in $(seq 1 60); do
 done
 check "kafka-reassign-partitions --verify" "expected 'Reassignment of partition moving-0 is completed.'" \
   has '^Reassignment of partition moving-0 is completed\.$'
+run org.apache.kafka.tools.reassign.ReassignPartitionsCommand --bootstrap-server "127.0.0.1:${port[100]}" --list
+check "kafka-reassign-partitions --list after the move" "expected 'No partition reassignments found.'" \
+  has '^No partition reassignments found\.$'
 topics "${port[100]}" --describe --topic moving
 check "kafka-topics --describe moving after the move" "expected Leader: 101, Replicas: 101, Isr: 101" \
   has 'Leader: 101\s+Replicas: 101\s+Isr: 101'

@@ -276,3 +276,60 @@ impl FailUncommitted for Result<(), ControllerError> {
         self.and(Err(err.clone()))
     }
 }
+
+/// One partition of an AlterPartitionReassignments request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassignmentSpec {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// The target replicas, preferred leader first; `None` cancels the reassignment in progress.
+    pub replicas: Option<Vec<i32>>,
+}
+
+/// The outcome for one partition of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionResult {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Success or the Kafka error.
+    pub result: Result<(), ControllerError>,
+}
+
+impl FailUncommitted for Vec<PartitionResult> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.into_iter()
+            .map(|r| PartitionResult {
+                result: r.result.and(Err(err.clone())),
+                ..r
+            })
+            .collect()
+    }
+}
+
+/// The partitions of one topic a ListPartitionReassignments request asks about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassignmentQuery {
+    /// Topic name.
+    pub topic: String,
+    /// Partition indexes.
+    pub partitions: Vec<i32>,
+}
+
+/// A reassignment in progress (ListPartitionReassignments' `OngoingPartitionReassignment`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OngoingReassignment {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// The replicas now: the target ones and those being removed.
+    pub replicas: Vec<i32>,
+    /// Replicas being added.
+    pub adding: Vec<i32>,
+    /// Replicas being removed.
+    pub removing: Vec<i32>,
+}

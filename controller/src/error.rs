@@ -52,6 +52,10 @@ pub mod codes {
     pub const INELIGIBLE_REPLICA: i16 = 107;
     /// INVALID_UPDATE_VERSION
     pub const INVALID_UPDATE_VERSION: i16 = 108;
+    /// NO_REASSIGNMENT_IN_PROGRESS
+    pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
+    /// NEW_LEADER_ELECTED
+    pub const NEW_LEADER_ELECTED: i16 = 106;
 }
 
 /// Everything the controller can answer instead of success.
@@ -129,6 +133,14 @@ pub enum ControllerError {
     /// A request from an older registration of the broker (STALE_BROKER_EPOCH).
     #[error("{0}")]
     StaleBrokerEpoch(String),
+    /// A cancellation (null target replicas) of a partition that is not being reassigned
+    /// (NO_REASSIGNMENT_IN_PROGRESS).
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
+    /// AlterPartition whose ISR change completed a reassignment that removed the asking leader: the change
+    /// was made, and the broker must look at the new metadata (NEW_LEADER_ELECTED).
+    #[error("{0}")]
+    NewLeaderElected(String),
     /// Something that should not happen did; the request may be retried.
     #[error("internal controller error: {0}")]
     Internal(String),
@@ -159,6 +171,8 @@ impl ControllerError {
             Self::InvalidUpdateVersion(_) => INVALID_UPDATE_VERSION,
             Self::IneligibleReplica(_) => INELIGIBLE_REPLICA,
             Self::StaleBrokerEpoch(_) => STALE_BROKER_EPOCH,
+            Self::NoReassignmentInProgress(_) => NO_REASSIGNMENT_IN_PROGRESS,
+            Self::NewLeaderElected(_) => NEW_LEADER_ELECTED,
             Self::Configuration(_) | Self::Storage(_) | Self::Raft(_) | Self::Internal(_) => {
                 UNKNOWN_SERVER_ERROR
             }
@@ -195,6 +209,8 @@ mod tests {
             (ControllerError::DuplicateVoter(String::new()), 126),
             (ControllerError::VoterNotFound(String::new()), 127),
             (ControllerError::RequestTimedOut(String::new()), 7),
+            (ControllerError::NoReassignmentInProgress(String::new()), 85),
+            (ControllerError::NewLeaderElected(String::new()), 106),
         ];
         for (err, code) in cases {
             assert_eq!(err.error_code(), code, "{err:?}");

@@ -459,6 +459,48 @@ impl ControllerHandle {
             .unwrap_or_else(|| names.into_iter().map(not_controller).collect())
     }
 
+    /// AlterPartitionReassignments. One result per partition, in order; the accepted ones are written
+    /// together.
+    pub async fn alter_partition_reassignments(
+        &self,
+        specs: Vec<crate::api::ReassignmentSpec>,
+        allow_replication_factor_change: bool,
+    ) -> Vec<crate::api::PartitionResult> {
+        let failed: Vec<_> = specs
+            .iter()
+            .map(|s| crate::api::PartitionResult {
+                topic: s.topic.clone(),
+                partition: s.partition,
+                result: Err(ControllerError::NotController),
+            })
+            .collect();
+        self.submit(move |image, _| {
+            ops::reassignment::alter_partition_reassignments(
+                image,
+                &specs,
+                allow_replication_factor_change,
+            )
+        })
+        .await
+        .unwrap_or(failed)
+    }
+
+    /// ListPartitionReassignments, from the committed image: the reassignments in progress, of every
+    /// partition (`None`) or of the ones asked about. NOT_CONTROLLER unless this node is the active
+    /// controller, which is the one that knows every committed reassignment.
+    pub fn list_partition_reassignments(
+        &self,
+        query: Option<Vec<crate::api::ReassignmentQuery>>,
+    ) -> Result<Vec<crate::api::OngoingReassignment>, ControllerError> {
+        if !self.is_leader() {
+            return Err(ControllerError::NotController);
+        }
+        Ok(ops::reassignment::list_partition_reassignments(
+            &self.image(),
+            query.as_deref(),
+        ))
+    }
+
     /// IncrementalAlterConfigs. One result per resource, in order.
     pub async fn incremental_alter_configs(
         &self,

@@ -1,5 +1,4 @@
-//! Admin calls whose honest answer on this cluster is short: no partition reassignment is ever in progress,
-//! a preferred-leader election finds every leader already preferred (or elects it through the controller
+//! Admin calls whose honest answer on this cluster is short: a preferred-leader election finds every leader already preferred (or elects it through the controller
 //! when the replication issue lands), and ACL calls say no authorizer is configured.
 
 use std::sync::Arc;
@@ -10,7 +9,6 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{
     CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
     DescribeAclsRequest, DescribeAclsResponse, ElectLeadersRequest, ElectLeadersResponse,
-    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -22,15 +20,6 @@ use super::errors::code;
 
 const NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
 const PREFERRED: i8 = 0;
-
-pub fn list_partition_reassignments(
-    _ctx: &Arc<BrokerContext>,
-    _req: ListPartitionReassignmentsRequest,
-    _version: i16,
-) -> ListPartitionReassignmentsResponse {
-    // Reassignments are not started by this broker yet, so none can be ongoing.
-    ListPartitionReassignmentsResponse::default()
-}
 
 pub fn elect_leaders(
     ctx: &Arc<BrokerContext>,

@@ -31,6 +31,7 @@ pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod raft_voters;
+pub mod reassignments;
 pub mod sasl;
 
 /// Topic names that appear more than once in one admin request; Kafka answers INVALID_REQUEST for every copy.
@@ -77,6 +78,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::DeleteRecords, 0, 2);
     apis.register(ApiKey::DescribeLogDirs, 1, 4);
     apis.register(ApiKey::DescribeProducers, 0, 0);
+    apis.register(ApiKey::AlterPartitionReassignments, 0, 1);
     apis.register(ApiKey::ListPartitionReassignments, 0, 0);
     apis.register(ApiKey::ElectLeaders, 0, 2);
     apis.register(ApiKey::DescribeAcls, 1, 3);
@@ -159,9 +161,12 @@ pub async fn dispatch(
         RequestKind::DescribeProducers(r) => {
             ResponseKind::DescribeProducers(describe_producers::handle(ctx, r, v))
         }
-        RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
-            cluster_admin::list_partition_reassignments(ctx, r, v),
-        ),
+        RequestKind::AlterPartitionReassignments(r) => {
+            ResponseKind::AlterPartitionReassignments(reassignments::alter(ctx, r, v).await)
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            ResponseKind::ListPartitionReassignments(reassignments::list(ctx, r, v).await)
+        }
         RequestKind::ElectLeaders(r) => {
             ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v))
         }

@@ -328,6 +328,17 @@ impl ControllerService {
             ControllerRequest::AlterPartition(req) => {
                 ControllerReply::AlteredPartition(self.handle.alter_partition(req).await)
             }
+            ControllerRequest::AlterPartitionReassignments {
+                specs,
+                allow_replication_factor_change,
+            } => ControllerReply::ReassignedPartitions(
+                self.handle
+                    .alter_partition_reassignments(specs, allow_replication_factor_change)
+                    .await,
+            ),
+            ControllerRequest::ListPartitionReassignments { query } => {
+                ControllerReply::Reassignments(self.handle.list_partition_reassignments(query))
+            }
             ControllerRequest::FetchMetadata {
                 from_index,
                 max_bytes,
@@ -454,7 +465,13 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
         | ControllerReply::ProducerIds(Err(ControllerError::NotController))
         | ControllerReply::Quorum(Err(ControllerError::NotController))
         | ControllerReply::VoterChange(Err(ControllerError::NotController))
-        | ControllerReply::AlteredPartition(Err(ControllerError::NotController)) => true,
+        | ControllerReply::AlteredPartition(Err(ControllerError::NotController))
+        | ControllerReply::Reassignments(Err(ControllerError::NotController)) => true,
+        ControllerReply::ReassignedPartitions(r) => {
+            !r.is_empty()
+                && r.iter()
+                    .all(|r| matches!(r.result, Err(ControllerError::NotController)))
+        }
         ControllerReply::CreatedTopics(r) => all(r),
         ControllerReply::DeletedTopics(r) => all(r),
         ControllerReply::CreatedPartitions(r) => all(r),

@@ -68,6 +68,11 @@ async fn send(cluster: ClusterHandle, p: Arc<Partition>, request: AlterPartition
             }
             p.clear_pending_isr_from(sent_epoch);
         }
+        Err(e @ kraftwerk_controller::ControllerError::NewLeaderElected(_)) => {
+            // The change completed a reassignment that moved the leadership away: the image will say so.
+            tracing::info!(topic = %p.topic, partition = p.index, reason = %e, "ISR change made; leadership moved");
+            p.clear_pending_isr_from(sent_epoch);
+        }
         Err(e) => {
             tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "ISR change refused");
             p.clear_pending_isr_from(sent_epoch);

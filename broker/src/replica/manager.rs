@@ -1,6 +1,6 @@
 //! The set of partitions hosted on this broker, reconciled against each new metadata image: partitions assigned
-//! to this node are opened (or created) on disk, partitions of deleted topics are closed and removed, and
-//! topic config changes reach the open logs.
+//! to this node are opened (or created) on disk, partitions of deleted topics and replicas a reassignment moved
+//! to other brokers are closed and removed, and topic config changes reach the open logs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
+use kraftwerk_controller::image::PartitionImage;
 use kraftwerk_controller::MetadataImage;
 use kraftwerk_storage::{
     parse_partition_dir_name, partition_dir_name, LogConfig, PartitionLog, StorageError,
@@ -135,6 +136,18 @@ impl ReplicaManager {
             .unwrap_or_else(|| PathBuf::from("."))
     }
 
+    /// This broker's role in a partition as the image describes it.
+    fn role_for(&self, p: &PartitionImage) -> Role {
+        Role {
+            node_id: self.node_id,
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+        }
+    }
+
     /// Brings the hosted partitions in line with `image`.
     pub fn reconcile(&self, image: &MetadataImage) {
         let mut newest = self.reconciling.lock();
@@ -156,18 +169,7 @@ impl ReplicaManager {
                             topic: topic.name.clone(),
                             partition: *index,
                         },
-                        (
-                            topic.id,
-                            Role {
-                                node_id: self.node_id,
-                                leader: p.leader,
-                                leader_epoch: p.leader_epoch,
-                                partition_epoch: p.partition_epoch,
-                                replicas: p.replicas.clone(),
-                                isr: p.isr.clone(),
-                            },
-                            config.clone(),
-                        ),
+                        (topic.id, self.role_for(p), config.clone()),
                     );
                 }
             }
@@ -190,6 +192,18 @@ impl ReplicaManager {
         for tp in stale {
             let removed = self.partitions.write().remove(&tp);
             if let Some(p) = removed {
+                // A replica a reassignment moved away: take the image's role first (the controller bumped the
+                // leader epoch when it left), so a fetch still in flight for the old epoch is refused instead
+                // of writing into a directory being deleted.
+                let moved = image
+                    .topic(&tp.topic)
+                    .filter(|t| t.id == p.topic_id)
+                    .and_then(|t| t.partitions.get(&tp.partition));
+                if let Some(state) = moved {
+                    p.apply_role(self.role_for(state), crate::context::now_ms());
+                    tracing::info!(topic = %tp.topic, partition = tp.partition, replicas = ?state.replicas,
+                        "this broker is no longer a replica; deleting its copy");
+                }
                 self.delete_partition(&tp, p);
             }
         }
@@ -280,8 +294,13 @@ impl ReplicaManager {
                     .map(|d| d.join(partition_dir_name(&shared.topic, shared.index)))
                     .find(|d| d.exists());
                 if let Some(dir) = dir {
-                    if let Err(e) = std::fs::remove_dir_all(&dir) {
-                        tracing::error!(dir = %dir.display(), error = %e, "cannot delete partition dir");
+                    match std::fs::remove_dir_all(&dir) {
+                        Ok(()) => {
+                            tracing::info!(topic = %tp.topic, partition = tp.partition, "partition deleted (still open elsewhere)")
+                        }
+                        Err(e) => {
+                            tracing::error!(dir = %dir.display(), error = %e, "cannot delete partition dir")
+                        }
                     }
                 }
             }

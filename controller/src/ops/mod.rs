@@ -6,9 +6,11 @@
 pub(crate) mod brokers;
 pub(crate) mod configs;
 pub(crate) mod features;
+pub(crate) mod partition_change;
 pub(crate) mod partitions;
 pub(crate) mod placement;
 pub(crate) mod producer_ids;
+pub(crate) mod reassignment;
 pub(crate) mod topic_name;
 pub(crate) mod topics;
 

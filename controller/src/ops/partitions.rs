@@ -9,11 +9,12 @@
 
 use std::collections::HashSet;
 
+use super::partition_change::PartitionChange;
 use super::OpOutput;
 use crate::api::{AlterPartitionRequest, PartitionState};
 use crate::error::ControllerError;
-use crate::image::MetadataImage;
-use crate::records::{MetadataRecord, PartitionChangeRecord};
+use crate::image::{MetadataImage, PartitionImage};
+use crate::records::MetadataRecord;
 
 type AlterOutput = OpOutput<Result<PartitionState, ControllerError>>;
 
@@ -24,44 +25,64 @@ fn refused(err: ControllerError) -> AlterOutput {
     }
 }
 
+/// The ISR change goes through [`PartitionChange`], so an ISR that now holds every replica a reassignment adds
+/// completes that reassignment in the same record (Kafka's `alterPartition`). If that removed the asking
+/// leader, the change is still written but the leader is answered NEW_LEADER_ELECTED, as Kafka does.
 pub(crate) fn alter_partition(image: &MetadataImage, req: &AlterPartitionRequest) -> AlterOutput {
-    match validate(image, req) {
-        Err(e) => refused(e),
-        Ok(state) => {
-            let mut old: Vec<i32> = state.isr.clone();
-            old.sort_unstable();
-            let mut new = req.new_isr.clone();
-            new.sort_unstable();
-            if old == new {
-                // Nothing to write: answer the state as it is, as Kafka does.
-                return OpOutput {
-                    records: Vec::new(),
-                    response: Ok(state),
-                };
-            }
-            OpOutput {
-                records: vec![MetadataRecord::PartitionChange(PartitionChangeRecord {
-                    topic_id: req.topic_id,
-                    partition: req.partition,
-                    isr: Some(req.new_isr.clone()),
-                    ..PartitionChangeRecord::default()
-                })],
-                // Replaying the record bumps the partition epoch (not the leader epoch: the leader stays).
-                response: Ok(PartitionState {
-                    partition_epoch: state.partition_epoch + 1,
-                    isr: req.new_isr.clone(),
-                    ..state
-                }),
-            }
+    let (topic, current) = match validate(image, req) {
+        Err(e) => return refused(e),
+        Ok(found) => found,
+    };
+    let mut old = current.isr.clone();
+    old.sort_unstable();
+    let mut new = req.new_isr.clone();
+    new.sort_unstable();
+    // The same members in another order change nothing.
+    let target = if old == new {
+        current.isr.clone()
+    } else {
+        req.new_isr.clone()
+    };
+    let record = PartitionChange::new(image, req.topic_id, req.partition, current)
+        .target_isr(target)
+        .build();
+    let mut after = current.clone();
+    let records = match record {
+        Some(record) => {
+            after.merge(&record);
+            vec![MetadataRecord::PartitionChange(record)]
         }
-    }
+        // Nothing to write: answer the state as it is, as Kafka does.
+        None => Vec::new(),
+    };
+    let response = if after.leader == req.broker_id {
+        Ok(PartitionState {
+            leader: after.leader,
+            leader_epoch: after.leader_epoch,
+            partition_epoch: after.partition_epoch,
+            isr: after.isr,
+        })
+    } else {
+        tracing::info!(
+            topic,
+            partition = req.partition,
+            old_leader = req.broker_id,
+            new_leader = after.leader,
+            "AlterPartition completed a reassignment that moved the leadership"
+        );
+        Err(ControllerError::NewLeaderElected(format!(
+            "The ISR change completed a reassignment of {topic}-{}: broker {} now leads, not {}.",
+            req.partition, after.leader, req.broker_id
+        )))
+    };
+    OpOutput { records, response }
 }
 
-/// The partition's current state if the request may change it.
-fn validate(
-    image: &MetadataImage,
+/// The topic name and the partition as it is, if the request may change it.
+fn validate<'a>(
+    image: &'a MetadataImage,
     req: &AlterPartitionRequest,
-) -> Result<PartitionState, ControllerError> {
+) -> Result<(&'a str, &'a PartitionImage), ControllerError> {
     let broker = image.broker(req.broker_id).ok_or_else(|| {
         ControllerError::BrokerIdNotRegistered(format!(
             "Broker {} is not registered.",
@@ -134,12 +155,7 @@ fn validate(
             )));
         }
     }
-    Ok(PartitionState {
-        leader: p.leader,
-        leader_epoch: p.leader_epoch,
-        partition_epoch: p.partition_epoch,
-        isr: p.isr.clone(),
-    })
+    Ok((&topic.name, p))
 }
 
 #[cfg(test)]

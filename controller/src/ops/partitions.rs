@@ -148,6 +148,11 @@ mod tests {
     use crate::api::CreateTopicSpec;
     use crate::error::codes;
     use crate::ops::brokers::fence_broker;
+    use crate::ops::election::ElectionPolicy;
+
+    fn policy() -> ElectionPolicy {
+        ElectionPolicy::default()
+    }
     use crate::ops::test_support::*;
     use crate::ops::topics::create_topics;
 
@@ -271,7 +276,7 @@ mod tests {
         let leader = p.leader;
         let other = *p.replicas.iter().find(|&&b| b != leader).unwrap();
         // Fencing takes it out of the ISR.
-        let fenced = fence_broker(&image, other);
+        let fenced = fence_broker(&image, &policy(), other);
         let image = commit(&image, &fenced.records);
         let isr = image.topic("t").unwrap().partitions[&0].isr.clone();
         assert!(!isr.contains(&other));

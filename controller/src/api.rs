@@ -282,6 +282,19 @@ pub struct TopicElection {
     pub partitions: Vec<PartitionElection>,
 }
 
+/// Whether an ElectLeaders answer says its elections did not commit because this node stopped being the
+/// active controller: every partition answered NOT_CONTROLLER (and there was at least one).
+pub fn elections_not_committed(results: &[TopicElection]) -> bool {
+    let mut any = false;
+    for p in results.iter().flat_map(|t| &t.partitions) {
+        if !matches!(p.result, Err(ControllerError::NotController)) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
 impl FailUncommitted for Vec<TopicElection> {
     fn fail_uncommitted(self, err: &ControllerError) -> Self {
         self.into_iter()
@@ -315,6 +328,9 @@ pub struct AlterPartitionRequest {
     pub partition_epoch: i32,
     /// The ISR it wants.
     pub new_isr: Vec<i32>,
+    /// Kafka's LeaderRecoveryState the leader reports: RECOVERED (0) once a leader elected uncleanly has
+    /// recovered; RECOVERING (1) is only valid with an ISR of the leader alone.
+    pub leader_recovery_state: i8,
 }
 
 /// A partition's replication state after an AlterPartition.

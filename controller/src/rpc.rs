@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use crate::api::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, CreatePartitionsSpec,
-    CreateTopicSpec, CreatedTopic, PartitionState, ProducerIdBlock, ResourceResult, TopicRef,
-    TopicResult,
+    CreateTopicSpec, CreatedTopic, ElectLeadersTopic, ElectionType, PartitionState,
+    ProducerIdBlock, ResourceResult, TopicElection, TopicRef, TopicResult,
 };
 use crate::error::ControllerError;
 use crate::membership::Member;
@@ -110,6 +110,13 @@ pub enum ControllerRequest {
     },
     /// AlterPartition: a partition leader's ISR shrink or expansion.
     AlterPartition(AlterPartitionRequest),
+    /// ElectLeaders, forwarded.
+    ElectLeaders {
+        /// PREFERRED or UNCLEAN.
+        election_type: ElectionType,
+        /// The partitions to elect leaders for; `None` for all.
+        topics: Option<Vec<ElectLeadersTopic>>,
+    },
 }
 
 /// One replica of the metadata log in a DescribeQuorum answer.
@@ -213,6 +220,8 @@ pub enum ControllerReply {
     VoterChange(Result<(), ControllerError>),
     /// AlterPartition: the partition's state after the change.
     AlteredPartition(Result<PartitionState, ControllerError>),
+    /// ElectLeaders: per-partition outcomes.
+    ElectedLeaders(Result<Vec<TopicElection>, ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
     NotController {
         /// The active controller's node id, if known.
@@ -283,7 +292,19 @@ mod tests {
                 leader_epoch: 3,
                 partition_epoch: 4,
                 new_isr: vec![1, 3],
+                leader_recovery_state: 0,
             }),
+            ControllerRequest::ElectLeaders {
+                election_type: ElectionType::Unclean,
+                topics: Some(vec![ElectLeadersTopic {
+                    topic: "t".into(),
+                    partitions: vec![0, 2],
+                }]),
+            },
+            ControllerRequest::ElectLeaders {
+                election_type: ElectionType::Preferred,
+                topics: None,
+            },
         ];
         for request in requests {
             let bytes = encode(&request).unwrap();

@@ -158,7 +158,7 @@ pub async fn dispatch(
             cluster_admin::list_partition_reassignments(ctx, r, v),
         ),
         RequestKind::ElectLeaders(r) => {
-            ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v))
+            ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v).await)
         }
         RequestKind::DescribeAcls(r) => {
             ResponseKind::DescribeAcls(cluster_admin::describe_acls(ctx, r, v))

@@ -328,6 +328,12 @@ impl ControllerService {
             ControllerRequest::AlterPartition(req) => {
                 ControllerReply::AlteredPartition(self.handle.alter_partition(req).await)
             }
+            ControllerRequest::ElectLeaders {
+                election_type,
+                topics,
+            } => ControllerReply::ElectedLeaders(
+                self.handle.elect_leaders(election_type, topics).await,
+            ),
             ControllerRequest::FetchMetadata {
                 from_index,
                 max_bytes,
@@ -493,7 +499,9 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
         | ControllerReply::ProducerIds(Err(ControllerError::NotController))
         | ControllerReply::Quorum(Err(ControllerError::NotController))
         | ControllerReply::VoterChange(Err(ControllerError::NotController))
-        | ControllerReply::AlteredPartition(Err(ControllerError::NotController)) => true,
+        | ControllerReply::AlteredPartition(Err(ControllerError::NotController))
+        | ControllerReply::ElectedLeaders(Err(ControllerError::NotController)) => true,
+        ControllerReply::ElectedLeaders(Ok(r)) => kraftwerk_controller::elections_not_committed(r),
         ControllerReply::CreatedTopics(r) => all(r),
         ControllerReply::DeletedTopics(r) => all(r),
         ControllerReply::CreatedPartitions(r) => all(r),

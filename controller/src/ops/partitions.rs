@@ -5,7 +5,9 @@
 //! FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION), so a deposed leader or one acting on an outdated ISR cannot
 //! undo a change the controller made meanwhile (such as fencing a broker out of the ISR). Members it adds
 //! must be assigned replicas on unfenced brokers not shutting down (INELIGIBLE_REPLICA): a fenced broker
-//! must not count towards `min.insync.replicas`.
+//! must not count towards `min.insync.replicas`. The request also carries the leader recovery state: a leader
+//! elected uncleanly (RECOVERING) reports RECOVERED this way; RECOVERING with more than the leader in the ISR,
+//! or going back from RECOVERED to RECOVERING, is INVALID_REQUEST (Kafka's `validateAlterPartitionData`).
 
 use std::collections::HashSet;
 
@@ -13,7 +15,7 @@ use super::OpOutput;
 use crate::api::{AlterPartitionRequest, PartitionState};
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
-use crate::records::{MetadataRecord, PartitionChangeRecord};
+use crate::records::{MetadataRecord, PartitionChangeRecord, LEADER_RECOVERED, LEADER_RECOVERING};
 
 type AlterOutput = OpOutput<Result<PartitionState, ControllerError>>;
 
@@ -27,12 +29,13 @@ fn refused(err: ControllerError) -> AlterOutput {
 pub(crate) fn alter_partition(image: &MetadataImage, req: &AlterPartitionRequest) -> AlterOutput {
     match validate(image, req) {
         Err(e) => refused(e),
-        Ok(state) => {
+        Ok((state, recovery_state)) => {
             let mut old: Vec<i32> = state.isr.clone();
             old.sort_unstable();
             let mut new = req.new_isr.clone();
             new.sort_unstable();
-            if old == new {
+            let recovery_changed = recovery_state != req.leader_recovery_state;
+            if old == new && !recovery_changed {
                 // Nothing to write: answer the state as it is, as Kafka does.
                 return OpOutput {
                     records: Vec::new(),
@@ -43,7 +46,8 @@ pub(crate) fn alter_partition(image: &MetadataImage, req: &AlterPartitionRequest
                 records: vec![MetadataRecord::PartitionChange(PartitionChangeRecord {
                     topic_id: req.topic_id,
                     partition: req.partition,
-                    isr: Some(req.new_isr.clone()),
+                    isr: (old != new).then(|| req.new_isr.clone()),
+                    leader_recovery_state: recovery_changed.then_some(req.leader_recovery_state),
                     ..PartitionChangeRecord::default()
                 })],
                 // Replaying the record bumps the partition epoch (not the leader epoch: the leader stays).
@@ -57,11 +61,11 @@ pub(crate) fn alter_partition(image: &MetadataImage, req: &AlterPartitionRequest
     }
 }
 
-/// The partition's current state if the request may change it.
+/// The partition's current state and leader recovery state, if the request may change them.
 fn validate(
     image: &MetadataImage,
     req: &AlterPartitionRequest,
-) -> Result<PartitionState, ControllerError> {
+) -> Result<(PartitionState, i8), ControllerError> {
     let broker = image.broker(req.broker_id).ok_or_else(|| {
         ControllerError::BrokerIdNotRegistered(format!(
             "Broker {} is not registered.",
@@ -122,6 +126,27 @@ fn validate(
             req.new_isr, p.leader
         )));
     }
+    match req.leader_recovery_state {
+        LEADER_RECOVERING if req.new_isr.len() > 1 => {
+            return Err(ControllerError::InvalidRequest(format!(
+                "The ISR {:?} of {}-{} has more than one replica while the leader is still recovering \
+                 from an unclean leader election.",
+                req.new_isr, topic.name, req.partition
+            )))
+        }
+        LEADER_RECOVERING if p.leader_recovery_state == LEADER_RECOVERED => {
+            return Err(ControllerError::InvalidRequest(format!(
+                "The leader recovery state of {}-{} cannot change from RECOVERED to RECOVERING.",
+                topic.name, req.partition
+            )))
+        }
+        LEADER_RECOVERED | LEADER_RECOVERING => {}
+        other => {
+            return Err(ControllerError::InvalidRequest(format!(
+                "Unknown leader recovery state {other}."
+            )))
+        }
+    }
     // Only members being added must be eligible; one already in the ISR may still be removed later.
     for &id in &req.new_isr {
         let eligible = image
@@ -134,12 +159,15 @@ fn validate(
             )));
         }
     }
-    Ok(PartitionState {
-        leader: p.leader,
-        leader_epoch: p.leader_epoch,
-        partition_epoch: p.partition_epoch,
-        isr: p.isr.clone(),
-    })
+    Ok((
+        PartitionState {
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            isr: p.isr.clone(),
+        },
+        p.leader_recovery_state,
+    ))
 }
 
 #[cfg(test)]
@@ -179,6 +207,7 @@ mod tests {
             leader_epoch: p.leader_epoch,
             partition_epoch: p.partition_epoch,
             new_isr: new_isr.to_vec(),
+            leader_recovery_state: LEADER_RECOVERED,
         }
     }
 
@@ -266,6 +295,60 @@ mod tests {
         assert_eq!(
             code(&alter_partition(&image, &r)),
             codes::UNKNOWN_TOPIC_OR_PARTITION
+        );
+    }
+
+    #[test]
+    fn an_uncleanly_elected_leader_reports_recovered() {
+        let image = cluster();
+        let topic = image.topic("t").unwrap();
+        let (id, leader) = (topic.id, topic.partitions[&0].leader);
+        // As an unclean election leaves it: the leader alone in the ISR, recovering.
+        let image = commit(
+            &image,
+            &[MetadataRecord::PartitionChange(PartitionChangeRecord {
+                topic_id: id,
+                partition: 0,
+                isr: Some(vec![leader]),
+                leader_recovery_state: Some(LEADER_RECOVERING),
+                ..PartitionChangeRecord::default()
+            })],
+        );
+        let mut still = request(&image, &[leader]);
+        still.leader_recovery_state = LEADER_RECOVERING;
+        let out = alter_partition(&image, &still);
+        assert_eq!(code(&out), 0);
+        assert!(out.records.is_empty(), "nothing changes");
+        let mut grow = request(&image, &image.topic("t").unwrap().partitions[&0].replicas);
+        grow.leader_recovery_state = LEADER_RECOVERING;
+        assert_eq!(
+            code(&alter_partition(&image, &grow)),
+            codes::INVALID_REQUEST
+        );
+        let mut bad = request(&image, &[leader]);
+        bad.leader_recovery_state = 7;
+        assert_eq!(code(&alter_partition(&image, &bad)), codes::INVALID_REQUEST);
+        // Same ISR, RECOVERED: only the recovery state changes.
+        let out = alter_partition(&image, &request(&image, &[leader]));
+        assert_eq!(code(&out), 0);
+        let MetadataRecord::PartitionChange(change) = &out.records[0] else {
+            panic!("{:?}", out.records)
+        };
+        assert_eq!(
+            (change.isr.clone(), change.leader_recovery_state),
+            (None, Some(LEADER_RECOVERED))
+        );
+        let image = commit(&image, &out.records);
+        assert_eq!(
+            image.topic("t").unwrap().partitions[&0].leader_recovery_state,
+            LEADER_RECOVERED
+        );
+        // And never back.
+        let mut back = request(&image, &[leader]);
+        back.leader_recovery_state = LEADER_RECOVERING;
+        assert_eq!(
+            code(&alter_partition(&image, &back)),
+            codes::INVALID_REQUEST
         );
     }
 

@@ -92,6 +92,7 @@ pub async fn elect_leaders(
 fn partition_result(partition: i32, error: Option<ControllerError>) -> PartitionResult {
     let mut pr = PartitionResult::default();
     pr.partition_id = partition;
+    pr.error_message = None;
     if let Some(e) = error {
         pr.error_code = e.error_code();
         pr.error_message = Some(StrBytes::from_string(e.message()));

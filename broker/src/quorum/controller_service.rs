@@ -464,6 +464,11 @@ impl ControllerService {
             loop {
                 match self.handle.rebalance_leaders(percentage).await {
                     Ok(pass) => {
+                        debug!(
+                            moved = pass.moved,
+                            more = pass.more,
+                            "leader rebalance pass"
+                        );
                         moved += pass.moved;
                         if !pass.more {
                             break;

@@ -158,6 +158,17 @@ pub struct BrokerConfig {
     pub metadata_snapshot_bytes: u64,
     /// The TLS settings of each SSL listener, by listener name.
     pub ssl: BTreeMap<String, crate::tls::SslSettings>,
+    /// `unclean.leader.election.enable`: the default, for topics without an override (and no dynamic broker
+    /// config), of whether a partition whose in-sync replicas are all gone may elect a live replica outside
+    /// the ISR (possible data loss). Read by the active controller.
+    pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`: the active controller moves leaderships back to preferred replicas.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`: how often the active controller checks for imbalance.
+    pub leader_imbalance_check_interval: std::time::Duration,
+    /// `leader.imbalance.per.broker.percentage`: a broker's leaderships are moved back once more than this
+    /// share of the partitions it is preferred leader of are led by another replica.
+    pub leader_imbalance_per_broker_percentage: u32,
     /// Every key as given (after overrides), for DescribeConfigs of the broker resource.
     pub raw: BTreeMap<String, String>,
 }
@@ -203,6 +214,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "min.insync.replicas",
     "replica.lag.time.max.ms",
     "replica.selector.class",
+    "unclean.leader.election.enable",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+    "leader.imbalance.per.broker.percentage",
     "compression.type",
     "offsets.topic.num.partitions",
     "offsets.topic.replication.factor",
@@ -722,6 +737,17 @@ impl BrokerConfig {
                 "must be less than broker.session.timeout.ms",
             ));
         }
+        let leader_imbalance_check_seconds: u64 =
+            parse_num(&props, "leader.imbalance.check.interval.seconds", 300)?;
+        if leader_imbalance_check_seconds == 0 {
+            return Err(invalid(
+                "leader.imbalance.check.interval.seconds",
+                "0",
+                "must be at least 1",
+            ));
+        }
+        let leader_imbalance_per_broker_percentage: u32 =
+            parse_num(&props, "leader.imbalance.per.broker.percentage", 10)?;
         let mut log_dirs: Vec<PathBuf> = list(&props, "log.dirs")
             .into_iter()
             .map(PathBuf::from)
@@ -875,6 +901,16 @@ impl BrokerConfig {
                 }
                 bytes
             },
+            unclean_leader_election_enable: parse_bool(
+                &props,
+                "unclean.leader.election.enable",
+                false,
+            )?,
+            auto_leader_rebalance_enable: parse_bool(&props, "auto.leader.rebalance.enable", true)?,
+            leader_imbalance_check_interval: std::time::Duration::from_secs(
+                leader_imbalance_check_seconds,
+            ),
+            leader_imbalance_per_broker_percentage,
             raw: props,
         })
     }
@@ -980,6 +1016,37 @@ mod tests {
         assert_eq!(c.inter_broker_listener(), Some("INTERNAL"));
         props.insert("replica.lag.time.max.ms".into(), "0".into());
         assert!(BrokerConfig::from_properties(props).is_err());
+    }
+
+    #[test]
+    fn leader_election_keys_are_honoured() {
+        let c = BrokerConfig::from_properties(base()).expect("valid");
+        assert!(!c.unclean_leader_election_enable);
+        assert!(c.auto_leader_rebalance_enable);
+        assert_eq!(c.leader_imbalance_check_interval.as_secs(), 300);
+        assert_eq!(c.leader_imbalance_per_broker_percentage, 10);
+        let mut props = base();
+        props.insert("unclean.leader.election.enable".into(), "true".into());
+        props.insert("auto.leader.rebalance.enable".into(), "false".into());
+        props.insert("leader.imbalance.check.interval.seconds".into(), "2".into());
+        props.insert("leader.imbalance.per.broker.percentage".into(), "0".into());
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert!(c.unclean_leader_election_enable);
+        assert!(!c.auto_leader_rebalance_enable);
+        assert_eq!(c.leader_imbalance_check_interval.as_secs(), 2);
+        assert_eq!(c.leader_imbalance_per_broker_percentage, 0);
+        for (key, bad) in [
+            ("leader.imbalance.check.interval.seconds", "0"),
+            ("leader.imbalance.per.broker.percentage", "-1"),
+            ("unclean.leader.election.enable", "yes"),
+        ] {
+            let mut props = base();
+            props.insert(key.into(), bad.into());
+            let err = BrokerConfig::from_properties(props)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     /// A controller missing from the voters is an observer waiting to be added; the bootstrap-servers form of a

@@ -147,6 +147,7 @@ async fn start_controller(
             // raft-rs counts an election timeout of 10 ticks (randomised to 10-20).
             tick: (config.election_timeout / 10).max(Duration::from_millis(1)),
             snapshot_bytes: config.metadata_snapshot_bytes,
+            unclean_leader_election_enable: config.unclean_leader_election_enable,
         },
         transport,
     )
@@ -172,10 +173,16 @@ async fn start_controller(
         listener.name.clone(),
     );
     let check_every = (config.broker_heartbeat_interval / 2).max(Duration::from_millis(50));
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(controller_service::accept_loop(socket, service.clone())),
-        tokio::spawn(service.run_session_checks(check_every)),
+        tokio::spawn(service.clone().run_session_checks(check_every)),
     ];
+    if config.auto_leader_rebalance_enable {
+        tasks.push(tokio::spawn(service.run_leader_rebalance(
+            config.leader_imbalance_check_interval,
+            config.leader_imbalance_per_broker_percentage,
+        )));
+    }
     Ok((controller, tasks))
 }
 

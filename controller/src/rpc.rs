@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 use crate::api::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, CreatePartitionsSpec,
-    CreateTopicSpec, CreatedTopic, OngoingReassignment, PartitionResult, PartitionState,
-    ProducerIdBlock, ReassignmentQuery, ReassignmentSpec, ResourceResult, TopicRef, TopicResult,
+    CreateTopicSpec, CreatedTopic, ElectLeadersTopic, ElectionType, OngoingReassignment,
+    PartitionResult, PartitionState, ProducerIdBlock, ReassignmentQuery, ReassignmentSpec,
+    ResourceResult, TopicElection, TopicRef, TopicResult,
 };
 use crate::error::ControllerError;
 use crate::membership::Member;
@@ -122,6 +123,13 @@ pub enum ControllerRequest {
     ListPartitionReassignments {
         /// The partitions asked about, or `None` for all.
         query: Option<Vec<ReassignmentQuery>>,
+    },
+    /// ElectLeaders, forwarded.
+    ElectLeaders {
+        /// PREFERRED or UNCLEAN.
+        election_type: ElectionType,
+        /// The partitions to elect leaders for; `None` for all.
+        topics: Option<Vec<ElectLeadersTopic>>,
     },
 }
 
@@ -230,6 +238,8 @@ pub enum ControllerReply {
     ReassignedPartitions(Vec<PartitionResult>),
     /// ListPartitionReassignments.
     Reassignments(Result<Vec<OngoingReassignment>, ControllerError>),
+    /// ElectLeaders: per-partition outcomes.
+    ElectedLeaders(Result<Vec<TopicElection>, ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
     NotController {
         /// The active controller's node id, if known.
@@ -300,6 +310,7 @@ mod tests {
                 leader_epoch: 3,
                 partition_epoch: 4,
                 new_isr: vec![1, 3],
+                leader_recovery_state: 0,
             }),
             ControllerRequest::AlterPartitionReassignments {
                 specs: vec![
@@ -321,6 +332,17 @@ mod tests {
                     topic: "t".into(),
                     partitions: vec![0, 4],
                 }]),
+            },
+            ControllerRequest::ElectLeaders {
+                election_type: ElectionType::Unclean,
+                topics: Some(vec![ElectLeadersTopic {
+                    topic: "t".into(),
+                    partitions: vec![0, 2],
+                }]),
+            },
+            ControllerRequest::ElectLeaders {
+                election_type: ElectionType::Preferred,
+                topics: None,
             },
         ];
         for request in requests {

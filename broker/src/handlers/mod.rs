@@ -168,7 +168,7 @@ pub async fn dispatch(
             ResponseKind::ListPartitionReassignments(reassignments::list(ctx, r, v).await)
         }
         RequestKind::ElectLeaders(r) => {
-            ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v))
+            ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v).await)
         }
         RequestKind::DescribeAcls(r) => {
             ResponseKind::DescribeAcls(cluster_admin::describe_acls(ctx, r, v))

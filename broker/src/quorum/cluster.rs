@@ -16,9 +16,9 @@ use uuid::Uuid;
 use kraftwerk_controller::rpc::{ControllerReply, ControllerRequest, ReplyFrame};
 use kraftwerk_controller::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, ControllerError, ControllerHandle,
-    CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, MetadataImage, OngoingReassignment,
-    PartitionResult, PartitionState, ProducerIdBlock, ReassignmentQuery, ReassignmentSpec,
-    ResourceResult, TopicRef, TopicResult,
+    CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, ElectLeadersTopic, ElectionType,
+    MetadataImage, OngoingReassignment, PartitionResult, PartitionState, ProducerIdBlock,
+    ReassignmentQuery, ReassignmentSpec, ResourceResult, TopicElection, TopicRef, TopicResult,
 };
 
 use super::controller_client::{ClientError, ControllerClient};
@@ -196,6 +196,30 @@ impl ClusterHandle {
         }
         match self.remote(ControllerRequest::AlterPartition(req)).await {
             Ok(ControllerReply::AlteredPartition(r)) => r,
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(client_error(e)),
+        }
+    }
+
+    /// ElectLeaders, run by the active controller.
+    pub async fn elect_leaders(
+        &self,
+        election_type: ElectionType,
+        topics: Option<Vec<ElectLeadersTopic>>,
+    ) -> Result<Vec<TopicElection>, ControllerError> {
+        if let Some(local) = self.local_leader() {
+            match local.elect_leaders(election_type, topics.clone()).await {
+                Err(ControllerError::NotController) => {}
+                Ok(r) if kraftwerk_controller::elections_not_committed(&r) => {}
+                other => return other,
+            }
+        }
+        let request = ControllerRequest::ElectLeaders {
+            election_type,
+            topics,
+        };
+        match self.remote(request).await {
+            Ok(ControllerReply::ElectedLeaders(r)) => r,
             Ok(other) => Err(unexpected(&other)),
             Err(e) => Err(client_error(e)),
         }

@@ -145,6 +145,7 @@ impl ReplicaManager {
             partition_epoch: p.partition_epoch,
             replicas: p.replicas.clone(),
             isr: p.isr.clone(),
+            recovering: p.leader_recovery_state == kraftwerk_controller::records::LEADER_RECOVERING,
         }
     }
 

@@ -67,6 +67,10 @@ pub struct Role {
     pub partition_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// The image still marks the leader as recovering from an unclean election (KIP-704's RECOVERING). A
+    /// leader treats itself as recovered at once (its log is what the partition has, as Kafka's `makeLeader`
+    /// does) and reports RECOVERED to the controller with its next AlterPartition, sent at once.
+    pub recovering: bool,
 }
 
 impl Role {
@@ -79,6 +83,7 @@ impl Role {
             partition_epoch: 0,
             replicas: vec![node_id],
             isr: vec![node_id],
+            recovering: false,
         }
     }
 
@@ -510,7 +515,8 @@ impl Partition {
         sorted_new.sort_unstable();
         let mut sorted_old = state.role.isr.clone();
         sorted_old.sort_unstable();
-        if sorted_new == sorted_old {
+        // A leader elected uncleanly reports RECOVERED even when its ISR stays as it is.
+        if sorted_new == sorted_old && !state.role.recovering {
             return None;
         }
         state.pending_isr = Some(PendingIsr {
@@ -785,6 +791,7 @@ mod tests {
             partition_epoch,
             replicas: vec![1, 2, 3],
             isr: isr.to_vec(),
+            recovering: false,
         }
     }
 
@@ -964,6 +971,24 @@ mod tests {
         // The refused change can be retried after clearing.
         p.clear_pending_isr();
         assert!(p.isr_change(13_000, 10_000, |_| true).is_some());
+    }
+
+    #[test]
+    fn an_uncleanly_elected_leader_asks_once_to_be_marked_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        let mut role = role3(4, 1, &[1], 7);
+        role.recovering = true;
+        let p = Partition::new("t".into(), Uuid::nil(), 0, log, role.clone(), 0);
+        // Same ISR: a change is still wanted, to carry RECOVERED.
+        let change = p.isr_change(1_000, 10_000, |_| true).unwrap();
+        assert_eq!(change.new_isr, vec![1]);
+        assert_eq!(p.isr_change(1_000, 10_000, |_| true), None, "pending");
+        // Once the image shows it recovered, nothing more to ask.
+        role.recovering = false;
+        role.partition_epoch = 8;
+        p.apply_role(role, 1_000);
+        assert_eq!(p.isr_change(1_000, 10_000, |_| true), None);
     }
 
     #[test]

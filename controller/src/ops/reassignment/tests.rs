@@ -66,6 +66,7 @@ fn leader_sets_isr(
             leader_epoch: p.leader_epoch,
             partition_epoch: p.partition_epoch,
             new_isr: isr.to_vec(),
+            leader_recovery_state: p.leader_recovery_state,
         },
     )
 }

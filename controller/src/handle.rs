@@ -518,9 +518,10 @@ impl ControllerHandle {
                 result: Err(ControllerError::NotController),
             })
             .collect();
-        self.submit(move |image, _| {
+        self.submit(move |image, ctx| {
             ops::reassignment::alter_partition_reassignments(
                 image,
+                &ctx.election,
                 &specs,
                 allow_replication_factor_change,
             )

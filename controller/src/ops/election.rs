@@ -147,26 +147,38 @@ pub(crate) fn elect(
     election: Election,
     acceptor: &Acceptor<'_>,
 ) -> Elected {
+    elect_among(p.leader, &p.replicas, isr, election, acceptor)
+}
+
+/// [`elect`] for a partition whose replicas are about to change (a reassignment completing): the candidates
+/// are `replicas` in their order, the current leader stays if it is still valid.
+pub(crate) fn elect_among(
+    current_leader: i32,
+    replicas: &[i32],
+    isr: &[i32],
+    election: Election,
+    acceptor: &Acceptor<'_>,
+) -> Elected {
     let valid = |b: i32| isr.contains(&b) && acceptor.accepts(b);
     let clean = |leader| Elected {
         leader,
         unclean: false,
     };
     if election == Election::Preferred {
-        if let Some(&preferred) = p.replicas.first() {
+        if let Some(&preferred) = replicas.first() {
             if valid(preferred) {
                 return clean(preferred);
             }
         }
     }
-    if p.leader != NO_LEADER && valid(p.leader) {
-        return clean(p.leader);
+    if current_leader != NO_LEADER && valid(current_leader) {
+        return clean(current_leader);
     }
-    if let Some(&b) = p.replicas.iter().find(|&&b| valid(b)) {
+    if let Some(&b) = replicas.iter().find(|&&b| valid(b)) {
         return clean(b);
     }
     if election == Election::Unclean {
-        if let Some(&b) = p.replicas.iter().find(|&&b| acceptor.accepts(b)) {
+        if let Some(&b) = replicas.iter().find(|&&b| acceptor.accepts(b)) {
             return Elected {
                 leader: b,
                 unclean: true,

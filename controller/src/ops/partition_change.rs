@@ -6,17 +6,10 @@
 //! Sharing this between AlterPartition and AlterPartitionReassignments is what makes a reassignment finish in
 //! the same change that brings its last new replica into the ISR, as in Kafka.
 
-use crate::image::{MetadataImage, PartitionImage, NO_LEADER};
+pub(crate) use super::election::Election;
+use super::election::{elect_among, leader_recovery_supported, Acceptor};
+use crate::image::{MetadataImage, PartitionImage};
 use crate::records::{PartitionChangeRecord, LEADER_RECOVERING};
-
-/// How a leader may be chosen (Kafka's `PartitionChangeBuilder.Election`, without PREFERRED).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Election {
-    /// Only an in-sync replica on an active broker.
-    Online,
-    /// Failing that, any replica on an active broker (data loss possible; the ISR becomes that replica).
-    Unclean,
-}
 
 /// A change being planned for one partition.
 pub(crate) struct PartitionChange<'a> {
@@ -78,17 +71,6 @@ impl<'a> PartitionChange<'a> {
         self
     }
 
-    /// Kafka's `isActive`: registered, unfenced and not shutting down.
-    fn acceptable_leader(&self, id: i32) -> bool {
-        self.image
-            .broker(id)
-            .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
-    }
-
-    fn valid_new_leader(&self, id: i32) -> bool {
-        self.target_isr.contains(&id) && self.acceptable_leader(id)
-    }
-
     /// Kafka's `PartitionReassignmentReplicas.maybeCompleteReassignment`: once every replica that stays is in
     /// the ISR, the removed ones leave the replicas and the ISR and the adding/removing lists are cleared.
     fn complete_reassignment_if_needed(&mut self) {
@@ -113,29 +95,17 @@ impl<'a> PartitionChange<'a> {
         self.target_adding.clear();
     }
 
-    /// Kafka's `electAnyLeader`: the current leader stays while it may, else the first valid target replica;
-    /// `(leader, unclean)`.
+    /// The leader after the change (the election policy of [`super::election`], over the target replicas and
+    /// ISR); `(leader, unclean)`.
     fn elect_leader(&self) -> (i32, bool) {
-        if self.valid_new_leader(self.current.leader) {
-            return (self.current.leader, false);
-        }
-        if let Some(&id) = self
-            .target_replicas
-            .iter()
-            .find(|&&r| self.valid_new_leader(r))
-        {
-            return (id, false);
-        }
-        if self.election == Election::Unclean {
-            if let Some(&id) = self
-                .target_replicas
-                .iter()
-                .find(|&&r| self.acceptable_leader(r))
-            {
-                return (id, true);
-            }
-        }
-        (NO_LEADER, false)
+        let elected = elect_among(
+            self.current.leader,
+            &self.target_replicas,
+            &self.target_isr,
+            self.election,
+            &Acceptor::new(self.image),
+        );
+        (elected.leader, elected.unclean)
     }
 
     /// The record that takes the partition to the targets, or `None` when it would change nothing.
@@ -153,7 +123,9 @@ impl<'a> PartitionChange<'a> {
             if unclean {
                 // The new leader is not in sync: it alone is the ISR, and it must recover first.
                 record.isr = Some(vec![leader]);
-                if self.current.leader_recovery_state != LEADER_RECOVERING {
+                if self.current.leader_recovery_state != LEADER_RECOVERING
+                    && leader_recovery_supported(self.image)
+                {
                     record.leader_recovery_state = Some(LEADER_RECOVERING);
                 }
             }
@@ -197,6 +169,7 @@ impl<'a> PartitionChange<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::NO_LEADER;
     use crate::ops::test_support::*;
 
     fn partition(replicas: &[i32], isr: &[i32], leader: i32) -> PartitionImage {

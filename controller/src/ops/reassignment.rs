@@ -12,29 +12,29 @@
 
 use std::collections::BTreeSet;
 
-use super::partition_change::{Election, PartitionChange};
+use super::election::{Election, ElectionPolicy};
+use super::partition_change::PartitionChange;
 use super::OpOutput;
 use crate::api::{OngoingReassignment, PartitionResult, ReassignmentQuery, ReassignmentSpec};
 use crate::error::ControllerError;
 use crate::image::{MetadataImage, PartitionImage};
-use crate::records::{ConfigResource, MetadataRecord, PartitionChangeRecord};
+use crate::records::{MetadataRecord, PartitionChangeRecord};
 
 /// The topic config (and cluster-wide default) that allows electing an out-of-sync leader.
-const UNCLEAN_LEADER_ELECTION: &str = "unclean.leader.election.enable";
-
 /// AlterPartitionReassignments: one result per partition, in request order. Every partition is checked
 /// against `image` alone and the accepted ones are written together (Kafka's `atomicOf`). With
 /// `allow_replication_factor_change` false (KIP-860, request v1), a target whose size differs from the
 /// partition's replication factor is refused with INVALID_REPLICATION_FACTOR.
 pub(crate) fn alter_partition_reassignments(
     image: &MetadataImage,
+    policy: &ElectionPolicy,
     specs: &[ReassignmentSpec],
     allow_replication_factor_change: bool,
 ) -> OpOutput<Vec<PartitionResult>> {
     let mut records = Vec::new();
     let mut response = Vec::with_capacity(specs.len());
     for spec in specs {
-        let result = reassign(image, spec, allow_replication_factor_change).map(|record| {
+        let result = reassign(image, policy, spec, allow_replication_factor_change).map(|record| {
             if let Some(record) = record {
                 records.push(MetadataRecord::PartitionChange(record));
             }
@@ -55,6 +55,7 @@ pub(crate) fn alter_partition_reassignments(
 /// The record for one partition (`None` if nothing changes), or why it is refused.
 fn reassign(
     image: &MetadataImage,
+    policy: &ElectionPolicy,
     spec: &ReassignmentSpec,
     allow_replication_factor_change: bool,
 ) -> Result<Option<PartitionChangeRecord>, ControllerError> {
@@ -71,7 +72,7 @@ fn reassign(
         ))
     })?;
     match &spec.replicas {
-        None => cancel(image, &spec.topic, topic.id, spec.partition, part),
+        None => cancel(image, policy, &spec.topic, topic.id, spec.partition, part),
         Some(target) => {
             validate_target(image, target)?;
             if !allow_replication_factor_change {
@@ -167,6 +168,7 @@ fn difference(a: &[i32], b: &[i32]) -> Vec<i32> {
 /// is an unclean election and needs `unclean.leader.election.enable`.
 fn cancel(
     image: &MetadataImage,
+    policy: &ElectionPolicy,
     topic_name: &str,
     topic_id: uuid::Uuid,
     partition: i32,
@@ -184,7 +186,7 @@ fn cancel(
         .copied()
         .filter(|r| !part.adding_replicas.contains(r))
         .collect();
-    let unclean_allowed = unclean_election_enabled(image, topic_name);
+    let unclean_allowed = policy.unclean_enabled(image, topic_name);
     if isr.is_empty() {
         let Some(&first) = replicas.first() else {
             return Err(ControllerError::InvalidReplicaAssignment(
@@ -211,20 +213,6 @@ fn cancel(
         .target_removing(Vec::new())
         .target_adding(Vec::new())
         .build())
-}
-
-/// Whether the topic (or, without a topic override, the cluster-wide dynamic default) allows unclean leader
-/// election; Kafka's default is false.
-fn unclean_election_enabled(image: &MetadataImage, topic: &str) -> bool {
-    let value = |resource: ConfigResource| {
-        image
-            .resource_configs(&resource)
-            .and_then(|c| c.get(UNCLEAN_LEADER_ELECTION))
-            .map(|v| v.eq_ignore_ascii_case("true"))
-    };
-    value(ConfigResource::topic(topic))
-        .or_else(|| value(ConfigResource::broker("")))
-        .unwrap_or(false)
 }
 
 /// ListPartitionReassignments: the reassignments in progress, of every partition (`None`) or of the ones

@@ -1,6 +1,7 @@
 use super::*;
 use crate::api::{AlterPartitionRequest, CreateTopicSpec, ReplicaAssignment};
 use crate::error::codes;
+use crate::ops::election::ElectionPolicy;
 use crate::ops::partitions::alter_partition;
 use crate::ops::test_support::*;
 use crate::ops::topics::create_topics;
@@ -41,7 +42,7 @@ fn result_codes(out: &OpOutput<Vec<PartitionResult>>) -> Vec<i16> {
 }
 
 fn reassign_ok(image: &MetadataImage, specs: &[ReassignmentSpec]) -> MetadataImage {
-    let out = alter_partition_reassignments(image, specs, true);
+    let out = alter_partition_reassignments(image, &ElectionPolicy::default(), specs, true);
     assert!(result_codes(&out).iter().all(|&c| c == 0), "{out:?}");
     commit(image, &out.records)
 }
@@ -174,7 +175,12 @@ fn reorders_and_in_sync_removals_complete_at_once() {
     assert_eq!(p.leader_epoch, before.leader_epoch + 1);
 
     // The same assignment again writes nothing.
-    let out = alter_partition_reassignments(&image, &[spec("t", 0, Some(&[3, 1]))], true);
+    let out = alter_partition_reassignments(
+        &image,
+        &ElectionPolicy::default(),
+        &[spec("t", 0, Some(&[3, 1]))],
+        true,
+    );
     assert_eq!(result_codes(&out), vec![0]);
     assert!(out.records.is_empty());
 }
@@ -184,6 +190,7 @@ fn bad_targets_are_refused_with_kafkas_codes() {
     let image = cluster(&[1, 2]);
     let out = alter_partition_reassignments(
         &image,
+        &ElectionPolicy::default(),
         &[
             spec("nope", 0, Some(&[1])),
             spec("t", 7, Some(&[1])),
@@ -223,16 +230,26 @@ fn bad_targets_are_refused_with_kafkas_codes() {
 fn replication_factor_changes_need_permission() {
     let image = cluster(&[1, 2]);
     let grow = [spec("t", 0, Some(&[1, 2, 3]))];
-    let out = alter_partition_reassignments(&image, &grow, false);
+    let out = alter_partition_reassignments(&image, &ElectionPolicy::default(), &grow, false);
     assert_eq!(result_codes(&out), vec![codes::INVALID_REPLICATION_FACTOR]);
     assert!(out.records.is_empty());
     assert_eq!(
-        result_codes(&alter_partition_reassignments(&image, &grow, true)),
+        result_codes(&alter_partition_reassignments(
+            &image,
+            &ElectionPolicy::default(),
+            &grow,
+            true
+        )),
         vec![0]
     );
     // While {1,2} -> {2,3} is in progress the replication factor is still 2 (replicas [2,3,1] minus adding).
     let image = reassign_ok(&image, &[spec("t", 0, Some(&[2, 3]))]);
-    let out = alter_partition_reassignments(&image, &[spec("t", 0, Some(&[3, 4]))], false);
+    let out = alter_partition_reassignments(
+        &image,
+        &ElectionPolicy::default(),
+        &[spec("t", 0, Some(&[3, 4]))],
+        false,
+    );
     assert_eq!(result_codes(&out), vec![0]);
 }
 
@@ -254,6 +271,7 @@ fn cancelling_drops_the_adding_replicas_and_keeps_the_removing_ones() {
     assert_eq!(
         result_codes(&alter_partition_reassignments(
             &image,
+            &ElectionPolicy::default(),
             &[spec("t", 0, None)],
             true
         )),
@@ -277,13 +295,18 @@ fn a_cancel_that_needs_an_unclean_election_needs_the_config() {
             ..PartitionChangeRecord::default()
         })],
     );
-    let out = alter_partition_reassignments(&image, &[spec("t", 0, None)], true);
+    let out = alter_partition_reassignments(
+        &image,
+        &ElectionPolicy::default(),
+        &[spec("t", 0, None)],
+        true,
+    );
     assert_eq!(result_codes(&out), vec![codes::INVALID_REPLICA_ASSIGNMENT]);
     let image = commit(
         &image,
         &[MetadataRecord::Config(ConfigRecord {
-            resource: ConfigResource::topic("t"),
-            name: UNCLEAN_LEADER_ELECTION.into(),
+            resource: crate::records::ConfigResource::topic("t"),
+            name: crate::ops::election::UNCLEAN_LEADER_ELECTION_ENABLE.into(),
             value: Some("true".into()),
         })],
     );

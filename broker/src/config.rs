@@ -134,6 +134,9 @@ pub struct BrokerConfig {
     /// `replica.selector.class`: whether a leader points rack-aware consumers at a replica in their rack
     /// (KIP-392); unknown classes are refused.
     pub replica_selector: crate::replica::read_replica::ReplicaSelector,
+    /// `replica.high.watermark.checkpoint.interval.ms`: how often each log directory's high watermarks are
+    /// written to `replication-offset-checkpoint`.
+    pub replica_hw_checkpoint_interval: std::time::Duration,
     /// `inter.broker.listener.name`: the listener followers fetch from (else the first client listener).
     pub inter_broker_listener_name: Option<String>,
     pub compression_type: String,
@@ -214,6 +217,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "min.insync.replicas",
     "replica.lag.time.max.ms",
     "replica.selector.class",
+    "replica.high.watermark.checkpoint.interval.ms",
     "unclean.leader.election.enable",
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
@@ -852,6 +856,11 @@ impl BrokerConfig {
             ),
             min_insync_replicas: parse_num(&props, "min.insync.replicas", 1)?,
             replica_lag_time_max: positive_ms(&props, "replica.lag.time.max.ms", 30_000)?,
+            replica_hw_checkpoint_interval: positive_ms(
+                &props,
+                "replica.high.watermark.checkpoint.interval.ms",
+                5_000,
+            )?,
             replica_selector: {
                 let value = props
                     .get("replica.selector.class")

@@ -326,6 +326,21 @@ async fn start_broker(
         })
     });
 
+    tasks.push({
+        let replicas = replicas.clone();
+        let every = config.replica_hw_checkpoint_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let replicas = replicas.clone();
+                let _ = tokio::task::spawn_blocking(move || replicas.checkpoint_high_watermarks())
+                    .await;
+            }
+        })
+    });
+
     // Every listener's TLS stores are read and every socket bound before any accepts: a bad keystore or a
     // taken port stops the start before a client is served on the others.
     let mut bound = Vec::new();

@@ -17,6 +17,7 @@ use kraftwerk_storage::{
 
 use crate::image_ext::ImageExt;
 
+use super::hw_checkpoint;
 use super::log_config;
 use super::partition::{Partition, Role};
 
@@ -43,6 +44,9 @@ pub struct ReplicaManager {
     /// arriving late (the follower task may hold one while a handler reconciles a newer one) must not undo
     /// what the newer one opened, and the same image is not walked twice unless a partition failed to open.
     reconciling: parking_lot::Mutex<(i64, bool)>,
+    /// High watermarks read from each log directory's `replication-offset-checkpoint` at start, taken by each
+    /// partition as it is opened.
+    checkpointed_hw: parking_lot::Mutex<HashMap<TopicPartition, i64>>,
 }
 
 fn read_topic_id(dir: &Path) -> Option<Uuid> {
@@ -86,6 +90,14 @@ impl ReplicaManager {
                 }
             }
         }
+        let mut checkpointed_hw = HashMap::new();
+        for dir in &log_dirs {
+            match hw_checkpoint::read(dir) {
+                Ok(entries) => checkpointed_hw.extend(entries),
+                // Safe to go on: those partitions start from high watermark 0 and advance as the ISR confirms.
+                Err(e) => tracing::warn!(error = %e, "ignoring the high-watermark checkpoint"),
+            }
+        }
         Ok(ReplicaManager {
             node_id,
             log_dirs,
@@ -93,6 +105,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
             reconciling: parking_lot::Mutex::new((i64::MIN, false)),
+            checkpointed_hw: parking_lot::Mutex::new(checkpointed_hw),
         })
     }
 
@@ -268,13 +281,15 @@ impl ReplicaManager {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write partition.metadata");
         }
         tracing::debug!(topic = %tp.topic, partition = tp.partition, leo = log.log_end_offset(), "partition opened");
-        Ok(Partition::new(
+        let hw = self.checkpointed_hw.lock().remove(tp).unwrap_or(0);
+        Ok(Partition::open(
             tp.topic.clone(),
             topic_id,
             tp.partition,
             log,
             role,
             crate::context::now_ms(),
+            hw,
         ))
     }
 
@@ -323,8 +338,36 @@ impl ReplicaManager {
         }
     }
 
+    /// Writes every log directory's `replication-offset-checkpoint` with the high watermarks of the partitions
+    /// it holds (Kafka's `replica.high.watermark.checkpoint.interval.ms` task, and at shutdown).
+    pub fn checkpoint_high_watermarks(&self) {
+        let mut by_dir: HashMap<PathBuf, Vec<(TopicPartition, i64)>> = self
+            .log_dirs
+            .iter()
+            .map(|d| (d.clone(), Vec::new()))
+            .collect();
+        for p in self.all() {
+            let dir = p.dir();
+            if let Some(entries) = dir.parent().and_then(|d| by_dir.get_mut(d)) {
+                entries.push((
+                    TopicPartition {
+                        topic: p.topic.clone(),
+                        partition: p.index,
+                    },
+                    p.high_watermark(),
+                ));
+            }
+        }
+        for (dir, entries) in by_dir {
+            if let Err(e) = hw_checkpoint::write(&dir, &entries) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot write the high-watermark checkpoint");
+            }
+        }
+    }
+
     /// Flushes and closes every log, leaving the clean-shutdown marker so the next start skips recovery.
     pub fn shutdown(&self) {
+        self.checkpoint_high_watermarks();
         let parts: Vec<(TopicPartition, Arc<Partition>)> =
             self.partitions.write().drain().collect();
         for (tp, p) in parts {

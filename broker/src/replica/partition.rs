@@ -155,6 +155,7 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// A partition whose high watermark starts at its log end (tests, and logs known to be fully committed).
     pub fn new(
         topic: String,
         topic_id: Uuid,
@@ -164,12 +165,28 @@ impl Partition {
         now_ms: i64,
     ) -> Self {
         let hw = log.log_end_offset();
+        Self::open(topic, topic_id, index, log, role, now_ms, hw)
+    }
+
+    /// A partition opened from disk with the high watermark its log directory last checkpointed (0 if none),
+    /// never above its log end: what lies beyond it is shown to consumers only once the ISR confirms it again
+    /// (at once when this replica leads alone).
+    pub fn open(
+        topic: String,
+        topic_id: Uuid,
+        index: i32,
+        log: PartitionLog,
+        role: Role,
+        now_ms: i64,
+        checkpointed_hw: i64,
+    ) -> Self {
+        let hw = checkpointed_hw.clamp(0, log.log_end_offset());
         let mut log = log;
         if role.is_leader() {
             start_leader_epoch(&mut log, role.leader_epoch);
         }
         let followers = initial_followers(&role, now_ms);
-        Partition {
+        let p = Partition {
             topic,
             topic_id,
             index,
@@ -183,7 +200,12 @@ impl Partition {
             }),
             high_watermark: AtomicI64::new(hw),
             watchers: WatchList::default(),
+        };
+        {
+            let state = p.log.lock();
+            p.maybe_advance_hw(&state);
         }
+        p
     }
 
     pub fn leader_epoch(&self) -> i32 {
@@ -800,6 +822,32 @@ mod tests {
             leader_epoch,
             end_offset,
         }
+    }
+
+    #[test]
+    fn a_reopened_replica_starts_at_its_checkpointed_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let p = partition(dir.path(), 3, true);
+            for _ in 0..10 {
+                p.append_as_leader(&one_record(), 0, None).unwrap();
+            }
+            p.into_log().close().unwrap();
+        }
+        let open = |role: Role, checkpoint: i64| {
+            let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+            let p = Partition::open("t".into(), Uuid::nil(), 0, log, role, 0, checkpoint);
+            let hw = p.high_watermark();
+            p.into_log().close().unwrap();
+            hw
+        };
+        // A follower, or a leader whose followers have not fetched yet: only what was known committed.
+        assert_eq!(open(role3(4, 2, &[1, 2, 3], 0), 4), 4);
+        assert_eq!(open(role3(4, 1, &[1, 2, 3], 0), 4), 4);
+        // Leading alone, everything in the log is committed at once.
+        assert_eq!(open(role3(4, 1, &[1], 0), 4), 10);
+        // A checkpoint beyond the log (a truncated tail) is capped at the log end.
+        assert_eq!(open(role3(4, 2, &[1, 2], 0), 25), 10);
     }
 
     #[test]

@@ -26,10 +26,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("invalid --override {0:?}: expected key=value")]
     BadOverride(String),
-    /// A listener maps to a protocol Kraftwerk does not serve yet (SASL), or serves only for clients (SSL on
-    /// the inter-broker or controller listener, whose connections Kraftwerk makes in plaintext). Serving it as
-    /// plain TCP would silently drop the encryption or authentication the operator asked for, so the start
-    /// stops instead.
+    /// A listener maps to a protocol Kraftwerk does not serve yet (SASL). Serving it without would silently
+    /// drop the authentication the operator asked for, so the start stops instead.
     #[error(
         "listener {listener} in '{key}' uses security protocol {protocol}, which Kraftwerk does not serve \
          there yet ({served}); refusing to start rather than serve it without {missing}. {fix}"
@@ -161,6 +159,9 @@ pub struct BrokerConfig {
     pub metadata_snapshot_bytes: u64,
     /// The TLS settings of each SSL listener, by listener name.
     pub ssl: BTreeMap<String, crate::tls::SslSettings>,
+    /// The client-side TLS settings of the SSL listeners this node connects to (the controller listener, the
+    /// inter-broker listener).
+    pub ssl_clients: BTreeMap<String, crate::tls::SslClientSettings>,
     /// `unclean.leader.election.enable`: the default, for topics without an override (and no dynamic broker
     /// config), of whether a partition whose in-sync replicas are all gone may elect a live replica outside
     /// the ISR (possible data loss). Read by the active controller.
@@ -394,28 +395,13 @@ fn parse_listeners(
     Ok(out)
 }
 
-/// Stops the start when a listener names SASL_PLAINTEXT or SASL_SSL (SASL is not built yet), or SSL on a listener
-/// Kraftwerk itself connects to (the controller listeners and the inter-broker listener: brokers and
-/// controllers do not yet speak TLS to each other). Accepting such a listener would serve it as plain,
-/// unauthenticated TCP.
-fn refuse_unserved_protocols(
-    key: &'static str,
-    listeners: &[Listener],
-    controller_listener_names: &[String],
-    inter_broker_listener: Option<&str>,
-) -> Result<(), ConfigError> {
-    const SERVED: &str = "SSL is served on client listeners only; SASL not at all";
+/// Stops the start when a listener names SASL_PLAINTEXT or SASL_SSL (SASL is not built yet): accepting such a
+/// listener would serve it without authentication.
+fn refuse_unserved_protocols(key: &'static str, listeners: &[Listener]) -> Result<(), ConfigError> {
+    const SERVED: &str = "PLAINTEXT and SSL are served; SASL not yet";
     for l in listeners {
-        let internal = controller_listener_names.contains(&l.name)
-            || inter_broker_listener == Some(l.name.as_str());
         let (missing, fix) = match l.security_protocol {
-            SecurityProtocol::Plaintext => continue,
-            SecurityProtocol::Ssl if !internal => continue,
-            SecurityProtocol::Ssl => (
-                "TLS between brokers and controllers",
-                "Give inter.broker.listener.name and controller.listener.names their own PLAINTEXT listeners \
-                 on a trusted network, and keep SSL for the client listeners",
-            ),
+            SecurityProtocol::Plaintext | SecurityProtocol::Ssl => continue,
             SecurityProtocol::SaslPlaintext => (
                 "SASL authentication",
                 "Remove the listener, or map it to PLAINTEXT in listener.security.protocol.map if the network \
@@ -678,17 +664,8 @@ impl BrokerConfig {
                         .find(|l| !controller_listener_names.contains(&l.name))
                         .map(|l| l.name.clone())
                 });
-        for (key, list) in [
-            ("listeners", &listeners),
-            ("advertised.listeners", &advertised_listeners),
-        ] {
-            refuse_unserved_protocols(
-                key,
-                list,
-                &controller_listener_names,
-                inter_broker_listener.as_deref(),
-            )?;
-        }
+        refuse_unserved_protocols("listeners", &listeners)?;
+        refuse_unserved_protocols("advertised.listeners", &advertised_listeners)?;
         let mut ssl = BTreeMap::new();
         for l in &listeners {
             if l.security_protocol == SecurityProtocol::Ssl {
@@ -696,6 +673,34 @@ impl BrokerConfig {
                     l.name.clone(),
                     crate::tls::SslSettings::from_props(&l.name, &props)?,
                 );
+            }
+        }
+        // The listeners this node dials: the controller listener (raft between controllers, brokers' calls to
+        // the active controller) and the inter-broker listener (follower fetches), each with its own protocol.
+        let mut ssl_clients = BTreeMap::new();
+        for name in controller_listener_names
+            .iter()
+            .take(1)
+            .chain(inter_broker_listener.iter())
+        {
+            match protocol_map.get(name).copied() {
+                Some(SecurityProtocol::Ssl) => {
+                    ssl_clients.insert(
+                        name.clone(),
+                        crate::tls::SslClientSettings::from_props(name, &props)?,
+                    );
+                }
+                Some(protocol @ (SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)) => {
+                    return Err(ConfigError::UnsupportedSecurityProtocol {
+                        key: "listener.security.protocol.map",
+                        listener: name.clone(),
+                        protocol: protocol.name(),
+                        served: "nodes connect to each other over PLAINTEXT or SSL, not SASL yet",
+                        missing: "SASL authentication",
+                        fix: "Use SSL (with ssl.client.auth=required) for the controller and inter-broker listeners",
+                    });
+                }
+                _ => {}
             }
         }
         let is_broker = process_roles.contains(&Role::Broker);
@@ -823,6 +828,7 @@ impl BrokerConfig {
         }
         Ok(BrokerConfig {
             ssl,
+            ssl_clients,
             process_roles,
             node_id,
             voters,
@@ -937,6 +943,18 @@ impl BrokerConfig {
         self.listeners
             .iter()
             .filter(|l| !self.controller_listener_names.contains(&l.name))
+    }
+
+    /// How this node dials `listener` on other nodes: TLS when it is an SSL listener (its client-side settings
+    /// are read now, so a bad truststore stops the start), else plain TCP.
+    pub fn connector_for(
+        &self,
+        listener: &str,
+    ) -> Result<crate::tls::PeerConnector, crate::tls::TlsConfigError> {
+        match self.ssl_clients.get(listener) {
+            Some(settings) => crate::tls::PeerConnector::tls(settings),
+            None => Ok(crate::tls::PeerConnector::plaintext()),
+        }
     }
 
     /// The listener replicas fetch from: `inter.broker.listener.name`, else the first client listener.
@@ -1126,9 +1144,38 @@ mod tests {
     }
 
     #[test]
-    fn ssl_and_sasl_listeners_are_refused_until_served() {
+    fn ssl_listeners_need_their_stores_and_internal_ones_a_truststore() {
+        let mut p = base();
+        p.insert(
+            "listeners".into(),
+            "SSL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093".into(),
+        );
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ssl.keystore.location"), "{err}");
+        p.insert("ssl.keystore.location".into(), "/k.p12".into());
+        // SSL is the inter-broker listener too: this node dials it, so it needs a truststore.
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ssl.truststore.location"), "{err}");
+        p.insert("ssl.truststore.location".into(), "/t.p12".into());
+        let c = BrokerConfig::from_properties(p.clone()).expect("valid");
+        assert!(c.ssl.contains_key("SSL") && c.ssl_clients.contains_key("SSL"));
+        assert!(!c.ssl_clients.contains_key("CONTROLLER"));
+        // An SSL controller listener: served with the same stores and dialled by every node.
+        p.insert(
+            "listener.security.protocol.map".into(),
+            "SSL:SSL,CONTROLLER:SSL".into(),
+        );
+        let c = BrokerConfig::from_properties(p).expect("valid");
+        assert!(c.ssl.contains_key("CONTROLLER") && c.ssl_clients.contains_key("CONTROLLER"));
+    }
+
+    #[test]
+    fn sasl_listeners_are_refused_until_served() {
         for (proto, missing) in [
-            ("SSL", "without TLS"),
             ("SASL_PLAINTEXT", "without SASL authentication"),
             ("SASL_SSL", "without TLS and SASL authentication"),
         ] {

@@ -122,10 +122,14 @@ async fn start_controller(
         .cloned()
         .unwrap_or_else(|| "CONTROLLER".to_string());
     // Always a TCP transport, even for a lone voter: voters can be added at run time (KIP-853).
+    let connector = config
+        .connector_for(&listener_name)
+        .with_context(|| format!("setting up TLS to the controller listener {listener_name}"))?;
     let transport: Arc<dyn kraftwerk_controller::Transport> = Arc::new(TcpTransport::start(
         cluster_id,
         config.node_id,
         &listener_name,
+        connector,
         voters,
     ));
     let controller = kraftwerk_controller::start(
@@ -158,6 +162,12 @@ async fn start_controller(
         .iter()
         .find(|l| config.controller_listener_names.first() == Some(&l.name))
         .context("no controller listener")?;
+    let tls = match config.ssl.get(&listener.name) {
+        Some(settings) => Some(crate::tls::TlsListener::new(settings).with_context(|| {
+            format!("setting up TLS for controller listener {}", listener.name)
+        })?),
+        None => None,
+    };
     let socket = network::listener::bind(listener).await.with_context(|| {
         format!(
             "binding controller listener {}://{}",
@@ -174,7 +184,11 @@ async fn start_controller(
     );
     let check_every = (config.broker_heartbeat_interval / 2).max(Duration::from_millis(50));
     let mut tasks = vec![
-        tokio::spawn(controller_service::accept_loop(socket, service.clone())),
+        tokio::spawn(controller_service::accept_loop(
+            socket,
+            tls,
+            service.clone(),
+        )),
         tokio::spawn(service.clone().run_session_checks(check_every)),
     ];
     if config.auto_leader_rebalance_enable {
@@ -207,6 +221,11 @@ async fn start_broker(
         .first()
         .cloned()
         .unwrap_or_else(|| "CONTROLLER".to_string());
+    let controller_connector = config
+        .connector_for(&controller_listener)
+        .with_context(|| {
+            format!("setting up TLS to the controller listener {controller_listener}")
+        })?;
     let images = match &local {
         Some(handle) => handle.subscribe(),
         None => {
@@ -216,6 +235,7 @@ async fn start_broker(
                 config.node_id,
                 voters.to_vec(),
                 controller_listener.clone(),
+                controller_connector.clone(),
                 None,
             );
             let fetch_timeout = config.quorum_fetch_timeout;
@@ -231,6 +251,7 @@ async fn start_broker(
         config.node_id,
         voters.to_vec(),
         controller_listener,
+        controller_connector,
         local.clone(),
     );
     let cluster = ClusterHandle::new(local, client, images);
@@ -264,8 +285,12 @@ async fn start_broker(
         .inter_broker_listener()
         .context("no client listener for replicas to fetch from")?
         .to_string();
+    let connector = config
+        .connector_for(&listener_name)
+        .with_context(|| format!("setting up TLS to the inter-broker listener {listener_name}"))?;
     let fetchers = Arc::new(FetcherManager::new(FetcherContext {
         node_id: config.node_id,
+        connector,
         listener_name,
         cluster: cluster.clone(),
         broker_epoch: broker_epoch.clone(),

@@ -139,9 +139,9 @@ fn command_line_override_beats_the_config_file() {
     );
 }
 
-/// Until SASL and TLS between brokers are built, a listener that asks for them must stop the start (never be
-/// served as plain TCP): here the SSL listener is the only client listener, so it is also the inter-broker one.
-/// Checked for the file, `--override` and the Bitnami environment convention.
+/// A listener that asks for security the broker cannot give must stop the start (never be served as plain TCP):
+/// SASL is not built yet, and an SSL listener without a keystore has no certificate to serve. Checked for the
+/// file, `--override` and the Bitnami environment convention.
 #[test]
 fn ssl_and_sasl_listeners_stop_the_start_with_a_clear_message() {
     let bin = kraftwerk_binary().unwrap_or_else(|e| panic!("{e}"));
@@ -186,10 +186,16 @@ fn ssl_and_sasl_listeners_stop_the_start_with_a_clear_message() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!out.status.success(), "{proto} via {how}: started:\n{text}");
-        assert!(
+        let named = if proto == "SSL" {
+            // Served, once it has a certificate: without one the start stops and says which key to set.
+            text.contains("SSL listener CLIENT needs ssl.keystore.location")
+        } else {
             text.contains(&format!("uses security protocol {proto}"))
-                && text.contains("listener CLIENT://127.0.0.1"),
-            "{proto} via {how}: the message should name the listener and protocol; got:\n{text}"
+                && text.contains("listener CLIENT://127.0.0.1")
+        };
+        assert!(
+            named,
+            "{proto} via {how}: the message should name the listener and what is missing; got:\n{text}"
         );
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", ports[0])).is_err(),

@@ -1,7 +1,11 @@
 //! SSL client listeners (rustls) against a real broker process: a TLS client speaks Kafka over them with
 //! certificates from PEM files and from keystores made by the JDK's `keytool` (JKS and PKCS12, as operators
 //! already have them); `ssl.client.auth=required` refuses a client without a certificate; a plaintext Kafka
-//! client on the SSL port is named in the log and disconnected at once, never left hanging.
+//! client on the SSL port is named in the log and disconnected at once, never left hanging; and a cluster whose
+//! controller listener is SSL with required client certificates (raft between controllers and brokers' calls to
+//! the active controller all over mutual TLS) elects, registers brokers and replicates.
+
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,8 +19,10 @@ use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest, ResponseHead
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
 use kraftwerk_tests::ports::free_ports;
 use kraftwerk_tests::wire::encode_request;
-use kraftwerk_tests::{Broker, BrokerBuilder};
+use kraftwerk_tests::{Broker, BrokerBuilder, Cluster};
+use rdkafka::admin::{NewTopic, TopicReplication};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use support::{admin, admin_options, block_on, consume_all, flush, recording_producer, send};
 
 const PASSWORD: &str = "changeit";
 
@@ -357,5 +363,72 @@ fn a_wrong_keystore_password_stops_the_start_with_its_reason() {
     assert!(
         err.contains(&store) && err.contains("password"),
         "the error should name the keystore and the password: {err}"
+    );
+}
+
+#[test]
+fn a_cluster_whose_controller_listener_is_mutual_tls() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // One certificate (SAN 127.0.0.1) for every node, as server and as client.
+    let keystore = write(
+        dir.path(),
+        "node.pem",
+        &format!("{}{}", pki.server_key_pem, pki.server_pem),
+    );
+    let truststore = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let cluster = Cluster::builder()
+        .controllers(3)
+        .brokers(2)
+        .prop(
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+        )
+        .prop("listener.name.controller.ssl.keystore.type", "PEM")
+        .prop("listener.name.controller.ssl.keystore.location", keystore)
+        .prop("listener.name.controller.ssl.truststore.type", "PEM")
+        .prop(
+            "listener.name.controller.ssl.truststore.location",
+            truststore,
+        )
+        .prop("listener.name.controller.ssl.client.auth", "required")
+        .start()
+        .unwrap_or_else(|e| panic!("starting the cluster: {e}"));
+    let bootstrap = cluster.bootstrap();
+    let topic = NewTopic::new("over-tls", 2, TopicReplication::Fixed(2));
+    let created = block_on(admin(&bootstrap).create_topics([&topic], &admin_options()))
+        .unwrap_or_else(|e| panic!("CreateTopics: {e}"));
+    assert!(matches!(created.as_slice(), [Ok(_)]), "{created:?}");
+    let (producer, recorder) = recording_producer(&bootstrap, &[]);
+    for seq in 0..200u64 {
+        send(
+            &producer,
+            "over-tls",
+            seq,
+            b"k",
+            format!("m-{seq}").as_bytes(),
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    flush(&producer).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(recorder.acked_count(), 200);
+    let log = consume_all(&bootstrap, "over-tls", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log.len(), 200);
+
+    // The controller port speaks TLS only: a plaintext peer gets nothing from it.
+    let controller = cluster.controller_ids()[0];
+    let addr = cluster
+        .node(controller)
+        .controller_addr()
+        .unwrap_or_else(|| panic!("no controller address"));
+    let mut plain = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+    plain
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        request(&mut plain, 3, &api_versions()).is_err(),
+        "the SSL controller listener answered plaintext"
     );
 }

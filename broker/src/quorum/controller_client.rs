@@ -9,9 +9,7 @@
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -21,6 +19,7 @@ use kraftwerk_protocol::quorum_channel::{decode_ack, framed_hello, ChannelKind, 
 
 use super::channel::{write_frame, FrameReader};
 use super::peer_transport::PeerAddr;
+use crate::tls::{PeerConnector, PeerStream};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -41,8 +40,8 @@ pub enum ClientError {
 
 struct Conn {
     node_id: i32,
-    reader: FrameReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: FrameReader<ReadHalf<PeerStream>>,
+    writer: WriteHalf<PeerStream>,
 }
 
 /// Connections per client: calls in flight at once (each connection carries one call at a time, and a forwarded
@@ -59,6 +58,8 @@ pub struct ControllerClient {
     voters: parking_lot::RwLock<Vec<PeerAddr>>,
     /// The controller listener whose endpoint is dialled.
     listener: String,
+    /// Dials it with its protocol (PLAINTEXT or SSL).
+    connector: PeerConnector,
     local: Option<ControllerHandle>,
     conns: Vec<Mutex<Option<Conn>>>,
     next_conn: AtomicUsize,
@@ -74,6 +75,7 @@ impl ControllerClient {
         node_id: i32,
         voters: Vec<PeerAddr>,
         listener: String,
+        connector: PeerConnector,
         local: Option<ControllerHandle>,
     ) -> Self {
         Self {
@@ -81,6 +83,7 @@ impl ControllerClient {
             node_id,
             voters: parking_lot::RwLock::new(voters),
             listener,
+            connector,
             local,
             conns: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
             next_conn: AtomicUsize::new(0),
@@ -230,14 +233,11 @@ impl ControllerClient {
     }
 
     async fn connect(&self, target: &PeerAddr) -> std::io::Result<Result<Conn, String>> {
-        let addr = format!("{}:{}", target.host, target.port);
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
-        stream.set_nodelay(true)?;
-        let (rd, mut writer) = stream.into_split();
+        let stream = self
+            .connector
+            .connect(&target.host, target.port, CONNECT_TIMEOUT)
+            .await?;
+        let (rd, mut writer) = tokio::io::split(stream);
         writer
             .write_all(&framed_hello(&Hello {
                 kind: ChannelKind::Controller,
@@ -246,6 +246,8 @@ impl ControllerClient {
                 to_node: target.node_id,
             }))
             .await?;
+        // A TLS stream holds what was written until flushed.
+        writer.flush().await?;
         let mut reader = FrameReader::new(rd);
         let ack = tokio::time::timeout(CONNECT_TIMEOUT, reader.next())
             .await

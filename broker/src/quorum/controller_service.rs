@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+use crate::tls::TlsListener;
 use tracing::{debug, info, warn, Instrument};
 
 use kraftwerk_controller::liveness::BrokerLiveness;
@@ -537,14 +540,48 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
 }
 
 /// Accepts connections on the controller listener.
-pub async fn accept_loop(socket: TcpListener, svc: Arc<ControllerService>) {
+/// The read and write halves of a controller-listener connection (plain TCP or TLS).
+type ConnRead = Box<dyn AsyncRead + Unpin + Send>;
+type ConnWrite = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// Accepts connections on the controller listener; with `tls` (an SSL controller listener) each one starts
+/// with a TLS handshake.
+pub async fn accept_loop(
+    socket: TcpListener,
+    tls: Option<TlsListener>,
+    svc: Arc<ControllerService>,
+) {
     loop {
         match socket.accept().await {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let span =
                     tracing::info_span!("controller_conn", listener = %svc.listener_name, %peer);
-                tokio::spawn(serve(stream, peer, svc.clone()).instrument(span));
+                let svc = svc.clone();
+                let tls = tls.clone();
+                tokio::spawn(
+                    async move {
+                        let (rd, wr): (ConnRead, ConnWrite) = match tls {
+                            None => {
+                                let (rd, wr) = stream.into_split();
+                                (Box::new(rd), Box::new(wr))
+                            }
+                            Some(tls) => match tls.accept(stream).await {
+                                Ok((stream, principal)) => {
+                                    debug!(%principal, "TLS handshake done");
+                                    let (rd, wr) = tokio::io::split(stream);
+                                    (Box::new(rd), Box::new(wr))
+                                }
+                                Err(e) => {
+                                    warn!(error = %e, "closing connection: TLS handshake failed on the controller listener {}", svc.listener_name);
+                                    return;
+                                }
+                            },
+                        };
+                        serve(rd, wr, peer, svc).await
+                    }
+                    .instrument(span),
+                );
             }
             Err(e) => {
                 warn!(error = %e, "accept failed on the controller listener");
@@ -554,8 +591,7 @@ pub async fn accept_loop(socket: TcpListener, svc: Arc<ControllerService>) {
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, svc: Arc<ControllerService>) {
-    let (rd, mut wr) = stream.into_split();
+async fn serve(rd: ConnRead, mut wr: ConnWrite, peer: SocketAddr, svc: Arc<ControllerService>) {
     let mut reader = FrameReader::with_buffer(rd, BytesMut::with_capacity(8 * 1024));
     let first = match tokio::time::timeout(FIRST_FRAME_TIMEOUT, reader.next()).await {
         Ok(Ok(frame)) => frame,
@@ -581,15 +617,17 @@ async fn serve(stream: TcpStream, peer: SocketAddr, svc: Arc<ControllerService>)
         Err(e) => {
             warn!(%peer, error = %e, "refusing a quorum connection");
             let _ = wr.write_all(&encode_ack(Err(&e.to_string()))).await;
+            let _ = wr.flush().await;
             return;
         }
     };
     if let Err(why) = svc.check_hello(&hello) {
         tracing::error!(%peer, "refusing a quorum connection: {why}");
         let _ = wr.write_all(&encode_ack(Err(&why))).await;
+        let _ = wr.flush().await;
         return;
     }
-    if wr.write_all(&encode_ack(Ok(()))).await.is_err() {
+    if wr.write_all(&encode_ack(Ok(()))).await.is_err() || wr.flush().await.is_err() {
         return;
     }
     match hello.kind {
@@ -598,11 +636,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, svc: Arc<ControllerService>)
     }
 }
 
-async fn serve_raft(
-    mut reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    svc: &ControllerService,
-    from: i32,
-) {
+async fn serve_raft(mut reader: FrameReader<ConnRead>, svc: &ControllerService, from: i32) {
     let expected_from = u64::try_from(from).map_or(0, |id| id + 1);
     loop {
         let frame = match reader.next().await {
@@ -631,8 +665,8 @@ async fn serve_raft(
 }
 
 async fn serve_requests(
-    mut reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut reader: FrameReader<ConnRead>,
+    mut wr: ConnWrite,
     svc: &ControllerService,
     from: i32,
 ) {
@@ -675,8 +709,8 @@ async fn serve_requests(
 /// at the wrong port: one log line saying so, and the connection is closed.
 async fn serve_kafka(
     first: bytes::Bytes,
-    mut reader: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut reader: FrameReader<ConnRead>,
+    mut wr: ConnWrite,
     svc: &ControllerService,
     peer: SocketAddr,
 ) {
@@ -690,7 +724,7 @@ async fn serve_kafka(
                 ..
             }) => {
                 let bytes = unsupported_api_versions_response(correlation_id, &svc.kafka_apis);
-                if wr.write_all(&bytes).await.is_err() {
+                if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
                     return;
                 }
                 match reader.next().await {
@@ -760,7 +794,7 @@ async fn serve_kafka(
         };
         match encode_response(api_key, version, correlation_id, &body) {
             Ok(bytes) => {
-                if wr.write_all(&bytes).await.is_err() {
+                if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
                     return;
                 }
             }

@@ -16,8 +16,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
+use crate::tls::{PeerConnector, PeerStream};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
@@ -54,6 +54,8 @@ pub struct TcpTransport {
     self_id: i32,
     /// The controller listener name whose endpoint is dialled when a member has several.
     listener: String,
+    /// Dials it with its protocol (PLAINTEXT or SSL).
+    connector: PeerConnector,
     /// The broker runtime the senders run on (`set_members` is called from the controller's own thread).
     runtime: tokio::runtime::Handle,
     peers: Mutex<HashMap<i32, Peer>>,
@@ -62,11 +64,18 @@ pub struct TcpTransport {
 impl TcpTransport {
     /// Starts one sender task per peer (every voter but `self_id`); must be called inside the runtime the
     /// senders are to run on.
-    pub fn start(cluster_id: &str, self_id: i32, listener: &str, peers: &[PeerAddr]) -> Self {
+    pub fn start(
+        cluster_id: &str,
+        self_id: i32,
+        listener: &str,
+        connector: PeerConnector,
+        peers: &[PeerAddr],
+    ) -> Self {
         let transport = Self {
             cluster_id: cluster_id.to_string(),
             self_id,
             listener: listener.to_string(),
+            connector,
             runtime: tokio::runtime::Handle::current(),
             peers: Mutex::new(HashMap::new()),
         };
@@ -90,7 +99,7 @@ impl TcpTransport {
         let span = tracing::info_span!("raft_peer", peer = addr.node_id);
         let task = self
             .runtime
-            .spawn(run_peer(addr.clone(), hello, rx).instrument(span));
+            .spawn(run_peer(addr.clone(), self.connector.clone(), hello, rx).instrument(span));
         Peer {
             addr,
             queue: tx,
@@ -172,12 +181,17 @@ impl Drop for TcpTransport {
     }
 }
 
-async fn run_peer(peer: PeerAddr, hello: Hello, mut queue: mpsc::Receiver<RaftMessage>) {
+async fn run_peer(
+    peer: PeerAddr,
+    connector: PeerConnector,
+    hello: Hello,
+    mut queue: mpsc::Receiver<RaftMessage>,
+) {
     let addr = format!("{}:{}", peer.host, peer.port);
     let mut backoff = BACKOFF_MIN;
     let mut last_refusal: Option<String> = None;
     loop {
-        match connect(&addr, &hello).await {
+        match connect(&connector, &peer, &hello).await {
             Ok(Ok(stream)) => {
                 info!(%addr, "connected to raft peer");
                 backoff = BACKOFF_MIN;
@@ -213,14 +227,17 @@ async fn run_peer(peer: PeerAddr, hello: Hello, mut queue: mpsc::Receiver<RaftMe
 }
 
 /// Dials and says hello; `Ok(Err(reason))` when the peer refused us.
-async fn connect(addr: &str, hello: &Hello) -> std::io::Result<Result<TcpStream, String>> {
-    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-    stream.set_nodelay(true)?;
+async fn connect(
+    connector: &PeerConnector,
+    peer: &PeerAddr,
+    hello: &Hello,
+) -> std::io::Result<Result<PeerStream, String>> {
+    let mut stream = connector
+        .connect(&peer.host, peer.port, CONNECT_TIMEOUT)
+        .await?;
     stream.write_all(&framed_hello(hello)).await?;
-    let (rd, _) = stream.split();
-    let mut reader = FrameReader::new(rd);
+    stream.flush().await?;
+    let mut reader = FrameReader::new(&mut stream);
     let ack = tokio::time::timeout(CONNECT_TIMEOUT, reader.next())
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no hello ack"))?
@@ -234,8 +251,8 @@ async fn connect(addr: &str, hello: &Hello) -> std::io::Result<Result<TcpStream,
 
 /// Writes queued messages until the connection fails or the queue closes. Writes are batched: whatever is
 /// queued when the socket is ready goes out in one flush.
-async fn pump(stream: TcpStream, queue: &mut mpsc::Receiver<RaftMessage>) -> std::io::Result<()> {
-    let (mut rd, wr) = stream.into_split();
+async fn pump(stream: PeerStream, queue: &mut mpsc::Receiver<RaftMessage>) -> std::io::Result<()> {
+    let (mut rd, wr) = tokio::io::split(stream);
     let mut wr = tokio::io::BufWriter::with_capacity(64 * 1024, wr);
     let mut probe = [0u8; 1];
     loop {

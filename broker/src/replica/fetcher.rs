@@ -79,6 +79,8 @@ pub struct FetcherContext {
     pub cluster: ClusterHandle,
     /// This broker's current epoch (its registration offset), for `ReplicaState`.
     pub broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Dials leaders with the inter-broker listener's protocol (PLAINTEXT or SSL).
+    pub connector: crate::tls::PeerConnector,
 }
 
 pub struct FetcherManager {
@@ -252,6 +254,7 @@ async fn connect(ctx: &FetcherContext, leader: i32) -> Result<PeerConnection, Ro
         .cloned()
         .ok_or_else(|| RoundError::NoEndpoint(leader, ctx.listener_name.clone()))?;
     let conn = PeerConnection::connect(
+        &ctx.connector,
         &endpoint.host,
         endpoint.port,
         CONNECT_TIMEOUT,

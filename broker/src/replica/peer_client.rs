@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use crate::tls::{PeerConnector, PeerStream};
 use bytes::{BufMut, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use kraftwerk_protocol::frame::{FrameDecoder, FrameError};
 
@@ -39,7 +39,7 @@ pub enum PeerError {
 }
 
 pub struct PeerConnection {
-    stream: TcpStream,
+    stream: PeerStream,
     buf: BytesMut,
     decoder: FrameDecoder,
     next_correlation_id: i32,
@@ -48,21 +48,20 @@ pub struct PeerConnection {
 
 impl PeerConnection {
     pub async fn connect(
+        connector: &PeerConnector,
         host: &str,
         port: u16,
         timeout: Duration,
         client_id: String,
     ) -> Result<Self, PeerError> {
         let addr = format!("{host}:{port}");
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(&addr))
+        let stream = connector
+            .connect(host, port, timeout)
             .await
-            .map_err(|_| PeerError::Timeout(timeout))?
             .map_err(|source| PeerError::Connect {
                 addr: addr.clone(),
                 source,
             })?;
-        // Fetch requests are small and latency-bound.
-        stream.set_nodelay(true)?;
         Ok(Self {
             stream,
             buf: BytesMut::with_capacity(64 * 1024),
@@ -98,6 +97,7 @@ impl PeerConnection {
         out[..4].copy_from_slice(&len.to_be_bytes());
         tokio::time::timeout(timeout, async {
             self.stream.write_all(&out).await?;
+            self.stream.flush().await?;
             let mut frame = loop {
                 if let Some(frame) = self.decoder.decode(&mut self.buf)? {
                     break frame;

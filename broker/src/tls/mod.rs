@@ -3,12 +3,14 @@
 //! principal a client certificate names ([`acceptor`]).
 
 pub mod acceptor;
+pub mod connector;
 pub mod keystore;
 pub mod principal;
 pub mod settings;
 
 pub use acceptor::TlsListener;
-pub use settings::SslSettings;
+pub use connector::{PeerConnector, PeerStream};
+pub use settings::{SslClientSettings, SslSettings};
 
 /// Why an SSL listener cannot start. Every message names the setting or file to fix.
 #[derive(Debug, thiserror::Error)]

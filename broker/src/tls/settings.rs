@@ -29,6 +29,7 @@ pub const SSL_KEYS: &[&str] = &[
     "ssl.protocol",
     "ssl.cipher.suites",
     "ssl.principal.mapping.rules",
+    "ssl.endpoint.identification.algorithm",
 ];
 
 /// `ssl.keystore.type` / `ssl.truststore.type`.
@@ -186,6 +187,67 @@ impl SslSettings {
             truststore,
             client_auth,
             versions,
+        })
+    }
+}
+
+/// What a node needs to connect to another node's SSL listener (the controller listener, the inter-broker
+/// listener): a truststore to check the server, optionally a keystore to present when the server requires client
+/// certificates, and whether the server's name is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SslClientSettings {
+    pub listener: String,
+    pub keystore: Option<KeyStoreSpec>,
+    pub truststore: TrustStoreSpec,
+    /// `ssl.endpoint.identification.algorithm`: `https` (Kafka's default) checks the host name against the
+    /// certificate; empty does not.
+    pub verify_hostname: bool,
+    pub versions: Vec<TlsVersion>,
+}
+
+impl SslClientSettings {
+    /// Reads the client side of `listener`'s settings (the same keys, and `listener.name.<l>.` prefix, as the
+    /// server side).
+    pub fn from_props(
+        listener: &str,
+        props: &BTreeMap<String, String>,
+    ) -> Result<Self, TlsConfigError> {
+        let truststore = truststore_spec(props, listener)?.ok_or_else(|| TlsConfigError::Missing {
+            listener: listener.to_string(),
+            what: "ssl.truststore.location (or ssl.truststore.certificates): brokers and controllers check the \
+                   certificates of the SSL listeners they connect to against it",
+        })?;
+        let has_keystore = [
+            "ssl.keystore.location",
+            "ssl.keystore.key",
+            "ssl.keystore.certificate.chain",
+        ]
+        .iter()
+        .any(|k| value(props, listener, k).is_some());
+        let keystore = if has_keystore {
+            Some(keystore_spec(props, listener)?)
+        } else {
+            None
+        };
+        let verify_hostname = match lookup(props, listener, "ssl.endpoint.identification.algorithm")
+        {
+            None => true,
+            Some((_, v)) if v.trim().is_empty() => false,
+            Some((_, v)) if v.trim().eq_ignore_ascii_case("https") => true,
+            Some((key, v)) => {
+                return Err(TlsConfigError::setting(
+                    &key,
+                    v,
+                    "expected https (check the host name) or empty (do not)",
+                ))
+            }
+        };
+        Ok(SslClientSettings {
+            listener: listener.to_string(),
+            keystore,
+            truststore,
+            verify_hostname,
+            versions: versions(props, listener)?,
         })
     }
 }
@@ -379,6 +441,35 @@ mod tests {
         assert!(matches!(s.keystore.source, StoreSource::Inline { .. }));
         assert_eq!(s.truststore.map(|t| t.store_type), Some(StoreType::Pem));
         assert_eq!(s.client_auth, ClientAuth::Required);
+    }
+
+    #[test]
+    fn the_client_side_needs_a_truststore_and_may_skip_the_host_name() {
+        let p = props(&[
+            (
+                "listener.name.controller.ssl.truststore.location",
+                "/ca.p12",
+            ),
+            ("listener.name.controller.ssl.truststore.type", "PKCS12"),
+            ("ssl.endpoint.identification.algorithm", ""),
+        ]);
+        let c = SslClientSettings::from_props("CONTROLLER", &p).expect("valid");
+        assert_eq!(c.keystore, None);
+        assert!(!c.verify_hostname);
+        assert_eq!(c.truststore.store_type, StoreType::Pkcs12);
+        let err = SslClientSettings::from_props("INTERNAL", &p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ssl.truststore.location"), "{err}");
+        let mut p = p;
+        p.insert("ssl.endpoint.identification.algorithm".into(), "dns".into());
+        let err = SslClientSettings::from_props("CONTROLLER", &p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ssl.endpoint.identification.algorithm"),
+            "{err}"
+        );
     }
 
     #[test]

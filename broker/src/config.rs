@@ -122,6 +122,14 @@ pub struct BrokerConfig {
     pub log_cleanup_policy: String,
     pub message_max_bytes: u32,
     pub socket_request_max_bytes: usize,
+    /// `max.connections`: open client connections at most (accepts pause at the limit); `None` when unlimited.
+    pub max_connections: Option<usize>,
+    /// `listener.name.<l>.max.connections`, per listener name.
+    pub listener_max_connections: BTreeMap<String, usize>,
+    /// `max.connections.per.ip` and `max.connections.per.ip.overrides`: more connections from one address are
+    /// closed at once.
+    pub max_connections_per_ip: usize,
+    pub max_connections_per_ip_overrides: std::collections::HashMap<std::net::IpAddr, usize>,
     /// `connections.max.idle.ms`: a connection with no complete request for this long is closed, so a
     /// client that stalls mid-frame (or never speaks) cannot hold a connection forever.
     pub connections_max_idle: std::time::Duration,
@@ -215,6 +223,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "message.max.bytes",
     "socket.request.max.bytes",
     "connections.max.idle.ms",
+    "max.connections",
+    "max.connections.per.ip",
+    "max.connections.per.ip.overrides",
     "min.insync.replicas",
     "replica.lag.time.max.ms",
     "replica.selector.class",
@@ -826,7 +837,55 @@ impl BrokerConfig {
                 "must be between 1 and 2147483647",
             ));
         }
+        let max_connections_raw: i64 = parse_num(&props, "max.connections", i64::from(i32::MAX))?;
+        if max_connections_raw < 0 {
+            return Err(invalid(
+                "max.connections",
+                &max_connections_raw.to_string(),
+                "must be at least 0",
+            ));
+        }
+        let mut listener_max_connections = BTreeMap::new();
+        for l in &listeners {
+            let key = format!(
+                "listener.name.{}.max.connections",
+                l.name.to_ascii_lowercase()
+            );
+            if let Some(v) = props.get(&key) {
+                let n: usize = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(&key, v, "not a connection count"))?;
+                listener_max_connections.insert(l.name.clone(), n);
+            }
+        }
+        let per_ip_raw: i64 = parse_num(&props, "max.connections.per.ip", i64::from(i32::MAX))?;
+        if per_ip_raw < 0 {
+            return Err(invalid(
+                "max.connections.per.ip",
+                &per_ip_raw.to_string(),
+                "must be at least 0",
+            ));
+        }
+        let max_connections_per_ip_overrides = match props.get("max.connections.per.ip.overrides") {
+            None => std::collections::HashMap::new(),
+            Some(v) => crate::network::limits::parse_overrides(v)
+                .map_err(|reason| invalid("max.connections.per.ip.overrides", v, &reason))?,
+        };
+        if per_ip_raw == 0 && max_connections_per_ip_overrides.is_empty() {
+            return Err(invalid(
+                "max.connections.per.ip",
+                "0",
+                "0 refuses every client; Kafka allows it only with max.connections.per.ip.overrides",
+            ));
+        }
         Ok(BrokerConfig {
+            // Kafka's default, Int.MaxValue, means no limit.
+            max_connections: (max_connections_raw < i64::from(i32::MAX))
+                .then(|| usize::try_from(max_connections_raw).unwrap_or(usize::MAX)),
+            listener_max_connections,
+            max_connections_per_ip: usize::try_from(per_ip_raw).unwrap_or(usize::MAX),
+            max_connections_per_ip_overrides,
             ssl,
             ssl_clients,
             process_roles,

@@ -386,7 +386,26 @@ async fn start_broker(
         })?;
         bound.push((listener, tls, socket));
     }
+    let broker_limit = config
+        .max_connections
+        .map(network::listener::connection_semaphore);
+    let per_ip = network::limits::PerIpLimits::new(
+        config.max_connections_per_ip,
+        config.max_connections_per_ip_overrides.clone(),
+    );
+    let inter_broker = config.inter_broker_listener().map(str::to_string);
     for (listener, tls, socket) in bound {
+        let limits = network::listener::AcceptLimits {
+            // Kafka lets inter-broker connections in whatever the broker-wide count.
+            broker: broker_limit
+                .clone()
+                .filter(|_| inter_broker.as_deref() != Some(listener.name.as_str())),
+            listener: config
+                .listener_max_connections
+                .get(&listener.name)
+                .map(|&n| network::listener::connection_semaphore(n)),
+            per_ip: per_ip.clone(),
+        };
         tracing::info!(
             listener = %listener.name,
             protocol = listener.security_protocol.name(),
@@ -397,6 +416,7 @@ async fn start_broker(
             socket,
             listener.clone(),
             tls,
+            limits,
             ctx.clone(),
         )));
     }

@@ -9,6 +9,9 @@ use crate::config::Listener;
 use crate::context::BrokerContext;
 use crate::tls::TlsListener;
 
+use super::limits::PerIpLimits;
+use tokio::sync::Semaphore;
+
 use super::connection;
 
 /// Binds the listener; failing to bind stops the start with a clear error.
@@ -16,36 +19,73 @@ pub async fn bind(listener: &Listener) -> std::io::Result<TcpListener> {
     TcpListener::bind(listener.bind_addr()).await
 }
 
+/// The connection limits an accept loop applies (see [`super::limits`]).
+#[derive(Clone)]
+pub struct AcceptLimits {
+    /// `max.connections` across the broker's client listeners (not the inter-broker one, as in Kafka).
+    pub broker: Option<Arc<Semaphore>>,
+    /// `listener.name.<l>.max.connections`.
+    pub listener: Option<Arc<Semaphore>>,
+    pub per_ip: Arc<PerIpLimits>,
+}
+
+/// A semaphore of `n` permits (capped at tokio's maximum).
+pub fn connection_semaphore(n: usize) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))
+}
+
 /// Accepts connections; with `tls` (an SSL listener) each one starts with a TLS handshake.
 pub async fn accept_loop(
     socket: TcpListener,
     listener: Listener,
     tls: Option<TlsListener>,
+    limits: AcceptLimits,
     ctx: Arc<BrokerContext>,
 ) {
     let listener = Arc::new(listener);
     loop {
+        // At the broker or listener limit, stop accepting until a connection closes: new clients wait in the
+        // backlog, as with Kafka.
+        let mut permits = Vec::new();
+        for sem in [&limits.broker, &limits.listener].into_iter().flatten() {
+            if sem.available_permits() == 0 {
+                tracing::debug!(listener = %listener.name, "connection limit reached; pausing accepts");
+            }
+            match sem.clone().acquire_owned().await {
+                Ok(p) => permits.push(p),
+                Err(_) => return,
+            }
+        }
         match socket.accept().await {
             Ok((stream, peer)) => {
+                let slot = match limits.per_ip.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(limit) => {
+                        tracing::warn!(listener = %listener.name, %peer,
+                            "closing connection: {} already has {limit} open (max.connections.per.ip)", peer.ip());
+                        continue;
+                    }
+                };
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(error = %e, "set_nodelay failed");
                 }
                 let span = tracing::info_span!("conn", listener = %listener.name, %peer);
                 let ctx = ctx.clone();
                 let listener = listener.clone();
-                match &tls {
-                    None => {
-                        tokio::spawn(
-                            connection::serve(stream, peer, listener, ctx).instrument(span),
-                        );
+                let tls = tls.clone();
+                tokio::spawn(
+                    async move {
+                        match tls {
+                            None => connection::serve(stream, peer, listener, ctx).await,
+                            Some(tls) => {
+                                connection::serve_tls(stream, peer, tls, listener, ctx).await
+                            }
+                        }
+                        // The slots are given back when the connection ends.
+                        drop((slot, permits));
                     }
-                    Some(tls) => {
-                        tokio::spawn(
-                            connection::serve_tls(stream, peer, tls.clone(), listener, ctx)
-                                .instrument(span),
-                        );
-                    }
-                }
+                    .instrument(span),
+                );
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

@@ -2,5 +2,6 @@
 //! and write responses in request order.
 
 pub mod connection;
+pub mod limits;
 pub mod listener;
 pub mod sniff;

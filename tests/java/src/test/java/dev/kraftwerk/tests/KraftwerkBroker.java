@@ -45,13 +45,21 @@ public final class KraftwerkBroker implements AutoCloseable {
 
     /** Formats a new log dir and starts the broker; returns once its client port accepts connections. */
     public static KraftwerkBroker start() throws IOException, InterruptedException {
+        return start(Files.createTempDirectory("kraftwerk-java-"), List.of());
+    }
+
+    /**
+     * As {@link #start()}, in {@code dir} (which the broker removes on close), with {@code extra}
+     * server.properties lines appended; {@code {port}} and {@code {controller_port}} in them become
+     * the ports picked here. The broker is ready once {@link #bootstrap()}'s port accepts.
+     */
+    public static KraftwerkBroker start(Path dir, List<String> extra) throws IOException, InterruptedException {
         Path bin = binary();
-        Path dir = Files.createTempDirectory("kraftwerk-java-");
         int[] ports = freePorts(2);
         int port = ports[0];
         int controllerPort = ports[1];
         Path props = dir.resolve("server.properties");
-        Files.writeString(props, String.join("\n",
+        List<String> lines = new ArrayList<>(List.of(
                 "process.roles=broker,controller",
                 "node.id=1",
                 "controller.quorum.voters=1@127.0.0.1:" + controllerPort,
@@ -60,8 +68,13 @@ public final class KraftwerkBroker implements AutoCloseable {
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                 "log.dirs=" + dir.resolve("data"),
                 "offsets.topic.replication.factor=1",
-                "group.initial.rebalance.delay.ms=0",
-                ""), StandardCharsets.UTF_8);
+                "group.initial.rebalance.delay.ms=0"));
+        for (String line : extra) {
+            lines.add(line.replace("{port}", Integer.toString(port))
+                    .replace("{controller_port}", Integer.toString(controllerPort)));
+        }
+        lines.add("");
+        Files.writeString(props, String.join("\n", lines), StandardCharsets.UTF_8);
 
         String clusterId = runToString(List.of(bin.toString(), "random-uuid")).trim();
         if (clusterId.isEmpty()) {

@@ -156,6 +156,9 @@ pub struct BrokerConfig {
     /// `metadata.log.max.record.bytes.between.snapshots` (Kafka's default 20 MiB): a controller snapshots its
     /// image after applying this many bytes of records, and trims its log behind the snapshot.
     pub metadata_snapshot_bytes: u64,
+    /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`: `None` when no
+    /// authorizer is configured (every request allowed, ACL APIs answer SECURITY_DISABLED).
+    pub authorizer: Option<crate::auth::AuthorizerConfig>,
     /// The TLS settings of each SSL listener, by listener name.
     pub ssl: BTreeMap<String, crate::tls::SslSettings>,
     /// Every key as given (after overrides), for DescribeConfigs of the broker resource.
@@ -203,6 +206,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "min.insync.replicas",
     "replica.lag.time.max.ms",
     "replica.selector.class",
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
     "compression.type",
     "offsets.topic.num.partitions",
     "offsets.topic.replication.factor",
@@ -791,7 +797,13 @@ impl BrokerConfig {
                 "must be between 1 and 2147483647",
             ));
         }
+        let authorizer = crate::auth::AuthorizerConfig::from_properties(
+            props.get("authorizer.class.name").map(String::as_str),
+            props.get("super.users").map(String::as_str),
+            parse_bool(&props, "allow.everyone.if.no.acl.found", false)?,
+        );
         Ok(BrokerConfig {
+            authorizer,
             ssl,
             process_roles,
             node_id,
@@ -949,6 +961,41 @@ mod tests {
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
         assert_eq!(c.replica_lag_time_max.as_millis(), 30_000);
         assert_eq!(c.inter_broker_listener(), Some("PLAINTEXT"));
+    }
+
+    #[test]
+    fn authorizer_keys() {
+        let mut props = base();
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert!(c.authorizer.is_none());
+        props.insert(
+            "authorizer.class.name".into(),
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+        );
+        props.insert(
+            "super.users".into(),
+            "User:admin; User:CN=broker,O=x ;".into(),
+        );
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        let a = c.authorizer.expect("configured");
+        assert_eq!(a.super_users, vec!["User:admin", "User:CN=broker,O=x"]);
+        assert!(!a.allow_everyone_if_no_acl_found);
+        props.insert("allow.everyone.if.no.acl.found".into(), "true".into());
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert!(
+            c.authorizer
+                .expect("configured")
+                .allow_everyone_if_no_acl_found
+        );
+        props.insert("allow.everyone.if.no.acl.found".into(), "yes".into());
+        assert!(BrokerConfig::from_properties(props.clone()).is_err());
+        props.remove("allow.everyone.if.no.acl.found");
+        props.insert("authorizer.class.name".into(), " ".into());
+        let c = BrokerConfig::from_properties(props).expect("valid");
+        assert!(
+            c.authorizer.is_none(),
+            "an empty class name configures nothing"
+        );
     }
 
     #[test]

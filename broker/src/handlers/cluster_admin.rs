@@ -1,16 +1,10 @@
-//! Admin calls whose honest answer on this cluster is short: a preferred-leader election finds every leader already preferred (or elects it through the controller
-//! when the replication issue lands), and ACL calls say no authorizer is configured.
+//! ElectLeaders: a preferred-leader election finds every leader already preferred (or elects it through the
+//! controller when the replication issue lands).
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::create_acls_response::AclCreationResult;
-use kafka_protocol::messages::delete_acls_response::DeleteAclsFilterResult;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
-use kafka_protocol::messages::{
-    CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
-    DescribeAclsRequest, DescribeAclsResponse, ElectLeadersRequest, ElectLeadersResponse,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::ResponseError;
 
 use crate::context::BrokerContext;
@@ -18,7 +12,6 @@ use crate::image_ext::ImageExt;
 
 use super::errors::code;
 
-const NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
 const PREFERRED: i8 = 0;
 
 pub fn elect_leaders(
@@ -63,54 +56,5 @@ pub fn elect_leaders(
         }
         resp.replica_election_results.push(tr);
     }
-    resp
-}
-
-pub fn describe_acls(
-    _ctx: &Arc<BrokerContext>,
-    _req: DescribeAclsRequest,
-    _version: i16,
-) -> DescribeAclsResponse {
-    let mut resp = DescribeAclsResponse::default();
-    resp.error_code = code(ResponseError::SecurityDisabled);
-    resp.error_message = Some(StrBytes::from_static_str(NO_AUTHORIZER));
-    resp
-}
-
-pub fn create_acls(
-    _ctx: &Arc<BrokerContext>,
-    req: CreateAclsRequest,
-    _version: i16,
-) -> CreateAclsResponse {
-    let mut resp = CreateAclsResponse::default();
-    resp.results = req
-        .creations
-        .iter()
-        .map(|_| {
-            let mut r = AclCreationResult::default();
-            r.error_code = code(ResponseError::SecurityDisabled);
-            r.error_message = Some(StrBytes::from_static_str(NO_AUTHORIZER));
-            r
-        })
-        .collect();
-    resp
-}
-
-pub fn delete_acls(
-    _ctx: &Arc<BrokerContext>,
-    req: DeleteAclsRequest,
-    _version: i16,
-) -> DeleteAclsResponse {
-    let mut resp = DeleteAclsResponse::default();
-    resp.filter_results = req
-        .filters
-        .iter()
-        .map(|_| {
-            let mut r = DeleteAclsFilterResult::default();
-            r.error_code = code(ResponseError::SecurityDisabled);
-            r.error_message = Some(StrBytes::from_static_str(NO_AUTHORIZER));
-            r
-        })
-        .collect();
     resp
 }

@@ -9,6 +9,7 @@ use kraftwerk_protocol::{ApiKey, RequestKind, ResponseKind};
 
 use crate::context::{BrokerContext, ConnectionInfo};
 
+pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod cluster_admin;
@@ -171,13 +172,13 @@ pub async fn dispatch(
             ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v))
         }
         RequestKind::DescribeAcls(r) => {
-            ResponseKind::DescribeAcls(cluster_admin::describe_acls(ctx, r, v))
+            ResponseKind::DescribeAcls(acls::describe_acls(ctx, conn, r, v))
         }
         RequestKind::CreateAcls(r) => {
-            ResponseKind::CreateAcls(cluster_admin::create_acls(ctx, r, v))
+            ResponseKind::CreateAcls(acls::create_acls(ctx, conn, r, v).await)
         }
         RequestKind::DeleteAcls(r) => {
-            ResponseKind::DeleteAcls(cluster_admin::delete_acls(ctx, r, v))
+            ResponseKind::DeleteAcls(acls::delete_acls(ctx, conn, r, v).await)
         }
         RequestKind::DescribeQuorum(r) => {
             ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, r, v).await)

@@ -26,7 +26,7 @@ pub struct BrokerContext {
 
 impl BrokerContext {
     /// The authorization view of one request, against the current image's ACLs.
-    pub fn auth<'a>(&'a self, conn: &'a ConnectionInfo) -> crate::auth::RequestAuth<'a> {
+    pub fn auth(&self, conn: &ConnectionInfo) -> crate::auth::RequestAuth {
         crate::auth::RequestAuth::new(
             self.authorizer.as_ref(),
             &self.controller.image(),

@@ -19,6 +19,8 @@ use parking_lot::Mutex;
 use kraftwerk_controller::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use kraftwerk_controller::MetadataImage;
 
+pub mod checks;
+
 pub use index::{AclIndex, Requester, Rules};
 
 /// The class Kafka users name in `authorizer.class.name`.
@@ -70,7 +72,7 @@ type AclMap = std::collections::BTreeMap<uuid::Uuid, kraftwerk_controller::acl::
 /// The configured authorizer: rules plus a cached index of the current ACLs.
 #[derive(Debug)]
 pub struct Authorizer {
-    rules: Rules,
+    rules: Arc<Rules>,
     /// The ACL map the index was built from (compared by pointer) and the index.
     cache: Mutex<(Arc<AclMap>, Arc<AclIndex>)>,
 }
@@ -79,10 +81,10 @@ impl Authorizer {
     /// An authorizer with no ACLs indexed yet.
     pub fn new(config: &AuthorizerConfig) -> Self {
         Self {
-            rules: Rules {
+            rules: Arc::new(Rules {
                 super_users: config.super_users.clone(),
                 allow_if_no_acl: config.allow_everyone_if_no_acl_found,
-            },
+            }),
             cache: Mutex::new((Arc::default(), Arc::default())),
         }
     }
@@ -101,23 +103,34 @@ impl Authorizer {
 }
 
 /// One request's authorization: who asks and the ACLs as of the image the request is served
-/// from. With no authorizer configured everything is allowed.
-pub struct RequestAuth<'a> {
-    checker: Option<(&'a Rules, Arc<AclIndex>)>,
-    who: Requester<'a>,
+/// from. With no authorizer configured everything is allowed. Owned (cheap to clone), so a
+/// response patch can keep deciding after the handler ran.
+#[derive(Clone)]
+pub struct RequestAuth {
+    checker: Option<(Arc<Rules>, Arc<AclIndex>)>,
+    principal: String,
+    host: IpAddr,
 }
 
-impl<'a> RequestAuth<'a> {
+impl RequestAuth {
     /// The view for one request.
     pub fn new(
-        authorizer: Option<&'a Authorizer>,
+        authorizer: Option<&Authorizer>,
         image: &MetadataImage,
-        principal: &'a str,
+        principal: &str,
         host: IpAddr,
     ) -> Self {
         Self {
-            checker: authorizer.map(|a| (&a.rules, a.index_for(image))),
-            who: Requester { principal, host },
+            checker: authorizer.map(|a| (a.rules.clone(), a.index_for(image))),
+            principal: principal.to_string(),
+            host,
+        }
+    }
+
+    fn who(&self) -> Requester<'_> {
+        Requester {
+            principal: &self.principal,
+            host: self.host,
         }
     }
 
@@ -131,11 +144,11 @@ impl<'a> RequestAuth<'a> {
         match &self.checker {
             None => true,
             Some((rules, index)) => {
-                let ok = index.authorize(rules, self.who, op, rt, name);
+                let ok = index.authorize(rules, self.who(), op, rt, name);
                 if !ok {
                     tracing::info!(
-                        principal = self.who.principal,
-                        host = %self.who.host,
+                        principal = %self.principal,
+                        host = %self.host,
                         operation = %op,
                         resource = %format_args!("{rt}:{name}"),
                         "authorization denied"
@@ -155,7 +168,7 @@ impl<'a> RequestAuth<'a> {
     pub fn allows_some(&self, op: AclOperation, rt: ResourceType) -> bool {
         match &self.checker {
             None => true,
-            Some((rules, index)) => index.authorize_by_resource_type(rules, self.who, op, rt),
+            Some((rules, index)) => index.authorize_by_resource_type(rules, self.who(), op, rt),
         }
     }
 }

@@ -94,7 +94,34 @@ pub fn supported_apis() -> SupportedApis {
 }
 
 /// Runs the handler for one decoded request. `None` means no response is sent (Produce with acks=0).
+/// The authorizer's gate (`auth::checks`) runs first: it may answer alone, or narrow the request
+/// and add the denied topics or groups back to the handler's response.
 pub async fn dispatch(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnectionInfo,
+    mut req: Request,
+) -> Option<ResponseKind> {
+    let mut patch = None;
+    if ctx.authorizer.is_some() {
+        let auth = ctx.auth(conn);
+        let image = ctx.controller.image();
+        let body = std::mem::replace(&mut req.body, RequestKind::ApiVersions(Default::default()));
+        match crate::auth::checks::gate(&auth, &image, body, req.api_version) {
+            crate::auth::checks::Gate::Answer(resp) => return Some(resp),
+            crate::auth::checks::Gate::Run(body, p) => {
+                req.body = body;
+                patch = Some(p);
+            }
+        }
+    }
+    let mut resp = run(ctx, conn, req).await;
+    if let (Some(patch), Some(resp)) = (patch, resp.as_mut()) {
+        patch.apply(resp);
+    }
+    resp
+}
+
+async fn run(
     ctx: &Arc<BrokerContext>,
     conn: &ConnectionInfo,
     req: Request,

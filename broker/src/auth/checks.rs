@@ -854,3 +854,160 @@ fn hide_offset_fetch_topics(auth: &RequestAuth, image: &MetadataImage) -> Patch 
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Authorizer, AuthorizerConfig};
+    use kraftwerk_controller::acl::{AclBinding, AclPermission, PatternType};
+    use kraftwerk_controller::records::MetadataRecord;
+
+    fn image() -> MetadataImage {
+        let acl = AclBinding {
+            resource_type: Rt::Topic,
+            resource_name: "a-".into(),
+            pattern_type: PatternType::Prefixed,
+            principal: "User:a".into(),
+            host: "*".into(),
+            operation: Op::Write,
+            permission: AclPermission::Allow,
+        };
+        MetadataImage::empty("c").apply(
+            0,
+            &[
+                MetadataRecord::Topic {
+                    name: "a-t".into(),
+                    id: uuid::Uuid::from_u128(1),
+                },
+                MetadataRecord::Topic {
+                    name: "b-t".into(),
+                    id: uuid::Uuid::from_u128(2),
+                },
+                MetadataRecord::AccessControlEntry {
+                    id: uuid::Uuid::from_u128(9),
+                    acl,
+                },
+            ],
+        )
+    }
+
+    fn auth(image: &MetadataImage, authorizer: &Authorizer, principal: &str) -> RequestAuth {
+        RequestAuth::new(
+            Some(authorizer),
+            image,
+            principal,
+            "127.0.0.1".parse().unwrap(),
+        )
+    }
+
+    fn produce(topics: &[&str]) -> RequestKind {
+        let mut r = ProduceRequest::default();
+        r.acks = -1;
+        for t in topics {
+            let mut d = produce_request::TopicProduceData::default();
+            d.name = TopicName(StrBytes::from_string(t.to_string()));
+            d.partition_data
+                .push(produce_request::PartitionProduceData::default());
+            r.topic_data.push(d);
+        }
+        RequestKind::Produce(r)
+    }
+
+    #[test]
+    fn produce_is_narrowed_and_the_denied_topic_answered_per_topic() {
+        let image = image();
+        let authz =
+            Authorizer::new(&AuthorizerConfig::from_properties(Some("x"), None, false).unwrap());
+        let Gate::Run(RequestKind::Produce(r), patch) = gate(
+            &auth(&image, &authz, "User:a"),
+            &image,
+            produce(&["a-t", "b-t"]),
+            9,
+        ) else {
+            panic!("expected the allowed topic to run");
+        };
+        assert_eq!(r.topic_data.len(), 1);
+        assert_eq!(r.topic_data[0].name.as_str(), "a-t");
+        let mut resp = ResponseKind::Produce(ProduceResponse::default());
+        patch.apply(&mut resp);
+        let ResponseKind::Produce(p) = resp else {
+            unreachable!()
+        };
+        assert_eq!(p.responses.len(), 1);
+        assert_eq!(p.responses[0].name.as_str(), "b-t");
+        assert_eq!(
+            p.responses[0].partition_responses[0].error_code,
+            code(TOPIC_DENIED)
+        );
+        // Nothing allowed: answered without the handler.
+        assert!(matches!(
+            gate(
+                &auth(&image, &authz, "User:b"),
+                &image,
+                produce(&["a-t"]),
+                9
+            ),
+            Gate::Answer(_)
+        ));
+    }
+
+    #[test]
+    fn metadata_for_all_topics_hides_what_is_not_described() {
+        let image = image();
+        let authz =
+            Authorizer::new(&AuthorizerConfig::from_properties(Some("x"), None, false).unwrap());
+        let Gate::Run(_, patch) = gate(
+            &auth(&image, &authz, "User:a"),
+            &image,
+            RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
+            12,
+        ) else {
+            panic!("metadata runs");
+        };
+        let mut m = MetadataResponse::default();
+        for name in ["a-t", "b-t"] {
+            let mut t = metadata_response::MetadataResponseTopic::default();
+            t.name = Some(TopicName(StrBytes::from_string(name.into())));
+            m.topics.push(t);
+        }
+        let mut resp = ResponseKind::Metadata(m);
+        patch.apply(&mut resp);
+        let ResponseKind::Metadata(m) = resp else {
+            unreachable!()
+        };
+        let names: Vec<_> = m
+            .topics
+            .iter()
+            .map(|t| t.name.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(names, vec!["a-t"]);
+    }
+
+    #[test]
+    fn cluster_apis_and_groups_are_refused_as_a_whole() {
+        let image = image();
+        let authz =
+            Authorizer::new(&AuthorizerConfig::from_properties(Some("x"), None, false).unwrap());
+        let a = auth(&image, &authz, "User:a");
+        let Gate::Answer(ResponseKind::ElectLeaders(r)) =
+            gate(&a, &image, RequestKind::ElectLeaders(Default::default()), 2)
+        else {
+            panic!("denied");
+        };
+        assert_eq!(r.error_code, code(CLUSTER_DENIED));
+        let Gate::Answer(ResponseKind::JoinGroup(r)) =
+            gate(&a, &image, RequestKind::JoinGroup(Default::default()), 5)
+        else {
+            panic!("denied");
+        };
+        assert_eq!(r.error_code, code(GROUP_DENIED));
+        // Follower fetches need CLUSTER_ACTION.
+        let mut f = FetchRequest::default();
+        f.replica_id = BrokerId(2);
+        f.topics.push(fetch_request::FetchTopic::default());
+        assert!(matches!(
+            gate(&a, &image, RequestKind::Fetch(f), 12),
+            Gate::Answer(_)
+        ));
+    }
+}

@@ -165,6 +165,9 @@ pub struct BrokerConfig {
     /// `metadata.log.max.record.bytes.between.snapshots` (Kafka's default 20 MiB): a controller snapshots its
     /// image after applying this many bytes of records, and trims its log behind the snapshot.
     pub metadata_snapshot_bytes: u64,
+    /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`: `None` when no
+    /// authorizer is configured (every request allowed, ACL APIs answer SECURITY_DISABLED).
+    pub authorizer: Option<crate::auth::AuthorizerConfig>,
     /// The TLS settings of each SSL listener, by listener name.
     pub ssl: BTreeMap<String, crate::tls::SslSettings>,
     /// The client-side TLS settings of the SSL listeners this node connects to (the controller listener, the
@@ -234,6 +237,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "auto.leader.rebalance.enable",
     "leader.imbalance.check.interval.seconds",
     "leader.imbalance.per.broker.percentage",
+    "authorizer.class.name",
+    "super.users",
+    "allow.everyone.if.no.acl.found",
     "compression.type",
     "offsets.topic.num.partitions",
     "offsets.topic.replication.factor",
@@ -837,6 +843,11 @@ impl BrokerConfig {
                 "must be between 1 and 2147483647",
             ));
         }
+        let authorizer = crate::auth::AuthorizerConfig::from_properties(
+            props.get("authorizer.class.name").map(String::as_str),
+            props.get("super.users").map(String::as_str),
+            parse_bool(&props, "allow.everyone.if.no.acl.found", false)?,
+        );
         let max_connections_raw: i64 = parse_num(&props, "max.connections", i64::from(i32::MAX))?;
         if max_connections_raw < 0 {
             return Err(invalid(
@@ -880,6 +891,7 @@ impl BrokerConfig {
             ));
         }
         Ok(BrokerConfig {
+            authorizer,
             // Kafka's default, Int.MaxValue, means no limit.
             max_connections: (max_connections_raw < i64::from(i32::MAX))
                 .then(|| usize::try_from(max_connections_raw).unwrap_or(usize::MAX)),
@@ -1071,6 +1083,41 @@ mod tests {
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
         assert_eq!(c.replica_lag_time_max.as_millis(), 30_000);
         assert_eq!(c.inter_broker_listener(), Some("PLAINTEXT"));
+    }
+
+    #[test]
+    fn authorizer_keys() {
+        let mut props = base();
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert!(c.authorizer.is_none());
+        props.insert(
+            "authorizer.class.name".into(),
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+        );
+        props.insert(
+            "super.users".into(),
+            "User:admin; User:CN=broker,O=x ;".into(),
+        );
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        let a = c.authorizer.expect("configured");
+        assert_eq!(a.super_users, vec!["User:admin", "User:CN=broker,O=x"]);
+        assert!(!a.allow_everyone_if_no_acl_found);
+        props.insert("allow.everyone.if.no.acl.found".into(), "true".into());
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert!(
+            c.authorizer
+                .expect("configured")
+                .allow_everyone_if_no_acl_found
+        );
+        props.insert("allow.everyone.if.no.acl.found".into(), "yes".into());
+        assert!(BrokerConfig::from_properties(props.clone()).is_err());
+        props.remove("allow.everyone.if.no.acl.found");
+        props.insert("authorizer.class.name".into(), " ".into());
+        let c = BrokerConfig::from_properties(props).expect("valid");
+        assert!(
+            c.authorizer.is_none(),
+            "an empty class name configures nothing"
+        );
     }
 
     #[test]

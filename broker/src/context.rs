@@ -20,9 +20,21 @@ pub struct BrokerContext {
     pub apis: SupportedApis,
     pub producer_ids: ProducerIdManager,
     pub groups: GroupService,
+    /// `None` when `authorizer.class.name` is not set: every request is allowed.
+    pub authorizer: Option<crate::auth::Authorizer>,
 }
 
 impl BrokerContext {
+    /// The authorization view of one request, against the current image's ACLs.
+    pub fn auth(&self, conn: &ConnectionInfo) -> crate::auth::RequestAuth {
+        crate::auth::RequestAuth::new(
+            self.authorizer.as_ref(),
+            &self.controller.image(),
+            &conn.principal,
+            conn.peer.ip(),
+        )
+    }
+
     /// Opens, reconfigures and deletes hosted partitions to match the current image, on a blocking thread:
     /// a change of thousands of partitions creates thousands of files, which must not stall the runtime that
     /// serves requests and sends heartbeats.

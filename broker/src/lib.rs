@@ -2,6 +2,7 @@
 //! into typed requests, the storage crate holds the logs, the controller crate owns cluster metadata; this
 //! crate is the async shell that connects them (see ARCHITECTURE.md).
 
+pub mod auth;
 pub mod broker_configs;
 pub mod config;
 pub mod context;

@@ -315,6 +315,7 @@ async fn start_broker(
         apis: handlers::supported_apis(),
         producer_ids: ProducerIdManager::new(config.node_id),
         groups,
+        authorizer: config.authorizer.as_ref().map(crate::auth::Authorizer::new),
     });
 
     // Follow metadata changes: open, reconfigure and delete partitions as the image changes.

@@ -226,6 +226,13 @@ impl FailUncommitted for Vec<ResourceResult> {
     }
 }
 
+/// CreateAcls and DeleteAcls answer one `Result` per binding or filter.
+impl<T> FailUncommitted for Vec<Result<T, ControllerError>> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.into_iter().map(|r| r.and(Err(err.clone()))).collect()
+    }
+}
+
 /// A block of producer ids owned by one broker: `[first, first + len)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerIdBlock {

@@ -137,6 +137,7 @@ pub(crate) async fn start_on_stores(
             unclean_leader_election_enable: config.unclean_leader_election_enable,
         },
         new_topic_id: Box::new(Uuid::new_v4),
+        new_acl_id: Box::new(Uuid::new_v4),
     };
     let node = Node::new(NodeParts {
         node_id: config.node_id,
@@ -501,6 +502,28 @@ impl ControllerHandle {
         self.submit(move |image, _| ops::topics::create_partitions(image, &reqs, validate_only))
             .await
             .unwrap_or_else(|| names.into_iter().map(not_controller).collect())
+    }
+
+    /// CreateAcls. One result per binding, in order; the new ones are written together.
+    pub async fn create_acls(
+        &self,
+        acls: Vec<crate::acl::AclBinding>,
+    ) -> Vec<Result<(), ControllerError>> {
+        let n = acls.len();
+        self.submit(move |image, ctx| ops::acls::create_acls(image, ctx, &acls))
+            .await
+            .unwrap_or_else(|| vec![Err(ControllerError::NotController); n])
+    }
+
+    /// DeleteAcls. One result per filter, in order: the bindings it removed.
+    pub async fn delete_acls(
+        &self,
+        filters: Vec<crate::acl::AclFilter>,
+    ) -> Vec<Result<Vec<crate::acl::AclBinding>, ControllerError>> {
+        let n = filters.len();
+        self.submit(move |image, _| ops::acls::delete_acls(image, &filters))
+            .await
+            .unwrap_or_else(|| vec![Err(ControllerError::NotController); n])
     }
 
     /// AlterPartitionReassignments. One result per partition, in order; the accepted ones are written

@@ -16,6 +16,7 @@
 //! - [`membership`]: the quorum's voters and learners (KIP-853 dynamic voters), changed through
 //!   raft-rs conf changes stored as Kafka VotersRecords.
 
+pub mod acl;
 pub mod api;
 pub mod config;
 pub mod error;

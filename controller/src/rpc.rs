@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::acl::{AclBinding, AclFilter};
 use crate::api::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, CreatePartitionsSpec,
     CreateTopicSpec, CreatedTopic, ElectLeadersTopic, ElectionType, OngoingReassignment,
@@ -117,6 +118,16 @@ pub enum ControllerRequest {
         specs: Vec<ReassignmentSpec>,
         /// KIP-860: whether a target may change the replication factor.
         allow_replication_factor_change: bool,
+    },
+    /// CreateAcls, forwarded.
+    CreateAcls {
+        /// The bindings to create.
+        acls: Vec<AclBinding>,
+    },
+    /// DeleteAcls, forwarded.
+    DeleteAcls {
+        /// What to delete.
+        filters: Vec<AclFilter>,
     },
     /// ListPartitionReassignments, forwarded: every reassignment in progress (`None`) or those of the
     /// partitions named.
@@ -236,6 +247,10 @@ pub enum ControllerReply {
     AlteredPartition(Result<PartitionState, ControllerError>),
     /// AlterPartitionReassignments: one result per partition.
     ReassignedPartitions(Vec<PartitionResult>),
+    /// CreateAcls: one result per binding.
+    CreatedAcls(Vec<Result<(), ControllerError>>),
+    /// DeleteAcls: one result per filter, the bindings it removed.
+    DeletedAcls(Vec<Result<Vec<AclBinding>, ControllerError>>),
     /// ListPartitionReassignments.
     Reassignments(Result<Vec<OngoingReassignment>, ControllerError>),
     /// ElectLeaders: per-partition outcomes.
@@ -326,6 +341,20 @@ mod tests {
                     },
                 ],
                 allow_replication_factor_change: false,
+            },
+            ControllerRequest::CreateAcls {
+                acls: vec![crate::acl::AclBinding {
+                    resource_type: crate::acl::ResourceType::Topic,
+                    resource_name: "a-".into(),
+                    pattern_type: crate::acl::PatternType::Prefixed,
+                    principal: "User:a".into(),
+                    host: "*".into(),
+                    operation: crate::acl::AclOperation::Read,
+                    permission: crate::acl::AclPermission::Allow,
+                }],
+            },
+            ControllerRequest::DeleteAcls {
+                filters: vec![crate::acl::AclFilter::any()],
             },
             ControllerRequest::ListPartitionReassignments {
                 query: Some(vec![ReassignmentQuery {

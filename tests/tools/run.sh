@@ -94,6 +94,10 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$work/data
 offsets.topic.replication.factor=1
 group.initial.rebalance.delay.ms=0
+# The tools connect as User:ANONYMOUS over PLAINTEXT: a super user may do everything, and with an
+# authorizer configured kafka-acls can manage ACLs.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
 EOF
 cluster_id="$("$bin" random-uuid)" || die "$bin random-uuid failed"
 # "--cluster-id=<id>": a base64 id may start with '-', which a separate argument would turn into
@@ -122,6 +126,7 @@ declare -A main_class=(
   [kafka-consumer-groups]=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand
   [kafka-configs]=org.apache.kafka.tools.ConfigCommand
   [kafka-metadata-quorum]=org.apache.kafka.tools.MetadataQuorumCommand
+  [kafka-acls]=org.apache.kafka.tools.AclCommand
 )
 
 out="$work/out"
@@ -173,6 +178,23 @@ lacks() { ! grep -qE -- "$1" "$out"; }
 topic=cli-topic
 group=cli-group
 classic=(--command-property group.protocol=classic)
+
+# kafka-acls ----------------------------------------------------------------------------------
+tool kafka-acls --add --allow-principal User:alice --operation Read --operation Write \
+  --topic acl- --resource-pattern-type prefixed
+check "kafka-acls --add" "expected the ACLs for the prefixed resource acl- to be listed" \
+  has "resourceType=TOPIC, name=acl-, patternType=PREFIXED"
+tool kafka-acls --list --topic acl-topic --resource-pattern-type match
+check "kafka-acls --list --resource-pattern-type match" \
+  "expected User:alice with READ and WRITE on the prefix acl-" \
+  bash -c "grep -q 'principal=User:alice, host=\*, operation=READ, permissionType=ALLOW' '$out' &&
+    grep -q 'operation=WRITE' '$out' && grep -q 'name=acl-, patternType=PREFIXED' '$out'"
+tool kafka-acls --remove --force --allow-principal User:alice --operation Write \
+  --topic acl- --resource-pattern-type prefixed
+check "kafka-acls --remove" "remove failed" true
+tool kafka-acls --list --topic acl- --resource-pattern-type prefixed
+check "kafka-acls --list after --remove" "expected READ left and WRITE gone" \
+  bash -c "grep -q 'operation=READ' '$out' && ! grep -q 'operation=WRITE' '$out'"
 
 # kafka-topics --------------------------------------------------------------------------------
 tool kafka-topics --create --topic "$topic" --partitions 2 --replication-factor 1

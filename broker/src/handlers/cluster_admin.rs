@@ -1,16 +1,10 @@
-//! Cluster-wide admin calls: leader elections (forwarded to the active controller) and ACL calls (no authorizer
-//! is configured). Partition reassignments are in `reassignments.rs`.
+//! ElectLeaders, decided by the active controller. (Partition reassignments are in `reassignments.rs`, the ACL
+//! APIs in `acls.rs`.)
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::create_acls_response::AclCreationResult;
-use kafka_protocol::messages::delete_acls_response::DeleteAclsFilterResult;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
-use kafka_protocol::messages::{
-    CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
-    DescribeAclsRequest, DescribeAclsResponse, ElectLeadersRequest, ElectLeadersResponse,
-    TopicName,
-};
+use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
@@ -19,8 +13,6 @@ use kraftwerk_controller::{ControllerError, ElectLeadersTopic, ElectionType};
 use crate::context::BrokerContext;
 
 use super::errors::code;
-
-const NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
 
 /// ElectLeaders (v0-v2), decided by the active controller: PREFERRED moves leadership to the preferred replica
 /// when it is live and in sync, UNCLEAN gives a leaderless partition any live replica (whatever the topic's
@@ -89,53 +81,4 @@ fn partition_result(partition: i32, error: Option<ControllerError>) -> Partition
         pr.error_message = Some(StrBytes::from_string(e.message()));
     }
     pr
-}
-
-pub fn describe_acls(
-    _ctx: &Arc<BrokerContext>,
-    _req: DescribeAclsRequest,
-    _version: i16,
-) -> DescribeAclsResponse {
-    let mut resp = DescribeAclsResponse::default();
-    resp.error_code = code(ResponseError::SecurityDisabled);
-    resp.error_message = Some(StrBytes::from_static_str(NO_AUTHORIZER));
-    resp
-}
-
-pub fn create_acls(
-    _ctx: &Arc<BrokerContext>,
-    req: CreateAclsRequest,
-    _version: i16,
-) -> CreateAclsResponse {
-    let mut resp = CreateAclsResponse::default();
-    resp.results = req
-        .creations
-        .iter()
-        .map(|_| {
-            let mut r = AclCreationResult::default();
-            r.error_code = code(ResponseError::SecurityDisabled);
-            r.error_message = Some(StrBytes::from_static_str(NO_AUTHORIZER));
-            r
-        })
-        .collect();
-    resp
-}
-
-pub fn delete_acls(
-    _ctx: &Arc<BrokerContext>,
-    req: DeleteAclsRequest,
-    _version: i16,
-) -> DeleteAclsResponse {
-    let mut resp = DeleteAclsResponse::default();
-    resp.filter_results = req
-        .filters
-        .iter()
-        .map(|_| {
-            let mut r = DeleteAclsFilterResult::default();
-            r.error_code = code(ResponseError::SecurityDisabled);
-            r.error_message = Some(StrBytes::from_static_str(NO_AUTHORIZER));
-            r
-        })
-        .collect();
-    resp
 }

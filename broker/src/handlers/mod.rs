@@ -9,6 +9,7 @@ use kraftwerk_protocol::{ApiKey, RequestKind, ResponseKind};
 
 use crate::context::{BrokerContext, ConnectionInfo};
 
+pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod cluster_admin;
@@ -93,7 +94,34 @@ pub fn supported_apis() -> SupportedApis {
 }
 
 /// Runs the handler for one decoded request. `None` means no response is sent (Produce with acks=0).
+/// The authorizer's gate (`auth::checks`) runs first: it may answer alone, or narrow the request
+/// and add the denied topics or groups back to the handler's response.
 pub async fn dispatch(
+    ctx: &Arc<BrokerContext>,
+    conn: &ConnectionInfo,
+    mut req: Request,
+) -> Option<ResponseKind> {
+    let mut patch = None;
+    if ctx.authorizer.is_some() {
+        let auth = ctx.auth(conn);
+        let image = ctx.controller.image();
+        let body = std::mem::replace(&mut req.body, RequestKind::ApiVersions(Default::default()));
+        match crate::auth::checks::gate(&auth, &image, body, req.api_version) {
+            crate::auth::checks::Gate::Answer(resp) => return Some(resp),
+            crate::auth::checks::Gate::Run(body, p) => {
+                req.body = body;
+                patch = Some(p);
+            }
+        }
+    }
+    let mut resp = run(ctx, conn, req).await;
+    if let (Some(patch), Some(resp)) = (patch, resp.as_mut()) {
+        patch.apply(resp);
+    }
+    resp
+}
+
+async fn run(
     ctx: &Arc<BrokerContext>,
     conn: &ConnectionInfo,
     req: Request,
@@ -171,13 +199,13 @@ pub async fn dispatch(
             ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v).await)
         }
         RequestKind::DescribeAcls(r) => {
-            ResponseKind::DescribeAcls(cluster_admin::describe_acls(ctx, r, v))
+            ResponseKind::DescribeAcls(acls::describe_acls(ctx, conn, r, v))
         }
         RequestKind::CreateAcls(r) => {
-            ResponseKind::CreateAcls(cluster_admin::create_acls(ctx, r, v))
+            ResponseKind::CreateAcls(acls::create_acls(ctx, conn, r, v).await)
         }
         RequestKind::DeleteAcls(r) => {
-            ResponseKind::DeleteAcls(cluster_admin::delete_acls(ctx, r, v))
+            ResponseKind::DeleteAcls(acls::delete_acls(ctx, conn, r, v).await)
         }
         RequestKind::DescribeQuorum(r) => {
             ResponseKind::DescribeQuorum(describe_quorum::handle(ctx, r, v).await)

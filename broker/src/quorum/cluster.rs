@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use kraftwerk_controller::acl::{AclBinding, AclFilter};
 use kraftwerk_controller::rpc::{ControllerReply, ControllerRequest, ReplyFrame};
 use kraftwerk_controller::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, ControllerError, ControllerHandle,
@@ -319,6 +320,41 @@ impl ClusterHandle {
         }
     }
 
+    /// CreateAcls, run by the active controller. One result per binding, in order.
+    pub async fn create_acls(&self, acls: Vec<AclBinding>) -> Vec<Result<(), ControllerError>> {
+        if let Some(local) = self.local_leader() {
+            let results = local.create_acls(acls.clone()).await;
+            if !all_results_not_controller(&results) {
+                return results;
+            }
+        }
+        let n = acls.len();
+        match self.remote(ControllerRequest::CreateAcls { acls }).await {
+            Ok(ControllerReply::CreatedAcls(r)) => r,
+            Ok(other) => vec![Err(unexpected(&other)); n],
+            Err(e) => vec![Err(client_error(e)); n],
+        }
+    }
+
+    /// DeleteAcls, run by the active controller. One result per filter, in order.
+    pub async fn delete_acls(
+        &self,
+        filters: Vec<AclFilter>,
+    ) -> Vec<Result<Vec<AclBinding>, ControllerError>> {
+        if let Some(local) = self.local_leader() {
+            let results = local.delete_acls(filters.clone()).await;
+            if !all_results_not_controller(&results) {
+                return results;
+            }
+        }
+        let n = filters.len();
+        match self.remote(ControllerRequest::DeleteAcls { filters }).await {
+            Ok(ControllerReply::DeletedAcls(r)) => r,
+            Ok(other) => vec![Err(unexpected(&other)); n],
+            Err(e) => vec![Err(client_error(e)); n],
+        }
+    }
+
     /// AlterPartitionReassignments, run by the active controller. One result per partition, in order.
     pub async fn alter_partition_reassignments(
         &self,
@@ -435,6 +471,13 @@ fn all_not_controller<T>(results: &[TopicResult<T>]) -> bool {
         && results
             .iter()
             .all(|r| matches!(r.result, Err(ControllerError::NotController)))
+}
+
+fn all_results_not_controller<T>(results: &[Result<T, ControllerError>]) -> bool {
+    !results.is_empty()
+        && results
+            .iter()
+            .all(|r| matches!(r, Err(ControllerError::NotController)))
 }
 
 fn all_resources_not_controller(results: &[ResourceResult]) -> bool {

@@ -293,6 +293,12 @@ impl ControllerService {
             } => ControllerReply::CreatedPartitions(
                 self.handle.create_partitions(reqs, validate_only).await,
             ),
+            ControllerRequest::CreateAcls { acls } => {
+                ControllerReply::CreatedAcls(self.handle.create_acls(acls).await)
+            }
+            ControllerRequest::DeleteAcls { filters } => {
+                ControllerReply::DeletedAcls(self.handle.delete_acls(filters).await)
+            }
             ControllerRequest::IncrementalAlterConfigs {
                 reqs,
                 validate_only,
@@ -512,6 +518,12 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
                 .iter()
                 .all(|r| matches!(r.result, Err(ControllerError::NotController)))
     }
+    fn all_results<T>(results: &[Result<T, ControllerError>]) -> bool {
+        !results.is_empty()
+            && results
+                .iter()
+                .all(|r| matches!(r, Err(ControllerError::NotController)))
+    }
     match reply {
         ControllerReply::Registered(Err(ControllerError::NotController))
         | ControllerReply::Heartbeat(Err(ControllerError::NotController))
@@ -530,6 +542,8 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
         ControllerReply::CreatedTopics(r) => all(r),
         ControllerReply::DeletedTopics(r) => all(r),
         ControllerReply::CreatedPartitions(r) => all(r),
+        ControllerReply::CreatedAcls(r) => all_results(r),
+        ControllerReply::DeletedAcls(r) => all_results(r),
         ControllerReply::AlteredConfigs(r) => {
             !r.is_empty()
                 && r.iter()

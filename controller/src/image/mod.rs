@@ -19,6 +19,7 @@ pub use brokers::BrokerImage;
 pub use configs::ConfigsMap;
 pub use topics::{PartitionImage, TopicImage, NO_LEADER};
 
+use crate::acl::AclBinding;
 use crate::records::{ConfigResource, MetadataRecord};
 use configs::ConfigsImage;
 use topics::TopicsImage;
@@ -31,6 +32,8 @@ pub struct MetadataImage {
     configs: ConfigsImage,
     brokers: Arc<BTreeMap<i32, BrokerImage>>,
     features: Arc<BTreeMap<String, i16>>,
+    /// ACLs by id (AccessControlEntryRecords not yet removed).
+    acls: Arc<BTreeMap<Uuid, AclBinding>>,
     next_producer_id: i64,
     /// Broker id and epoch of the last ProducerIdsRecord, kept so a snapshot rewrites it exactly.
     producer_ids_owner: Option<(i32, i64)>,
@@ -46,6 +49,7 @@ impl PartialEq for MetadataImage {
             && self.configs.map == other.configs.map
             && self.brokers == other.brokers
             && self.features == other.features
+            && self.acls == other.acls
             && self.next_producer_id == other.next_producer_id
             && self.producer_ids_owner == other.producer_ids_owner
             && self.last_applied_offset == other.last_applied_offset
@@ -61,6 +65,7 @@ impl MetadataImage {
             configs: ConfigsImage::default(),
             brokers: Arc::default(),
             features: Arc::default(),
+            acls: Arc::default(),
             next_producer_id: 0,
             producer_ids_owner: None,
             last_applied_offset: -1,
@@ -155,6 +160,13 @@ impl MetadataImage {
         &self.features
     }
 
+    /// Every ACL by id. The map is shared between images until an ACL changes, so a reader
+    /// can tell whether the ACLs changed with `Arc::ptr_eq` (the authorizer rebuilds its index
+    /// only then).
+    pub fn acls(&self) -> &Arc<BTreeMap<Uuid, AclBinding>> {
+        &self.acls
+    }
+
     /// The image after the batch at `offset` (all the records of one operation), which takes
     /// one offset per record (one if empty: a control batch).
     pub fn apply(&self, offset: i64, records: &[MetadataRecord]) -> MetadataImage {
@@ -196,7 +208,7 @@ impl MetadataImage {
 
     /// The records that rebuild this image exactly on an empty one (what a snapshot holds):
     /// features (`metadata.version` first, as Kafka requires), brokers with their fencing
-    /// state, topics with their partitions, configs, then the producer id block.
+    /// state, topics with their partitions, configs, ACLs, then the producer id block.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
         let mut out = Vec::new();
         let mv = "metadata.version";
@@ -230,6 +242,12 @@ impl MetadataImage {
                     value: Some(value.clone()),
                 }));
             }
+        }
+        for (id, acl) in self.acls.iter() {
+            out.push(MetadataRecord::AccessControlEntry {
+                id: *id,
+                acl: acl.clone(),
+            });
         }
         if self.next_producer_id != 0 || self.producer_ids_owner.is_some() {
             let (broker_id, broker_epoch) = self.producer_ids_owner.unwrap_or((-1, -1));
@@ -281,6 +299,16 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::Config(rec) => self.configs.apply(rec),
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                Arc::make_mut(&mut self.acls).insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                if self.acls.contains_key(id) {
+                    Arc::make_mut(&mut self.acls).remove(id);
+                } else {
+                    tracing::warn!(%id, "skipping the removal of an unknown ACL");
+                }
+            }
             MetadataRecord::FeatureLevel { name, level } => {
                 let features = Arc::make_mut(&mut self.features);
                 if *level == 0 {

@@ -3,6 +3,7 @@
 //! records commit. Nothing here touches raft, disk or the clock, so every Kafka error path is
 //! unit-tested against hand-built images.
 
+pub(crate) mod acls;
 pub(crate) mod brokers;
 pub(crate) mod configs;
 pub(crate) mod election;
@@ -40,6 +41,8 @@ pub(crate) struct OpContext {
     pub election: election::ElectionPolicy,
     /// Source of new topic ids (random in production, a sequence in tests).
     pub new_topic_id: Box<dyn FnMut() -> Uuid + Send>,
+    /// Source of new ACL ids (random in production, a sequence in tests).
+    pub new_acl_id: Box<dyn FnMut() -> Uuid + Send>,
 }
 
 /// An operation's result: records to commit, and the response to give once they have.

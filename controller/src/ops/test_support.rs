@@ -14,6 +14,7 @@ pub(crate) fn ctx() -> OpContext {
 
 pub(crate) fn ctx_with(policies: Policies) -> OpContext {
     let mut next = 99u128;
+    let mut next_acl = 999u128;
     OpContext {
         default_num_partitions: 1,
         default_replication_factor: 1,
@@ -22,6 +23,10 @@ pub(crate) fn ctx_with(policies: Policies) -> OpContext {
         new_topic_id: Box::new(move || {
             next += 1;
             Uuid::from_u128(next)
+        }),
+        new_acl_id: Box::new(move || {
+            next_acl += 1;
+            Uuid::from_u128(next_acl)
         }),
     }
 }

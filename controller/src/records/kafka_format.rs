@@ -15,6 +15,8 @@
 //! PartitionRecord without replica directories at version 0 (version 1+ requires them). Every
 //! version a schema defines is decoded; unknown tagged fields are skipped.
 
+use crate::acl::{AclBinding, AclOperation, AclPermission, PatternType, ResourceType};
+
 use super::wire::{tagged, DecodeError, EncodeError, Reader, Writer};
 use super::{
     BrokerFeature, BrokerRecord, ConfigRecord, ConfigResource, ConfigResourceType, Endpoint,
@@ -48,6 +50,10 @@ pub mod record_type {
     pub const FEATURE_LEVEL: u32 = 12;
     /// ProducerIdsRecord
     pub const PRODUCER_IDS: u32 = 15;
+    /// AccessControlEntryRecord
+    pub const ACCESS_CONTROL_ENTRY: u32 = 18;
+    /// RemoveAccessControlEntryRecord
+    pub const REMOVE_ACCESS_CONTROL_ENTRY: u32 = 19;
 }
 
 /// Kafka's record type (api key) of a record.
@@ -65,6 +71,8 @@ pub fn record_type_of(record: &MetadataRecord) -> u32 {
         MetadataRecord::RemoveTopic { .. } => REMOVE_TOPIC,
         MetadataRecord::FeatureLevel { .. } => FEATURE_LEVEL,
         MetadataRecord::ProducerIds { .. } => PRODUCER_IDS,
+        MetadataRecord::AccessControlEntry { .. } => ACCESS_CONTROL_ENTRY,
+        MetadataRecord::RemoveAccessControlEntry { .. } => REMOVE_ACCESS_CONTROL_ENTRY,
     }
 }
 
@@ -139,6 +147,21 @@ pub fn encode_record(record: &MetadataRecord) -> Result<Vec<u8>, EncodeError> {
             w.i32(*broker_id);
             w.i64(*broker_epoch);
             w.i64(*next_producer_id);
+            w.tagged_fields(&[])?;
+        }
+        MetadataRecord::AccessControlEntry { id, acl } => {
+            w.uuid(id);
+            w.i8(acl.resource_type.code());
+            w.string(&acl.resource_name, "AccessControlEntryRecord.ResourceName")?;
+            w.i8(acl.pattern_type.code());
+            w.string(&acl.principal, "AccessControlEntryRecord.Principal")?;
+            w.string(&acl.host, "AccessControlEntryRecord.Host")?;
+            w.i8(acl.operation.code());
+            w.i8(acl.permission.code());
+            w.tagged_fields(&[])?;
+        }
+        MetadataRecord::RemoveAccessControlEntry { id } => {
+            w.uuid(id);
             w.tagged_fields(&[])?;
         }
     }
@@ -386,6 +409,39 @@ pub fn decode_record(bytes: &[u8]) -> Result<MetadataRecord, DecodeError> {
                 broker_epoch,
                 next_producer_id,
             }
+        }
+        ACCESS_CONTROL_ENTRY => {
+            check("AccessControlEntryRecord", 0)?;
+            let id = r.uuid("AccessControlEntryRecord.Id")?;
+            let resource_type =
+                ResourceType::from_code(r.i8("AccessControlEntryRecord.ResourceType")?);
+            let resource_name = r.string("AccessControlEntryRecord.ResourceName")?;
+            let pattern_type =
+                PatternType::from_code(r.i8("AccessControlEntryRecord.PatternType")?);
+            let principal = r.string("AccessControlEntryRecord.Principal")?;
+            let host = r.string("AccessControlEntryRecord.Host")?;
+            let operation = AclOperation::from_code(r.i8("AccessControlEntryRecord.Operation")?);
+            let permission =
+                AclPermission::from_code(r.i8("AccessControlEntryRecord.PermissionType")?);
+            r.tagged_fields(|_, _| Ok(false))?;
+            MetadataRecord::AccessControlEntry {
+                id,
+                acl: AclBinding {
+                    resource_type,
+                    resource_name,
+                    pattern_type,
+                    principal,
+                    host,
+                    operation,
+                    permission,
+                },
+            }
+        }
+        REMOVE_ACCESS_CONTROL_ENTRY => {
+            check("RemoveAccessControlEntryRecord", 0)?;
+            let id = r.uuid("RemoveAccessControlEntryRecord.Id")?;
+            r.tagged_fields(|_, _| Ok(false))?;
+            MetadataRecord::RemoveAccessControlEntry { id }
         }
         other => return Err(DecodeError::UnknownType(other)),
     };

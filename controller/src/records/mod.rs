@@ -345,6 +345,18 @@ pub enum MetadataRecord {
         /// Finalized level.
         level: i16,
     },
+    /// An ACL was created (AccessControlEntryRecord, type 18).
+    AccessControlEntry {
+        /// The ACL's unique id.
+        id: Uuid,
+        /// The binding.
+        acl: crate::acl::AclBinding,
+    },
+    /// An ACL was deleted (RemoveAccessControlEntryRecord, type 19).
+    RemoveAccessControlEntry {
+        /// The id of the ACL to remove.
+        id: Uuid,
+    },
     /// A block of producer ids was handed to a broker; ids below `next_producer_id` are taken
     /// for good (ProducerIdsRecord, type 15).
     ProducerIds {

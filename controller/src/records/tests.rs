@@ -117,7 +117,51 @@ fn sample() -> Vec<MetadataRecord> {
             broker_epoch: -1,
             next_producer_id: 5000,
         },
+        MetadataRecord::AccessControlEntry {
+            id,
+            acl: sample_acl(),
+        },
+        MetadataRecord::RemoveAccessControlEntry { id },
     ]
+}
+
+fn sample_acl() -> crate::acl::AclBinding {
+    use crate::acl::*;
+    AclBinding {
+        resource_type: ResourceType::Topic,
+        resource_name: "a-".into(),
+        pattern_type: PatternType::Prefixed,
+        principal: "User:CN=client-1".into(),
+        host: "*".into(),
+        operation: AclOperation::Write,
+        permission: AclPermission::Allow,
+    }
+}
+
+#[test]
+fn exact_bytes_access_control_entry_records() {
+    let id = Uuid::from_u128(0x0102);
+    let mut want = vec![1u8, 18, 0];
+    want.extend_from_slice(id.as_bytes());
+    want.push(2); // TOPIC
+    want.extend_from_slice(&[3, b'a', b'-']);
+    want.push(4); // PREFIXED
+    want.push(17);
+    want.extend_from_slice(b"User:CN=client-1");
+    want.extend_from_slice(&[2, b'*']);
+    want.extend_from_slice(&[4, 3, 0]); // WRITE, ALLOW, no tagged fields
+    let record = MetadataRecord::AccessControlEntry {
+        id,
+        acl: sample_acl(),
+    };
+    assert_eq!(encode_record(&record).unwrap(), want);
+    assert_eq!(decode_record(&want).unwrap(), record);
+    let mut want = vec![1u8, 19, 0];
+    want.extend_from_slice(id.as_bytes());
+    want.push(0);
+    let record = MetadataRecord::RemoveAccessControlEntry { id };
+    assert_eq!(encode_record(&record).unwrap(), want);
+    assert_eq!(decode_record(&want).unwrap(), record);
 }
 
 #[test]
@@ -126,7 +170,7 @@ fn every_record_type_round_trips() {
     let types: std::collections::BTreeSet<u32> = records.iter().map(record_type_of).collect();
     assert_eq!(
         types.into_iter().collect::<Vec<_>>(),
-        vec![0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 15]
+        vec![0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 18, 19]
     );
     for record in &records {
         let bytes = encode_record(record).unwrap();
@@ -143,7 +187,10 @@ fn every_record_type_round_trips() {
 fn versions_written() {
     let s = sample();
     let versions: Vec<u32> = s.iter().map(version_for).collect();
-    assert_eq!(versions, vec![3, 4, 0, 0, 2, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        versions,
+        vec![3, 4, 0, 0, 2, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0]
+    );
 }
 
 #[test]
@@ -524,6 +571,32 @@ fn record_strategy() -> impl Strategy<Value = MetadataRecord> {
                 next_producer_id,
             }
         ),
+        uuid().prop_map(|id| MetadataRecord::RemoveAccessControlEntry { id }),
+        (
+            uuid(),
+            0i8..8,
+            text(),
+            0i8..5,
+            text(),
+            text(),
+            0i8..16,
+            0i8..4
+        )
+            .prop_map(|(id, rt, resource_name, pt, principal, host, op, perm)| {
+                use crate::acl::*;
+                MetadataRecord::AccessControlEntry {
+                    id,
+                    acl: AclBinding {
+                        resource_type: ResourceType::from_code(rt),
+                        resource_name,
+                        pattern_type: PatternType::from_code(pt),
+                        principal,
+                        host,
+                        operation: AclOperation::from_code(op),
+                        permission: AclPermission::from_code(perm),
+                    },
+                }
+            }),
     ]
 }
 

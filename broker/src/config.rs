@@ -26,8 +26,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("invalid --override {0:?}: expected key=value")]
     BadOverride(String),
-    /// A listener maps to a protocol Kraftwerk does not serve yet (SASL), or serves only for clients (SSL on
-    /// the inter-broker or controller listener, whose connections Kraftwerk makes in plaintext). Serving it as
+    /// A listener maps to a protocol Kraftwerk serves only for clients (SSL or SASL on the inter-broker or
+    /// controller listener, whose connections Kraftwerk makes in plaintext). Serving it as
     /// plain TCP would silently drop the encryption or authentication the operator asked for, so the start
     /// stops instead.
     #[error(
@@ -45,6 +45,9 @@ pub enum ConfigError {
     /// An SSL listener's settings are wrong.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsConfigError),
+    /// A SASL listener's settings are wrong.
+    #[error(transparent)]
+    Sasl(#[from] crate::sasl::SaslConfigError),
 }
 
 /// The security protocols Kafka names in `listener.security.protocol.map` (the same type the metadata
@@ -156,8 +159,10 @@ pub struct BrokerConfig {
     /// `metadata.log.max.record.bytes.between.snapshots` (Kafka's default 20 MiB): a controller snapshots its
     /// image after applying this many bytes of records, and trims its log behind the snapshot.
     pub metadata_snapshot_bytes: u64,
-    /// The TLS settings of each SSL listener, by listener name.
+    /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
     pub ssl: BTreeMap<String, crate::tls::SslSettings>,
+    /// The SASL settings of each SASL_PLAINTEXT and SASL_SSL listener, by listener name.
+    pub sasl: BTreeMap<String, crate::sasl::SaslSettings>,
     /// Every key as given (after overrides), for DescribeConfigs of the broker resource.
     pub raw: BTreeMap<String, String>,
 }
@@ -375,37 +380,30 @@ fn parse_listeners(
     Ok(out)
 }
 
-/// Stops the start when a listener names SASL_PLAINTEXT or SASL_SSL (SASL is not built yet), or SSL on a listener
-/// Kraftwerk itself connects to (the controller listeners and the inter-broker listener: brokers and
-/// controllers do not yet speak TLS to each other). Accepting such a listener would serve it as plain,
-/// unauthenticated TCP.
+/// Stops the start when a listener's security protocol is one Kraftwerk cannot serve there: SSL, SASL_PLAINTEXT
+/// or SASL_SSL on a listener Kraftwerk itself connects to (the controller listeners and the inter-broker
+/// listener: brokers and controllers do not yet speak TLS or SASL to each other). Accepting such a listener would
+/// serve it as plain, unauthenticated TCP.
 fn refuse_unserved_protocols(
     key: &'static str,
     listeners: &[Listener],
     controller_listener_names: &[String],
     inter_broker_listener: Option<&str>,
 ) -> Result<(), ConfigError> {
-    const SERVED: &str = "SSL is served on client listeners only; SASL not at all";
+    const SERVED: &str = "SSL, SASL_PLAINTEXT and SASL_SSL are served on client listeners only";
     for l in listeners {
         let internal = controller_listener_names.contains(&l.name)
             || inter_broker_listener == Some(l.name.as_str());
-        let (missing, fix) = match l.security_protocol {
+        let missing = match l.security_protocol {
             SecurityProtocol::Plaintext => continue,
-            SecurityProtocol::Ssl if !internal => continue,
-            SecurityProtocol::Ssl => (
-                "TLS between brokers and controllers",
-                "Give inter.broker.listener.name and controller.listener.names their own PLAINTEXT listeners \
-                 on a trusted network, and keep SSL for the client listeners",
-            ),
-            SecurityProtocol::SaslPlaintext => (
-                "SASL authentication",
-                "Remove the listener, or map it to PLAINTEXT in listener.security.protocol.map if the network \
-                 is trusted",
-            ),
-            SecurityProtocol::SaslSsl => (
-                "TLS and SASL authentication",
-                "Use an SSL listener (with ssl.client.auth=required for authentication), or remove it",
-            ),
+            _ if !internal => continue,
+            SecurityProtocol::Ssl => "TLS between brokers and controllers",
+            SecurityProtocol::SaslPlaintext => {
+                "SASL authentication between brokers and controllers"
+            }
+            SecurityProtocol::SaslSsl => {
+                "TLS and SASL authentication between brokers and controllers"
+            }
         };
         return Err(ConfigError::UnsupportedSecurityProtocol {
             key,
@@ -413,7 +411,8 @@ fn refuse_unserved_protocols(
             protocol: l.security_protocol.name(),
             served: SERVED,
             missing,
-            fix,
+            fix: "Give inter.broker.listener.name and controller.listener.names their own PLAINTEXT listeners \
+                  on a trusted network, and keep SSL/SASL for the client listeners",
         });
     }
     Ok(())
@@ -574,6 +573,7 @@ impl BrokerConfig {
         for key in props.keys() {
             if !KNOWN_KEYS.contains(&key.as_str())
                 && !crate::tls::settings::SSL_KEYS.contains(&key.as_str())
+                && !crate::sasl::settings::SASL_KEYS.contains(&key.as_str())
                 && !key.starts_with("listener.name.")
             {
                 tracing::warn!(key = %key, "unknown config key ignored");
@@ -670,12 +670,28 @@ impl BrokerConfig {
                 inter_broker_listener.as_deref(),
             )?;
         }
+        let connections_max_idle = std::time::Duration::from_millis(
+            parse_num::<u64>(&props, "connections.max.idle.ms", 600_000)?.max(1),
+        );
         let mut ssl = BTreeMap::new();
+        let mut sasl = BTreeMap::new();
         for l in &listeners {
-            if l.security_protocol == SecurityProtocol::Ssl {
+            if matches!(
+                l.security_protocol,
+                SecurityProtocol::Ssl | SecurityProtocol::SaslSsl
+            ) {
                 ssl.insert(
                     l.name.clone(),
                     crate::tls::SslSettings::from_props(&l.name, &props)?,
+                );
+            }
+            if matches!(
+                l.security_protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            ) {
+                sasl.insert(
+                    l.name.clone(),
+                    crate::sasl::SaslSettings::from_props(&l.name, &props, connections_max_idle)?,
                 );
             }
         }
@@ -793,6 +809,7 @@ impl BrokerConfig {
         }
         Ok(BrokerConfig {
             ssl,
+            sasl,
             process_roles,
             node_id,
             voters,
@@ -821,9 +838,7 @@ impl BrokerConfig {
                 .unwrap_or_else(|| "delete".into()),
             message_max_bytes: parse_num(&props, "message.max.bytes", 1_048_588u32)?,
             socket_request_max_bytes,
-            connections_max_idle: std::time::Duration::from_millis(
-                parse_num::<u64>(&props, "connections.max.idle.ms", 600_000)?.max(1),
-            ),
+            connections_max_idle,
             min_insync_replicas: parse_num(&props, "min.insync.replicas", 1)?,
             replica_lag_time_max: positive_ms(&props, "replica.lag.time.max.ms", 30_000)?,
             replica_selector: {
@@ -1050,13 +1065,36 @@ mod tests {
     }
 
     #[test]
-    fn ssl_and_sasl_listeners_are_refused_until_served() {
-        for (proto, missing) in [
-            ("SSL", "without TLS"),
-            ("SASL_PLAINTEXT", "without SASL authentication"),
-            ("SASL_SSL", "without TLS and SASL authentication"),
-        ] {
-            // By protocol name as the listener name, and by a named listener mapped to the protocol.
+    fn sasl_client_listeners_are_served_and_internal_ones_refused() {
+        // A SASL_PLAINTEXT client listener beside the PLAINTEXT inter-broker one.
+        let mut p = base();
+        p.insert(
+            "listeners".into(),
+            "PLAINTEXT://127.0.0.1:9092,CLIENT://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093".into(),
+        );
+        p.insert(
+            "listener.security.protocol.map".into(),
+            "PLAINTEXT:PLAINTEXT,CLIENT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+        );
+        // Kafka's default mechanism is GSSAPI: without sasl.enabled.mechanisms the start is refused.
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sasl.enabled.mechanisms"), "{err}");
+        p.insert(
+            "listener.name.client.sasl.enabled.mechanisms".into(),
+            "PLAIN".into(),
+        );
+        p.insert(
+            "listener.name.client.plain.sasl.jaas.config".into(),
+            "org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"b\";".into(),
+        );
+        let c = BrokerConfig::from_properties(p.clone()).expect("a SASL client listener");
+        assert_eq!(c.sasl["CLIENT"].plain_users["a"], "b");
+        assert!(c.ssl.is_empty());
+
+        for proto in ["SSL", "SASL_PLAINTEXT", "SASL_SSL"] {
+            // The inter-broker listener (by default the first client listener) is refused.
             let mut p = base();
             p.insert(
                 "listeners".into(),
@@ -1067,35 +1105,19 @@ mod tests {
                 err.contains(&format!("uses security protocol {proto}")),
                 "{err}"
             );
-            assert!(err.contains(missing), "{err}");
-
+            assert!(err.contains("between brokers and controllers"), "{err}");
+            // So is the controller listener: it would carry the quorum's traffic unprotected.
             let mut p = base();
             p.insert(
-                "listeners".into(),
-                "CLIENT://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093".into(),
-            );
-            p.insert(
                 "listener.security.protocol.map".into(),
-                format!("CLIENT:{proto},CONTROLLER:PLAINTEXT"),
+                format!("PLAINTEXT:PLAINTEXT,CONTROLLER:{proto}"),
             );
             let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
-            assert!(err.contains("listener CLIENT://127.0.0.1:9094"), "{err}");
+            assert!(
+                err.contains("listener CONTROLLER://127.0.0.1:9093"),
+                "{err}"
+            );
         }
-        // A controller listener is refused too: it would carry the quorum's traffic in the clear.
-        let mut p = base();
-        p.insert(
-            "listener.security.protocol.map".into(),
-            "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL".into(),
-        );
-        assert!(BrokerConfig::from_properties(p).is_err());
-        // An advertised listener that promises SASL is refused as well.
-        let mut p = base();
-        p.insert(
-            "advertised.listeners".into(),
-            "SASL_PLAINTEXT://127.0.0.1:9092".into(),
-        );
-        let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
-        assert!(err.contains("advertised.listeners"), "{err}");
     }
 
     #[test]

@@ -330,6 +330,22 @@ async fn start_broker(
             ),
             None => None,
         };
+        let sasl = match config.sasl.get(&listener.name) {
+            Some(settings) => {
+                if let Some(m) = settings.mechanisms.iter().find(|m| m.is_scram()) {
+                    anyhow::bail!(
+                        "listener {}: {} needs SCRAM credentials in the metadata log, which this build does not store yet",
+                        listener.name,
+                        m.name()
+                    );
+                }
+                Some(Arc::new(
+                    crate::sasl::SaslListener::new(settings.clone(), Arc::new(NoScramStore))
+                        .map_err(anyhow::Error::msg)?,
+                ))
+            }
+            None => None,
+        };
         let socket = network::listener::bind(listener).await.with_context(|| {
             format!(
                 "binding listener {}://{}",
@@ -337,9 +353,9 @@ async fn start_broker(
                 listener.bind_addr()
             )
         })?;
-        bound.push((listener, tls, socket));
+        bound.push((listener, tls, sasl, socket));
     }
-    for (listener, tls, socket) in bound {
+    for (listener, tls, sasl, socket) in bound {
         tracing::info!(
             listener = %listener.name,
             protocol = listener.security_protocol.name(),
@@ -350,6 +366,7 @@ async fn start_broker(
             socket,
             listener.clone(),
             tls,
+            sasl,
             ctx.clone(),
         )));
     }
@@ -417,5 +434,17 @@ async fn wait_for_signal() {
             tracing::warn!(error = %e, "cannot install SIGTERM handler; waiting for Ctrl-C only");
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// SCRAM is refused at start until its credentials are stored, so nothing is ever looked up here.
+struct NoScramStore;
+impl crate::sasl::mechanism::ScramStore for NoScramStore {
+    fn scram_credential(
+        &self,
+        _user: &str,
+        _mechanism: crate::sasl::Mechanism,
+    ) -> Option<crate::sasl::mechanism::ScramCredential> {
+        None
     }
 }

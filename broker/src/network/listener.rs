@@ -7,6 +7,7 @@ use tracing::Instrument;
 
 use crate::config::Listener;
 use crate::context::BrokerContext;
+use crate::sasl::SaslListener;
 use crate::tls::TlsListener;
 
 use super::connection;
@@ -16,11 +17,13 @@ pub async fn bind(listener: &Listener) -> std::io::Result<TcpListener> {
     TcpListener::bind(listener.bind_addr()).await
 }
 
-/// Accepts connections; with `tls` (an SSL listener) each one starts with a TLS handshake.
+/// Accepts connections; with `tls` (SSL, SASL_SSL) each one starts with a TLS handshake, with `sasl`
+/// (SASL_PLAINTEXT, SASL_SSL) with SASL authentication.
 pub async fn accept_loop(
     socket: TcpListener,
     listener: Listener,
     tls: Option<TlsListener>,
+    sasl: Option<Arc<SaslListener>>,
     ctx: Arc<BrokerContext>,
 ) {
     let listener = Arc::new(listener);
@@ -33,15 +36,16 @@ pub async fn accept_loop(
                 let span = tracing::info_span!("conn", listener = %listener.name, %peer);
                 let ctx = ctx.clone();
                 let listener = listener.clone();
+                let sasl = sasl.clone();
                 match &tls {
                     None => {
                         tokio::spawn(
-                            connection::serve(stream, peer, listener, ctx).instrument(span),
+                            connection::serve(stream, peer, listener, sasl, ctx).instrument(span),
                         );
                     }
                     Some(tls) => {
                         tokio::spawn(
-                            connection::serve_tls(stream, peer, tls.clone(), listener, ctx)
+                            connection::serve_tls(stream, peer, tls.clone(), listener, sasl, ctx)
                                 .instrument(span),
                         );
                     }

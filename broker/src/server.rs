@@ -331,19 +331,10 @@ async fn start_broker(
             None => None,
         };
         let sasl = match config.sasl.get(&listener.name) {
-            Some(settings) => {
-                if let Some(m) = settings.mechanisms.iter().find(|m| m.is_scram()) {
-                    anyhow::bail!(
-                        "listener {}: {} needs SCRAM credentials in the metadata log, which this build does not store yet",
-                        listener.name,
-                        m.name()
-                    );
-                }
-                Some(Arc::new(
-                    crate::sasl::SaslListener::new(settings.clone(), Arc::new(NoScramStore))
-                        .map_err(anyhow::Error::msg)?,
-                ))
-            }
+            Some(settings) => Some(Arc::new(
+                crate::sasl::SaslListener::new(settings.clone(), Arc::new(ctx.controller.clone()))
+                    .map_err(anyhow::Error::msg)?,
+            )),
             None => None,
         };
         let socket = network::listener::bind(listener).await.with_context(|| {
@@ -434,17 +425,5 @@ async fn wait_for_signal() {
             tracing::warn!(error = %e, "cannot install SIGTERM handler; waiting for Ctrl-C only");
             let _ = tokio::signal::ctrl_c().await;
         }
-    }
-}
-
-/// SCRAM is refused at start until its credentials are stored, so nothing is ever looked up here.
-struct NoScramStore;
-impl crate::sasl::mechanism::ScramStore for NoScramStore {
-    fn scram_credential(
-        &self,
-        _user: &str,
-        _mechanism: crate::sasl::Mechanism,
-    ) -> Option<crate::sasl::mechanism::ScramCredential> {
-        None
     }
 }

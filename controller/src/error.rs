@@ -56,6 +56,14 @@ pub mod codes {
     pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
     /// NEW_LEADER_ELECTED
     pub const NEW_LEADER_ELECTED: i16 = 106;
+    /// UNSUPPORTED_SASL_MECHANISM
+    pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+    /// RESOURCE_NOT_FOUND
+    pub const RESOURCE_NOT_FOUND: i16 = 91;
+    /// DUPLICATE_RESOURCE
+    pub const DUPLICATE_RESOURCE: i16 = 92;
+    /// UNACCEPTABLE_CREDENTIAL
+    pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
 }
 
 /// Everything the controller can answer instead of success.
@@ -141,6 +149,18 @@ pub enum ControllerError {
     /// was made, and the broker must look at the new metadata (NEW_LEADER_ELECTED).
     #[error("{0}")]
     NewLeaderElected(String),
+    /// A SCRAM credential change names an unknown mechanism (UNSUPPORTED_SASL_MECHANISM).
+    #[error("{0}")]
+    UnsupportedSaslMechanism(String),
+    /// A SCRAM credential to delete or describe does not exist (RESOURCE_NOT_FOUND).
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// One request names the same user twice (DUPLICATE_RESOURCE).
+    #[error("{0}")]
+    DuplicateResource(String),
+    /// A SCRAM credential is not acceptable: empty user, too few or too many iterations (UNACCEPTABLE_CREDENTIAL).
+    #[error("{0}")]
+    UnacceptableCredential(String),
     /// Something that should not happen did; the request may be retried.
     #[error("internal controller error: {0}")]
     Internal(String),
@@ -173,6 +193,10 @@ impl ControllerError {
             Self::StaleBrokerEpoch(_) => STALE_BROKER_EPOCH,
             Self::NoReassignmentInProgress(_) => NO_REASSIGNMENT_IN_PROGRESS,
             Self::NewLeaderElected(_) => NEW_LEADER_ELECTED,
+            Self::UnsupportedSaslMechanism(_) => UNSUPPORTED_SASL_MECHANISM,
+            Self::ResourceNotFound(_) => RESOURCE_NOT_FOUND,
+            Self::DuplicateResource(_) => DUPLICATE_RESOURCE,
+            Self::UnacceptableCredential(_) => UNACCEPTABLE_CREDENTIAL,
             Self::Configuration(_) | Self::Storage(_) | Self::Raft(_) | Self::Internal(_) => {
                 UNKNOWN_SERVER_ERROR
             }

@@ -15,7 +15,8 @@ use uuid::Uuid;
 use crate::api::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, CreatePartitionsSpec,
     CreateTopicSpec, CreatedTopic, OngoingReassignment, PartitionResult, PartitionState,
-    ProducerIdBlock, ReassignmentQuery, ReassignmentSpec, ResourceResult, TopicRef, TopicResult,
+    ProducerIdBlock, ReassignmentQuery, ReassignmentSpec, ResourceResult, ScramDeletion,
+    ScramResult, ScramUpsertion, TopicRef, TopicResult,
 };
 use crate::error::ControllerError;
 use crate::membership::Member;
@@ -110,6 +111,13 @@ pub enum ControllerRequest {
     },
     /// AlterPartition: a partition leader's ISR shrink or expansion.
     AlterPartition(AlterPartitionRequest),
+    /// AlterUserScramCredentials, forwarded.
+    AlterUserScramCredentials {
+        /// Credentials to delete.
+        deletions: Vec<ScramDeletion>,
+        /// Credentials to set.
+        upsertions: Vec<ScramUpsertion>,
+    },
     /// AlterPartitionReassignments, forwarded.
     AlterPartitionReassignments {
         /// One spec per partition.
@@ -230,6 +238,8 @@ pub enum ControllerReply {
     ReassignedPartitions(Vec<PartitionResult>),
     /// ListPartitionReassignments.
     Reassignments(Result<Vec<OngoingReassignment>, ControllerError>),
+    /// AlterUserScramCredentials: one result per user.
+    AlteredScramCredentials(Result<Vec<ScramResult>, ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
     NotController {
         /// The active controller's node id, if known.
@@ -315,6 +325,19 @@ mod tests {
                     },
                 ],
                 allow_replication_factor_change: false,
+            },
+            ControllerRequest::AlterUserScramCredentials {
+                deletions: vec![ScramDeletion {
+                    name: "bob".into(),
+                    mechanism: 1,
+                }],
+                upsertions: vec![ScramUpsertion {
+                    name: "alice".into(),
+                    mechanism: 2,
+                    iterations: 8192,
+                    salt: vec![1, 2, 3],
+                    salted_password: vec![4; 64],
+                }],
             },
             ControllerRequest::ListPartitionReassignments {
                 query: Some(vec![ReassignmentQuery {

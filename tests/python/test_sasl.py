@@ -1,6 +1,6 @@
 """confluent-kafka and kafka-python over SASL_PLAINTEXT and SASL_SSL listeners: PLAIN users from the listener's JAAS
-config; a wrong password fails with an authentication error (not a hang); a client without SASL on a SASL port
-is named in the broker log.
+config, SCRAM users created with AlterUserScramCredentials (stored in the metadata log); a wrong password fails
+with an authentication error (not a hang); a client without SASL on a SASL port is named in the broker log.
 """
 
 import pathlib
@@ -38,7 +38,7 @@ def sasl(tmp_path_factory):
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,"
                                           "CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name": "PLAINTEXT",
-        "sasl.enabled.mechanisms": "PLAIN",
+        "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": PLAIN_JAAS,
         # The broker-wide key serves the SASL_SSL listener.
         "sasl.jaas.config": PLAIN_JAAS,
@@ -179,11 +179,69 @@ def test_kafka_python_wrong_password(sasl):
     wait_for_log(broker, 'authentication failed for user "alice"')
 
 
-def test_unknown_mechanism_is_refused(sasl):
+@pytest.fixture(scope="module")
+def scram_users(sasl):
+    """Creates bob (SCRAM-SHA-256) and carol (SCRAM-SHA-512) as a PLAIN-authenticated admin."""
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    _, bootstraps, ca = sasl
+    admin = AdminClient(ck_conf("SASL_PLAINTEXT", bootstraps["SASL_PLAINTEXT"], ca, user="admin",
+                                password="admin-secret"))
+    alterations = [
+        UserScramCredentialUpsertion("bob", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 8192), b"bob-secret"),
+        UserScramCredentialUpsertion("carol", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
+                                     b"carol-secret"),
+    ]
+    for user, future in admin.alter_user_scram_credentials(alterations).items():
+        future.result(timeout=60)
+    described = admin.describe_user_scram_credentials(["bob", "carol"])
+    bob = described["bob"].result(timeout=30)
+    assert [(i.mechanism, i.iterations) for i in bob.scram_credential_infos] == [(ScramMechanism.SCRAM_SHA_256, 8192)]
+    # Too few iterations is refused as Kafka does.
+    bad = [UserScramCredentialUpsertion("dave", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 1000), b"x")]
+    with pytest.raises(KafkaException, match="Too few iterations"):
+        admin.alter_user_scram_credentials(bad)["dave"].result(timeout=30)
+    return admin
+
+
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
+def test_confluent_kafka_scram(sasl, scram_users, protocol):
+    _, bootstraps, ca = sasl
+    ck_round_trip(ck_conf(protocol, bootstraps[protocol], ca, mechanism="SCRAM-SHA-256", user="bob",
+                          password="bob-secret"), f"ck-scram-{protocol.lower()}")
+
+
+def test_kafka_python_scram(sasl, scram_users):
+    _, bootstraps, ca = sasl
+    kp_round_trip(kp_conf("SASL_SSL", bootstraps["SASL_SSL"], ca, mechanism="SCRAM-SHA-512", user="carol",
+                          password="carol-secret"), "kp-scram")
+
+
+def test_scram_wrong_password_and_wrong_mechanism(sasl, scram_users):
     broker, bootstraps, ca = sasl
-    err = auth_error(ck_conf("SASL_PLAINTEXT", bootstraps["SASL_PLAINTEXT"], ca, mechanism="SCRAM-SHA-256"))
-    assert err is not None
-    wait_for_log(broker, 'asked for SASL mechanism "SCRAM-SHA-256"')
+    for mechanism, password in [("SCRAM-SHA-256", "wrong"), ("SCRAM-SHA-512", "bob-secret")]:
+        err = auth_error(ck_conf("SASL_PLAINTEXT", bootstraps["SASL_PLAINTEXT"], ca, mechanism=mechanism, user="bob",
+                                 password=password))
+        assert err is not None and err.code() == KafkaError._AUTHENTICATION, err
+        assert f"invalid credentials with SASL mechanism {mechanism}" in err.str(), err
+    wait_for_log(broker, 'authentication failed for user "bob"')
+
+
+def test_deleted_scram_user_cannot_log_in(sasl, scram_users):
+    from confluent_kafka.admin import ScramMechanism, UserScramCredentialDeletion
+
+    _, bootstraps, ca = sasl
+    admin = scram_users
+    from confluent_kafka.admin import ScramCredentialInfo, UserScramCredentialUpsertion
+    admin.alter_user_scram_credentials([UserScramCredentialUpsertion(
+        "erin", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"erin-secret")])["erin"].result(timeout=30)
+    conf = ck_conf("SASL_PLAINTEXT", bootstraps["SASL_PLAINTEXT"], ca, mechanism="SCRAM-SHA-256", user="erin",
+                   password="erin-secret")
+    assert AdminClient(conf).list_topics(timeout=30).brokers
+    admin.alter_user_scram_credentials([UserScramCredentialDeletion("erin", ScramMechanism.SCRAM_SHA_256)])[
+        "erin"].result(timeout=30)
+    err = auth_error(conf)
+    assert err is not None and err.code() == KafkaError._AUTHENTICATION, err
 
 
 def test_a_plaintext_client_on_a_sasl_port_is_named(sasl):

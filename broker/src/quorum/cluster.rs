@@ -18,7 +18,7 @@ use kraftwerk_controller::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, ControllerError, ControllerHandle,
     CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, MetadataImage, OngoingReassignment,
     PartitionResult, PartitionState, ProducerIdBlock, ReassignmentQuery, ReassignmentSpec,
-    ResourceResult, TopicRef, TopicResult,
+    ResourceResult, ScramDeletion, ScramResult, ScramUpsertion, TopicRef, TopicResult,
 };
 
 use super::controller_client::{ClientError, ControllerClient};
@@ -196,6 +196,34 @@ impl ClusterHandle {
         }
         match self.remote(ControllerRequest::AlterPartition(req)).await {
             Ok(ControllerReply::AlteredPartition(r)) => r,
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(client_error(e)),
+        }
+    }
+
+    /// AlterUserScramCredentials, decided by the active controller.
+    pub async fn alter_user_scram_credentials(
+        &self,
+        deletions: Vec<ScramDeletion>,
+        upsertions: Vec<ScramUpsertion>,
+    ) -> Result<Vec<ScramResult>, ControllerError> {
+        if let Some(local) = self.local_leader() {
+            match local
+                .alter_user_scram_credentials(deletions.clone(), upsertions.clone())
+                .await
+            {
+                Err(ControllerError::NotController) => {}
+                other => return other,
+            }
+        }
+        match self
+            .remote(ControllerRequest::AlterUserScramCredentials {
+                deletions,
+                upsertions,
+            })
+            .await
+        {
+            Ok(ControllerReply::AlteredScramCredentials(r)) => r,
             Ok(other) => Err(unexpected(&other)),
             Err(e) => Err(client_error(e)),
         }

@@ -19,7 +19,7 @@ pub use brokers::BrokerImage;
 pub use configs::ConfigsMap;
 pub use topics::{PartitionImage, TopicImage, NO_LEADER};
 
-use crate::records::{ConfigResource, MetadataRecord};
+use crate::records::{ConfigResource, MetadataRecord, ScramCredentialRecord, ScramMechanism};
 use configs::ConfigsImage;
 use topics::TopicsImage;
 
@@ -34,6 +34,8 @@ pub struct MetadataImage {
     next_producer_id: i64,
     /// Broker id and epoch of the last ProducerIdsRecord, kept so a snapshot rewrites it exactly.
     producer_ids_owner: Option<(i32, i64)>,
+    /// SCRAM credentials by user and mechanism (UserScramCredentialRecord).
+    scram: Arc<BTreeMap<(String, ScramMechanism), ScramCredentialRecord>>,
     last_applied_offset: i64,
 }
 
@@ -48,6 +50,7 @@ impl PartialEq for MetadataImage {
             && self.features == other.features
             && self.next_producer_id == other.next_producer_id
             && self.producer_ids_owner == other.producer_ids_owner
+            && self.scram == other.scram
             && self.last_applied_offset == other.last_applied_offset
     }
 }
@@ -63,6 +66,7 @@ impl MetadataImage {
             features: Arc::default(),
             next_producer_id: 0,
             producer_ids_owner: None,
+            scram: Arc::default(),
             last_applied_offset: -1,
         }
     }
@@ -239,7 +243,24 @@ impl MetadataImage {
                 next_producer_id: self.next_producer_id,
             });
         }
+        for credential in self.scram.values() {
+            out.push(MetadataRecord::UserScramCredential(credential.clone()));
+        }
         out
+    }
+
+    /// A user's SCRAM credential for one mechanism.
+    pub fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<&ScramCredentialRecord> {
+        self.scram.get(&(user.to_string(), mechanism))
+    }
+
+    /// Every SCRAM credential, ordered by user then mechanism.
+    pub fn scram_credentials(&self) -> impl Iterator<Item = &ScramCredentialRecord> {
+        self.scram.values()
     }
 
     /// The first producer id not yet handed out (idempotent producers' ids are unique cluster-wide).
@@ -281,6 +302,18 @@ impl MetadataImage {
                 }
             }
             MetadataRecord::Config(rec) => self.configs.apply(rec),
+            MetadataRecord::UserScramCredential(rec) => {
+                Arc::make_mut(&mut self.scram)
+                    .insert((rec.name.clone(), rec.mechanism), rec.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                if Arc::make_mut(&mut self.scram)
+                    .remove(&(name.clone(), *mechanism))
+                    .is_none()
+                {
+                    tracing::warn!(user = %name, mechanism = mechanism.name(), "skipping removal of an unknown SCRAM credential");
+                }
+            }
             MetadataRecord::FeatureLevel { name, level } => {
                 let features = Arc::make_mut(&mut self.features);
                 if *level == 0 {

@@ -18,7 +18,8 @@
 use super::wire::{tagged, DecodeError, EncodeError, Reader, Writer};
 use super::{
     BrokerFeature, BrokerRecord, ConfigRecord, ConfigResource, ConfigResourceType, Endpoint,
-    MetadataRecord, PartitionChangeRecord, PartitionRecord, SecurityProtocol,
+    MetadataRecord, PartitionChangeRecord, PartitionRecord, ScramCredentialRecord, ScramMechanism,
+    SecurityProtocol,
 };
 
 /// `MetadataRecordSerde`'s frame version.
@@ -48,6 +49,10 @@ pub mod record_type {
     pub const FEATURE_LEVEL: u32 = 12;
     /// ProducerIdsRecord
     pub const PRODUCER_IDS: u32 = 15;
+    /// UserScramCredentialRecord
+    pub const USER_SCRAM_CREDENTIAL: u32 = 11;
+    /// RemoveUserScramCredentialRecord
+    pub const REMOVE_USER_SCRAM_CREDENTIAL: u32 = 22;
 }
 
 /// Kafka's record type (api key) of a record.
@@ -65,6 +70,8 @@ pub fn record_type_of(record: &MetadataRecord) -> u32 {
         MetadataRecord::RemoveTopic { .. } => REMOVE_TOPIC,
         MetadataRecord::FeatureLevel { .. } => FEATURE_LEVEL,
         MetadataRecord::ProducerIds { .. } => PRODUCER_IDS,
+        MetadataRecord::UserScramCredential(_) => USER_SCRAM_CREDENTIAL,
+        MetadataRecord::RemoveUserScramCredential { .. } => REMOVE_USER_SCRAM_CREDENTIAL,
     }
 }
 
@@ -139,6 +146,20 @@ pub fn encode_record(record: &MetadataRecord) -> Result<Vec<u8>, EncodeError> {
             w.i32(*broker_id);
             w.i64(*broker_epoch);
             w.i64(*next_producer_id);
+            w.tagged_fields(&[])?;
+        }
+        MetadataRecord::UserScramCredential(c) => {
+            w.string(&c.name, "UserScramCredentialRecord.Name")?;
+            w.i8(c.mechanism.id());
+            w.compact_bytes(&c.salt, "UserScramCredentialRecord.Salt")?;
+            w.compact_bytes(&c.stored_key, "UserScramCredentialRecord.StoredKey")?;
+            w.compact_bytes(&c.server_key, "UserScramCredentialRecord.ServerKey")?;
+            w.i32(c.iterations);
+            w.tagged_fields(&[])?;
+        }
+        MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+            w.string(name, "RemoveUserScramCredentialRecord.Name")?;
+            w.i8(mechanism.id());
             w.tagged_fields(&[])?;
         }
     }
@@ -387,10 +408,47 @@ pub fn decode_record(bytes: &[u8]) -> Result<MetadataRecord, DecodeError> {
                 next_producer_id,
             }
         }
+        USER_SCRAM_CREDENTIAL => {
+            check("UserScramCredentialRecord", 0)?;
+            let name = r.string("UserScramCredentialRecord.Name")?;
+            let mechanism = read_scram_mechanism(&mut r, "UserScramCredentialRecord.Mechanism")?;
+            let salt = r.compact_bytes("UserScramCredentialRecord.Salt")?;
+            let stored_key = r.compact_bytes("UserScramCredentialRecord.StoredKey")?;
+            let server_key = r.compact_bytes("UserScramCredentialRecord.ServerKey")?;
+            let iterations = r.i32("UserScramCredentialRecord.Iterations")?;
+            r.tagged_fields(|_, _| Ok(false))?;
+            MetadataRecord::UserScramCredential(ScramCredentialRecord {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            })
+        }
+        REMOVE_USER_SCRAM_CREDENTIAL => {
+            check("RemoveUserScramCredentialRecord", 0)?;
+            let name = r.string("RemoveUserScramCredentialRecord.Name")?;
+            let mechanism =
+                read_scram_mechanism(&mut r, "RemoveUserScramCredentialRecord.Mechanism")?;
+            r.tagged_fields(|_, _| Ok(false))?;
+            MetadataRecord::RemoveUserScramCredential { name, mechanism }
+        }
         other => return Err(DecodeError::UnknownType(other)),
     };
     r.finish()?;
     Ok(record)
+}
+
+fn read_scram_mechanism(
+    r: &mut Reader<'_>,
+    field: &'static str,
+) -> Result<ScramMechanism, DecodeError> {
+    let id = r.i8(field)?;
+    ScramMechanism::from_id(id).ok_or(DecodeError::Invalid {
+        field,
+        value: id.into(),
+    })
 }
 
 fn read_register_broker(r: &mut Reader<'_>, version: u32) -> Result<BrokerRecord, DecodeError> {

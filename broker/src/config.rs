@@ -26,8 +26,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("invalid --override {0:?}: expected key=value")]
     BadOverride(String),
-    /// A listener maps to a protocol Kraftwerk does not serve yet (SASL). Serving it without would silently
-    /// drop the authentication the operator asked for, so the start stops instead.
+    /// A listener maps to a protocol Kraftwerk cannot serve there: SASL on the inter-broker or controller listener
+    /// (nodes do not authenticate each other with SASL yet). Serving it without would silently drop the
+    /// authentication the operator asked for, so the start stops instead.
     #[error(
         "listener {listener} in '{key}' uses security protocol {protocol}, which Kraftwerk does not serve \
          there yet ({served}); refusing to start rather than serve it without {missing}. {fix}"
@@ -43,6 +44,9 @@ pub enum ConfigError {
     /// An SSL listener's settings are wrong.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsConfigError),
+    /// A SASL listener's settings are wrong.
+    #[error(transparent)]
+    Sasl(#[from] crate::sasl::SaslConfigError),
 }
 
 /// The security protocols Kafka names in `listener.security.protocol.map` (the same type the metadata
@@ -168,8 +172,10 @@ pub struct BrokerConfig {
     /// `authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`: `None` when no
     /// authorizer is configured (every request allowed, ACL APIs answer SECURITY_DISABLED).
     pub authorizer: Option<crate::auth::AuthorizerConfig>,
-    /// The TLS settings of each SSL listener, by listener name.
+    /// The TLS settings of each SSL and SASL_SSL listener, by listener name.
     pub ssl: BTreeMap<String, crate::tls::SslSettings>,
+    /// The SASL settings of each SASL_PLAINTEXT and SASL_SSL listener, by listener name.
+    pub sasl: BTreeMap<String, crate::sasl::SaslSettings>,
     /// The client-side TLS settings of the SSL listeners this node connects to (the controller listener, the
     /// inter-broker listener).
     pub ssl_clients: BTreeMap<String, crate::tls::SslClientSettings>,
@@ -412,22 +418,28 @@ fn parse_listeners(
     Ok(out)
 }
 
-/// Stops the start when a listener names SASL_PLAINTEXT or SASL_SSL (SASL is not built yet): accepting such a
-/// listener would serve it without authentication.
-fn refuse_unserved_protocols(key: &'static str, listeners: &[Listener]) -> Result<(), ConfigError> {
-    const SERVED: &str = "PLAINTEXT and SSL are served; SASL not yet";
+/// Stops the start when SASL_PLAINTEXT or SASL_SSL names a listener Kraftwerk itself connects to (the controller
+/// listeners and the inter-broker listener): nodes dial each other over PLAINTEXT or SSL, not SASL yet, so such a
+/// listener could not be used by the cluster (and must never be served without authentication).
+fn refuse_unserved_protocols(
+    key: &'static str,
+    listeners: &[Listener],
+    controller_listener_names: &[String],
+    inter_broker_listener: Option<&str>,
+) -> Result<(), ConfigError> {
+    const SERVED: &str = "SASL_PLAINTEXT and SASL_SSL are served on client listeners only";
     for l in listeners {
-        let (missing, fix) = match l.security_protocol {
+        let internal = controller_listener_names.contains(&l.name)
+            || inter_broker_listener == Some(l.name.as_str());
+        let missing = match l.security_protocol {
             SecurityProtocol::Plaintext | SecurityProtocol::Ssl => continue,
-            SecurityProtocol::SaslPlaintext => (
-                "SASL authentication",
-                "Remove the listener, or map it to PLAINTEXT in listener.security.protocol.map if the network \
-                 is trusted",
-            ),
-            SecurityProtocol::SaslSsl => (
-                "TLS and SASL authentication",
-                "Use an SSL listener (with ssl.client.auth=required for authentication), or remove it",
-            ),
+            _ if !internal => continue,
+            SecurityProtocol::SaslPlaintext => {
+                "SASL authentication between brokers and controllers"
+            }
+            SecurityProtocol::SaslSsl => {
+                "TLS and SASL authentication between brokers and controllers"
+            }
         };
         return Err(ConfigError::UnsupportedSecurityProtocol {
             key,
@@ -435,7 +447,8 @@ fn refuse_unserved_protocols(key: &'static str, listeners: &[Listener]) -> Resul
             protocol: l.security_protocol.name(),
             served: SERVED,
             missing,
-            fix,
+            fix: "Use SSL (with ssl.client.auth=required to authenticate nodes) or PLAINTEXT for \
+                  inter.broker.listener.name and controller.listener.names, and keep SASL for the client listeners",
         });
     }
     Ok(())
@@ -596,6 +609,7 @@ impl BrokerConfig {
         for key in props.keys() {
             if !KNOWN_KEYS.contains(&key.as_str())
                 && !crate::tls::settings::SSL_KEYS.contains(&key.as_str())
+                && !crate::sasl::settings::SASL_KEYS.contains(&key.as_str())
                 && !key.starts_with("listener.name.")
             {
                 tracing::warn!(key = %key, "unknown config key ignored");
@@ -681,14 +695,39 @@ impl BrokerConfig {
                         .find(|l| !controller_listener_names.contains(&l.name))
                         .map(|l| l.name.clone())
                 });
-        refuse_unserved_protocols("listeners", &listeners)?;
-        refuse_unserved_protocols("advertised.listeners", &advertised_listeners)?;
+        for (key, list) in [
+            ("listeners", &listeners),
+            ("advertised.listeners", &advertised_listeners),
+        ] {
+            refuse_unserved_protocols(
+                key,
+                list,
+                &controller_listener_names,
+                inter_broker_listener.as_deref(),
+            )?;
+        }
+        let connections_max_idle = std::time::Duration::from_millis(
+            parse_num::<u64>(&props, "connections.max.idle.ms", 600_000)?.max(1),
+        );
         let mut ssl = BTreeMap::new();
+        let mut sasl = BTreeMap::new();
         for l in &listeners {
-            if l.security_protocol == SecurityProtocol::Ssl {
+            if matches!(
+                l.security_protocol,
+                SecurityProtocol::Ssl | SecurityProtocol::SaslSsl
+            ) {
                 ssl.insert(
                     l.name.clone(),
                     crate::tls::SslSettings::from_props(&l.name, &props)?,
+                );
+            }
+            if matches!(
+                l.security_protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            ) {
+                sasl.insert(
+                    l.name.clone(),
+                    crate::sasl::SaslSettings::from_props(&l.name, &props, connections_max_idle)?,
                 );
             }
         }
@@ -900,6 +939,7 @@ impl BrokerConfig {
             max_connections_per_ip_overrides,
             ssl,
             ssl_clients,
+            sasl,
             process_roles,
             node_id,
             voters,
@@ -928,9 +968,7 @@ impl BrokerConfig {
                 .unwrap_or_else(|| "delete".into()),
             message_max_bytes: parse_num(&props, "message.max.bytes", 1_048_588u32)?,
             socket_request_max_bytes,
-            connections_max_idle: std::time::Duration::from_millis(
-                parse_num::<u64>(&props, "connections.max.idle.ms", 600_000)?.max(1),
-            ),
+            connections_max_idle,
             min_insync_replicas: parse_num(&props, "min.insync.replicas", 1)?,
             replica_lag_time_max: positive_ms(&props, "replica.lag.time.max.ms", 30_000)?,
             replica_hw_checkpoint_interval: positive_ms(
@@ -1280,12 +1318,36 @@ mod tests {
     }
 
     #[test]
-    fn sasl_listeners_are_refused_until_served() {
-        for (proto, missing) in [
-            ("SASL_PLAINTEXT", "without SASL authentication"),
-            ("SASL_SSL", "without TLS and SASL authentication"),
-        ] {
-            // By protocol name as the listener name, and by a named listener mapped to the protocol.
+    fn sasl_client_listeners_are_served_and_internal_ones_refused() {
+        // A SASL_PLAINTEXT client listener beside the PLAINTEXT inter-broker one.
+        let mut p = base();
+        p.insert(
+            "listeners".into(),
+            "PLAINTEXT://127.0.0.1:9092,CLIENT://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093".into(),
+        );
+        p.insert(
+            "listener.security.protocol.map".into(),
+            "PLAINTEXT:PLAINTEXT,CLIENT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+        );
+        // Kafka's default mechanism is GSSAPI: without sasl.enabled.mechanisms the start is refused.
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sasl.enabled.mechanisms"), "{err}");
+        p.insert(
+            "listener.name.client.sasl.enabled.mechanisms".into(),
+            "PLAIN".into(),
+        );
+        p.insert(
+            "listener.name.client.plain.sasl.jaas.config".into(),
+            "org.apache.kafka.common.security.plain.PlainLoginModule required user_a=\"b\";".into(),
+        );
+        let c = BrokerConfig::from_properties(p.clone()).expect("a SASL client listener");
+        assert_eq!(c.sasl["CLIENT"].plain_users["a"], "b");
+        assert!(c.ssl.is_empty());
+
+        for proto in ["SASL_PLAINTEXT", "SASL_SSL"] {
+            // The inter-broker listener (by default the first client listener) is refused.
             let mut p = base();
             p.insert(
                 "listeners".into(),
@@ -1296,35 +1358,19 @@ mod tests {
                 err.contains(&format!("uses security protocol {proto}")),
                 "{err}"
             );
-            assert!(err.contains(missing), "{err}");
-
+            assert!(err.contains("between brokers and controllers"), "{err}");
+            // So is the controller listener: it would carry the quorum's traffic unprotected.
             let mut p = base();
             p.insert(
-                "listeners".into(),
-                "CLIENT://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093".into(),
-            );
-            p.insert(
                 "listener.security.protocol.map".into(),
-                format!("CLIENT:{proto},CONTROLLER:PLAINTEXT"),
+                format!("PLAINTEXT:PLAINTEXT,CONTROLLER:{proto}"),
             );
             let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
-            assert!(err.contains("listener CLIENT://127.0.0.1:9094"), "{err}");
+            assert!(
+                err.contains("listener CONTROLLER://127.0.0.1:9093"),
+                "{err}"
+            );
         }
-        // A controller listener is refused too: it would carry the quorum's traffic in the clear.
-        let mut p = base();
-        p.insert(
-            "listener.security.protocol.map".into(),
-            "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL".into(),
-        );
-        assert!(BrokerConfig::from_properties(p).is_err());
-        // An advertised listener that promises SASL is refused as well.
-        let mut p = base();
-        p.insert(
-            "advertised.listeners".into(),
-            "SASL_PLAINTEXT://127.0.0.1:9092".into(),
-        );
-        let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
-        assert!(err.contains("advertised.listeners"), "{err}");
     }
 
     #[test]

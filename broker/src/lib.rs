@@ -15,5 +15,6 @@ pub mod network;
 pub mod producer_ids;
 pub mod quorum;
 pub mod replica;
+pub mod sasl;
 pub mod server;
 pub mod tls;

@@ -378,6 +378,13 @@ async fn start_broker(
             ),
             None => None,
         };
+        let sasl = match config.sasl.get(&listener.name) {
+            Some(settings) => Some(Arc::new(
+                crate::sasl::SaslListener::new(settings.clone(), Arc::new(ctx.controller.clone()))
+                    .map_err(anyhow::Error::msg)?,
+            )),
+            None => None,
+        };
         let socket = network::listener::bind(listener).await.with_context(|| {
             format!(
                 "binding listener {}://{}",
@@ -385,7 +392,7 @@ async fn start_broker(
                 listener.bind_addr()
             )
         })?;
-        bound.push((listener, tls, socket));
+        bound.push((listener, tls, sasl, socket));
     }
     let broker_limit = config
         .max_connections
@@ -395,7 +402,7 @@ async fn start_broker(
         config.max_connections_per_ip_overrides.clone(),
     );
     let inter_broker = config.inter_broker_listener().map(str::to_string);
-    for (listener, tls, socket) in bound {
+    for (listener, tls, sasl, socket) in bound {
         let limits = network::listener::AcceptLimits {
             // Kafka lets inter-broker connections in whatever the broker-wide count.
             broker: broker_limit
@@ -418,6 +425,7 @@ async fn start_broker(
             listener.clone(),
             tls,
             limits,
+            sasl,
             ctx.clone(),
         )));
     }

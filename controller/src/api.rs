@@ -423,3 +423,43 @@ pub struct OngoingReassignment {
     /// Replicas being removed.
     pub removing: Vec<i32>,
 }
+
+/// AlterUserScramCredentials: set a user's credential for one mechanism from what the client computed (Kafka's
+/// clients send the salt and the PBKDF2-salted password, never the password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramUpsertion {
+    /// The user.
+    pub name: String,
+    /// Kafka's mechanism byte (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+    pub mechanism: i8,
+    /// PBKDF2 iterations the client used.
+    pub iterations: i32,
+    /// The client's salt.
+    pub salt: Vec<u8>,
+    /// PBKDF2(password, salt, iterations).
+    pub salted_password: Vec<u8>,
+}
+
+/// AlterUserScramCredentials: delete a user's credential for one mechanism.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramDeletion {
+    /// The user.
+    pub name: String,
+    /// Kafka's mechanism byte.
+    pub mechanism: i8,
+}
+
+/// The outcome for one user of AlterUserScramCredentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramResult {
+    /// The user.
+    pub user: String,
+    /// Success or the Kafka error.
+    pub result: Result<(), ControllerError>,
+}
+
+impl FailUncommitted for Result<Vec<ScramResult>, ControllerError> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.and(Err(err.clone()))
+    }
+}

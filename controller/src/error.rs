@@ -62,6 +62,14 @@ pub mod codes {
     pub const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
     /// ELECTION_NOT_NEEDED
     pub const ELECTION_NOT_NEEDED: i16 = 84;
+    /// UNSUPPORTED_SASL_MECHANISM
+    pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+    /// RESOURCE_NOT_FOUND
+    pub const RESOURCE_NOT_FOUND: i16 = 91;
+    /// DUPLICATE_RESOURCE
+    pub const DUPLICATE_RESOURCE: i16 = 92;
+    /// UNACCEPTABLE_CREDENTIAL
+    pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
 }
 
 /// Everything the controller can answer instead of success.
@@ -156,6 +164,18 @@ pub enum ControllerError {
     /// An UNCLEAN election with no live replica to elect (ELIGIBLE_LEADERS_NOT_AVAILABLE).
     #[error("{0}")]
     EligibleLeadersNotAvailable(String),
+    /// A SCRAM credential change names an unknown mechanism (UNSUPPORTED_SASL_MECHANISM).
+    #[error("{0}")]
+    UnsupportedSaslMechanism(String),
+    /// A SCRAM credential to delete or describe does not exist (RESOURCE_NOT_FOUND).
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// One request names the same user twice (DUPLICATE_RESOURCE).
+    #[error("{0}")]
+    DuplicateResource(String),
+    /// A SCRAM credential is not acceptable: empty user, too few or too many iterations (UNACCEPTABLE_CREDENTIAL).
+    #[error("{0}")]
+    UnacceptableCredential(String),
     /// Something that should not happen did; the request may be retried.
     #[error("internal controller error: {0}")]
     Internal(String),
@@ -191,6 +211,10 @@ impl ControllerError {
             Self::ElectionNotNeeded(_) => ELECTION_NOT_NEEDED,
             Self::PreferredLeaderNotAvailable(_) => PREFERRED_LEADER_NOT_AVAILABLE,
             Self::EligibleLeadersNotAvailable(_) => ELIGIBLE_LEADERS_NOT_AVAILABLE,
+            Self::UnsupportedSaslMechanism(_) => UNSUPPORTED_SASL_MECHANISM,
+            Self::ResourceNotFound(_) => RESOURCE_NOT_FOUND,
+            Self::DuplicateResource(_) => DUPLICATE_RESOURCE,
+            Self::UnacceptableCredential(_) => UNACCEPTABLE_CREDENTIAL,
             Self::Configuration(_) | Self::Storage(_) | Self::Raft(_) | Self::Internal(_) => {
                 UNKNOWN_SERVER_ERROR
             }

@@ -528,6 +528,24 @@ impl ControllerHandle {
 
     /// AlterPartitionReassignments. One result per partition, in order; the accepted ones are written
     /// together.
+    /// AlterUserScramCredentials. `Err(NotController)` when this node is not (or stopped being) the active
+    /// controller before the records committed.
+    pub async fn alter_user_scram_credentials(
+        &self,
+        deletions: Vec<crate::api::ScramDeletion>,
+        upsertions: Vec<crate::api::ScramUpsertion>,
+    ) -> Result<Vec<crate::api::ScramResult>, ControllerError> {
+        self.submit(move |image, _| {
+            let out = ops::scram::alter_credentials(image, &deletions, &upsertions);
+            ops::OpOutput {
+                records: out.records,
+                response: Ok(out.response),
+            }
+        })
+        .await
+        .unwrap_or(Err(ControllerError::NotController))
+    }
+
     pub async fn alter_partition_reassignments(
         &self,
         specs: Vec<crate::api::ReassignmentSpec>,

@@ -17,7 +17,8 @@ use crate::api::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, CreatePartitionsSpec,
     CreateTopicSpec, CreatedTopic, ElectLeadersTopic, ElectionType, OngoingReassignment,
     PartitionResult, PartitionState, ProducerIdBlock, ReassignmentQuery, ReassignmentSpec,
-    ResourceResult, TopicElection, TopicRef, TopicResult,
+    ResourceResult, ScramDeletion, ScramResult, ScramUpsertion, TopicElection, TopicRef,
+    TopicResult,
 };
 use crate::error::ControllerError;
 use crate::membership::Member;
@@ -112,6 +113,13 @@ pub enum ControllerRequest {
     },
     /// AlterPartition: a partition leader's ISR shrink or expansion.
     AlterPartition(AlterPartitionRequest),
+    /// AlterUserScramCredentials, forwarded.
+    AlterUserScramCredentials {
+        /// Credentials to delete.
+        deletions: Vec<ScramDeletion>,
+        /// Credentials to set.
+        upsertions: Vec<ScramUpsertion>,
+    },
     /// AlterPartitionReassignments, forwarded.
     AlterPartitionReassignments {
         /// One spec per partition.
@@ -255,6 +263,8 @@ pub enum ControllerReply {
     Reassignments(Result<Vec<OngoingReassignment>, ControllerError>),
     /// ElectLeaders: per-partition outcomes.
     ElectedLeaders(Result<Vec<TopicElection>, ControllerError>),
+    /// AlterUserScramCredentials: one result per user.
+    AlteredScramCredentials(Result<Vec<ScramResult>, ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
     NotController {
         /// The active controller's node id, if known.
@@ -355,6 +365,19 @@ mod tests {
             },
             ControllerRequest::DeleteAcls {
                 filters: vec![crate::acl::AclFilter::any()],
+            },
+            ControllerRequest::AlterUserScramCredentials {
+                deletions: vec![ScramDeletion {
+                    name: "bob".into(),
+                    mechanism: 1,
+                }],
+                upsertions: vec![ScramUpsertion {
+                    name: "alice".into(),
+                    mechanism: 2,
+                    iterations: 8192,
+                    salt: vec![1, 2, 3],
+                    salted_password: vec![4; 64],
+                }],
             },
             ControllerRequest::ListPartitionReassignments {
                 query: Some(vec![ReassignmentQuery {

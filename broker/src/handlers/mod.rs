@@ -34,6 +34,7 @@ pub mod produce;
 pub mod raft_voters;
 pub mod reassignments;
 pub mod sasl;
+pub mod scram_credentials;
 
 /// Topic names that appear more than once in one admin request; Kafka answers INVALID_REQUEST for every copy.
 pub(crate) fn repeated_names<'a>(
@@ -90,6 +91,8 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::RemoveRaftVoter, 0, 0);
     apis.register(ApiKey::UpdateRaftVoter, 0, 0);
     apis.register(ApiKey::OffsetForLeaderEpoch, 2, 4);
+    apis.register(ApiKey::DescribeUserScramCredentials, 0, 0);
+    apis.register(ApiKey::AlterUserScramCredentials, 0, 0);
     apis
 }
 
@@ -216,6 +219,12 @@ async fn run(
         }
         RequestKind::UpdateRaftVoter(r) => {
             ResponseKind::UpdateRaftVoter(raft_voters::update(ctx, r).await)
+        }
+        RequestKind::AlterUserScramCredentials(r) => {
+            ResponseKind::AlterUserScramCredentials(scram_credentials::alter(ctx, r, v).await)
+        }
+        RequestKind::DescribeUserScramCredentials(r) => {
+            ResponseKind::DescribeUserScramCredentials(scram_credentials::describe(ctx, r, v))
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(ctx, conn, r, v))

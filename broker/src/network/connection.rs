@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tracing::Instrument;
@@ -18,9 +18,12 @@ use kraftwerk_protocol::request::{decode_request, DecodeError};
 use kraftwerk_protocol::response::{encode_response, unsupported_api_versions_response};
 use kraftwerk_protocol::ApiKey;
 
-use crate::config::Listener;
+use crate::config::{Listener, SecurityProtocol};
 use crate::context::{BrokerContext, ConnectionInfo};
 use crate::handlers;
+use crate::sasl::authenticator::kafka_api_name;
+use crate::sasl::log_limit::Admit;
+use crate::sasl::{Failure, Outcome, SaslAuthenticator, SaslListener};
 
 use crate::tls::acceptor::HANDSHAKE_TIMEOUT;
 use crate::tls::{principal, TlsListener};
@@ -29,11 +32,12 @@ use super::sniff::{describe_foreign_protocol, describe_non_tls};
 
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Serves a plaintext connection.
+/// Serves a connection without TLS: PLAINTEXT, or SASL_PLAINTEXT when `sasl` is given.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     listener: Arc<Listener>,
+    sasl: Option<Arc<SaslListener>>,
     ctx: Arc<BrokerContext>,
 ) {
     let (rd, wr) = stream.into_split();
@@ -43,18 +47,21 @@ pub async fn serve(
         peer,
         principal::ANONYMOUS.to_string(),
         listener,
+        sasl,
         ctx,
     )
     .await
 }
 
-/// Serves a connection on an SSL listener: the handshake first (a client that does not speak TLS, or whose
-/// certificate is refused, is named in the log and disconnected), then Kafka requests over the TLS stream.
+/// Serves a connection on an SSL or SASL_SSL listener: the handshake first (a client that does not speak TLS, or
+/// whose certificate is refused, is named in the log and disconnected), then (SASL_SSL) SASL authentication and
+/// Kafka requests over the TLS stream.
 pub async fn serve_tls(
     stream: TcpStream,
     peer: SocketAddr,
     tls: TlsListener,
     listener: Arc<Listener>,
+    sasl: Option<Arc<SaslListener>>,
     ctx: Arc<BrokerContext>,
 ) {
     // What the client sent first tells a plaintext Kafka client apart from a TLS one with a bad certificate.
@@ -85,7 +92,7 @@ pub async fn serve_tls(
         Ok((stream, principal)) => {
             tracing::debug!(%principal, "TLS handshake done");
             let (rd, wr) = tokio::io::split(stream);
-            serve_io(rd, wr, peer, principal, listener, ctx).await
+            serve_io(rd, wr, peer, principal, listener, sasl, ctx).await
         }
         Err(e) => tracing::error!(
             error = %e,
@@ -95,27 +102,248 @@ pub async fn serve_tls(
     }
 }
 
+/// Authenticates the client first on a SASL listener, then serves its requests.
 async fn serve_io<R, W>(
     mut rd: R,
     wr: W,
     peer: SocketAddr,
     principal: String,
     listener: Arc<Listener>,
+    sasl: Option<Arc<SaslListener>>,
     ctx: Arc<BrokerContext>,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let mut out = BufWriter::with_capacity(64 * 1024, wr);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let (principal, first_frame) = match sasl {
+        None => (principal, true),
+        Some(sasl) => {
+            match authenticate(&mut rd, &mut out, &mut buf, peer, &listener, &sasl, &ctx).await {
+                Some(principal) => (principal, false),
+                None => return,
+            }
+        }
+    };
     tracing::debug!(%principal, "connection opened");
     let conn = ConnectionInfo {
         peer,
         listener_name: listener.name.clone(),
         principal,
     };
-    let mut out = BufWriter::with_capacity(64 * 1024, wr);
-    let decoder = FrameDecoder::new(ctx.config.socket_request_max_bytes);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    serve_requests(rd, out, buf, first_frame, &listener, &conn, &ctx).await
+}
+
+/// Reads more input into `buf`, bounded by `connections.max.idle.ms`; `false` when the connection is over.
+async fn fill<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, ctx: &BrokerContext) -> bool {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    let idle = ctx.config.connections_max_idle;
+    match tokio::time::timeout(idle, rd.read_buf(buf)).await {
+        Err(_) => {
+            if buf.is_empty() {
+                tracing::debug!("closing idle connection (connections.max.idle.ms)");
+            } else {
+                tracing::warn!(
+                    buffered = buf.len(),
+                    "closing connection: a partial request sat unfinished for connections.max.idle.ms"
+                );
+            }
+            false
+        }
+        Ok(Ok(0)) => {
+            if !buf.is_empty() {
+                tracing::warn!(
+                    buffered = buf.len(),
+                    "client closed the connection in the middle of a request frame"
+                );
+            } else {
+                tracing::debug!("connection closed by client");
+            }
+            false
+        }
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "read failed; closing");
+            false
+        }
+    }
+}
+
+/// Runs the SASL exchange (see [`SaslAuthenticator`]); the client's principal, or `None` when the connection
+/// was closed. Frames are bounded by `sasl.server.max.receive.size` until the client is authenticated; a failure
+/// is answered only after `connection.failed.authentication.delay.ms`, and logged within the listener's budget.
+async fn authenticate<R, W>(
+    rd: &mut R,
+    out: &mut BufWriter<W>,
+    buf: &mut BytesMut,
+    peer: SocketAddr,
+    listener: &Listener,
+    sasl: &Arc<SaslListener>,
+    ctx: &BrokerContext,
+) -> Option<String>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let decoder = FrameDecoder::new(sasl.settings.max_receive_size);
+    let mut auth = SaslAuthenticator::new(sasl.clone());
     let mut first_frame = true;
+    loop {
+        let frame = match decoder.decode(buf) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                if !fill(rd, buf, ctx).await {
+                    return None;
+                }
+                continue;
+            }
+            Err(e) => {
+                let hint = if first_frame {
+                    describe_foreign_protocol(&buf[..buf.len().min(8)])
+                } else {
+                    None
+                };
+                log_failure(sasl, || {
+                    match (e, hint) {
+                    (_, Some(what)) => format!(
+                        "closing connection from {peer}: the client sent {what}, not Kafka protocol, to {} \
+                         listener {}",
+                        listener.security_protocol.name(),
+                        listener.name
+                    ),
+                    (FrameError::TooLarge { size, max }, None) => format!(
+                        "closing connection from {peer}: failing SASL authentication due to invalid receive size \
+                         ({size} bytes, sasl.server.max.receive.size is {max}) on listener {}",
+                        listener.name
+                    ),
+                    (e, None) => format!(
+                        "closing connection from {peer}: invalid frame during SASL authentication on listener {}: {e}",
+                        listener.name
+                    ),
+                }
+                });
+                return None;
+            }
+        };
+        first_frame = false;
+        match auth.on_frame(frame, &ctx.apis) {
+            Outcome::Continue { reply } => {
+                if !send(out, reply).await {
+                    return None;
+                }
+            }
+            Outcome::Authenticated {
+                reply,
+                principal,
+                mechanism,
+            } => {
+                tracing::debug!(%principal, mechanism = mechanism.name(), "SASL authentication succeeded");
+                return send(out, reply).await.then_some(principal);
+            }
+            Outcome::Failed { reply, failure } => {
+                log_failure(sasl, || describe_failure(&failure, peer, listener, sasl));
+                tokio::time::sleep(sasl.settings.failed_auth_delay).await;
+                send(out, reply).await;
+                return None;
+            }
+        }
+    }
+}
+
+async fn send<W: AsyncWrite + Unpin>(out: &mut BufWriter<W>, reply: Option<Bytes>) -> bool {
+    if let Some(bytes) = reply {
+        if let Err(e) = out.write_all(&bytes).await {
+            tracing::debug!(error = %e, "write failed; closing");
+            return false;
+        }
+    }
+    if let Err(e) = out.flush().await {
+        tracing::debug!(error = %e, "write failed; closing");
+        return false;
+    }
+    true
+}
+
+/// Writes a failed-authentication line at WARN unless the listener's budget for this window is spent.
+fn log_failure(sasl: &SaslListener, line: impl FnOnce() -> String) {
+    match sasl.admit_failure_log(std::time::Instant::now()) {
+        Admit::Drop => {}
+        Admit::Log { suppressed: 0 } => tracing::warn!("{}", line()),
+        Admit::Log { suppressed } => tracing::warn!(
+            suppressed,
+            "{} ({suppressed} similar lines suppressed)",
+            line()
+        ),
+    }
+}
+
+fn describe_failure(
+    failure: &Failure,
+    peer: SocketAddr,
+    listener: &Listener,
+    sasl: &SaslListener,
+) -> String {
+    let protocol = listener.security_protocol.name();
+    let enabled = sasl
+        .settings
+        .mechanisms
+        .iter()
+        .map(|m| m.name())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match failure {
+        Failure::UnexpectedRequest { api_key, during } => {
+            let without_sasl = match listener.security_protocol {
+                SecurityProtocol::SaslSsl => "SSL",
+                _ => "PLAINTEXT",
+            };
+            format!(
+                "closing connection from {peer}: Unexpected Kafka request of type {} during {during} on {protocol} \
+                 listener {}: the client probably has security.protocol={without_sasl}; it must use \
+                 security.protocol={protocol} with sasl.mechanism one of [{enabled}]",
+                kafka_api_name(*api_key),
+                listener.name
+            )
+        }
+        Failure::Malformed { detail } => format!(
+            "closing connection from {peer}: not a SASL exchange on {protocol} listener {}: {detail}",
+            listener.name
+        ),
+        Failure::UnsupportedMechanism { requested } => format!(
+            "closing connection from {peer}: the client asked for SASL mechanism {requested:?}, which listener {} \
+             does not enable (sasl.enabled.mechanisms: {enabled})",
+            listener.name
+        ),
+        Failure::BadCredentials {
+            mechanism,
+            user,
+            message,
+        } => format!(
+            "authentication failed for user {} from {peer} with {} on listener {}: {message}",
+            user.as_deref().map_or("(none given)".to_string(), |u| format!("{u:?}")),
+            mechanism.name(),
+            listener.name
+        ),
+    }
+}
+
+/// Serves Kafka requests on a connection whose principal is known.
+async fn serve_requests<R, W>(
+    mut rd: R,
+    mut out: BufWriter<W>,
+    mut buf: BytesMut,
+    mut first_frame: bool,
+    listener: &Listener,
+    conn: &ConnectionInfo,
+    ctx: &Arc<BrokerContext>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let decoder = FrameDecoder::new(ctx.config.socket_request_max_bytes);
     loop {
         let frame = match decoder.decode(&mut buf) {
             Ok(Some(frame)) => frame,
@@ -124,42 +352,10 @@ async fn serve_io<R, W>(
                     tracing::debug!(error = %e, "write failed; closing");
                     return;
                 }
-                if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                    buf.reserve(READ_CHUNK);
+                if !fill(&mut rd, &mut buf, ctx).await {
+                    return;
                 }
-                let idle = ctx.config.connections_max_idle;
-                let read = match tokio::time::timeout(idle, rd.read_buf(&mut buf)).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        if buf.is_empty() {
-                            tracing::debug!("closing idle connection (connections.max.idle.ms)");
-                        } else {
-                            tracing::warn!(
-                                buffered = buf.len(),
-                                "closing connection: a partial request sat unfinished for connections.max.idle.ms"
-                            );
-                        }
-                        return;
-                    }
-                };
-                match read {
-                    Ok(0) => {
-                        if !buf.is_empty() {
-                            tracing::warn!(
-                                buffered = buf.len(),
-                                "client closed the connection in the middle of a request frame"
-                            );
-                        } else {
-                            tracing::debug!("connection closed by client");
-                        }
-                        return;
-                    }
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "read failed; closing");
-                        return;
-                    }
-                }
+                continue;
             }
             Err(e) => {
                 let hint = if first_frame {
@@ -204,7 +400,7 @@ async fn serve_io<R, W>(
                 } else {
                     let span =
                         tracing::debug_span!("request", ?api_key, api_version, correlation_id);
-                    match handlers::dispatch(&ctx, &conn, req).instrument(span).await {
+                    match handlers::dispatch(ctx, conn, req).instrument(span).await {
                         Some(body) => {
                             match encode_response(api_key, api_version, correlation_id, &body) {
                                 Ok(bytes) => Some(bytes),

@@ -7,6 +7,7 @@ use tracing::Instrument;
 
 use crate::config::Listener;
 use crate::context::BrokerContext;
+use crate::sasl::SaslListener;
 use crate::tls::TlsListener;
 
 use super::limits::PerIpLimits;
@@ -34,12 +35,14 @@ pub fn connection_semaphore(n: usize) -> Arc<Semaphore> {
     Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))
 }
 
-/// Accepts connections; with `tls` (an SSL listener) each one starts with a TLS handshake.
+/// Accepts connections; with `tls` (SSL, SASL_SSL) each one starts with a TLS handshake, with `sasl`
+/// (SASL_PLAINTEXT, SASL_SSL) with SASL authentication.
 pub async fn accept_loop(
     socket: TcpListener,
     listener: Listener,
     tls: Option<TlsListener>,
     limits: AcceptLimits,
+    sasl: Option<Arc<SaslListener>>,
     ctx: Arc<BrokerContext>,
 ) {
     let listener = Arc::new(listener);
@@ -73,12 +76,13 @@ pub async fn accept_loop(
                 let ctx = ctx.clone();
                 let listener = listener.clone();
                 let tls = tls.clone();
+                let sasl = sasl.clone();
                 tokio::spawn(
                     async move {
                         match tls {
-                            None => connection::serve(stream, peer, listener, ctx).await,
+                            None => connection::serve(stream, peer, listener, sasl, ctx).await,
                             Some(tls) => {
-                                connection::serve_tls(stream, peer, tls, listener, ctx).await
+                                connection::serve_tls(stream, peer, tls, listener, sasl, ctx).await
                             }
                         }
                         // The slots are given back when the connection ends.

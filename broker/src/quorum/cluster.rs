@@ -19,7 +19,8 @@ use kraftwerk_controller::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, ControllerError, ControllerHandle,
     CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, ElectLeadersTopic, ElectionType,
     MetadataImage, OngoingReassignment, PartitionResult, PartitionState, ProducerIdBlock,
-    ReassignmentQuery, ReassignmentSpec, ResourceResult, TopicElection, TopicRef, TopicResult,
+    ReassignmentQuery, ReassignmentSpec, ResourceResult, ScramDeletion, ScramResult,
+    ScramUpsertion, TopicElection, TopicRef, TopicResult,
 };
 
 use super::controller_client::{ClientError, ControllerClient};
@@ -221,6 +222,34 @@ impl ClusterHandle {
         };
         match self.remote(request).await {
             Ok(ControllerReply::ElectedLeaders(r)) => r,
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(client_error(e)),
+        }
+    }
+
+    /// AlterUserScramCredentials, decided by the active controller.
+    pub async fn alter_user_scram_credentials(
+        &self,
+        deletions: Vec<ScramDeletion>,
+        upsertions: Vec<ScramUpsertion>,
+    ) -> Result<Vec<ScramResult>, ControllerError> {
+        if let Some(local) = self.local_leader() {
+            match local
+                .alter_user_scram_credentials(deletions.clone(), upsertions.clone())
+                .await
+            {
+                Err(ControllerError::NotController) => {}
+                other => return other,
+            }
+        }
+        match self
+            .remote(ControllerRequest::AlterUserScramCredentials {
+                deletions,
+                upsertions,
+            })
+            .await
+        {
+            Ok(ControllerReply::AlteredScramCredentials(r)) => r,
             Ok(other) => Err(unexpected(&other)),
             Err(e) => Err(client_error(e)),
         }

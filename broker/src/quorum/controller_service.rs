@@ -337,6 +337,14 @@ impl ControllerService {
             ControllerRequest::AlterPartition(req) => {
                 ControllerReply::AlteredPartition(self.handle.alter_partition(req).await)
             }
+            ControllerRequest::AlterUserScramCredentials {
+                deletions,
+                upsertions,
+            } => ControllerReply::AlteredScramCredentials(
+                self.handle
+                    .alter_user_scram_credentials(deletions, upsertions)
+                    .await,
+            ),
             ControllerRequest::AlterPartitionReassignments {
                 specs,
                 allow_replication_factor_change,

@@ -20,7 +20,7 @@ pub use configs::ConfigsMap;
 pub use topics::{PartitionImage, TopicImage, NO_LEADER};
 
 use crate::acl::AclBinding;
-use crate::records::{ConfigResource, MetadataRecord};
+use crate::records::{ConfigResource, MetadataRecord, ScramCredentialRecord, ScramMechanism};
 use configs::ConfigsImage;
 use topics::TopicsImage;
 
@@ -37,6 +37,8 @@ pub struct MetadataImage {
     next_producer_id: i64,
     /// Broker id and epoch of the last ProducerIdsRecord, kept so a snapshot rewrites it exactly.
     producer_ids_owner: Option<(i32, i64)>,
+    /// SCRAM credentials by user and mechanism (UserScramCredentialRecord).
+    scram: Arc<BTreeMap<(String, ScramMechanism), ScramCredentialRecord>>,
     last_applied_offset: i64,
 }
 
@@ -52,6 +54,7 @@ impl PartialEq for MetadataImage {
             && self.acls == other.acls
             && self.next_producer_id == other.next_producer_id
             && self.producer_ids_owner == other.producer_ids_owner
+            && self.scram == other.scram
             && self.last_applied_offset == other.last_applied_offset
     }
 }
@@ -68,6 +71,7 @@ impl MetadataImage {
             acls: Arc::default(),
             next_producer_id: 0,
             producer_ids_owner: None,
+            scram: Arc::default(),
             last_applied_offset: -1,
         }
     }
@@ -257,7 +261,24 @@ impl MetadataImage {
                 next_producer_id: self.next_producer_id,
             });
         }
+        for credential in self.scram.values() {
+            out.push(MetadataRecord::UserScramCredential(credential.clone()));
+        }
         out
+    }
+
+    /// A user's SCRAM credential for one mechanism.
+    pub fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<&ScramCredentialRecord> {
+        self.scram.get(&(user.to_string(), mechanism))
+    }
+
+    /// Every SCRAM credential, ordered by user then mechanism.
+    pub fn scram_credentials(&self) -> impl Iterator<Item = &ScramCredentialRecord> {
+        self.scram.values()
     }
 
     /// The first producer id not yet handed out (idempotent producers' ids are unique cluster-wide).
@@ -307,6 +328,18 @@ impl MetadataImage {
                     Arc::make_mut(&mut self.acls).remove(id);
                 } else {
                     tracing::warn!(%id, "skipping the removal of an unknown ACL");
+                }
+            }
+            MetadataRecord::UserScramCredential(rec) => {
+                Arc::make_mut(&mut self.scram)
+                    .insert((rec.name.clone(), rec.mechanism), rec.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                if Arc::make_mut(&mut self.scram)
+                    .remove(&(name.clone(), *mechanism))
+                    .is_none()
+                {
+                    tracing::warn!(user = %name, mechanism = mechanism.name(), "skipping removal of an unknown SCRAM credential");
                 }
             }
             MetadataRecord::FeatureLevel { name, level } => {

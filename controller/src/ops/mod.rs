@@ -14,6 +14,7 @@ pub(crate) mod partitions;
 pub(crate) mod placement;
 pub(crate) mod producer_ids;
 pub(crate) mod reassignment;
+pub(crate) mod scram;
 pub(crate) mod topic_name;
 pub(crate) mod topics;
 

@@ -20,7 +20,8 @@ use crate::acl::{AclBinding, AclOperation, AclPermission, PatternType, ResourceT
 use super::wire::{tagged, DecodeError, EncodeError, Reader, Writer};
 use super::{
     BrokerFeature, BrokerRecord, ConfigRecord, ConfigResource, ConfigResourceType, Endpoint,
-    MetadataRecord, PartitionChangeRecord, PartitionRecord, SecurityProtocol,
+    MetadataRecord, PartitionChangeRecord, PartitionRecord, ScramCredentialRecord, ScramMechanism,
+    SecurityProtocol,
 };
 
 /// `MetadataRecordSerde`'s frame version.
@@ -54,6 +55,10 @@ pub mod record_type {
     pub const ACCESS_CONTROL_ENTRY: u32 = 18;
     /// RemoveAccessControlEntryRecord
     pub const REMOVE_ACCESS_CONTROL_ENTRY: u32 = 19;
+    /// UserScramCredentialRecord
+    pub const USER_SCRAM_CREDENTIAL: u32 = 11;
+    /// RemoveUserScramCredentialRecord
+    pub const REMOVE_USER_SCRAM_CREDENTIAL: u32 = 22;
 }
 
 /// Kafka's record type (api key) of a record.
@@ -73,6 +78,8 @@ pub fn record_type_of(record: &MetadataRecord) -> u32 {
         MetadataRecord::ProducerIds { .. } => PRODUCER_IDS,
         MetadataRecord::AccessControlEntry { .. } => ACCESS_CONTROL_ENTRY,
         MetadataRecord::RemoveAccessControlEntry { .. } => REMOVE_ACCESS_CONTROL_ENTRY,
+        MetadataRecord::UserScramCredential(_) => USER_SCRAM_CREDENTIAL,
+        MetadataRecord::RemoveUserScramCredential { .. } => REMOVE_USER_SCRAM_CREDENTIAL,
     }
 }
 
@@ -162,6 +169,20 @@ pub fn encode_record(record: &MetadataRecord) -> Result<Vec<u8>, EncodeError> {
         }
         MetadataRecord::RemoveAccessControlEntry { id } => {
             w.uuid(id);
+            w.tagged_fields(&[])?;
+        }
+        MetadataRecord::UserScramCredential(c) => {
+            w.string(&c.name, "UserScramCredentialRecord.Name")?;
+            w.i8(c.mechanism.id());
+            w.compact_bytes(&c.salt, "UserScramCredentialRecord.Salt")?;
+            w.compact_bytes(&c.stored_key, "UserScramCredentialRecord.StoredKey")?;
+            w.compact_bytes(&c.server_key, "UserScramCredentialRecord.ServerKey")?;
+            w.i32(c.iterations);
+            w.tagged_fields(&[])?;
+        }
+        MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+            w.string(name, "RemoveUserScramCredentialRecord.Name")?;
+            w.i8(mechanism.id());
             w.tagged_fields(&[])?;
         }
     }
@@ -443,10 +464,47 @@ pub fn decode_record(bytes: &[u8]) -> Result<MetadataRecord, DecodeError> {
             r.tagged_fields(|_, _| Ok(false))?;
             MetadataRecord::RemoveAccessControlEntry { id }
         }
+        USER_SCRAM_CREDENTIAL => {
+            check("UserScramCredentialRecord", 0)?;
+            let name = r.string("UserScramCredentialRecord.Name")?;
+            let mechanism = read_scram_mechanism(&mut r, "UserScramCredentialRecord.Mechanism")?;
+            let salt = r.compact_bytes("UserScramCredentialRecord.Salt")?;
+            let stored_key = r.compact_bytes("UserScramCredentialRecord.StoredKey")?;
+            let server_key = r.compact_bytes("UserScramCredentialRecord.ServerKey")?;
+            let iterations = r.i32("UserScramCredentialRecord.Iterations")?;
+            r.tagged_fields(|_, _| Ok(false))?;
+            MetadataRecord::UserScramCredential(ScramCredentialRecord {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            })
+        }
+        REMOVE_USER_SCRAM_CREDENTIAL => {
+            check("RemoveUserScramCredentialRecord", 0)?;
+            let name = r.string("RemoveUserScramCredentialRecord.Name")?;
+            let mechanism =
+                read_scram_mechanism(&mut r, "RemoveUserScramCredentialRecord.Mechanism")?;
+            r.tagged_fields(|_, _| Ok(false))?;
+            MetadataRecord::RemoveUserScramCredential { name, mechanism }
+        }
         other => return Err(DecodeError::UnknownType(other)),
     };
     r.finish()?;
     Ok(record)
+}
+
+fn read_scram_mechanism(
+    r: &mut Reader<'_>,
+    field: &'static str,
+) -> Result<ScramMechanism, DecodeError> {
+    let id = r.i8(field)?;
+    ScramMechanism::from_id(id).ok_or(DecodeError::Invalid {
+        field,
+        value: id.into(),
+    })
 }
 
 fn read_register_broker(r: &mut Reader<'_>, version: u32) -> Result<BrokerRecord, DecodeError> {

@@ -294,6 +294,60 @@ pub struct ConfigRecord {
     pub value: Option<String>,
 }
 
+/// Kafka's SCRAM mechanisms as the metadata records number them (`ScramMechanism.type()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ScramMechanism {
+    /// SCRAM-SHA-256, type 1.
+    Sha256,
+    /// SCRAM-SHA-512, type 2.
+    Sha512,
+}
+
+impl ScramMechanism {
+    /// The record's `Mechanism` byte.
+    pub fn id(self) -> i8 {
+        match self {
+            ScramMechanism::Sha256 => 1,
+            ScramMechanism::Sha512 => 2,
+        }
+    }
+
+    /// The mechanism for a `Mechanism` byte (0 is Kafka's UNKNOWN).
+    pub fn from_id(id: i8) -> Option<Self> {
+        match id {
+            1 => Some(ScramMechanism::Sha256),
+            2 => Some(ScramMechanism::Sha512),
+            _ => None,
+        }
+    }
+
+    /// The SASL mechanism name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScramMechanism::Sha256 => "SCRAM-SHA-256",
+            ScramMechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// A user's SCRAM credential for one mechanism (UserScramCredentialRecord): what the server needs to check a
+/// client's proof, never the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScramCredentialRecord {
+    /// The user name.
+    pub name: String,
+    /// The mechanism.
+    pub mechanism: ScramMechanism,
+    /// The client's random salt.
+    pub salt: Vec<u8>,
+    /// H(HMAC(salted password, "Client Key")).
+    pub stored_key: Vec<u8>,
+    /// HMAC(salted password, "Server Key").
+    pub server_key: Vec<u8>,
+    /// PBKDF2 iterations.
+    pub iterations: i32,
+}
+
 /// One change to the cluster metadata: the Kafka metadata records Kraftwerk reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataRecord {
@@ -366,6 +420,15 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         /// First id of the next block.
         next_producer_id: i64,
+    },
+    /// A user's SCRAM credential was set (UserScramCredentialRecord, type 11).
+    UserScramCredential(ScramCredentialRecord),
+    /// A user's SCRAM credential for one mechanism was deleted (RemoveUserScramCredentialRecord, type 22).
+    RemoveUserScramCredential {
+        /// The user name.
+        name: String,
+        /// The mechanism.
+        mechanism: ScramMechanism,
     },
 }
 

@@ -122,6 +122,18 @@ fn sample() -> Vec<MetadataRecord> {
             acl: sample_acl(),
         },
         MetadataRecord::RemoveAccessControlEntry { id },
+        MetadataRecord::UserScramCredential(ScramCredentialRecord {
+            name: "alice".into(),
+            mechanism: ScramMechanism::Sha512,
+            salt: vec![1, 2, 3],
+            stored_key: vec![4; 64],
+            server_key: vec![5; 64],
+            iterations: 8192,
+        }),
+        MetadataRecord::RemoveUserScramCredential {
+            name: "alice".into(),
+            mechanism: ScramMechanism::Sha256,
+        },
     ]
 }
 
@@ -170,7 +182,7 @@ fn every_record_type_round_trips() {
     let types: std::collections::BTreeSet<u32> = records.iter().map(record_type_of).collect();
     assert_eq!(
         types.into_iter().collect::<Vec<_>>(),
-        vec![0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 18, 19]
+        vec![0, 1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 15, 18, 19, 22]
     );
     for record in &records {
         let bytes = encode_record(record).unwrap();
@@ -189,8 +201,45 @@ fn versions_written() {
     let versions: Vec<u32> = s.iter().map(version_for).collect();
     assert_eq!(
         versions,
-        vec![3, 4, 0, 0, 2, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0]
+        vec![3, 4, 0, 0, 2, 0, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     );
+}
+
+/// UserScramCredentialRecord v0 (flexible): Name, Mechanism int8, Salt, StoredKey, ServerKey as compact bytes,
+/// Iterations int32, tagged fields; RemoveUserScramCredentialRecord: Name, Mechanism.
+#[test]
+fn exact_bytes_scram_records() {
+    let rec = MetadataRecord::UserScramCredential(ScramCredentialRecord {
+        name: "al".into(),
+        mechanism: ScramMechanism::Sha256,
+        salt: vec![0xaa],
+        stored_key: vec![0xbb, 0xcc],
+        server_key: vec![],
+        iterations: 4096,
+    });
+    assert_eq!(
+        encode_record(&rec).unwrap(),
+        vec![
+            1, 11, 0, // frame version, type 11, version 0
+            3, b'a', b'l', // Name
+            1,    // Mechanism: SCRAM-SHA-256
+            2, 0xaa, // Salt
+            3, 0xbb, 0xcc, // StoredKey
+            1,    // ServerKey (empty)
+            0, 0, 0x10, 0, // Iterations 4096
+            0, // no tagged fields
+        ]
+    );
+    let remove = MetadataRecord::RemoveUserScramCredential {
+        name: "al".into(),
+        mechanism: ScramMechanism::Sha512,
+    };
+    assert_eq!(
+        encode_record(&remove).unwrap(),
+        vec![1, 22, 0, 3, b'a', b'l', 2, 0]
+    );
+    // Kafka's UNKNOWN mechanism (0) is refused on read.
+    assert!(decode_record(&[1, 22, 0, 3, b'a', b'l', 0, 0]).is_err());
 }
 
 #[test]

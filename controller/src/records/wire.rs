@@ -231,6 +231,12 @@ impl<'a> Reader<'a> {
             .map_err(|_| DecodeError::Utf8(what))
     }
 
+    /// Compact bytes that may not be null.
+    pub fn compact_bytes(&mut self, what: &'static str) -> Result<Vec<u8>, DecodeError> {
+        let len = self.compact_len(what, 1)?.ok_or(DecodeError::Null(what))?;
+        Ok(self.take(len, what)?.to_vec())
+    }
+
     /// A compact string that may not be null.
     pub fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
         self.nullable_string(what)?.ok_or(DecodeError::Null(what))
@@ -416,6 +422,13 @@ impl Writer {
         if let Some(s) = v {
             self.bytes(s.as_bytes());
         }
+        Ok(())
+    }
+
+    /// Compact bytes (not null).
+    pub fn compact_bytes(&mut self, v: &[u8], what: &'static str) -> Result<(), EncodeError> {
+        self.compact_len(Some(v.len()), what)?;
+        self.bytes(v);
         Ok(())
     }
 

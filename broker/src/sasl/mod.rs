@@ -1,0 +1,32 @@
+//! SASL on client listeners (SASL_PLAINTEXT, and SASL_SSL after the TLS handshake), as Apache Kafka's
+//! `SaslServerAuthenticator` does it: before authentication a connection may send only ApiVersions,
+//! SaslHandshake and SaslAuthenticate; then it is served as `User:<name>`.
+//!
+//! - [`settings`]: the listener's `sasl.*` keys and its users, read at start (a mistake stops the start).
+//! - [`jaas`]: the `sasl.jaas.config` text that names PLAIN users.
+//! - [`mechanism`]: one authentication exchange, PLAIN or SCRAM-SHA-256/512, run by the `rsasl` crate.
+//! - [`authenticator`]: the per-connection state machine, pure (frames in, replies and a verdict out).
+//! - [`log_limit`]: keeps a flood of failed logins from flooding the log.
+
+pub mod authenticator;
+pub mod jaas;
+pub mod log_limit;
+pub mod mechanism;
+pub mod settings;
+
+pub use authenticator::{Failure, Outcome, SaslAuthenticator};
+pub use mechanism::SaslListener;
+pub use settings::{Mechanism, SaslSettings};
+
+/// Why a SASL listener cannot start. Every message names the key to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SaslConfigError {
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Setting {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("SASL listener {listener} needs {what}")]
+    Missing { listener: String, what: String },
+}

@@ -19,8 +19,10 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Kafka's error code for an unsupported API version.
 const UNSUPPORTED_VERSION: i16 = 35;
 /// Words one of which a log line about a rejected connection is expected to contain.
-const ERROR_WORDS: [&str; 10] = [
+const ERROR_WORDS: [&str; 12] = [
     "error",
+    "not kafka protocol",
+    "cannot decode",
     "invalid",
     "unsupported",
     "too large",
@@ -332,4 +334,58 @@ fn broker_survives_bad_input_while_serving_a_normal_client() {
         "bad-input handling:\n{}",
         failures.join("\n")
     );
+}
+
+/// A client flooding the broker with malformed requests does not flood the log: lines about one address's bad
+/// input are WARN, at most 20 per 10 s, and the next line after the window says how many were suppressed.
+#[test]
+fn a_flood_of_bad_requests_is_logged_within_a_budget() {
+    let mut broker = Broker::start().unwrap_or_else(|e| panic!("{e}"));
+    let garbage = framed(&[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef]);
+    let lines = |broker: &Broker| {
+        broker
+            .log_contents()
+            .lines()
+            .filter(|l| l.contains("closing connection: cannot decode request"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let started = Instant::now();
+    const FLOOD: usize = 300;
+    for i in 0..FLOOD {
+        if let Err(e) = send_bad(&broker, &garbage, false) {
+            panic!("bad request #{i}: {e}");
+        }
+    }
+    let windows = started.elapsed().as_secs() / 10 + 1;
+    std::thread::sleep(Duration::from_millis(500));
+    let logged = lines(&broker);
+    assert!(
+        !logged.is_empty() && logged.len() as u64 <= 20 * windows,
+        "{} lines for {FLOOD} bad requests in {windows} window(s)",
+        logged.len()
+    );
+    assert!(
+        logged
+            .iter()
+            .all(|l| l.contains("WARN") && !l.contains("ERROR")),
+        "a peer's bad input is a warning, not a broker error: {:?}",
+        logged.first()
+    );
+    // After the window, the next line carries the count of what was left out.
+    std::thread::sleep(Duration::from_secs(11));
+    send_bad(&broker, &garbage, false).unwrap_or_else(|e| panic!("{e}"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let last = lines(&broker).pop().unwrap_or_default();
+        if last.contains("similar lines from 127.0.0.1 suppressed") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no suppressed count; last line: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(broker.is_running());
 }

@@ -18,11 +18,11 @@ use kraftwerk_protocol::request::{decode_request, DecodeError};
 use kraftwerk_protocol::response::{encode_response, unsupported_api_versions_response};
 use kraftwerk_protocol::ApiKey;
 
+use super::log_limit::{self, Admit};
 use crate::config::{Listener, SecurityProtocol};
 use crate::context::{BrokerContext, ConnectionInfo};
 use crate::handlers;
 use crate::sasl::authenticator::kafka_api_name;
-use crate::sasl::log_limit::Admit;
 use crate::sasl::{Failure, Outcome, SaslAuthenticator, SaslListener};
 
 use crate::tls::acceptor::HANDSHAKE_TIMEOUT;
@@ -82,10 +82,12 @@ pub async fn serve_tls(
         return;
     }
     if let Some(what) = describe_non_tls(&first[..peeked]) {
-        tracing::error!(
-            "closing connection: the client sent {what}, not a TLS handshake, to SSL listener {}",
-            listener.name
-        );
+        log_limit::bad_input(peer, || {
+            format!(
+                "closing connection: the client sent {what}, not a TLS handshake, to SSL listener {}",
+                listener.name
+            )
+        });
         return;
     }
     match tls.accept(stream).await {
@@ -94,11 +96,12 @@ pub async fn serve_tls(
             let (rd, wr) = tokio::io::split(stream);
             serve_io(rd, wr, peer, principal, listener, sasl, ctx).await
         }
-        Err(e) => tracing::error!(
-            error = %e,
-            "closing connection: TLS handshake with the client failed on SSL listener {}",
-            listener.name
-        ),
+        Err(e) => log_limit::bad_input(peer, || {
+            format!(
+                "closing connection: TLS handshake with the client failed on SSL listener {}: {e}",
+                listener.name
+            )
+        }),
     }
 }
 
@@ -363,19 +366,19 @@ async fn serve_requests<R, W>(
                 } else {
                     None
                 };
-                match (e, hint) {
-                    (_, Some(what)) => tracing::error!(
+                log_limit::bad_input(conn.peer, || {
+                    match (e, hint) {
+                    (_, Some(what)) => format!(
                         "closing connection: the client sent {what}, not Kafka protocol, to {} listener {}",
                         listener.security_protocol.name(),
                         listener.name
                     ),
-                    (FrameError::TooLarge { size, max }, None) => tracing::error!(
-                        size,
-                        max,
-                        "closing connection: request size exceeds socket.request.max.bytes"
+                    (FrameError::TooLarge { size, max }, None) => format!(
+                        "closing connection: request size {size} exceeds socket.request.max.bytes {max}"
                     ),
-                    (e, None) => tracing::error!(error = %e, "closing connection: invalid request frame"),
+                    (e, None) => format!("closing connection: invalid request frame: {e}"),
                 }
+                });
                 return;
             }
         };
@@ -389,11 +392,11 @@ async fn serve_requests<R, W>(
                     if api_key == ApiKey::ApiVersions {
                         Some(unsupported_api_versions_response(correlation_id, &ctx.apis))
                     } else {
-                        tracing::error!(
-                            ?api_key,
-                            api_version,
-                            "closing connection: unsupported request version"
-                        );
+                        log_limit::bad_input(conn.peer, || {
+                            format!(
+                                "closing connection: unsupported request version {api_version} of {api_key:?}"
+                            )
+                        });
                         let _ = out.flush().await;
                         return;
                     }
@@ -421,7 +424,9 @@ async fn serve_requests<R, W>(
                 ..
             }) => Some(unsupported_api_versions_response(correlation_id, &ctx.apis)),
             Err(e) => {
-                tracing::error!(error = %e, "closing connection: cannot decode request");
+                log_limit::bad_input(conn.peer, || {
+                    format!("closing connection: cannot decode request: {e}")
+                });
                 let _ = out.flush().await;
                 return;
             }

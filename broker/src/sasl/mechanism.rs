@@ -15,8 +15,8 @@ use rsasl::property::{AuthId, AuthzId, Password};
 use rsasl::validate::{Validate, ValidationError};
 use subtle::ConstantTimeEq;
 
-use super::log_limit::{Admit, LogLimiter};
 use super::settings::{Mechanism, SaslSettings};
+use crate::network::log_limit::{Admit, LogLimiter};
 
 /// A SCRAM credential as Kafka stores it (UserScramCredentialRecord): never the password.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,11 +6,10 @@
 //! - [`jaas`]: the `sasl.jaas.config` text that names PLAIN users.
 //! - [`mechanism`]: one authentication exchange, PLAIN or SCRAM-SHA-256/512, run by the `rsasl` crate.
 //! - [`authenticator`]: the per-connection state machine, pure (frames in, replies and a verdict out).
-//! - [`log_limit`]: keeps a flood of failed logins from flooding the log.
+//! - failed logins are logged through [`crate::network::log_limit`], so a flood of them cannot flood the log.
 
 pub mod authenticator;
 pub mod jaas;
-pub mod log_limit;
 pub mod mechanism;
 pub mod settings;
 

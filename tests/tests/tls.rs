@@ -1,6 +1,7 @@
 //! SSL client listeners (rustls) against a real broker process: a TLS client speaks Kafka over them with
 //! certificates from PEM files and from keystores made by the JDK's `keytool` (JKS and PKCS12, as operators
-//! already have them); `ssl.client.auth=required` refuses a client without a certificate; a plaintext Kafka
+//! already have them); `ssl.client.auth=required` refuses a client without a certificate, with an expired one
+//! or one from an untrusted CA (each reason named in the log); a plaintext Kafka
 //! client on the SSL port is named in the log and disconnected at once, never left hanging; and a cluster whose
 //! controller listener is SSL with required client certificates (raft between controllers and brokers' calls to
 //! the active controller all over mutual TLS) elects, registers brokers and replicates.
@@ -34,6 +35,9 @@ struct Pki {
     server_key_pem: String,
     client_chain: Vec<CertificateDer<'static>>,
     client_key_der: Vec<u8>,
+    /// A client certificate from the same CA that expired in 2001.
+    expired_chain: Vec<CertificateDer<'static>>,
+    expired_key_der: Vec<u8>,
 }
 
 fn pki() -> Pki {
@@ -66,7 +70,20 @@ fn pki() -> Pki {
     let client = client_params
         .signed_by(&client_key, &ca, &ca_key)
         .unwrap_or_else(|e| panic!("{e}"));
+    let expired_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+    let mut expired_params =
+        rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
+    expired_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "client-expired");
+    expired_params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    expired_params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let expired = expired_params
+        .signed_by(&expired_key, &ca, &ca_key)
+        .unwrap_or_else(|e| panic!("{e}"));
     Pki {
+        expired_chain: vec![expired.der().clone()],
+        expired_key_der: expired_key.serialize_der(),
         ca_pem: ca.pem(),
         ca_der: ca.der().clone(),
         server_pem: server.pem(),
@@ -231,6 +248,28 @@ fn pem_keystore_with_required_client_certificates() {
         "a client without a certificate was served"
     );
     wait_for_log(&broker, "TLS handshake with the client failed");
+
+    // An expired certificate, and one from a CA the broker does not trust: refused, each named in the log.
+    let mut expired = connect_tls(
+        ssl_port,
+        client_config(
+            &pki.ca_der,
+            Some((&pki.expired_chain, &pki.expired_key_der)),
+        ),
+    );
+    assert!(request(&mut expired, 3, &api_versions()).is_err());
+    wait_for_log(&broker, "certificate expired");
+    let stranger = self::pki();
+    let mut untrusted = connect_tls(
+        ssl_port,
+        client_config(
+            &pki.ca_der,
+            Some((&stranger.client_chain, &stranger.client_key_der)),
+        ),
+    );
+    assert!(request(&mut untrusted, 3, &api_versions()).is_err());
+    // Its CA has the same name as the trusted one, so the chain is found and its signature fails.
+    wait_for_log(&broker, "invalid peer certificate: BadSignature");
 
     // A plaintext Kafka client on the SSL port: named in the log and disconnected, not left hanging.
     let mut plain = TcpStream::connect(("127.0.0.1", ssl_port)).unwrap_or_else(|e| panic!("{e}"));

@@ -10,6 +10,8 @@ pub mod binary;
 pub mod broker;
 pub mod cluster;
 pub mod error;
+pub mod nemesis;
+pub mod observed;
 pub mod ports;
 pub mod properties;
 pub mod verify;

@@ -1,31 +1,49 @@
-//! Replication under real failures: three controllers and three brokers (real processes), a topic with
-//! replication factor 3 and `min.insync.replicas=2`, an idempotent rdkafka producer with acks=all sending
-//! numbered messages while the broker leading most partitions is killed with SIGKILL and restarted, twice.
-//! Afterwards every partition is read from the start: every acknowledged message must be there exactly once,
-//! at the offset it was acknowledged at, with contiguous offsets (`verify::check_exact`).
+//! Replication under real failures (real processes): a topic with replication factor 3 and
+//! `min.insync.replicas=2`, an idempotent acks=all producer sending numbered messages, a consumer reading
+//! while the faults run, and a nemesis that, for a few rounds, kills one broker with SIGKILL (most often
+//! the one leading the most partitions) and freezes another with SIGSTOP for longer than the broker
+//! session timeout, then resumes the frozen one and restarts the killed one (`kraftwerk_tests::nemesis`).
+//! Run on three controllers + three brokers and on three combined nodes (where a round also takes the
+//! controller quorum away until it heals).
 //!
-//! This fails without follower replication: the killed leader's acknowledged data would exist on no other
-//! replica (lost), or the new leader's log would not hold it at the acknowledged offsets.
+//! Afterwards every partition is read from the start: every acknowledged message must be there exactly
+//! once, at the offset it was acknowledged at, with contiguous offsets (`verify::check_exact`), and
+//! everything the consumer read during the faults must still be there at the same offset
+//! (`observed::check_reads_durable`). The counts and the longest unavailability per partition are
+//! printed. A third test runs the same faults with a consumer group committing throughout: no committed
+//! offset may go backwards and every acknowledged commit must survive.
+//!
+//! These fail without follower replication (the killed leader's acknowledged data would exist nowhere
+//! else), without fencing (a frozen leader coming back would keep serving), and without truncation to the
+//! new leader's log (a resumed replica would keep a divergent suffix and offsets would collide).
 
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use kraftwerk_tests::verify::{check_exact, summarize, Violation};
-use kraftwerk_tests::Cluster;
+use kraftwerk_tests::cluster::SESSION_TIMEOUT_MS;
+use kraftwerk_tests::nemesis::{plan_round, Rng, SEED_ENV};
+use kraftwerk_tests::{Cluster, ClusterBuilder};
 use rdkafka::admin::{NewTopic, TopicReplication};
-use support::{admin, admin_options, block_on, consume_all, flush, recording_producer, send};
+use support::workload::Workload;
+use support::{admin, admin_options, block_on};
 
 const TOPIC: &str = "replicated";
 const PARTITIONS: i32 = 6;
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 3;
 /// `replica.lag.time.max.ms` for the test cluster: short, so ISR changes happen within the test.
 const LAG_MAX_MS: &str = "4000";
+/// How long a frozen broker stays frozen: past the session timeout, so the controller fences it.
+const FREEZE: Duration = Duration::from_millis(SESSION_TIMEOUT_MS + 3000);
 /// How long a restarted broker may take to rejoin every ISR.
 const REJOIN: Duration = Duration::from_secs(60);
+/// How long the controller may take to move leaderships off the killed and frozen brokers.
+const FENCE: Duration = Duration::from_secs(20);
+
+/// The tests each start a cluster of six (or three) processes: one at a time on a 2-core machine.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// (partition, leader, ISR) of every partition of `TOPIC`, as broker `via` reports it.
 fn partitions(cluster: &Cluster, via: i32) -> Option<Vec<(i32, i32, Vec<i32>)>> {
@@ -69,144 +87,173 @@ fn wait_full_isr(cluster: &Cluster, via: i32, timeout: Duration) -> Duration {
     );
 }
 
-#[test]
-fn acked_messages_survive_kill9_of_the_leader_exactly_once() {
-    let mut cluster = Cluster::builder()
-        .controllers(3)
-        .brokers(3)
+/// Starts the cluster and creates `TOPIC` with every ISR full.
+fn start(builder: ClusterBuilder) -> Cluster {
+    let cluster = builder
         .prop("replica.lag.time.max.ms", LAG_MAX_MS)
+        .prop("offsets.topic.num.partitions", "3")
         .start()
         .unwrap_or_else(|e| panic!("starting the cluster: {e}"));
-    let brokers = cluster.broker_ids();
-    let bootstrap = cluster.bootstrap();
-
     let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))
         .set("min.insync.replicas", "2");
-    let created = block_on(admin(&bootstrap).create_topics([&topic], &admin_options()))
+    let created = block_on(admin(&cluster.bootstrap()).create_topics([&topic], &admin_options()))
         .unwrap_or_else(|e| panic!("CreateTopics: {e}"));
     assert!(
         matches!(created.as_slice(), [Ok(_)]),
         "CreateTopics answered {created:?}"
     );
-    wait_full_isr(&cluster, brokers[0], REJOIN);
+    let first = cluster.broker_ids()[0];
+    wait_full_isr(&cluster, first, REJOIN);
+    cluster
+}
 
-    let (producer, recorder) = recording_producer(
-        &bootstrap,
-        &[
-            ("enable.idempotence", "true"),
-            ("message.timeout.ms", "180000"),
-            ("request.timeout.ms", "20000"),
-            ("linger.ms", "2"),
-        ],
-    );
-    let producer = Arc::new(producer);
-    let stop = Arc::new(AtomicBool::new(false));
-    let sent = Arc::new(AtomicU64::new(0));
-    let sender = {
-        let (producer, stop, sent) = (producer.clone(), stop.clone(), sent.clone());
-        std::thread::spawn(move || {
-            let mut seq = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let key = format!("k{}", seq % 64);
-                let value = format!("message-{seq}");
-                if let Err(e) = send(
-                    &producer,
-                    TOPIC,
-                    seq,
-                    key.as_bytes(),
-                    value.as_bytes(),
-                    None,
-                ) {
-                    panic!("enqueueing message {seq}: {e}");
-                }
-                seq += 1;
-                sent.store(seq, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(3));
-            }
-        })
-    };
-
+/// Runs the nemesis rounds against a running workload; returns when the last round has healed.
+fn run_nemesis(cluster: &mut Cluster, workload: &Workload, label: &str) -> Instant {
+    let seed = Rng::seed_from_env_or_clock();
+    eprintln!("[{label}] nemesis seed {seed} (replay with {SEED_ENV}={seed})");
+    let mut rng = Rng::new(seed);
+    let brokers = cluster.broker_ids();
+    // The controllers stay up in a cluster with separate roles, so fencing must happen there.
+    let controllers_survive = cluster
+        .controller_ids()
+        .iter()
+        .all(|c| !brokers.contains(c));
     std::thread::sleep(Duration::from_secs(3));
     for round in 1..=ROUNDS {
-        let survivor_view = partitions(&cluster, brokers[0])
-            .or_else(|| partitions(&cluster, brokers[1]))
-            .unwrap_or_else(|| panic!("round {round}: no metadata"));
+        let view = brokers
+            .iter()
+            .find_map(|b| partitions(cluster, *b))
+            .unwrap_or_else(|| panic!("[{label}] round {round}: no metadata"));
         let mut led: BTreeMap<i32, usize> = BTreeMap::new();
-        for (_, leader, _) in &survivor_view {
+        for (_, leader, _) in &view {
             *led.entry(*leader).or_default() += 1;
         }
-        let (&victim, &count) = led
+        let plan = plan_round(&mut rng, &brokers, &led, round == 1)
+            .unwrap_or_else(|| panic!("[{label}] fewer than two brokers"));
+        let live = *brokers
             .iter()
-            .max_by_key(|(_, c)| **c)
-            .unwrap_or_else(|| panic!("round {round}: no leaders in {survivor_view:?}"));
-        let acked_before = recorder.acked_count();
-        eprintln!("round {round}: kill -9 broker {victim} (leads {count} of {PARTITIONS}); {acked_before} acked so far");
+            .find(|b| **b != plan.kill && **b != plan.pause)
+            .unwrap_or_else(|| panic!("[{label}] no third broker"));
+        let acked_before = workload.acked_count();
+        eprintln!(
+            "[{label}] round {round}: kill -9 {} (leads {}), SIGSTOP {} (leads {}) for {FREEZE:?}; \
+             {acked_before} acked so far; leaders {led:?}",
+            plan.kill,
+            led.get(&plan.kill).copied().unwrap_or(0),
+            plan.pause,
+            led.get(&plan.pause).copied().unwrap_or(0),
+        );
         cluster
-            .node_mut(victim)
+            .node_mut(plan.kill)
             .kill9()
-            .unwrap_or_else(|e| panic!("killing {victim}: {e}"));
-        std::thread::sleep(Duration::from_secs(8));
-        let other = *brokers.iter().find(|&&b| b != victim).unwrap_or(&victim);
-        // Fenced after the session timeout: it leads nothing and is in no ISR, yet produces go on (ISR 2).
-        let down_view = partitions(&cluster, other)
-            .unwrap_or_else(|| panic!("round {round}: no metadata from {other}"));
-        assert!(
-            down_view
-                .iter()
-                .all(|(_, l, isr)| *l != victim && !isr.contains(&victim) && isr.len() == 2),
-            "round {round}: broker {victim} still leads or is in an ISR while dead: {down_view:?}"
-        );
-        let acked_while_down = recorder.acked_count() - acked_before;
-        assert!(
-            acked_while_down > 0,
-            "round {round}: nothing acknowledged while broker {victim} was down"
-        );
-        eprintln!("round {round}: {acked_while_down} acked while broker {victim} was down");
+            .unwrap_or_else(|e| panic!("killing {}: {e}", plan.kill));
         cluster
-            .node_mut(victim)
+            .node_mut(plan.pause)
+            .sigstop()
+            .unwrap_or_else(|e| panic!("stopping {}: {e}", plan.pause));
+        let frozen_at = Instant::now();
+        if controllers_survive {
+            // Both are fenced after the session timeout: neither may lead anything.
+            let start = Instant::now();
+            loop {
+                let view = partitions(cluster, live);
+                if view.as_ref().is_some_and(|v| {
+                    v.iter()
+                        .all(|(_, l, _)| *l != plan.kill && *l != plan.pause)
+                }) {
+                    eprintln!(
+                        "[{label}] round {round}: leaderships moved off {} and {} after {:?}: {view:?}",
+                        plan.kill,
+                        plan.pause,
+                        start.elapsed()
+                    );
+                    break;
+                }
+                assert!(
+                    start.elapsed() < FENCE,
+                    "[{label}] round {round}: {} or {} still leads {FENCE:?} after being killed/frozen: \
+                     {view:?}",
+                    plan.kill,
+                    plan.pause
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        std::thread::sleep(FREEZE.saturating_sub(frozen_at.elapsed()));
+        cluster
+            .node_mut(plan.pause)
+            .sigcont()
+            .unwrap_or_else(|e| panic!("resuming {}: {e}", plan.pause));
+        let restarted = cluster
+            .node_mut(plan.kill)
             .restart()
-            .unwrap_or_else(|e| panic!("restarting {victim}: {e}"));
-        let rejoined = wait_full_isr(&cluster, other, REJOIN);
-        eprintln!("round {round}: broker {victim} back in every ISR {rejoined:?} after restart");
+            .unwrap_or_else(|e| panic!("restarting {}: {e}", plan.kill));
+        let rejoined = wait_full_isr(cluster, live, REJOIN);
+        eprintln!(
+            "[{label}] round {round}: {} serving {restarted:?} after restart, every ISR full {rejoined:?} \
+             later; {} acked in the round",
+            plan.kill,
+            workload.acked_count() - acked_before
+        );
         std::thread::sleep(Duration::from_secs(2));
     }
-    stop.store(true, Ordering::Relaxed);
-    sender
-        .join()
-        .unwrap_or_else(|_| panic!("the sending thread panicked"));
-    flush(&producer).unwrap_or_else(|e| panic!("{e}"));
-    let sent = usize::try_from(sent.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
-    let (acked, failed) = recorder.snapshot();
-
-    let log = consume_all(&cluster.bootstrap(), TOPIC, Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("reading back: {e}"));
-    let violations = check_exact(sent, &acked, &log);
-    let lost = violations
-        .iter()
-        .filter(|v| matches!(v, Violation::Missing { .. } | Violation::Different { .. }))
-        .count();
-    let mut copies: BTreeMap<&[u8], usize> = BTreeMap::new();
-    for r in log.values() {
-        if let Some(v) = r.value.as_deref() {
-            *copies.entry(v).or_default() += 1;
-        }
+    let healed = Instant::now();
+    let acked = workload.acked_count();
+    let deadline = healed + REJOIN;
+    while workload.acked_count() == acked {
+        assert!(
+            Instant::now() < deadline,
+            "[{label}] nothing acknowledged within {REJOIN:?} after the faults healed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
-    let duplicated = copies.values().filter(|&&n| n > 1).count();
-    eprintln!(
-        "sent {sent}, acknowledged {}, failed {}, present {}, lost {lost}, duplicated {duplicated}",
-        acked.len(),
-        failed.len(),
-        log.len(),
-    );
+    healed
+}
+
+/// One whole run: cluster, workload, nemesis, checks.
+fn nemesis_test(builder: ClusterBuilder, label: &str, group: Option<&str>) {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let started = Instant::now();
+    let mut cluster = start(builder);
+    let workload = Workload::start(&cluster.bootstrap(), TOPIC, PARTITIONS, group);
+    let healed = run_nemesis(&mut cluster, &workload, label);
+    let outcome = workload.finish(&cluster.bootstrap(), healed);
+    outcome.print(label);
+    eprintln!("[{label}] whole run {:?}", started.elapsed());
     assert!(
-        acked.len() > 1000,
-        "too few messages acknowledged to mean anything"
+        outcome.counts.acknowledged > 1000,
+        "[{label}] too few messages acknowledged to mean anything"
     );
-    assert_eq!(duplicated, 0, "messages stored more than once");
+    assert!(outcome.reads > 0, "[{label}] the reader read nothing");
     assert!(
-        violations.is_empty(),
-        "{}\nfirst failures: {:?}",
-        summarize(&violations, 10),
-        failed.iter().take(5).collect::<Vec<_>>()
+        outcome.violations.is_empty(),
+        "[{label}] {} broken promise(s):\n{}",
+        outcome.violations.len(),
+        outcome.violations.join("\n")
+    );
+    assert_eq!(outcome.counts.lost, 0);
+    assert_eq!(outcome.counts.duplicated, 0);
+}
+
+#[test]
+fn acked_writes_survive_kill_and_freeze_with_separate_controllers() {
+    nemesis_test(
+        Cluster::builder().controllers(3).brokers(3),
+        "3 controllers + 3 brokers",
+        None,
+    );
+}
+
+#[test]
+fn acked_writes_survive_kill_and_freeze_on_combined_nodes() {
+    nemesis_test(Cluster::builder().combined(3), "3 combined nodes", None);
+}
+
+#[test]
+fn group_commits_never_go_back_through_kill_and_freeze() {
+    nemesis_test(
+        Cluster::builder().controllers(3).brokers(3),
+        "group, 3 controllers + 3 brokers",
+        Some("fault-group"),
     );
 }

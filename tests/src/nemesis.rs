@@ -87,9 +87,69 @@ pub fn plan_round(
     Some(Round { kill, pause })
 }
 
+/// Makes `target` the killed broker (or, with `as_pause`, the frozen one), keeping the two different: how
+/// a test aims the faults at one broker, such as a group's coordinator.
+pub fn aim(round: Round, target: i32, as_pause: bool, brokers: &[i32]) -> Round {
+    let other = |not: i32, fallback: i32| {
+        if fallback != not {
+            fallback
+        } else {
+            brokers
+                .iter()
+                .copied()
+                .find(|b| *b != not)
+                .unwrap_or(fallback)
+        }
+    };
+    if as_pause {
+        Round {
+            pause: target,
+            kill: other(target, round.kill),
+        }
+    } else {
+        Round {
+            kill: target,
+            pause: other(target, round.pause),
+        }
+    }
+}
+
+/// The `__consumer_offsets` partition that holds `group` (Kafka: `abs(groupId.hashCode) % partitions`, with
+/// Java's `String.hashCode` over UTF-16 code units and `Utils.abs` = `n & 0x7fffffff`).
+pub fn group_offsets_partition(group: &str, partitions: i32) -> i32 {
+    let hash = group
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    (hash & 0x7fff_ffff) % partitions.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aiming_keeps_kill_and_pause_apart() {
+        let brokers = [1, 2, 3];
+        let r = Round { kill: 1, pause: 2 };
+        assert_eq!(aim(r, 3, false, &brokers), Round { kill: 3, pause: 2 });
+        assert_eq!(aim(r, 2, false, &brokers), Round { kill: 2, pause: 1 });
+        assert_eq!(aim(r, 1, true, &brokers), Round { kill: 2, pause: 1 });
+        assert_eq!(aim(r, 3, true, &brokers), Round { kill: 1, pause: 3 });
+    }
+
+    #[test]
+    fn group_partition_matches_kafka() {
+        // Java's "fault-group".hashCode() is -1003052268 (checked with jshell).
+        assert_eq!(
+            group_offsets_partition("fault-group", 50),
+            (-1_003_052_268i32 & 0x7fff_ffff) % 50
+        );
+        assert_eq!(group_offsets_partition("fault-group", 3), 2);
+        // "a".hashCode() == 97; "ab" == 97*31+98 = 3105.
+        assert_eq!(group_offsets_partition("a", 50), 97 % 50);
+        assert_eq!(group_offsets_partition("ab", 50), 3105 % 50);
+        assert_eq!(group_offsets_partition("", 50), 0);
+    }
 
     #[test]
     fn the_same_seed_gives_the_same_plan() {

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kraftwerk_tests::cluster::SESSION_TIMEOUT_MS;
-use kraftwerk_tests::nemesis::{plan_round, Rng, SEED_ENV};
+use kraftwerk_tests::nemesis::{aim, group_offsets_partition, plan_round, Rng, SEED_ENV};
 use kraftwerk_tests::{Cluster, ClusterBuilder};
 use rdkafka::admin::{NewTopic, TopicReplication};
 use support::workload::Workload;
@@ -33,6 +33,9 @@ use support::{admin, admin_options, block_on};
 const TOPIC: &str = "replicated";
 const PARTITIONS: i32 = 6;
 const ROUNDS: usize = 3;
+const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// `offsets.topic.num.partitions` for the test cluster (fewer than Kafka's 50: a lighter start).
+const OFFSETS_PARTITIONS: i32 = 3;
 /// `replica.lag.time.max.ms` for the test cluster: short, so ISR changes happen within the test.
 const LAG_MAX_MS: &str = "4000";
 /// How long a frozen broker stays frozen: past the session timeout, so the controller fences it.
@@ -47,11 +50,16 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 /// (partition, leader, ISR) of every partition of `TOPIC`, as broker `via` reports it.
 fn partitions(cluster: &Cluster, via: i32) -> Option<Vec<(i32, i32, Vec<i32>)>> {
+    partitions_of(cluster, via, TOPIC)
+}
+
+/// (partition, leader, ISR) of every partition of `topic`, as broker `via` reports it.
+fn partitions_of(cluster: &Cluster, via: i32, topic: &str) -> Option<Vec<(i32, i32, Vec<i32>)>> {
     let md = cluster.node(via).metadata().ok()?;
     let topic = md
         .topics
         .iter()
-        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == TOPIC))?;
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))?;
     let mut out: Vec<(i32, i32, Vec<i32>)> = topic
         .partitions
         .iter()
@@ -91,7 +99,11 @@ fn wait_full_isr(cluster: &Cluster, via: i32, timeout: Duration) -> Duration {
 fn start(builder: ClusterBuilder) -> Cluster {
     let cluster = builder
         .prop("replica.lag.time.max.ms", LAG_MAX_MS)
-        .prop("offsets.topic.num.partitions", "3")
+        .prop("group.initial.rebalance.delay.ms", "0")
+        .prop(
+            "offsets.topic.num.partitions",
+            OFFSETS_PARTITIONS.to_string(),
+        )
         .start()
         .unwrap_or_else(|e| panic!("starting the cluster: {e}"));
     let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))
@@ -107,8 +119,25 @@ fn start(builder: ClusterBuilder) -> Cluster {
     cluster
 }
 
-/// Runs the nemesis rounds against a running workload; returns when the last round has healed.
-fn run_nemesis(cluster: &mut Cluster, workload: &Workload, label: &str) -> Instant {
+/// The leader of `__consumer_offsets` partition `partition` (the coordinator of the groups it holds).
+fn coordinator(cluster: &Cluster, brokers: &[i32], partition: i32) -> Option<i32> {
+    brokers.iter().find_map(|b| {
+        partitions_of(cluster, *b, OFFSETS_TOPIC)?
+            .into_iter()
+            .find(|(p, l, _)| *p == partition && *l >= 0)
+            .map(|(_, l, _)| l)
+    })
+}
+
+/// Runs the nemesis rounds against a running workload; returns when the last round has healed. With
+/// `coordinated`, the `__consumer_offsets` partition of a group, the faults aim at its leader: killed in
+/// odd rounds, frozen in even ones.
+fn run_nemesis(
+    cluster: &mut Cluster,
+    workload: &Workload,
+    label: &str,
+    coordinated: Option<i32>,
+) -> Instant {
     let seed = Rng::seed_from_env_or_clock();
     eprintln!("[{label}] nemesis seed {seed} (replay with {SEED_ENV}={seed})");
     let mut rng = Rng::new(seed);
@@ -128,8 +157,14 @@ fn run_nemesis(cluster: &mut Cluster, workload: &Workload, label: &str) -> Insta
         for (_, leader, _) in &view {
             *led.entry(*leader).or_default() += 1;
         }
-        let plan = plan_round(&mut rng, &brokers, &led, round == 1)
+        let mut plan = plan_round(&mut rng, &brokers, &led, round == 1)
             .unwrap_or_else(|| panic!("[{label}] fewer than two brokers"));
+        if let Some(partition) = coordinated {
+            let coordinator = coordinator(cluster, &brokers, partition)
+                .unwrap_or_else(|| panic!("[{label}] no leader for {OFFSETS_TOPIC}-{partition}"));
+            plan = aim(plan, coordinator, round % 2 == 0, &brokers);
+            eprintln!("[{label}] round {round}: the group coordinator is {coordinator}");
+        }
         let live = *brokers
             .iter()
             .find(|b| **b != plan.kill && **b != plan.pause)
@@ -216,7 +251,8 @@ fn nemesis_test(builder: ClusterBuilder, label: &str, group: Option<&str>) {
     let started = Instant::now();
     let mut cluster = start(builder);
     let workload = Workload::start(&cluster.bootstrap(), TOPIC, PARTITIONS, group);
-    let healed = run_nemesis(&mut cluster, &workload, label);
+    let coordinated = group.map(|g| group_offsets_partition(g, OFFSETS_PARTITIONS));
+    let healed = run_nemesis(&mut cluster, &workload, label, coordinated);
     let outcome = workload.finish(&cluster.bootstrap(), healed);
     outcome.print(label);
     eprintln!("[{label}] whole run {:?}", started.elapsed());
@@ -249,7 +285,14 @@ fn acked_writes_survive_kill_and_freeze_on_combined_nodes() {
     nemesis_test(Cluster::builder().combined(3), "3 combined nodes", None);
 }
 
+/// Ignored until group coordinator failover lands: a broker that becomes the leader of a
+/// `__consumer_offsets` partition after it started does not load that partition's groups (it serves what
+/// it loaded at start), so after the coordinator moves OffsetFetch answers stale offsets and commits fail
+/// with UNKNOWN_MEMBER_ID. Seen here: a committed offset observed as 142 read back as 129 once the
+/// coordinator moved to a broker restarted earlier in the run.
 #[test]
+#[ignore = "needs group coordinator failover: loading a __consumer_offsets partition's groups when a \
+            broker becomes its leader after start (committed offsets go back without it)"]
 fn group_commits_never_go_back_through_kill_and_freeze() {
     nemesis_test(
         Cluster::builder().controllers(3).brokers(3),

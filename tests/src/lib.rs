@@ -11,6 +11,7 @@ pub mod broker;
 pub mod cluster;
 pub mod error;
 pub mod nemesis;
+pub mod netns;
 pub mod observed;
 pub mod ports;
 pub mod properties;

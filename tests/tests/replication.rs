@@ -23,8 +23,14 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kraftwerk_storage::batch::BatchBuilder;
 use kraftwerk_tests::cluster::SESSION_TIMEOUT_MS;
 use kraftwerk_tests::nemesis::{aim, group_offsets_partition, plan_round, Rng, SEED_ENV};
+use kraftwerk_tests::netns::NetLab;
+use kraftwerk_tests::wire::Connection;
 use kraftwerk_tests::{Cluster, ClusterBuilder};
 use rdkafka::admin::{NewTopic, TopicReplication};
 use support::workload::Workload;
@@ -299,4 +305,301 @@ fn group_commits_never_go_back_through_kill_and_freeze() {
         "group, 3 controllers + 3 brokers",
         Some("fault-group"),
     );
+}
+
+/// A cluster of three controllers and three brokers, each node in its own network namespace. The
+/// fields drop in order: the processes die before their namespaces go.
+struct LabCluster {
+    cluster: Cluster,
+    lab: NetLab,
+}
+
+impl LabCluster {
+    fn start() -> Self {
+        let lab = NetLab::create(6).unwrap_or_else(|e| panic!("creating the network lab: {e}"));
+        let cluster = start(
+            Cluster::builder()
+                .controllers(3)
+                .brokers(3)
+                .hosts(lab.hosts()),
+        );
+        LabCluster { cluster, lab }
+    }
+}
+
+/// The lab index of node `id`: nodes are placed in the cluster's order.
+fn lab_index(cluster: &Cluster, id: i32) -> usize {
+    cluster
+        .nodes()
+        .iter()
+        .position(|n| n.node_id() == id)
+        .unwrap_or_else(|| panic!("node {id} not in the cluster"))
+}
+
+/// Prints why and returns true where network namespaces cannot be made (not root, no `ip`).
+fn skip_without_namespaces() -> bool {
+    match NetLab::unavailable() {
+        Some(why) => {
+            eprintln!("SKIPPED: the network partition tests need network namespaces: {why}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// The broker leading the most partitions of `TOPIC` and the partitions it leads.
+fn top_leader(cluster: &Cluster, via: i32) -> (i32, Vec<i32>) {
+    let view = partitions(cluster, via).unwrap_or_else(|| panic!("no metadata from {via}"));
+    let mut led: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for (p, leader, _) in &view {
+        led.entry(*leader).or_default().push(*p);
+    }
+    led.into_iter()
+        .max_by_key(|(_, ps)| ps.len())
+        .unwrap_or_else(|| panic!("no leaders in {view:?}"))
+}
+
+/// How long the leader stays cut off: past the session timeout (so it is fenced) and past
+/// `replica.lag.time.max.ms` (so it tries to shrink its ISR, which the controller it cannot reach must
+/// refuse).
+const ISOLATION: Duration = Duration::from_secs(12);
+/// The acks=all timeout of each produce sent straight to the isolated leader.
+const STALE_PRODUCE_TIMEOUT_MS: i32 = 2000;
+const REQUEST_TIMED_OUT: i16 = 7;
+
+/// One acks=all produce of one record straight to `conn`; the partition's error code and base offset.
+fn produce_one(conn: &mut Connection, partition: i32, value: &str) -> Result<(i16, i64), String> {
+    let mut b = BatchBuilder::new(0, -1);
+    b.push(0, Some(b"stale"), Some(value.as_bytes()), &[])
+        .map_err(|e| format!("building a batch: {e}"))?;
+    let mut pd = PartitionProduceData::default();
+    pd.index = partition;
+    pd.records = Some(bytes::Bytes::from(b.build()));
+    let mut td = TopicProduceData::default();
+    td.name = TopicName(StrBytes::from_static_str(TOPIC));
+    td.partition_data = vec![pd];
+    let mut req = ProduceRequest::default();
+    req.acks = -1;
+    req.timeout_ms = STALE_PRODUCE_TIMEOUT_MS;
+    req.topic_data = vec![td];
+    let resp = conn.request(9, &req).map_err(|e| e.to_string())?;
+    let p = resp
+        .responses
+        .first()
+        .and_then(|t| t.partition_responses.first())
+        .ok_or("an empty produce response")?;
+    Ok((p.error_code, p.base_offset))
+}
+
+/// Split brain: three controllers and three brokers, each in its own network namespace. The broker
+/// leading the most partitions is cut off from the controllers and the other brokers (the clients in the
+/// root namespace still reach it) while the workload runs. The controller must fence it and move its
+/// leaderships; the cut-off leader, which still believes it leads, must not acknowledge one acks=all
+/// write (its ISR shrink needs the controller it cannot reach, and min.insync.replicas=2); after healing
+/// it must rejoin every ISR, and no acknowledged write may be lost or duplicated.
+#[test]
+fn an_isolated_leader_acknowledges_nothing_and_no_acked_write_is_lost() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let label = "split brain, 3 controllers + 3 brokers";
+    let started = Instant::now();
+    let LabCluster { cluster, lab } = LabCluster::start();
+    let brokers = cluster.broker_ids();
+    let workload = Workload::start(&cluster.bootstrap(), TOPIC, PARTITIONS, None);
+    std::thread::sleep(Duration::from_secs(3));
+    let (isolated, its_partitions) = top_leader(&cluster, brokers[0]);
+    let others: Vec<usize> = cluster
+        .nodes()
+        .iter()
+        .filter(|n| n.node_id() != isolated)
+        .map(|n| n.node_id())
+        .map(|id| lab_index(&cluster, id))
+        .collect();
+    let mut conn = Connection::connect(
+        cluster
+            .node(isolated)
+            .broker_addr()
+            .unwrap_or_else(|| panic!("{isolated} has no listener")),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("connecting to {isolated}: {e}"));
+    conn.set_read_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let acked_before = workload.acked_count();
+    eprintln!(
+        "[{label}] cutting broker {isolated} ({}) off from the controllers and brokers; it leads \
+         partitions {its_partitions:?}; {acked_before} acked so far",
+        cluster.node(isolated).host().addr
+    );
+    let log_at_cut = cluster.node(isolated).log_contents().len();
+    lab.cut(lab_index(&cluster, isolated), &others)
+        .unwrap_or_else(|e| panic!("cutting: {e}"));
+    let cut_at = Instant::now();
+
+    // Produce straight to the cut-off leader for as long as it is cut off: it must acknowledge nothing.
+    let survivor = *brokers
+        .iter()
+        .find(|b| **b != isolated)
+        .unwrap_or_else(|| panic!("one broker"));
+    let mut codes: BTreeMap<i16, usize> = BTreeMap::new();
+    let mut stale_acks = Vec::new();
+    let mut moved_after = None;
+    let mut n = 0;
+    while cut_at.elapsed() < ISOLATION || moved_after.is_none() {
+        assert!(
+            cut_at.elapsed() < ISOLATION + FENCE,
+            "[{label}] the controller did not move {isolated}'s leaderships within {FENCE:?} of the cut: \
+             {:?}",
+            partitions(&cluster, survivor)
+        );
+        let partition = its_partitions[n % its_partitions.len()];
+        let value = format!("stale-{n}");
+        n += 1;
+        match produce_one(&mut conn, partition, &value) {
+            Ok((0, offset)) => stale_acks.push((partition, offset, value)),
+            Ok((code, _)) => *codes.entry(code).or_default() += 1,
+            Err(e) => panic!("[{label}] produce to the cut-off leader {isolated}: {e}"),
+        }
+        if moved_after.is_none()
+            && partitions(&cluster, survivor)
+                .is_some_and(|v| v.iter().all(|(_, l, _)| *l != isolated))
+        {
+            moved_after = Some(cut_at.elapsed());
+        }
+    }
+    let acked_while_cut = workload.acked_count() - acked_before;
+    eprintln!(
+        "[{label}] while cut off: {n} produces to {isolated} answered {codes:?} (error code: count), \
+         {} acknowledged; leaderships moved off it after {moved_after:?}; the workload got {acked_while_cut} \
+         acks from the other leaders; view from {survivor}: {:?}",
+        stale_acks.len(),
+        partitions(&cluster, survivor)
+    );
+    // What the cut-off leader tried meanwhile (for the record: its ISR shrink needs the controller).
+    let log = cluster.node(isolated).log_contents();
+    let while_cut = log.get(log_at_cut..).unwrap_or_default();
+    eprintln!(
+        "[{label}] {isolated} while cut off logged {} ISR change requests, {} refusals",
+        while_cut
+            .matches("asking the controller to change the ISR")
+            .count(),
+        while_cut.matches("ISR change refused").count()
+    );
+    lab.heal().unwrap_or_else(|e| panic!("healing: {e}"));
+    let rejoined = wait_full_isr(&cluster, survivor, REJOIN);
+    eprintln!("[{label}] healed; {isolated} back in every ISR after {rejoined:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let healed = Instant::now();
+    let outcome = workload.finish(&cluster.bootstrap(), healed);
+    outcome.print(label);
+    eprintln!("[{label}] whole run {:?}", started.elapsed());
+
+    assert!(
+        stale_acks.is_empty(),
+        "[{label}] the cut-off leader {isolated} acknowledged acks=all writes it could not replicate: \
+         {stale_acks:?}"
+    );
+    assert!(
+        codes.get(&REQUEST_TIMED_OUT).copied().unwrap_or(0) > 0,
+        "[{label}] expected the cut-off leader to time out acks=all produces, it answered {codes:?}"
+    );
+    assert!(
+        acked_while_cut > 0,
+        "[{label}] nothing acknowledged by the other brokers while {isolated} was cut off"
+    );
+    assert!(
+        outcome.violations.is_empty(),
+        "[{label}] {} broken promise(s):\n{}",
+        outcome.violations.len(),
+        outcome.violations.join("\n")
+    );
+    assert_eq!(outcome.counts.lost, 0);
+    assert_eq!(outcome.counts.duplicated, 0);
+}
+
+/// A follower cut off from one leader only (both still reach the controllers, so neither is fenced):
+/// the leader must drop it from the ISR of the partitions it leads (after `replica.lag.time.max.ms`,
+/// through the controller) and go on acknowledging acks=all writes with the remaining two; after healing
+/// the follower must rejoin every ISR, and no acknowledged write may be lost or duplicated.
+#[test]
+fn a_follower_cut_off_from_its_leader_leaves_the_isr_and_writes_go_on() {
+    if skip_without_namespaces() {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let label = "follower cut off, 3 controllers + 3 brokers";
+    let started = Instant::now();
+    let LabCluster { cluster, lab } = LabCluster::start();
+    let brokers = cluster.broker_ids();
+    let workload = Workload::start(&cluster.bootstrap(), TOPIC, PARTITIONS, None);
+    std::thread::sleep(Duration::from_secs(3));
+    let (leader, led) = top_leader(&cluster, brokers[0]);
+    let mut rest = brokers.iter().copied().filter(|b| *b != leader);
+    let (follower, witness) = match (rest.next(), rest.next()) {
+        (Some(f), Some(w)) => (f, w),
+        _ => panic!("three brokers expected, got {brokers:?}"),
+    };
+    eprintln!(
+        "[{label}] cutting follower {follower} off from leader {leader} (leads {led:?}) only; {} acked so far",
+        workload.acked_count()
+    );
+    lab.cut(
+        lab_index(&cluster, follower),
+        &[lab_index(&cluster, leader)],
+    )
+    .unwrap_or_else(|e| panic!("cutting: {e}"));
+    let cut_at = Instant::now();
+    let shrunk = loop {
+        let view = partitions(&cluster, witness);
+        let out = view.as_ref().is_some_and(|v| {
+            v.iter()
+                .filter(|(p, _, _)| led.contains(p))
+                .all(|(_, l, isr)| *l == leader && !isr.contains(&follower) && isr.len() == 2)
+        });
+        if out {
+            break cut_at.elapsed();
+        }
+        assert!(
+            cut_at.elapsed() < FENCE,
+            "[{label}] {leader} did not drop {follower} from the ISR of {led:?} within {FENCE:?}: {view:?}\n{}",
+            cluster.log_tails(3000)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!(
+        "[{label}] {leader} dropped {follower} from the ISR of {led:?} after {shrunk:?}: {:?}",
+        partitions(&cluster, witness)
+    );
+    // Writes to the leader's partitions go on with the ISR of two.
+    let before = workload.acked_in(&led);
+    let wait_start = Instant::now();
+    while workload.acked_in(&led) == before {
+        assert!(
+            wait_start.elapsed() < REJOIN,
+            "[{label}] no write to {led:?} acknowledged within {REJOIN:?} of the ISR shrink"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    eprintln!(
+        "[{label}] {} writes to {led:?} acknowledged since the shrink; healing",
+        workload.acked_in(&led) - before
+    );
+    lab.heal().unwrap_or_else(|e| panic!("healing: {e}"));
+    let rejoined = wait_full_isr(&cluster, witness, REJOIN);
+    eprintln!("[{label}] healed; {follower} back in every ISR after {rejoined:?}");
+    std::thread::sleep(Duration::from_secs(2));
+    let outcome = workload.finish(&cluster.bootstrap(), Instant::now());
+    outcome.print(label);
+    eprintln!("[{label}] whole run {:?}", started.elapsed());
+    assert!(
+        outcome.violations.is_empty(),
+        "[{label}] {} broken promise(s):\n{}",
+        outcome.violations.len(),
+        outcome.violations.join("\n")
+    );
+    assert_eq!(outcome.counts.lost, 0);
+    assert_eq!(outcome.counts.duplicated, 0);
 }

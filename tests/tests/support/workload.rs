@@ -186,6 +186,16 @@ impl Workload {
         self.recorder.acked_count()
     }
 
+    /// How many acknowledgements so far were for one of `partitions`.
+    pub fn acked_in(&self, partitions: &[i32]) -> usize {
+        self.recorder
+            .lock()
+            .acked_at
+            .iter()
+            .filter(|(p, _)| partitions.contains(p))
+            .count()
+    }
+
     /// Stops the clients (after the group, if any, has committed since `healed`), flushes the producer,
     /// reads every partition from the start and checks it all.
     pub fn finish(self, bootstrap: &str, healed: Instant) -> Outcome {

@@ -193,6 +193,13 @@ pub fn count_outcomes(acked: &[Acked], log: &ConsumedLog) -> Counts {
     }
 }
 
+/// The longest time a partition went without an acknowledgement, and when that began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub longest: Duration,
+    pub from: Duration,
+}
+
 /// Per partition, the longest time without an acknowledgement while the producer was sending: between
 /// `start` (sending began), each acknowledgement time (`(partition, time)`, any order) and `end` (sending
 /// stopped). Every partition in `partitions` is reported; one never acknowledged is unavailable
@@ -202,7 +209,7 @@ pub fn longest_gaps(
     acks: &[(i32, Duration)],
     start: Duration,
     end: Duration,
-) -> BTreeMap<i32, Duration> {
+) -> BTreeMap<i32, Gap> {
     let mut times: BTreeMap<i32, Vec<Duration>> =
         partitions.iter().map(|p| (*p, Vec::new())).collect();
     for &(p, t) in acks {
@@ -213,12 +220,20 @@ pub fn longest_gaps(
         .map(|(p, mut ts)| {
             ts.sort_unstable();
             let mut prev = start;
-            let mut longest = Duration::ZERO;
+            let mut gap = Gap {
+                longest: Duration::ZERO,
+                from: start,
+            };
             for t in ts.into_iter().chain([end]) {
-                longest = longest.max(t.saturating_sub(prev));
+                if t.saturating_sub(prev) > gap.longest {
+                    gap = Gap {
+                        longest: t.saturating_sub(prev),
+                        from: prev,
+                    };
+                }
                 prev = t;
             }
-            (p, longest)
+            (p, gap)
         })
         .collect()
 }
@@ -350,8 +365,20 @@ mod tests {
         let parts: BTreeSet<i32> = [0, 1, 2].into();
         let acks = [(0, s(1)), (0, s(2)), (0, s(7)), (1, s(9))];
         let gaps = longest_gaps(&parts, &acks, s(0), s(10));
-        assert_eq!(gaps[&0], s(5));
-        assert_eq!(gaps[&1], s(9));
-        assert_eq!(gaps[&2], s(10));
+        assert_eq!(
+            gaps[&0],
+            Gap {
+                longest: s(5),
+                from: s(2)
+            }
+        );
+        assert_eq!(
+            gaps[&1],
+            Gap {
+                longest: s(9),
+                from: s(0)
+            }
+        );
+        assert_eq!(gaps[&2].longest, s(10));
     }
 }

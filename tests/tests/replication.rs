@@ -177,8 +177,9 @@ fn run_nemesis(
             .unwrap_or_else(|| panic!("[{label}] no third broker"));
         let acked_before = workload.acked_count();
         eprintln!(
-            "[{label}] round {round}: kill -9 {} (leads {}), SIGSTOP {} (leads {}) for {FREEZE:?}; \
-             {acked_before} acked so far; leaders {led:?}",
+            "[{label}] t={:.1}s round {round}: kill -9 {} (leads {}), SIGSTOP {} (leads {}) for \
+             {FREEZE:?}; {acked_before} acked so far; leaders {led:?}",
+            workload.elapsed().as_secs_f64(),
             plan.kill,
             led.get(&plan.kill).copied().unwrap_or(0),
             plan.pause,
@@ -231,24 +232,40 @@ fn run_nemesis(
             .unwrap_or_else(|e| panic!("restarting {}: {e}", plan.kill));
         let rejoined = wait_full_isr(cluster, live, REJOIN);
         eprintln!(
-            "[{label}] round {round}: {} serving {restarted:?} after restart, every ISR full {rejoined:?} \
-             later; {} acked in the round",
+            "[{label}] t={:.1}s round {round}: {} serving {restarted:?} after restart, every ISR full \
+             {rejoined:?} later; {} acked in the round",
+            workload.elapsed().as_secs_f64(),
             plan.kill,
             workload.acked_count() - acked_before
         );
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    let healed = Instant::now();
-    let acked = workload.acked_count();
-    let deadline = healed + REJOIN;
-    while workload.acked_count() == acked {
-        assert!(
-            Instant::now() < deadline,
-            "[{label}] nothing acknowledged within {REJOIN:?} after the faults healed"
+        let recovered = wait_every_partition_acked(workload, label);
+        eprintln!(
+            "[{label}] t={:.1}s round {round}: every partition acknowledged again {recovered:?} after \
+             the ISRs were full",
+            workload.elapsed().as_secs_f64()
         );
-        std::thread::sleep(Duration::from_millis(100));
     }
-    healed
+    Instant::now()
+}
+
+/// Waits until every partition has had a new acknowledgement (liveness after a round heals); returns
+/// how long that took.
+fn wait_every_partition_acked(workload: &Workload, label: &str) -> Duration {
+    let start = Instant::now();
+    let before: Vec<usize> = (0..PARTITIONS).map(|p| workload.acked_in(&[p])).collect();
+    loop {
+        let stuck: Vec<i32> = (0..PARTITIONS)
+            .filter(|p| workload.acked_in(&[*p]) == before[*p as usize])
+            .collect();
+        if stuck.is_empty() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < REJOIN,
+            "[{label}] partitions {stuck:?} acknowledged nothing within {REJOIN:?} after the faults healed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// One whole run: cluster, workload, nemesis, checks.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use kraftwerk_tests::observed::{
     check_acked_commits_kept, check_commits_monotonic, check_reads_durable, count_outcomes,
-    longest_gaps, CommitObservation, Counts, Read,
+    longest_gaps, CommitObservation, Counts, Gap, Read,
 };
 use kraftwerk_tests::verify::{check_exact, summarize, StoredRecord};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -73,7 +73,7 @@ pub struct Outcome {
     pub failed_sends: usize,
     pub reads: usize,
     /// Longest time without an acknowledgement, per partition, while the producer was sending.
-    pub longest_gap: BTreeMap<i32, Duration>,
+    pub longest_gap: BTreeMap<i32, Gap>,
     pub group: Option<GroupStats>,
     /// Every broken promise, readable; empty when the run was correct.
     pub violations: Vec<String>,
@@ -89,7 +89,13 @@ impl Outcome {
         let gaps: Vec<String> = self
             .longest_gap
             .iter()
-            .map(|(p, d)| format!("p{p} {:.1}s", d.as_secs_f64()))
+            .map(|(p, g)| {
+                format!(
+                    "p{p} {:.1}s (from t={:.1}s)",
+                    g.longest.as_secs_f64(),
+                    g.from.as_secs_f64()
+                )
+            })
             .collect();
         eprintln!(
             "[{label}] longest unavailability per partition: {}",
@@ -180,6 +186,11 @@ impl Workload {
             reader,
             group,
         }
+    }
+
+    /// Time since the workload started: the clock of the printed gaps.
+    pub fn elapsed(&self) -> Duration {
+        self.epoch.elapsed()
     }
 
     pub fn acked_count(&self) -> usize {

@@ -35,6 +35,7 @@ advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
 log.dirs=$DIR/data
 num.partitions=$PARTITIONS
 default.replication.factor=1
+offsets.topic.replication.factor=1
 auto.create.topics.enable=true
 PROPS
 "$BIN" format --config "$DIR/server.properties" --cluster-id "$("$BIN" random-uuid)" >/dev/null

@@ -195,6 +195,30 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Largest request frame the broker accepts.",
     ),
     def(
+        "unclean.leader.election.enable",
+        Boolean,
+        Some("false"),
+        "Whether a replica outside the ISR may become leader when no in-sync replica is live.",
+    ),
+    def(
+        "auto.leader.rebalance.enable",
+        Boolean,
+        Some("true"),
+        "The active controller moves leadership back to preferred replicas.",
+    ),
+    def(
+        "leader.imbalance.check.interval.seconds",
+        Long,
+        Some("300"),
+        "How often the active controller checks for leader imbalance.",
+    ),
+    def(
+        "leader.imbalance.per.broker.percentage",
+        Int,
+        Some("10"),
+        "Share of a broker's preferred partitions led elsewhere above which they move back.",
+    ),
+    def(
         "min.insync.replicas",
         Int,
         Some("1"),

@@ -26,20 +26,25 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("invalid --override {0:?}: expected key=value")]
     BadOverride(String),
-    /// A listener maps to a protocol Kraftwerk does not serve yet. Serving it as plain TCP would silently
-    /// drop the encryption or authentication the operator asked for, so the start stops instead.
+    /// A listener maps to a protocol Kraftwerk does not serve yet (SASL), or serves only for clients (SSL on
+    /// the inter-broker or controller listener, whose connections Kraftwerk makes in plaintext). Serving it as
+    /// plain TCP would silently drop the encryption or authentication the operator asked for, so the start
+    /// stops instead.
     #[error(
-        "listener {listener} in '{key}' uses security protocol {protocol}, which Kraftwerk does not serve yet \
-         (only PLAINTEXT listeners are supported); refusing to start rather than serve it without \
-         {missing}. Remove the listener, or map it to PLAINTEXT in listener.security.protocol.map if the \
-         network is trusted"
+        "listener {listener} in '{key}' uses security protocol {protocol}, which Kraftwerk does not serve \
+         there yet ({served}); refusing to start rather than serve it without {missing}. {fix}"
     )]
     UnsupportedSecurityProtocol {
         key: &'static str,
         listener: String,
         protocol: &'static str,
+        served: &'static str,
         missing: &'static str,
+        fix: &'static str,
     },
+    /// An SSL listener's settings are wrong.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsConfigError),
 }
 
 /// The security protocols Kafka names in `listener.security.protocol.map` (the same type the metadata
@@ -126,6 +131,12 @@ pub struct BrokerConfig {
     /// `replica.lag.time.max.ms`: a follower that has not caught up with its leader's log end for this long
     /// leaves the ISR.
     pub replica_lag_time_max: std::time::Duration,
+    /// `replica.selector.class`: whether a leader points rack-aware consumers at a replica in their rack
+    /// (KIP-392); unknown classes are refused.
+    pub replica_selector: crate::replica::read_replica::ReplicaSelector,
+    /// `replica.high.watermark.checkpoint.interval.ms`: how often each log directory's high watermarks are
+    /// written to `replication-offset-checkpoint`.
+    pub replica_hw_checkpoint_interval: std::time::Duration,
     /// `inter.broker.listener.name`: the listener followers fetch from (else the first client listener).
     pub inter_broker_listener_name: Option<String>,
     pub compression_type: String,
@@ -148,6 +159,19 @@ pub struct BrokerConfig {
     /// `metadata.log.max.record.bytes.between.snapshots` (Kafka's default 20 MiB): a controller snapshots its
     /// image after applying this many bytes of records, and trims its log behind the snapshot.
     pub metadata_snapshot_bytes: u64,
+    /// The TLS settings of each SSL listener, by listener name.
+    pub ssl: BTreeMap<String, crate::tls::SslSettings>,
+    /// `unclean.leader.election.enable`: the default, for topics without an override (and no dynamic broker
+    /// config), of whether a partition whose in-sync replicas are all gone may elect a live replica outside
+    /// the ISR (possible data loss). Read by the active controller.
+    pub unclean_leader_election_enable: bool,
+    /// `auto.leader.rebalance.enable`: the active controller moves leaderships back to preferred replicas.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`: how often the active controller checks for imbalance.
+    pub leader_imbalance_check_interval: std::time::Duration,
+    /// `leader.imbalance.per.broker.percentage`: a broker's leaderships are moved back once more than this
+    /// share of the partitions it is preferred leader of are led by another replica.
+    pub leader_imbalance_per_broker_percentage: u32,
     /// Every key as given (after overrides), for DescribeConfigs of the broker resource.
     pub raw: BTreeMap<String, String>,
 }
@@ -192,6 +216,12 @@ pub const KNOWN_KEYS: &[&str] = &[
     "connections.max.idle.ms",
     "min.insync.replicas",
     "replica.lag.time.max.ms",
+    "replica.selector.class",
+    "replica.high.watermark.checkpoint.interval.ms",
+    "unclean.leader.election.enable",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+    "leader.imbalance.per.broker.percentage",
     "compression.type",
     "offsets.topic.num.partitions",
     "offsets.topic.replication.factor",
@@ -364,21 +394,45 @@ fn parse_listeners(
     Ok(out)
 }
 
-/// Stops the start when a listener names SSL, SASL_PLAINTEXT or SASL_SSL: until TLS and SASL are built,
-/// accepting such a listener would serve it as plain, unauthenticated TCP.
-fn refuse_unserved_protocols(key: &'static str, listeners: &[Listener]) -> Result<(), ConfigError> {
+/// Stops the start when a listener names SASL_PLAINTEXT or SASL_SSL (SASL is not built yet), or SSL on a listener
+/// Kraftwerk itself connects to (the controller listeners and the inter-broker listener: brokers and
+/// controllers do not yet speak TLS to each other). Accepting such a listener would serve it as plain,
+/// unauthenticated TCP.
+fn refuse_unserved_protocols(
+    key: &'static str,
+    listeners: &[Listener],
+    controller_listener_names: &[String],
+    inter_broker_listener: Option<&str>,
+) -> Result<(), ConfigError> {
+    const SERVED: &str = "SSL is served on client listeners only; SASL not at all";
     for l in listeners {
-        let missing = match l.security_protocol {
+        let internal = controller_listener_names.contains(&l.name)
+            || inter_broker_listener == Some(l.name.as_str());
+        let (missing, fix) = match l.security_protocol {
             SecurityProtocol::Plaintext => continue,
-            SecurityProtocol::Ssl => "TLS",
-            SecurityProtocol::SaslPlaintext => "SASL authentication",
-            SecurityProtocol::SaslSsl => "TLS and SASL authentication",
+            SecurityProtocol::Ssl if !internal => continue,
+            SecurityProtocol::Ssl => (
+                "TLS between brokers and controllers",
+                "Give inter.broker.listener.name and controller.listener.names their own PLAINTEXT listeners \
+                 on a trusted network, and keep SSL for the client listeners",
+            ),
+            SecurityProtocol::SaslPlaintext => (
+                "SASL authentication",
+                "Remove the listener, or map it to PLAINTEXT in listener.security.protocol.map if the network \
+                 is trusted",
+            ),
+            SecurityProtocol::SaslSsl => (
+                "TLS and SASL authentication",
+                "Use an SSL listener (with ssl.client.auth=required for authentication), or remove it",
+            ),
         };
         return Err(ConfigError::UnsupportedSecurityProtocol {
             key,
             listener: format!("{}://{}:{}", l.name, l.host, l.port),
             protocol: l.security_protocol.name(),
+            served: SERVED,
             missing,
+            fix,
         });
     }
     Ok(())
@@ -537,7 +591,10 @@ impl BrokerConfig {
 
     pub fn from_properties(props: BTreeMap<String, String>) -> Result<Self, ConfigError> {
         for key in props.keys() {
-            if !KNOWN_KEYS.contains(&key.as_str()) && !key.starts_with("listener.name.") {
+            if !KNOWN_KEYS.contains(&key.as_str())
+                && !crate::tls::settings::SSL_KEYS.contains(&key.as_str())
+                && !key.starts_with("listener.name.")
+            {
                 tracing::warn!(key = %key, "unknown config key ignored");
             }
         }
@@ -611,8 +668,36 @@ impl BrokerConfig {
                 .cloned()
                 .collect();
         }
-        refuse_unserved_protocols("listeners", &listeners)?;
-        refuse_unserved_protocols("advertised.listeners", &advertised_listeners)?;
+        let inter_broker_listener =
+            props
+                .get("inter.broker.listener.name")
+                .cloned()
+                .or_else(|| {
+                    listeners
+                        .iter()
+                        .find(|l| !controller_listener_names.contains(&l.name))
+                        .map(|l| l.name.clone())
+                });
+        for (key, list) in [
+            ("listeners", &listeners),
+            ("advertised.listeners", &advertised_listeners),
+        ] {
+            refuse_unserved_protocols(
+                key,
+                list,
+                &controller_listener_names,
+                inter_broker_listener.as_deref(),
+            )?;
+        }
+        let mut ssl = BTreeMap::new();
+        for l in &listeners {
+            if l.security_protocol == SecurityProtocol::Ssl {
+                ssl.insert(
+                    l.name.clone(),
+                    crate::tls::SslSettings::from_props(&l.name, &props)?,
+                );
+            }
+        }
         let is_broker = process_roles.contains(&Role::Broker);
         if is_broker
             && !listeners
@@ -656,6 +741,17 @@ impl BrokerConfig {
                 "must be less than broker.session.timeout.ms",
             ));
         }
+        let leader_imbalance_check_seconds: u64 =
+            parse_num(&props, "leader.imbalance.check.interval.seconds", 300)?;
+        if leader_imbalance_check_seconds == 0 {
+            return Err(invalid(
+                "leader.imbalance.check.interval.seconds",
+                "0",
+                "must be at least 1",
+            ));
+        }
+        let leader_imbalance_per_broker_percentage: u32 =
+            parse_num(&props, "leader.imbalance.per.broker.percentage", 10)?;
         let mut log_dirs: Vec<PathBuf> = list(&props, "log.dirs")
             .into_iter()
             .map(PathBuf::from)
@@ -726,6 +822,7 @@ impl BrokerConfig {
             ));
         }
         Ok(BrokerConfig {
+            ssl,
             process_roles,
             node_id,
             voters,
@@ -759,6 +856,18 @@ impl BrokerConfig {
             ),
             min_insync_replicas: parse_num(&props, "min.insync.replicas", 1)?,
             replica_lag_time_max: positive_ms(&props, "replica.lag.time.max.ms", 30_000)?,
+            replica_hw_checkpoint_interval: positive_ms(
+                &props,
+                "replica.high.watermark.checkpoint.interval.ms",
+                5_000,
+            )?,
+            replica_selector: {
+                let value = props
+                    .get("replica.selector.class")
+                    .map_or("", |v| v.as_str());
+                crate::replica::read_replica::ReplicaSelector::parse(value)
+                    .map_err(|e| invalid("replica.selector.class", value, &e.to_string()))?
+            },
             inter_broker_listener_name: props.get("inter.broker.listener.name").cloned(),
             compression_type: props
                 .get("compression.type")
@@ -801,6 +910,16 @@ impl BrokerConfig {
                 }
                 bytes
             },
+            unclean_leader_election_enable: parse_bool(
+                &props,
+                "unclean.leader.election.enable",
+                false,
+            )?,
+            auto_leader_rebalance_enable: parse_bool(&props, "auto.leader.rebalance.enable", true)?,
+            leader_imbalance_check_interval: std::time::Duration::from_secs(
+                leader_imbalance_check_seconds,
+            ),
+            leader_imbalance_per_broker_percentage,
             raw: props,
         })
     }
@@ -878,6 +997,25 @@ mod tests {
     }
 
     #[test]
+    fn replica_selector_class_is_kafkas_or_refused() {
+        use crate::replica::read_replica::{ReplicaSelector, RACK_AWARE_SELECTOR};
+        let mut props = base();
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert_eq!(c.replica_selector, ReplicaSelector::Leader);
+        props.insert("replica.selector.class".into(), RACK_AWARE_SELECTOR.into());
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert_eq!(c.replica_selector, ReplicaSelector::RackAware);
+        props.insert("replica.selector.class".into(), "com.example.Mine".into());
+        let err = BrokerConfig::from_properties(props)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("replica.selector.class") && err.contains("com.example.Mine"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn replication_keys_are_honoured() {
         let mut props = base();
         props.insert("replica.lag.time.max.ms".into(), "1500".into());
@@ -887,6 +1025,37 @@ mod tests {
         assert_eq!(c.inter_broker_listener(), Some("INTERNAL"));
         props.insert("replica.lag.time.max.ms".into(), "0".into());
         assert!(BrokerConfig::from_properties(props).is_err());
+    }
+
+    #[test]
+    fn leader_election_keys_are_honoured() {
+        let c = BrokerConfig::from_properties(base()).expect("valid");
+        assert!(!c.unclean_leader_election_enable);
+        assert!(c.auto_leader_rebalance_enable);
+        assert_eq!(c.leader_imbalance_check_interval.as_secs(), 300);
+        assert_eq!(c.leader_imbalance_per_broker_percentage, 10);
+        let mut props = base();
+        props.insert("unclean.leader.election.enable".into(), "true".into());
+        props.insert("auto.leader.rebalance.enable".into(), "false".into());
+        props.insert("leader.imbalance.check.interval.seconds".into(), "2".into());
+        props.insert("leader.imbalance.per.broker.percentage".into(), "0".into());
+        let c = BrokerConfig::from_properties(props.clone()).expect("valid");
+        assert!(c.unclean_leader_election_enable);
+        assert!(!c.auto_leader_rebalance_enable);
+        assert_eq!(c.leader_imbalance_check_interval.as_secs(), 2);
+        assert_eq!(c.leader_imbalance_per_broker_percentage, 0);
+        for (key, bad) in [
+            ("leader.imbalance.check.interval.seconds", "0"),
+            ("leader.imbalance.per.broker.percentage", "-1"),
+            ("unclean.leader.election.enable", "yes"),
+        ] {
+            let mut props = base();
+            props.insert(key.into(), bad.into());
+            let err = BrokerConfig::from_properties(props)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     /// A controller missing from the voters is an observer waiting to be added; the bootstrap-servers form of a

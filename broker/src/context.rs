@@ -41,6 +41,9 @@ impl BrokerContext {
 pub struct ConnectionInfo {
     pub peer: SocketAddr,
     pub listener_name: String,
+    /// Who the client is: `User:<certificate subject>` on an SSL listener with a client certificate, else
+    /// `User:ANONYMOUS`.
+    pub principal: String,
 }
 
 pub fn now_ms() -> i64 {

@@ -15,3 +15,4 @@ pub mod producer_ids;
 pub mod quorum;
 pub mod replica;
 pub mod server;
+pub mod tls;

@@ -147,6 +147,7 @@ async fn start_controller(
             // raft-rs counts an election timeout of 10 ticks (randomised to 10-20).
             tick: (config.election_timeout / 10).max(Duration::from_millis(1)),
             snapshot_bytes: config.metadata_snapshot_bytes,
+            unclean_leader_election_enable: config.unclean_leader_election_enable,
         },
         transport,
     )
@@ -172,10 +173,16 @@ async fn start_controller(
         listener.name.clone(),
     );
     let check_every = (config.broker_heartbeat_interval / 2).max(Duration::from_millis(50));
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(controller_service::accept_loop(socket, service.clone())),
-        tokio::spawn(service.run_session_checks(check_every)),
+        tokio::spawn(service.clone().run_session_checks(check_every)),
     ];
+    if config.auto_leader_rebalance_enable {
+        tasks.push(tokio::spawn(service.run_leader_rebalance(
+            config.leader_imbalance_check_interval,
+            config.leader_imbalance_per_broker_percentage,
+        )));
+    }
     Ok((controller, tasks))
 }
 
@@ -272,9 +279,7 @@ async fn start_broker(
         config.replica_lag_time_max,
     )));
 
-    let groups = GroupService::start(&config, cluster.clone(), replicas.clone())
-        .await
-        .context("starting the group coordinator")?;
+    let groups = GroupService::start(&config, cluster.clone(), replicas.clone());
 
     let ctx = Arc::new(BrokerContext {
         config: config.clone(),
@@ -321,7 +326,32 @@ async fn start_broker(
         })
     });
 
+    tasks.push({
+        let replicas = replicas.clone();
+        let every = config.replica_hw_checkpoint_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let replicas = replicas.clone();
+                let _ = tokio::task::spawn_blocking(move || replicas.checkpoint_high_watermarks())
+                    .await;
+            }
+        })
+    });
+
+    // Every listener's TLS stores are read and every socket bound before any accepts: a bad keystore or a
+    // taken port stops the start before a client is served on the others.
+    let mut bound = Vec::new();
     for listener in config.client_listeners() {
+        let tls = match config.ssl.get(&listener.name) {
+            Some(settings) => Some(
+                crate::tls::TlsListener::new(settings)
+                    .with_context(|| format!("setting up TLS for listener {}", listener.name))?,
+            ),
+            None => None,
+        };
         let socket = network::listener::bind(listener).await.with_context(|| {
             format!(
                 "binding listener {}://{}",
@@ -329,14 +359,19 @@ async fn start_broker(
                 listener.bind_addr()
             )
         })?;
+        bound.push((listener, tls, socket));
+    }
+    for (listener, tls, socket) in bound {
         tracing::info!(
             listener = %listener.name,
+            protocol = listener.security_protocol.name(),
             addr = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             "listening"
         );
         tasks.push(tokio::spawn(network::listener::accept_loop(
             socket,
             listener.clone(),
+            tls,
             ctx.clone(),
         )));
     }

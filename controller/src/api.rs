@@ -239,6 +239,80 @@ impl FailUncommitted for Result<ProducerIdBlock, ControllerError> {
     }
 }
 
+/// ElectLeaders' election type (Kafka's `ElectionType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElectionType {
+    /// Move leadership to the preferred (first assigned) replica when it is in the ISR and live.
+    Preferred,
+    /// Give a leaderless partition a leader, from outside the ISR if no ISR member is live.
+    Unclean,
+}
+
+impl ElectionType {
+    /// The wire value (0 PREFERRED, 1 UNCLEAN); `None` for anything else.
+    pub fn from_id(id: i8) -> Option<Self> {
+        match id {
+            0 => Some(Self::Preferred),
+            1 => Some(Self::Unclean),
+            _ => None,
+        }
+    }
+}
+
+/// The partitions of one topic named in an ElectLeaders request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ElectLeadersTopic {
+    pub topic: String,
+    pub partitions: Vec<i32>,
+}
+
+/// ElectLeaders' outcome for one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionElection {
+    pub partition: i32,
+    /// `Ok` when a leader was elected; ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE,
+    /// ELIGIBLE_LEADERS_NOT_AVAILABLE or UNKNOWN_TOPIC_OR_PARTITION otherwise.
+    pub result: Result<(), ControllerError>,
+}
+
+/// ElectLeaders' outcome for one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicElection {
+    pub topic: String,
+    pub partitions: Vec<PartitionElection>,
+}
+
+/// Whether an ElectLeaders answer says its elections did not commit because this node stopped being the
+/// active controller: every partition answered NOT_CONTROLLER (and there was at least one).
+pub fn elections_not_committed(results: &[TopicElection]) -> bool {
+    let mut any = false;
+    for p in results.iter().flat_map(|t| &t.partitions) {
+        if !matches!(p.result, Err(ControllerError::NotController)) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+impl FailUncommitted for Vec<TopicElection> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.into_iter()
+            .map(|t| TopicElection {
+                topic: t.topic,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| PartitionElection {
+                        partition: p.partition,
+                        result: p.result.and(Err(err.clone())),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
 /// AlterPartition: a partition leader asks to change the ISR (Kafka's AlterPartition request, one partition).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlterPartitionRequest {
@@ -254,6 +328,9 @@ pub struct AlterPartitionRequest {
     pub partition_epoch: i32,
     /// The ISR it wants.
     pub new_isr: Vec<i32>,
+    /// Kafka's LeaderRecoveryState the leader reports: RECOVERED (0) once a leader elected uncleanly has
+    /// recovered; RECOVERING (1) is only valid with an ISR of the leader alone.
+    pub leader_recovery_state: i8,
 }
 
 /// A partition's replication state after an AlterPartition.
@@ -271,8 +348,71 @@ impl FailUncommitted for Result<PartitionState, ControllerError> {
     }
 }
 
+impl FailUncommitted for Result<crate::ops::leaders::RebalancePass, ControllerError> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.and(Err(err.clone()))
+    }
+}
+
 impl FailUncommitted for Result<(), ControllerError> {
     fn fail_uncommitted(self, err: &ControllerError) -> Self {
         self.and(Err(err.clone()))
     }
+}
+
+/// One partition of an AlterPartitionReassignments request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassignmentSpec {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// The target replicas, preferred leader first; `None` cancels the reassignment in progress.
+    pub replicas: Option<Vec<i32>>,
+}
+
+/// The outcome for one partition of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionResult {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Success or the Kafka error.
+    pub result: Result<(), ControllerError>,
+}
+
+impl FailUncommitted for Vec<PartitionResult> {
+    fn fail_uncommitted(self, err: &ControllerError) -> Self {
+        self.into_iter()
+            .map(|r| PartitionResult {
+                result: r.result.and(Err(err.clone())),
+                ..r
+            })
+            .collect()
+    }
+}
+
+/// The partitions of one topic a ListPartitionReassignments request asks about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReassignmentQuery {
+    /// Topic name.
+    pub topic: String,
+    /// Partition indexes.
+    pub partitions: Vec<i32>,
+}
+
+/// A reassignment in progress (ListPartitionReassignments' `OngoingPartitionReassignment`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OngoingReassignment {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// The replicas now: the target ones and those being removed.
+    pub replicas: Vec<i32>,
+    /// Replicas being added.
+    pub adding: Vec<i32>,
+    /// Replicas being removed.
+    pub removing: Vec<i32>,
 }

@@ -44,6 +44,9 @@ pub struct ControllerConfig {
     /// `metadata.log.max.record.bytes.between.snapshots`: a snapshot of the image is taken once this many
     /// bytes of records were applied since the last one.
     pub snapshot_bytes: u64,
+    /// `unclean.leader.election.enable` of this node's configuration: whether a partition whose ISR is all
+    /// gone may elect a replica outside it, for topics (and dynamic broker configs) that do not say.
+    pub unclean_leader_election_enable: bool,
 }
 
 impl ControllerConfig {
@@ -103,6 +106,7 @@ mod tests {
             default_replication_factor: 1,
             tick: Duration::from_millis(100),
             snapshot_bytes: 20 << 20,
+            unclean_leader_election_enable: false,
         }
     }
 

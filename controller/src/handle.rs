@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::api::{
     AlterConfigSpec, BrokerRegistration, CreatePartitionsSpec, CreateTopicSpec, CreatedTopic,
-    FailUncommitted, ProducerIdBlock, ResourceResult, TopicRef, TopicResult,
+    ElectLeadersTopic, ElectionType, FailUncommitted, ProducerIdBlock, ResourceResult,
+    TopicElection, TopicRef, TopicResult,
 };
 use crate::config::ControllerConfig;
 use crate::error::ControllerError;
@@ -131,6 +132,10 @@ pub(crate) async fn start_on_stores(
         default_num_partitions: config.default_num_partitions,
         default_replication_factor: config.default_replication_factor,
         policies,
+        election: ops::election::ElectionPolicy {
+            node_id: config.node_id,
+            unclean_leader_election_enable: config.unclean_leader_election_enable,
+        },
         new_topic_id: Box::new(Uuid::new_v4),
     };
     let node = Node::new(NodeParts {
@@ -375,9 +380,11 @@ impl ControllerHandle {
     pub async fn register_broker(&self, reg: BrokerRegistration) -> Result<(), ControllerError> {
         // A new incarnation per registration, drawn here so the operation stays deterministic.
         let incarnation_id = uuid::Uuid::new_v4();
-        self.submit(move |image, _| ops::brokers::register_broker(image, &reg, incarnation_id))
-            .await
-            .unwrap_or(Err(ControllerError::NotController))
+        self.submit(move |image, ctx| {
+            ops::brokers::register_broker(image, &ctx.election, &reg, incarnation_id)
+        })
+        .await
+        .unwrap_or(Err(ControllerError::NotController))
     }
 
     /// Records `metadata.version` if the cluster has none (the first active controller of a new cluster).
@@ -389,23 +396,60 @@ impl ControllerHandle {
 
     /// Fences a broker: its leaderships move to other in-sync replicas.
     pub async fn fence_broker(&self, broker_id: i32) -> Result<(), ControllerError> {
-        self.submit(move |image, _| ops::brokers::fence_broker(image, broker_id))
+        self.submit(move |image, ctx| ops::brokers::fence_broker(image, &ctx.election, broker_id))
             .await
             .unwrap_or(Err(ControllerError::NotController))
     }
 
     /// Unfences a broker.
     pub async fn unfence_broker(&self, broker_id: i32) -> Result<(), ControllerError> {
-        self.submit(move |image, _| ops::brokers::unfence_broker(image, broker_id))
+        self.submit(move |image, ctx| ops::brokers::unfence_broker(image, &ctx.election, broker_id))
             .await
             .unwrap_or(Err(ControllerError::NotController))
     }
 
     /// Removes a broker from the cluster.
     pub async fn unregister_broker(&self, broker_id: i32) -> Result<(), ControllerError> {
-        self.submit(move |image, _| ops::brokers::unregister_broker(image, broker_id))
-            .await
-            .unwrap_or(Err(ControllerError::NotController))
+        self.submit(move |image, ctx| {
+            ops::brokers::unregister_broker(image, &ctx.election, broker_id)
+        })
+        .await
+        .unwrap_or(Err(ControllerError::NotController))
+    }
+
+    /// ElectLeaders: PREFERRED or UNCLEAN elections for the named partitions (`None`: every partition, and
+    /// only those where an election happened or failed are reported).
+    pub async fn elect_leaders(
+        &self,
+        election_type: ElectionType,
+        topics: Option<Vec<ElectLeadersTopic>>,
+    ) -> Result<Vec<TopicElection>, ControllerError> {
+        self.submit(move |image, _| {
+            ops::leaders::elect_leaders(image, election_type, topics.as_deref())
+        })
+        .await
+        .ok_or(ControllerError::NotController)
+    }
+
+    /// One pass of the preferred-leader rebalance (see `ops::leaders::rebalance_leaders`): moves at most
+    /// [`ops::leaders::MAX_MOVES_PER_BATCH`] leaderships in one batch; `more` says whether to run another.
+    pub async fn rebalance_leaders(
+        &self,
+        imbalance_percentage: u32,
+    ) -> Result<ops::leaders::RebalancePass, ControllerError> {
+        self.submit(move |image, _| {
+            let out = ops::leaders::rebalance_leaders(
+                image,
+                imbalance_percentage,
+                ops::leaders::MAX_MOVES_PER_BATCH,
+            );
+            OpOutput {
+                records: out.records,
+                response: Ok(out.response),
+            }
+        })
+        .await
+        .unwrap_or(Err(ControllerError::NotController))
     }
 
     /// Hands `broker_id` the next block of producer ids (AllocateProducerIds in Kafka); committed before
@@ -457,6 +501,49 @@ impl ControllerHandle {
         self.submit(move |image, _| ops::topics::create_partitions(image, &reqs, validate_only))
             .await
             .unwrap_or_else(|| names.into_iter().map(not_controller).collect())
+    }
+
+    /// AlterPartitionReassignments. One result per partition, in order; the accepted ones are written
+    /// together.
+    pub async fn alter_partition_reassignments(
+        &self,
+        specs: Vec<crate::api::ReassignmentSpec>,
+        allow_replication_factor_change: bool,
+    ) -> Vec<crate::api::PartitionResult> {
+        let failed: Vec<_> = specs
+            .iter()
+            .map(|s| crate::api::PartitionResult {
+                topic: s.topic.clone(),
+                partition: s.partition,
+                result: Err(ControllerError::NotController),
+            })
+            .collect();
+        self.submit(move |image, ctx| {
+            ops::reassignment::alter_partition_reassignments(
+                image,
+                &ctx.election,
+                &specs,
+                allow_replication_factor_change,
+            )
+        })
+        .await
+        .unwrap_or(failed)
+    }
+
+    /// ListPartitionReassignments, from the committed image: the reassignments in progress, of every
+    /// partition (`None`) or of the ones asked about. NOT_CONTROLLER unless this node is the active
+    /// controller, which is the one that knows every committed reassignment.
+    pub fn list_partition_reassignments(
+        &self,
+        query: Option<Vec<crate::api::ReassignmentQuery>>,
+    ) -> Result<Vec<crate::api::OngoingReassignment>, ControllerError> {
+        if !self.is_leader() {
+            return Err(ControllerError::NotController);
+        }
+        Ok(ops::reassignment::list_partition_reassignments(
+            &self.image(),
+            query.as_deref(),
+        ))
     }
 
     /// IncrementalAlterConfigs. One result per resource, in order.

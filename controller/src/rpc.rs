@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 use crate::api::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, CreatePartitionsSpec,
-    CreateTopicSpec, CreatedTopic, PartitionState, ProducerIdBlock, ResourceResult, TopicRef,
-    TopicResult,
+    CreateTopicSpec, CreatedTopic, ElectLeadersTopic, ElectionType, OngoingReassignment,
+    PartitionResult, PartitionState, ProducerIdBlock, ReassignmentQuery, ReassignmentSpec,
+    ResourceResult, TopicElection, TopicRef, TopicResult,
 };
 use crate::error::ControllerError;
 use crate::membership::Member;
@@ -110,6 +111,26 @@ pub enum ControllerRequest {
     },
     /// AlterPartition: a partition leader's ISR shrink or expansion.
     AlterPartition(AlterPartitionRequest),
+    /// AlterPartitionReassignments, forwarded.
+    AlterPartitionReassignments {
+        /// One spec per partition.
+        specs: Vec<ReassignmentSpec>,
+        /// KIP-860: whether a target may change the replication factor.
+        allow_replication_factor_change: bool,
+    },
+    /// ListPartitionReassignments, forwarded: every reassignment in progress (`None`) or those of the
+    /// partitions named.
+    ListPartitionReassignments {
+        /// The partitions asked about, or `None` for all.
+        query: Option<Vec<ReassignmentQuery>>,
+    },
+    /// ElectLeaders, forwarded.
+    ElectLeaders {
+        /// PREFERRED or UNCLEAN.
+        election_type: ElectionType,
+        /// The partitions to elect leaders for; `None` for all.
+        topics: Option<Vec<ElectLeadersTopic>>,
+    },
 }
 
 /// One replica of the metadata log in a DescribeQuorum answer.
@@ -213,6 +234,12 @@ pub enum ControllerReply {
     VoterChange(Result<(), ControllerError>),
     /// AlterPartition: the partition's state after the change.
     AlteredPartition(Result<PartitionState, ControllerError>),
+    /// AlterPartitionReassignments: one result per partition.
+    ReassignedPartitions(Vec<PartitionResult>),
+    /// ListPartitionReassignments.
+    Reassignments(Result<Vec<OngoingReassignment>, ControllerError>),
+    /// ElectLeaders: per-partition outcomes.
+    ElectedLeaders(Result<Vec<TopicElection>, ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
     NotController {
         /// The active controller's node id, if known.
@@ -283,7 +310,40 @@ mod tests {
                 leader_epoch: 3,
                 partition_epoch: 4,
                 new_isr: vec![1, 3],
+                leader_recovery_state: 0,
             }),
+            ControllerRequest::AlterPartitionReassignments {
+                specs: vec![
+                    ReassignmentSpec {
+                        topic: "t".into(),
+                        partition: 0,
+                        replicas: Some(vec![2, 3]),
+                    },
+                    ReassignmentSpec {
+                        topic: "t".into(),
+                        partition: 1,
+                        replicas: None,
+                    },
+                ],
+                allow_replication_factor_change: false,
+            },
+            ControllerRequest::ListPartitionReassignments {
+                query: Some(vec![ReassignmentQuery {
+                    topic: "t".into(),
+                    partitions: vec![0, 4],
+                }]),
+            },
+            ControllerRequest::ElectLeaders {
+                election_type: ElectionType::Unclean,
+                topics: Some(vec![ElectLeadersTopic {
+                    topic: "t".into(),
+                    partitions: vec![0, 2],
+                }]),
+            },
+            ControllerRequest::ElectLeaders {
+                election_type: ElectionType::Preferred,
+                topics: None,
+            },
         ];
         for request in requests {
             let bytes = encode(&request).unwrap();

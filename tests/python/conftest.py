@@ -67,9 +67,15 @@ class Broker:
             "log.dirs": str(directory / "data"),
             "num.partitions": "1",
             "default.replication.factor": "1",
+            "offsets.topic.replication.factor": "1",
             "auto.create.topics.enable": "true",
         }
         props.update(overrides or {})
+        # "{port}" and "{controller_port}" in an override become the ports picked here (to add listeners).
+        props = {
+            k: v.replace("{port}", str(self.port)).replace("{controller_port}", str(self.controller_port))
+            for k, v in props.items()
+        }
         self.config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         self.env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "info"))
         self.proc = None

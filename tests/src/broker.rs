@@ -33,7 +33,8 @@ pub struct BrokerBuilder {
 }
 
 impl BrokerBuilder {
-    /// Sets a server.properties key (replacing the harness default, if any).
+    /// Sets a server.properties key (replacing the harness default, if any). `{port}` and `{controller_port}` in
+    /// the value become the ports the harness picked (to add listeners beside the default ones).
     pub fn prop(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.overrides.push((key.into(), value.into()));
         self
@@ -77,7 +78,10 @@ impl BrokerBuilder {
         let mut props =
             ServerProperties::single_node(port, controller_port, &dir.path().join("data"));
         for (k, v) in &self.overrides {
-            props.set(k.clone(), v.clone());
+            let v = v
+                .replace("{port}", &port.to_string())
+                .replace("{controller_port}", &controller_port.to_string());
+            props.set(k.clone(), v);
         }
         let config_path = dir.path().join("server.properties");
         std::fs::write(&config_path, props.render())

@@ -115,7 +115,8 @@ impl ClusterBuilder {
         self
     }
 
-    /// Sets a server.properties key on every node (replacing the harness default, if any).
+    /// Sets a server.properties key on every node (replacing the harness default, if any). `{id}` in the value
+    /// becomes the node's id (`broker.rack=rack-{id}` gives each node a rack of its own).
     pub fn prop(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.props.push((key.into(), value.into()));
         self
@@ -680,7 +681,7 @@ impl Cluster {
             HEARTBEAT_INTERVAL_MS.to_string(),
         );
         for (k, v) in &self.props {
-            props.set(k.clone(), v.clone());
+            props.set(k.clone(), v.replace("{id}", &node_id.to_string()));
         }
         let config_path = dir.path().join("server.properties");
         std::fs::write(&config_path, props.render())

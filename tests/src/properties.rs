@@ -49,6 +49,8 @@ impl ServerProperties {
         p.set("log.dirs", log_dir.display().to_string());
         p.set("num.partitions", "1");
         p.set("default.replication.factor", "1");
+        // One broker: Kafka's default of 3 would leave __consumer_offsets uncreatable.
+        p.set("offsets.topic.replication.factor", "1");
         p.set("auto.create.topics.enable", "true");
         p
     }

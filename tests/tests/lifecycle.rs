@@ -139,8 +139,9 @@ fn command_line_override_beats_the_config_file() {
     );
 }
 
-/// Until TLS and SASL are built, a listener that asks for them must stop the start (never be served as plain
-/// TCP). Checked for the file, `--override` and the Bitnami environment convention.
+/// Until SASL and TLS between brokers are built, a listener that asks for them must stop the start (never be
+/// served as plain TCP): here the SSL listener is the only client listener, so it is also the inter-broker one.
+/// Checked for the file, `--override` and the Bitnami environment convention.
 #[test]
 fn ssl_and_sasl_listeners_stop_the_start_with_a_clear_message() {
     let bin = kraftwerk_binary().unwrap_or_else(|e| panic!("{e}"));

@@ -4,8 +4,9 @@
 #
 #   tests/tools/cluster.sh                  # uses target/debug/kraftwerk; jars as tests/tools/run.sh fetches them
 #
-# Checks kafka-topics and the console tools through different brokers, and kafka-metadata-quorum through a broker
-# and straight to a controller listener, before and after kill -9 of the active controller. The last line is
+# Checks kafka-topics and the console tools through different brokers, kafka-reassign-partitions moving a partition
+# between the brokers (--execute, --verify), and kafka-metadata-quorum through a broker and straight to a controller
+# listener, before and after kill -9 of the active controller. The last line is
 # "N passed, M failed"; the exit status is non-zero if any check failed.
 set -uo pipefail
 
@@ -144,6 +145,48 @@ check "kafka-metadata-quorum describe --replication (broker)" "expected one Lead
 quorum --bootstrap-controller "127.0.0.1:${port[2]}" describe --status
 check "kafka-metadata-quorum --bootstrap-controller describe --status" "expected the same leader ($first_leader)" \
   bash -c "grep -qE '^LeaderId:\s+$first_leader$' '$out'"
+
+# Move a partition with kafka-reassign-partitions: "moving" lives on broker 100 only, holds 20 records, and is
+# reassigned to broker 101; --verify is repeated until it reports completion, then the records are read back from
+# 101 and broker 100's directory for the partition must be gone.
+topics "${port[100]}" --create --topic moving --replica-assignment 100
+check "kafka-topics --create moving on broker 100" "expected 'Created topic moving.'" has '^Created topic moving\.$'
+for i in $(seq 1 20); do echo "moving line $i"; done >"$work/moving.txt"
+timeout "$step_timeout" java "${java_opts[@]}" -cp "$here/lib/*" org.apache.kafka.tools.ConsoleProducer \
+  --bootstrap-server "127.0.0.1:${port[100]}" --topic moving --command-property acks=all <"$work/moving.txt" >"$out" 2>"$err"
+rc=$?
+check "kafka-console-producer to moving" "producer failed" true
+echo '{"version":1,"partitions":[{"topic":"moving","partition":0,"replicas":[101],"log_dirs":["any"]}]}' \
+  >"$work/reassign.json"
+reassign() {
+  run org.apache.kafka.tools.reassign.ReassignPartitionsCommand --bootstrap-server "127.0.0.1:${port[101]}" \
+    --reassignment-json-file "$work/reassign.json" "$@"
+}
+reassign --execute
+check "kafka-reassign-partitions --execute" "expected the current assignment (100) and 'Successfully started'" \
+  bash -c "grep -q '\"replicas\":\[100\]' '$out' &&
+    grep -q '^Successfully started partition reassignment for moving-0$' '$out'"
+for _ in $(seq 1 60); do
+  reassign --verify
+  [[ $rc -eq 0 ]] && has '^Reassignment of partition moving-0 is completed\.$' && break
+  sleep 1
+done
+check "kafka-reassign-partitions --verify" "expected 'Reassignment of partition moving-0 is completed.'" \
+  has '^Reassignment of partition moving-0 is completed\.$'
+run org.apache.kafka.tools.reassign.ReassignPartitionsCommand --bootstrap-server "127.0.0.1:${port[100]}" --list
+check "kafka-reassign-partitions --list after the move" "expected 'No partition reassignments found.'" \
+  has '^No partition reassignments found\.$'
+topics "${port[100]}" --describe --topic moving
+check "kafka-topics --describe moving after the move" "expected Leader: 101, Replicas: 101, Isr: 101" \
+  has 'Leader: 101\s+Replicas: 101\s+Isr: 101'
+run org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "127.0.0.1:${port[100]}" --topic moving \
+  --from-beginning --max-messages 20 --timeout-ms 30000 --command-property group.protocol=classic
+check "kafka-console-consumer reads moving from broker 101" "expected the 20 lines back" \
+  diff "$work/moving.txt" "$out"
+for _ in $(seq 1 50); do [[ -d "$work/100/data/moving-0" ]] || break; sleep 0.2; done
+rc=0
+check "broker 100 deleted its copy of moving-0" "$work/100/data/moving-0 still exists" \
+  bash -c "[[ ! -d '$work/100/data/moving-0' && -d '$work/101/data/moving-0' ]]"
 
 # Kill -9 the active controller: another takes over and the tools keep working.
 if [[ -n "$first_leader" ]]; then

@@ -49,6 +49,12 @@ pub struct Args {
     /// Partitions when creating the topic.
     #[arg(long, default_value_t = 1)]
     pub partitions: i32,
+    /// Replication factor when creating the topic.
+    #[arg(long, default_value_t = 1)]
+    pub replication_factor: i32,
+    /// The topic's `min.insync.replicas` when creating it (the broker default if not given).
+    #[arg(long)]
+    pub min_insync_replicas: Option<u32>,
     /// Producer compression codec (none, gzip, snappy, lz4, zstd).
     #[arg(long, default_value = "none")]
     pub compression: String,
@@ -90,7 +96,15 @@ async fn ensure_topic(args: &Args) -> Result<()> {
         .set("bootstrap.servers", &args.bootstrap)
         .create()
         .context("creating admin client")?;
-    let topic = NewTopic::new(&args.topic, args.partitions, TopicReplication::Fixed(1));
+    let min_isr = args.min_insync_replicas.map(|n| n.to_string());
+    let mut topic = NewTopic::new(
+        &args.topic,
+        args.partitions,
+        TopicReplication::Fixed(args.replication_factor),
+    );
+    if let Some(n) = &min_isr {
+        topic = topic.set("min.insync.replicas", n);
+    }
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin
         .create_topics([&topic], &opts)

@@ -58,11 +58,15 @@ impl GroupCoordinator {
             })
             .collect();
         groups.sort_by(|a, b| a.group_id.0.as_str().cmp(b.group_id.0.as_str()));
+        // Kafka lists nothing while a partition loads: the list would silently miss its groups.
+        let response = if self.any_loading() {
+            ListGroupsResponse::default()
+                .with_error_code(ResponseError::CoordinatorLoadInProgress.code())
+        } else {
+            ListGroupsResponse::default().with_groups(groups)
+        };
         let mut out = Outbox::default();
-        out.reply(
-            id,
-            Response::ListGroups(ListGroupsResponse::default().with_groups(groups)),
-        );
+        out.reply(id, Response::ListGroups(response));
         out.into_outputs()
     }
 
@@ -77,6 +81,14 @@ impl GroupCoordinator {
         let mut described = Vec::with_capacity(request.groups.len());
         for group_id in request.groups {
             self.settle_group(group_id.0.as_str(), now_ms, &mut out);
+            if let Err(error) = self.check_coordinator(group_id.0.as_str()) {
+                described.push(
+                    DescribedGroup::default()
+                        .with_group_id(group_id)
+                        .with_error_code(error.code()),
+                );
+                continue;
+            }
             let entry = match self.groups.get(group_id.0.as_str()) {
                 Some(group) => describe(group),
                 None if version >= DESCRIBE_NOT_FOUND_VERSION => DescribedGroup::default()
@@ -111,16 +123,20 @@ impl GroupCoordinator {
         for group_id in request.groups_names {
             let name = group_id.0.as_str().to_owned();
             self.settle_group(&name, now_ms, &mut out);
-            let error = match self.groups.get(&name).map(|g| g.state) {
-                None | Some(GroupState::Dead) => ResponseError::GroupIdNotFound.code(),
-                Some(GroupState::Empty) => {
+            let state = self
+                .check_coordinator(&name)
+                .map(|()| self.groups.get(&name).map(|g| g.state));
+            let error = match state {
+                Err(error) => error.code(),
+                Ok(None | Some(GroupState::Dead)) => ResponseError::GroupIdNotFound.code(),
+                Ok(Some(GroupState::Empty)) => {
                     if let Some(group) = self.groups.remove(&name) {
                         info!(group = %name, "group deleted");
                         out.persist(deletion_records(&group));
                     }
                     0
                 }
-                Some(_) => ResponseError::NonEmptyGroup.code(),
+                Ok(Some(_)) => ResponseError::NonEmptyGroup.code(),
             };
             results.push(
                 DeletableGroupResult::default()

@@ -8,8 +8,10 @@ use kafka_protocol::ResponseError;
 use super::classic_group::Group;
 use super::config::GroupConfig;
 use super::output::{Outbox, Output};
+use super::ownership::Ownership;
 
 /// Classic group coordinator for the groups of the `__consumer_offsets` partitions this broker leads.
+/// It starts holding none of them (see [`super::ownership`]).
 ///
 /// A pure state machine: no I/O, no clock. Each call gets the current time and returns the outputs the
 /// caller must carry out (see [`Output`]); JoinGroup and SyncGroup replies may come out of later calls.
@@ -20,6 +22,9 @@ pub struct GroupCoordinator {
     pub(super) groups: HashMap<String, Group>,
     /// Next time [`GroupCoordinator::tick`] scans for expired offsets and empty groups.
     pub(super) next_retention_check_ms: Option<i64>,
+    /// The `__consumer_offsets` partitions held (see [`super::ownership`]); groups of other partitions are
+    /// refused.
+    pub(super) ownership: Ownership,
 }
 
 /// Who sent a JoinGroup; recorded for DescribeGroups and used to build the member id.
@@ -37,6 +42,7 @@ impl GroupCoordinator {
             config,
             groups: HashMap::new(),
             next_retention_check_ms: None,
+            ownership: Ownership::default(),
         }
     }
 

@@ -40,6 +40,7 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
+        self.check_coordinator(group_id)?;
         let member_id = request.member_id.as_str();
         let instance_id = request.group_instance_id.as_ref().map(|s| s.as_str());
         let group = self.member_group_mut(group_id, member_id, instance_id)?;

@@ -99,6 +99,7 @@ impl GroupCoordinator {
         if join.group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
+        self.check_coordinator(&join.group_id)?;
         if join.session_timeout_ms < config.min_session_timeout_ms
             || join.session_timeout_ms > config.max_session_timeout_ms
         {

@@ -46,6 +46,8 @@ impl GroupCoordinator {
         self.settle_group(&group_id, now_ms, &mut out);
         let (top_error, member_errors) = if group_id.is_empty() {
             (ResponseError::InvalidGroupId.code(), Vec::new())
+        } else if let Err(error) = self.check_coordinator(&group_id) {
+            (error.code(), Vec::new())
         } else {
             (0, self.leave(&group_id, &leavers, now_ms, &mut out))
         };

@@ -72,6 +72,7 @@ impl GroupCoordinator {
         now_ms: i64,
         out: &mut Outbox,
     ) -> Result<Vec<Vec<i16>>, ResponseError> {
+        self.check_coordinator(group_id)?;
         let generation = request.generation_id_or_member_epoch;
         if !self.groups.contains_key(group_id) {
             if generation >= 0 {

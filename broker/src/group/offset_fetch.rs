@@ -7,12 +7,15 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use super::coordinator::GroupCoordinator;
 use super::output::{Outbox, Output, ReplyId, Response};
 use super::records::{OffsetCommitValue, TopicPartition};
 use super::responses::str_bytes;
 
+/// First version with a top-level error code.
+const TOP_LEVEL_ERROR_VERSION: i16 = 2;
 /// First version that batches groups.
 const BATCHED_GROUPS_VERSION: i16 = 8;
 /// Offset reported for a partition without a committed offset.
@@ -46,9 +49,14 @@ impl GroupCoordinator {
                     });
                     let fetched =
                         self.fetch(&group.group_id, requested.as_deref(), now_ms, &mut out);
-                    OffsetFetchResponseGroup::default()
-                        .with_group_id(group.group_id)
-                        .with_topics(fetched.into_iter().map(batched_topic).collect())
+                    let response =
+                        OffsetFetchResponseGroup::default().with_group_id(group.group_id);
+                    match fetched {
+                        Ok(fetched) => {
+                            response.with_topics(fetched.into_iter().map(batched_topic).collect())
+                        }
+                        Err(error) => response.with_error_code(error.code()),
+                    }
                 })
                 .collect();
             OffsetFetchResponse::default().with_groups(groups)
@@ -59,27 +67,47 @@ impl GroupCoordinator {
                     .map(|t| (t.name, t.partition_indexes))
                     .collect::<Vec<_>>()
             });
-            let fetched = self.fetch(&request.group_id, requested.as_deref(), now_ms, &mut out);
-            OffsetFetchResponse::default()
-                .with_topics(fetched.into_iter().map(single_topic).collect())
+            match self.fetch(&request.group_id, requested.as_deref(), now_ms, &mut out) {
+                Ok(fetched) => OffsetFetchResponse::default()
+                    .with_topics(fetched.into_iter().map(single_topic).collect()),
+                Err(error) if version >= TOP_LEVEL_ERROR_VERSION => {
+                    OffsetFetchResponse::default().with_error_code(error.code())
+                }
+                // v1 has no top-level error: each partition asked for carries it.
+                Err(error) => OffsetFetchResponse::default().with_topics(
+                    requested
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(name, partitions)| {
+                            let topic = single_topic(FetchedTopic {
+                                name: name.0.as_str().to_owned(),
+                                partitions: partitions.into_iter().map(|p| (p, None)).collect(),
+                            });
+                            with_partition_errors(topic, error)
+                        })
+                        .collect(),
+                ),
+            }
         };
         out.reply(id, Response::OffsetFetch(response));
         out.into_outputs()
     }
 
     /// The offsets asked for (or all the group has, topics sorted); `None` for partitions without
-    /// one. An unknown group has no offsets, which is not an error.
+    /// one. An unknown group has no offsets, which is not an error; a group this broker does not
+    /// coordinate (now) is.
     fn fetch(
         &mut self,
         group_id: &GroupId,
         requested: Option<&[(TopicName, Vec<i32>)]>,
         now_ms: i64,
         out: &mut Outbox,
-    ) -> Vec<FetchedTopic> {
+    ) -> Result<Vec<FetchedTopic>, ResponseError> {
         let group_id = group_id.0.as_str();
+        self.check_coordinator(group_id)?;
         self.settle_group(group_id, now_ms, out);
         let offsets = self.groups.get(group_id).map(|g| &g.offsets);
-        match requested {
+        Ok(match requested {
             Some(topics) => topics
                 .iter()
                 .map(|(name, partitions)| FetchedTopic {
@@ -112,8 +140,19 @@ impl GroupCoordinator {
                 }
                 fetched
             }
-        }
+        })
     }
+}
+
+/// v1 reports a group-level error on every partition.
+fn with_partition_errors(
+    mut topic: OffsetFetchResponseTopic,
+    error: ResponseError,
+) -> OffsetFetchResponseTopic {
+    for p in &mut topic.partitions {
+        p.error_code = error.code();
+    }
+    topic
 }
 
 fn single_topic(topic: FetchedTopic) -> OffsetFetchResponseTopic {

@@ -46,6 +46,7 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(ResponseError::InvalidGroupId);
         }
+        self.check_coordinator(group_id)?;
         let assignment_bytes: usize = request.assignments.iter().map(|a| a.assignment.len()).sum();
         if assignment_bytes > self.config.max_member_metadata_bytes {
             return Err(ResponseError::MessageTooLarge);

@@ -1,6 +1,5 @@
-//! Admin calls whose honest answer on this cluster is short: no partition reassignment is ever in progress,
-//! a preferred-leader election finds every leader already preferred (or elects it through the controller
-//! when the replication issue lands), and ACL calls say no authorizer is configured.
+//! Cluster-wide admin calls: leader elections (forwarded to the active controller) and ACL calls (no authorizer
+//! is configured). Partition reassignments are in `reassignments.rs`.
 
 use std::sync::Arc;
 
@@ -10,71 +9,86 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{
     CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
     DescribeAclsRequest, DescribeAclsResponse, ElectLeadersRequest, ElectLeadersResponse,
-    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use kraftwerk_controller::{ControllerError, ElectLeadersTopic, ElectionType};
+
 use crate::context::BrokerContext;
-use crate::image_ext::ImageExt;
 
 use super::errors::code;
 
 const NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
-const PREFERRED: i8 = 0;
 
-pub fn list_partition_reassignments(
-    _ctx: &Arc<BrokerContext>,
-    _req: ListPartitionReassignmentsRequest,
-    _version: i16,
-) -> ListPartitionReassignmentsResponse {
-    // Reassignments are not started by this broker yet, so none can be ongoing.
-    ListPartitionReassignmentsResponse::default()
-}
-
-pub fn elect_leaders(
+/// ElectLeaders (v0-v2), decided by the active controller: PREFERRED moves leadership to the preferred replica
+/// when it is live and in sync, UNCLEAN gives a leaderless partition any live replica (whatever the topic's
+/// `unclean.leader.election.enable` says). Per-partition results carry Kafka's codes; with no partitions
+/// named, every partition is tried and only those where something happened are reported.
+pub async fn elect_leaders(
     ctx: &Arc<BrokerContext>,
     req: ElectLeadersRequest,
     version: i16,
 ) -> ElectLeadersResponse {
-    let image = ctx.controller.image();
     let mut resp = ElectLeadersResponse::default();
-    let election_type = if version >= 1 {
-        req.election_type
-    } else {
-        PREFERRED
-    };
-    // With no explicit partitions Kafka reports only partitions where an election happened.
-    let Some(topics) = req.topic_partitions else {
+    // v0 has no election type: it is always a preferred election.
+    let wire_type = if version >= 1 { req.election_type } else { 0 };
+    let Some(election_type) = ElectionType::from_id(wire_type) else {
+        resp.error_code = code(ResponseError::InvalidRequest);
         return resp;
     };
-    for t in topics {
-        let name = t.topic.0.to_string();
-        let mut tr = ReplicaElectionResult::default();
-        tr.topic = t.topic;
-        for p in t.partitions {
-            let mut pr = PartitionResult::default();
-            pr.partition_id = p;
-            match image.partition(&name, p) {
-                None => pr.error_code = code(ResponseError::UnknownTopicOrPartition),
-                Some(pi) => {
-                    let preferred = pi.replicas.first().copied();
-                    pr.error_code = match (election_type == PREFERRED, preferred == Some(pi.leader))
-                    {
-                        (true, true) => code(ResponseError::ElectionNotNeeded),
-                        // Moving leadership back to the preferred replica is the controller's job once
-                        // replication lands; until then the preferred replica is reported unavailable.
-                        (true, false) => code(ResponseError::PreferredLeaderNotAvailable),
-                        (false, _) if pi.leader >= 0 => code(ResponseError::ElectionNotNeeded),
-                        (false, _) => code(ResponseError::EligibleLeadersNotAvailable),
-                    };
-                }
-            }
-            tr.partition_result.push(pr);
+    let topics: Option<Vec<ElectLeadersTopic>> = req.topic_partitions.as_ref().map(|tps| {
+        tps.iter()
+            .map(|t| ElectLeadersTopic {
+                topic: t.topic.0.to_string(),
+                partitions: t.partitions.clone(),
+            })
+            .collect()
+    });
+    match ctx.controller.elect_leaders(election_type, topics).await {
+        Ok(results) => {
+            resp.replica_election_results = results
+                .into_iter()
+                .map(|t| {
+                    let mut tr = ReplicaElectionResult::default();
+                    tr.topic = TopicName(StrBytes::from_string(t.topic));
+                    tr.partition_result = t
+                        .partitions
+                        .into_iter()
+                        .map(|p| partition_result(p.partition, p.result.err()))
+                        .collect();
+                    tr
+                })
+                .collect();
         }
-        resp.replica_election_results.push(tr);
+        Err(e) => {
+            // v0 has no top-level error: every partition named carries it.
+            resp.error_code = e.error_code();
+            for t in req.topic_partitions.into_iter().flatten() {
+                let mut tr = ReplicaElectionResult::default();
+                tr.topic = t.topic;
+                tr.partition_result = t
+                    .partitions
+                    .iter()
+                    .map(|&p| partition_result(p, Some(e.clone())))
+                    .collect();
+                resp.replica_election_results.push(tr);
+            }
+        }
     }
     resp
+}
+
+fn partition_result(partition: i32, error: Option<ControllerError>) -> PartitionResult {
+    let mut pr = PartitionResult::default();
+    pr.partition_id = partition;
+    pr.error_message = None;
+    if let Some(e) = error {
+        pr.error_code = e.error_code();
+        pr.error_message = Some(StrBytes::from_string(e.message()));
+    }
+    pr
 }
 
 pub fn describe_acls(

@@ -7,26 +7,38 @@
 //! the follower's caught-up time), and it reads up to the log end; consumers (replica id -1) read only below the
 //! high watermark.
 //!
+//! Fetch from the closest replica (KIP-392): a consumer fetch of v11+ carries client metadata, so a follower
+//! serves it too (up to the follower's high watermark); a leader running `replica.selector.class` answers a
+//! consumer in another rack with the preferred read replica instead of records.
+//!
 //! Fetch sessions (KIP-227): this broker answers every request as a full fetch and returns session id 0, which
 //! tells clients that sessions are not available so they keep sending full requests; an incremental request
 //! for an unknown session gets FETCH_SESSION_ID_NOT_FOUND, as Kafka answers when its session cache is full.
+//!
+//! NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH answers name the current leader and epoch (v12+) and the
+//! response lists those leaders' endpoints on the client's listener (v16+), KIP-951.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use kraftwerk_controller::MetadataImage;
 
 use crate::context::BrokerContext;
 use crate::replica::purgatory::Waiter;
+use crate::replica::read_replica::{preferred_read_replica, ReplicaSelector, ReplicaView};
+use crate::replica::Partition;
 
 use super::errors::{code, storage_error_code};
+use super::leader_hints;
 
 /// The "final epoch" a sessionless full fetch carries.
 const FINAL_EPOCH: i32 = -1;
@@ -43,7 +55,26 @@ struct Target {
     follower_recorded: bool,
 }
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -> FetchResponse {
+/// Who is reading, beyond the per-partition targets.
+struct Reader {
+    /// Fetch v11+ from a consumer: it may read from a follower (KIP-392), as Kafka allows once a request
+    /// carries client metadata.
+    may_read_follower: bool,
+    /// The consumer's `client.rack` (empty: none).
+    rack: String,
+}
+
+/// First version with the current leader in a partition's answer (KIP-951 uses it).
+const CURRENT_LEADER_VERSION: i16 = 12;
+/// First version listing the endpoints of the leaders named (KIP-951).
+const NODE_ENDPOINTS_VERSION: i16 = 16;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    listener: &str,
+    req: FetchRequest,
+    version: i16,
+) -> FetchResponse {
     let mut resp = FetchResponse::default();
     resp.session_id = 0;
     if version >= 7 && req.session_id != 0 {
@@ -99,6 +130,14 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         req.replica_id.0
     };
     let follower = (replica_id >= 0).then_some(replica_id);
+    let reader = Reader {
+        may_read_follower: follower.is_none() && version >= 11,
+        rack: if version >= 11 {
+            req.rack_id.to_string()
+        } else {
+            String::new()
+        },
+    };
     if let Some(replica_id) = follower {
         let now = crate::context::now_ms();
         for t in &mut targets {
@@ -137,7 +176,9 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
         }
     }
     loop {
-        let (total, any_error) = read_all(ctx, &image, &targets, &mut resp, max_bytes, version);
+        let (total, any_error) = read_all(
+            ctx, &image, &reader, &targets, &mut resp, max_bytes, version,
+        );
         if !may_wait || total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
             break;
         }
@@ -145,18 +186,59 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, version: i16) -
             Ok(()) => continue,
             Err(_) => {
                 // Deadline: one last read so data that arrived at the last moment is not held back.
-                read_all(ctx, &image, &targets, &mut resp, max_bytes, version);
+                read_all(
+                    ctx, &image, &reader, &targets, &mut resp, max_bytes, version,
+                );
                 break;
             }
         }
     }
+    if version >= NODE_ENDPOINTS_VERSION {
+        add_leader_endpoints(&mut resp, &image, listener);
+    }
     resp
+}
+
+/// KIP-951: the endpoints, on the client's listener, of the leaders named in partitions answered
+/// NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH.
+fn add_leader_endpoints(resp: &mut FetchResponse, image: &MetadataImage, listener: &str) {
+    let hinted = [
+        code(ResponseError::NotLeaderOrFollower),
+        code(ResponseError::FencedLeaderEpoch),
+    ];
+    let leaders: BTreeSet<i32> = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .filter(|p| hinted.contains(&p.error_code) && p.current_leader.leader_id.0 >= 0)
+        .map(|p| p.current_leader.leader_id.0)
+        .collect();
+    resp.node_endpoints = leader_hints::endpoints(image, listener, &leaders)
+        .into_iter()
+        .map(|e| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(e.node_id))
+                .with_host(StrBytes::from_string(e.host))
+                .with_port(e.port)
+                .with_rack(e.rack.map(StrBytes::from_string))
+        })
+        .collect();
+}
+
+/// Names the partition's current leader and epoch in an error answer that tells the client to move.
+fn hint_leader(pd: &mut PartitionData, leader: i32, leader_epoch: i32, version: i16) {
+    if version >= CURRENT_LEADER_VERSION {
+        pd.current_leader = LeaderIdAndEpoch::default()
+            .with_leader_id(BrokerId(leader))
+            .with_leader_epoch(leader_epoch);
+    }
 }
 
 /// Fills every partition of the response; returns the bytes gathered and whether any partition errored.
 fn read_all(
     ctx: &BrokerContext,
     image: &MetadataImage,
+    reader: &Reader,
     targets: &[Target],
     resp: &mut FetchResponse,
     max_bytes: usize,
@@ -167,16 +249,18 @@ fn read_all(
     for t in targets {
         let pd = &mut resp.responses[t.topic_idx].partitions[t.part_idx];
         let budget = max_bytes.saturating_sub(total);
-        let taken = read_partition(ctx, image, t, pd, budget, total == 0, version);
+        let taken = read_partition(ctx, image, reader, t, pd, budget, total == 0, version);
         total += taken;
         any_error |= pd.error_code != 0;
     }
     (total, any_error)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn read_partition(
     ctx: &BrokerContext,
     image: &MetadataImage,
+    reader: &Reader,
     t: &Target,
     pd: &mut PartitionData,
     budget: usize,
@@ -197,24 +281,26 @@ fn read_partition(
     };
     let Some(part) = ctx.replicas.get(name, t.req.partition) else {
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
+        hint_leader(pd, pi.leader, pi.leader_epoch, version);
         return 0;
     };
     // The partition's own role too: the image may be newer than what this replica has applied.
-    let not_leader =
-        pi.leader != ctx.node_id || !part.is_leader() || (t.follower && !t.follower_recorded);
-    if not_leader {
+    let leads = pi.leader == ctx.node_id && part.is_leader();
+    // A consumer with client metadata may read from any replica of the partition (up to its high watermark).
+    let serves = if t.follower {
+        leads && t.follower_recorded
+    } else {
+        leads || (reader.may_read_follower && pi.replicas.contains(&ctx.node_id))
+    };
+    if !serves {
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
-        if version >= 12 {
-            let mut cl = LeaderIdAndEpoch::default();
-            cl.leader_id = BrokerId(pi.leader);
-            cl.leader_epoch = pi.leader_epoch;
-            pd.current_leader = cl;
-        }
+        hint_leader(pd, pi.leader, pi.leader_epoch, version);
         return 0;
     }
     let epoch = t.req.current_leader_epoch;
     if epoch >= 0 && epoch < pi.leader_epoch {
         pd.error_code = code(ResponseError::FencedLeaderEpoch);
+        hint_leader(pd, pi.leader, pi.leader_epoch, version);
         return 0;
     }
     if epoch > pi.leader_epoch {
@@ -225,6 +311,14 @@ fn read_partition(
     pd.last_stable_offset = pd.high_watermark;
     if version >= 5 {
         pd.log_start_offset = part.log_start_offset();
+    }
+    if leads && !t.follower {
+        if let Some(replica) = preferred_replica(ctx, image, reader, &part, t.req.fetch_offset) {
+            // Kafka answers the preferred read replica instead of records; the consumer refetches there.
+            pd.error_code = 0;
+            pd.preferred_read_replica = BrokerId(replica);
+            return 0;
+        }
     }
     let limit = (t.req.partition_max_bytes.max(0) as usize).min(budget);
     // Kafka returns at least one whole batch to the first partition with data, so a batch larger than the
@@ -256,4 +350,33 @@ fn read_partition(
             0
         }
     }
+}
+
+/// The replica in the consumer's rack it should read from instead of this leader (KIP-392), if the broker runs a
+/// selector and one exists among the live replicas that hold `fetch_offset`.
+fn preferred_replica(
+    ctx: &BrokerContext,
+    image: &MetadataImage,
+    reader: &Reader,
+    part: &Partition,
+    fetch_offset: i64,
+) -> Option<i32> {
+    let selector = ctx.config.replica_selector;
+    if selector == ReplicaSelector::Leader || reader.rack.is_empty() {
+        return None;
+    }
+    let views: Vec<ReplicaView> = part
+        .read_replica_candidates(fetch_offset, crate::context::now_ms())
+        .into_iter()
+        .filter(|&(id, _, _)| id == ctx.node_id || image.is_broker_active(id))
+        .map(
+            |(broker_id, log_end_offset, since_caught_up_ms)| ReplicaView {
+                broker_id,
+                rack: image.broker(broker_id).and_then(|b| b.rack.clone()),
+                log_end_offset,
+                since_caught_up_ms,
+            },
+        )
+        .collect();
+    preferred_read_replica(selector, &reader.rack, ctx.node_id, &views)
 }

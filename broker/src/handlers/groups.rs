@@ -37,6 +37,12 @@ pub fn find_coordinator(
         vec![req.key.clone()]
     };
     let image = ctx.controller.image();
+    if req.key_type == KEY_TYPE_GROUP && image.topic(OFFSETS_TOPIC).is_none() {
+        // Kafka creates the topic on the first FindCoordinator; until it exists (and it needs
+        // `offsets.topic.replication.factor` live brokers) the answer is COORDINATOR_NOT_AVAILABLE.
+        let readiness = ctx.groups.offsets_topic();
+        tracing::debug!(?readiness, "{OFFSETS_TOPIC} does not exist yet");
+    }
     let answers: Vec<Coordinator> = keys
         .into_iter()
         .map(|key| {

@@ -25,11 +25,13 @@ pub mod errors;
 pub mod fetch;
 pub mod groups;
 pub mod init_producer_id;
+pub mod leader_hints;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod raft_voters;
+pub mod reassignments;
 pub mod sasl;
 
 /// Topic names that appear more than once in one admin request; Kafka answers INVALID_REQUEST for every copy.
@@ -76,6 +78,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::DeleteRecords, 0, 2);
     apis.register(ApiKey::DescribeLogDirs, 1, 4);
     apis.register(ApiKey::DescribeProducers, 0, 0);
+    apis.register(ApiKey::AlterPartitionReassignments, 0, 1);
     apis.register(ApiKey::ListPartitionReassignments, 0, 0);
     apis.register(ApiKey::ElectLeaders, 0, 2);
     apis.register(ApiKey::DescribeAcls, 1, 3);
@@ -113,9 +116,13 @@ pub async fn dispatch(
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, v)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, conn, r, v).await),
         RequestKind::Produce(r) => {
-            return produce::handle(ctx, r, v).await.map(ResponseKind::Produce)
+            return produce::handle(ctx, &conn.listener_name, r, v)
+                .await
+                .map(ResponseKind::Produce)
         }
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r, v).await),
+        RequestKind::Fetch(r) => {
+            ResponseKind::Fetch(fetch::handle(ctx, &conn.listener_name, r, v).await)
+        }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, r, v)),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(ctx, r, v))
@@ -154,11 +161,14 @@ pub async fn dispatch(
         RequestKind::DescribeProducers(r) => {
             ResponseKind::DescribeProducers(describe_producers::handle(ctx, r, v))
         }
-        RequestKind::ListPartitionReassignments(r) => ResponseKind::ListPartitionReassignments(
-            cluster_admin::list_partition_reassignments(ctx, r, v),
-        ),
+        RequestKind::AlterPartitionReassignments(r) => {
+            ResponseKind::AlterPartitionReassignments(reassignments::alter(ctx, r, v).await)
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            ResponseKind::ListPartitionReassignments(reassignments::list(ctx, r, v).await)
+        }
         RequestKind::ElectLeaders(r) => {
-            ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v))
+            ResponseKind::ElectLeaders(cluster_admin::elect_leaders(ctx, r, v).await)
         }
         RequestKind::DescribeAcls(r) => {
             ResponseKind::DescribeAcls(cluster_admin::describe_acls(ctx, r, v))

@@ -4,15 +4,22 @@
 //! acks=all (-1): refused with NOT_ENOUGH_REPLICAS before anything is written while the ISR is smaller than
 //! `min.insync.replicas` (topic config, else the broker's); otherwise appended, then answered once the high
 //! watermark has passed the batch (every ISR member has it), REQUEST_TIMED_OUT if the request's timeout passes
-//! first, NOT_LEADER_OR_FOLLOWER if leadership moves meanwhile. acks=1 answers after the local append.
+//! first, NOT_LEADER_OR_FOLLOWER if leadership moves meanwhile, NOT_ENOUGH_REPLICAS_AFTER_APPEND if it was
+//! replicated but the ISR shrank below `min.insync.replicas` meanwhile. acks=1 answers after the local append.
+//! From v10 a NOT_LEADER_OR_FOLLOWER answer names the current leader and its endpoint (KIP-951).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+
+use kraftwerk_controller::MetadataImage;
 
 use crate::context::{now_ms, BrokerContext};
 use crate::image_ext::ImageExt;
@@ -20,9 +27,14 @@ use crate::image_ext::ImageExt;
 use crate::replica::partition::{AppendError, Appended, CommitWait, Partition};
 
 use super::errors::{code, storage_error_code};
+use super::leader_hints;
+
+/// First version whose NOT_LEADER_OR_FOLLOWER answers carry the current leader and its endpoint (KIP-951).
+const LEADER_HINT_VERSION: i16 = 10;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    listener: &str,
     req: ProduceRequest,
     version: i16,
 ) -> Option<ProduceResponse> {
@@ -32,9 +44,7 @@ pub async fn handle(
     let mut responses = Vec::with_capacity(req.topic_data.len());
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(req.timeout_ms.max(0) as u64);
-    // acks=all appends waiting for the high watermark: (topic, partition in the response, partition, offset
-    // the high watermark must reach, leader epoch appended in).
-    let mut waits: Vec<(usize, usize, Arc<Partition>, i64, i32)> = Vec::new();
+    let mut waits: Vec<AcksAllWait> = Vec::new();
     for (topic_idx, topic) in req.topic_data.into_iter().enumerate() {
         // v13 names topics by id.
         let name: Option<String> = if version >= 13 {
@@ -80,13 +90,14 @@ pub async fn handle(
                         match partition.append_as_leader(records, now, Some(p.leader_epoch)) {
                             Ok(Appended::Written(r)) => {
                                 if acks == -1 {
-                                    waits.push((
+                                    waits.push(AcksAllWait {
                                         topic_idx,
                                         part_idx,
-                                        partition.clone(),
-                                        r.last_offset + 1,
-                                        p.leader_epoch,
-                                    ));
+                                        partition: partition.clone(),
+                                        offset: r.last_offset + 1,
+                                        leader_epoch: p.leader_epoch,
+                                        min_isr,
+                                    });
                                 }
                                 pr.base_offset = r.base_offset;
                                 pr.log_append_time_ms = r.log_append_time;
@@ -103,13 +114,14 @@ pub async fn handle(
                                 // A retry of a batch that may not be committed yet: acknowledged, like the
                                 // original, only once it is.
                                 if acks == -1 {
-                                    waits.push((
+                                    waits.push(AcksAllWait {
                                         topic_idx,
                                         part_idx,
-                                        partition.clone(),
-                                        last_offset + 1,
-                                        p.leader_epoch,
-                                    ));
+                                        partition: partition.clone(),
+                                        offset: last_offset + 1,
+                                        leader_epoch: p.leader_epoch,
+                                        min_isr,
+                                    });
                                 }
                                 pr.base_offset = base_offset;
                                 if version >= 5 {
@@ -141,15 +153,21 @@ pub async fn handle(
     }
     // One deadline for the whole request, so waiting for the partitions one after another takes no longer
     // than waiting for them together.
-    for (topic_idx, part_idx, partition, offset, epoch) in waits {
+    for AcksAllWait {
+        topic_idx,
+        part_idx,
+        partition,
+        offset,
+        leader_epoch,
+        min_isr,
+    } in waits
+    {
         let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
         let outcome = partition
-            .wait_for_commit(offset, Some(epoch), timeout)
+            .wait_for_commit(offset, Some(leader_epoch), timeout)
             .await;
-        let error = match outcome {
-            CommitWait::Committed => continue,
-            CommitWait::TimedOut => ResponseError::RequestTimedOut,
-            CommitWait::NotLeader => ResponseError::NotLeaderOrFollower,
+        let Some(error) = acks_all_error(outcome, partition.role().isr.len(), min_isr) else {
+            continue;
         };
         if let Some(pr) = responses
             .get_mut(topic_idx)
@@ -167,7 +185,76 @@ pub async fn handle(
     }
     let mut resp = ProduceResponse::default();
     resp.responses = responses;
+    if version >= LEADER_HINT_VERSION {
+        add_leader_hints(&mut resp, &ctx.controller.image(), listener);
+    }
     Some(resp)
+}
+
+/// How an acks=all produce ends once its wait is over (`None`: success), as Kafka's `DelayedProduce` decides:
+/// replicated to the ISR but with the ISR now below `min.insync.replicas` (it shrank while the produce waited)
+/// is NOT_ENOUGH_REPLICAS_AFTER_APPEND — the batch is written, the producer learns it is under-replicated.
+fn acks_all_error(outcome: CommitWait, isr_len: usize, min_isr: usize) -> Option<ResponseError> {
+    match outcome {
+        CommitWait::Committed if isr_len < min_isr => {
+            Some(ResponseError::NotEnoughReplicasAfterAppend)
+        }
+        CommitWait::Committed => None,
+        CommitWait::TimedOut => Some(ResponseError::RequestTimedOut),
+        CommitWait::NotLeader => Some(ResponseError::NotLeaderOrFollower),
+    }
+}
+
+/// An acks=all append waiting for the high watermark.
+struct AcksAllWait {
+    /// Where its answer is in the response: topic, then partition.
+    topic_idx: usize,
+    part_idx: usize,
+    partition: Arc<Partition>,
+    /// The offset the high watermark must reach (last offset + 1).
+    offset: i64,
+    /// The leader epoch it was appended in.
+    leader_epoch: i32,
+    /// The topic's `min.insync.replicas`, checked again once it is replicated.
+    min_isr: usize,
+}
+
+/// KIP-951: each partition answered NOT_LEADER_OR_FOLLOWER gets the leader and epoch the image now names,
+/// and the response the endpoints of those leaders on the client's listener.
+fn add_leader_hints(resp: &mut ProduceResponse, image: &MetadataImage, listener: &str) {
+    let not_leader = code(ResponseError::NotLeaderOrFollower);
+    let mut leaders = BTreeSet::new();
+    for topic in &mut resp.responses {
+        let name = if topic.name.0.is_empty() {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.name.0.to_string())
+        };
+        let Some(name) = name else { continue };
+        for pr in &mut topic.partition_responses {
+            if pr.error_code != not_leader {
+                continue;
+            }
+            if let Some((leader, epoch)) = leader_hints::current_leader(image, &name, pr.index) {
+                pr.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader))
+                    .with_leader_epoch(epoch);
+                if leader >= 0 {
+                    leaders.insert(leader);
+                }
+            }
+        }
+    }
+    resp.node_endpoints = leader_hints::endpoints(image, listener, &leaders)
+        .into_iter()
+        .map(|e| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(e.node_id))
+                .with_host(StrBytes::from_string(e.host))
+                .with_port(e.port)
+                .with_rack(e.rack.map(StrBytes::from_string))
+        })
+        .collect();
 }
 
 fn append_error_code(e: &AppendError) -> i16 {
@@ -177,5 +264,27 @@ fn append_error_code(e: &AppendError) -> i16 {
         AppendError::InvalidProducerEpoch { .. } => code(ResponseError::InvalidProducerEpoch),
         AppendError::OutOfOrderSequence { .. } => code(ResponseError::OutOfOrderSequenceNumber),
         AppendError::WrongRole { .. } => code(ResponseError::NotLeaderOrFollower),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_acks_all_produce_reports_an_isr_that_shrank_below_min_insync_while_it_waited() {
+        assert_eq!(acks_all_error(CommitWait::Committed, 2, 2), None);
+        assert_eq!(
+            acks_all_error(CommitWait::Committed, 1, 2),
+            Some(ResponseError::NotEnoughReplicasAfterAppend)
+        );
+        assert_eq!(
+            acks_all_error(CommitWait::TimedOut, 3, 2),
+            Some(ResponseError::RequestTimedOut)
+        );
+        assert_eq!(
+            acks_all_error(CommitWait::NotLeader, 3, 2),
+            Some(ResponseError::NotLeaderOrFollower)
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
@@ -22,22 +22,96 @@ use crate::config::Listener;
 use crate::context::{BrokerContext, ConnectionInfo};
 use crate::handlers;
 
-use super::sniff::describe_foreign_protocol;
+use crate::tls::acceptor::HANDSHAKE_TIMEOUT;
+use crate::tls::{principal, TlsListener};
+
+use super::sniff::{describe_foreign_protocol, describe_non_tls};
 
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Serves a plaintext connection.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     listener: Arc<Listener>,
     ctx: Arc<BrokerContext>,
 ) {
-    tracing::debug!("connection opened");
+    let (rd, wr) = stream.into_split();
+    serve_io(
+        rd,
+        wr,
+        peer,
+        principal::ANONYMOUS.to_string(),
+        listener,
+        ctx,
+    )
+    .await
+}
+
+/// Serves a connection on an SSL listener: the handshake first (a client that does not speak TLS, or whose
+/// certificate is refused, is named in the log and disconnected), then Kafka requests over the TLS stream.
+pub async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: TlsListener,
+    listener: Arc<Listener>,
+    ctx: Arc<BrokerContext>,
+) {
+    // What the client sent first tells a plaintext Kafka client apart from a TLS one with a bad certificate.
+    let mut first = [0u8; 8];
+    let peeked = match tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await {
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "read failed before the TLS handshake; closing");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!("closing connection: the client sent nothing within {HANDSHAKE_TIMEOUT:?} on SSL listener {}", listener.name);
+            return;
+        }
+    };
+    if peeked == 0 {
+        tracing::debug!("connection closed before the TLS handshake");
+        return;
+    }
+    if let Some(what) = describe_non_tls(&first[..peeked]) {
+        tracing::error!(
+            "closing connection: the client sent {what}, not a TLS handshake, to SSL listener {}",
+            listener.name
+        );
+        return;
+    }
+    match tls.accept(stream).await {
+        Ok((stream, principal)) => {
+            tracing::debug!(%principal, "TLS handshake done");
+            let (rd, wr) = tokio::io::split(stream);
+            serve_io(rd, wr, peer, principal, listener, ctx).await
+        }
+        Err(e) => tracing::error!(
+            error = %e,
+            "closing connection: TLS handshake with the client failed on SSL listener {}",
+            listener.name
+        ),
+    }
+}
+
+async fn serve_io<R, W>(
+    mut rd: R,
+    wr: W,
+    peer: SocketAddr,
+    principal: String,
+    listener: Arc<Listener>,
+    ctx: Arc<BrokerContext>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    tracing::debug!(%principal, "connection opened");
     let conn = ConnectionInfo {
         peer,
         listener_name: listener.name.clone(),
+        principal,
     };
-    let (mut rd, wr) = stream.into_split();
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
     let decoder = FrameDecoder::new(ctx.config.socket_request_max_bytes);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);

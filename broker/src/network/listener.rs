@@ -7,6 +7,7 @@ use tracing::Instrument;
 
 use crate::config::Listener;
 use crate::context::BrokerContext;
+use crate::tls::TlsListener;
 
 use super::connection;
 
@@ -15,7 +16,13 @@ pub async fn bind(listener: &Listener) -> std::io::Result<TcpListener> {
     TcpListener::bind(listener.bind_addr()).await
 }
 
-pub async fn accept_loop(socket: TcpListener, listener: Listener, ctx: Arc<BrokerContext>) {
+/// Accepts connections; with `tls` (an SSL listener) each one starts with a TLS handshake.
+pub async fn accept_loop(
+    socket: TcpListener,
+    listener: Listener,
+    tls: Option<TlsListener>,
+    ctx: Arc<BrokerContext>,
+) {
     let listener = Arc::new(listener);
     loop {
         match socket.accept().await {
@@ -26,7 +33,19 @@ pub async fn accept_loop(socket: TcpListener, listener: Listener, ctx: Arc<Broke
                 let span = tracing::info_span!("conn", listener = %listener.name, %peer);
                 let ctx = ctx.clone();
                 let listener = listener.clone();
-                tokio::spawn(connection::serve(stream, peer, listener, ctx).instrument(span));
+                match &tls {
+                    None => {
+                        tokio::spawn(
+                            connection::serve(stream, peer, listener, ctx).instrument(span),
+                        );
+                    }
+                    Some(tls) => {
+                        tokio::spawn(
+                            connection::serve_tls(stream, peer, tls.clone(), listener, ctx)
+                                .instrument(span),
+                        );
+                    }
+                }
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

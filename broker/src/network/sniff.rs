@@ -19,6 +19,19 @@ pub fn describe_foreign_protocol(prefix: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// A human hint for the first bytes of a connection to an SSL listener that are not a TLS record (a TLS
+/// client starts with a handshake record: 0x16, then version 3.x). `None` when it looks like TLS.
+pub fn describe_non_tls(prefix: &[u8]) -> Option<&'static str> {
+    match prefix {
+        [0x16, 0x03, ..] | [0x16] => None,
+        // A Kafka request: a 4-byte size, then api key and version, both small.
+        [0, _, _, _, 0, _, 0, ..] => Some(
+            "a Kafka request in plaintext (client configured for PLAINTEXT or SASL_PLAINTEXT on an SSL listener?)",
+        ),
+        _ => Some(describe_foreign_protocol(prefix).unwrap_or("bytes that are neither TLS nor Kafka")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +45,14 @@ mod tests {
             .unwrap()
             .contains("HTTP"));
         assert!(describe_foreign_protocol(&[0, 0, 0, 10]).is_none());
+    }
+
+    #[test]
+    fn recognises_plaintext_kafka_on_a_tls_listener() {
+        assert_eq!(describe_non_tls(&[0x16, 0x03, 0x01, 0x00, 0xa5]), None);
+        // ApiVersions v3 request: size, key 18, version 3.
+        let hint = describe_non_tls(&[0, 0, 0, 0x20, 0, 18, 0, 3]).unwrap();
+        assert!(hint.contains("Kafka request in plaintext"), "{hint}");
+        assert!(describe_non_tls(b"GET / HT").unwrap().contains("HTTP"));
     }
 }

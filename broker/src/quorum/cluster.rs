@@ -16,8 +16,9 @@ use uuid::Uuid;
 use kraftwerk_controller::rpc::{ControllerReply, ControllerRequest, ReplyFrame};
 use kraftwerk_controller::{
     AlterConfigSpec, AlterPartitionRequest, BrokerRegistration, ControllerError, ControllerHandle,
-    CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, MetadataImage, PartitionState,
-    ProducerIdBlock, ResourceResult, TopicRef, TopicResult,
+    CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, ElectLeadersTopic, ElectionType,
+    MetadataImage, OngoingReassignment, PartitionResult, PartitionState, ProducerIdBlock,
+    ReassignmentQuery, ReassignmentSpec, ResourceResult, TopicElection, TopicRef, TopicResult,
 };
 
 use super::controller_client::{ClientError, ControllerClient};
@@ -200,6 +201,30 @@ impl ClusterHandle {
         }
     }
 
+    /// ElectLeaders, run by the active controller.
+    pub async fn elect_leaders(
+        &self,
+        election_type: ElectionType,
+        topics: Option<Vec<ElectLeadersTopic>>,
+    ) -> Result<Vec<TopicElection>, ControllerError> {
+        if let Some(local) = self.local_leader() {
+            match local.elect_leaders(election_type, topics.clone()).await {
+                Err(ControllerError::NotController) => {}
+                Ok(r) if kraftwerk_controller::elections_not_committed(&r) => {}
+                other => return other,
+            }
+        }
+        let request = ControllerRequest::ElectLeaders {
+            election_type,
+            topics,
+        };
+        match self.remote(request).await {
+            Ok(ControllerReply::ElectedLeaders(r)) => r,
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(client_error(e)),
+        }
+    }
+
     pub async fn allocate_producer_ids(
         &self,
         broker_id: i32,
@@ -291,6 +316,76 @@ impl ClusterHandle {
             Ok(ControllerReply::CreatedPartitions(r)) => r,
             Ok(other) => failed_topics(names, unexpected(&other)),
             Err(e) => failed_topics(names, client_error(e)),
+        }
+    }
+
+    /// AlterPartitionReassignments, run by the active controller. One result per partition, in order.
+    pub async fn alter_partition_reassignments(
+        &self,
+        specs: Vec<ReassignmentSpec>,
+        allow_replication_factor_change: bool,
+    ) -> Vec<PartitionResult> {
+        if let Some(local) = self.local_leader() {
+            let results = local
+                .alter_partition_reassignments(specs.clone(), allow_replication_factor_change)
+                .await;
+            let all_not_controller = !results.is_empty()
+                && results
+                    .iter()
+                    .all(|r| matches!(r.result, Err(ControllerError::NotController)));
+            if !all_not_controller {
+                return results;
+            }
+        }
+        let failed = |err: ControllerError| {
+            specs
+                .iter()
+                .map(|s| PartitionResult {
+                    topic: s.topic.clone(),
+                    partition: s.partition,
+                    result: Err(err.clone()),
+                })
+                .collect()
+        };
+        let request = ControllerRequest::AlterPartitionReassignments {
+            specs: specs.clone(),
+            allow_replication_factor_change,
+        };
+        match self.remote(request).await {
+            Ok(ControllerReply::ReassignedPartitions(r)) => r,
+            Ok(other) => failed(unexpected(&other)),
+            Err(e) => failed(client_error(e)),
+        }
+    }
+
+    /// ListPartitionReassignments, answered by the active controller (the one that knows every committed
+    /// reassignment, as in Kafka).
+    pub async fn list_partition_reassignments(
+        &self,
+        query: Option<Vec<ReassignmentQuery>>,
+    ) -> Result<Vec<OngoingReassignment>, ControllerError> {
+        if let Some(local) = self.local_leader() {
+            match local.list_partition_reassignments(query.clone()) {
+                Err(ControllerError::NotController) => {}
+                other => return other,
+            }
+        }
+        match self
+            .inner
+            .client
+            .call(
+                &ControllerRequest::ListPartitionReassignments { query },
+                WRITE_DEADLINE,
+                REPLY_TIMEOUT,
+            )
+            .await
+        {
+            Ok(ReplyFrame {
+                reply: ControllerReply::Reassignments(r),
+                ..
+            }) => r,
+            Ok(other) => Err(unexpected(&other.reply)),
+            Err(e) => Err(client_error(e)),
         }
     }
 

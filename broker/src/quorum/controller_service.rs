@@ -328,6 +328,23 @@ impl ControllerService {
             ControllerRequest::AlterPartition(req) => {
                 ControllerReply::AlteredPartition(self.handle.alter_partition(req).await)
             }
+            ControllerRequest::AlterPartitionReassignments {
+                specs,
+                allow_replication_factor_change,
+            } => ControllerReply::ReassignedPartitions(
+                self.handle
+                    .alter_partition_reassignments(specs, allow_replication_factor_change)
+                    .await,
+            ),
+            ControllerRequest::ListPartitionReassignments { query } => {
+                ControllerReply::Reassignments(self.handle.list_partition_reassignments(query))
+            }
+            ControllerRequest::ElectLeaders {
+                election_type,
+                topics,
+            } => ControllerReply::ElectedLeaders(
+                self.handle.elect_leaders(election_type, topics).await,
+            ),
             ControllerRequest::FetchMetadata {
                 from_index,
                 max_bytes,
@@ -440,6 +457,50 @@ impl ControllerService {
     }
 }
 
+impl ControllerService {
+    /// On the active controller (`auto.leader.rebalance.enable`): every `every`
+    /// (`leader.imbalance.check.interval.seconds`), moves leadership back to preferred replicas for brokers
+    /// whose imbalance is above `percentage`. A pass writes one bounded batch; passes follow each other at
+    /// once while there is more to move, so a broker back from a restart gets all its leaderships in one
+    /// check however many partitions it has.
+    pub async fn run_leader_rebalance(self: Arc<Self>, every: Duration, percentage: u32) {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !self.handle.is_leader() {
+                continue;
+            }
+            let mut moved = 0;
+            loop {
+                match self.handle.rebalance_leaders(percentage).await {
+                    Ok(pass) => {
+                        debug!(
+                            moved = pass.moved,
+                            more = pass.more,
+                            "leader rebalance pass"
+                        );
+                        moved += pass.moved;
+                        if !pass.more {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        debug!(error = %e, "leader rebalance failed; will retry at the next check");
+                        break;
+                    }
+                }
+            }
+            if moved > 0 {
+                info!(
+                    partitions = moved,
+                    "moved leadership back to preferred replicas"
+                );
+            }
+        }
+    }
+}
+
 /// Whether a reply says the node stopped being the active controller before the request committed.
 fn lost_leadership(reply: &ControllerReply) -> bool {
     fn all<T>(results: &[TopicResult<T>]) -> bool {
@@ -454,7 +515,15 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
         | ControllerReply::ProducerIds(Err(ControllerError::NotController))
         | ControllerReply::Quorum(Err(ControllerError::NotController))
         | ControllerReply::VoterChange(Err(ControllerError::NotController))
-        | ControllerReply::AlteredPartition(Err(ControllerError::NotController)) => true,
+        | ControllerReply::AlteredPartition(Err(ControllerError::NotController))
+        | ControllerReply::Reassignments(Err(ControllerError::NotController)) => true,
+        ControllerReply::ReassignedPartitions(r) => {
+            !r.is_empty()
+                && r.iter()
+                    .all(|r| matches!(r.result, Err(ControllerError::NotController)))
+        }
+        ControllerReply::ElectedLeaders(Err(ControllerError::NotController)) => true,
+        ControllerReply::ElectedLeaders(Ok(r)) => kraftwerk_controller::elections_not_committed(r),
         ControllerReply::CreatedTopics(r) => all(r),
         ControllerReply::DeletedTopics(r) => all(r),
         ControllerReply::CreatedPartitions(r) => all(r),

@@ -1,12 +1,14 @@
 //! ISR maintenance by partition leaders (Kafka's `Partition.maybeShrinkIsr` / `maybeExpandIsr` and the
 //! `AlterPartitionManager`): a periodic check of every partition this broker leads asks the active controller
 //! to drop followers that have not caught up within `replica.lag.time.max.ms` and to add back followers that
-//! have reached the high watermark. The leader keeps using the ISR of the image (plus the change in flight for
+//! have reached the high watermark, and to mark a leader elected uncleanly as RECOVERED. The leader keeps
+//! using the ISR of the image (plus the change in flight for
 //! the high watermark) and applies the new ISR only when it arrives in a metadata image.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use kraftwerk_controller::records::LEADER_RECOVERED;
 use kraftwerk_controller::AlterPartitionRequest;
 
 use crate::context::now_ms;
@@ -46,6 +48,8 @@ pub async fn run_isr_checks(
                 leader_epoch: change.leader_epoch,
                 partition_epoch: change.partition_epoch,
                 new_isr: change.new_isr,
+                // This leader's log is the partition's: it is recovered as soon as it leads.
+                leader_recovery_state: LEADER_RECOVERED,
             };
             tokio::spawn(send(cluster.clone(), p, request));
         }
@@ -66,6 +70,11 @@ async fn send(cluster: ClusterHandle, p: Arc<Partition>, request: AlterPartition
             {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            p.clear_pending_isr_from(sent_epoch);
+        }
+        Err(e @ kraftwerk_controller::ControllerError::NewLeaderElected(_)) => {
+            // The change completed a reassignment that moved the leadership away: the image will say so.
+            tracing::info!(topic = %p.topic, partition = p.index, reason = %e, "ISR change made; leadership moved");
             p.clear_pending_isr_from(sent_epoch);
         }
         Err(e) => {

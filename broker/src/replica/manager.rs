@@ -1,6 +1,6 @@
 //! The set of partitions hosted on this broker, reconciled against each new metadata image: partitions assigned
-//! to this node are opened (or created) on disk, partitions of deleted topics are closed and removed, and
-//! topic config changes reach the open logs.
+//! to this node are opened (or created) on disk, partitions of deleted topics and replicas a reassignment moved
+//! to other brokers are closed and removed, and topic config changes reach the open logs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
+use kraftwerk_controller::image::PartitionImage;
 use kraftwerk_controller::MetadataImage;
 use kraftwerk_storage::{
     parse_partition_dir_name, partition_dir_name, LogConfig, PartitionLog, StorageError,
@@ -16,6 +17,7 @@ use kraftwerk_storage::{
 
 use crate::image_ext::ImageExt;
 
+use super::hw_checkpoint;
 use super::log_config;
 use super::partition::{Partition, Role};
 
@@ -42,6 +44,9 @@ pub struct ReplicaManager {
     /// arriving late (the follower task may hold one while a handler reconciles a newer one) must not undo
     /// what the newer one opened, and the same image is not walked twice unless a partition failed to open.
     reconciling: parking_lot::Mutex<(i64, bool)>,
+    /// High watermarks read from each log directory's `replication-offset-checkpoint` at start, taken by each
+    /// partition as it is opened.
+    checkpointed_hw: parking_lot::Mutex<HashMap<TopicPartition, i64>>,
 }
 
 fn read_topic_id(dir: &Path) -> Option<Uuid> {
@@ -85,6 +90,14 @@ impl ReplicaManager {
                 }
             }
         }
+        let mut checkpointed_hw = HashMap::new();
+        for dir in &log_dirs {
+            match hw_checkpoint::read(dir) {
+                Ok(entries) => checkpointed_hw.extend(entries),
+                // Safe to go on: those partitions start from high watermark 0 and advance as the ISR confirms.
+                Err(e) => tracing::warn!(error = %e, "ignoring the high-watermark checkpoint"),
+            }
+        }
         Ok(ReplicaManager {
             node_id,
             log_dirs,
@@ -92,6 +105,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
             reconciling: parking_lot::Mutex::new((i64::MIN, false)),
+            checkpointed_hw: parking_lot::Mutex::new(checkpointed_hw),
         })
     }
 
@@ -135,6 +149,19 @@ impl ReplicaManager {
             .unwrap_or_else(|| PathBuf::from("."))
     }
 
+    /// This broker's role in a partition as the image describes it.
+    fn role_for(&self, p: &PartitionImage) -> Role {
+        Role {
+            node_id: self.node_id,
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+            recovering: p.leader_recovery_state == kraftwerk_controller::records::LEADER_RECOVERING,
+        }
+    }
+
     /// Brings the hosted partitions in line with `image`.
     pub fn reconcile(&self, image: &MetadataImage) {
         let mut newest = self.reconciling.lock();
@@ -156,18 +183,7 @@ impl ReplicaManager {
                             topic: topic.name.clone(),
                             partition: *index,
                         },
-                        (
-                            topic.id,
-                            Role {
-                                node_id: self.node_id,
-                                leader: p.leader,
-                                leader_epoch: p.leader_epoch,
-                                partition_epoch: p.partition_epoch,
-                                replicas: p.replicas.clone(),
-                                isr: p.isr.clone(),
-                            },
-                            config.clone(),
-                        ),
+                        (topic.id, self.role_for(p), config.clone()),
                     );
                 }
             }
@@ -190,6 +206,18 @@ impl ReplicaManager {
         for tp in stale {
             let removed = self.partitions.write().remove(&tp);
             if let Some(p) = removed {
+                // A replica a reassignment moved away: take the image's role first (the controller bumped the
+                // leader epoch when it left), so a fetch still in flight for the old epoch is refused instead
+                // of writing into a directory being deleted.
+                let moved = image
+                    .topic(&tp.topic)
+                    .filter(|t| t.id == p.topic_id)
+                    .and_then(|t| t.partitions.get(&tp.partition));
+                if let Some(state) = moved {
+                    p.apply_role(self.role_for(state), crate::context::now_ms());
+                    tracing::info!(topic = %tp.topic, partition = tp.partition, replicas = ?state.replicas,
+                        "this broker is no longer a replica; deleting its copy");
+                }
                 self.delete_partition(&tp, p);
             }
         }
@@ -253,13 +281,15 @@ impl ReplicaManager {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write partition.metadata");
         }
         tracing::debug!(topic = %tp.topic, partition = tp.partition, leo = log.log_end_offset(), "partition opened");
-        Ok(Partition::new(
+        let hw = self.checkpointed_hw.lock().remove(tp).unwrap_or(0);
+        Ok(Partition::open(
             tp.topic.clone(),
             topic_id,
             tp.partition,
             log,
             role,
             crate::context::now_ms(),
+            hw,
         ))
     }
 
@@ -280,8 +310,13 @@ impl ReplicaManager {
                     .map(|d| d.join(partition_dir_name(&shared.topic, shared.index)))
                     .find(|d| d.exists());
                 if let Some(dir) = dir {
-                    if let Err(e) = std::fs::remove_dir_all(&dir) {
-                        tracing::error!(dir = %dir.display(), error = %e, "cannot delete partition dir");
+                    match std::fs::remove_dir_all(&dir) {
+                        Ok(()) => {
+                            tracing::info!(topic = %tp.topic, partition = tp.partition, "partition deleted (still open elsewhere)")
+                        }
+                        Err(e) => {
+                            tracing::error!(dir = %dir.display(), error = %e, "cannot delete partition dir")
+                        }
                     }
                 }
             }
@@ -303,8 +338,36 @@ impl ReplicaManager {
         }
     }
 
+    /// Writes every log directory's `replication-offset-checkpoint` with the high watermarks of the partitions
+    /// it holds (Kafka's `replica.high.watermark.checkpoint.interval.ms` task, and at shutdown).
+    pub fn checkpoint_high_watermarks(&self) {
+        let mut by_dir: HashMap<PathBuf, Vec<(TopicPartition, i64)>> = self
+            .log_dirs
+            .iter()
+            .map(|d| (d.clone(), Vec::new()))
+            .collect();
+        for p in self.all() {
+            let dir = p.dir();
+            if let Some(entries) = dir.parent().and_then(|d| by_dir.get_mut(d)) {
+                entries.push((
+                    TopicPartition {
+                        topic: p.topic.clone(),
+                        partition: p.index,
+                    },
+                    p.high_watermark(),
+                ));
+            }
+        }
+        for (dir, entries) in by_dir {
+            if let Err(e) = hw_checkpoint::write(&dir, &entries) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot write the high-watermark checkpoint");
+            }
+        }
+    }
+
     /// Flushes and closes every log, leaving the clean-shutdown marker so the next start skips recovery.
     pub fn shutdown(&self) {
+        self.checkpoint_high_watermarks();
         let parts: Vec<(TopicPartition, Arc<Partition>)> =
             self.partitions.write().drain().collect();
         for (tp, p) in parts {

@@ -2,6 +2,7 @@
 //! [`manager::ReplicaManager::reconcile`], and the high watermark / leader epoch the request handlers need.
 
 pub mod fetcher;
+pub mod hw_checkpoint;
 pub mod isr;
 pub mod log_config;
 pub mod manager;
@@ -9,6 +10,7 @@ pub mod partition;
 pub mod peer_client;
 pub mod producer_state;
 pub mod purgatory;
+pub mod read_replica;
 
 pub use manager::ReplicaManager;
 pub use partition::Partition;

@@ -67,6 +67,10 @@ pub struct Role {
     pub partition_epoch: i32,
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// The image still marks the leader as recovering from an unclean election (KIP-704's RECOVERING). A
+    /// leader treats itself as recovered at once (its log is what the partition has, as Kafka's `makeLeader`
+    /// does) and reports RECOVERED to the controller with its next AlterPartition, sent at once.
+    pub recovering: bool,
 }
 
 impl Role {
@@ -79,6 +83,7 @@ impl Role {
             partition_epoch: 0,
             replicas: vec![node_id],
             isr: vec![node_id],
+            recovering: false,
         }
     }
 
@@ -150,6 +155,7 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// A partition whose high watermark starts at its log end (tests, and logs known to be fully committed).
     pub fn new(
         topic: String,
         topic_id: Uuid,
@@ -159,12 +165,28 @@ impl Partition {
         now_ms: i64,
     ) -> Self {
         let hw = log.log_end_offset();
+        Self::open(topic, topic_id, index, log, role, now_ms, hw)
+    }
+
+    /// A partition opened from disk with the high watermark its log directory last checkpointed (0 if none),
+    /// never above its log end: what lies beyond it is shown to consumers only once the ISR confirms it again
+    /// (at once when this replica leads alone).
+    pub fn open(
+        topic: String,
+        topic_id: Uuid,
+        index: i32,
+        log: PartitionLog,
+        role: Role,
+        now_ms: i64,
+        checkpointed_hw: i64,
+    ) -> Self {
+        let hw = checkpointed_hw.clamp(0, log.log_end_offset());
         let mut log = log;
         if role.is_leader() {
             start_leader_epoch(&mut log, role.leader_epoch);
         }
         let followers = initial_followers(&role, now_ms);
-        Partition {
+        let p = Partition {
             topic,
             topic_id,
             index,
@@ -178,7 +200,12 @@ impl Partition {
             }),
             high_watermark: AtomicI64::new(hw),
             watchers: WatchList::default(),
+        };
+        {
+            let state = p.log.lock();
+            p.maybe_advance_hw(&state);
         }
+        p
     }
 
     pub fn leader_epoch(&self) -> i32 {
@@ -415,6 +442,24 @@ impl Partition {
         true
     }
 
+    /// As leader, the replicas that hold `fetch_offset` and could serve a consumer reading from there (KIP-392):
+    /// `(broker id, log end offset, ms since caught up)`, this leader first with its own log end and 0. Empty when
+    /// this replica does not lead. Followers that have not fetched in this leadership are left out: nothing says
+    /// they hold the offset.
+    pub fn read_replica_candidates(&self, fetch_offset: i64, now_ms: i64) -> Vec<(i32, i64, i64)> {
+        let state = self.log.lock();
+        if !state.role.is_leader() {
+            return Vec::new();
+        }
+        let mut out = vec![(state.role.node_id, state.log.log_end_offset(), 0)];
+        for (&id, f) in &state.followers {
+            if f.leo >= fetch_offset && fetch_offset >= state.log.log_start_offset() {
+                out.push((id, f.leo, (now_ms - f.last_caught_up_ms).max(0)));
+            }
+        }
+        out
+    }
+
     /// The leader's high watermark: the smallest log end offset over the ISR, counting an ISR change in
     /// flight as well (Kafka's "maximal ISR"), never lowered; stays put while an ISR member has not fetched
     /// in this leadership. Returns whether it moved.
@@ -497,7 +542,8 @@ impl Partition {
         sorted_new.sort_unstable();
         let mut sorted_old = state.role.isr.clone();
         sorted_old.sort_unstable();
-        if sorted_new == sorted_old {
+        // A leader elected uncleanly reports RECOVERED even when its ISR stays as it is.
+        if sorted_new == sorted_old && !state.role.recovering {
             return None;
         }
         state.pending_isr = Some(PendingIsr {
@@ -606,13 +652,18 @@ impl Partition {
         self.log.lock().log.read(offset, max_bytes, None)
     }
 
-    /// Visits every committed batch from `from` (see [`PartitionLog::scan_batches`]).
-    pub fn scan_batches<F>(&self, from: i64, f: F) -> Result<(), StorageError>
+    /// Visits every batch from `from` up to the log end, committed or not, and returns that log end. A new
+    /// leader reads its whole log this way (a group coordinator taking over `__consumer_offsets`, as Kafka's
+    /// loader reads to the log end): what it holds beyond the high watermark is what the partition will commit,
+    /// since followers now truncate to it. Under the log lock, so the end returned is exactly what was read.
+    pub fn scan_to_log_end<F>(&self, from: i64, f: F) -> Result<i64, StorageError>
     where
         F: FnMut(&BatchHeader, &[u8]),
     {
-        let hw = self.high_watermark();
-        self.log.lock().log.scan_batches(from, hw, f)
+        let state = self.log.lock();
+        let end = state.log.log_end_offset();
+        state.log.scan_batches(from, end, f)?;
+        Ok(end)
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -767,6 +818,7 @@ mod tests {
             partition_epoch,
             replicas: vec![1, 2, 3],
             isr: isr.to_vec(),
+            recovering: false,
         }
     }
 
@@ -775,6 +827,32 @@ mod tests {
             leader_epoch,
             end_offset,
         }
+    }
+
+    #[test]
+    fn a_reopened_replica_starts_at_its_checkpointed_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let p = partition(dir.path(), 3, true);
+            for _ in 0..10 {
+                p.append_as_leader(&one_record(), 0, None).unwrap();
+            }
+            p.into_log().close().unwrap();
+        }
+        let open = |role: Role, checkpoint: i64| {
+            let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+            let p = Partition::open("t".into(), Uuid::nil(), 0, log, role, 0, checkpoint);
+            let hw = p.high_watermark();
+            p.into_log().close().unwrap();
+            hw
+        };
+        // A follower, or a leader whose followers have not fetched yet: only what was known committed.
+        assert_eq!(open(role3(4, 2, &[1, 2, 3], 0), 4), 4);
+        assert_eq!(open(role3(4, 1, &[1, 2, 3], 0), 4), 4);
+        // Leading alone, everything in the log is committed at once.
+        assert_eq!(open(role3(4, 1, &[1], 0), 4), 10);
+        // A checkpoint beyond the log (a truncated tail) is capped at the log end.
+        assert_eq!(open(role3(4, 2, &[1, 2], 0), 25), 10);
     }
 
     #[test]
@@ -974,6 +1052,24 @@ mod tests {
     }
 
     #[test]
+    fn an_uncleanly_elected_leader_asks_once_to_be_marked_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        let mut role = role3(4, 1, &[1], 7);
+        role.recovering = true;
+        let p = Partition::new("t".into(), Uuid::nil(), 0, log, role.clone(), 0);
+        // Same ISR: a change is still wanted, to carry RECOVERED.
+        let change = p.isr_change(1_000, 10_000, |_| true).unwrap();
+        assert_eq!(change.new_isr, vec![1]);
+        assert_eq!(p.isr_change(1_000, 10_000, |_| true), None, "pending");
+        // Once the image shows it recovered, nothing more to ask.
+        role.recovering = false;
+        role.partition_epoch = 8;
+        p.apply_role(role, 1_000);
+        assert_eq!(p.isr_change(1_000, 10_000, |_| true), None);
+    }
+
+    #[test]
     fn follower_appends_truncates_and_caps_its_high_watermark() {
         let (dl, df) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let leader = partition(dl.path(), 3, true);
@@ -997,6 +1093,56 @@ mod tests {
             follower.append_as_leader(&one_record(), 0, None),
             Err(AppendError::WrongRole { .. })
         ));
+    }
+
+    fn idempotent(first_seq: i32, records: usize) -> Vec<u8> {
+        let mut b = kraftwerk_storage::batch::BatchBuilder::new(0, -1).producer(7, 0, first_seq);
+        for _ in 0..records {
+            b.push(0, None, Some(b"v".as_slice()), &[]).unwrap();
+        }
+        b.build()
+    }
+
+    #[test]
+    fn a_follower_that_becomes_leader_recognises_retries_of_what_it_replicated() {
+        let (dl, df) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = partition(dl.path(), 3, true);
+        leader.append_as_leader(&idempotent(0, 2), 0, None).unwrap();
+        leader.append_as_leader(&idempotent(2, 3), 0, None).unwrap();
+        let log = PartitionLog::open(df.path(), LogConfig::default()).unwrap();
+        let follower = Partition::new("t".into(), Uuid::nil(), 0, log, role(3, false), 0);
+        let data = leader.read_for_follower(0, 1 << 20).unwrap().records;
+        follower.append_as_follower(&data, 3).unwrap();
+        // Failover: the follower leads epoch 4; the producer retries its last batch there.
+        follower.apply_role(role(4, true), 0);
+        assert!(matches!(
+            follower.append_as_leader(&idempotent(2, 3), 0, Some(4)),
+            Ok(Appended::Duplicate {
+                base_offset: 2,
+                last_offset: 4,
+                ..
+            })
+        ));
+        assert_eq!(follower.log_end_offset(), 5);
+    }
+
+    #[test]
+    fn truncation_rebuilds_producer_state_from_what_is_left() {
+        let (dl, df) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = partition(dl.path(), 3, true);
+        leader.append_as_leader(&idempotent(0, 2), 0, None).unwrap();
+        leader.append_as_leader(&idempotent(2, 3), 0, None).unwrap();
+        let log = PartitionLog::open(df.path(), LogConfig::default()).unwrap();
+        let follower = Partition::new("t".into(), Uuid::nil(), 0, log, role(3, false), 0);
+        let data = leader.read_for_follower(0, 1 << 20).unwrap().records;
+        follower.append_as_follower(&data, 3).unwrap();
+        // The second batch diverged and is truncated away: a retry of it is new data, written at offset 2.
+        follower.truncate_as_follower(2, false, 3).unwrap();
+        follower.apply_role(role(4, true), 0);
+        match follower.append_as_leader(&idempotent(2, 3), 0, Some(4)) {
+            Ok(Appended::Written(r)) => assert_eq!(r.base_offset, 2),
+            other => panic!("expected a fresh write, got {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -39,6 +39,59 @@ pub struct PartitionImage {
 }
 
 impl PartitionImage {
+    /// Applies a PartitionChangeRecord of this partition (Kafka's `PartitionRegistration.merge`).
+    pub fn merge(&mut self, rec: &PartitionChangeRecord) {
+        if let Some(isr) = &rec.isr {
+            self.isr = isr.clone();
+        }
+        if let Some(replicas) = &rec.replicas {
+            if rec.directories.is_none() && !self.directories.is_empty() {
+                // Keep each remaining replica's directory; a new replica's is not known yet.
+                self.directories = replicas
+                    .iter()
+                    .map(|r| {
+                        self.replicas
+                            .iter()
+                            .position(|old| old == r)
+                            .and_then(|i| self.directories.get(i).copied())
+                            .unwrap_or(DIRECTORY_UNASSIGNED)
+                    })
+                    .collect();
+            }
+            self.replicas = replicas.clone();
+        }
+        if let Some(v) = &rec.removing_replicas {
+            self.removing_replicas = v.clone();
+        }
+        if let Some(v) = &rec.adding_replicas {
+            self.adding_replicas = v.clone();
+        }
+        if let Some(v) = rec.leader_recovery_state {
+            self.leader_recovery_state = v;
+        }
+        if let Some(v) = &rec.directories {
+            self.directories = v.clone();
+        }
+        if let Some(v) = &rec.eligible_leader_replicas {
+            self.eligible_leader_replicas = Some(v.clone());
+        }
+        if let Some(v) = &rec.last_known_elr {
+            self.last_known_elr = Some(v.clone());
+        }
+        // As Kafka's `PartitionRegistration.merge`: a record that names a leader bumps the leader epoch even
+        // when the leader stays, which is how a reassignment that drops replicas fences their old epoch.
+        if let Some(leader) = rec.leader {
+            self.leader = leader;
+            self.leader_epoch = self.leader_epoch.saturating_add(1);
+        }
+        self.partition_epoch = self.partition_epoch.saturating_add(1);
+    }
+
+    /// Whether a reassignment is in progress (Kafka's `isReassignmentInProgress`).
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
     /// The PartitionRecord that recreates this partition.
     pub fn to_record(&self, topic_id: Uuid, partition: i32) -> PartitionRecord {
         PartitionRecord {
@@ -164,50 +217,6 @@ impl TopicsImage {
                 "skipping PartitionChangeRecord for an unknown partition");
             return;
         };
-        if let Some(isr) = &rec.isr {
-            partition.isr = isr.clone();
-        }
-        if let Some(replicas) = &rec.replicas {
-            if rec.directories.is_none() && !partition.directories.is_empty() {
-                // Keep each remaining replica's directory; a new replica's is not known yet.
-                partition.directories = replicas
-                    .iter()
-                    .map(|r| {
-                        partition
-                            .replicas
-                            .iter()
-                            .position(|old| old == r)
-                            .and_then(|i| partition.directories.get(i).copied())
-                            .unwrap_or(DIRECTORY_UNASSIGNED)
-                    })
-                    .collect();
-            }
-            partition.replicas = replicas.clone();
-        }
-        if let Some(v) = &rec.removing_replicas {
-            partition.removing_replicas = v.clone();
-        }
-        if let Some(v) = &rec.adding_replicas {
-            partition.adding_replicas = v.clone();
-        }
-        if let Some(v) = rec.leader_recovery_state {
-            partition.leader_recovery_state = v;
-        }
-        if let Some(v) = &rec.directories {
-            partition.directories = v.clone();
-        }
-        if let Some(v) = &rec.eligible_leader_replicas {
-            partition.eligible_leader_replicas = Some(v.clone());
-        }
-        if let Some(v) = &rec.last_known_elr {
-            partition.last_known_elr = Some(v.clone());
-        }
-        if let Some(leader) = rec.leader {
-            if leader != partition.leader {
-                partition.leader = leader;
-                partition.leader_epoch = partition.leader_epoch.saturating_add(1);
-            }
-        }
-        partition.partition_epoch = partition.partition_epoch.saturating_add(1);
+        partition.merge(rec);
     }
 }

@@ -1,20 +1,20 @@
 //! Broker registration, fencing and unregistration, after Kafka's `ClusterControlManager`.
 //!
-//! Kraftwerk has no broker heartbeats yet, so a registered broker is unfenced at once and stays
-//! so until fenced explicitly. Fencing or unregistering a broker moves its leaderships to
-//! another in-sync, unfenced replica and takes it out of ISRs (never emptying an ISR, so the last
-//! in-sync replica can lead again when it returns); (re)registering or unfencing lets it lead
-//! the leaderless partitions whose ISR it is in.
+//! A registered broker is unfenced at once (the broker side fences it again on missed heartbeats).
+//! Fencing or unregistering a broker takes it out of ISRs and moves its leaderships; (re)registering
+//! or unfencing elects leaders for leaderless partitions. Who leads is decided by `ops::election`
+//! (in-sync replicas first; outside the ISR only where `unclean.leader.election.enable` allows it).
 
 use std::collections::HashSet;
 
 use uuid::Uuid;
 
+use super::election::{self, Acceptor, ElectionPolicy};
 use super::OpOutput;
 use crate::api::BrokerRegistration;
 use crate::error::ControllerError;
-use crate::image::{MetadataImage, PartitionImage, NO_LEADER};
-use crate::records::{BrokerRecord, MetadataRecord, PartitionChangeRecord};
+use crate::image::{MetadataImage, NO_LEADER};
+use crate::records::{BrokerRecord, MetadataRecord};
 
 type BrokerOutput = OpOutput<Result<(), ControllerError>>;
 
@@ -37,6 +37,7 @@ fn accepted(records: Vec<MetadataRecord>) -> BrokerOutput {
 /// and `incarnation_id` identifies this registration (the caller draws a random one).
 pub(crate) fn register_broker(
     image: &MetadataImage,
+    policy: &ElectionPolicy,
     reg: &BrokerRegistration,
     incarnation_id: Uuid,
 ) -> BrokerOutput {
@@ -53,7 +54,7 @@ pub(crate) fn register_broker(
         fenced: false,
         ..BrokerRecord::default()
     })];
-    records.extend(elect_leaderless(image, reg.broker_id));
+    records.extend(elect_leaderless(image, policy, reg.broker_id));
     accepted(records)
 }
 
@@ -101,37 +102,49 @@ fn require_registered(
 }
 
 /// Fences a broker: it leads nothing and leaves the ISRs. Fencing a fenced broker is a no-op.
-pub(crate) fn fence_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutput {
+pub(crate) fn fence_broker(
+    image: &MetadataImage,
+    policy: &ElectionPolicy,
+    broker_id: i32,
+) -> BrokerOutput {
     match require_registered(image, broker_id) {
         Err(err) => rejected(err),
         Ok((true, _)) => accepted(Vec::new()),
         Ok((false, epoch)) => {
             let mut records = vec![MetadataRecord::FenceBroker { broker_id, epoch }];
-            records.extend(demote(image, broker_id));
+            records.extend(demote(image, policy, broker_id));
             accepted(records)
         }
     }
 }
 
 /// Unfences a broker and lets it lead the leaderless partitions whose ISR it is in.
-pub(crate) fn unfence_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutput {
+pub(crate) fn unfence_broker(
+    image: &MetadataImage,
+    policy: &ElectionPolicy,
+    broker_id: i32,
+) -> BrokerOutput {
     match require_registered(image, broker_id) {
         Err(err) => rejected(err),
         Ok((false, _)) => accepted(Vec::new()),
         Ok((true, epoch)) => {
             let mut records = vec![MetadataRecord::UnfenceBroker { broker_id, epoch }];
-            records.extend(elect_leaderless(image, broker_id));
+            records.extend(elect_leaderless(image, policy, broker_id));
             accepted(records)
         }
     }
 }
 
 /// Removes a broker from the cluster (its replicas stay assigned until reassigned).
-pub(crate) fn unregister_broker(image: &MetadataImage, broker_id: i32) -> BrokerOutput {
+pub(crate) fn unregister_broker(
+    image: &MetadataImage,
+    policy: &ElectionPolicy,
+    broker_id: i32,
+) -> BrokerOutput {
     match require_registered(image, broker_id) {
         Err(err) => rejected(err),
         Ok((_, broker_epoch)) => {
-            let mut records = demote(image, broker_id);
+            let mut records = demote(image, policy, broker_id);
             records.push(MetadataRecord::UnregisterBroker {
                 broker_id,
                 broker_epoch,
@@ -141,67 +154,54 @@ pub(crate) fn unregister_broker(image: &MetadataImage, broker_id: i32) -> Broker
     }
 }
 
-/// Partition changes that take `broker_id` out of leaderships and ISRs.
-fn demote(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
+/// Partition changes that take `broker_id` out of leaderships and ISRs (Kafka's `handleBrokerFenced`):
+/// each partition whose ISR holds it (or that it leads) loses it from the ISR and, if it led, gets the leader
+/// [`election::change`] picks (from outside the ISR only where the topic allows unclean elections).
+fn demote(image: &MetadataImage, policy: &ElectionPolicy, broker_id: i32) -> Vec<MetadataRecord> {
+    let acceptor = Acceptor::new(image).excluding(broker_id);
     let mut records = Vec::new();
     for topic in image.topics() {
+        let mut election = None;
         for (&partition, p) in &topic.partitions {
             if p.leader != broker_id && !p.isr.contains(&broker_id) {
                 continue;
             }
-            let isr: Vec<i32> = if p.isr.len() > 1 {
-                p.isr.iter().copied().filter(|&b| b != broker_id).collect()
-            } else {
-                p.isr.clone()
-            };
-            let leader = if p.leader == broker_id {
-                Some(pick_leader(image, p, &isr, broker_id))
-            } else {
-                None
-            };
-            let isr = (isr != p.isr).then_some(isr);
-            if leader.is_some() || isr.is_some() {
-                records.push(MetadataRecord::PartitionChange(PartitionChangeRecord {
-                    topic_id: topic.id,
-                    partition,
-                    isr,
-                    leader,
-                    ..PartitionChangeRecord::default()
-                }));
-            }
+            let election =
+                *election.get_or_insert_with(|| policy.online_election(image, &topic.name));
+            let isr: Vec<i32> = p.isr.iter().copied().filter(|&b| b != broker_id).collect();
+            records.extend(
+                election::change(image, topic.id, partition, p, &isr, election, &acceptor)
+                    .map(MetadataRecord::PartitionChange),
+            );
         }
     }
     records
 }
 
-/// The first replica (preferred order) that is in `isr`, unfenced and not `excluded`.
-fn pick_leader(image: &MetadataImage, p: &PartitionImage, isr: &[i32], excluded: i32) -> i32 {
-    p.replicas
-        .iter()
-        .copied()
-        .find(|&b| b != excluded && isr.contains(&b) && image.is_broker_active(b))
-        .unwrap_or(NO_LEADER)
-}
-
-/// Makes `broker_id` leader of every leaderless partition whose ISR holds it.
-fn elect_leaderless(image: &MetadataImage, broker_id: i32) -> Vec<MetadataRecord> {
-    image
-        .topics()
-        .flat_map(|topic| {
-            topic
-                .partitions
-                .iter()
-                .filter(move |(_, p)| p.leader == NO_LEADER && p.isr.contains(&broker_id))
-                .map(move |(&partition, _)| {
-                    MetadataRecord::PartitionChange(PartitionChangeRecord {
-                        topic_id: topic.id,
-                        partition,
-                        leader: Some(broker_id),
-                        ..PartitionChangeRecord::default()
-                    })
-                })
-        })
-        .collect()
+/// Elections for every leaderless partition now that `broker_id` can lead (Kafka's `handleBrokerUnfenced`):
+/// from the ISR, or outside it where the topic allows unclean elections.
+fn elect_leaderless(
+    image: &MetadataImage,
+    policy: &ElectionPolicy,
+    broker_id: i32,
+) -> Vec<MetadataRecord> {
+    let acceptor = Acceptor::new(image).including(broker_id);
+    let mut records = Vec::new();
+    for topic in image.topics() {
+        let mut election = None;
+        for (&partition, p) in &topic.partitions {
+            if p.leader != NO_LEADER {
+                continue;
+            }
+            let election =
+                *election.get_or_insert_with(|| policy.online_election(image, &topic.name));
+            records.extend(
+                election::change(image, topic.id, partition, p, &p.isr, election, &acceptor)
+                    .map(MetadataRecord::PartitionChange),
+            );
+        }
+    }
+    records
 }
 
 #[cfg(test)]

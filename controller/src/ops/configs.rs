@@ -8,7 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{OpContext, OpOutput};
+use super::election::UNCLEAN_LEADER_ELECTION_ENABLE;
+use super::{leaders, OpContext, OpOutput};
 use crate::api::{AlterConfigOpType, AlterConfigSpec, ResourceResult};
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
@@ -69,8 +70,42 @@ fn alter(
     }
     if validate_only {
         records.clear();
+    } else {
+        records.extend(unclean_elections_after(image, ctx, &records));
     }
     OpOutput { records, response }
+}
+
+/// When `changes` touch `unclean.leader.election.enable`, the unclean elections it now allows: leaderless
+/// partitions of the topics concerned (all topics for a broker-level change) get a live replica as leader
+/// in the same batch, as Kafka's controller does on its next unclean-election check.
+fn unclean_elections_after(
+    image: &MetadataImage,
+    ctx: &OpContext,
+    changes: &[MetadataRecord],
+) -> Vec<MetadataRecord> {
+    let mut topics = HashSet::new();
+    let mut all = false;
+    for change in changes {
+        let MetadataRecord::Config(c) = change else {
+            continue;
+        };
+        if c.name != UNCLEAN_LEADER_ELECTION_ENABLE {
+            continue;
+        }
+        match c.resource.resource_type {
+            ConfigResourceType::Topic => {
+                topics.extend(image.topic(&c.resource.name).map(|t| t.id));
+            }
+            _ => all = true,
+        }
+    }
+    if topics.is_empty() && !all {
+        return Vec::new();
+    }
+    // The image as it will be once the config records are applied (partitions are unchanged by them).
+    let after = image.apply(image.next_offset(), changes);
+    leaders::elect_unclean_leaderless(&after, &ctx.election, (!all).then_some(&topics))
 }
 
 fn alter_resource(

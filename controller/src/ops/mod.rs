@@ -5,10 +5,14 @@
 
 pub(crate) mod brokers;
 pub(crate) mod configs;
+pub(crate) mod election;
 pub(crate) mod features;
+pub(crate) mod leaders;
+pub(crate) mod partition_change;
 pub(crate) mod partitions;
 pub(crate) mod placement;
 pub(crate) mod producer_ids;
+pub(crate) mod reassignment;
 pub(crate) mod topic_name;
 pub(crate) mod topics;
 
@@ -32,6 +36,8 @@ pub(crate) struct OpContext {
     pub default_replication_factor: i16,
     /// Operator policies.
     pub policies: Policies,
+    /// What leader elections depend on besides the image (the static unclean-election default).
+    pub election: election::ElectionPolicy,
     /// Source of new topic ids (random in production, a sequence in tests).
     pub new_topic_id: Box<dyn FnMut() -> Uuid + Send>,
 }

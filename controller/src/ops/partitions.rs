@@ -5,15 +5,18 @@
 //! FENCED_LEADER_EPOCH, INVALID_UPDATE_VERSION), so a deposed leader or one acting on an outdated ISR cannot
 //! undo a change the controller made meanwhile (such as fencing a broker out of the ISR). Members it adds
 //! must be assigned replicas on unfenced brokers not shutting down (INELIGIBLE_REPLICA): a fenced broker
-//! must not count towards `min.insync.replicas`.
+//! must not count towards `min.insync.replicas`. The request also carries the leader recovery state: a leader
+//! elected uncleanly (RECOVERING) reports RECOVERED this way; RECOVERING with more than the leader in the ISR,
+//! or going back from RECOVERED to RECOVERING, is INVALID_REQUEST (Kafka's `validateAlterPartitionData`).
 
 use std::collections::HashSet;
 
+use super::partition_change::PartitionChange;
 use super::OpOutput;
 use crate::api::{AlterPartitionRequest, PartitionState};
 use crate::error::ControllerError;
-use crate::image::MetadataImage;
-use crate::records::{MetadataRecord, PartitionChangeRecord};
+use crate::image::{MetadataImage, PartitionImage};
+use crate::records::{MetadataRecord, PartitionChangeRecord, LEADER_RECOVERED, LEADER_RECOVERING};
 
 type AlterOutput = OpOutput<Result<PartitionState, ControllerError>>;
 
@@ -24,44 +27,74 @@ fn refused(err: ControllerError) -> AlterOutput {
     }
 }
 
+/// The ISR change goes through [`PartitionChange`], so an ISR that now holds every replica a reassignment adds
+/// completes that reassignment in the same record (Kafka's `alterPartition`). If that removed the asking
+/// leader, the change is still written but the leader is answered NEW_LEADER_ELECTED, as Kafka does.
 pub(crate) fn alter_partition(image: &MetadataImage, req: &AlterPartitionRequest) -> AlterOutput {
-    match validate(image, req) {
-        Err(e) => refused(e),
-        Ok(state) => {
-            let mut old: Vec<i32> = state.isr.clone();
-            old.sort_unstable();
-            let mut new = req.new_isr.clone();
-            new.sort_unstable();
-            if old == new {
-                // Nothing to write: answer the state as it is, as Kafka does.
-                return OpOutput {
-                    records: Vec::new(),
-                    response: Ok(state),
-                };
-            }
-            OpOutput {
-                records: vec![MetadataRecord::PartitionChange(PartitionChangeRecord {
-                    topic_id: req.topic_id,
-                    partition: req.partition,
-                    isr: Some(req.new_isr.clone()),
-                    ..PartitionChangeRecord::default()
-                })],
-                // Replaying the record bumps the partition epoch (not the leader epoch: the leader stays).
-                response: Ok(PartitionState {
-                    partition_epoch: state.partition_epoch + 1,
-                    isr: req.new_isr.clone(),
-                    ..state
-                }),
-            }
-        }
+    let (topic, current) = match validate(image, req) {
+        Err(e) => return refused(e),
+        Ok(found) => found,
+    };
+    let mut old = current.isr.clone();
+    old.sort_unstable();
+    let mut new = req.new_isr.clone();
+    new.sort_unstable();
+    // The same members in another order change nothing.
+    let target = if old == new {
+        current.isr.clone()
+    } else {
+        req.new_isr.clone()
+    };
+    let mut record = PartitionChange::new(image, req.topic_id, req.partition, current)
+        .target_isr(target)
+        .build();
+    // A leader elected uncleanly reports RECOVERED once it is sure of its log (KIP-704).
+    if current.leader_recovery_state != req.leader_recovery_state {
+        record
+            .get_or_insert_with(|| PartitionChangeRecord {
+                topic_id: req.topic_id,
+                partition: req.partition,
+                ..PartitionChangeRecord::default()
+            })
+            .leader_recovery_state = Some(req.leader_recovery_state);
     }
+    let mut after = current.clone();
+    let records = match record {
+        Some(record) => {
+            after.merge(&record);
+            vec![MetadataRecord::PartitionChange(record)]
+        }
+        // Nothing to write: answer the state as it is, as Kafka does.
+        None => Vec::new(),
+    };
+    let response = if after.leader == req.broker_id {
+        Ok(PartitionState {
+            leader: after.leader,
+            leader_epoch: after.leader_epoch,
+            partition_epoch: after.partition_epoch,
+            isr: after.isr,
+        })
+    } else {
+        tracing::info!(
+            topic,
+            partition = req.partition,
+            old_leader = req.broker_id,
+            new_leader = after.leader,
+            "AlterPartition completed a reassignment that moved the leadership"
+        );
+        Err(ControllerError::NewLeaderElected(format!(
+            "The ISR change completed a reassignment of {topic}-{}: broker {} now leads, not {}.",
+            req.partition, after.leader, req.broker_id
+        )))
+    };
+    OpOutput { records, response }
 }
 
-/// The partition's current state if the request may change it.
-fn validate(
-    image: &MetadataImage,
+/// The topic name and the partition as it is, if the request may change it.
+fn validate<'a>(
+    image: &'a MetadataImage,
     req: &AlterPartitionRequest,
-) -> Result<PartitionState, ControllerError> {
+) -> Result<(&'a str, &'a PartitionImage), ControllerError> {
     let broker = image.broker(req.broker_id).ok_or_else(|| {
         ControllerError::BrokerIdNotRegistered(format!(
             "Broker {} is not registered.",
@@ -122,6 +155,27 @@ fn validate(
             req.new_isr, p.leader
         )));
     }
+    match req.leader_recovery_state {
+        LEADER_RECOVERING if req.new_isr.len() > 1 => {
+            return Err(ControllerError::InvalidRequest(format!(
+                "The ISR {:?} of {}-{} has more than one replica while the leader is still recovering \
+                 from an unclean leader election.",
+                req.new_isr, topic.name, req.partition
+            )))
+        }
+        LEADER_RECOVERING if p.leader_recovery_state == LEADER_RECOVERED => {
+            return Err(ControllerError::InvalidRequest(format!(
+                "The leader recovery state of {}-{} cannot change from RECOVERED to RECOVERING.",
+                topic.name, req.partition
+            )))
+        }
+        LEADER_RECOVERED | LEADER_RECOVERING => {}
+        other => {
+            return Err(ControllerError::InvalidRequest(format!(
+                "Unknown leader recovery state {other}."
+            )))
+        }
+    }
     // Only members being added must be eligible; one already in the ISR may still be removed later.
     for &id in &req.new_isr {
         let eligible = image
@@ -134,12 +188,7 @@ fn validate(
             )));
         }
     }
-    Ok(PartitionState {
-        leader: p.leader,
-        leader_epoch: p.leader_epoch,
-        partition_epoch: p.partition_epoch,
-        isr: p.isr.clone(),
-    })
+    Ok((&topic.name, p))
 }
 
 #[cfg(test)]
@@ -148,6 +197,11 @@ mod tests {
     use crate::api::CreateTopicSpec;
     use crate::error::codes;
     use crate::ops::brokers::fence_broker;
+    use crate::ops::election::ElectionPolicy;
+
+    fn policy() -> ElectionPolicy {
+        ElectionPolicy::default()
+    }
     use crate::ops::test_support::*;
     use crate::ops::topics::create_topics;
 
@@ -174,6 +228,7 @@ mod tests {
             leader_epoch: p.leader_epoch,
             partition_epoch: p.partition_epoch,
             new_isr: new_isr.to_vec(),
+            leader_recovery_state: LEADER_RECOVERED,
         }
     }
 
@@ -265,13 +320,67 @@ mod tests {
     }
 
     #[test]
+    fn an_uncleanly_elected_leader_reports_recovered() {
+        let image = cluster();
+        let topic = image.topic("t").unwrap();
+        let (id, leader) = (topic.id, topic.partitions[&0].leader);
+        // As an unclean election leaves it: the leader alone in the ISR, recovering.
+        let image = commit(
+            &image,
+            &[MetadataRecord::PartitionChange(PartitionChangeRecord {
+                topic_id: id,
+                partition: 0,
+                isr: Some(vec![leader]),
+                leader_recovery_state: Some(LEADER_RECOVERING),
+                ..PartitionChangeRecord::default()
+            })],
+        );
+        let mut still = request(&image, &[leader]);
+        still.leader_recovery_state = LEADER_RECOVERING;
+        let out = alter_partition(&image, &still);
+        assert_eq!(code(&out), 0);
+        assert!(out.records.is_empty(), "nothing changes");
+        let mut grow = request(&image, &image.topic("t").unwrap().partitions[&0].replicas);
+        grow.leader_recovery_state = LEADER_RECOVERING;
+        assert_eq!(
+            code(&alter_partition(&image, &grow)),
+            codes::INVALID_REQUEST
+        );
+        let mut bad = request(&image, &[leader]);
+        bad.leader_recovery_state = 7;
+        assert_eq!(code(&alter_partition(&image, &bad)), codes::INVALID_REQUEST);
+        // Same ISR, RECOVERED: only the recovery state changes.
+        let out = alter_partition(&image, &request(&image, &[leader]));
+        assert_eq!(code(&out), 0);
+        let MetadataRecord::PartitionChange(change) = &out.records[0] else {
+            panic!("{:?}", out.records)
+        };
+        assert_eq!(
+            (change.isr.clone(), change.leader_recovery_state),
+            (None, Some(LEADER_RECOVERED))
+        );
+        let image = commit(&image, &out.records);
+        assert_eq!(
+            image.topic("t").unwrap().partitions[&0].leader_recovery_state,
+            LEADER_RECOVERED
+        );
+        // And never back.
+        let mut back = request(&image, &[leader]);
+        back.leader_recovery_state = LEADER_RECOVERING;
+        assert_eq!(
+            code(&alter_partition(&image, &back)),
+            codes::INVALID_REQUEST
+        );
+    }
+
+    #[test]
     fn a_fenced_broker_cannot_join_the_isr() {
         let image = cluster();
         let p = image.topic("t").unwrap().partitions[&0].clone();
         let leader = p.leader;
         let other = *p.replicas.iter().find(|&&b| b != leader).unwrap();
         // Fencing takes it out of the ISR.
-        let fenced = fence_broker(&image, other);
+        let fenced = fence_broker(&image, &policy(), other);
         let image = commit(&image, &fenced.records);
         let isr = image.topic("t").unwrap().partitions[&0].isr.clone();
         assert!(!isr.contains(&other));

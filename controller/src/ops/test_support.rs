@@ -18,6 +18,7 @@ pub(crate) fn ctx_with(policies: Policies) -> OpContext {
         default_num_partitions: 1,
         default_replication_factor: 1,
         policies,
+        election: super::election::ElectionPolicy::default(),
         new_topic_id: Box::new(move || {
             next += 1;
             Uuid::from_u128(next)

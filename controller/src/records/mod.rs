@@ -184,8 +184,8 @@ pub struct PartitionRecord {
 }
 
 /// A change to an existing partition (Kafka's PartitionChangeRecord); `None` fields are
-/// unchanged. Replaying it bumps the partition epoch, and the leader epoch when the leader
-/// changes.
+/// unchanged. Replaying it bumps the partition epoch, and the leader epoch when it names a leader
+/// (even the current one, as Kafka's replay does).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PartitionChangeRecord {
     /// The owning topic.

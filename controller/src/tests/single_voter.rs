@@ -27,6 +27,7 @@ pub(super) fn config(dir: &Path, node_id: i32, voters: &[i32]) -> ControllerConf
         default_replication_factor: 1,
         tick: Duration::from_millis(10),
         snapshot_bytes: 20 << 20,
+        unclean_leader_election_enable: false,
     }
 }
 

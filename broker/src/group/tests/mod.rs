@@ -8,6 +8,7 @@ mod admin;
 mod load;
 mod membership;
 mod offsets;
+mod ownership;
 mod records;
 mod static_members;
 mod timeouts;
@@ -34,6 +35,8 @@ use kafka_protocol::ResponseError;
 
 use super::{ClientInfo, GroupConfig, GroupCoordinator, GroupRecord, Output, ReplyId, Response};
 
+/// Partition count of `__consumer_offsets` the harness coordinator holds in full.
+pub(super) const OFFSETS_PARTITIONS: i32 = 50;
 pub(super) const SESSION_MS: i32 = 10_000;
 pub(super) const REBALANCE_MS: i32 = 30_000;
 
@@ -95,8 +98,10 @@ impl Harness {
     }
 
     pub(super) fn with_config(config: GroupConfig) -> Self {
+        let mut coordinator = GroupCoordinator::new(config);
+        coordinator.hold_all_partitions(OFFSETS_PARTITIONS);
         Self {
-            coordinator: GroupCoordinator::new(config),
+            coordinator,
             now: 1_000_000,
             next_id: 1,
             versions: HashMap::new(),

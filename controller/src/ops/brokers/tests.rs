@@ -42,7 +42,7 @@ fn state(image: &MetadataImage, partition: i32) -> (i32, Vec<i32>) {
 #[test]
 fn register_new_broker() {
     let image = MetadataImage::empty("c");
-    let out = register_broker(&image, &registration(7), Uuid::from_u128(77));
+    let out = register_broker(&image, &policy(), &registration(7), Uuid::from_u128(77));
     assert_eq!(code(&out), 0);
     let image = commit(&image, &out.records);
     let broker = image.broker(7).unwrap();
@@ -53,7 +53,7 @@ fn register_new_broker() {
     // The broker epoch is the offset of the registering batch, here the first one.
     assert_eq!(broker.epoch, 0);
     let image = commit(&image, &[]);
-    let again = register_broker(&image, &registration(7), Uuid::from_u128(78));
+    let again = register_broker(&image, &policy(), &registration(7), Uuid::from_u128(78));
     let image = commit(&image, &again.records);
     let broker = image.broker(7).unwrap();
     assert_eq!(
@@ -61,7 +61,7 @@ fn register_new_broker() {
         (2, Uuid::from_u128(78))
     );
     // Fencing records carry the current epoch.
-    let fence = fence_broker(&image, 7);
+    let fence = fence_broker(&image, &policy(), 7);
     assert_eq!(
         fence.records,
         vec![MetadataRecord::FenceBroker {
@@ -83,7 +83,7 @@ fn registration_errors() {
     let mut no_port = registration(1);
     no_port.listeners[0].port = 0;
     for reg in [negative, none, dup, no_port] {
-        let out = register_broker(&image, &reg, Uuid::from_u128(77));
+        let out = register_broker(&image, &policy(), &reg, Uuid::from_u128(77));
         assert_eq!(code(&out), codes::INVALID_REQUEST, "{reg:?}");
         assert!(out.records.is_empty());
     }
@@ -92,7 +92,7 @@ fn registration_errors() {
 #[test]
 fn fence_moves_leadership_and_shrinks_isr() {
     let image = cluster();
-    let out = fence_broker(&image, 1);
+    let out = fence_broker(&image, &policy(), 1);
     assert_eq!(code(&out), 0);
     let image = commit(&image, &out.records);
     assert!(image.broker(1).unwrap().fenced);
@@ -101,21 +101,21 @@ fn fence_moves_leadership_and_shrinks_isr() {
     assert_eq!(state(&image, 2), (3, vec![3]));
     assert_eq!(image.topic("t").unwrap().partitions[&0].leader_epoch, 1);
     // Fencing again changes nothing.
-    assert!(fence_broker(&image, 1).records.is_empty());
+    assert!(fence_broker(&image, &policy(), 1).records.is_empty());
 }
 
 #[test]
 fn last_isr_member_keeps_isr_and_leads_again_when_back() {
     let image = cluster();
-    let image = commit(&image, &fence_broker(&image, 1).records);
-    let image = commit(&image, &fence_broker(&image, 2).records);
+    let image = commit(&image, &fence_broker(&image, &policy(), 1).records);
+    let image = commit(&image, &fence_broker(&image, &policy(), 2).records);
     // Partition 0 had ISR [2] only: now leaderless with ISR kept.
     assert_eq!(state(&image, 0), (NO_LEADER, vec![2]));
-    let out = unfence_broker(&image, 2);
+    let out = unfence_broker(&image, &policy(), 2);
     assert_eq!(code(&out), 0);
     let image = commit(&image, &out.records);
     assert_eq!(state(&image, 0), (2, vec![2]));
-    assert!(unfence_broker(&image, 2).records.is_empty());
+    assert!(unfence_broker(&image, &policy(), 2).records.is_empty());
 }
 
 #[test]
@@ -131,11 +131,11 @@ fn reregistration_elects_leaderless_partitions() {
         )
         .records,
     );
-    let image = commit(&image, &fence_broker(&image, 1).records);
+    let image = commit(&image, &fence_broker(&image, &policy(), 1).records);
     assert_eq!(state(&image, 0), (NO_LEADER, vec![1]));
     let image = commit(
         &image,
-        &register_broker(&image, &registration(1), Uuid::from_u128(77)).records,
+        &register_broker(&image, &policy(), &registration(1), Uuid::from_u128(77)).records,
     );
     assert_eq!(state(&image, 0), (1, vec![1]));
     assert!(!image.broker(1).unwrap().fenced);
@@ -144,7 +144,7 @@ fn reregistration_elects_leaderless_partitions() {
 #[test]
 fn unregister() {
     let image = cluster();
-    let out = unregister_broker(&image, 3);
+    let out = unregister_broker(&image, &policy(), 3);
     assert_eq!(code(&out), 0);
     let image = commit(&image, &out.records);
     assert!(image.broker(3).is_none());
@@ -156,10 +156,14 @@ fn unregister() {
 fn unknown_broker() {
     let image = cluster();
     for out in [
-        fence_broker(&image, 9),
-        unfence_broker(&image, 9),
-        unregister_broker(&image, 9),
+        fence_broker(&image, &policy(), 9),
+        unfence_broker(&image, &policy(), 9),
+        unregister_broker(&image, &policy(), 9),
     ] {
         assert_eq!(code(&out), codes::BROKER_ID_NOT_REGISTERED);
     }
+}
+
+fn policy() -> ElectionPolicy {
+    ElectionPolicy::default()
 }

@@ -27,7 +27,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::BatchBuilder;
-use kraftwerk_tests::cluster::SESSION_TIMEOUT_MS;
+use kraftwerk_tests::cluster::{ACTIVE_CONTROLLER_TIMEOUT, SESSION_TIMEOUT_MS};
 use kraftwerk_tests::nemesis::{aim, group_offsets_partition, plan_round, Rng, SEED_ENV};
 use kraftwerk_tests::netns::NetLab;
 use kraftwerk_tests::wire::Connection;
@@ -321,7 +321,7 @@ fn group_commits_never_go_back_through_kill_and_freeze() {
     );
 }
 
-/// A cluster of three controllers and three brokers, each node in its own network namespace. The
+/// A cluster whose nodes each run in their own network namespace. The
 /// fields drop in order: the processes die before their namespaces go.
 struct LabCluster {
     cluster: Cluster,
@@ -329,14 +329,16 @@ struct LabCluster {
 }
 
 impl LabCluster {
-    fn start() -> Self {
-        let lab = NetLab::create(6).unwrap_or_else(|e| panic!("creating the network lab: {e}"));
-        let cluster = start(
-            Cluster::builder()
-                .controllers(3)
-                .brokers(3)
-                .hosts(lab.hosts()),
-        );
+    /// Three controllers and three brokers, or (`combined`) three combined nodes.
+    fn start(combined: bool) -> Self {
+        let nodes = if combined { 3 } else { 6 };
+        let lab = NetLab::create(nodes).unwrap_or_else(|e| panic!("creating the network lab: {e}"));
+        let builder = if combined {
+            Cluster::builder().combined(3)
+        } else {
+            Cluster::builder().controllers(3).brokers(3)
+        };
+        let cluster = start(builder.hosts(lab.hosts()));
         LabCluster { cluster, lab }
     }
 }
@@ -405,25 +407,60 @@ fn produce_one(conn: &mut Connection, partition: i32, value: &str) -> Result<(i1
     Ok((p.error_code, p.base_offset))
 }
 
-/// Split brain: three controllers and three brokers, each in its own network namespace. The broker
-/// leading the most partitions is cut off from the controllers and the other brokers (the clients in the
-/// root namespace still reach it) while the workload runs. The controller must fence it and move its
-/// leaderships; the cut-off leader, which still believes it leads, must not acknowledge one acks=all
-/// write (its ISR shrink needs the controller it cannot reach, and min.insync.replicas=2); after healing
-/// it must rejoin every ISR, and no acknowledged write may be lost or duplicated.
+/// Split brain, each node in its own network namespace. The broker leading the most partitions is cut
+/// off from every other node (the clients in the root namespace still reach it) while the workload runs.
+/// The controller quorum must fence it and move its leaderships; the cut-off leader, which still believes
+/// it leads, must not acknowledge one acks=all write (its ISR shrink needs the controller it cannot reach,
+/// and min.insync.replicas=2); after healing it must rejoin every ISR, and no acknowledged write may be
+/// lost or duplicated.
 #[test]
 fn an_isolated_leader_acknowledges_nothing_and_no_acked_write_is_lost() {
+    isolated_leader_test(false);
+}
+
+/// The same on three combined nodes: the cut-off node may also be the active controller, which then
+/// cannot commit anything while the other two elect a new one and fence it.
+#[test]
+fn an_isolated_combined_node_acknowledges_nothing_and_no_acked_write_is_lost() {
+    isolated_leader_test(true);
+}
+
+fn isolated_leader_test(combined: bool) {
     if skip_without_namespaces() {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let label = "split brain, 3 controllers + 3 brokers";
+    let label = if combined {
+        "split brain, 3 combined nodes"
+    } else {
+        "split brain, 3 controllers + 3 brokers"
+    };
     let started = Instant::now();
-    let LabCluster { cluster, lab } = LabCluster::start();
+    let LabCluster { mut cluster, lab } = LabCluster::start(combined);
     let brokers = cluster.broker_ids();
     let workload = Workload::start(&cluster.bootstrap(), TOPIC, PARTITIONS, None);
     std::thread::sleep(Duration::from_secs(3));
-    let (isolated, its_partitions) = top_leader(&cluster, brokers[0]);
+    // On combined nodes the active controller is cut off, if it leads partitions (it leads two of six when
+    // leaderships are spread): the quorum must move on without it.
+    let (isolated, its_partitions) = match combined {
+        true => {
+            let active = cluster
+                .active_controller(ACTIVE_CONTROLLER_TIMEOUT)
+                .unwrap_or_else(|e| panic!("[{label}] {e}"));
+            let led: Vec<i32> = partitions(&cluster, brokers[0])
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, l, _)| *l == active)
+                .map(|(p, _, _)| p)
+                .collect();
+            if led.is_empty() {
+                top_leader(&cluster, brokers[0])
+            } else {
+                (active, led)
+            }
+        }
+        false => top_leader(&cluster, brokers[0]),
+    };
     let others: Vec<usize> = cluster
         .nodes()
         .iter()
@@ -443,10 +480,14 @@ fn an_isolated_leader_acknowledges_nothing_and_no_acked_write_is_lost() {
         .unwrap_or_else(|e| panic!("{e}"));
     let acked_before = workload.acked_count();
     eprintln!(
-        "[{label}] cutting broker {isolated} ({}) off from the controllers and brokers; it leads \
+        "[{label}] cutting broker {isolated} ({}) off from every other node; it leads \
          partitions {its_partitions:?}; {acked_before} acked so far",
         cluster.node(isolated).host().addr
     );
+    if combined {
+        let active = cluster.active_controller(ACTIVE_CONTROLLER_TIMEOUT);
+        eprintln!("[{label}] the active controller before the cut: {active:?}");
+    }
     let log_at_cut = cluster.node(isolated).log_contents().len();
     lab.cut(lab_index(&cluster, isolated), &others)
         .unwrap_or_else(|e| panic!("cutting: {e}"));
@@ -545,7 +586,7 @@ fn a_follower_cut_off_from_its_leader_leaves_the_isr_and_writes_go_on() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let label = "follower cut off, 3 controllers + 3 brokers";
     let started = Instant::now();
-    let LabCluster { cluster, lab } = LabCluster::start();
+    let LabCluster { cluster, lab } = LabCluster::start(false);
     let brokers = cluster.broker_ids();
     let workload = Workload::start(&cluster.bootstrap(), TOPIC, PARTITIONS, None);
     std::thread::sleep(Duration::from_secs(3));

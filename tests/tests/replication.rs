@@ -10,8 +10,14 @@
 //! once, at the offset it was acknowledged at, with contiguous offsets (`verify::check_exact`), and
 //! everything the consumer read during the faults must still be there at the same offset
 //! (`observed::check_reads_durable`). The counts and the longest unavailability per partition are
-//! printed. A third test runs the same faults with a consumer group committing throughout: no committed
+//! printed. Another test runs the same faults with a consumer group committing throughout: no committed
 //! offset may go backwards and every acknowledged commit must survive.
+//!
+//! Network partitions (each node in its own Linux network namespace, `kraftwerk_tests::netns`; skipped
+//! with a message where namespaces cannot be made): a leader cut off from every other node must
+//! acknowledge no acks=all write while the quorum fences it (on 3 + 3, and on 3 combined nodes with the
+//! active controller cut off), and a follower cut off from its leader only must leave that leader's ISRs
+//! so writes go on. Each test runs its own cluster, one at a time (`SERIAL`).
 //!
 //! These fail without follower replication (the killed leader's acknowledged data would exist nowhere
 //! else), without fencing (a frozen leader coming back would keep serving), and without truncation to the

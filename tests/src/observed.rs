@@ -173,8 +173,10 @@ impl fmt::Display for Counts {
     }
 }
 
-/// Counts the acknowledged messages present and lost, and the values stored more than once.
+/// Counts the acknowledged messages present and lost (an acknowledgement without an offset is looked up
+/// by its record, see [`crate::verify::resolve_unknown_offsets`]), and the values stored more than once.
 pub fn count_outcomes(acked: &[Acked], log: &ConsumedLog) -> Counts {
+    let acked = &crate::verify::resolve_unknown_offsets(acked, log);
     let present = acked
         .iter()
         .filter(|a| log.get(&(a.partition, a.offset)) == Some(&a.record))

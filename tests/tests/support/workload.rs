@@ -71,6 +71,8 @@ pub struct Outcome {
     pub counts: Counts,
     pub sent: usize,
     pub failed_sends: usize,
+    /// Acknowledgements that came without an offset (librdkafka's implicit acks after a failed request).
+    pub acked_without_offset: usize,
     pub reads: usize,
     /// Longest time without an acknowledgement, per partition, while the producer was sending.
     pub longest_gap: BTreeMap<i32, Gap>,
@@ -83,8 +85,9 @@ impl Outcome {
     /// Prints the figures the issue asks for.
     pub fn print(&self, label: &str) {
         eprintln!(
-            "[{label}] sent {}, {}, failed sends {}, reads during faults {}",
-            self.sent, self.counts, self.failed_sends, self.reads
+            "[{label}] sent {}, {} ({} acknowledged without an offset), failed sends {}, reads during \
+             faults {}",
+            self.sent, self.counts, self.acked_without_offset, self.failed_sends, self.reads
         );
         let gaps: Vec<String> = self
             .longest_gap
@@ -295,6 +298,7 @@ impl Workload {
             counts: count_outcomes(&acked, &log),
             sent,
             failed_sends: failed.len(),
+            acked_without_offset: acked.iter().filter(|a| a.offset < 0).count(),
             reads: reads.len(),
             longest_gap: longest_gaps(
                 &partitions,

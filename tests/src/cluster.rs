@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ use kafka_protocol::messages::MetadataResponse;
 use crate::binary::kraftwerk_binary;
 use crate::broker::{strip_ansi, STOP_TIMEOUT};
 use crate::error::HarnessError;
+use crate::netns::NodeHost;
 use crate::ports::free_ports;
 use crate::properties::ServerProperties;
 use crate::wire::probe_metadata;
@@ -92,6 +93,7 @@ pub struct ClusterBuilder {
     props: Vec<(String, String)>,
     rust_log: Option<String>,
     ready_timeout: Option<Duration>,
+    hosts: Vec<NodeHost>,
 }
 
 impl ClusterBuilder {
@@ -132,6 +134,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// Where each node runs, in id order (voters, then brokers): its address (listeners bind and advertise
+    /// it) and the network namespace to spawn it in (see [`crate::netns::NetLab`]). Default: loopback.
+    pub fn hosts(mut self, hosts: Vec<NodeHost>) -> Self {
+        self.hosts = hosts;
+        self
+    }
+
     /// Writes and formats every node, starts them all and waits until every broker answers Metadata listing
     /// every broker.
     pub fn start(self) -> Result<Cluster, HarnessError> {
@@ -161,22 +170,34 @@ impl ClusterBuilder {
                 Role::Broker,
             )
         }));
+        if !self.hosts.is_empty() && self.hosts.len() != specs.len() {
+            return Err(HarnessError::Cluster(format!(
+                "{} hosts for {} nodes",
+                self.hosts.len(),
+                specs.len()
+            )));
+        }
         let ports = free_ports(2 * specs.len())?;
         let binary = kraftwerk_binary()?;
         let rust_log = self.rust_log.unwrap_or_else(|| "info".to_string());
         let cluster_id = random_uuid(&binary)?;
         let mut port_pairs = ports.chunks_exact(2).map(|c| (c[0], c[1]));
         let mut planned = Vec::with_capacity(specs.len());
-        for (id, role) in &specs {
+        for (i, (id, role)) in specs.iter().enumerate() {
             let (broker_port, controller_port) = port_pairs
                 .next()
                 .ok_or_else(|| HarnessError::Cluster("free_ports returned too few ports".into()))?;
-            planned.push((*id, *role, broker_port, controller_port));
+            let host = self
+                .hosts
+                .get(i)
+                .cloned()
+                .unwrap_or_else(NodeHost::loopback);
+            planned.push((*id, *role, broker_port, controller_port, host));
         }
         let voters = planned
             .iter()
-            .filter(|(_, role, _, _)| role.is_controller())
-            .map(|(id, _, _, cport)| format!("{id}@127.0.0.1:{cport}"))
+            .filter(|(_, role, _, _, _)| role.is_controller())
+            .map(|(id, _, _, cport, host)| format!("{id}@{}:{cport}", host.addr))
             .collect::<Vec<_>>()
             .join(",");
         let mut cluster = Cluster {
@@ -188,9 +209,10 @@ impl ClusterBuilder {
             rust_log,
             ready_timeout: self.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
         };
-        for (id, role, broker_port, controller_port) in planned {
+        for (id, role, broker_port, controller_port, host) in planned {
             let cluster_id = cluster.cluster_id.clone();
-            let node = cluster.new_node(id, role, broker_port, controller_port, &cluster_id)?;
+            let ports = (broker_port, controller_port);
+            let node = cluster.new_node(id, role, ports, host, &cluster_id)?;
             cluster.nodes.push(node);
         }
         cluster.start_all()?;
@@ -208,6 +230,7 @@ pub struct ClusterNode {
     log_path: PathBuf,
     broker_port: Option<u16>,
     controller_port: Option<u16>,
+    host: NodeHost,
     rust_log: String,
     child: Option<Child>,
     paused: bool,
@@ -227,13 +250,13 @@ impl ClusterNode {
     /// The PLAINTEXT listener, for broker roles.
     pub fn broker_addr(&self) -> Option<SocketAddr> {
         self.broker_port
-            .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+            .map(|p| SocketAddr::from((self.host.addr, p)))
     }
 
-    /// `127.0.0.1:port` of the PLAINTEXT listener; panics on a controller-only node (a test bug).
+    /// `address:port` of the PLAINTEXT listener; panics on a controller-only node (a test bug).
     pub fn bootstrap(&self) -> String {
         match self.broker_port {
-            Some(p) => format!("127.0.0.1:{p}"),
+            Some(p) => format!("{}:{p}", self.host.addr),
             None => panic!("node {} is not a broker", self.node_id),
         }
     }
@@ -241,7 +264,7 @@ impl ClusterNode {
     /// The CONTROLLER listener, for controller roles.
     pub fn controller_addr(&self) -> Option<SocketAddr> {
         self.controller_port
-            .map(|p| SocketAddr::from((Ipv4Addr::LOCALHOST, p)))
+            .map(|p| SocketAddr::from((self.host.addr, p)))
     }
 
     pub fn dir(&self) -> &Path {
@@ -267,6 +290,11 @@ impl ClusterNode {
     /// Combined stdout/stderr of every run of this node (appended across restarts).
     pub fn log_path(&self) -> &Path {
         &self.log_path
+    }
+
+    /// Where the node runs (address and namespace).
+    pub fn host(&self) -> &NodeHost {
+        &self.host
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -363,7 +391,16 @@ impl ClusterNode {
         self.log_offset = std::fs::metadata(&self.log_path)
             .map(|m| usize::try_from(m.len()).unwrap_or(usize::MAX))
             .unwrap_or(0);
-        let child = Command::new(&self.binary)
+        // In a namespace, `ip netns exec` enters it and execs the binary (same pid, so signals reach it).
+        let mut command = match &self.host.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns.as_str()]).arg(&self.binary);
+                c
+            }
+            None => Command::new(&self.binary),
+        };
+        let child = command
             .arg("--config")
             .arg(&self.config_path)
             .current_dir(self.dir.path())
@@ -582,7 +619,7 @@ impl Cluster {
     pub fn bootstrap(&self) -> String {
         self.nodes
             .iter()
-            .filter_map(|n| n.broker_port.map(|p| format!("127.0.0.1:{p}")))
+            .filter_map(|n| n.broker_port.map(|p| format!("{}:{p}", n.host.addr)))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -600,10 +637,11 @@ impl Cluster {
         &self,
         node_id: i32,
         role: Role,
-        broker_port: u16,
-        controller_port: u16,
+        (broker_port, controller_port): (u16, u16),
+        host: NodeHost,
         cluster_id: &str,
     ) -> Result<ClusterNode, HarnessError> {
+        let addr = host.addr;
         let dir = tempfile::Builder::new()
             .prefix(&format!("kraftwerk-cluster-{node_id}-"))
             .tempdir()
@@ -615,14 +653,14 @@ impl Cluster {
         props.set("controller.listener.names", "CONTROLLER");
         let mut listeners = Vec::new();
         if role.is_broker() {
-            listeners.push(format!("PLAINTEXT://127.0.0.1:{broker_port}"));
+            listeners.push(format!("PLAINTEXT://{addr}:{broker_port}"));
             props.set(
                 "advertised.listeners",
-                format!("PLAINTEXT://127.0.0.1:{broker_port}"),
+                format!("PLAINTEXT://{addr}:{broker_port}"),
             );
         }
         if role.is_controller() {
-            listeners.push(format!("CONTROLLER://127.0.0.1:{controller_port}"));
+            listeners.push(format!("CONTROLLER://{addr}:{controller_port}"));
         }
         props.set("listeners", listeners.join(","));
         props.set(
@@ -668,6 +706,7 @@ impl Cluster {
             config_path,
             broker_port: role.is_broker().then_some(broker_port),
             controller_port: role.is_controller().then_some(controller_port),
+            host,
             rust_log: self.rust_log.clone(),
             child: None,
             paused: false,
@@ -690,7 +729,13 @@ impl Cluster {
             .first()
             .copied()
             .ok_or_else(|| HarnessError::Cluster("free_ports returned no port".into()))?;
-        let node = self.new_node(node_id, Role::Broker, port, 0, cluster_id)?;
+        let node = self.new_node(
+            node_id,
+            Role::Broker,
+            (port, 0),
+            NodeHost::loopback(),
+            cluster_id,
+        )?;
         self.nodes.push(node);
         Ok(self.node_mut(node_id))
     }
@@ -707,7 +752,13 @@ impl Cluster {
             .copied()
             .ok_or_else(|| HarnessError::Cluster("free_ports returned no port".into()))?;
         let cluster_id = self.cluster_id.clone();
-        let node = self.new_node(node_id, Role::Controller, 0, port, &cluster_id)?;
+        let node = self.new_node(
+            node_id,
+            Role::Controller,
+            (0, port),
+            NodeHost::loopback(),
+            &cluster_id,
+        )?;
         self.nodes.push(node);
         Ok(self.node_mut(node_id))
     }

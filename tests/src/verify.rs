@@ -139,10 +139,35 @@ fn show(r: &StoredRecord) -> String {
     format!("(key {}, value {})", part(&r.key), part(&r.value))
 }
 
+/// Gives each acknowledgement without an offset (negative: librdkafka's idempotent producer reports a batch
+/// whose request failed as delivered, offset unknown, once a later batch of the same partition succeeds,
+/// since that proves the broker accepted the earlier sequence) the offset where the log holds its record
+/// (values are unique per send). One the log does not hold keeps its negative offset and is reported
+/// missing.
+pub fn resolve_unknown_offsets(acked: &[Acked], log: &ConsumedLog) -> Vec<Acked> {
+    acked
+        .iter()
+        .map(|a| {
+            if a.offset >= 0 {
+                return a.clone();
+            }
+            let found = log
+                .range((a.partition, 0)..=(a.partition, i64::MAX))
+                .find(|(_, r)| **r == a.record)
+                .map(|(&(_, offset), _)| offset);
+            Acked {
+                offset: found.unwrap_or(a.offset),
+                ..a.clone()
+            }
+        })
+        .collect()
+}
+
 /// Every acknowledged record must be in `log` at exactly its acknowledged offset (the durability
 /// promise of acks=all). Records in the log that nobody acknowledged are allowed here: a send can be
 /// written and then lose its acknowledgement in a crash.
 pub fn check_acked_present(acked: &[Acked], log: &ConsumedLog) -> Vec<Violation> {
+    let acked = &resolve_unknown_offsets(acked, log);
     let mut violations = Vec::new();
     let mut seen = BTreeMap::new();
     for a in acked {
@@ -174,6 +199,7 @@ pub fn check_acked_present(acked: &[Acked], log: &ConsumedLog) -> Vec<Violation>
 /// The log must hold exactly the `sent` sends, all acknowledged, at their acknowledged offsets, each
 /// partition's offsets contiguous from 0, and in send order within a partition.
 pub fn check_exact(sent: usize, acked: &[Acked], log: &ConsumedLog) -> Vec<Violation> {
+    let acked = &resolve_unknown_offsets(acked, log);
     let mut violations = Vec::new();
     if acked.len() != sent {
         violations.push(Violation::NotAllAcked {
@@ -350,6 +376,34 @@ mod tests {
         let acks = vec![ack(0, 0, 0)];
         let v = check_exact(2, &acks, &log_of(&acks));
         assert_eq!(v, vec![Violation::NotAllAcked { sent: 2, acked: 1 }]);
+    }
+
+    #[test]
+    fn an_ack_without_an_offset_is_found_by_its_record_or_reported_missing() {
+        let acks = good();
+        let log = log_of(&acks);
+        let mut unknown = acks.clone();
+        unknown[2].offset = -1001;
+        assert_eq!(check_exact(4, &unknown, &log), vec![]);
+        let resolved = resolve_unknown_offsets(&unknown, &log);
+        assert_eq!(resolved[2].offset, 1);
+        // Not in the log: missing (and the record it was not found as is not somewhere else).
+        let mut log = log;
+        log.remove(&(0, 1));
+        let v = check_acked_present(&unknown, &log);
+        assert!(
+            matches!(v.as_slice(), [Violation::Missing { seq: 2, .. }]),
+            "{v:?}"
+        );
+        // Only its own partition counts.
+        let mut other = acks.clone();
+        other[2].offset = -1001;
+        other[2].partition = 1;
+        let v = check_acked_present(&other, &log_of(&acks));
+        assert!(
+            matches!(v.as_slice(), [Violation::Missing { seq: 2, .. }]),
+            "{v:?}"
+        );
     }
 
     #[test]

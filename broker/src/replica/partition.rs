@@ -482,9 +482,9 @@ impl Partition {
     }
 
     /// As leader with no ISR change in flight: the ISR this replica wants, if it differs from the image's.
-    /// Members whose last caught-up time is older than `lag_max_ms` leave (Kafka's `getOutOfSyncReplicas`);
-    /// replicas that have reached the high watermark and the start of this leader epoch, and that `eligible`
-    /// accepts (unfenced), join. The change is remembered as pending until the image shows a newer partition
+    /// Members behind our log end whose last caught-up time is older than `lag_max_ms` leave (Kafka's
+    /// `getOutOfSyncReplicas`); replicas outside the ISR that have reached the high watermark and the start of
+    /// this leader epoch, and that `eligible` accepts (unfenced), join. The change is remembered as pending until the image shows a newer partition
     /// epoch or [`Self::clear_pending_isr`] is called.
     pub fn isr_change(
         &self,
@@ -505,6 +505,8 @@ impl Partition {
             .find(|e| e.epoch == state.role.leader_epoch)
             .map_or(0, |e| e.start_offset);
         let node_id = state.role.node_id;
+        let leo = state.log.log_end_offset();
+        // Kafka's `isCaughtUp`: at our log end, or caught up within the lag limit.
         let mut isr: Vec<i32> = state
             .role
             .isr
@@ -515,11 +517,14 @@ impl Partition {
                     || state
                         .followers
                         .get(id)
-                        .is_some_and(|f| now_ms - f.last_caught_up_ms <= lag_max_ms)
+                        .is_some_and(|f| f.leo >= leo || now_ms - f.last_caught_up_ms <= lag_max_ms)
             })
             .collect();
+        // Only replicas outside the current ISR may join (Kafka's `maybeExpandIsr`): a member just dropped for
+        // lag must not come straight back because its log end is at the high watermark, which it holds back
+        // itself whenever it stops fetching.
         for &id in &state.role.replicas {
-            if isr.contains(&id) || id == node_id {
+            if state.role.isr.contains(&id) || id == node_id {
                 continue;
             }
             let caught_up = state
@@ -1019,6 +1024,31 @@ mod tests {
         // The refused change can be retried after clearing.
         p.clear_pending_isr();
         assert!(p.isr_change(13_000, 10_000, |_| true).is_some());
+    }
+
+    #[test]
+    fn an_isr_member_that_stops_fetching_is_dropped_though_it_holds_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        let p = Partition::new(
+            "t".into(),
+            Uuid::nil(),
+            0,
+            log,
+            role3(1, 1, &[1, 2, 3], 5),
+            0,
+        );
+        p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
+        assert!(p.record_follower_fetch(2, 1, 1_000));
+        assert!(p.record_follower_fetch(3, 1, 1_000));
+        assert_eq!(p.high_watermark(), 1);
+        // 3 stops fetching (cut off from the leader); 2 keeps up with a new append.
+        p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
+        assert!(p.record_follower_fetch(2, 2, 2_000));
+        assert_eq!(p.high_watermark(), 1, "3 holds the high watermark back");
+        assert_eq!(p.isr_change(10_000, 10_000, |_| true), None);
+        let change = p.isr_change(12_000, 10_000, |_| true).unwrap();
+        assert_eq!(change.new_isr, vec![1, 2]);
     }
 
     #[test]

@@ -19,6 +19,8 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+pub mod workload;
+
 /// Generous per-call timeout: debug broker builds on a busy 2-core machine.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -220,6 +222,8 @@ pub fn watermarks(
 #[derive(Default)]
 pub struct Deliveries {
     pub acked: Vec<Acked>,
+    /// (partition, when) of each entry of `acked`, in the same order.
+    pub acked_at: Vec<(i32, Instant)>,
     pub failed: Vec<(u64, String)>,
 }
 
@@ -254,15 +258,18 @@ impl ProducerContext for AckRecorder {
     fn delivery(&self, result: &DeliveryResult<'_>, seq: Box<u64>) {
         let mut d = self.lock();
         match result {
-            Ok(m) => d.acked.push(Acked {
-                seq: *seq,
-                partition: m.partition(),
-                offset: m.offset(),
-                record: StoredRecord {
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(<[u8]>::to_vec),
-                },
-            }),
+            Ok(m) => {
+                d.acked.push(Acked {
+                    seq: *seq,
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    record: StoredRecord {
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                    },
+                });
+                d.acked_at.push((m.partition(), Instant::now()));
+            }
             Err((e, _)) => d.failed.push((*seq, e.to_string())),
         }
     }

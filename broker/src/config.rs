@@ -264,6 +264,20 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.flush.interval.ms",
 ];
 
+/// Looks `key` up for `listener` as Kafka does: `listener.name.<listener, lower case>.<key>` first, then `<key>`;
+/// returns the key that was found (for messages) and its value.
+pub fn listener_setting<'a>(
+    props: &'a BTreeMap<String, String>,
+    listener: &str,
+    key: &str,
+) -> Option<(String, &'a str)> {
+    let prefixed = format!("listener.name.{}.{key}", listener.to_ascii_lowercase());
+    if let Some(v) = props.get(&prefixed) {
+        return Some((prefixed, v.as_str()));
+    }
+    props.get(key).map(|v| (key.to_string(), v.as_str()))
+}
+
 fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),

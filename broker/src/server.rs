@@ -162,12 +162,7 @@ async fn start_controller(
         .iter()
         .find(|l| config.controller_listener_names.first() == Some(&l.name))
         .context("no controller listener")?;
-    let tls = match config.ssl.get(&listener.name) {
-        Some(settings) => Some(crate::tls::TlsListener::new(settings).with_context(|| {
-            format!("setting up TLS for controller listener {}", listener.name)
-        })?),
-        None => None,
-    };
+    let tls = tls_listener(config, listener)?;
     let socket = network::listener::bind(listener).await.with_context(|| {
         format!(
             "binding controller listener {}://{}",
@@ -337,47 +332,23 @@ async fn start_broker(
             }
         })
     });
-    tasks.push({
+    tasks.push(every_blocking(
+        Duration::from_millis(config.log_retention_check_interval_ms.max(100)),
+        {
+            let replicas = replicas.clone();
+            move || replicas.enforce_retention(now_ms())
+        },
+    ));
+    tasks.push(every_blocking(config.replica_hw_checkpoint_interval, {
         let replicas = replicas.clone();
-        let every = Duration::from_millis(config.log_retention_check_interval_ms.max(100));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let replicas = replicas.clone();
-                let _ =
-                    tokio::task::spawn_blocking(move || replicas.enforce_retention(now_ms())).await;
-            }
-        })
-    });
-
-    tasks.push({
-        let replicas = replicas.clone();
-        let every = config.replica_hw_checkpoint_interval;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let replicas = replicas.clone();
-                let _ = tokio::task::spawn_blocking(move || replicas.checkpoint_high_watermarks())
-                    .await;
-            }
-        })
-    });
+        move || replicas.checkpoint_high_watermarks()
+    }));
 
     // Every listener's TLS stores are read and every socket bound before any accepts: a bad keystore or a
     // taken port stops the start before a client is served on the others.
     let mut bound = Vec::new();
     for listener in config.client_listeners() {
-        let tls = match config.ssl.get(&listener.name) {
-            Some(settings) => Some(
-                crate::tls::TlsListener::new(settings)
-                    .with_context(|| format!("setting up TLS for listener {}", listener.name))?,
-            ),
-            None => None,
-        };
+        let tls = tls_listener(&config, listener)?;
         let sasl = match config.sasl.get(&listener.name) {
             Some(settings) => Some(Arc::new(
                 crate::sasl::SaslListener::new(settings.clone(), Arc::new(ctx.controller.clone()))
@@ -494,4 +465,36 @@ async fn wait_for_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// The TLS side of `listener` if it is an SSL (or SASL_SSL) listener; its stores are read now, so a bad keystore
+/// stops the start with its own message.
+fn tls_listener(
+    config: &BrokerConfig,
+    listener: &crate::config::Listener,
+) -> anyhow::Result<Option<crate::tls::TlsListener>> {
+    config
+        .ssl
+        .get(&listener.name)
+        .map(|settings| {
+            crate::tls::TlsListener::new(settings)
+                .with_context(|| format!("setting up TLS for listener {}", listener.name))
+        })
+        .transpose()
+}
+
+/// Runs `work` off the async runtime every `every` (the first run one period after start).
+fn every_blocking(
+    every: Duration,
+    work: impl Fn() + Send + Sync + Clone + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let work = work.clone();
+            let _ = tokio::task::spawn_blocking(move || work()).await;
+        }
+    })
 }

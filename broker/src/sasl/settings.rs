@@ -65,17 +65,7 @@ pub struct SaslSettings {
     pub max_receive_size: usize,
 }
 
-fn lookup<'a>(
-    props: &'a BTreeMap<String, String>,
-    listener: &str,
-    key: &str,
-) -> Option<(String, &'a str)> {
-    let prefixed = format!("listener.name.{}.{key}", listener.to_ascii_lowercase());
-    if let Some(v) = props.get(&prefixed) {
-        return Some((prefixed, v.as_str()));
-    }
-    props.get(key).map(|v| (key.to_string(), v.as_str()))
-}
+use crate::config::listener_setting as lookup;
 
 fn setting(key: &str, value: &str, reason: impl Into<String>) -> SaslConfigError {
     SaslConfigError::Setting {

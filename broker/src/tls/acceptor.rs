@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{RootCertStore, ServerConfig};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -45,14 +45,7 @@ impl TlsListener {
         };
         let identity = load_identity(&settings.keystore)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let versions: Vec<&'static SupportedProtocolVersion> = settings
-            .versions
-            .iter()
-            .map(|v| match v {
-                TlsVersion::Tls12 => &rustls::version::TLS12,
-                TlsVersion::Tls13 => &rustls::version::TLS13,
-            })
-            .collect();
+        let versions = TlsVersion::rustls(&settings.versions);
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| rustls_err(e.to_string()))?;

@@ -105,14 +105,7 @@ impl PeerConnector {
                 .add(cert)
                 .map_err(|e| rustls_err(format!("truststore certificate: {e}")))?;
         }
-        let versions: Vec<&'static rustls::SupportedProtocolVersion> = settings
-            .versions
-            .iter()
-            .map(|v| match v {
-                TlsVersion::Tls12 => &rustls::version::TLS12,
-                TlsVersion::Tls13 => &rustls::version::TLS13,
-            })
-            .collect();
+        let versions = TlsVersion::rustls(&settings.versions);
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|e| rustls_err(format!("server verifier: {e}")))?;

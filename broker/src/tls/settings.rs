@@ -102,6 +102,19 @@ pub enum TlsVersion {
     Tls13,
 }
 
+impl TlsVersion {
+    /// rustls's protocol versions for `versions`.
+    pub fn rustls(versions: &[TlsVersion]) -> Vec<&'static rustls::SupportedProtocolVersion> {
+        versions
+            .iter()
+            .map(|v| match v {
+                TlsVersion::Tls12 => &rustls::version::TLS12,
+                TlsVersion::Tls13 => &rustls::version::TLS13,
+            })
+            .collect()
+    }
+}
+
 /// Everything needed to serve one listener over TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SslSettings {
@@ -112,18 +125,7 @@ pub struct SslSettings {
     pub versions: Vec<TlsVersion>,
 }
 
-/// Looks a key up for a listener: `listener.name.<listener>.<key>` first, then `<key>`.
-fn lookup<'a>(
-    props: &'a BTreeMap<String, String>,
-    listener: &str,
-    key: &str,
-) -> Option<(String, &'a str)> {
-    let prefixed = format!("listener.name.{}.{key}", listener.to_ascii_lowercase());
-    if let Some(v) = props.get(&prefixed) {
-        return Some((prefixed, v.as_str()));
-    }
-    props.get(key).map(|v| (key.to_string(), v.as_str()))
-}
+use crate::config::listener_setting as lookup;
 
 /// A non-empty value, or `None`.
 fn value<'a>(

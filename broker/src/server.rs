@@ -494,7 +494,7 @@ fn every_blocking(
         loop {
             tick.tick().await;
             let work = work.clone();
-            let _ = tokio::task::spawn_blocking(move || work()).await;
+            let _ = tokio::task::spawn_blocking(work).await;
         }
     })
 }

@@ -756,6 +756,45 @@ pub fn gate(auth: &RequestAuth, image: &MetadataImage, body: RequestKind, versio
             whole!(UpdateRaftVoter, UpdateRaftVoterResponse, Op::ClusterAction);
             Gate::Run(RequestKind::UpdateRaftVoter(r), Patch::none())
         }
+        RequestKind::AlterUserScramCredentials(r) => {
+            if !cluster(Op::Alter) {
+                let users: std::collections::BTreeSet<StrBytes> = r
+                    .deletions
+                    .iter()
+                    .map(|d| d.name.clone())
+                    .chain(r.upsertions.iter().map(|u| u.name.clone()))
+                    .collect();
+                let mut resp = AlterUserScramCredentialsResponse::default();
+                resp.results = users
+                    .into_iter()
+                    .map(|user| {
+                        let mut out =
+                            alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default();
+                        out.user = user;
+                        out.error_code = code(CLUSTER_DENIED);
+                        out
+                    })
+                    .collect();
+                return Gate::Answer(ResponseKind::AlterUserScramCredentials(resp));
+            }
+            Gate::Run(RequestKind::AlterUserScramCredentials(r), Patch::none())
+        }
+        RequestKind::DescribeUserScramCredentials(r) => {
+            whole!(
+                DescribeUserScramCredentials,
+                DescribeUserScramCredentialsResponse,
+                Op::Describe
+            );
+            Gate::Run(RequestKind::DescribeUserScramCredentials(r), Patch::none())
+        }
+        RequestKind::DescribeClientQuotas(r) => {
+            whole!(
+                DescribeClientQuotas,
+                DescribeClientQuotasResponse,
+                Op::DescribeConfigs
+            );
+            Gate::Run(RequestKind::DescribeClientQuotas(r), Patch::none())
+        }
         // ApiVersions, SaslHandshake, SaslAuthenticate and DescribeCluster need nothing (Kafka
         // answers DescribeCluster to anyone; only its authorized operations need DESCRIBE); the
         // ACL APIs check in their handlers.
@@ -911,6 +950,38 @@ mod tests {
             r.topic_data.push(d);
         }
         RequestKind::Produce(r)
+    }
+
+    #[test]
+    fn scram_credentials_and_client_quotas_need_the_cluster() {
+        let image = image();
+        let authz =
+            Authorizer::new(&AuthorizerConfig::from_properties(Some("x"), None, false).unwrap());
+        let mut alter = AlterUserScramCredentialsRequest::default();
+        let mut u = alter_user_scram_credentials_request::ScramCredentialUpsertion::default();
+        u.name = StrBytes::from_static_str("alice");
+        alter.upsertions.push(u);
+        let Gate::Answer(ResponseKind::AlterUserScramCredentials(resp)) = gate(
+            &auth(&image, &authz, "User:a"),
+            &image,
+            RequestKind::AlterUserScramCredentials(alter),
+            0,
+        ) else {
+            panic!("a user without ALTER on the cluster must not change credentials");
+        };
+        assert_eq!(resp.results[0].user.as_str(), "alice");
+        assert_eq!(resp.results[0].error_code, code(CLUSTER_DENIED));
+        for req in [
+            RequestKind::DescribeUserScramCredentials(
+                DescribeUserScramCredentialsRequest::default(),
+            ),
+            RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default()),
+        ] {
+            assert!(matches!(
+                gate(&auth(&image, &authz, "User:a"), &image, req, 0),
+                Gate::Answer(_)
+            ));
+        }
     }
 
     #[test]

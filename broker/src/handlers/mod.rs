@@ -12,6 +12,7 @@ use crate::context::{BrokerContext, ConnectionInfo};
 pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
+pub mod client_quotas;
 pub mod cluster_admin;
 pub mod create_partitions;
 pub mod create_topics;
@@ -92,6 +93,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::UpdateRaftVoter, 0, 0);
     apis.register(ApiKey::OffsetForLeaderEpoch, 2, 4);
     apis.register(ApiKey::DescribeUserScramCredentials, 0, 0);
+    apis.register(ApiKey::DescribeClientQuotas, 0, 1);
     apis.register(ApiKey::AlterUserScramCredentials, 0, 0);
     apis
 }
@@ -228,6 +230,9 @@ async fn run(
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(ctx, conn, r, v))
+        }
+        RequestKind::DescribeClientQuotas(r) => {
+            ResponseKind::DescribeClientQuotas(client_quotas::handle(r, v))
         }
         other => {
             // Unreachable while supported_apis() and this match agree; the connection layer refuses

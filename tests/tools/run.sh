@@ -439,7 +439,8 @@ if command -v cargo >/dev/null; then
         grep -q '\"name\":\"snapshot-topic\"' '$out' && grep -qi 'SnapshotHeader' '$out' &&
         grep -qi 'SnapshotFooter' '$out'"
     # The shell loads the snapshot on its own thread and may answer `ls` before it is published on a busy
-    # machine (seen once in a few hundred runs); a second try tells that apart from a snapshot that lacks it.
+    # machine (seen in runs under heavy load, never on an idle machine); a retry tells that apart from a snapshot
+    # that lacks it.
     for _ in 1 2 3; do
       offline lib-shell org.apache.kafka.shell.MetadataShell --snapshot "$snapshot_file" ls /image/topics/byName
       [[ $rc -eq 0 ]] && has '^snapshot-topic$' && break

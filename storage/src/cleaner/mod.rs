@@ -4,7 +4,7 @@
 //! A cleaning has three steps, so the owner of a [`PartitionLog`] holds its lock only briefly:
 //! 1. [`PartitionLog::plan_cleaning`] (under the lock): is the log due (`min.cleanable.dirty.ratio`,
 //!    `min.compaction.lag.ms`, `max.compaction.lag.ms`, tombstones whose horizon passed), and which sealed
-//!    segments (read through duplicated file handles) are cleaned: [`CleaningPlan`].
+//!    segments (read by path, without the lock) are cleaned: [`CleaningPlan`].
 //! 2. [`CleaningPlan::clean`] (no lock; produce and fetch go on): scan the range for the latest offset of every
 //!    key ([`scan`]), then rewrite the segments in groups that fit one segment ([`filter`]) into
 //!    `<base>.log.cleaned` files with their indexes: [`CleanedLog`].
@@ -25,7 +25,6 @@ mod service;
 pub(crate) mod swap;
 mod throttle;
 
-use std::fs::File;
 use std::path::PathBuf;
 
 use crate::segment::Segment;
@@ -78,15 +77,15 @@ impl CleaningPlan {
     }
 }
 
-/// A sealed segment as the plan saw it: its own file handle, so the log may go on (and even delete the
-/// segment) while the cleaner reads.
+/// A sealed segment as the plan saw it. Sealed segments are not written, so the cleaner reads the file by
+/// path (one open at a time, so a log of thousands of segments does not take thousands of descriptors); a
+/// segment deleted or truncated meanwhile fails the cleaning, which the swap would refuse anyway.
 #[derive(Debug)]
 pub(crate) struct SegmentSnapshot {
     pub base: i64,
     pub size: u64,
     /// The base offset of the segment after it: the end of its offset range.
     pub end: i64,
-    pub file: File,
     pub path: PathBuf,
 }
 

@@ -1,4 +1,4 @@
-//! Reading a sealed segment batch by batch through a file handle the cleaner holds, without the log's lock.
+//! Reading a sealed segment batch by batch, without the log's lock.
 
 use std::os::unix::fs::FileExt;
 
@@ -20,6 +20,8 @@ pub(crate) fn for_each_batch(
         position,
         reason,
     };
+    let file = std::fs::File::open(&segment.path)
+        .map_err(|e| StorageError::io("open", &segment.path, e))?;
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_start = 0u64;
     let mut pos = 0u64;
@@ -28,7 +30,7 @@ pub(crate) fn for_each_batch(
             pos >= buf_start && pos + len as u64 <= buf_start + buf.len() as u64
         };
         if !in_buf(pos, LOG_OVERHEAD, &buf, buf_start) {
-            fill(segment, &mut buf, &mut buf_start, pos, LOG_OVERHEAD)?;
+            fill(segment, &file, &mut buf, &mut buf_start, pos, LOG_OVERHEAD)?;
         }
         let at = (pos - buf_start) as usize;
         let (_, length) = buf
@@ -41,7 +43,7 @@ pub(crate) fn for_each_batch(
             .filter(|&s| pos + s as u64 <= segment.size)
             .ok_or_else(|| corrupt(pos, format!("invalid batch length {length}")))?;
         if !in_buf(pos, size, &buf, buf_start) {
-            fill(segment, &mut buf, &mut buf_start, pos, size)?;
+            fill(segment, &file, &mut buf, &mut buf_start, pos, size)?;
         }
         let at = (pos - buf_start) as usize;
         let batch = buf
@@ -57,6 +59,7 @@ pub(crate) fn for_each_batch(
 
 fn fill(
     segment: &SegmentSnapshot,
+    file: &std::fs::File,
     buf: &mut Vec<u8>,
     buf_start: &mut u64,
     pos: u64,
@@ -64,9 +67,7 @@ fn fill(
 ) -> Result<(), StorageError> {
     let want = (len.max(CHUNK) as u64).min(segment.size - pos) as usize;
     buf.resize(want, 0);
-    segment
-        .file
-        .read_exact_at(buf, pos)
+    file.read_exact_at(buf, pos)
         .map_err(|e| StorageError::io("read", &segment.path, e))?;
     *buf_start = pos;
     Ok(())

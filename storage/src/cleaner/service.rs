@@ -84,6 +84,7 @@ impl LogCleaner {
             wake: Condvar::new(),
         });
         let mut threads = Vec::new();
+        tracing::info!(config = ?shared.config, "log cleaner starting");
         if shared.config.enable {
             for i in 0..shared.config.threads.max(1) {
                 let shared = shared.clone();
@@ -158,6 +159,9 @@ impl Shared {
             let checkpoint = self.checkpoint_of(log.as_ref())?;
             let mut cleanable = None;
             log.with_log(&mut |l, upper| cleanable = l.cleanable(now_ms, checkpoint, upper));
+            if let Some(c) = &cleanable {
+                tracing::trace!(log = ?log.topic_partition(), ?c, "cleanable");
+            }
             if let Some(c) = cleanable.filter(|c| c.due) {
                 if best
                     .as_ref()

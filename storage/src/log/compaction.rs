@@ -76,8 +76,8 @@ impl PartitionLog {
         })
     }
 
-    /// If the log is due for cleaning, the segments to clean (see [`Self::cleanable`]), with file handles of
-    /// their own so the cleaning can run without the lock that guards this log.
+    /// If the log is due for cleaning, the segments to clean (see [`Self::cleanable`]), with
+    /// their paths so the cleaning can run without the lock that guards this log.
     pub fn plan_cleaning(
         &self,
         now_ms: i64,
@@ -102,7 +102,6 @@ impl PartitionLog {
                 base: segment.base_offset(),
                 size: segment.size(),
                 end,
-                file: segment.dup_log()?,
                 path: segment.log_path().to_path_buf(),
             });
         }

@@ -473,13 +473,6 @@ impl Segment {
         Ok(handles)
     }
 
-    /// A handle on the data file, for reading the sealed segment without the log's lock.
-    pub(crate) fn dup_log(&self) -> Result<File, StorageError> {
-        self.log
-            .try_clone()
-            .map_err(|e| StorageError::io("dup", &self.log_path, e))
-    }
-
     /// The data file's path.
     pub(crate) fn log_path(&self) -> &Path {
         &self.log_path

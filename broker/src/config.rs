@@ -124,6 +124,8 @@ pub struct BrokerConfig {
     pub log_index_interval_bytes: u32,
     pub log_message_timestamp_type: String,
     pub log_cleanup_policy: String,
+    /// `log.cleaner.*`: the log cleaner threads and the broker defaults of the compaction topic configs.
+    pub log_cleaner: crate::replica::cleaner::CleanerSettings,
     pub message_max_bytes: u32,
     pub socket_request_max_bytes: usize,
     /// `max.connections`: open client connections at most (accepts pause at the limit); `None` when unlimited.
@@ -229,6 +231,14 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.index.interval.bytes",
     "log.message.timestamp.type",
     "log.cleanup.policy",
+    "log.cleaner.enable",
+    "log.cleaner.threads",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms",
+    "log.cleaner.delete.retention.ms",
     "message.max.bytes",
     "socket.request.max.bytes",
     "connections.max.idle.ms",
@@ -980,6 +990,7 @@ impl BrokerConfig {
                 .get("log.cleanup.policy")
                 .cloned()
                 .unwrap_or_else(|| "delete".into()),
+            log_cleaner: crate::replica::cleaner::CleanerSettings::from_properties(&props)?,
             message_max_bytes: parse_num(&props, "message.max.bytes", 1_048_588u32)?,
             socket_request_max_bytes,
             connections_max_idle,

@@ -100,6 +100,9 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
     }
     if let Some(broker) = broker {
         broker.fetchers.shutdown();
+        // A cleaning in progress finishes (or is discarded) before the logs close.
+        let cleaner = broker.cleaner;
+        let _ = tokio::task::spawn_blocking(move || cleaner.stop()).await;
         broker.replicas.shutdown();
     }
     if let Some(controller) = controller {
@@ -200,6 +203,7 @@ struct BrokerParts {
     lifecycle: Arc<BrokerLifecycle>,
     replicas: Arc<ReplicaManager>,
     fetchers: Arc<FetcherManager>,
+    cleaner: kraftwerk_storage::cleaner::LogCleaner,
 }
 
 /// The broker role: its metadata (the local controller's image, or one fetched from the controllers),
@@ -403,6 +407,7 @@ async fn start_broker(
     Ok((
         BrokerParts {
             lifecycle,
+            cleaner: crate::replica::cleaner::start(&config.log_cleaner, replicas.clone())?,
             replicas,
             fetchers,
         },

@@ -3,7 +3,7 @@
 pub use crate::batch::TimestampType;
 
 /// Settings of one partition log; every field maps to the Kafka topic config in its doc.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it would exceed this size.
     pub segment_bytes: u64,
@@ -22,6 +22,53 @@ pub struct LogConfig {
     pub timestamp_type: TimestampType,
     /// `flush.messages`: fsync after this many appended records (u64::MAX = leave it to the OS).
     pub flush_interval_messages: u64,
+    /// `cleanup.policy`: whether retention deletes old segments and whether the cleaner compacts.
+    pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: compact once dirty bytes are at least this share of the cleanable log.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long after it was written.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a record becomes eligible regardless of the dirty ratio after this long.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone survives after the cleaner first passed it.
+    pub delete_retention_ms: i64,
+}
+
+/// Kafka's `cleanup.policy`: `delete`, `compact`, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// Retention (`retention.ms`, `retention.bytes`) deletes old segments.
+    pub delete: bool,
+    /// The log cleaner keeps the latest record of every key.
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: Self = Self {
+        delete: true,
+        compact: false,
+    };
+    pub const COMPACT: Self = Self {
+        delete: false,
+        compact: true,
+    };
+
+    /// Parses Kafka's comma-separated list (`delete`, `compact`, `compact,delete`); `None` for anything else.
+    /// An empty list is valid in Kafka 4 (neither deletes nor compacts).
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut policy = Self {
+            delete: false,
+            compact: false,
+        };
+        for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item.to_ascii_lowercase().as_str() {
+                "delete" => policy.delete = true,
+                "compact" => policy.compact = true,
+                _ => return None,
+            }
+        }
+        Some(policy)
+    }
 }
 
 impl Default for LogConfig {
@@ -36,6 +83,11 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
             flush_interval_messages: u64::MAX,
+            cleanup_policy: CleanupPolicy::DELETE,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
         }
     }
 }

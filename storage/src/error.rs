@@ -17,6 +17,13 @@ pub enum StorageError {
     /// A well-framed batch that breaks a rule of the format (Kafka INVALID_RECORD).
     #[error("invalid record: {0}")]
     InvalidRecord(BatchError),
+    /// Records refused one by one (KIP-467), such as keyless records sent to a compacted topic
+    /// (Kafka INVALID_RECORD with `record_errors`); nothing of the request's batches was written.
+    #[error("{message}")]
+    InvalidRecords {
+        message: String,
+        record_errors: Vec<RecordError>,
+    },
     /// The requested offset is outside `[log_start_offset, log_end_offset]`.
     #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
@@ -47,6 +54,13 @@ pub enum StorageError {
     },
 }
 
+/// One refused record: its index in the batch and why (Kafka's `ProduceResponse.RecordError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
 impl StorageError {
     /// Wraps an I/O error with what was being done to which path.
     pub fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
@@ -63,7 +77,7 @@ impl StorageError {
             Self::OffsetOutOfRange { .. } => 1,
             Self::CorruptMessage(_) => 2,
             Self::RecordTooLarge { .. } => 10,
-            Self::InvalidRecord(_) => 87,
+            Self::InvalidRecord(_) | Self::InvalidRecords { .. } => 87,
             Self::Io { .. } | Self::CorruptLog { .. } => 56,
             Self::UnexpectedAppendOffset { .. } | Self::OffsetOverflow(_) => -1,
         }
@@ -83,6 +97,7 @@ impl From<BatchError> for StorageError {
             | BatchError::MalformedRecord(_)
             | BatchError::Compressed
             | BatchError::Overflow => Self::InvalidRecord(e),
+            BatchError::Decompression(_) => Self::CorruptMessage(e),
             BatchError::Truncated { .. }
             | BatchError::InvalidLength(_)
             | BatchError::UnsupportedMagic(_)

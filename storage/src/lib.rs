@@ -11,6 +11,7 @@
 
 pub mod batch;
 mod checkpoint;
+pub mod cleaner;
 mod config;
 mod dir_name;
 pub mod epoch;
@@ -19,8 +20,8 @@ mod index;
 mod log;
 mod segment;
 
-pub use config::{LogConfig, TimestampType};
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use dir_name::{parse_partition_dir_name, partition_dir_name};
 pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
-pub use error::StorageError;
+pub use error::{RecordError, StorageError};
 pub use log::{AppendResult, PartitionLog, ReadResult};

@@ -4,7 +4,7 @@ mod common;
 
 use common::{batch, open, record_offsets, small_config};
 use kraftwerk_storage::batch::{BatchBuilder, TimestampType};
-use kraftwerk_storage::{LogConfig, StorageError};
+use kraftwerk_storage::{CleanupPolicy, LogConfig, StorageError};
 
 /// 10 segments of 2 batches each (3 records per batch); batch i has timestamp 1000 * i.
 fn ten_segments(dir: &std::path::Path, config: LogConfig) -> kraftwerk_storage::PartitionLog {
@@ -46,6 +46,52 @@ fn retention_by_time_deletes_old_sealed_segments() {
     drop(log);
     let log = open(dir.path(), small_config(0));
     assert_eq!(log.log_start_offset(), 54);
+}
+
+#[test]
+fn compact_alone_never_deletes_by_retention_compact_delete_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        retention_ms: 5_000,
+        retention_bytes: 1,
+        ..small_config(0)
+    };
+    // Written as keyless records under `delete`, then switched to `compact`.
+    let mut log = ten_segments(dir.path(), config.clone());
+    let config = LogConfig {
+        cleanup_policy: CleanupPolicy::COMPACT,
+        ..config
+    };
+    log.update_config(config.clone());
+    assert_eq!(log.enforce_retention(1_000_000).unwrap(), 0);
+    assert_eq!(log.segment_count(), 10);
+    assert_eq!(log.log_start_offset(), 0);
+    // DeleteRecords still moves the log start, and segments wholly below it go.
+    log.delete_records_before(13).unwrap();
+    assert_eq!(log.enforce_retention(1_000_000).unwrap(), 0);
+    assert_eq!(log.segment_count(), 8);
+    let both = CleanupPolicy::parse("compact,delete").unwrap();
+    assert!(both.compact && both.delete);
+    log.update_config(LogConfig {
+        cleanup_policy: both,
+        ..config
+    });
+    assert_eq!(log.enforce_retention(1_000_000).unwrap(), 7);
+    assert_eq!(log.segment_count(), 1);
+}
+
+#[test]
+fn cleanup_policy_parses_kafkas_lists() {
+    assert_eq!(CleanupPolicy::parse("delete"), Some(CleanupPolicy::DELETE));
+    assert_eq!(
+        CleanupPolicy::parse("compact"),
+        Some(CleanupPolicy::COMPACT)
+    );
+    assert_eq!(
+        CleanupPolicy::parse(" delete , compact "),
+        CleanupPolicy::parse("compact,delete")
+    );
+    assert_eq!(CleanupPolicy::parse("shred"), None);
 }
 
 #[test]

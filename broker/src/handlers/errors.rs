@@ -14,7 +14,9 @@ pub fn storage_error_code(e: &StorageError) -> i16 {
     match e {
         StorageError::CorruptMessage(_) => code(ResponseError::CorruptMessage),
         StorageError::RecordTooLarge { .. } => code(ResponseError::MessageTooLarge),
-        StorageError::InvalidRecord(_) => code(ResponseError::InvalidRecord),
+        StorageError::InvalidRecord(_) | StorageError::InvalidRecords { .. } => {
+            code(ResponseError::InvalidRecord)
+        }
         StorageError::OffsetOutOfRange { .. } => code(ResponseError::OffsetOutOfRange),
         _ => code(ResponseError::KafkaStorageError),
     }

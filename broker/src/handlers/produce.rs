@@ -13,13 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    TopicProduceResponse,
 };
 use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use kraftwerk_controller::MetadataImage;
+use kraftwerk_storage::StorageError;
 
 use crate::context::{now_ms, BrokerContext};
 use crate::image_ext::ImageExt;
@@ -133,6 +135,7 @@ pub async fn handle(
                                 tracing::warn!(topic = %partition.topic, partition = pd.index, error = %e, "produce refused");
                                 if version >= 8 {
                                     pr.error_message = Some(StrBytes::from_string(e.to_string()));
+                                    pr.record_errors = record_errors(&e);
                                 }
                                 append_error_code(&e)
                             }
@@ -265,6 +268,23 @@ fn append_error_code(e: &AppendError) -> i16 {
         AppendError::OutOfOrderSequence { .. } => code(ResponseError::OutOfOrderSequenceNumber),
         AppendError::WrongRole { .. } => code(ResponseError::NotLeaderOrFollower),
     }
+}
+
+/// KIP-467: the records a storage validation refused one by one (a keyless record on a compacted topic), each
+/// with its index in the batch, as Kafka's `record_errors`.
+fn record_errors(e: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
+    let AppendError::Storage(StorageError::InvalidRecords { record_errors, .. }) = e else {
+        return Vec::new();
+    };
+    record_errors
+        .iter()
+        .map(|r| {
+            let mut out = BatchIndexAndErrorMessage::default();
+            out.batch_index = r.batch_index;
+            out.batch_index_error_message = Some(StrBytes::from_string(r.message.clone()));
+            out
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use kraftwerk_storage::{LogConfig, TimestampType};
+use kraftwerk_storage::{CleanupPolicy, LogConfig, TimestampType};
 
 use crate::config::BrokerConfig;
 
@@ -24,6 +24,11 @@ pub fn broker_defaults(config: &BrokerConfig) -> LogConfig {
         } else {
             TimestampType::CreateTime
         },
+        cleanup_policy: config.log_cleaner.cleanup_policy,
+        min_cleanable_dirty_ratio: config.log_cleaner.min_cleanable_ratio,
+        min_compaction_lag_ms: config.log_cleaner.min_compaction_lag_ms,
+        max_compaction_lag_ms: config.log_cleaner.max_compaction_lag_ms,
+        delete_retention_ms: config.log_cleaner.delete_retention_ms,
         ..LogConfig::default()
     }
 }
@@ -48,6 +53,20 @@ pub fn for_topic(defaults: &LogConfig, topic: &BTreeMap<String, String>) -> LogC
     c.index_interval_bytes = num(topic, "index.interval.bytes", c.index_interval_bytes);
     c.max_message_bytes = num(topic, "max.message.bytes", c.max_message_bytes);
     c.flush_interval_messages = num(topic, "flush.messages", c.flush_interval_messages);
+    c.min_cleanable_dirty_ratio = num(
+        topic,
+        "min.cleanable.dirty.ratio",
+        c.min_cleanable_dirty_ratio,
+    );
+    c.min_compaction_lag_ms = num(topic, "min.compaction.lag.ms", c.min_compaction_lag_ms);
+    c.max_compaction_lag_ms = num(topic, "max.compaction.lag.ms", c.max_compaction_lag_ms);
+    c.delete_retention_ms = num(topic, "delete.retention.ms", c.delete_retention_ms);
+    if let Some(p) = topic.get("cleanup.policy") {
+        c.cleanup_policy = CleanupPolicy::parse(p).unwrap_or_else(|| {
+            tracing::warn!(value = %p, "unparsable cleanup.policy, using broker default");
+            c.cleanup_policy
+        });
+    }
     if let Some(t) = topic.get("message.timestamp.type") {
         c.timestamp_type = if t == "LogAppendTime" {
             TimestampType::LogAppendTime
@@ -77,5 +96,31 @@ mod tests {
         assert_eq!(c.retention_ms, 1000);
         assert_eq!(c.timestamp_type, TimestampType::LogAppendTime);
         assert_eq!(c.segment_bytes, d.segment_bytes);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::DELETE);
+    }
+
+    #[test]
+    fn compaction_configs_override_the_log_cleaner_defaults() {
+        let mut props = BrokerConfig::single_node_defaults();
+        props.insert("log.cleaner.min.cleanable.ratio".into(), "0.2".into());
+        props.insert("log.cleaner.delete.retention.ms".into(), "1000".into());
+        let d = broker_defaults(&BrokerConfig::from_properties(props).unwrap());
+        assert_eq!(d.min_cleanable_dirty_ratio, 0.2);
+        assert_eq!(d.delete_retention_ms, 1000);
+        let t: BTreeMap<String, String> = [
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("min.compaction.lag.ms", "5"),
+            ("max.compaction.lag.ms", "60000"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let c = for_topic(&d, &t);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::COMPACT);
+        assert_eq!(c.min_cleanable_dirty_ratio, 0.01);
+        assert_eq!(c.min_compaction_lag_ms, 5);
+        assert_eq!(c.max_compaction_lag_ms, 60_000);
+        assert_eq!(c.delete_retention_ms, 1000);
     }
 }

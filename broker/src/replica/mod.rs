@@ -1,6 +1,7 @@
 //! The partitions this broker hosts: one on-disk [`PartitionLog`] each, kept in step with the metadata image by
 //! [`manager::ReplicaManager::reconcile`], and the high watermark / leader epoch the request handlers need.
 
+pub mod cleaner;
 pub mod fetcher;
 pub mod hw_checkpoint;
 pub mod isr;

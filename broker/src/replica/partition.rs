@@ -699,6 +699,13 @@ impl Partition {
         self.log.lock().log.enforce_retention(now_ms)
     }
 
+    /// Runs `f` on the log under the partition's lock, with the high watermark (the log cleaner plans and
+    /// swaps its work here; nothing at or above the high watermark is compacted).
+    pub fn with_log_and_high_watermark(&self, f: &mut dyn FnMut(&mut PartitionLog, i64)) {
+        let mut state = self.log.lock();
+        f(&mut state.log, self.high_watermark())
+    }
+
     pub fn update_config(&self, config: LogConfig) {
         self.log.lock().log.update_config(config);
     }

@@ -75,6 +75,12 @@ impl BatchBuilder {
         self
     }
 
+    /// Compresses the records with `codec` when the batch is built (attribute bits 0-2).
+    pub fn compression(mut self, codec: Compression) -> Self {
+        self.attributes = (self.attributes & !0x07) | codec.id();
+        self
+    }
+
     /// Sets the timestamp type bit (attribute bit 3).
     pub fn timestamp_type(mut self, timestamp_type: TimestampType) -> Self {
         self.attributes = timestamp_type.apply(self.attributes);
@@ -137,6 +143,22 @@ impl BatchBuilder {
     pub fn build(mut self) -> Vec<u8> {
         if self.count == 0 {
             return Vec::new();
+        }
+        if let Ok(
+            codec
+            @ (Compression::Gzip | Compression::Snappy | Compression::Lz4 | Compression::Zstd),
+        ) = Compression::from_attributes(self.attributes)
+        {
+            // An empty result marks a failure, as for a batch that does not fit.
+            let Some(packed) = self
+                .buf
+                .get(HEADER_SIZE..)
+                .and_then(|body| super::compression::compress(codec, body).ok())
+            else {
+                return Vec::new();
+            };
+            self.buf.truncate(HEADER_SIZE);
+            self.buf.extend_from_slice(&packed);
         }
         let batch_length = (self.buf.len() - LOG_OVERHEAD) as i32;
         let base_timestamp = self.base_timestamp.unwrap_or(-1);

@@ -45,6 +45,9 @@ pub enum BatchError {
     /// A record inside the batch is malformed.
     #[error("malformed record: {0}")]
     MalformedRecord(&'static str),
+    /// A compressed batch's records could not be decompressed (or grew past the allowed size).
+    #[error("cannot decompress records: {0}")]
+    Decompression(String),
     /// The encoded batch would not fit the i32 length field.
     #[error("records do not fit in one batch")]
     Overflow,

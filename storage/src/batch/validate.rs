@@ -73,6 +73,35 @@ pub fn validate_batches(buf: &[u8], max_batch_bytes: usize) -> Result<Vec<BatchI
 ///
 /// The returned [`BatchInfo::position`] is 0.
 pub fn validate_batch(buf: &[u8], max_batch_bytes: usize) -> Result<BatchInfo, BatchError> {
+    validate(buf, max_batch_bytes, true)
+}
+
+/// Validates a batch as it may sit in a log that the cleaner has compacted: framing, magic and CRC as
+/// [`validate_batch`], but fewer records than the offsets it spans (records removed, offsets kept) and no
+/// records at all (the last batch of a producer, kept for its sequence numbers) are allowed, as Kafka allows
+/// them in replicated and recovered data.
+pub fn validate_stored_batch(buf: &[u8], max_batch_bytes: usize) -> Result<BatchInfo, BatchError> {
+    validate(buf, max_batch_bytes, false)
+}
+
+/// [`validate_batches`] under the rules of [`validate_stored_batch`].
+pub fn validate_stored_batches(
+    buf: &[u8],
+    max_batch_bytes: usize,
+) -> Result<Vec<BatchInfo>, BatchError> {
+    let mut infos = Vec::new();
+    let mut position = 0;
+    while let Some(rest) = buf.get(position..).filter(|r| !r.is_empty()) {
+        let mut info = validate_stored_batch(rest, max_batch_bytes)?;
+        info.position = position;
+        position += info.size;
+        infos.push(info);
+    }
+    Ok(infos)
+}
+
+/// `producer`: a batch as a producer sends it (every offset of its range holds one record).
+fn validate(buf: &[u8], max_batch_bytes: usize, producer: bool) -> Result<BatchInfo, BatchError> {
     let (_, batch_length) =
         super::header::peek_offset_and_length(buf).ok_or(BatchError::Truncated {
             needed: LOG_OVERHEAD,
@@ -112,15 +141,20 @@ pub fn validate_batch(buf: &[u8], max_batch_bytes: usize) -> Result<BatchInfo, B
         });
     }
     let compression = Compression::from_attributes(header.attributes)?;
-    if header.records_count <= 0 {
+    if header.records_count < 0 || (producer && header.records_count == 0) {
         return Err(BatchError::InvalidRecordCount(header.records_count));
     }
     if header.last_offset_delta < 0 {
         return Err(BatchError::InvalidLastOffsetDelta(header.last_offset_delta));
     }
-    if compression == Compression::None
-        && i64::from(header.last_offset_delta) + 1 != i64::from(header.records_count)
-    {
+    let span = i64::from(header.last_offset_delta) + 1;
+    let count = i64::from(header.records_count);
+    let mismatch = if producer {
+        compression == Compression::None && span != count
+    } else {
+        count > span
+    };
+    if mismatch {
         return Err(BatchError::RecordCountMismatch {
             records_count: header.records_count,
             last_offset_delta: header.last_offset_delta,

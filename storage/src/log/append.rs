@@ -3,11 +3,15 @@
 use std::mem;
 
 use super::{now_ms, AppendResult, PartitionLog, SCRATCH_KEEP_BYTES};
+use crate::batch::{raw_records, records_body, BatchInfo};
 use crate::batch::{
-    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches, BatchError,
-    TimestampType,
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches,
+    validate_stored_batches, BatchError, TimestampType,
 };
-use crate::StorageError;
+use crate::{RecordError, StorageError};
+
+/// Largest decompressed batch whose keys a compacted topic's append checks.
+const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
 
 impl PartitionLog {
     /// Appends producer batches as the leader.
@@ -43,6 +47,9 @@ impl PartitionLog {
         let mut infos = validate_batches(batches, self.config.max_message_bytes as usize)?;
         if infos.is_empty() {
             return Err(StorageError::InvalidRecord(BatchError::Empty));
+        }
+        if self.config.cleanup_policy.compact {
+            self.check_keys(batches, &infos)?;
         }
         let base_offset = self.log_end_offset();
         let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;
@@ -99,20 +106,70 @@ impl PartitionLog {
         })
     }
 
+    /// A compacted topic keeps the latest record per key, so a record without one is refused, as Kafka's
+    /// `LogValidator` does: every keyless record is named by its index in its batch (KIP-467), and nothing is
+    /// written. Compressed batches are decompressed to see their keys.
+    fn check_keys(&self, batches: &[u8], infos: &[BatchInfo]) -> Result<(), StorageError> {
+        let partition = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut errors = Vec::new();
+        for info in infos.iter().filter(|i| !i.is_control) {
+            let batch = batches
+                .get(info.range())
+                .ok_or(StorageError::InvalidRecord(BatchError::Empty))?;
+            let limit = MAX_DECOMPRESSED_BYTES.max(self.config.max_message_bytes as usize);
+            let body = records_body(batch, limit)?;
+            for (index, record) in raw_records(&body, info.records_count).enumerate() {
+                if record?.key.is_none() {
+                    errors.push(RecordError {
+                        batch_index: index as i32,
+                        message: format!(
+                            "Compacted topic cannot accept message without key in topic partition {partition}."
+                        ),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<String> = errors
+            .iter()
+            .take(3)
+            .map(|e| {
+                format!(
+                    "RecordError(batchIndex={}, message='{}')",
+                    e.batch_index, e.message
+                )
+            })
+            .collect();
+        Err(StorageError::InvalidRecords {
+            message: format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                errors.len(),
+                shown.join(", ")
+            ),
+            record_errors: errors,
+        })
+    }
+
     /// Appends batches that already carry their offsets (replication, the raft log).
     ///
-    /// The first batch must start at the log end offset and each batch must start right after
-    /// the previous one (no gaps: nothing is compacted); batches are written as they are, with
-    /// no copy. As in Kafka, `max_message_bytes` is not applied to
-    /// replicated data, but every batch is still validated.
+    /// Offsets only grow: the first batch must start at or after the log end offset and each batch
+    /// after the previous one (a compacted leader sends gaps where its cleaner removed batches, and
+    /// batches with fewer records than offsets); batches are written as they are, with no copy. As in
+    /// Kafka, `max_message_bytes` is not applied to replicated data, but every batch is still validated.
     pub fn append_as_follower(&mut self, batches: &[u8]) -> Result<AppendResult, StorageError> {
-        let infos = validate_batches(batches, i32::MAX as usize)?;
+        let infos = validate_stored_batches(batches, i32::MAX as usize)?;
         let Some(first) = infos.first() else {
             return Err(StorageError::InvalidRecord(BatchError::Empty));
         };
         let base_offset = first.base_offset;
         let mut expected = self.log_end_offset();
-        if base_offset != expected {
+        if base_offset < expected {
             return Err(StorageError::UnexpectedAppendOffset {
                 expected,
                 actual: base_offset,
@@ -120,7 +177,7 @@ impl PartitionLog {
         }
         let mut records = 0u64;
         for info in &infos {
-            if info.base_offset != expected {
+            if info.base_offset < expected {
                 return Err(StorageError::UnexpectedAppendOffset {
                     expected,
                     actual: info.base_offset,

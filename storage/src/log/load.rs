@@ -25,15 +25,18 @@ impl PartitionLog {
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self, StorageError> {
         fs::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))?;
         let clean = take_clean_shutdown_marker(dir)?;
+        // A cleaner swap interrupted by a crash is finished (or its uncommitted output removed) first.
+        crate::cleaner::swap::recover(dir)?;
         let bases = list_segments(dir)?;
         let checkpoint = read_log_start_offset(dir)?;
         let interval = config.index_interval_bytes;
+        let gaps = config.cleanup_policy.compact;
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i + 1 == bases.len();
             let (mut segment, indexes_loaded) = Segment::open(dir, base)?;
             let mut cut = 0;
-            if !indexes_loaded || (!clean && is_last) || !segment.load_tail(interval)? {
+            if !indexes_loaded || (!clean && is_last) || !segment.load_tail(interval, gaps)? {
                 tracing::info!(
                     dir = %dir.display(),
                     base_offset = base,
@@ -41,7 +44,7 @@ impl PartitionLog {
                     indexes_loaded,
                     "recovering segment"
                 );
-                cut = segment.recover(interval)?;
+                cut = segment.recover(interval, gaps)?;
             }
             if let Some(prev) = segments.last() {
                 if base < prev.next_offset() {
@@ -109,6 +112,8 @@ impl PartitionLog {
             scratch: Vec::new(),
             unflushed_messages: 0,
             background_flushes: Vec::new(),
+            cleaner_truncated_to: None,
+            tombstone_horizon: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`PartitionLog`]: one partition's segmented log, Kafka's on-disk layout and semantics.
 
 mod append;
+mod compaction;
 mod epochs;
 mod load;
 mod read;
@@ -63,6 +64,11 @@ pub struct PartitionLog {
     unflushed_messages: u64,
     /// fsyncs of rolled segments, run off the append path.
     background_flushes: Vec<JoinHandle<Result<(), StorageError>>>,
+    /// Lowest offset the log was truncated to since the last cleaning: data from there on is dirty again,
+    /// whatever the cleaner checkpoint says.
+    cleaner_truncated_to: Option<i64>,
+    /// Earliest delete horizon of a tombstone the last cleaning kept: the log is due again once it passes.
+    tombstone_horizon: Option<i64>,
 }
 
 /// Scratch capacity kept between appends; a larger one is released after use.

@@ -22,14 +22,18 @@ impl PartitionLog {
         if offset < self.log_start_offset {
             return self.truncate_fully_and_start_at(offset);
         }
+        self.note_truncation(offset);
         while self.active.base_offset() > offset {
             let Some(previous) = self.sealed.pop() else {
                 return self.truncate_fully_and_start_at(offset);
             };
             mem::replace(&mut self.active, previous).delete()?;
         }
-        self.active
-            .truncate_to(offset, self.config.index_interval_bytes)?;
+        self.active.truncate_to(
+            offset,
+            self.config.index_interval_bytes,
+            self.config.cleanup_policy.compact,
+        )?;
         if self.log_end_offset() < self.log_start_offset {
             // The dropped batch also held the log start: nothing readable is left.
             return self.truncate_fully_and_start_at(offset);
@@ -48,12 +52,16 @@ impl PartitionLog {
         if offset < 0 {
             return Err(self.out_of_range(offset));
         }
+        self.note_truncation(offset);
         for segment in mem::take(&mut self.sealed) {
             segment.delete()?;
         }
         if self.active.base_offset() == offset {
-            self.active
-                .truncate_to(offset, self.config.index_interval_bytes)?;
+            self.active.truncate_to(
+                offset,
+                self.config.index_interval_bytes,
+                self.config.cleanup_policy.compact,
+            )?;
         } else {
             let fresh = Segment::create(&self.dir, offset, now_ms())?;
             mem::replace(&mut self.active, fresh).delete()?;
@@ -86,8 +94,15 @@ impl PartitionLog {
     /// timestamp) or `retention_bytes`, or lie wholly below the log start offset. Whole
     /// segments only, never the active one; the log start advances to the first kept segment.
     /// Returns how many segments were deleted.
+    ///
+    /// A log whose `cleanup.policy` lacks `delete` (compacted only) keeps every segment: only the log start
+    /// offset (DeleteRecords) removes data from it.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
         let mut count = self.segments_below_log_start();
+        if !self.config.cleanup_policy.delete {
+            self.delete_oldest(count)?;
+            return Ok(count);
+        }
         if self.config.retention_ms >= 0 {
             let by_time = self
                 .sealed
@@ -145,6 +160,11 @@ impl PartitionLog {
             self.update_epochs(|c| c.truncate_from_start(first_base))?;
         }
         Ok(())
+    }
+
+    fn note_truncation(&mut self, offset: i64) {
+        self.cleaner_truncated_to =
+            Some(self.cleaner_truncated_to.map_or(offset, |t| t.min(offset)));
     }
 
     fn out_of_range(&self, offset: i64) -> StorageError {

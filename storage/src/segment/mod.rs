@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::batch::{
-    records, validate_batch, BatchHeader, BatchInfo, Compression, TimestampType, HEADER_SIZE,
-    LOG_OVERHEAD,
+    records, validate_stored_batch, BatchHeader, BatchInfo, Compression, TimestampType,
+    HEADER_SIZE, LOG_OVERHEAD,
 };
 use crate::index::{LoadStatus, OffsetIndex, TimeIndex};
 use crate::StorageError;
@@ -59,8 +59,8 @@ pub(crate) struct Segment {
     idx: Indexed,
 }
 
-/// What the first batch a verifying scan meets must look like; later ones must follow it
-/// without gaps (Kraftwerk never compacts, so a partition's offsets are contiguous).
+/// What the first batch a verifying scan meets must look like; later ones must start where it
+/// ends, or after it in a compacted log (gaps are where the log cleaner removed whole batches).
 #[derive(Clone, Copy)]
 enum FirstBatch {
     /// Starts at this offset (the segment base, when scanning from position 0).
@@ -80,7 +80,23 @@ struct ScanEnd {
 impl Segment {
     /// Creates an empty segment (emptying any stale files of the same name).
     pub(crate) fn create(dir: &Path, base_offset: i64, now_ms: i64) -> Result<Self, StorageError> {
-        let log_path = segment_path(dir, base_offset, LOG_EXT);
+        Self::create_with_suffix(dir, base_offset, now_ms, "")
+    }
+
+    /// Creates an empty segment whose three files carry `suffix` after their usual names (the cleaner writes
+    /// `<base>.log.cleaned` and its indexes before swapping them in).
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        now_ms: i64,
+        suffix: &str,
+    ) -> Result<Self, StorageError> {
+        let with = |ext: &str| {
+            let mut path = segment_path(dir, base_offset, ext).into_os_string();
+            path.push(suffix);
+            PathBuf::from(path)
+        };
+        let log_path = with(LOG_EXT);
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -88,10 +104,10 @@ impl Segment {
             .truncate(true)
             .open(&log_path)
             .map_err(|e| StorageError::io("create", &log_path, e))?;
-        let index_path = segment_path(dir, base_offset, INDEX_EXT);
+        let index_path = with(INDEX_EXT);
         let offset_index = OffsetIndex::create(&index_path)
             .map_err(|e| StorageError::io("create", &index_path, e))?;
-        let time_path = segment_path(dir, base_offset, TIME_INDEX_EXT);
+        let time_path = with(TIME_INDEX_EXT);
         let time_index =
             TimeIndex::create(&time_path).map_err(|e| StorageError::io("create", &time_path, e))?;
         Ok(Self {
@@ -216,7 +232,13 @@ impl Segment {
     /// Rebuilds in-memory state from the indexes plus a verifying scan of the batches after
     /// the last offset-index entry. Returns false if that tail is not a clean run of valid
     /// batches up to the end of the file (the caller then runs [`Self::recover`]).
-    pub(crate) fn load_tail(&mut self, index_interval: u32) -> Result<bool, StorageError> {
+    /// `gaps`: whether offsets may jump forward between batches (a compacted log's segments); otherwise a jump
+    /// is taken for a damaged base offset (outside the CRC) and ends the valid data.
+    pub(crate) fn load_tail(
+        &mut self,
+        index_interval: u32,
+        gaps: bool,
+    ) -> Result<bool, StorageError> {
         let last_entry = self.idx.offset_index().last();
         let start = u64::from(last_entry.map_or(0, |e| e.position));
         let first_batch = match last_entry {
@@ -240,6 +262,7 @@ impl Segment {
             start,
             self.size,
             first_batch,
+            gaps,
             |pos, info| idx.track(pos, info, index_interval),
         )?;
         let consistent = end.problem.is_none() && end.valid_end == self.size;
@@ -252,7 +275,7 @@ impl Segment {
 
     /// Verifies every batch from the start, truncates the file at the first torn or corrupt
     /// one, and rebuilds both indexes. Returns the number of bytes cut off.
-    pub(crate) fn recover(&mut self, index_interval: u32) -> Result<u64, StorageError> {
+    pub(crate) fn recover(&mut self, index_interval: u32, gaps: bool) -> Result<u64, StorageError> {
         let file_len = self
             .log
             .metadata()
@@ -267,6 +290,7 @@ impl Segment {
             0,
             file_len,
             first_batch,
+            gaps,
             |pos, info| idx.track(pos, info, index_interval),
         )?;
         if let Some(problem) = &end.problem {
@@ -293,6 +317,7 @@ impl Segment {
         &mut self,
         offset: i64,
         index_interval: u32,
+        gaps: bool,
     ) -> Result<(), StorageError> {
         let Some((pos, header)) = self.find_batch(offset)? else {
             return Ok(());
@@ -304,8 +329,8 @@ impl Segment {
         self.idx
             .truncate(pos, header.base_offset)
             .map_err(|e| self.index_error(e))?;
-        if !self.load_tail(index_interval)? {
-            self.recover(index_interval)?;
+        if !self.load_tail(index_interval, gaps)? {
+            self.recover(index_interval, gaps)?;
         }
         Ok(())
     }
@@ -448,6 +473,11 @@ impl Segment {
         Ok(handles)
     }
 
+    /// The data file's path.
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
     /// Removes the segment's files.
     pub(crate) fn delete(self) -> Result<(), StorageError> {
         let paths = [
@@ -511,6 +541,7 @@ fn scan_batches(
     from: u64,
     limit: u64,
     first_batch: FirstBatch,
+    gaps: bool,
     mut visit: impl FnMut(u64, &BatchInfo) -> Result<(), indexed::IndexError>,
 ) -> Result<ScanEnd, StorageError> {
     let mut reader = ChunkReader::new(log, limit, RECOVERY_CHUNK);
@@ -536,13 +567,14 @@ fn scan_batches(
         let Some(bytes) = reader.get(pos, length + LOG_OVERHEAD).map_err(io_err)? else {
             return stop(pos, "torn batch".into());
         };
-        let info = match validate_batch(bytes, usize::MAX) {
+        let info = match validate_stored_batch(bytes, usize::MAX) {
             Ok(info) => info,
             Err(e) => return stop(pos, e.to_string()),
         };
         let follows = match (expected_base, first_batch) {
+            // A compacted segment has gaps where the cleaner removed whole batches.
             (Some(expected), _) | (None, FirstBatch::StartsAt(expected)) => {
-                info.base_offset == expected
+                info.base_offset == expected || (gaps && info.base_offset > expected)
             }
             (None, FirstBatch::EndsAt(last)) => info.last_offset() == last,
         };

@@ -1,0 +1,223 @@
+//! The broker's side of log compaction: the `log.cleaner.*` settings, and the hosted partitions handed to the
+//! storage crate's [`LogCleaner`] threads (which lock a partition only to plan a cleaning and to swap it in).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kraftwerk_storage::cleaner::{CleanableLog, CleanerConfig, CompactedLogs, LogCleaner};
+use kraftwerk_storage::{CleanupPolicy, PartitionLog};
+
+use super::{Partition, ReplicaManager};
+use crate::config::ConfigError;
+
+/// `log.cleaner.*`: the cleaner threads, and the broker defaults of the topic compaction configs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerSettings {
+    pub threads: CleanerConfig,
+    /// `log.cleaner.min.cleanable.ratio` (topic: `min.cleanable.dirty.ratio`).
+    pub min_cleanable_ratio: f64,
+    /// `log.cleaner.min.compaction.lag.ms` (topic: `min.compaction.lag.ms`).
+    pub min_compaction_lag_ms: i64,
+    /// `log.cleaner.max.compaction.lag.ms` (topic: `max.compaction.lag.ms`).
+    pub max_compaction_lag_ms: i64,
+    /// `log.cleaner.delete.retention.ms` (topic: `delete.retention.ms`).
+    pub delete_retention_ms: i64,
+    /// `log.cleanup.policy` (topic: `cleanup.policy`).
+    pub cleanup_policy: CleanupPolicy,
+}
+
+/// The broker keys read here (listed in `config::KNOWN_KEYS`).
+pub const CLEANER_KEYS: &[&str] = &[
+    "log.cleaner.enable",
+    "log.cleaner.threads",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.max.compaction.lag.ms",
+    "log.cleaner.delete.retention.ms",
+];
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A number from `props`, or `default`; refused if unparsable or outside `ok`.
+fn num<T: std::str::FromStr + Copy>(
+    props: &BTreeMap<String, String>,
+    key: &str,
+    default: T,
+    ok: impl Fn(T) -> bool,
+    rule: &str,
+) -> Result<T, ConfigError> {
+    let Some(raw) = props.get(key) else {
+        return Ok(default);
+    };
+    let value: T = raw
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, raw, "not a valid number"))?;
+    if !ok(value) {
+        return Err(invalid(key, raw, rule));
+    }
+    Ok(value)
+}
+
+impl CleanerSettings {
+    /// Reads and validates the settings with Kafka's defaults and ranges.
+    pub fn from_properties(props: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let enable = match props.get("log.cleaner.enable").map(|v| v.trim()) {
+            None => true,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => return Err(invalid("log.cleaner.enable", v, "expected true or false")),
+        };
+        let policy_raw = props
+            .get("log.cleanup.policy")
+            .map_or("delete", String::as_str);
+        let cleanup_policy = CleanupPolicy::parse(policy_raw).ok_or_else(|| {
+            invalid(
+                "log.cleanup.policy",
+                policy_raw,
+                "expected a list of delete and compact",
+            )
+        })?;
+        Ok(Self {
+            threads: CleanerConfig {
+                enable,
+                threads: num(props, "log.cleaner.threads", 1usize, |_| true, "")?,
+                io_max_bytes_per_second: num(
+                    props,
+                    "log.cleaner.io.max.bytes.per.second",
+                    f64::MAX,
+                    |v: f64| v > 0.0,
+                    "must be a positive number",
+                )?,
+                backoff_ms: num(props, "log.cleaner.backoff.ms", 15_000u64, |_| true, "")?,
+            },
+            min_cleanable_ratio: num(
+                props,
+                "log.cleaner.min.cleanable.ratio",
+                0.5,
+                |v: f64| (0.0..=1.0).contains(&v),
+                "must be between 0 and 1",
+            )?,
+            min_compaction_lag_ms: num(
+                props,
+                "log.cleaner.min.compaction.lag.ms",
+                0i64,
+                |v| v >= 0,
+                "must be at least 0",
+            )?,
+            max_compaction_lag_ms: num(
+                props,
+                "log.cleaner.max.compaction.lag.ms",
+                i64::MAX,
+                |v| v >= 1,
+                "must be at least 1",
+            )?,
+            delete_retention_ms: num(
+                props,
+                "log.cleaner.delete.retention.ms",
+                86_400_000i64,
+                |v| v >= 0,
+                "must be at least 0",
+            )?,
+            cleanup_policy,
+        })
+    }
+}
+
+impl CleanableLog for Partition {
+    fn topic_partition(&self) -> (String, i32) {
+        (self.topic.clone(), self.index)
+    }
+
+    fn log_dir(&self) -> PathBuf {
+        let dir = self.dir();
+        dir.parent().map_or(dir.clone(), |p| p.to_path_buf())
+    }
+
+    fn with_log(&self, f: &mut dyn FnMut(&mut PartitionLog, i64)) {
+        self.with_log_and_high_watermark(f)
+    }
+}
+
+impl CompactedLogs for ReplicaManager {
+    fn logs(&self) -> Vec<Arc<dyn CleanableLog>> {
+        self.all()
+            .into_iter()
+            .map(|p| p as Arc<dyn CleanableLog>)
+            .collect()
+    }
+}
+
+/// Starts the cleaner threads over the hosted partitions.
+pub fn start(
+    settings: &CleanerSettings,
+    replicas: Arc<ReplicaManager>,
+) -> std::io::Result<LogCleaner> {
+    LogCleaner::start(settings.threads.clone(), replicas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_kafkas_and_bad_values_are_refused() {
+        let d = CleanerSettings::from_properties(&BTreeMap::new()).unwrap();
+        assert!(d.threads.enable);
+        assert_eq!(d.threads.threads, 1);
+        assert_eq!(d.threads.backoff_ms, 15_000);
+        assert_eq!(d.min_cleanable_ratio, 0.5);
+        assert_eq!(d.delete_retention_ms, 86_400_000);
+        assert_eq!(d.cleanup_policy, CleanupPolicy::DELETE);
+        let s = CleanerSettings::from_properties(&props(&[
+            ("log.cleaner.enable", "false"),
+            ("log.cleaner.threads", "3"),
+            ("log.cleaner.io.max.bytes.per.second", "1048576"),
+            ("log.cleaner.min.cleanable.ratio", "0.1"),
+            ("log.cleanup.policy", "compact,delete"),
+        ]))
+        .unwrap();
+        assert!(!s.threads.enable);
+        assert_eq!(s.threads.threads, 3);
+        assert_eq!(s.threads.io_max_bytes_per_second, 1_048_576.0);
+        assert_eq!(s.min_cleanable_ratio, 0.1);
+        assert!(s.cleanup_policy.compact && s.cleanup_policy.delete);
+        for (k, v) in [
+            ("log.cleaner.enable", "maybe"),
+            ("log.cleaner.threads", "-1"),
+            ("log.cleaner.io.max.bytes.per.second", "0"),
+            ("log.cleaner.min.cleanable.ratio", "1.5"),
+            ("log.cleaner.max.compaction.lag.ms", "0"),
+            ("log.cleaner.delete.retention.ms", "-5"),
+            ("log.cleanup.policy", "shred"),
+        ] {
+            assert!(
+                CleanerSettings::from_properties(&props(&[(k, v)])).is_err(),
+                "{k}={v}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_cleaner_key_is_a_known_broker_key() {
+        for key in CLEANER_KEYS {
+            assert!(crate::config::KNOWN_KEYS.contains(key), "{key}");
+        }
+    }
+}

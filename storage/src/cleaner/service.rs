@@ -1,0 +1,224 @@
+//! The cleaner threads: each repeatedly picks the dirtiest log that is due, cleans it without holding its
+//! lock, swaps the result in and checkpoints how far it got; with nothing due it waits `log.cleaner.backoff.ms`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::checkpoint::{self, CleanerOffsets};
+use super::{CleanerStats, Throttler};
+use crate::{PartitionLog, StorageError};
+
+/// The broker settings of the cleaner (`log.cleaner.*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerConfig {
+    /// `log.cleaner.enable`.
+    pub enable: bool,
+    /// `log.cleaner.threads`.
+    pub threads: usize,
+    /// `log.cleaner.io.max.bytes.per.second` (read plus written, all threads together).
+    pub io_max_bytes_per_second: f64,
+    /// `log.cleaner.backoff.ms`: the pause when no log needs cleaning.
+    pub backoff_ms: u64,
+}
+
+impl Default for CleanerConfig {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            threads: 1,
+            io_max_bytes_per_second: f64::MAX,
+            backoff_ms: 15_000,
+        }
+    }
+}
+
+/// One log the cleaner may clean, owned (and locked) by someone else.
+pub trait CleanableLog: Send + Sync {
+    /// (topic, partition), the key of the cleaner checkpoint.
+    fn topic_partition(&self) -> (String, i32);
+    /// The log dir holding the partition's directory (where `cleaner-offset-checkpoint` lives).
+    fn log_dir(&self) -> PathBuf;
+    /// Runs `f` on the log under its owner's lock, with the offset cleaning must stay below (the high
+    /// watermark). Must not block for long: the cleaner calls it only to plan and to swap.
+    fn with_log(&self, f: &mut dyn FnMut(&mut PartitionLog, i64));
+}
+
+/// The logs hosted right now (the cleaner itself skips those without `compact`).
+pub trait CompactedLogs: Send + Sync {
+    fn logs(&self) -> Vec<Arc<dyn CleanableLog>>;
+}
+
+/// The running cleaner threads; [`LogCleaner::stop`] ends them.
+pub struct LogCleaner {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+struct Shared {
+    config: CleanerConfig,
+    source: Arc<dyn CompactedLogs>,
+    throttler: Throttler,
+    /// Log dir → its checkpoint, read on first use.
+    checkpoints: Mutex<HashMap<PathBuf, CleanerOffsets>>,
+    /// Logs a thread is cleaning, which the others skip.
+    in_progress: Mutex<HashSet<(String, i32)>>,
+    stopping: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl LogCleaner {
+    /// Starts `config.threads` threads (none if `config.enable` is false).
+    pub fn start(config: CleanerConfig, source: Arc<dyn CompactedLogs>) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            throttler: Throttler::new(config.io_max_bytes_per_second),
+            config,
+            source,
+            checkpoints: Mutex::new(HashMap::new()),
+            in_progress: Mutex::new(HashSet::new()),
+            stopping: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let mut threads = Vec::new();
+        tracing::info!(config = ?shared.config, "log cleaner starting");
+        if shared.config.enable {
+            for i in 0..shared.config.threads.max(1) {
+                let shared = shared.clone();
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("kraftwerk-log-cleaner-{i}"))
+                        .spawn(move || shared.run())?,
+                );
+            }
+        }
+        Ok(Self { shared, threads })
+    }
+
+    /// Cleans the dirtiest due log once on the calling thread: `Ok(None)` when no log is due.
+    pub fn clean_once(&self, now_ms: i64) -> Result<Option<CleanerStats>, StorageError> {
+        self.shared.clean_dirtiest(now_ms)
+    }
+
+    /// Asks the threads to stop (a cleaning in progress finishes first) and waits for them.
+    pub fn stop(self) {
+        *self.shared.stopping.lock() = true;
+        self.shared.wake.notify_all();
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Shared {
+    fn run(&self) {
+        let backoff = Duration::from_millis(self.config.backoff_ms.max(1));
+        loop {
+            if *self.stopping.lock() {
+                return;
+            }
+            let worked = match self.clean_dirtiest(crate::log::now_ms()) {
+                Ok(stats) => stats.is_some(),
+                Err(e) => {
+                    tracing::error!(error = %e, "log cleaning failed");
+                    false
+                }
+            };
+            if !worked {
+                let mut stopping = self.stopping.lock();
+                if !*stopping {
+                    self.wake.wait_for(&mut stopping, backoff);
+                }
+            }
+        }
+    }
+
+    fn checkpoint_of(&self, log: &dyn CleanableLog) -> Result<Option<i64>, StorageError> {
+        let dir = log.log_dir();
+        let mut checkpoints = self.checkpoints.lock();
+        if !checkpoints.contains_key(&dir) {
+            let read = checkpoint::read(&dir)?;
+            checkpoints.insert(dir.clone(), read);
+        }
+        Ok(checkpoints
+            .get(&dir)
+            .and_then(|c| c.get(&log.topic_partition()))
+            .copied())
+    }
+
+    fn clean_dirtiest(&self, now_ms: i64) -> Result<Option<CleanerStats>, StorageError> {
+        let logs = self.source.logs();
+        let mut best: Option<(f64, Arc<dyn CleanableLog>, Option<i64>)> = None;
+        for log in &logs {
+            if self.in_progress.lock().contains(&log.topic_partition()) {
+                continue;
+            }
+            let checkpoint = self.checkpoint_of(log.as_ref())?;
+            let mut cleanable = None;
+            log.with_log(&mut |l, upper| cleanable = l.cleanable(now_ms, checkpoint, upper));
+            if let Some(c) = &cleanable {
+                tracing::trace!(log = ?log.topic_partition(), ?c, "cleanable");
+            }
+            if let Some(c) = cleanable.filter(|c| c.due) {
+                if best
+                    .as_ref()
+                    .is_none_or(|(ratio, _, _)| c.dirty_ratio > *ratio)
+                {
+                    best = Some((c.dirty_ratio, log.clone(), checkpoint));
+                }
+            }
+        }
+        let Some((_, log, checkpoint)) = best else {
+            return Ok(None);
+        };
+        let id = log.topic_partition();
+        if !self.in_progress.lock().insert(id.clone()) {
+            return Ok(None);
+        }
+        let result = self.clean(log.as_ref(), checkpoint, now_ms, &logs);
+        self.in_progress.lock().remove(&id);
+        result
+    }
+
+    fn clean(
+        &self,
+        log: &dyn CleanableLog,
+        checkpoint: Option<i64>,
+        now_ms: i64,
+        all: &[Arc<dyn CleanableLog>],
+    ) -> Result<Option<CleanerStats>, StorageError> {
+        let mut plan = Ok(None);
+        log.with_log(&mut |l, upper| plan = l.plan_cleaning(now_ms, checkpoint, upper));
+        let Some(plan) = plan? else {
+            return Ok(None);
+        };
+        let cleaned = plan.clean(&|bytes| self.throttler.throttle(bytes))?;
+        let end = cleaned.end();
+        let mut cleaned = Some(cleaned);
+        let mut committed = Ok(None);
+        log.with_log(&mut |l, _| {
+            if let Some(c) = cleaned.take() {
+                committed = l.commit_cleaning(c);
+            }
+        });
+        let Some(stats) = committed? else {
+            return Ok(None);
+        };
+        let dir = log.log_dir();
+        let hosted: HashSet<(String, i32)> = all
+            .iter()
+            .filter(|l| l.log_dir() == dir)
+            .map(|l| l.topic_partition())
+            .collect();
+        let mut checkpoints = self.checkpoints.lock();
+        let offsets = checkpoints.entry(dir.clone()).or_default();
+        offsets.insert(log.topic_partition(), end);
+        // Partitions no longer hosted here leave the file.
+        offsets.retain(|id, _| hosted.contains(id));
+        checkpoint::write(&dir, offsets)?;
+        Ok(Some(stats))
+    }
+}

@@ -1,0 +1,143 @@
+//! Swapping cleaned segments in so that a crash at any point leaves either the old segments or the new one,
+//! never a mix; and finishing or discarding a swap when a log is opened.
+//!
+//! For a cleaned segment with base offset `b` replacing the segments in `[b, end)`:
+//! 1. `<b>.swap.end` records `end` (written atomically, fsynced);
+//! 2. `<b>.log.cleaned` is renamed `<b>.log.swap` and the directory fsynced: **the commit point**;
+//! 3. the replaced segments' files are removed;
+//! 4. the cleaned indexes take their final names, then `<b>.log.swap` becomes `<b>.log`;
+//! 5. `<b>.swap.end` is removed.
+//!
+//! On open ([`recover`]): `.cleaned` files are from a cleaning that never committed and are removed; a
+//! `<b>.log.swap` committed, so every segment file with a base in `[b, end)` is removed and the swap renamed,
+//! its indexes then rebuilt by the normal recovery of a segment without them.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::run::CLEANED_SUFFIX;
+use crate::checkpoint::{sync_dir, write_atomically};
+use crate::segment::{parse_segment_name, segment_path, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT};
+use crate::StorageError;
+
+/// Suffix of a committed cleaned segment not yet renamed into place (Kafka's `.swap`).
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
+/// Suffix of the file holding the end of the range a swap replaces.
+const SWAP_END_SUFFIX: &str = ".swap.end";
+
+fn with_suffix(path: PathBuf, suffix: &str) -> PathBuf {
+    let mut os = path.into_os_string();
+    os.push(suffix);
+    PathBuf::from(os)
+}
+
+fn swap_end_path(dir: &Path, base: i64) -> PathBuf {
+    dir.join(format!("{base:020}{SWAP_END_SUFFIX}"))
+}
+
+fn rename(from: &Path, to: &Path) -> Result<(), StorageError> {
+    fs::rename(from, to).map_err(|e| StorageError::io("rename", from, e))
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StorageError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io("remove", path, e)),
+    }
+}
+
+/// Steps 1 and 2: after this returns, the swap of the cleaned segment at `base` over `[base, end)` survives
+/// a crash.
+pub(crate) fn commit_point(dir: &Path, base: i64, end: i64) -> Result<(), StorageError> {
+    let name = format!("{base:020}{SWAP_END_SUFFIX}");
+    write_atomically(dir, &name, format!("{end}\n").as_bytes())?;
+    let cleaned = with_suffix(segment_path(dir, base, LOG_EXT), CLEANED_SUFFIX);
+    let swap = with_suffix(segment_path(dir, base, LOG_EXT), SWAP_SUFFIX);
+    rename(&cleaned, &swap)?;
+    sync_dir(dir)
+}
+
+/// Steps 3 to 5, once the replaced segments are closed: removes `replaced` (base offsets) and puts the cleaned
+/// segment at `base` in place.
+pub(crate) fn finish(dir: &Path, base: i64, replaced: &[i64]) -> Result<(), StorageError> {
+    for &old in replaced {
+        for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
+            remove_if_present(&segment_path(dir, old, ext))?;
+        }
+    }
+    for ext in [INDEX_EXT, TIME_INDEX_EXT] {
+        let final_path = segment_path(dir, base, ext);
+        rename(
+            &with_suffix(final_path.clone(), CLEANED_SUFFIX),
+            &final_path,
+        )?;
+    }
+    let log = segment_path(dir, base, LOG_EXT);
+    rename(&with_suffix(log.clone(), SWAP_SUFFIX), &log)?;
+    sync_dir(dir)?;
+    remove_if_present(&swap_end_path(dir, base))
+}
+
+/// Completes committed swaps and removes uncommitted cleaner output in `dir`; run before the segments are
+/// listed. Returns how many swaps were completed.
+pub(crate) fn recover(dir: &Path) -> Result<usize, StorageError> {
+    let mut cleaned = Vec::new();
+    let mut swaps = Vec::new();
+    let mut ends = Vec::new();
+    let mut segment_files = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| StorageError::io("list", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io("list", dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(CLEANED_SUFFIX) || name.ends_with(".swap.end.tmp") {
+            cleaned.push(entry.path());
+        } else if let Some(base) = name
+            .strip_suffix(SWAP_SUFFIX)
+            .and_then(|n| parse_segment_name(n, LOG_EXT))
+        {
+            swaps.push(base);
+        } else if let Some(base) = name
+            .strip_suffix(SWAP_END_SUFFIX)
+            .filter(|n| n.len() == 20)
+            .and_then(|n| n.parse::<i64>().ok())
+        {
+            ends.push(base);
+        } else if let Some(base) = [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT]
+            .into_iter()
+            .find_map(|ext| parse_segment_name(name, ext))
+        {
+            segment_files.push((base, entry.path()));
+        }
+    }
+    for path in cleaned {
+        tracing::info!(path = %path.display(), "removing uncommitted cleaner output");
+        remove_if_present(&path)?;
+    }
+    for &base in &swaps {
+        let end = read_swap_end(dir, base).unwrap_or_else(|| {
+            tracing::warn!(dir = %dir.display(), base, "swap without its range; replacing one segment");
+            base + 1
+        });
+        for (b, path) in &segment_files {
+            if (base..end).contains(b) {
+                remove_if_present(path)?;
+            }
+        }
+        let log = segment_path(dir, base, LOG_EXT);
+        rename(&with_suffix(log.clone(), SWAP_SUFFIX), &log)?;
+        tracing::info!(dir = %dir.display(), base, end, "completed an interrupted segment swap");
+    }
+    sync_dir(dir)?;
+    for base in ends {
+        remove_if_present(&swap_end_path(dir, base))?;
+    }
+    Ok(swaps.len())
+}
+
+fn read_swap_end(dir: &Path, base: i64) -> Option<i64> {
+    let text = fs::read_to_string(swap_end_path(dir, base)).ok()?;
+    text.trim().parse().ok().filter(|&end| end > base)
+}

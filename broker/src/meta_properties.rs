@@ -47,8 +47,26 @@ pub fn random_uuid() -> String {
     }
 }
 
+/// base64url decoding as Java's `Base64.getUrlDecoder()` does it, which Kafka's `Uuid.fromString` uses:
+/// padding optional, and the unused low bits of the last character ignored rather than refused. Ids whose
+/// last character is not canonical circulate widely (`MkU3OEVBNTcwNTJENDM2Qk`, from Confluent's
+/// documentation and many compose files), and Kafka formats a directory with them.
+const JAVA_URL_DECODER: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// Accepts what Kafka's `Uuid.fromString` accepts: at most 24 characters of base64url that decode to
+/// 16 bytes. The id is kept as written (Kafka writes it to meta.properties and answers it as given).
 pub fn validate_cluster_id(id: &str) -> Result<(), MetaError> {
-    match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(id) {
+    // Java takes padding only as whole 4-character units; the base64 crate's indifferent mode also takes
+    // a partial one.
+    if id.len() > 24 || (id.contains('=') && !id.len().is_multiple_of(4)) {
+        return Err(MetaError::BadClusterId(id.to_string()));
+    }
+    match JAVA_URL_DECODER.decode(id) {
         Ok(bytes) if bytes.len() == 16 => Ok(()),
         _ => Err(MetaError::BadClusterId(id.to_string())),
     }
@@ -172,6 +190,21 @@ mod tests {
         assert!((0..1000).all(|_| !random_uuid().starts_with('-')));
         validate_cluster_id(&id).unwrap();
         assert!(validate_cluster_id("not-a-cluster-id").is_err());
+    }
+
+    #[test]
+    fn cluster_ids_decode_as_javas_url_decoder_does() {
+        // The last 'k' carries non-zero padding bits: strict decoders refuse it, Java (and Kafka) accept it.
+        validate_cluster_id("MkU3OEVBNTcwNTJENDM2Qk").unwrap();
+        // Padding is optional for Java's decoder.
+        validate_cluster_id("MkU3OEVBNTcwNTJENDM2Qg==").unwrap();
+        // Still 16 bytes or nothing, and still the URL-safe alphabet.
+        assert!(validate_cluster_id("MkU3OEVBNTcwNTJENDM2").is_err());
+        assert!(validate_cluster_id("MkU3OEVBNTcwNTJENDM2QkMk").is_err());
+        assert!(validate_cluster_id("MkU3OEVBNTcwNTJENDM2Q+").is_err());
+        assert!(validate_cluster_id("").is_err());
+        // Padding, if present, must be whole (Java: "wrong 4-byte ending unit").
+        assert!(validate_cluster_id("MkU3OEVBNTcwNTJENDM2Qg=").is_err());
     }
 
     #[test]

@@ -30,9 +30,16 @@ pub struct BrokerBuilder {
     cli_overrides: Vec<(String, String)>,
     ready_timeout: Option<Duration>,
     rust_log: Option<String>,
+    cluster_id: Option<String>,
 }
 
 impl BrokerBuilder {
+    /// Formats with this cluster id instead of a fresh `kraftwerk random-uuid`.
+    pub fn cluster_id(mut self, id: impl Into<String>) -> Self {
+        self.cluster_id = Some(id.into());
+        self
+    }
+
     /// Sets a server.properties key (replacing the harness default, if any). `{port}` and `{controller_port}` in
     /// the value become the ports the harness picked (to add listeners beside the default ones).
     pub fn prop(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -102,7 +109,7 @@ impl BrokerBuilder {
             started_at: None,
             dir,
         };
-        broker.format()?;
+        broker.format(self.cluster_id.as_deref())?;
         broker.spawn_and_wait()?;
         Ok(broker)
     }
@@ -266,8 +273,11 @@ impl Broker {
         self.spawn_and_wait()
     }
 
-    fn format(&self) -> Result<(), HarnessError> {
-        let uuid = self.run_helper(&["random-uuid"])?;
+    fn format(&self, cluster_id: Option<&str>) -> Result<(), HarnessError> {
+        let uuid = match cluster_id {
+            Some(id) => id.to_string(),
+            None => self.run_helper(&["random-uuid"])?,
+        };
         let cluster_id = uuid.trim();
         self.run_helper(&[
             "format",

@@ -57,6 +57,9 @@ pub enum HarnessError {
     /// A multi-node cluster did not reach the state a test waited for (see [`crate::cluster`]).
     #[error("cluster: {0}")]
     Cluster(String),
+    /// A tool the harness runs (java, mvn, Apache Kafka's own scripts) is missing or failed.
+    #[error("{0}")]
+    Tool(String),
     /// The peer closed the connection before a whole response arrived.
     #[error("connection closed by peer")]
     Closed,

@@ -6,9 +6,11 @@
 //! exception is [`cluster`]: a controller-only node serves no Kafka API, so the cluster harness reads its
 //! `kraftwerk started` and `controller role changed` lines (see [`cluster::ROLE_LINE`]).
 
+pub mod apache_kafka;
 pub mod binary;
 pub mod broker;
 pub mod cluster;
+pub mod conformance;
 pub mod error;
 pub mod nemesis;
 pub mod netns;

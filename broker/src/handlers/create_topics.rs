@@ -87,6 +87,8 @@ pub async fn handle(
         out.name = kafka_protocol::messages::TopicName(StrBytes::from_string(name.clone()));
         match r.result {
             Ok(created) => {
+                // The codec's default is an empty string; Kafka answers null on success.
+                out.error_message = None;
                 if version >= 7 {
                     out.topic_id = created.topic_id;
                 }

@@ -42,6 +42,8 @@ use super::leader_hints;
 
 /// The "final epoch" a sessionless full fetch carries.
 const FINAL_EPOCH: i32 = -1;
+/// FetchRequest.isolation_level for READ_COMMITTED.
+const READ_COMMITTED: i8 = 1;
 
 struct Target {
     /// Index into the response's topic list and partition list.
@@ -62,6 +64,9 @@ struct Reader {
     may_read_follower: bool,
     /// The consumer's `client.rack` (empty: none).
     rack: String,
+    /// READ_COMMITTED: Kafka lists aborted transactions (possibly none) for a partition it read only
+    /// then; a READ_UNCOMMITTED read gets null (an error before the log is reached still gets `[]`).
+    read_committed: bool,
 }
 
 /// First version with the current leader in a partition's answer (KIP-951 uses it).
@@ -137,6 +142,7 @@ pub async fn handle(
         } else {
             String::new()
         },
+        read_committed: req.isolation_level == READ_COMMITTED,
     };
     if let Some(replica_id) = follower {
         let now = crate::context::now_ms();
@@ -307,6 +313,7 @@ fn read_partition(
         pd.error_code = code(ResponseError::UnknownLeaderEpoch);
         return 0;
     }
+    pd.aborted_transactions = reader.read_committed.then(Vec::new);
     pd.high_watermark = part.high_watermark();
     pd.last_stable_offset = pd.high_watermark;
     if version >= 5 {
@@ -347,6 +354,10 @@ fn read_partition(
         }
         Err(e) => {
             pd.error_code = storage_error_code(&e);
+            // As Kafka's error answers: no offsets alongside an error.
+            pd.high_watermark = -1;
+            pd.last_stable_offset = -1;
+            pd.log_start_offset = -1;
             0
         }
     }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, OffsetCommitResponse,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
@@ -17,6 +19,7 @@ use crate::group::{ClientInfo, Response};
 use crate::group_service::OFFSETS_TOPIC;
 
 use super::errors::code;
+use super::offset_commit;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -139,10 +142,28 @@ pub async fn dispatch_group(
                 .call(move |c, id, now| c.leave_group(id, v, r, now))
                 .await
         }
-        RequestKind::OffsetCommit(r) => {
-            groups
-                .call(move |c, id, now| c.offset_commit(id, v, r, now))
-                .await
+        RequestKind::OffsetCommit(mut r) => {
+            let image = ctx.controller.image();
+            let unknown = offset_commit::take_unknown_partitions(&mut r, |name| {
+                image.topic(name).map(|t| t.partition_count())
+            });
+            if !unknown.is_empty() && r.topics.is_empty() {
+                // Nothing left for the coordinator (Kafka does not call it either).
+                Some(Response::OffsetCommit(offset_commit::merge(
+                    unknown,
+                    OffsetCommitResponse::default(),
+                )))
+            } else {
+                let resp = groups
+                    .call(move |c, id, now| c.offset_commit(id, v, r, now))
+                    .await;
+                resp.map(|resp| match resp {
+                    Response::OffsetCommit(o) => {
+                        Response::OffsetCommit(offset_commit::merge(unknown, o))
+                    }
+                    other => other,
+                })
+            }
         }
         RequestKind::OffsetFetch(r) => {
             groups

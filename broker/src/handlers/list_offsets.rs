@@ -59,18 +59,21 @@ pub fn handle(
                             EARLIEST | EARLIEST_LOCAL | EARLIEST_PENDING_UPLOAD => {
                                 pr.offset = part.log_start_offset()
                             }
-                            MAX_TIMESTAMP => {
-                                if let Some((ts, off)) = part.max_timestamp() {
+                            MAX_TIMESTAMP => match part.max_timestamp() {
+                                Some((ts, off)) => {
                                     pr.timestamp = ts;
                                     pr.offset = off;
                                 }
-                            }
+                                // Kafka: no offset found, no epoch either.
+                                None => pr.leader_epoch = -1,
+                            },
                             ts if ts >= 0 => match part.offset_for_timestamp(ts) {
                                 Ok(Some((off, found_ts))) if off < part.high_watermark() => {
                                     pr.offset = off;
                                     pr.timestamp = found_ts;
                                 }
-                                Ok(_) => {}
+                                // No record at or after `ts`: Kafka answers offset and epoch -1.
+                                Ok(_) => pr.leader_epoch = -1,
                                 Err(e) => pr.error_code = storage_error_code(&e),
                             },
                             _ => pr.error_code = code(ResponseError::InvalidRequest),

@@ -1,0 +1,936 @@
+//! The scenarios: each sends the same requests to both brokers at the lowest and highest common version
+//! and compares the answers. Names carry the version where a scenario creates state, so the runs at two
+//! versions do not see each other's topics or groups.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::api_versions_request::ApiVersionsRequest;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeClusterRequest, DescribeConfigsRequest, DescribeConfigsResponse, FetchRequest,
+    FindCoordinatorRequest, GroupId, InitProducerIdRequest, JoinGroupRequest, ListOffsetsRequest,
+    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
+    SyncGroupRequest, TopicName,
+};
+use kafka_protocol::protocol::{Request, StrBytes};
+use kraftwerk_storage::batch::BatchBuilder;
+use kraftwerk_tests::conformance::compare::{Normalise, Rule};
+use kraftwerk_tests::conformance::{api_name, Pair};
+use kraftwerk_tests::wire::encode_request;
+
+const TIMEOUT_MS: i32 = 30_000;
+
+fn s(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_string())
+}
+
+fn topic_name(text: &str) -> TopicName {
+    TopicName(s(text))
+}
+
+/// Runs a scenario step and panics with its name if a request itself fails (a closed connection or an
+/// undecodable answer is not a difference to list, it is a broken broker).
+fn check<T>(what: &str, result: Result<T, kraftwerk_tests::HarnessError>) -> T {
+    result.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+pub fn run_all(pair: &mut Pair) {
+    api_versions(pair);
+    // Kraftwerk creates __consumer_offsets at start, Kafka on the first FindCoordinator: make both have
+    // it before topics are listed.
+    find_coordinator(pair);
+    setup_topics(pair);
+    metadata(pair);
+    create_topics(pair);
+    delete_topics(pair);
+    create_partitions(pair);
+    produce(pair);
+    fetch(pair);
+    list_offsets(pair);
+    offset_commit_fetch(pair);
+    stale_generation(pair);
+    describe_configs(pair);
+    init_producer_id(pair);
+    describe_cluster(pair);
+}
+
+// --- setup ----------------------------------------------------------------------------------------
+
+fn creatable(name: &str, partitions: i32, rf: i16, configs: &[(&str, &str)]) -> CreatableTopic {
+    CreatableTopic::default()
+        .with_name(topic_name(name))
+        .with_num_partitions(partitions)
+        .with_replication_factor(rf)
+        .with_configs(
+            configs
+                .iter()
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(s(k))
+                        .with_value(Some(s(v)))
+                })
+                .collect(),
+        )
+}
+
+/// Creates topics on both brokers (not compared) and fails unless both succeed.
+fn create_on_both(pair: &mut Pair, topics: Vec<CreatableTopic>) {
+    let v = check(
+        "CreateTopics version",
+        pair.max_version::<CreateTopicsRequest>(),
+    );
+    let req = CreateTopicsRequest::default()
+        .with_topics(topics)
+        .with_timeout_ms(TIMEOUT_MS);
+    let names: Vec<String> = req.topics.iter().map(|t| t.name.0.to_string()).collect();
+    let (a, b) = check("CreateTopics (setup)", pair.both(v, &req));
+    for t in a.topics.iter().chain(&b.topics) {
+        assert_eq!(
+            t.error_code, 0,
+            "setup topic {:?}: {:?}",
+            t.name, t.error_message
+        );
+    }
+    // Kafka answers CreateTopics once the controller committed; its broker serves the topic a moment later.
+    let mv = check("Metadata version", pair.max_version::<MetadataRequest>());
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let probe = metadata_request(mv, Some(&refs), false);
+    wait_for_both(pair, mv, &probe, |r| {
+        r.topics.len() == names.len()
+            && r.topics.iter().all(|t| {
+                t.error_code == 0
+                    && t.partitions
+                        .iter()
+                        .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+            })
+    });
+}
+
+/// `conf-topic` (1 partition), `conf-small` (max.message.bytes=1000), `conf-records` (3 records with
+/// timestamps 1000, 2000, 3000).
+fn setup_topics(pair: &mut Pair) {
+    create_on_both(
+        pair,
+        vec![
+            creatable("conf-topic", 1, 1, &[]),
+            creatable("conf-small", 1, 1, &[("max.message.bytes", "1000")]),
+            creatable("conf-records", 1, 1, &[]),
+        ],
+    );
+    let v = check("Produce version", pair.max_version::<ProduceRequest>());
+    let req = produce_request("conf-records", 0, -1, batch(&[1000, 2000, 3000], 10));
+    let (a, b) = check("Produce (setup)", pair.both(v, &req));
+    for r in a.responses.iter().chain(&b.responses) {
+        assert_eq!(r.partition_responses[0].error_code, 0, "setup produce");
+    }
+}
+
+fn batch(timestamps: &[i64], value_len: usize) -> Bytes {
+    let value = vec![b'v'; value_len];
+    let mut b = BatchBuilder::new(0, -1);
+    for ts in timestamps {
+        b.push(*ts, Some(b"key"), Some(&value), &[])
+            .expect("record fits a batch");
+    }
+    Bytes::from(b.build())
+}
+
+// --- ApiVersions ------------------------------------------------------------------------------------
+
+/// Compared without the API list (Kraftwerk advertises fewer APIs and some lower maxima, printed as
+/// notes); the rest of the answer (error code, features) is compared.
+fn api_versions(pair: &mut Pair) {
+    let kafka_keys = pair.kafka.versions.api_keys.clone();
+    let ours = pair.kraftwerk.versions.api_keys.clone();
+    let missing: Vec<String> = kafka_keys
+        .iter()
+        .filter(|k| !ours.iter().any(|o| o.api_key == k.api_key))
+        .map(|k| format!("{}({})", api_name(k.api_key), k.api_key))
+        .collect();
+    pair.note(format!(
+        "Kafka APIs Kraftwerk does not advertise ({}): {}",
+        missing.len(),
+        missing.join(", ")
+    ));
+    for k in &kafka_keys {
+        if let Some(o) = ours.iter().find(|o| o.api_key == k.api_key) {
+            if (o.min_version, o.max_version) != (k.min_version, k.max_version) {
+                pair.note(format!(
+                    "{} versions: kafka {}..={}, kraftwerk {}..={}",
+                    api_name(k.api_key),
+                    k.min_version,
+                    k.max_version,
+                    o.min_version,
+                    o.max_version
+                ));
+            }
+        }
+    }
+    for k in &ours {
+        if !kafka_keys.iter().any(|o| o.api_key == k.api_key) {
+            pair.note(format!(
+                "Kraftwerk advertises {} which Kafka does not",
+                api_name(k.api_key)
+            ));
+        }
+    }
+    for v in pair.versions::<ApiVersionsRequest>() {
+        let req = ApiVersionsRequest::default()
+            .with_client_software_name(s("kraftwerk-conformance"))
+            .with_client_software_version(s("1.0"));
+        check(
+            "ApiVersions",
+            pair.exchange_with("api versions", v, &req, &[], |a, b| {
+                a.api_keys.clear();
+                b.api_keys.clear();
+            }),
+        );
+    }
+}
+
+// --- Metadata ---------------------------------------------------------------------------------------
+
+fn metadata_request(v: i16, names: Option<&[&str]>, auto_create: bool) -> MetadataRequest {
+    let topics = match names {
+        // All topics: null from v1, an empty list at v0.
+        None if v == 0 => Some(Vec::new()),
+        None => None,
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|n| MetadataRequestTopic::default().with_name(Some(topic_name(n))))
+                .collect(),
+        ),
+    };
+    let mut req = MetadataRequest::default().with_topics(topics);
+    if v >= 4 {
+        req.allow_auto_topic_creation = auto_create;
+    }
+    req
+}
+
+/// Brokers' topic order is a hash map's; the comparison is by name.
+fn sort_metadata(a: &mut MetadataResponse, b: &mut MetadataResponse) {
+    for r in [a, b] {
+        r.topics.sort_by(|x, y| x.name.cmp(&y.name));
+        for t in &mut r.topics {
+            t.partitions.sort_by_key(|p| p.partition_index);
+        }
+    }
+}
+
+fn metadata(pair: &mut Pair) {
+    for v in pair.versions::<MetadataRequest>() {
+        let all = metadata_request(v, None, false);
+        check(
+            "Metadata all",
+            pair.exchange_with("metadata all topics", v, &all, &[], sort_metadata),
+        );
+        let named = metadata_request(v, Some(&["conf-topic"]), false);
+        check(
+            "Metadata named",
+            pair.exchange("metadata named topic", v, &named),
+        );
+        if v >= 4 {
+            let unknown = metadata_request(v, Some(&["conf-missing"]), false);
+            check(
+                "Metadata unknown",
+                pair.exchange("metadata unknown topic, auto-create off", v, &unknown),
+            );
+        }
+        let invalid = metadata_request(v, Some(&["bad name!"]), true);
+        check(
+            "Metadata invalid",
+            pair.exchange("metadata invalid topic name", v, &invalid),
+        );
+    }
+}
+
+// --- CreateTopics -----------------------------------------------------------------------------------
+
+fn create_topics(pair: &mut Pair) {
+    for v in pair.versions::<CreateTopicsRequest>() {
+        let ok = format!("conf-create-v{v}");
+        let cases: Vec<(&str, CreatableTopic, bool)> = vec![
+            (
+                "create topics success",
+                creatable(&ok, 3, 1, &[("retention.ms", "3600000")]),
+                false,
+            ),
+            (
+                "create topics already exists",
+                creatable(&ok, 3, 1, &[]),
+                false,
+            ),
+            (
+                "create topics invalid name",
+                creatable("bad name!", 1, 1, &[]),
+                false,
+            ),
+            (
+                "create topics invalid replication factor",
+                creatable(&format!("conf-rf-v{v}"), 1, 3, &[]),
+                false,
+            ),
+            (
+                "create topics zero partitions",
+                creatable(&format!("conf-zero-v{v}"), 0, 1, &[]),
+                false,
+            ),
+            (
+                "create topics invalid config value",
+                creatable(
+                    &format!("conf-cfg-v{v}"),
+                    1,
+                    1,
+                    &[("cleanup.policy", "bogus")],
+                ),
+                false,
+            ),
+            (
+                "create topics unknown config",
+                creatable(&format!("conf-cfg2-v{v}"), 1, 1, &[("no.such.config", "1")]),
+                false,
+            ),
+            (
+                "create topics validate only",
+                creatable(&format!("conf-validate-v{v}"), 2, 1, &[]),
+                true,
+            ),
+        ];
+        for (scenario, topic, validate_only) in cases {
+            let req = CreateTopicsRequest::default()
+                .with_topics(vec![topic])
+                .with_timeout_ms(TIMEOUT_MS)
+                .with_validate_only(validate_only);
+            check(
+                scenario,
+                pair.exchange_with(scenario, v, &req, &[], |a, b| {
+                    for r in [a, b] {
+                        for t in &mut r.topics {
+                            if let Some(c) = t.configs.as_mut() {
+                                c.sort_by(|x, y| x.name.cmp(&y.name));
+                            }
+                        }
+                    }
+                }),
+            );
+        }
+    }
+}
+
+// --- DeleteTopics, CreatePartitions -----------------------------------------------------------------
+
+fn delete_topics(pair: &mut Pair) {
+    for v in pair.versions::<DeleteTopicsRequest>() {
+        let mut req = DeleteTopicsRequest::default().with_timeout_ms(TIMEOUT_MS);
+        if v >= 6 {
+            req.topics =
+                vec![DeleteTopicState::default().with_name(Some(topic_name("conf-missing")))];
+        } else {
+            req.topic_names = vec![topic_name("conf-missing")];
+        }
+        check(
+            "DeleteTopics",
+            pair.exchange("delete topics unknown", v, &req),
+        );
+    }
+}
+
+fn create_partitions(pair: &mut Pair) {
+    for v in pair.versions::<CreatePartitionsRequest>() {
+        for (scenario, topic, count) in [
+            ("create partitions same count", "conf-topic", 1),
+            ("create partitions fewer", "conf-topic", 0),
+            ("create partitions unknown topic", "conf-missing", 2),
+        ] {
+            let req = CreatePartitionsRequest::default()
+                .with_topics(vec![CreatePartitionsTopic::default()
+                    .with_name(topic_name(topic))
+                    .with_count(count)])
+                .with_timeout_ms(TIMEOUT_MS)
+                .with_validate_only(true);
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+    }
+}
+
+// --- Produce, Fetch, ListOffsets --------------------------------------------------------------------
+
+fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(TIMEOUT_MS)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+fn list_offsets_request(v: i16, topic: &str, partition: i32, timestamp: i64) -> ListOffsetsRequest {
+    let mut p = ListOffsetsPartition::default()
+        .with_partition_index(partition)
+        .with_timestamp(timestamp);
+    if v >= 4 {
+        p.current_leader_epoch = -1;
+    }
+    let mut req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![p])]);
+    if v >= 10 {
+        req.timeout_ms = TIMEOUT_MS;
+    }
+    req
+}
+
+fn produce(pair: &mut Pair) {
+    for v in pair.versions::<ProduceRequest>() {
+        let topic = format!("conf-produce-v{v}");
+        create_on_both(pair, vec![creatable(&topic, 1, 1, &[])]);
+        let cases = [
+            ("produce acks=1", topic.as_str(), 0, 1, batch(&[10, 11], 20)),
+            ("produce acks=-1", topic.as_str(), 0, -1, batch(&[12], 20)),
+            (
+                "produce unknown topic",
+                "conf-missing",
+                0,
+                1,
+                batch(&[13], 20),
+            ),
+            (
+                "produce unknown partition",
+                topic.as_str(),
+                4,
+                1,
+                batch(&[14], 20),
+            ),
+            (
+                "produce record too large",
+                "conf-small",
+                0,
+                1,
+                batch(&[15], 2000),
+            ),
+            ("produce bad acks", topic.as_str(), 0, 2, batch(&[16], 20)),
+        ];
+        for (scenario, t, p, acks, records) in cases {
+            let req = produce_request(t, p, acks, records);
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+        // acks=0 gets no answer: send it raw to both, then compare where the log ends.
+        let req = produce_request(&topic, 0, 0, batch(&[17, 18, 19], 20));
+        let frame = check("encode", encode_request(1_000_000 + i32::from(v), v, &req));
+        check("acks=0 to kafka", pair.kafka.conn.send_raw(&frame));
+        check("acks=0 to kraftwerk", pair.kraftwerk.conn.send_raw(&frame));
+        let lv = check("ListOffsets", pair.max_version::<ListOffsetsRequest>());
+        let latest = list_offsets_request(lv, &topic, 0, -1);
+        // The acks=0 append is asynchronous to its connection on neither broker, but allow for it.
+        wait_for_both(pair, lv, &latest, |r| {
+            r.topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .map(|p| p.offset)
+                == Some(6)
+        });
+        check(
+            "acks=0 latest",
+            pair.exchange("produce acks=0 then latest offset", lv, &latest),
+        );
+    }
+}
+
+/// Repeats `req` on both (not compared) until `done` holds for both answers (or 30 s pass).
+fn wait_for_both<R: Request>(
+    pair: &mut Pair,
+    v: i16,
+    req: &R,
+    done: impl Fn(&R::Response) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (a, b) = check("waiting", pair.both(v, req));
+        if (done(&a) && done(&b)) || Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Each broker's topic id for `topic` (Fetch from v13 names topics by id).
+fn topic_ids(pair: &mut Pair, topic: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let v = check("Metadata version", pair.max_version::<MetadataRequest>());
+    let req = metadata_request(v, Some(&[topic]), false);
+    let (a, b) = check("Metadata (topic ids)", pair.both(v, &req));
+    (a.topics[0].topic_id, b.topics[0].topic_id)
+}
+
+fn fetch_request(v: i16, topic: &str, id: uuid::Uuid, offset: i64) -> FetchRequest {
+    let mut p = FetchPartition::default()
+        .with_partition(0)
+        .with_fetch_offset(offset)
+        .with_partition_max_bytes(1 << 20);
+    if v >= 9 {
+        p.current_leader_epoch = -1;
+    }
+    if v >= 5 {
+        p.log_start_offset = -1;
+    }
+    let mut t = FetchTopic::default().with_partitions(vec![p]);
+    if v >= 13 {
+        t.topic_id = id;
+    } else {
+        t.topic = topic_name(topic);
+    }
+    let mut req = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![t]);
+    if v < 15 {
+        req.replica_id = BrokerId(-1);
+    }
+    if v >= 7 {
+        req.session_epoch = -1;
+    }
+    req
+}
+
+fn fetch(pair: &mut Pair) {
+    let (ka, kw) = topic_ids(pair, "conf-records");
+    let unknown = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+    for v in pair.versions::<FetchRequest>() {
+        for (scenario, offset) in [("fetch offset out of range", 1000), ("fetch at log end", 3)] {
+            let a = fetch_request(v, "conf-records", ka, offset);
+            let b = fetch_request(v, "conf-records", kw, offset);
+            check(scenario, pair.exchange_each(scenario, v, &a, &b));
+        }
+        let req = fetch_request(v, "conf-missing", unknown, 0);
+        check(
+            "fetch unknown",
+            pair.exchange("fetch unknown topic", v, &req),
+        );
+    }
+}
+
+fn list_offsets(pair: &mut Pair) {
+    for v in pair.versions::<ListOffsetsRequest>() {
+        let mut cases = vec![
+            ("list offsets earliest", "conf-records", 0, -2),
+            ("list offsets latest", "conf-records", 0, -1),
+            ("list offsets by timestamp", "conf-records", 0, 2000),
+            ("list offsets timestamp after all", "conf-records", 0, 5000),
+            ("list offsets unknown partition", "conf-records", 5, -1),
+            ("list offsets unknown topic", "conf-missing", 0, -1),
+        ];
+        if v >= 7 {
+            cases.push(("list offsets max timestamp", "conf-records", 0, -3));
+        }
+        for (scenario, topic, partition, ts) in cases {
+            let req = list_offsets_request(v, topic, partition, ts);
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+    }
+}
+
+// --- Groups -----------------------------------------------------------------------------------------
+
+fn find_coordinator_request(v: i16, key: &str) -> FindCoordinatorRequest {
+    let req = FindCoordinatorRequest::default().with_key_type(0);
+    if v >= 4 {
+        req.with_coordinator_keys(vec![s(key)])
+    } else {
+        req.with_key(s(key))
+    }
+}
+
+fn coordinator_error(v: i16, r: &kafka_protocol::messages::FindCoordinatorResponse) -> i16 {
+    if v >= 4 {
+        r.coordinators.first().map_or(-1, |c| c.error_code)
+    } else {
+        r.error_code
+    }
+}
+
+fn find_coordinator(pair: &mut Pair) {
+    // The first FindCoordinator creates __consumer_offsets on both; wait until both serve groups.
+    let top = check(
+        "FindCoordinator version",
+        pair.max_version::<FindCoordinatorRequest>(),
+    );
+    let probe = find_coordinator_request(top, "conf-group");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (a, b) = check("FindCoordinator (setup)", pair.both(top, &probe));
+        if coordinator_error(top, &a) == 0 && coordinator_error(top, &b) == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no group coordinator after 60 s: {a:?} / {b:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for v in pair.versions::<FindCoordinatorRequest>() {
+        let req = find_coordinator_request(v, "conf-group");
+        check(
+            "FindCoordinator",
+            pair.exchange("find coordinator", v, &req),
+        );
+    }
+}
+
+fn commit_request(
+    group: &str,
+    generation: i32,
+    member: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> OffsetCommitRequest {
+    OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(s(member))
+        .with_retention_time_ms(-1)
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(topic_name(topic))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(partition)
+                .with_committed_offset(offset)
+                .with_committed_leader_epoch(-1)
+                .with_committed_metadata(Some(s("m")))])])
+}
+
+fn fetch_offsets_request(v: i16, group: &str, topic: &str) -> OffsetFetchRequest {
+    if v >= 8 {
+        OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(s(group)))
+            .with_member_epoch(-1)
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(topic_name(topic))
+                .with_partition_indexes(vec![0])]))])
+    } else {
+        OffsetFetchRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                .with_name(topic_name(topic))
+                .with_partition_indexes(vec![0])]))
+    }
+}
+
+/// Waits until both brokers' coordinators serve `group` (Kafka loads each __consumer_offsets partition
+/// asynchronously after creating the topic, answering NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS
+/// meanwhile).
+fn wait_group_ready(pair: &mut Pair, group: &str) {
+    let v = check(
+        "OffsetFetch version",
+        pair.max_version::<OffsetFetchRequest>(),
+    );
+    let req = fetch_offsets_request(v, group, "conf-topic");
+    let error = |r: &kafka_protocol::messages::OffsetFetchResponse| {
+        if v >= 8 {
+            r.groups.first().map_or(-1, |g| g.error_code)
+        } else {
+            r.error_code
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (a, b) = check("OffsetFetch (setup)", pair.both(v, &req));
+        if error(&a) == 0 && error(&b) == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group {group} not served after 60 s: {a:?} / {b:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn offset_commit_fetch(pair: &mut Pair) {
+    for v in pair.versions::<OffsetCommitRequest>() {
+        let group = format!("conf-simple-v{v}");
+        wait_group_ready(pair, &group);
+        for (scenario, topic, partition) in [
+            ("offset commit simple group", "conf-topic", 0),
+            ("offset commit unknown topic", "conf-missing", 0),
+            ("offset commit unknown partition", "conf-topic", 7),
+        ] {
+            let req = commit_request(&group, -1, "", topic, partition, 5);
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+    }
+    wait_group_ready(pair, "conf-never-used");
+    for v in pair.versions::<OffsetFetchRequest>() {
+        let group = "conf-simple-v9";
+        for (scenario, group, topic) in [
+            ("offset fetch committed", group, "conf-topic"),
+            ("offset fetch unknown topic", group, "conf-missing"),
+            (
+                "offset fetch unknown group",
+                "conf-never-used",
+                "conf-topic",
+            ),
+        ] {
+            let req = fetch_offsets_request(v, group, topic);
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+    }
+}
+
+/// Joins `group` as its only member on both brokers; returns each broker's (member id, generation).
+fn join_alone(pair: &mut Pair, group: &str) -> ((String, i32), (String, i32)) {
+    let jv = check("JoinGroup version", pair.max_version::<JoinGroupRequest>());
+    let join = |member: &str| {
+        let mut req = JoinGroupRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(30_000)
+            .with_member_id(s(member))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(Bytes::from_static(b"\x00\x00\x00\x00\x00\x00\x00\x00"))]);
+        if jv >= 8 {
+            req.reason = Some(s("conformance"));
+        }
+        req
+    };
+    let (a, b) = check("JoinGroup (setup)", pair.both(jv, &join("")));
+    // From v4 the first join answers MEMBER_ID_REQUIRED with the id to join with.
+    let (a, b) = if a.error_code != 0 || b.error_code != 0 {
+        check(
+            "JoinGroup again (setup)",
+            pair.both_each(jv, &join(a.member_id.as_str()), &join(b.member_id.as_str())),
+        )
+    } else {
+        (a, b)
+    };
+    assert_eq!((a.error_code, b.error_code), (0, 0), "join {group}");
+    let sv = check("SyncGroup version", pair.max_version::<SyncGroupRequest>());
+    let sync = |member: &str, generation: i32| {
+        let mut req = SyncGroupRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_generation_id(generation)
+            .with_member_id(s(member));
+        if sv >= 5 {
+            req.protocol_type = Some(s("consumer"));
+            req.protocol_name = Some(s("range"));
+        }
+        req
+    };
+    let (sa, sb) = check(
+        "SyncGroup (setup)",
+        pair.both_each(
+            sv,
+            &sync(a.member_id.as_str(), a.generation_id),
+            &sync(b.member_id.as_str(), b.generation_id),
+        ),
+    );
+    assert_eq!((sa.error_code, sb.error_code), (0, 0), "sync {group}");
+    (
+        (a.member_id.as_str().to_string(), a.generation_id),
+        (b.member_id.as_str().to_string(), b.generation_id),
+    )
+}
+
+fn stale_generation(pair: &mut Pair) {
+    for v in pair.versions::<OffsetCommitRequest>() {
+        let group = format!("conf-member-v{v}");
+        wait_group_ready(pair, &group);
+        let ((ma, ga), (mb, gb)) = join_alone(pair, &group);
+        for (scenario, delta, bogus_member) in [
+            ("offset commit member current generation", 0, false),
+            ("offset commit stale generation", 1, false),
+            ("offset commit unknown member", 0, true),
+        ] {
+            let member = |m: &str| {
+                if bogus_member {
+                    "conf-nobody".to_string()
+                } else {
+                    m.to_string()
+                }
+            };
+            let a = commit_request(&group, ga + delta, &member(&ma), "conf-topic", 0, 9);
+            let b = commit_request(&group, gb + delta, &member(&mb), "conf-topic", 0, 9);
+            check(scenario, pair.exchange_each(scenario, v, &a, &b));
+        }
+    }
+}
+
+// --- DescribeConfigs --------------------------------------------------------------------------------
+
+/// Keeps only the keys both brokers report (sorted), noting the ones only Kafka has.
+fn common_configs(
+    notes: &mut Vec<String>,
+    scope: &str,
+    a: &mut DescribeConfigsResponse,
+    b: &mut DescribeConfigsResponse,
+) {
+    for (ra, rb) in a.results.iter_mut().zip(b.results.iter_mut()) {
+        let only_kafka: Vec<String> = ra
+            .configs
+            .iter()
+            .filter(|c| !rb.configs.iter().any(|o| o.name == c.name))
+            .map(|c| c.name.as_str().to_string())
+            .collect();
+        let only_ours: Vec<String> = rb
+            .configs
+            .iter()
+            .filter(|c| !ra.configs.iter().any(|o| o.name == c.name))
+            .map(|c| c.name.as_str().to_string())
+            .collect();
+        if !only_kafka.is_empty() {
+            notes.push(format!(
+                "{scope}: {} keys only Kafka describes: {}",
+                only_kafka.len(),
+                only_kafka.join(", ")
+            ));
+        }
+        if !only_ours.is_empty() {
+            notes.push(format!(
+                "{scope}: {} keys only Kraftwerk describes: {}",
+                only_ours.len(),
+                only_ours.join(", ")
+            ));
+        }
+        let keep: Vec<_> = ra
+            .configs
+            .iter()
+            .filter(|c| rb.configs.iter().any(|o| o.name == c.name))
+            .map(|c| c.name.clone())
+            .collect();
+        ra.configs.retain(|c| keep.contains(&c.name));
+        rb.configs.retain(|c| keep.contains(&c.name));
+        ra.configs.sort_by(|x, y| x.name.cmp(&y.name));
+        rb.configs.sort_by(|x, y| x.name.cmp(&y.name));
+    }
+}
+
+/// Broker configs whose values name this run's ports and temp dirs.
+const LOCAL_BROKER_CONFIGS: &[Rule] = &[
+    Rule {
+        path: "results[*].configs[advertised.listeners]*value",
+        how: Normalise::Any,
+    },
+    Rule {
+        path: "results[*].configs[listeners]*value",
+        how: Normalise::Any,
+    },
+    Rule {
+        path: "results[*].configs[controller.quorum.voters]*value",
+        how: Normalise::Any,
+    },
+    Rule {
+        path: "results[*].configs[log.dirs]*value",
+        how: Normalise::Any,
+    },
+];
+
+fn describe_configs(pair: &mut Pair) {
+    for v in pair.versions::<DescribeConfigsRequest>() {
+        for (scenario, resource_type, name) in [
+            ("describe configs topic", 2i8, "conf-small"),
+            ("describe configs unknown topic", 2, "conf-missing"),
+            ("describe configs broker", 4, "1"),
+        ] {
+            let mut req = DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(resource_type)
+                    .with_resource_name(s(name))
+                    .with_configuration_keys(None),
+            ]);
+            if v >= 1 {
+                req.include_synonyms = true;
+            }
+            if v >= 3 {
+                req.include_documentation = true;
+            }
+            let mut notes = Vec::new();
+            let (a, b) = check("DescribeConfigs", pair.both(v, &req));
+            let (mut ca, mut cb) = (a.clone(), b.clone());
+            common_configs(&mut notes, &format!("{scenario} v{v}"), &mut ca, &mut cb);
+            check(
+                "compare",
+                pair.compare(
+                    scenario,
+                    DescribeConfigsRequest::KEY,
+                    v,
+                    &ca,
+                    &cb,
+                    LOCAL_BROKER_CONFIGS,
+                ),
+            );
+            for n in notes {
+                pair.note(n);
+            }
+        }
+    }
+}
+
+// --- InitProducerId, DescribeCluster ----------------------------------------------------------------
+
+fn init_producer_id(pair: &mut Pair) {
+    // Kafka answers COORDINATOR_LOAD_IN_PROGRESS until its first producer-id block arrives: wait for both.
+    let top = check(
+        "InitProducerId version",
+        pair.max_version::<InitProducerIdRequest>(),
+    );
+    let probe = InitProducerIdRequest::default()
+        .with_transactional_id(None)
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(kafka_protocol::messages::ProducerId(-1))
+        .with_producer_epoch(-1);
+    wait_for_both(pair, top, &probe, |r| r.error_code == 0);
+    for v in pair.versions::<InitProducerIdRequest>() {
+        let mut req = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000);
+        if v >= 3 {
+            req.producer_id = kafka_protocol::messages::ProducerId(-1);
+            req.producer_epoch = -1;
+        }
+        // Ids are allocated: the waits above took a different number on each broker.
+        let allocated = [Rule {
+            path: "producer_id",
+            how: Normalise::Generated,
+        }];
+        check(
+            "InitProducerId",
+            pair.exchange_with("init producer id", v, &req, &allocated, |_, _| {}),
+        );
+    }
+}
+
+fn describe_cluster(pair: &mut Pair) {
+    for v in pair.versions::<DescribeClusterRequest>() {
+        let mut req = DescribeClusterRequest::default();
+        if v >= 1 {
+            req.endpoint_type = 1;
+        }
+        check(
+            "DescribeCluster",
+            pair.exchange("describe cluster", v, &req),
+        );
+    }
+}

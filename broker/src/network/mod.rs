@@ -4,4 +4,5 @@
 pub mod connection;
 pub mod limits;
 pub mod listener;
+pub mod sasl_exchange;
 pub mod sniff;

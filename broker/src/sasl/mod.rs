@@ -6,15 +6,18 @@
 //! - [`jaas`]: the `sasl.jaas.config` text that names PLAIN users.
 //! - [`mechanism`]: one authentication exchange, PLAIN or SCRAM-SHA-256/512, run by the `rsasl` crate.
 //! - [`authenticator`]: the per-connection state machine, pure (frames in, replies and a verdict out).
+//! - [`client`]: the dialling side, for the connections nodes make to each other's SASL listeners.
 //! - [`log_limit`]: keeps a flood of failed logins from flooding the log.
 
 pub mod authenticator;
+pub mod client;
 pub mod jaas;
 pub mod log_limit;
 pub mod mechanism;
 pub mod settings;
 
 pub use authenticator::{Failure, Outcome, SaslAuthenticator};
+pub use client::{SaslClient, SaslClientError, SaslClientSettings};
 pub use mechanism::SaslListener;
 pub use settings::{Mechanism, SaslSettings};
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The cost of TLS on this machine: one release kraftwerk with a PLAINTEXT and an SSL listener (a certificate
-# made here with openssl), Apache Kafka's own perf tools (kafka-producer-perf-test / kafka-consumer-perf-test,
+# The cost of TLS on this machine: one release kraftwerk with a PLAINTEXT, an SSL and a SASL_SSL (PLAIN) listener
+# (a certificate made here with openssl), Apache Kafka's own perf tools (kafka-producer-perf-test / kafka-consumer-perf-test,
 # the Java client, from tests/tools/lib) producing and consuming 1 KiB records over each, and full TLS
 # handshakes per second with `openssl s_time`. Results are printed and written to
 # ${BENCH_OUT:-target/bench/tls-<time>.md}.
@@ -39,15 +39,18 @@ keytool -importcert -noprompt -alias broker -file "$DIR/cert.pem" -storetype PKC
 
 PORT=$(free_port)
 SSL_PORT=$(free_port)
+SASL_PORT=$(free_port)
 CPORT=$(free_port)
 cat >"$DIR/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CPORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$PORT,SSL://127.0.0.1:$SSL_PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SSL://127.0.0.1:$SSL_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$PORT,SSL://127.0.0.1:$SSL_PORT,SASL_SSL://127.0.0.1:$SASL_PORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SSL://127.0.0.1:$SSL_PORT,SASL_SSL://127.0.0.1:$SASL_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_bench="bench-secret";
 inter.broker.listener.name=PLAINTEXT
 ssl.keystore.type=PEM
 ssl.keystore.location=$DIR/broker.pem
@@ -68,13 +71,23 @@ ssl.truststore.type=PKCS12
 ssl.truststore.location=$DIR/client.truststore.p12
 ssl.truststore.password=changeit
 PROPS
+cat "$DIR/ssl.properties" >"$DIR/sasl.properties"
+cat >>"$DIR/sasl.properties" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="bench" password="bench-secret";
+PROPS
 : >"$DIR/plain.properties"
 
 JAVA=(java -Xms256m -Xmx1g -cp "$LIB/*" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 declare -A PRODUCE CONSUME
-for listener in plain ssl; do
-    if [[ $listener == ssl ]]; then boot=127.0.0.1:$SSL_PORT; else boot=127.0.0.1:$PORT; fi
+for listener in plain ssl sasl; do
+    case $listener in
+        ssl) boot=127.0.0.1:$SSL_PORT ;;
+        sasl) boot=127.0.0.1:$SASL_PORT ;;
+        *) boot=127.0.0.1:$PORT ;;
+    esac
     p=() c=()
     for ((run = 1; run <= REPEAT; run++)); do
         topic=perf-$listener-$run
@@ -112,7 +125,9 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; 
     echo "|---|---|---|"
     echo "| PLAINTEXT | ${PRODUCE[plain]} | ${CONSUME[plain]} |"
     echo "| SSL (TLS 1.3, rustls) | ${PRODUCE[ssl]} | ${CONSUME[ssl]} |"
+    echo "| SASL_SSL (PLAIN) | ${PRODUCE[sasl]} | ${CONSUME[sasl]} |"
     echo "| SSL / PLAINTEXT | $(ratio "${PRODUCE[ssl]}" "${PRODUCE[plain]}") | $(ratio "${CONSUME[ssl]}" "${CONSUME[plain]}") |"
+    echo "| SASL_SSL / PLAINTEXT | $(ratio "${PRODUCE[sasl]}" "${PRODUCE[plain]}") | $(ratio "${CONSUME[sasl]}" "${CONSUME[plain]}") |"
     echo
     echo "Full TLS handshakes (openssl s_time -new, RSA 2048): ${HS:-?} per client CPU second;" \
         "${HS_WALL:-?} (connections, wall seconds)."

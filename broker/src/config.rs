@@ -26,21 +26,6 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("invalid --override {0:?}: expected key=value")]
     BadOverride(String),
-    /// A listener maps to a protocol Kraftwerk cannot serve there: SASL on the inter-broker or controller listener
-    /// (nodes do not authenticate each other with SASL yet). Serving it without would silently drop the
-    /// authentication the operator asked for, so the start stops instead.
-    #[error(
-        "listener {listener} in '{key}' uses security protocol {protocol}, which Kraftwerk does not serve \
-         there yet ({served}); refusing to start rather than serve it without {missing}. {fix}"
-    )]
-    UnsupportedSecurityProtocol {
-        key: &'static str,
-        listener: String,
-        protocol: &'static str,
-        served: &'static str,
-        missing: &'static str,
-        fix: &'static str,
-    },
     /// An SSL listener's settings are wrong.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsConfigError),
@@ -181,6 +166,9 @@ pub struct BrokerConfig {
     /// The client-side TLS settings of the SSL listeners this node connects to (the controller listener, the
     /// inter-broker listener).
     pub ssl_clients: BTreeMap<String, crate::tls::SslClientSettings>,
+    /// How this node logs in to the SASL_PLAINTEXT/SASL_SSL listeners it connects to (the controller listener,
+    /// the inter-broker listener): mechanism and credentials.
+    pub sasl_clients: BTreeMap<String, crate::sasl::SaslClientSettings>,
     /// `unclean.leader.election.enable`: the default, for topics without an override (and no dynamic broker
     /// config), of whether a partition whose in-sync replicas are all gone may elect a live replica outside
     /// the ISR (possible data loss). Read by the active controller.
@@ -442,42 +430,6 @@ fn parse_listeners(
     Ok(out)
 }
 
-/// Stops the start when SASL_PLAINTEXT or SASL_SSL names a listener Kraftwerk itself connects to (the controller
-/// listeners and the inter-broker listener): nodes dial each other over PLAINTEXT or SSL, not SASL yet, so such a
-/// listener could not be used by the cluster (and must never be served without authentication).
-fn refuse_unserved_protocols(
-    key: &'static str,
-    listeners: &[Listener],
-    controller_listener_names: &[String],
-    inter_broker_listener: Option<&str>,
-) -> Result<(), ConfigError> {
-    const SERVED: &str = "SASL_PLAINTEXT and SASL_SSL are served on client listeners only";
-    for l in listeners {
-        let internal = controller_listener_names.contains(&l.name)
-            || inter_broker_listener == Some(l.name.as_str());
-        let missing = match l.security_protocol {
-            SecurityProtocol::Plaintext | SecurityProtocol::Ssl => continue,
-            _ if !internal => continue,
-            SecurityProtocol::SaslPlaintext => {
-                "SASL authentication between brokers and controllers"
-            }
-            SecurityProtocol::SaslSsl => {
-                "TLS and SASL authentication between brokers and controllers"
-            }
-        };
-        return Err(ConfigError::UnsupportedSecurityProtocol {
-            key,
-            listener: format!("{}://{}:{}", l.name, l.host, l.port),
-            protocol: l.security_protocol.name(),
-            served: SERVED,
-            missing,
-            fix: "Use SSL (with ssl.client.auth=required to authenticate nodes) or PLAINTEXT for \
-                  inter.broker.listener.name and controller.listener.names, and keep SASL for the client listeners",
-        });
-    }
-    Ok(())
-}
-
 /// A duration in milliseconds that must be positive.
 fn positive_ms(
     props: &BTreeMap<String, String>,
@@ -719,17 +671,6 @@ impl BrokerConfig {
                         .find(|l| !controller_listener_names.contains(&l.name))
                         .map(|l| l.name.clone())
                 });
-        for (key, list) in [
-            ("listeners", &listeners),
-            ("advertised.listeners", &advertised_listeners),
-        ] {
-            refuse_unserved_protocols(
-                key,
-                list,
-                &controller_listener_names,
-                inter_broker_listener.as_deref(),
-            )?;
-        }
         let connections_max_idle = std::time::Duration::from_millis(
             parse_num::<u64>(&props, "connections.max.idle.ms", 600_000)?.max(1),
         );
@@ -756,31 +697,72 @@ impl BrokerConfig {
             }
         }
         // The listeners this node dials: the controller listener (raft between controllers, brokers' calls to
-        // the active controller) and the inter-broker listener (follower fetches), each with its own protocol.
+        // the active controller) and the inter-broker listener (follower fetches), each with its own protocol:
+        // TLS client settings for SSL/SASL_SSL, a mechanism and credentials for SASL_PLAINTEXT/SASL_SSL (Kafka's
+        // sasl.mechanism.controller.protocol and sasl.mechanism.inter.broker.protocol).
         let mut ssl_clients = BTreeMap::new();
-        for name in controller_listener_names
+        let mut sasl_clients = BTreeMap::new();
+        let dialled = controller_listener_names
             .iter()
             .take(1)
-            .chain(inter_broker_listener.iter())
-        {
-            match protocol_map.get(name).copied() {
-                Some(SecurityProtocol::Ssl) => {
-                    ssl_clients.insert(
-                        name.clone(),
-                        crate::tls::SslClientSettings::from_props(name, &props)?,
-                    );
+            .map(|name| (name, "sasl.mechanism.controller.protocol"))
+            .chain(
+                inter_broker_listener
+                    .iter()
+                    .map(|name| (name, "sasl.mechanism.inter.broker.protocol")),
+            );
+        for (name, mechanism_key) in dialled {
+            let protocol = protocol_map.get(name).copied();
+            if matches!(
+                protocol,
+                Some(SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+            ) && !ssl_clients.contains_key(name)
+            {
+                ssl_clients.insert(
+                    name.clone(),
+                    crate::tls::SslClientSettings::from_props(name, &props)?,
+                );
+            }
+            if matches!(
+                protocol,
+                Some(SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+            ) {
+                // As Kafka requires: a node serving the listener must accept what the nodes log in with (checked
+                // before the credentials, as the more basic mistake).
+                let named = props
+                    .get(mechanism_key)
+                    .and_then(|m| crate::sasl::Mechanism::from_name(m.trim()));
+                if let (Some(served), Some(mechanism)) = (sasl.get(name), named) {
+                    let served: &crate::sasl::SaslSettings = served;
+                    if !served.mechanisms.contains(&mechanism) {
+                        return Err(invalid(
+                            mechanism_key,
+                            mechanism.name(),
+                            &format!(
+                                "listener {name} does not enable it (sasl.enabled.mechanisms or \
+                                 listener.name.{}.sasl.enabled.mechanisms), so nodes could not log in to it",
+                                name.to_ascii_lowercase()
+                            ),
+                        ));
+                    }
                 }
-                Some(protocol @ (SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)) => {
-                    return Err(ConfigError::UnsupportedSecurityProtocol {
-                        key: "listener.security.protocol.map",
-                        listener: name.clone(),
-                        protocol: protocol.name(),
-                        served: "nodes connect to each other over PLAINTEXT or SSL, not SASL yet",
-                        missing: "SASL authentication",
-                        fix: "Use SSL (with ssl.client.auth=required) for the controller and inter-broker listeners",
-                    });
+                let client =
+                    crate::sasl::SaslClientSettings::from_props(name, mechanism_key, &props)?;
+                if let Some(existing) = sasl_clients.get(name) {
+                    let existing: &crate::sasl::SaslClientSettings = existing;
+                    if existing.mechanism != client.mechanism {
+                        return Err(invalid(
+                            mechanism_key,
+                            client.mechanism.name(),
+                            &format!(
+                                "listener {name} is both the controller and the inter-broker listener, and \
+                                 sasl.mechanism.controller.protocol is {}",
+                                existing.mechanism.name()
+                            ),
+                        ));
+                    }
                 }
-                _ => {}
+                sasl_clients.insert(name.clone(), client);
             }
         }
         let is_broker = process_roles.contains(&Role::Broker);
@@ -963,6 +945,7 @@ impl BrokerConfig {
             max_connections_per_ip_overrides,
             ssl,
             ssl_clients,
+            sasl_clients,
             sasl,
             process_roles,
             node_id,
@@ -1079,16 +1062,21 @@ impl BrokerConfig {
             .filter(|l| !self.controller_listener_names.contains(&l.name))
     }
 
-    /// How this node dials `listener` on other nodes: TLS when it is an SSL listener (its client-side settings
-    /// are read now, so a bad truststore stops the start), else plain TCP.
+    /// How this node dials `listener` on other nodes: TLS when it is an SSL or SASL_SSL listener (its client-side
+    /// settings are read now, so a bad truststore stops the start), else plain TCP; then a SASL login when it is
+    /// a SASL listener.
     pub fn connector_for(
         &self,
         listener: &str,
     ) -> Result<crate::tls::PeerConnector, crate::tls::TlsConfigError> {
-        match self.ssl_clients.get(listener) {
-            Some(settings) => crate::tls::PeerConnector::tls(settings),
-            None => Ok(crate::tls::PeerConnector::plaintext()),
-        }
+        let connector = match self.ssl_clients.get(listener) {
+            Some(settings) => crate::tls::PeerConnector::tls(settings)?,
+            None => crate::tls::PeerConnector::plaintext(),
+        };
+        Ok(match self.sasl_clients.get(listener) {
+            Some(settings) => connector.with_sasl(settings.clone()),
+            None => connector,
+        })
     }
 
     /// The listener replicas fetch from: `inter.broker.listener.name`, else the first client listener.
@@ -1370,32 +1358,123 @@ mod tests {
         let c = BrokerConfig::from_properties(p.clone()).expect("a SASL client listener");
         assert_eq!(c.sasl["CLIENT"].plain_users["a"], "b");
         assert!(c.ssl.is_empty());
+    }
 
-        for proto in ["SASL_PLAINTEXT", "SASL_SSL"] {
-            // The inter-broker listener (by default the first client listener) is refused.
-            let mut p = base();
-            p.insert(
-                "listeners".into(),
-                format!("{proto}://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093"),
-            );
-            let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
+    #[test]
+    fn sasl_on_the_controller_and_inter_broker_listeners_is_dialled_with_the_nodes_credentials() {
+        const SCRAM: &str = "org.apache.kafka.common.security.scram.ScramLoginModule required \
+                             username=\"admin\" password=\"admin-secret\";";
+        const PLAIN: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                             username=\"broker\" password=\"b-secret\" user_broker=\"b-secret\";";
+        let mut p = base();
+        p.insert(
+            "listeners".into(),
+            "INTERNAL://127.0.0.1:9094,CONTROLLER://127.0.0.1:9093".into(),
+        );
+        p.insert(
+            "listener.security.protocol.map".into(),
+            "INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT".into(),
+        );
+        p.insert(
+            "listener.name.controller.sasl.enabled.mechanisms".into(),
+            "SCRAM-SHA-512".into(),
+        );
+        p.insert(
+            "listener.name.internal.sasl.enabled.mechanisms".into(),
+            "PLAIN".into(),
+        );
+        p.insert(
+            "listener.name.internal.plain.sasl.jaas.config".into(),
+            PLAIN.into(),
+        );
+        // Kafka's default mechanism for node connections is GSSAPI: the key must be set, and is named.
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sasl.mechanism.controller.protocol"), "{err}");
+        p.insert(
+            "sasl.mechanism.controller.protocol".into(),
+            "SCRAM-SHA-512".into(),
+        );
+        // The credentials: the JAAS entry of the mechanism, named by its key.
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("listener.name.controller.scram-sha-512.sasl.jaas.config"),
+            "{err}"
+        );
+        p.insert(
+            "listener.name.controller.scram-sha-512.sasl.jaas.config".into(),
+            "org.apache.kafka.common.security.scram.ScramLoginModule required password=\"x\";"
+                .into(),
+        );
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing username"), "{err}");
+        p.insert(
+            "listener.name.controller.scram-sha-512.sasl.jaas.config".into(),
+            SCRAM.into(),
+        );
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sasl.mechanism.inter.broker.protocol"),
+            "{err}"
+        );
+        // A mechanism the served listener does not enable could never log in.
+        p.insert(
+            "sasl.mechanism.inter.broker.protocol".into(),
+            "SCRAM-SHA-256".into(),
+        );
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sasl.mechanism.inter.broker.protocol") && err.contains("does not enable"),
+            "{err}"
+        );
+        p.insert(
+            "sasl.mechanism.inter.broker.protocol".into(),
+            "PLAIN".into(),
+        );
+        let c = BrokerConfig::from_properties(p.clone()).expect("SASL between nodes");
+        let controller = &c.sasl_clients["CONTROLLER"];
+        assert_eq!(
+            (controller.mechanism, controller.username.as_str()),
+            (crate::sasl::Mechanism::ScramSha512, "admin")
+        );
+        let internal = &c.sasl_clients["INTERNAL"];
+        assert_eq!(
+            (internal.mechanism, internal.username.as_str()),
+            (crate::sasl::Mechanism::Plain, "broker")
+        );
+        assert!(c.ssl_clients.is_empty());
+        assert_eq!(
+            format!("{:?}", c.connector_for("CONTROLLER").unwrap()),
+            "PeerConnector(SASL_PLAINTEXT)"
+        );
+        // GSSAPI and OAUTHBEARER are refused, naming the key.
+        for m in ["GSSAPI", "OAUTHBEARER"] {
+            let mut q = p.clone();
+            q.insert("sasl.mechanism.controller.protocol".into(), m.into());
+            let err = BrokerConfig::from_properties(q).unwrap_err().to_string();
             assert!(
-                err.contains(&format!("uses security protocol {proto}")),
-                "{err}"
-            );
-            assert!(err.contains("between brokers and controllers"), "{err}");
-            // So is the controller listener: it would carry the quorum's traffic unprotected.
-            let mut p = base();
-            p.insert(
-                "listener.security.protocol.map".into(),
-                format!("PLAINTEXT:PLAINTEXT,CONTROLLER:{proto}"),
-            );
-            let err = BrokerConfig::from_properties(p).unwrap_err().to_string();
-            assert!(
-                err.contains("listener CONTROLLER://127.0.0.1:9093"),
+                err.contains("sasl.mechanism.controller.protocol") && err.contains(m),
                 "{err}"
             );
         }
+        // SASL_SSL: the TLS client settings too.
+        p.insert(
+            "listener.security.protocol.map".into(),
+            "INTERNAL:SASL_PLAINTEXT,CONTROLLER:SASL_SSL".into(),
+        );
+        let err = BrokerConfig::from_properties(p.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ssl."), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use kraftwerk_broker::config::{env_overrides, BrokerConfig};
-use kraftwerk_broker::{meta_properties, server};
+use kraftwerk_broker::{format_scram, meta_properties, server};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -36,6 +36,10 @@ enum Command {
         /// Skip directories that are already formatted instead of failing.
         #[arg(long, short = 'g')]
         ignore_formatted: bool,
+        /// A SCRAM credential for the bootstrap metadata, as kafka-storage takes it:
+        /// 'SCRAM-SHA-256=[name=admin,password=admin-secret]' (optional iterations=, salt=). Repeatable.
+        #[arg(long = "add-scram", short = 'S', value_name = "CREDENTIAL")]
+        add_scram: Vec<String>,
     },
     /// Print a new random cluster id (like `kafka-storage.sh random-uuid`).
     RandomUuid,
@@ -59,17 +63,34 @@ fn main() -> ExitCode {
         Some(Command::Format {
             cluster_id,
             ignore_formatted,
+            add_scram,
         }) => {
             let config = match BrokerConfig::load(cli.config.as_deref(), env, &cli.overrides) {
                 Ok(c) => c,
                 Err(e) => return fail(&e.to_string()),
             };
+            let mut credentials = Vec::new();
+            for arg in &add_scram {
+                match format_scram::parse(arg, &format_scram::random_salt()) {
+                    Ok(c) => credentials.push(c),
+                    Err(e) => return fail(&e.to_string()),
+                }
+            }
             let mut dirs = config.log_dirs.clone();
             if !dirs.contains(&config.metadata_dir()) {
                 dirs.push(config.metadata_dir());
             }
             match meta_properties::format(&dirs, &cluster_id, config.node_id, ignore_formatted) {
                 Ok(done) => {
+                    // As kafka-storage: the bootstrap metadata goes to the metadata log directory.
+                    if !credentials.is_empty() && done.contains(&config.metadata_dir()) {
+                        let records = kraftwerk_controller::bootstrap::records(&credentials);
+                        if let Err(e) =
+                            kraftwerk_controller::bootstrap::write(&config.metadata_dir(), &records)
+                        {
+                            return fail(&e.to_string());
+                        }
+                    }
                     for d in done {
                         println!(
                             "Formatting {} with metadata.version for cluster {cluster_id}.",

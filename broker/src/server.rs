@@ -125,9 +125,9 @@ async fn start_controller(
         .cloned()
         .unwrap_or_else(|| "CONTROLLER".to_string());
     // Always a TCP transport, even for a lone voter: voters can be added at run time (KIP-853).
-    let connector = config
-        .connector_for(&listener_name)
-        .with_context(|| format!("setting up TLS to the controller listener {listener_name}"))?;
+    let connector = config.connector_for(&listener_name).with_context(|| {
+        format!("setting up the connections to the controller listener {listener_name}")
+    })?;
     let transport: Arc<dyn kraftwerk_controller::Transport> = Arc::new(TcpTransport::start(
         cluster_id,
         config.node_id,
@@ -174,17 +174,41 @@ async fn start_controller(
         )
     })?;
     tracing::info!(listener = %listener.name, addr = %listener.bind_addr(), "controller listening");
+    // What `kraftwerk format` bootstrapped (metadata.version, --add-scram credentials): written into the log by
+    // the first active controller, and the SCRAM logins of the controller listener until then.
+    let bootstrap = kraftwerk_controller::bootstrap::read(&config.metadata_dir())
+        .context("reading the bootstrap metadata")?
+        .unwrap_or_default();
+    let sasl = match config.sasl.get(&listener.name) {
+        Some(settings) => {
+            let store = controller_service::ControllerScramStore {
+                handle: controller.handle(),
+                bootstrap: kraftwerk_controller::bootstrap::scram_credentials(&bootstrap),
+            };
+            Some(controller_service::ControllerSasl {
+                sasl: Arc::new(
+                    crate::sasl::SaslListener::new(settings.clone(), Arc::new(store))
+                        .map_err(anyhow::Error::msg)?,
+                ),
+                listener: Arc::new(listener.clone()),
+                idle: config.connections_max_idle,
+            })
+        }
+        None => None,
+    };
     let service = ControllerService::new(
         controller.handle(),
         cluster_id.to_string(),
         config.clone(),
         listener.name.clone(),
+        bootstrap,
     );
     let check_every = (config.broker_heartbeat_interval / 2).max(Duration::from_millis(50));
     let mut tasks = vec![
         tokio::spawn(controller_service::accept_loop(
             socket,
             tls,
+            sasl,
             service.clone(),
         )),
         tokio::spawn(service.clone().run_session_checks(check_every)),

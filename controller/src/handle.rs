@@ -388,9 +388,14 @@ impl ControllerHandle {
         .unwrap_or(Err(ControllerError::NotController))
     }
 
-    /// Records `metadata.version` if the cluster has none (the first active controller of a new cluster).
-    pub async fn bootstrap_metadata_version(&self) -> Result<(), ControllerError> {
-        self.submit(|image, _| ops::features::bootstrap_metadata_version(image))
+    /// Writes the bootstrap records (`metadata.version` and the SCRAM credentials of `kraftwerk format
+    /// --add-scram`, from `bootstrap.checkpoint`) if the cluster has no `metadata.version` yet: the first active
+    /// controller of a new cluster.
+    pub async fn bootstrap_metadata(
+        &self,
+        bootstrap: Vec<crate::records::MetadataRecord>,
+    ) -> Result<(), ControllerError> {
+        self.submit(move |image, _| ops::features::bootstrap_metadata(image, &bootstrap))
             .await
             .unwrap_or(Err(ControllerError::NotController))
     }

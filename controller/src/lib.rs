@@ -18,6 +18,7 @@
 
 pub mod acl;
 pub mod api;
+pub mod bootstrap;
 pub mod config;
 pub mod error;
 pub mod follower;

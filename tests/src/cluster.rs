@@ -94,6 +94,8 @@ pub struct ClusterBuilder {
     rust_log: Option<String>,
     ready_timeout: Option<Duration>,
     hosts: Vec<NodeHost>,
+    format_args: Vec<String>,
+    broker_listener: Option<String>,
 }
 
 impl ClusterBuilder {
@@ -119,6 +121,20 @@ impl ClusterBuilder {
     /// becomes the node's id (`broker.rack=rack-{id}` gives each node a rack of its own).
     pub fn prop(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.props.push((key.into(), value.into()));
+        self
+    }
+
+    /// An extra argument to `kraftwerk format` for every node (`--add-scram`, then its value).
+    pub fn format_arg(mut self, arg: impl Into<String>) -> Self {
+        self.format_args.push(arg.into());
+        self
+    }
+
+    /// Every broker also listens (and advertises) `name` on a port of its own, besides the PLAINTEXT listener
+    /// the harness and tests use; its protocol is whatever `listener.security.protocol.map` (set with
+    /// [`Self::prop`]) gives it — e.g. a SASL inter-broker listener (`inter.broker.listener.name`).
+    pub fn second_broker_listener(mut self, name: impl Into<String>) -> Self {
+        self.broker_listener = Some(name.into());
         self
     }
 
@@ -177,11 +193,17 @@ impl ClusterBuilder {
                 specs.len()
             )));
         }
-        let ports = free_ports(2 * specs.len())?;
+        let per_node = if self.broker_listener.is_some() { 3 } else { 2 };
+        let ports = free_ports(per_node * specs.len())?;
+        let extra_ports: BTreeMap<i32, u16> = specs
+            .iter()
+            .zip(ports.chunks_exact(per_node))
+            .filter_map(|((id, _), c)| c.get(2).map(|p| (*id, *p)))
+            .collect();
         let binary = kraftwerk_binary()?;
         let rust_log = self.rust_log.unwrap_or_else(|| "info".to_string());
         let cluster_id = random_uuid(&binary)?;
-        let mut port_pairs = ports.chunks_exact(2).map(|c| (c[0], c[1]));
+        let mut port_pairs = ports.chunks_exact(per_node).map(|c| (c[0], c[1]));
         let mut planned = Vec::with_capacity(specs.len());
         for (i, (id, role)) in specs.iter().enumerate() {
             let (broker_port, controller_port) = port_pairs
@@ -208,6 +230,8 @@ impl ClusterBuilder {
             binary,
             rust_log,
             ready_timeout: self.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
+            format_args: self.format_args,
+            broker_listener: self.broker_listener.map(|name| (name, extra_ports)),
         };
         for (id, role, broker_port, controller_port, host) in planned {
             let cluster_id = cluster.cluster_id.clone();
@@ -551,6 +575,10 @@ pub struct Cluster {
     binary: PathBuf,
     rust_log: String,
     ready_timeout: Duration,
+    /// Extra `kraftwerk format` arguments ([`ClusterBuilder::format_arg`]).
+    format_args: Vec<String>,
+    /// [`ClusterBuilder::second_broker_listener`] and the port each broker was given for it.
+    broker_listener: Option<(String, BTreeMap<i32, u16>)>,
 }
 
 impl Cluster {
@@ -653,11 +681,16 @@ impl Cluster {
         props.set("controller.listener.names", "CONTROLLER");
         let mut listeners = Vec::new();
         if role.is_broker() {
-            listeners.push(format!("PLAINTEXT://{addr}:{broker_port}"));
-            props.set(
-                "advertised.listeners",
-                format!("PLAINTEXT://{addr}:{broker_port}"),
-            );
+            let mut advertised = vec![format!("PLAINTEXT://{addr}:{broker_port}")];
+            if let Some((name, ports)) = &self.broker_listener {
+                let port = match ports.get(&node_id) {
+                    Some(p) => *p,
+                    None => crate::ports::free_port()?,
+                };
+                advertised.push(format!("{name}://{addr}:{port}"));
+            }
+            listeners.extend(advertised.iter().cloned());
+            props.set("advertised.listeners", advertised.join(","));
         }
         if role.is_controller() {
             listeners.push(format!("CONTROLLER://{addr}:{controller_port}"));
@@ -686,17 +719,16 @@ impl Cluster {
         let config_path = dir.path().join("server.properties");
         std::fs::write(&config_path, props.render())
             .map_err(|e| HarnessError::io("writing server.properties", e))?;
-        run_helper(
-            &self.binary,
-            dir.path(),
-            &[
-                "format",
-                "--config",
-                &config_path.display().to_string(),
-                "--cluster-id",
-                cluster_id,
-            ],
-        )?;
+        let config_arg = config_path.display().to_string();
+        let mut format = vec![
+            "format",
+            "--config",
+            config_arg.as_str(),
+            "--cluster-id",
+            cluster_id,
+        ];
+        format.extend(self.format_args.iter().map(String::as_str));
+        run_helper(&self.binary, dir.path(), &format)?;
         Ok(ClusterNode {
             node_id,
             role,

@@ -5,4 +5,5 @@ pub mod connection;
 pub mod limits;
 pub mod listener;
 pub mod log_limit;
+pub mod sasl_exchange;
 pub mod sniff;

@@ -58,8 +58,10 @@ pub struct ControllerClient {
     voters: parking_lot::RwLock<Vec<PeerAddr>>,
     /// The controller listener whose endpoint is dialled.
     listener: String,
-    /// Dials it with its protocol (PLAINTEXT or SSL).
+    /// Dials it with its protocol (PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL).
     connector: PeerConnector,
+    /// The last refused SASL login, so a retried refusal is logged once.
+    last_auth_failure: parking_lot::Mutex<Option<String>>,
     local: Option<ControllerHandle>,
     conns: Vec<Mutex<Option<Conn>>>,
     next_conn: AtomicUsize,
@@ -84,6 +86,7 @@ impl ControllerClient {
             voters: parking_lot::RwLock::new(voters),
             listener,
             connector,
+            last_auth_failure: parking_lot::Mutex::new(None),
             local,
             conns: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
             next_conn: AtomicUsize::new(0),
@@ -173,7 +176,10 @@ impl ControllerClient {
                     return Err(ClientError::Timeout(deadline));
                 };
                 match self.connect(&target).await {
-                    Ok(Ok(c)) => *conn = Some(c),
+                    Ok(Ok(c)) => {
+                        *self.last_auth_failure.lock() = None;
+                        *conn = Some(c)
+                    }
                     Ok(Err(reason)) => {
                         return Err(ClientError::Refused {
                             node: target.node_id,
@@ -181,7 +187,20 @@ impl ControllerClient {
                         })
                     }
                     Err(e) => {
-                        tracing::debug!(controller = target.node_id, error = %e, "cannot reach controller");
+                        if e.kind() == crate::tls::connector::AUTHENTICATION_FAILED {
+                            // Logged once per distinct reason: retried every RETRY_PAUSE.
+                            let reason = e.to_string();
+                            let mut last = self.last_auth_failure.lock();
+                            if last.as_deref() != Some(&reason) {
+                                tracing::error!(
+                                    controller = target.node_id,
+                                    "cannot log in to the controller: {reason}"
+                                );
+                                *last = Some(reason);
+                            }
+                        } else {
+                            tracing::debug!(controller = target.node_id, error = %e, "cannot reach controller");
+                        }
                         self.leader_hint.store(-1, Ordering::Relaxed);
                         tokio::time::sleep(RETRY_PAUSE).await;
                         continue;

@@ -1,6 +1,10 @@
 //! The controller listener: raft messages from the other voters, requests from brokers to the active
 //! controller, and a clear refusal for Kafka clients that were pointed at it by mistake.
 //!
+//! On a SASL_PLAINTEXT or SASL_SSL controller listener a connection authenticates first (the same
+//! `SaslAuthenticator` as client listeners: nothing but ApiVersions, SaslHandshake and SaslAuthenticate is read
+//! before), so no hello is looked at from a node that has not logged in.
+//!
 //! The first frame of a connection decides what it is (see `kraftwerk_protocol::quorum_channel`). A hello from
 //! another cluster, or a raft hello from a node that is not in our voter list, is refused with a message the
 //! other side logs, and logged here too, once per connection.
@@ -56,6 +60,8 @@ pub struct ControllerService {
     observers: Mutex<HashMap<i32, (i64, i64)>>,
     /// The Kafka APIs a controller listener answers (a Kafka client may ask these of a controller).
     kafka_apis: SupportedApis,
+    /// `bootstrap.checkpoint` of this node's metadata directory: what the first active controller writes.
+    bootstrap: Vec<kraftwerk_controller::records::MetadataRecord>,
 }
 
 impl ControllerService {
@@ -64,6 +70,7 @@ impl ControllerService {
         cluster_id: String,
         config: Arc<BrokerConfig>,
         listener_name: String,
+        bootstrap: Vec<kraftwerk_controller::records::MetadataRecord>,
     ) -> Arc<Self> {
         let mut kafka_apis = SupportedApis::new();
         kafka_apis.register(ApiKey::ApiVersions, 0, 4);
@@ -72,6 +79,11 @@ impl ControllerService {
         kafka_apis.register(ApiKey::AddRaftVoter, 0, 0);
         kafka_apis.register(ApiKey::RemoveRaftVoter, 0, 0);
         kafka_apis.register(ApiKey::UpdateRaftVoter, 0, 0);
+        if config.sasl.contains_key(&listener_name) {
+            // What a SASL client asks for before logging in (ApiVersions is answered from this table).
+            kafka_apis.register(ApiKey::SaslHandshake, 0, 1);
+            kafka_apis.register(ApiKey::SaslAuthenticate, 0, 2);
+        }
         Arc::new(Self {
             handle,
             cluster_id,
@@ -81,6 +93,7 @@ impl ControllerService {
             broker_session_timeout: config.broker_session_timeout,
             observers: Mutex::new(HashMap::new()),
             kafka_apis,
+            bootstrap,
         })
     }
 
@@ -455,8 +468,8 @@ impl ControllerService {
                 continue;
             }
             if !image.features().contains_key("metadata.version") {
-                if let Err(e) = self.handle.bootstrap_metadata_version().await {
-                    debug!(error = %e, "recording metadata.version failed; will retry");
+                if let Err(e) = self.handle.bootstrap_metadata(self.bootstrap.clone()).await {
+                    debug!(error = %e, "writing the bootstrap metadata failed; will retry");
                 }
             }
             let unfenced = image.unfenced_broker_ids();
@@ -568,9 +581,60 @@ type ConnWrite = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// Accepts connections on the controller listener; with `tls` (an SSL controller listener) each one starts
 /// with a TLS handshake.
+/// The SCRAM credentials a controller listener checks logins against: those of the committed image once the
+/// bootstrap entry is in it (its `metadata.version`), before that those of `bootstrap.checkpoint` — controllers
+/// of a new cluster must log in to each other before anything is committed.
+pub struct ControllerScramStore {
+    pub handle: ControllerHandle,
+    pub bootstrap: Vec<kraftwerk_controller::records::ScramCredentialRecord>,
+}
+
+impl crate::sasl::mechanism::ScramStore for ControllerScramStore {
+    fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: crate::sasl::Mechanism,
+    ) -> Option<crate::sasl::mechanism::ScramCredential> {
+        use kraftwerk_controller::records::ScramMechanism;
+        let mechanism = match mechanism {
+            crate::sasl::Mechanism::ScramSha256 => ScramMechanism::Sha256,
+            crate::sasl::Mechanism::ScramSha512 => ScramMechanism::Sha512,
+            crate::sasl::Mechanism::Plain => return None,
+        };
+        let image = self.handle.image();
+        let found = if image.features().contains_key("metadata.version") {
+            image.scram_credential(user, mechanism).cloned()
+        } else {
+            self.bootstrap
+                .iter()
+                .find(|c| c.name == user && c.mechanism == mechanism)
+                .cloned()
+        };
+        found.and_then(|c| {
+            Some(crate::sasl::mechanism::ScramCredential {
+                salt: c.salt,
+                stored_key: c.stored_key,
+                server_key: c.server_key,
+                iterations: u32::try_from(c.iterations).ok()?,
+            })
+        })
+    }
+}
+
+/// SASL on the controller listener: the listener's mechanisms and users, and the listener itself (for the
+/// failed-login lines).
+#[derive(Clone)]
+pub struct ControllerSasl {
+    pub sasl: Arc<crate::sasl::SaslListener>,
+    pub listener: Arc<crate::config::Listener>,
+    /// `connections.max.idle.ms`: how long a login may sit unfinished.
+    pub idle: Duration,
+}
+
 pub async fn accept_loop(
     socket: TcpListener,
     tls: Option<TlsListener>,
+    sasl: Option<ControllerSasl>,
     svc: Arc<ControllerService>,
 ) {
     loop {
@@ -581,9 +645,10 @@ pub async fn accept_loop(
                     tracing::info_span!("controller_conn", listener = %svc.listener_name, %peer);
                 let svc = svc.clone();
                 let tls = tls.clone();
+                let sasl = sasl.clone();
                 tokio::spawn(
                     async move {
-                        let (rd, wr): (ConnRead, ConnWrite) = match tls {
+                        let (mut rd, wr): (ConnRead, ConnWrite) = match tls {
                             None => {
                                 let (rd, wr) = stream.into_split();
                                 (Box::new(rd), Box::new(wr))
@@ -600,7 +665,33 @@ pub async fn accept_loop(
                                 }
                             },
                         };
-                        serve(rd, wr, peer, svc).await
+                        let mut buf = BytesMut::with_capacity(8 * 1024);
+                        let wr = match sasl {
+                            None => wr,
+                            Some(sasl) => {
+                                let mut out = tokio::io::BufWriter::new(wr);
+                                let Some(principal) = crate::network::sasl_exchange::authenticate(
+                                    &mut rd,
+                                    &mut out,
+                                    &mut buf,
+                                    crate::network::sasl_exchange::Exchange {
+                                        peer,
+                                        listener: &sasl.listener,
+                                        sasl: &sasl.sasl,
+                                        apis: &svc.kafka_apis,
+                                        idle: sasl.idle,
+                                    },
+                                )
+                                .await
+                                else {
+                                    return;
+                                };
+                                debug!(%principal, "SASL authentication done");
+                                // Every reply was flushed, so nothing is lost with the buffer.
+                                out.into_inner()
+                            }
+                        };
+                        serve(rd, wr, buf, peer, svc).await
                     }
                     .instrument(span),
                 );
@@ -613,8 +704,14 @@ pub async fn accept_loop(
     }
 }
 
-async fn serve(rd: ConnRead, mut wr: ConnWrite, peer: SocketAddr, svc: Arc<ControllerService>) {
-    let mut reader = FrameReader::with_buffer(rd, BytesMut::with_capacity(8 * 1024));
+async fn serve(
+    rd: ConnRead,
+    mut wr: ConnWrite,
+    buf: BytesMut,
+    peer: SocketAddr,
+    svc: Arc<ControllerService>,
+) {
+    let mut reader = FrameReader::with_buffer(rd, buf);
     let first = match tokio::time::timeout(FIRST_FRAME_TIMEOUT, reader.next()).await {
         Ok(Ok(frame)) => frame,
         Ok(Err(ChannelError::Frame(e))) => {

@@ -211,6 +211,14 @@ async fn run_peer(
                     last_refusal = Some(refusal);
                 }
             }
+            // A refused SASL login is a configuration mistake (credentials, mechanism): say so once, loudly.
+            Err(e) if e.kind() == crate::tls::connector::AUTHENTICATION_FAILED => {
+                let refusal = e.to_string();
+                if last_refusal.as_deref() != Some(&refusal) {
+                    tracing::error!(%addr, "cannot log in to controller {} for raft: {refusal}", peer.node_id);
+                    last_refusal = Some(refusal);
+                }
+            }
             Err(e) => debug!(%addr, error = %e, "cannot reach raft peer"),
         }
         // Drop what piled up while the peer was unreachable, then wait before redialling.

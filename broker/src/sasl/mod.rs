@@ -6,14 +6,17 @@
 //! - [`jaas`]: the `sasl.jaas.config` text that names PLAIN users.
 //! - [`mechanism`]: one authentication exchange, PLAIN or SCRAM-SHA-256/512, run by the `rsasl` crate.
 //! - [`authenticator`]: the per-connection state machine, pure (frames in, replies and a verdict out).
+//! - [`client`]: the dialling side, for the connections nodes make to each other's SASL listeners.
 //! - failed logins are logged through [`crate::network::log_limit`], so a flood of them cannot flood the log.
 
 pub mod authenticator;
+pub mod client;
 pub mod jaas;
 pub mod mechanism;
 pub mod settings;
 
 pub use authenticator::{Failure, Outcome, SaslAuthenticator};
+pub use client::{SaslClient, SaslClientError, SaslClientSettings};
 pub use mechanism::SaslListener;
 pub use settings::{Mechanism, SaslSettings};
 

@@ -12,12 +12,16 @@ use super::SaslConfigError;
 pub const SASL_KEYS: &[&str] = &[
     "sasl.enabled.mechanisms",
     "sasl.jaas.config",
+    "sasl.mechanism.controller.protocol",
+    "sasl.mechanism.inter.broker.protocol",
     "sasl.server.max.receive.size",
     "connection.failed.authentication.delay.ms",
 ];
 
-const PLAIN_LOGIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
-const SCRAM_LOGIN_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
+pub(crate) const PLAIN_LOGIN_MODULE: &str =
+    "org.apache.kafka.common.security.plain.PlainLoginModule";
+pub(crate) const SCRAM_LOGIN_MODULE: &str =
+    "org.apache.kafka.common.security.scram.ScramLoginModule";
 
 /// The mechanisms Kraftwerk serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -65,7 +69,7 @@ pub struct SaslSettings {
     pub max_receive_size: usize,
 }
 
-use crate::config::listener_setting as lookup;
+pub(crate) use crate::config::listener_setting as lookup;
 
 fn setting(key: &str, value: &str, reason: impl Into<String>) -> SaslConfigError {
     SaslConfigError::Setting {
@@ -75,7 +79,7 @@ fn setting(key: &str, value: &str, reason: impl Into<String>) -> SaslConfigError
     }
 }
 
-fn parse_mechanisms(key: &str, value: &str) -> Result<Vec<Mechanism>, SaslConfigError> {
+pub(crate) fn parse_mechanisms(key: &str, value: &str) -> Result<Vec<Mechanism>, SaslConfigError> {
     let mut out = Vec::new();
     for name in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let mechanism = match name {

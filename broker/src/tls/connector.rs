@@ -3,26 +3,33 @@
 //! listener it connects to (the controller listener, the inter-broker listener), so a cluster can run with no
 //! plaintext port at all. The server's certificate is checked against the listener's truststore and, with
 //! `ssl.endpoint.identification.algorithm=https` (Kafka's default), against the host name dialled; the
-//! keystore, if given, is presented to servers that require client certificates.
+//! keystore, if given, is presented to servers that require client certificates. On a SASL_PLAINTEXT or SASL_SSL
+//! listener the node then logs in (`sasl/client.rs`) before the connection carries anything else.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::keystore::{load_identity, load_trust};
 use super::settings::{SslClientSettings, TlsVersion};
 use super::TlsConfigError;
+use crate::sasl::client::{ClientStep, SaslClient, SaslClientSettings};
+use kraftwerk_protocol::frame::FrameDecoder;
+
+/// The largest SASL response a node accepts from another (a SCRAM challenge is about 100 bytes).
+const MAX_SASL_FRAME: usize = 64 * 1024;
 
 /// A connection to another node: plain TCP or TLS over it.
 pub enum PeerStream {
@@ -74,22 +81,27 @@ impl AsyncWrite for PeerStream {
 #[derive(Clone, Default)]
 pub struct PeerConnector {
     tls: Option<TlsConnector>,
+    sasl: Option<Arc<SaslClientSettings>>,
 }
 
 impl std::fmt::Debug for PeerConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.tls.is_some() {
-            "PeerConnector(SSL)"
-        } else {
-            "PeerConnector(PLAINTEXT)"
+        f.write_str(match (self.tls.is_some(), self.sasl.is_some()) {
+            (false, false) => "PeerConnector(PLAINTEXT)",
+            (true, false) => "PeerConnector(SSL)",
+            (false, true) => "PeerConnector(SASL_PLAINTEXT)",
+            (true, true) => "PeerConnector(SASL_SSL)",
         })
     }
 }
 
+/// `io::ErrorKind` of a refused SASL login, so callers can tell it from an unreachable peer and log it.
+pub const AUTHENTICATION_FAILED: std::io::ErrorKind = std::io::ErrorKind::PermissionDenied;
+
 impl PeerConnector {
     /// Plain TCP.
     pub fn plaintext() -> Self {
-        Self { tls: None }
+        Self::default()
     }
 
     /// TLS with `settings` (read now, so a bad truststore stops the start).
@@ -130,11 +142,49 @@ impl PeerConnector {
         };
         Ok(Self {
             tls: Some(TlsConnector::from(Arc::new(config))),
+            sasl: None,
         })
     }
 
-    /// Connects (TCP, then the TLS handshake if any) within `timeout`.
+    /// Logs in with `settings` after connecting (SASL_PLAINTEXT over [`Self::plaintext`], SASL_SSL over
+    /// [`Self::tls`]).
+    pub fn with_sasl(mut self, settings: SaslClientSettings) -> Self {
+        self.sasl = Some(Arc::new(settings));
+        self
+    }
+
+    /// Connects (TCP, then the TLS handshake and the SASL login if any, each within `timeout`). A refused login
+    /// is an error of kind [`AUTHENTICATION_FAILED`] whose message names the listener, mechanism and user.
     pub async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> std::io::Result<PeerStream> {
+        let mut stream = self.connect_transport(host, port, timeout).await?;
+        if let Some(sasl) = &self.sasl {
+            tokio::time::timeout(timeout, login(&mut stream, sasl))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "SASL login to {host}:{port} (listener {}) timed out",
+                            sasl.listener
+                        ),
+                    )
+                })?
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("{host}:{port} (listener {}): {e}", sasl.listener),
+                    )
+                })?;
+        }
+        Ok(stream)
+    }
+
+    async fn connect_transport(
         &self,
         host: &str,
         port: u16,
@@ -164,6 +214,59 @@ impl PeerConnector {
             })?;
         Ok(PeerStream::Tls(Box::new(stream)))
     }
+}
+
+/// Runs the SASL exchange of [`SaslClient`] on a fresh connection. The server sends nothing unasked, so no
+/// byte of the node's own traffic can have been read past the last SASL response.
+async fn login(stream: &mut PeerStream, settings: &SaslClientSettings) -> std::io::Result<()> {
+    let failed = |e: crate::sasl::SaslClientError| {
+        let kind = match e {
+            crate::sasl::SaslClientError::Protocol(_) => std::io::ErrorKind::InvalidData,
+            _ => AUTHENTICATION_FAILED,
+        };
+        std::io::Error::new(kind, e.to_string())
+    };
+    let (mut client, mut request) = SaslClient::start(settings).map_err(failed)?;
+    let decoder = FrameDecoder::new(MAX_SASL_FRAME);
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        stream.write_all(&request).await?;
+        stream.flush().await?;
+        let frame = loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => break frame,
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("SASL exchange: {e}"),
+                    ))
+                }
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the server closed the connection during the {} login as {:?} (a listener without \
+                         SASL, or a refused login on a server that answers SaslHandshake v0)",
+                        settings.mechanism.name(),
+                        settings.username
+                    ),
+                ));
+            }
+        };
+        match client.on_frame(frame).map_err(failed)? {
+            ClientStep::Send(next) => request = next,
+            ClientStep::Authenticated => break,
+        }
+    }
+    if !buf.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the server sent more than its SASL answer",
+        ));
+    }
+    Ok(())
 }
 
 /// `ssl.endpoint.identification.algorithm=` (empty): the chain must be trusted, the name is not checked.

@@ -46,6 +46,51 @@ fn keys(mechanism: ScramMechanism, salted_password: &[u8]) -> (Vec<u8>, Vec<u8>)
     }
 }
 
+/// A credential for `password` as a SCRAM client derives it (PBKDF2 with `salt` and `iterations`, then StoredKey and
+/// ServerKey), for credentials created without a client: `kraftwerk format --add-scram`.
+pub fn credential_from_password(
+    name: &str,
+    mechanism: ScramMechanism,
+    password: &[u8],
+    salt: &[u8],
+    iterations: i32,
+) -> ScramCredentialRecord {
+    use rsasl::mechanisms::scram::tools::hash_password;
+    let rounds = u32::try_from(iterations).unwrap_or(1).max(1);
+    let salted: Vec<u8> = match mechanism {
+        ScramMechanism::Sha256 => {
+            let mut out = Default::default();
+            hash_password::<sha2::Sha256>(password, rounds, salt, &mut out);
+            out.to_vec()
+        }
+        ScramMechanism::Sha512 => {
+            let mut out = Default::default();
+            hash_password::<sha2::Sha512>(password, rounds, salt, &mut out);
+            out.to_vec()
+        }
+    };
+    credential_from_salted(name, mechanism, &salted, salt, iterations)
+}
+
+/// A credential from an already salted password (Kafka's `saltedpassword=` of `--add-scram`).
+pub fn credential_from_salted(
+    name: &str,
+    mechanism: ScramMechanism,
+    salted_password: &[u8],
+    salt: &[u8],
+    iterations: i32,
+) -> ScramCredentialRecord {
+    let (stored_key, server_key) = keys(mechanism, salted_password);
+    ScramCredentialRecord {
+        name: name.to_string(),
+        mechanism,
+        salt: salt.to_vec(),
+        stored_key,
+        server_key,
+        iterations,
+    }
+}
+
 pub(crate) fn alter_credentials(
     image: &MetadataImage,
     deletions: &[ScramDeletion],

@@ -354,10 +354,14 @@ fn read_partition(
         }
         Err(e) => {
             pd.error_code = storage_error_code(&e);
-            // As Kafka's error answers: no offsets alongside an error.
+            // As Kafka's error answers to consumers: no offsets alongside an error. Our followers keep the
+            // log start offset, which they restart from when they fell behind it (fetcher.rs), where
+            // Kafka's follower asks ListOffsets instead.
             pd.high_watermark = -1;
             pd.last_stable_offset = -1;
-            pd.log_start_offset = -1;
+            if !t.follower {
+                pd.log_start_offset = -1;
+            }
             0
         }
     }

@@ -192,8 +192,10 @@ mod tests {
         }
     }
 
-    /// (offset, key, value, timestamp) of every record.
-    fn read(batch: &[u8]) -> Vec<(i64, Option<Vec<u8>>, Option<Vec<u8>>, i64)> {
+    /// (offset, key, value, timestamp) of a record.
+    type Rec = (i64, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
+    fn read(batch: &[u8]) -> Vec<Rec> {
         let plain = decompressed_copy(batch, 1 << 20).unwrap();
         records(&plain)
             .unwrap()

@@ -9,6 +9,7 @@ pub enum ConfigType {
     Int = 3,
     Short = 4,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -181,6 +182,54 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         List,
         Some("delete"),
         "delete and/or compact.",
+    ),
+    def(
+        "log.cleaner.enable",
+        Boolean,
+        Some("true"),
+        "Run the log cleaner, which compacts topics with cleanup.policy compact.",
+    ),
+    def(
+        "log.cleaner.threads",
+        Int,
+        Some("1"),
+        "Threads cleaning logs.",
+    ),
+    def(
+        "log.cleaner.io.max.bytes.per.second",
+        Double,
+        Some("1.7976931348623157E308"),
+        "Bytes per second the cleaner threads may read and write together.",
+    ),
+    def(
+        "log.cleaner.backoff.ms",
+        Long,
+        Some("15000"),
+        "Pause of a cleaner thread when no log needs cleaning.",
+    ),
+    def(
+        "log.cleaner.min.cleanable.ratio",
+        Double,
+        Some("0.5"),
+        "Default min.cleanable.dirty.ratio of topics.",
+    ),
+    def(
+        "log.cleaner.min.compaction.lag.ms",
+        Long,
+        Some("0"),
+        "Default min.compaction.lag.ms of topics.",
+    ),
+    def(
+        "log.cleaner.max.compaction.lag.ms",
+        Long,
+        Some("9223372036854775807"),
+        "Default max.compaction.lag.ms of topics.",
+    ),
+    def(
+        "log.cleaner.delete.retention.ms",
+        Long,
+        Some("86400000"),
+        "Default delete.retention.ms of topics.",
     ),
     def(
         "message.max.bytes",

@@ -163,3 +163,161 @@ pub(crate) fn filter_batch(batch: &[u8], ctx: &FilterContext) -> Result<BatchOut
         tombstone_horizon,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{decompressed_copy, records, BatchBuilder, Compression};
+
+    fn batch(recs: &[(Option<&str>, Option<&str>, i64)], codec: Compression) -> Vec<u8> {
+        let mut b = BatchBuilder::new(100, 3)
+            .producer(9, 1, 10)
+            .compression(codec);
+        for (k, v, ts) in recs {
+            b.push(*ts, k.map(str::as_bytes), v.map(str::as_bytes), &[])
+                .unwrap();
+        }
+        b.build()
+    }
+
+    fn ctx(latest: &[(&str, i64)]) -> FilterContext {
+        FilterContext {
+            latest: latest
+                .iter()
+                .map(|(k, o)| (k.as_bytes().to_vec(), *o))
+                .collect(),
+            now_ms: 50_000,
+            delete_retention_ms: 1_000,
+            ..FilterContext::default()
+        }
+    }
+
+    /// (offset, key, value, timestamp) of a record.
+    type Rec = (i64, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
+    fn read(batch: &[u8]) -> Vec<Rec> {
+        let plain = decompressed_copy(batch, 1 << 20).unwrap();
+        records(&plain)
+            .unwrap()
+            .map(|r| {
+                let r = r.unwrap();
+                (
+                    r.offset,
+                    r.key.map(<[u8]>::to_vec),
+                    r.value.map(<[u8]>::to_vec),
+                    r.timestamp,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn older_values_go_and_the_batch_keeps_its_offsets_and_producer() {
+        let b = batch(
+            &[
+                (Some("a"), Some("1"), 10),
+                (Some("b"), Some("2"), 11),
+                (Some("a"), Some("3"), 12),
+            ],
+            Compression::Zstd,
+        );
+        let out = filter_batch(&b, &ctx(&[("a", 102), ("b", 101)])).unwrap();
+        assert_eq!(out.records_removed, 1);
+        let Filtered::Rewritten(bytes) = out.filtered else {
+            panic!("{out:?}")
+        };
+        let h = BatchHeader::parse(&bytes).unwrap();
+        assert_eq!(
+            (h.base_offset, h.last_offset_delta, h.records_count),
+            (100, 2, 2)
+        );
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (9, 1, 10)
+        );
+        assert_eq!(h.partition_leader_epoch, 3);
+        assert_eq!(
+            Compression::from_attributes(h.attributes).unwrap(),
+            Compression::Zstd
+        );
+        let recs = read(&bytes);
+        assert_eq!(recs.iter().map(|r| r.0).collect::<Vec<_>>(), vec![101, 102]);
+        assert_eq!(recs[1].2.as_deref(), Some(b"3".as_slice()));
+        // Nothing shadowed: the original bytes are kept.
+        let out = filter_batch(&b, &ctx(&[])).unwrap();
+        assert_eq!(out.filtered, Filtered::Unchanged);
+    }
+
+    #[test]
+    fn a_kept_tombstone_gets_the_delete_horizon_and_record_timestamps_stay() {
+        let b = batch(
+            &[(Some("a"), None, 1_000), (Some("b"), Some("x"), 1_500)],
+            Compression::None,
+        );
+        let out = filter_batch(&b, &ctx(&[])).unwrap();
+        assert_eq!(out.tombstone_horizon, Some(51_000));
+        let Filtered::Rewritten(bytes) = out.filtered else {
+            panic!("{out:?}")
+        };
+        let h = BatchHeader::parse(&bytes).unwrap();
+        assert_ne!(h.attributes & DELETE_HORIZON_BIT, 0);
+        assert_eq!(h.base_timestamp, 51_000);
+        assert_eq!(
+            read(&bytes).iter().map(|r| r.3).collect::<Vec<_>>(),
+            vec![1_000, 1_500]
+        );
+        // Before the horizon the tombstone stays (and the batch needs no rewrite); from it on, it goes.
+        let mut later = ctx(&[]);
+        later.now_ms = 50_999;
+        assert_eq!(
+            filter_batch(&bytes, &later).unwrap().filtered,
+            Filtered::Unchanged
+        );
+        later.now_ms = 51_000;
+        let out = filter_batch(&bytes, &later).unwrap();
+        let Filtered::Rewritten(gone) = out.filtered else {
+            panic!("{out:?}")
+        };
+        let recs = read(&gone);
+        assert_eq!(recs.len(), 1);
+        assert_eq!((recs[0].0, recs[0].3), (101, 1_500));
+    }
+
+    #[test]
+    fn emptied_batches_go_unless_last_of_their_producer_and_control_or_open_ones_stay() {
+        let b = batch(&[(Some("a"), Some("1"), 10)], Compression::Lz4);
+        let c = ctx(&[("a", 500)]);
+        assert_eq!(filter_batch(&b, &c).unwrap().filtered, Filtered::Removed);
+        let mut last = ctx(&[("a", 500)]);
+        last.last_batch_of_producer.insert(9, 100);
+        let Filtered::Rewritten(bytes) = filter_batch(&b, &last).unwrap().filtered else {
+            panic!("kept empty")
+        };
+        let h = BatchHeader::parse(&bytes).unwrap();
+        assert_eq!(
+            (h.records_count, h.last_offset_delta, h.base_sequence),
+            (0, 0, 10)
+        );
+        assert_eq!(
+            Compression::from_attributes(h.attributes).unwrap(),
+            Compression::None
+        );
+        let mut open = ctx(&[("a", 500)]);
+        open.open.insert(100);
+        assert_eq!(
+            filter_batch(&b, &open).unwrap().filtered,
+            Filtered::Unchanged
+        );
+        let mut aborted = ctx(&[]);
+        aborted.aborted.insert(100);
+        assert_eq!(
+            filter_batch(&b, &aborted).unwrap().filtered,
+            Filtered::Removed
+        );
+        let keyless = batch(&[(None, Some("1"), 10)], Compression::None);
+        assert_eq!(
+            filter_batch(&keyless, &ctx(&[])).unwrap().filtered,
+            Filtered::Removed
+        );
+    }
+}

@@ -70,7 +70,7 @@ fn clean(c: &mut Criterion) {
                         .plan_cleaning(1_700_000_100_000, None, i64::MAX)
                         .expect("plan")
                         .expect("due");
-                    let cleaned = plan.clean(&|_| {}).expect("clean");
+                    let cleaned = plan.clean(usize::MAX, &|_| {}).expect("clean");
                     log.commit_cleaning(cleaned)
                         .expect("commit")
                         .expect("swapped");

@@ -208,6 +208,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         "Pause of a cleaner thread when no log needs cleaning.",
     ),
     def(
+        "log.cleaner.dedupe.buffer.size",
+        Long,
+        Some("134217728"),
+        "Memory for the cleaner threads' key maps together.",
+    ),
+    def(
         "log.cleaner.min.cleanable.ratio",
         Double,
         Some("0.5"),

@@ -223,6 +223,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "log.cleaner.threads",
     "log.cleaner.io.max.bytes.per.second",
     "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
     "log.cleaner.min.cleanable.ratio",
     "log.cleaner.min.compaction.lag.ms",
     "log.cleaner.max.compaction.lag.ms",

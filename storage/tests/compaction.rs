@@ -99,7 +99,7 @@ fn latest(recs: &[Rec]) -> BTreeMap<Vec<u8>, (i64, Option<Vec<u8>>)> {
 /// Plans, cleans and commits once; the new checkpoint, or `None` if the log was not due.
 fn clean(log: &mut PartitionLog, now: i64, checkpoint: Option<i64>) -> Option<i64> {
     let plan = log.plan_cleaning(now, checkpoint, i64::MAX).unwrap()?;
-    let cleaned = plan.clean(&|_| {}).unwrap();
+    let cleaned = plan.clean(usize::MAX, &|_| {}).unwrap();
     let end = cleaned.end();
     log.commit_cleaning(cleaned).unwrap().expect("committed");
     Some(end)
@@ -421,7 +421,7 @@ fn producer_state_transactions_and_control_batches_survive_as_kafka_keeps_them()
 /// Cleans without committing: the cleaned files are on disk, the log untouched.
 fn cleaned_but_not_swapped(log: &PartitionLog) -> Vec<(i64, i64)> {
     let plan = log.plan_cleaning(10_000, None, i64::MAX).unwrap().unwrap();
-    let cleaned: CleanedLog = plan.clean(&|_| {}).unwrap();
+    let cleaned: CleanedLog = plan.clean(usize::MAX, &|_| {}).unwrap();
     let ranges = cleaned.replaced_ranges();
     // As if the process died here: the files stay.
     std::mem::forget(cleaned);
@@ -538,7 +538,7 @@ fn a_log_that_changed_during_cleaning_is_not_swapped() {
     let mut log = PartitionLog::open(dir.path(), compacted(2048)).unwrap();
     overwrite(&mut log, 8, 40, Compression::None);
     let plan = log.plan_cleaning(10_000, None, i64::MAX).unwrap().unwrap();
-    let cleaned = plan.clean(&|_| {}).unwrap();
+    let cleaned = plan.clean(usize::MAX, &|_| {}).unwrap();
     // A follower truncation into the cleaned range meanwhile.
     log.truncate_to(100).unwrap();
     let (_, before) = read_everything(&log);
@@ -626,4 +626,32 @@ fn cleaner_threads_clean_in_the_background_and_checkpoint_progress() {
             .count()
             <= 10
     );
+}
+
+#[test]
+fn a_small_key_map_cleans_in_several_passes_to_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), compacted(2048)).unwrap();
+    overwrite(&mut log, 200, 5, Compression::None);
+    let want = latest(&read_everything(&log).1);
+    let full_end = log
+        .cleanable(10_000, None, i64::MAX)
+        .unwrap()
+        .first_uncleanable;
+    // Room for a few dozen keys: each pass stops once the map is full, the next one goes on from there.
+    let mut checkpoint = None;
+    let mut passes = 0;
+    while let Some(plan) = log.plan_cleaning(10_000, checkpoint, i64::MAX).unwrap() {
+        let cleaned = plan.clean(2_000, &|_| {}).unwrap();
+        let end = cleaned.end();
+        assert!(checkpoint.is_none_or(|c| end > c), "progress");
+        log.commit_cleaning(cleaned).unwrap().unwrap();
+        checkpoint = Some(end);
+        passes += 1;
+        assert!(passes < 100);
+    }
+    assert!(passes > 2, "{passes} passes");
+    assert_eq!(checkpoint, Some(full_end));
+    let (_, recs) = read_everything(&log);
+    assert_eq!(latest(&recs), want);
 }

@@ -33,6 +33,7 @@ pub const CLEANER_KEYS: &[&str] = &[
     "log.cleaner.threads",
     "log.cleaner.io.max.bytes.per.second",
     "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
     "log.cleaner.min.cleanable.ratio",
     "log.cleaner.min.compaction.lag.ms",
     "log.cleaner.max.compaction.lag.ms",
@@ -99,6 +100,13 @@ impl CleanerSettings {
                     "must be a positive number",
                 )?,
                 backoff_ms: num(props, "log.cleaner.backoff.ms", 15_000u64, |_| true, "")?,
+                dedupe_buffer_bytes: num(
+                    props,
+                    "log.cleaner.dedupe.buffer.size",
+                    128u64 << 20,
+                    |v| v >= 1 << 20,
+                    "must be at least 1048576",
+                )?,
             },
             min_cleanable_ratio: num(
                 props,
@@ -205,6 +213,7 @@ mod tests {
             ("log.cleaner.min.cleanable.ratio", "1.5"),
             ("log.cleaner.max.compaction.lag.ms", "0"),
             ("log.cleaner.delete.retention.ms", "-5"),
+            ("log.cleaner.dedupe.buffer.size", "1000"),
             ("log.cleanup.policy", "shred"),
         ] {
             assert!(

@@ -12,20 +12,30 @@ use crate::StorageError;
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
 
 impl CleaningPlan {
-    /// Cleans the planned segments into new files beside them. `throttle` is called with the bytes read and
-    /// written as the work goes, and may sleep to hold the cleaner to its I/O budget.
-    pub fn clean(self, throttle: &dyn Fn(u64)) -> Result<CleanedLog, StorageError> {
-        let ctx = build_context(
+    /// Cleans the planned segments into new files beside them. `map_limit` bounds the memory of the key map
+    /// (bytes; a log with more distinct dirty keys is cleaned in several passes, as Kafka's dedupe buffer does);
+    /// `throttle` is called with the bytes read and written as the work goes, and may sleep to hold the cleaner
+    /// to its I/O budget.
+    pub fn clean(
+        self,
+        map_limit: usize,
+        throttle: &dyn Fn(u64),
+    ) -> Result<CleanedLog, StorageError> {
+        let (ctx, stopped_at) = build_context(
             &self.segments,
             self.first_dirty,
             self.now_ms,
             self.config.delete_retention_ms,
+            map_limit,
             throttle,
         )?;
+        let end = stopped_at.unwrap_or(self.end);
+        let segments: Vec<&SegmentSnapshot> =
+            self.segments.iter().filter(|s| s.base < end).collect();
         let mut stats = CleanerStats::default();
         let mut tombstone_horizon: Option<i64> = None;
         let mut groups = Vec::new();
-        for group in group_segments(&self.segments, self.config.segment_bytes) {
+        for group in group_segments(&segments, self.config.segment_bytes) {
             let Some(first) = group.first() else { continue };
             let end = group.last().map_or(first.end, |s| s.end);
             let mut staged =
@@ -69,7 +79,7 @@ impl CleaningPlan {
         Ok(CleanedLog {
             dir: self.dir,
             groups,
-            end: self.end,
+            end,
             stats,
             tombstone_horizon,
         })
@@ -78,7 +88,10 @@ impl CleaningPlan {
 
 /// Consecutive segments merged into one cleaned segment while their total size stays within `segment_bytes`
 /// (and their offsets within one segment's u32 range), as Kafka's `groupSegmentsBySize`.
-fn group_segments(segments: &[SegmentSnapshot], segment_bytes: u64) -> Vec<&[SegmentSnapshot]> {
+fn group_segments<'a>(
+    segments: &'a [&'a SegmentSnapshot],
+    segment_bytes: u64,
+) -> Vec<&'a [&'a SegmentSnapshot]> {
     let limit = segment_bytes.min(i32::MAX as u64);
     let mut groups = Vec::new();
     let mut start = 0;

@@ -21,22 +21,41 @@ struct OpenTransaction {
     keys: Vec<(Vec<u8>, i64)>,
 }
 
+/// Memory a key takes in the map beyond its bytes (offset, hash-table slot, allocation), for the dedupe budget.
+const MAP_ENTRY_OVERHEAD: usize = 48;
+
 /// Scans `segments` in offset order; keys are collected only from batches at or after `first_dirty`.
 /// `throttle` is told how many bytes were read.
+///
+/// `map_limit` (bytes, Kafka's `log.cleaner.dedupe.buffer.size` per thread) bounds the key map: once it is
+/// exceeded, the scan stops before the next dirty segment and the returned offset (that segment's base, else
+/// `None`) is where this cleaning must end; the rest stays dirty for the next one. At least one dirty segment is
+/// always scanned, so the limit is soft by at most one segment's keys. Entries already in the map point at
+/// records that stay in the log whether or not their segment is cleaned, so a partial map is safe.
 pub(crate) fn build_context(
     segments: &[SegmentSnapshot],
     first_dirty: i64,
     now_ms: i64,
     delete_retention_ms: i64,
+    map_limit: usize,
     throttle: &dyn Fn(u64),
-) -> Result<FilterContext, StorageError> {
+) -> Result<(FilterContext, Option<i64>), StorageError> {
     let mut ctx = FilterContext {
         now_ms,
         delete_retention_ms,
         ..FilterContext::default()
     };
     let mut open: HashMap<i64, OpenTransaction> = HashMap::new();
+    let mut map_bytes = 0usize;
+    let mut scanned_dirty = false;
+    let mut stopped_at = None;
     for segment in segments {
+        let dirty = segment.end > first_dirty;
+        if dirty && scanned_dirty && map_bytes > map_limit {
+            stopped_at = Some(segment.base);
+            break;
+        }
+        scanned_dirty |= dirty;
         for_each_batch(segment, |header, batch| {
             if header.producer_id >= 0 {
                 ctx.last_batch_of_producer
@@ -49,7 +68,7 @@ pub(crate) fn build_context(
                 match control_type(batch) {
                     Some(CONTROL_COMMIT) => {
                         for (key, offset) in txn.keys {
-                            note_latest(&mut ctx.latest, key, offset);
+                            map_bytes += note_latest(&mut ctx.latest, key, offset);
                         }
                     }
                     Some(CONTROL_ABORT) => ctx.aborted.extend(txn.batches),
@@ -85,7 +104,7 @@ pub(crate) fn build_context(
                         txn.keys.push((key.to_vec(), offset));
                     }
                 } else {
-                    note_latest(&mut ctx.latest, key.to_vec(), offset);
+                    map_bytes += note_latest(&mut ctx.latest, key.to_vec(), offset);
                 }
             }
             Ok(())
@@ -96,12 +115,23 @@ pub(crate) fn build_context(
     for txn in open.into_values() {
         ctx.open.extend(txn.batches);
     }
-    Ok(ctx)
+    Ok((ctx, stopped_at))
 }
 
-fn note_latest(latest: &mut HashMap<Vec<u8>, i64>, key: Vec<u8>, offset: i64) {
-    let slot = latest.entry(key).or_insert(offset);
-    *slot = (*slot).max(offset);
+/// Records `offset` as the latest of `key` if it is; returns the bytes a new entry added to the map.
+fn note_latest(latest: &mut HashMap<Vec<u8>, i64>, key: Vec<u8>, offset: i64) -> usize {
+    let added = key.len() + MAP_ENTRY_OVERHEAD;
+    match latest.entry(key) {
+        std::collections::hash_map::Entry::Occupied(mut e) => {
+            let slot = e.get_mut();
+            *slot = (*slot).max(offset);
+            0
+        }
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(offset);
+            added
+        }
+    }
 }
 
 /// The type of the control record in a control batch (its key is version i16, type i16).

@@ -24,6 +24,9 @@ pub struct CleanerConfig {
     pub io_max_bytes_per_second: f64,
     /// `log.cleaner.backoff.ms`: the pause when no log needs cleaning.
     pub backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: memory for the key maps of all threads together; a log with more
+    /// distinct dirty keys than a thread's share holds is cleaned in several passes.
+    pub dedupe_buffer_bytes: u64,
 }
 
 impl Default for CleanerConfig {
@@ -33,6 +36,7 @@ impl Default for CleanerConfig {
             threads: 1,
             io_max_bytes_per_second: f64::MAX,
             backoff_ms: 15_000,
+            dedupe_buffer_bytes: 128 << 20,
         }
     }
 }
@@ -195,7 +199,9 @@ impl Shared {
         let Some(plan) = plan? else {
             return Ok(None);
         };
-        let cleaned = plan.clean(&|bytes| self.throttler.throttle(bytes))?;
+        let map_limit = self.config.dedupe_buffer_bytes / self.config.threads.max(1) as u64;
+        let map_limit = usize::try_from(map_limit).unwrap_or(usize::MAX);
+        let cleaned = plan.clean(map_limit, &|bytes| self.throttler.throttle(bytes))?;
         let end = cleaned.end();
         let mut cleaned = Some(cleaned);
         let mut committed = Ok(None);

@@ -181,7 +181,7 @@ async fn start_controller(
         .unwrap_or_default();
     let sasl = match config.sasl.get(&listener.name) {
         Some(settings) => {
-            let store = controller_service::ControllerScramStore {
+            let store = crate::quorum::controller_scram::ControllerScramStore {
                 handle: controller.handle(),
                 bootstrap: kraftwerk_controller::bootstrap::scram_credentials(&bootstrap),
             };

@@ -5,13 +5,15 @@
 //!
 //! Proves: the quorum forms and brokers register; a topic with replication factor 2 is replicated (its leader is
 //! killed and every acknowledged record is read from the other broker); a controller restarted with a wrong
-//! password cannot log in to the others, and both sides log the authentication failure.
+//! password cannot log in to the others (its raft answers never reach the leader, whose DescribeQuorum shows it
+//! falling behind the high watermark), and both sides log the authentication failure.
 
 mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use kraftwerk_tests::wire::Connection;
 use kraftwerk_tests::Cluster;
 use rdkafka::admin::{NewTopic, TopicReplication};
 use support::{admin, admin_options, block_on, consume_all, flush, recording_producer, send};
@@ -58,6 +60,30 @@ fn leadership(cluster: &Cluster, via: i32) -> Option<(i32, usize)> {
         .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == TOPIC))?;
     let p = topic.partitions.iter().find(|p| p.partition_index == 0)?;
     Some((p.leader_id.0, p.isr_nodes.len()))
+}
+
+/// (high watermark, log end offset of `voter`) as the active controller's DescribeQuorum reports them, asked
+/// through broker `via`.
+fn quorum_progress(cluster: &Cluster, via: i32, voter: i32) -> Option<(i64, i64)> {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    use kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let addr = cluster.node(via).broker_addr()?;
+    let mut conn = Connection::connect(addr, Duration::from_secs(10)).ok()?;
+    conn.set_read_timeout(Duration::from_secs(30)).ok()?;
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    let response = conn.request(1, &request).ok()?;
+    let partition = response.topics.first()?.partitions.first()?;
+    if partition.error_code != 0 {
+        return None;
+    }
+    let state = partition
+        .current_voters
+        .iter()
+        .find(|v| v.replica_id.0 == voter)?;
+    Some((partition.high_watermark, state.log_end_offset))
 }
 
 fn wait_for(what: &str, cluster: &Cluster, mut done: impl FnMut() -> bool) {
@@ -208,9 +234,23 @@ fn a_cluster_whose_nodes_authenticate_each_other_with_sasl() {
             })
         },
     );
-    // The quorum (two of three) still serves metadata writes.
-    let again = NewTopic::new("after-refusal", 1, TopicReplication::Fixed(1));
-    let created = block_on(admin(&survivor).create_topics([&again], &admin_options()))
-        .unwrap_or_else(|e| panic!("CreateTopics: {e}"));
-    assert!(matches!(created.as_slice(), [Ok(_)]), "{created:?}");
+    // The quorum (two of three) still serves metadata writes, and the victim's answers never reach the leader:
+    // its log end offset, as the leader knows it, stays behind the high watermark those writes move.
+    for i in 0..3 {
+        let name = format!("after-refusal-{i}");
+        let again = NewTopic::new(&name, 1, TopicReplication::Fixed(1));
+        let created = block_on(admin(&survivor).create_topics([&again], &admin_options()))
+            .unwrap_or_else(|e| panic!("CreateTopics: {e}"));
+        assert!(matches!(created.as_slice(), [Ok(_)]), "{created:?}");
+    }
+    let mut last = None;
+    wait_for("the victim lagging in DescribeQuorum", &cluster, || {
+        last = quorum_progress(&cluster, follower, victim);
+        last.is_some_and(|(hw, leo)| hw > 0 && leo < hw)
+    });
+    // And it stays behind: the leader never hears from it.
+    std::thread::sleep(Duration::from_secs(3));
+    let (hw, leo) = quorum_progress(&cluster, follower, victim)
+        .unwrap_or_else(|| panic!("DescribeQuorum failed; before: {last:?}"));
+    assert!(leo < hw, "victim caught up: leo {leo}, hw {hw}");
 }

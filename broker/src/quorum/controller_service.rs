@@ -579,48 +579,6 @@ fn lost_leadership(reply: &ControllerReply) -> bool {
 type ConnRead = Box<dyn AsyncRead + Unpin + Send>;
 type ConnWrite = Box<dyn AsyncWrite + Unpin + Send>;
 
-/// Accepts connections on the controller listener; with `tls` (an SSL controller listener) each one starts
-/// with a TLS handshake.
-/// The SCRAM credentials a controller listener checks logins against: those of the committed image once the
-/// bootstrap entry is in it (its `metadata.version`), before that those of `bootstrap.checkpoint` — controllers
-/// of a new cluster must log in to each other before anything is committed.
-pub struct ControllerScramStore {
-    pub handle: ControllerHandle,
-    pub bootstrap: Vec<kraftwerk_controller::records::ScramCredentialRecord>,
-}
-
-impl crate::sasl::mechanism::ScramStore for ControllerScramStore {
-    fn scram_credential(
-        &self,
-        user: &str,
-        mechanism: crate::sasl::Mechanism,
-    ) -> Option<crate::sasl::mechanism::ScramCredential> {
-        use kraftwerk_controller::records::ScramMechanism;
-        let mechanism = match mechanism {
-            crate::sasl::Mechanism::ScramSha256 => ScramMechanism::Sha256,
-            crate::sasl::Mechanism::ScramSha512 => ScramMechanism::Sha512,
-            crate::sasl::Mechanism::Plain => return None,
-        };
-        let image = self.handle.image();
-        let found = if image.features().contains_key("metadata.version") {
-            image.scram_credential(user, mechanism).cloned()
-        } else {
-            self.bootstrap
-                .iter()
-                .find(|c| c.name == user && c.mechanism == mechanism)
-                .cloned()
-        };
-        found.and_then(|c| {
-            Some(crate::sasl::mechanism::ScramCredential {
-                salt: c.salt,
-                stored_key: c.stored_key,
-                server_key: c.server_key,
-                iterations: u32::try_from(c.iterations).ok()?,
-            })
-        })
-    }
-}
-
 /// SASL on the controller listener: the listener's mechanisms and users, and the listener itself (for the
 /// failed-login lines).
 #[derive(Clone)]
@@ -631,6 +589,8 @@ pub struct ControllerSasl {
     pub idle: Duration,
 }
 
+/// Accepts connections on the controller listener; with `tls` (an SSL or SASL_SSL controller listener) each one
+/// starts with a TLS handshake, then with `sasl` (SASL_PLAINTEXT, SASL_SSL) a SASL login.
 pub async fn accept_loop(
     socket: TcpListener,
     tls: Option<TlsListener>,

@@ -4,6 +4,7 @@
 //!
 //! - [`peer_transport`]: raft messages to the other voters (one connection per peer).
 //! - [`controller_service`]: the controller listener (raft in, broker requests in, Kafka clients refused).
+//! - [`controller_scram`]: the SCRAM credentials of a SASL controller listener (bootstrap, then the image).
 //! - [`controller_client`]: a broker's calls to the active controller.
 //! - [`cluster`]: [`cluster::ClusterHandle`], the metadata and controller every request handler uses.
 //! - [`lifecycle`]: register, heartbeat, controlled shutdown.
@@ -12,6 +13,7 @@
 pub mod channel;
 pub mod cluster;
 pub mod controller_client;
+pub mod controller_scram;
 pub mod controller_service;
 pub mod follower_task;
 pub mod lifecycle;

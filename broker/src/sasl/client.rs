@@ -145,11 +145,14 @@ impl SaslClientSettings {
 /// Why a node's login failed; the message names the listener, the mechanism and the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SaslClientError {
-    #[error("SASL mechanism {mechanism} is not enabled on the server (it enables {enabled:?}): check {key_hint}")]
+    #[error(
+        "SASL mechanism {mechanism} is not enabled on the server (it enables {enabled:?}): check the server's \
+         sasl.enabled.mechanisms and this node's sasl.mechanism.controller.protocol / \
+         sasl.mechanism.inter.broker.protocol"
+    )]
     UnsupportedMechanism {
         mechanism: &'static str,
         enabled: Vec<String>,
-        key_hint: &'static str,
     },
     #[error("SASL authentication as {user:?} with {mechanism} failed: {message}")]
     AuthenticationFailed {
@@ -224,8 +227,6 @@ impl SaslClient {
                     return Err(SaslClientError::UnsupportedMechanism {
                         mechanism: self.settings.mechanism.name(),
                         enabled: resp.mechanisms.iter().map(|m| m.to_string()).collect(),
-                        key_hint: "the server's sasl.enabled.mechanisms and this node's \
-                                   sasl.mechanism.controller.protocol / sasl.mechanism.inter.broker.protocol",
                     });
                 }
                 let (token, done) = self.client_step(None)?;
@@ -474,9 +475,7 @@ mod tests {
         )
         .unwrap_err();
         match &err {
-            SaslClientError::UnsupportedMechanism {
-                mechanism, enabled, ..
-            } => {
+            SaslClientError::UnsupportedMechanism { mechanism, enabled } => {
                 assert_eq!(*mechanism, "SCRAM-SHA-512");
                 assert_eq!(enabled, &vec!["PLAIN".to_string()]);
             }

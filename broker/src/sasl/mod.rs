@@ -1,6 +1,7 @@
-//! SASL on client listeners (SASL_PLAINTEXT, and SASL_SSL after the TLS handshake), as Apache Kafka's
-//! `SaslServerAuthenticator` does it: before authentication a connection may send only ApiVersions,
-//! SaslHandshake and SaslAuthenticate; then it is served as `User:<name>`.
+//! SASL on SASL_PLAINTEXT listeners, and SASL_SSL ones after the TLS handshake (client listeners, the
+//! inter-broker listener and the controller listener), as Apache Kafka's `SaslServerAuthenticator` does it: before
+//! authentication a connection may send only ApiVersions, SaslHandshake and SaslAuthenticate; then it is served as
+//! `User:<name>`. The other side, for the connections nodes make to each other, is [`client`].
 //!
 //! - [`settings`]: the listener's `sasl.*` keys and its users, read at start (a mistake stops the start).
 //! - [`jaas`]: the `sasl.jaas.config` text that names PLAIN users.

@@ -15,6 +15,7 @@ pub mod error;
 pub mod nemesis;
 pub mod netns;
 pub mod observed;
+pub mod pki;
 pub mod ports;
 pub mod properties;
 pub mod verify;

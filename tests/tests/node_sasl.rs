@@ -10,9 +10,9 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use kraftwerk_tests::pki::{write_file, TestCa};
 use kraftwerk_tests::wire::Connection;
 use kraftwerk_tests::Cluster;
 use rdkafka::admin::{NewTopic, TopicReplication};
@@ -26,29 +26,11 @@ const PLAIN_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModul
 
 /// A CA and one certificate it signed for 127.0.0.1: (CA PEM, key + certificate PEM).
 fn pki() -> (String, String) {
-    let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
-    let mut ca_params =
-        rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "kraftwerk-test-ca");
-    let ca = ca_params
-        .self_signed(&ca_key)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap_or_else(|e| panic!("{e}"));
-    let cert = params
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap_or_else(|e| panic!("{e}"));
-    (ca.pem(), format!("{}{}", key.serialize_pem(), cert.pem()))
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
-    path.display().to_string()
+    let ca = TestCa::new();
+    (
+        ca.pem(),
+        ca.issue("node", &["127.0.0.1"], None).keystore_pem(),
+    )
 }
 
 /// (leader, ISR size) of partition 0 of [`TOPIC`] as broker `via` reports it.
@@ -101,8 +83,8 @@ fn wait_for(what: &str, cluster: &Cluster, mut done: impl FnMut() -> bool) {
 fn a_cluster_whose_nodes_authenticate_each_other_with_sasl() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (ca, node) = pki();
-    let keystore = write(dir.path(), "node.pem", &node);
-    let truststore = write(dir.path(), "ca.pem", &ca);
+    let keystore = write_file(dir.path(), "node.pem", &node);
+    let truststore = write_file(dir.path(), "ca.pem", &ca);
     let mut cluster = Cluster::builder()
         .controllers(3)
         .brokers(2)

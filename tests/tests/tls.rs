@@ -10,7 +10,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
+use kraftwerk_tests::pki::{write_file, TestCa};
 use kraftwerk_tests::ports::free_ports;
 use kraftwerk_tests::wire::encode_request;
 use kraftwerk_tests::{Broker, BrokerBuilder, Cluster};
@@ -41,55 +41,19 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
-    let mut ca_params =
-        rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "kraftwerk-test-ca");
-    let ca = ca_params
-        .self_signed(&ca_key)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let server_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
-    let mut server_params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .unwrap_or_else(|e| panic!("{e}"));
-    server_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "broker");
-    let server = server_params
-        .signed_by(&server_key, &ca, &ca_key)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let client_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
-    let mut client_params =
-        rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
-    client_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "client-1");
-    let client = client_params
-        .signed_by(&client_key, &ca, &ca_key)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let expired_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
-    let mut expired_params =
-        rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| panic!("{e}"));
-    expired_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "client-expired");
-    expired_params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-    expired_params.not_after = rcgen::date_time_ymd(2001, 1, 1);
-    let expired = expired_params
-        .signed_by(&expired_key, &ca, &ca_key)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ca = TestCa::new();
+    let server = ca.issue("broker", &["127.0.0.1", "localhost"], None);
+    let client = ca.issue("client-1", &[], None);
+    let expired = ca.issue("client-expired", &[], Some(((2000, 1, 1), (2001, 1, 1))));
     Pki {
-        expired_chain: vec![expired.der().clone()],
-        expired_key_der: expired_key.serialize_der(),
         ca_pem: ca.pem(),
-        ca_der: ca.der().clone(),
-        server_pem: server.pem(),
-        server_key_pem: server_key.serialize_pem(),
-        client_chain: vec![client.der().clone()],
-        client_key_der: client_key.serialize_der(),
+        ca_der: ca.der(),
+        server_pem: server.cert_pem,
+        server_key_pem: server.key_pem,
+        client_chain: vec![client.cert_der],
+        client_key_der: client.key_der,
+        expired_chain: vec![expired.cert_der],
+        expired_key_der: expired.key_der,
     }
 }
 
@@ -201,22 +165,16 @@ fn wait_for_log(broker: &Broker, needle: &str) -> String {
     }
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {name}: {e}"));
-    path.display().to_string()
-}
-
 #[test]
 fn pem_keystore_with_required_client_certificates() {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let keystore = write(
+    let keystore = write_file(
         dir.path(),
         "broker.pem",
         &format!("{}{}", pki.server_key_pem, pki.server_pem),
     );
-    let truststore = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let truststore = write_file(dir.path(), "ca.pem", &pki.ca_pem);
     let ssl_port = free_ports(1).unwrap_or_else(|e| panic!("{e}"))[0];
     let broker = ssl_broker(
         ssl_port,
@@ -410,12 +368,12 @@ fn a_cluster_whose_controller_listener_is_mutual_tls() {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     // One certificate (SAN 127.0.0.1) for every node, as server and as client.
-    let keystore = write(
+    let keystore = write_file(
         dir.path(),
         "node.pem",
         &format!("{}{}", pki.server_key_pem, pki.server_pem),
     );
-    let truststore = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let truststore = write_file(dir.path(), "ca.pem", &pki.ca_pem);
     let cluster = Cluster::builder()
         .controllers(3)
         .brokers(2)

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod broker_configs;
 pub mod config;
 pub mod context;
+pub mod dir_lock;
 pub mod format_scram;
 pub mod group;
 pub mod group_service;

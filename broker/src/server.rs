@@ -41,6 +41,8 @@ fn all_dirs(config: &BrokerConfig) -> Vec<std::path::PathBuf> {
 pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let dirs = all_dirs(&config);
+    // Held until this function returns (the process ends): no second process may open these directories.
+    let _locks = crate::dir_lock::lock_dirs(&dirs)?;
     if default_mode
         && dirs
             .iter()

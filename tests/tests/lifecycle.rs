@@ -253,3 +253,58 @@ fn ssl_and_sasl_listeners_stop_the_start_with_a_clear_message() {
         );
     }
 }
+
+/// A second process on log directories a running broker holds stops at once and names the directory (Kafka's
+/// `.lock`), on other ports so that nothing else stands in its way; the running broker goes on serving.
+#[test]
+fn a_second_process_on_the_same_log_dirs_is_refused() {
+    let broker = Broker::start().unwrap_or_else(|e| panic!("{e}"));
+    let ports = free_ports(2).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Command::new(broker.binary())
+        .arg("--config")
+        .arg(broker.config_path())
+        .arg("--override")
+        .arg(format!(
+            "listeners=PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+            ports[0], ports[1]
+        ))
+        .arg("--override")
+        .arg(format!(
+            "advertised.listeners=PLAINTEXT://127.0.0.1:{}",
+            ports[0]
+        ))
+        .arg("--override")
+        .arg(format!("controller.quorum.voters=1@127.0.0.1:{}", ports[1]))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Without the lock it would start and keep running: give it a bounded time to refuse.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while out.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let still_running = out.try_wait().ok().flatten().is_none();
+    if still_running {
+        let _ = out.kill();
+    }
+    let out = out.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !still_running && !out.status.success(),
+        "a second process started on the same log dirs:\n{text}"
+    );
+    assert!(
+        text.contains("is in use by another process"),
+        "the message should name the locked directory:\n{text}"
+    );
+    assert!(
+        broker.metadata().is_ok(),
+        "the running broker stopped serving"
+    );
+}

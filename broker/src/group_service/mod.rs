@@ -500,7 +500,7 @@ impl Shell {
                 failed.push((p, WriteFailure::NotLeader));
                 continue;
             };
-            let isr = part.role().isr.len();
+            let isr = part.isr_len();
             if isr < min_isr {
                 tracing::warn!(
                     partition = p,

@@ -169,7 +169,7 @@ pub async fn handle(
         let outcome = partition
             .wait_for_commit(offset, Some(leader_epoch), timeout)
             .await;
-        let Some(error) = acks_all_error(outcome, partition.role().isr.len(), min_isr) else {
+        let Some(error) = acks_all_error(outcome, partition.isr_len(), min_isr) else {
             continue;
         };
         if let Some(pr) = responses
@@ -188,7 +188,7 @@ pub async fn handle(
     }
     let mut resp = ProduceResponse::default();
     resp.responses = responses;
-    if version >= LEADER_HINT_VERSION {
+    if version >= LEADER_HINT_VERSION && has_not_leader(&resp) {
         add_leader_hints(&mut resp, &ctx.controller.image(), listener);
     }
     Some(resp)
@@ -224,6 +224,16 @@ struct AcksAllWait {
 
 /// KIP-951: each partition answered NOT_LEADER_OR_FOLLOWER gets the leader and epoch the image now names,
 /// and the response the endpoints of those leaders on the client's listener.
+/// Whether any partition was answered NOT_LEADER_OR_FOLLOWER: the common, successful produce skips the hints.
+fn has_not_leader(resp: &ProduceResponse) -> bool {
+    let not_leader = code(ResponseError::NotLeaderOrFollower);
+    resp.responses.iter().any(|t| {
+        t.partition_responses
+            .iter()
+            .any(|p| p.error_code == not_leader)
+    })
+}
+
 fn add_leader_hints(resp: &mut ProduceResponse, image: &MetadataImage, listener: &str) {
     let not_leader = code(ResponseError::NotLeaderOrFollower);
     let mut leaders = BTreeSet::new();

@@ -217,6 +217,11 @@ impl Partition {
         self.log.lock().role.clone()
     }
 
+    /// The size of the ISR as this replica knows it (without copying the role, for per-request checks).
+    pub fn isr_len(&self) -> usize {
+        self.log.lock().role.isr.len()
+    }
+
     pub fn is_leader(&self) -> bool {
         self.log.lock().role.is_leader()
     }

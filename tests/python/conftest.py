@@ -167,3 +167,27 @@ def broker(tmp_path_factory, request):
     )
     if failed:
         print(f"\n===== kraftwerk log ({b.log_path}) =====\n{b.log_tail()}\n===== end =====")
+
+
+def kafka_python_round_trip(conf, topic, count=50):
+    """kafka-python with `conf` (bootstrap and security settings) produces `count` records to partition 0 of
+    `topic` with acks=all and reads them back from the start: offsets and values must be exactly those sent."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    producer = KafkaProducer(acks="all", **conf)
+    futures = [producer.send(topic, f"k-{i}".encode()) for i in range(count)]
+    producer.flush(60)
+    assert [f.get(timeout=60).offset for f in futures] == list(range(count))
+    producer.close()
+    consumer = KafkaConsumer(enable_auto_commit=False, **conf)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    got = []
+    for _ in range(60):
+        for records in consumer.poll(timeout_ms=1000).values():
+            got.extend(r.value.decode() for r in records)
+        if len(got) >= count:
+            break
+    consumer.close()
+    assert got == [f"k-{i}" for i in range(count)]

@@ -11,7 +11,7 @@ import trustme
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from conftest import Broker, free_ports
+from conftest import Broker, free_ports, kafka_python_round_trip
 
 MESSAGES = 200
 PLAIN_JAAS = (
@@ -101,28 +101,6 @@ def ck_round_trip(conf, topic):
     assert got == [f"m-{i}" for i in range(MESSAGES)]
 
 
-def kp_round_trip(conf, topic):
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KTopicPartition
-
-    producer = KafkaProducer(acks="all", **conf)
-    futures = [producer.send(topic, f"k-{i}".encode()) for i in range(50)]
-    producer.flush(60)
-    assert [f.get(timeout=60).offset for f in futures] == list(range(50))
-    producer.close()
-    consumer = KafkaConsumer(enable_auto_commit=False, **conf)
-    tp = KTopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    got = []
-    for _ in range(60):
-        for records in consumer.poll(timeout_ms=1000).values():
-            got.extend(r.value.decode() for r in records)
-        if len(got) >= 50:
-            break
-    consumer.close()
-    assert got == [f"k-{i}" for i in range(50)]
-
-
 def auth_error(conf):
     """The first error librdkafka reports for `conf`, waiting at most 30 s."""
     seen = []
@@ -152,7 +130,7 @@ def test_confluent_kafka_plain(sasl, protocol):
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
 def test_kafka_python_plain(sasl, protocol):
     _, bootstraps, ca = sasl
-    kp_round_trip(kp_conf(protocol, bootstraps[protocol], ca), f"kp-plain-{protocol.lower()}")
+    kafka_python_round_trip(kp_conf(protocol, bootstraps[protocol], ca), f"kp-plain-{protocol.lower()}")
 
 
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
@@ -213,7 +191,7 @@ def test_confluent_kafka_scram(sasl, scram_users, protocol):
 
 def test_kafka_python_scram(sasl, scram_users):
     _, bootstraps, ca = sasl
-    kp_round_trip(kp_conf("SASL_SSL", bootstraps["SASL_SSL"], ca, mechanism="SCRAM-SHA-512", user="carol",
+    kafka_python_round_trip(kp_conf("SASL_SSL", bootstraps["SASL_SSL"], ca, mechanism="SCRAM-SHA-512", user="carol",
                           password="carol-secret"), "kp-scram")
 
 

@@ -11,7 +11,7 @@ import trustme
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import Broker, free_ports
+from conftest import Broker, free_ports, kafka_python_round_trip
 
 MESSAGES = 1000
 
@@ -91,35 +91,18 @@ def test_confluent_kafka_round_trip_over_ssl(tls):
 
 
 def test_kafka_python_round_trip_over_ssl(tls):
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition as KTopicPartition
-
     _, bootstrap, paths = tls
-    topic = "py-ssl-kp"
-    ssl = dict(
-        security_protocol="SSL",
-        ssl_cafile=str(paths["ca"]),
-        ssl_certfile=str(paths["client_cert"]),
-        ssl_keyfile=str(paths["client_key"]),
+    kafka_python_round_trip(
+        dict(
+            bootstrap_servers=bootstrap,
+            security_protocol="SSL",
+            ssl_cafile=str(paths["ca"]),
+            ssl_certfile=str(paths["client_cert"]),
+            ssl_keyfile=str(paths["client_key"]),
+        ),
+        "py-ssl-kp",
+        count=100,
     )
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **ssl)
-    futures = [producer.send(topic, f"k-{i}".encode()) for i in range(100)]
-    producer.flush(60)
-    offsets = [f.get(timeout=60).offset for f in futures]
-    assert offsets == list(range(100))
-    producer.close()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **ssl)
-    tp = KTopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    got = []
-    for _ in range(60):
-        for records in consumer.poll(timeout_ms=1000).values():
-            got.extend(r.value.decode() for r in records)
-        if len(got) >= 100:
-            break
-    consumer.close()
-    assert got == [f"k-{i}" for i in range(100)]
-
 
 def test_a_client_without_a_certificate_is_refused(tls):
     broker, bootstrap, paths = tls

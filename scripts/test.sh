@@ -14,7 +14,8 @@ step() { printf '\n==> %s (t=%ss)\n' "$*" "$((SECONDS - START))"; }
 
 # --- 1. System packages (only the missing ones) --------------------------------------------------
 # kcat: the kcat integration test. C toolchain, make, perl, pkg-config: rdkafka-sys builds librdkafka
-# from source with its configure script (zlib and zstd come from crates, snappy/lz4 are bundled).
+# from source with its configure script (zlib and zstd come from crates, snappy/lz4 are bundled), and
+# libssl-dev for its SSL/SASL_SSL support.
 # python3-venv: Debian splits venv/ensurepip out of python3.
 step "checking system packages"
 missing=()
@@ -24,6 +25,8 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v perl >/dev/null 2>&1 || missing+=(perl)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+# libssl-dev: rdkafka's `ssl` feature links the system OpenSSL (openssl-sys finds it with pkg-config).
+pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
 elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

@@ -28,7 +28,8 @@ use crate::error::HarnessError;
 use crate::netns::NodeHost;
 use crate::ports::free_ports;
 use crate::properties::ServerProperties;
-use crate::wire::probe_metadata;
+use crate::security::ClientSecurity;
+use crate::wire::{probe_metadata, probe_metadata_on, Connection};
 
 /// `controller.quorum.election.timeout.ms` the harness sets (Kafka's default is 1000).
 pub const ELECTION_TIMEOUT_MS: u64 = 500;
@@ -60,7 +61,7 @@ pub enum Role {
     Combined,
     /// `process.roles=controller`: only the CONTROLLER listener.
     Controller,
-    /// `process.roles=broker`: only the PLAINTEXT listener.
+    /// `process.roles=broker`: only the client listener (PLAINTEXT unless `ClusterBuilder::client_listener` says otherwise).
     Broker,
 }
 
@@ -96,6 +97,7 @@ pub struct ClusterBuilder {
     hosts: Vec<NodeHost>,
     format_args: Vec<String>,
     broker_listener: Option<String>,
+    client_listener: Option<(String, ClientSecurity)>,
 }
 
 impl ClusterBuilder {
@@ -130,11 +132,21 @@ impl ClusterBuilder {
         self
     }
 
-    /// Every broker also listens (and advertises) `name` on a port of its own, besides the PLAINTEXT listener
+    /// Every broker also listens (and advertises) `name` on a port of its own, besides the client listener
     /// the harness and tests use; its protocol is whatever `listener.security.protocol.map` (set with
     /// [`Self::prop`]) gives it — e.g. a SASL inter-broker listener (`inter.broker.listener.name`).
     pub fn second_broker_listener(mut self, name: impl Into<String>) -> Self {
         self.broker_listener = Some(name.into());
+        self
+    }
+
+    /// The brokers' client listener (the one the harness probes and [`Cluster::bootstrap`] names) is called
+    /// `name` and reached with `security` instead of the default `PLAINTEXT` listener: the harness's wire
+    /// client does the TLS handshake and SASL/PLAIN login, and tests give [`Cluster::client_props`] to their
+    /// clients. The listener's settings (`listener.name.<name>....`, the protocol map) are set with
+    /// [`Self::prop`]; by default the map names `name` with `security`'s protocol.
+    pub fn client_listener(mut self, name: impl Into<String>, security: ClientSecurity) -> Self {
+        self.client_listener = Some((name.into(), security));
         self
     }
 
@@ -232,6 +244,7 @@ impl ClusterBuilder {
             ready_timeout: self.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
             format_args: self.format_args,
             broker_listener: self.broker_listener.map(|name| (name, extra_ports)),
+            client_listener: self.client_listener,
         };
         for (id, role, broker_port, controller_port, host) in planned {
             let cluster_id = cluster.cluster_id.clone();
@@ -260,6 +273,8 @@ pub struct ClusterNode {
     paused: bool,
     /// Length of the log file when the current process was spawned: what it logged starts here.
     log_offset: usize,
+    /// How the client listener is reached, when it is not PLAINTEXT.
+    security: Option<ClientSecurity>,
 }
 
 impl ClusterNode {
@@ -271,13 +286,13 @@ impl ClusterNode {
         self.role
     }
 
-    /// The PLAINTEXT listener, for broker roles.
+    /// The client listener, for broker roles.
     pub fn broker_addr(&self) -> Option<SocketAddr> {
         self.broker_port
             .map(|p| SocketAddr::from((self.host.addr, p)))
     }
 
-    /// `address:port` of the PLAINTEXT listener; panics on a controller-only node (a test bug).
+    /// `address:port` of the client listener; panics on a controller-only node (a test bug).
     pub fn bootstrap(&self) -> String {
         match self.broker_port {
             Some(p) => format!("{}:{p}", self.host.addr),
@@ -388,10 +403,26 @@ impl ClusterNode {
 
     /// One Metadata round trip to this broker over the harness's wire client.
     pub fn metadata(&self) -> Result<MetadataResponse, HarnessError> {
+        match &self.security {
+            None => {
+                let addr = self.broker_addr().ok_or_else(|| {
+                    HarnessError::Cluster(format!("node {} has no broker listener", self.node_id))
+                })?;
+                probe_metadata(addr, Duration::from_secs(10))
+            }
+            Some(_) => probe_metadata_on(self.connect(Duration::from_secs(10))?),
+        }
+    }
+
+    /// A wire connection to the client listener, through TLS and the SASL login when it is secured.
+    pub fn connect(&self, timeout: Duration) -> Result<Connection, HarnessError> {
         let addr = self.broker_addr().ok_or_else(|| {
             HarnessError::Cluster(format!("node {} has no broker listener", self.node_id))
         })?;
-        probe_metadata(addr, Duration::from_secs(10))
+        match &self.security {
+            None => Connection::connect(addr, timeout),
+            Some(security) => security.connect(addr, timeout),
+        }
     }
 
     fn open_log(&self) -> Result<File, HarnessError> {
@@ -579,6 +610,8 @@ pub struct Cluster {
     format_args: Vec<String>,
     /// [`ClusterBuilder::second_broker_listener`] and the port each broker was given for it.
     broker_listener: Option<(String, BTreeMap<i32, u16>)>,
+    /// [`ClusterBuilder::client_listener`].
+    client_listener: Option<(String, ClientSecurity)>,
 }
 
 impl Cluster {
@@ -643,6 +676,19 @@ impl Cluster {
             .collect()
     }
 
+    /// How clients reach the client listener (None: PLAINTEXT).
+    pub fn client_security(&self) -> Option<&ClientSecurity> {
+        self.client_listener.as_ref().map(|(_, s)| s)
+    }
+
+    /// The rdkafka settings (`security.protocol`, `ssl.ca.location`, `sasl.*`) for the client listener, as the
+    /// harness's own login; empty for PLAINTEXT.
+    pub fn client_props(&self) -> Vec<(String, String)> {
+        self.client_security()
+            .map(ClientSecurity::rdkafka_props)
+            .unwrap_or_default()
+    }
+
     /// `bootstrap.servers` naming every broker listener.
     pub fn bootstrap(&self) -> String {
         self.nodes
@@ -680,8 +726,12 @@ impl Cluster {
         props.set("controller.quorum.voters", self.voters.clone());
         props.set("controller.listener.names", "CONTROLLER");
         let mut listeners = Vec::new();
+        let (client_name, client_protocol) = match &self.client_listener {
+            Some((name, security)) => (name.as_str(), security.protocol.name()),
+            None => ("PLAINTEXT", "PLAINTEXT"),
+        };
         if role.is_broker() {
-            let mut advertised = vec![format!("PLAINTEXT://{addr}:{broker_port}")];
+            let mut advertised = vec![format!("{client_name}://{addr}:{broker_port}")];
             if let Some((name, ports)) = &self.broker_listener {
                 let port = match ports.get(&node_id) {
                     Some(p) => *p,
@@ -698,7 +748,7 @@ impl Cluster {
         props.set("listeners", listeners.join(","));
         props.set(
             "listener.security.protocol.map",
-            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            format!("{client_name}:{client_protocol},CONTROLLER:PLAINTEXT"),
         );
         props.set("log.dirs", dir.path().join("data").display().to_string());
         props.set("num.partitions", "1");
@@ -743,6 +793,7 @@ impl Cluster {
             child: None,
             paused: false,
             log_offset: 0,
+            security: self.client_listener.as_ref().map(|(_, s)| s.clone()),
         })
     }
 

@@ -18,6 +18,8 @@ pub mod observed;
 pub mod pki;
 pub mod ports;
 pub mod properties;
+pub mod security;
+pub mod security_admin;
 pub mod verify;
 pub mod wire;
 

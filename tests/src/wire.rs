@@ -1,4 +1,5 @@
-//! A minimal blocking Kafka wire client on `std::net::TcpStream`.
+//! A minimal blocking Kafka wire client on `std::net::TcpStream`, optionally inside TLS (rustls) and logged
+//! in with SASL/PLAIN (see [`crate::security::ClientSecurity`]).
 //!
 //! The harness uses it to check readiness without a full client library, and the bad-input tests use its
 //! raw half to send bytes no well-behaved client would. Messages are encoded with the `kafka-protocol`
@@ -34,31 +35,73 @@ pub enum ReadOutcome {
     TimedOut,
 }
 
+/// The byte stream under a [`Connection`]: TCP, or TLS over TCP.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// One blocking connection to a broker.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     next_correlation_id: i32,
 }
 
 impl Connection {
     /// Connects with `timeout` for the connect and for every later read/write.
     pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Self, HarnessError> {
-        let stream = TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| HarnessError::io(format!("connecting to {addr}"), e))?;
-        stream
-            .set_read_timeout(Some(timeout))
-            .and_then(|()| stream.set_write_timeout(Some(timeout)))
-            .and_then(|()| stream.set_nodelay(true))
-            .map_err(|e| HarnessError::io("configuring socket", e))?;
         Ok(Connection {
-            stream,
+            stream: Stream::Plain(tcp_connect(addr, timeout)?),
             next_correlation_id: 1,
         })
+    }
+
+    /// A connection over `stream` (TLS set up by [`crate::security`]).
+    pub(crate) fn over(stream: Stream) -> Self {
+        Connection {
+            stream,
+            next_correlation_id: 1,
+        }
     }
 
     /// Changes the read timeout for later reads.
     pub fn set_read_timeout(&self, timeout: Duration) -> Result<(), HarnessError> {
         self.stream
+            .tcp()
             .set_read_timeout(Some(timeout))
             .map_err(|e| HarnessError::io("setting read timeout", e))
     }
@@ -130,14 +173,27 @@ impl Connection {
     /// Closes our write half, so the broker sees EOF while we can still read its answer.
     pub fn shutdown_write(&self) -> Result<(), HarnessError> {
         self.stream
+            .tcp()
             .shutdown(std::net::Shutdown::Write)
             .map_err(|e| HarnessError::io("shutting down write half", e))
     }
 }
 
+/// TCP connect with `timeout` for the connect and every later read/write.
+pub(crate) fn tcp_connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, HarnessError> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| HarnessError::io(format!("connecting to {addr}"), e))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .and_then(|()| stream.set_nodelay(true))
+        .map_err(|e| HarnessError::io("configuring socket", e))?;
+    Ok(stream)
+}
+
 /// `Ok(None)` when the buffer was filled, else the outcome that stopped it.
 fn read_exact_or_outcome(
-    stream: &mut TcpStream,
+    stream: &mut impl Read,
     buf: &mut [u8],
 ) -> Result<Option<ReadOutcome>, HarnessError> {
     let mut filled = 0;
@@ -156,6 +212,8 @@ fn read_exact_or_outcome(
                     ErrorKind::ConnectionReset
                         | ErrorKind::ConnectionAborted
                         | ErrorKind::BrokenPipe
+                        // rustls: the peer closed without a close_notify.
+                        | ErrorKind::UnexpectedEof
                 ) =>
             {
                 return Ok(Some(ReadOutcome::Closed))
@@ -204,7 +262,11 @@ pub fn probe_metadata(
     addr: SocketAddr,
     timeout: Duration,
 ) -> Result<MetadataResponse, HarnessError> {
-    let mut conn = Connection::connect(addr, timeout)?;
+    probe_metadata_on(Connection::connect(addr, timeout)?)
+}
+
+/// [`probe_metadata`] over a connection already set up (TLS, SASL login).
+pub fn probe_metadata_on(mut conn: Connection) -> Result<MetadataResponse, HarnessError> {
     let versions = conn.request(0, &ApiVersionsRequest::default())?;
     if versions.error_code != 0 {
         return Err(HarnessError::Protocol(format!(

@@ -25,7 +25,7 @@ fn kcat() -> Option<&'static str> {
 }
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) {
-    // cargo test puts rdkafka-sys's own librdkafka build (no OpenSSL) on LD_LIBRARY_PATH; kcat must load the
+    // cargo test puts rdkafka-sys's own librdkafka build (another version) on LD_LIBRARY_PATH; kcat must load the
     // system librdkafka it was built against.
     let mut child = Command::new("kcat")
         .env_remove("LD_LIBRARY_PATH")

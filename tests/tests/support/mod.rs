@@ -37,15 +37,32 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 
 /// Base client config for `bootstrap`.
 pub fn client_config(bootstrap: &str) -> ClientConfig {
+    client_config_with(bootstrap, &[])
+}
+
+/// Base client config for `bootstrap` plus `props` (a secured listener's `security.protocol`, `ssl.*` and
+/// `sasl.*`: `Cluster::client_props`, `ClientSecurity::rdkafka_props`).
+pub fn client_config_with(bootstrap: &str, props: &[(String, String)]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
         .set("socket.timeout.ms", "30000")
         .set("api.version.request.timeout.ms", "10000");
+    for (k, v) in props {
+        c.set(k.as_str(), v.as_str());
+    }
     c
 }
 
 pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    client_config(bootstrap)
+    admin_with(bootstrap, &[])
+}
+
+/// [`admin`] with extra client settings.
+pub fn admin_with(
+    bootstrap: &str,
+    props: &[(String, String)],
+) -> AdminClient<DefaultClientContext> {
+    client_config_with(bootstrap, props)
         .create()
         .unwrap_or_else(|e| panic!("creating admin client: {e}"))
 }
@@ -132,7 +149,12 @@ pub fn partition_count(bootstrap: &str, topic: &str) -> Option<usize> {
 /// A consumer for manual assignment. librdkafka refuses `assign` without a group.id ("Unknown
 /// group"), so it gets one, but it never joins the group or commits offsets.
 pub fn consumer(bootstrap: &str) -> BaseConsumer {
-    client_config(bootstrap)
+    consumer_with(bootstrap, &[])
+}
+
+/// [`consumer`] with extra client settings.
+pub fn consumer_with(bootstrap: &str, props: &[(String, String)]) -> BaseConsumer {
+    client_config_with(bootstrap, props)
         .set("group.id", "kraftwerk-tests-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
@@ -144,7 +166,17 @@ pub fn consumer(bootstrap: &str) -> BaseConsumer {
 /// Reads every partition of `topic` from the beginning up to the high watermark found at the start.
 /// Errors if the low watermark is not 0 or the data does not arrive within `timeout`.
 pub fn consume_all(bootstrap: &str, topic: &str, timeout: Duration) -> Result<ConsumedLog, String> {
-    let consumer = consumer(bootstrap);
+    consume_all_with(bootstrap, &[], topic, timeout)
+}
+
+/// [`consume_all`] with extra client settings.
+pub fn consume_all_with(
+    bootstrap: &str,
+    props: &[(String, String)],
+    topic: &str,
+    timeout: Duration,
+) -> Result<ConsumedLog, String> {
+    let consumer = consumer_with(bootstrap, props);
     let md = consumer
         .fetch_metadata(Some(topic), TIMEOUT)
         .map_err(|e| format!("metadata for {topic}: {e}"))?;

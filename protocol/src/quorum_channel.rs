@@ -149,27 +149,59 @@ pub fn decode_hello(body: &[u8]) -> Result<Hello, HelloError> {
 /// Longest refusal text carried in an ack.
 const MAX_REFUSAL_LEN: usize = 4096;
 
-/// The server's answer to a hello: accepted, or refused with a message for the operator (the cluster ids
-/// differ, the sender is not a voter, ...). The refused side logs the message and stops retrying blindly.
-pub fn encode_ack(result: Result<(), &str>) -> Vec<u8> {
-    match result {
-        Ok(()) => framed(&[0]),
-        Err(why) => {
-            let why = why.as_bytes();
-            let mut body = vec![1];
-            body.extend_from_slice(&why[..why.len().min(MAX_REFUSAL_LEN)]);
-            framed(&body)
+/// Why a hello was refused, with a message for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A configuration that cannot work (the cluster ids differ, the sender is not a voter, ...): the refused
+    /// side logs it and stops retrying blindly.
+    Misconfigured(String),
+    /// The sender's principal may not send this traffic (no CLUSTER_ACTION on the cluster with the authorizer
+    /// on): fixed at run time by an ACL, so the refused side logs it and keeps retrying.
+    Unauthorized(String),
+}
+
+impl Refusal {
+    pub fn message(&self) -> &str {
+        match self {
+            Refusal::Misconfigured(m) | Refusal::Unauthorized(m) => m,
         }
     }
 }
 
-/// Decodes an ack frame body: `Ok(Ok(()))` accepted, `Ok(Err(message))` refused.
-pub fn decode_ack(body: &[u8]) -> Result<Result<(), String>, HelloError> {
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// The server's answer to a hello: accepted (`0`), or refused with a message for the operator: a
+/// misconfiguration (`1`) or a principal that is not authorized (`2`).
+pub fn encode_ack(result: Result<(), &Refusal>) -> Vec<u8> {
+    let (code, why) = match result {
+        Ok(()) => return framed(&[0]),
+        Err(Refusal::Misconfigured(why)) => (1, why),
+        Err(Refusal::Unauthorized(why)) => (2, why),
+    };
+    let why = why.as_bytes();
+    let mut body = vec![code];
+    // Cut on a character boundary, so the other side logs valid text.
+    let mut end = why.len().min(MAX_REFUSAL_LEN);
+    while end > 0 && std::str::from_utf8(&why[..end]).is_err() {
+        end -= 1;
+    }
+    body.extend_from_slice(&why[..end]);
+    framed(&body)
+}
+
+/// Decodes an ack frame body: `Ok(Ok(()))` accepted, `Ok(Err(refusal))` refused.
+pub fn decode_ack(body: &[u8]) -> Result<Result<(), Refusal>, HelloError> {
+    let text = |why: &[u8]| String::from_utf8_lossy(why).into_owned();
     match body.split_first() {
         Some((0, [])) => Ok(Ok(())),
         Some((1, why)) if why.len() <= MAX_REFUSAL_LEN => {
-            Ok(Err(String::from_utf8_lossy(why).into_owned()))
+            Ok(Err(Refusal::Misconfigured(text(why))))
         }
+        Some((2, why)) if why.len() <= MAX_REFUSAL_LEN => Ok(Err(Refusal::Unauthorized(text(why)))),
         _ => Err(HelloError::Malformed("bad hello acknowledgement")),
     }
 }
@@ -236,10 +268,24 @@ mod tests {
     #[test]
     fn ack_round_trip() {
         assert_eq!(decode_ack(&encode_ack(Ok(()))[4..]), Ok(Ok(())));
+        let misconfigured = Refusal::Misconfigured("cluster id differs".into());
         assert_eq!(
-            decode_ack(&encode_ack(Err("cluster id differs"))[4..]),
-            Ok(Err("cluster id differs".to_string()))
+            decode_ack(&encode_ack(Err(&misconfigured))[4..]),
+            Ok(Err(misconfigured))
         );
+        let unauthorized = Refusal::Unauthorized("User:b lacks CLUSTER_ACTION".into());
+        assert_eq!(
+            decode_ack(&encode_ack(Err(&unauthorized))[4..]),
+            Ok(Err(unauthorized))
+        );
+        // A long message is cut to the limit on a character boundary.
+        let long = Refusal::Misconfigured("é".repeat(MAX_REFUSAL_LEN));
+        match decode_ack(&encode_ack(Err(&long))[4..]) {
+            Ok(Err(Refusal::Misconfigured(m))) => {
+                assert!(m.len() <= MAX_REFUSAL_LEN && m.chars().all(|c| c == 'é'))
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(decode_ack(&[]).is_err());
         assert!(decode_ack(&[0, 1]).is_err());
         assert!(decode_ack(&[7]).is_err());

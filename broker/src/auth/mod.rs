@@ -5,11 +5,13 @@
 //!   when the image's ACL map changes.
 //! - [`RequestAuth`]: one request's view (its principal and address), what handlers ask.
 //! - [`checks`]: which resources and operations each API needs, in one place.
+//! - [`inter_node`]: the rule for the traffic between nodes on the controller listener (CLUSTER_ACTION).
 //!
 //! Everything depends only on the connection's principal string (`User:ANONYMOUS`, a certificate
 //! subject, a SASL user), never on how it was authenticated.
 
 pub mod index;
+pub mod inter_node;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -99,6 +101,20 @@ impl Authorizer {
             );
         }
         cache.1.clone()
+    }
+
+    /// Whether `principal` connecting from `host` may send inter-node traffic to this controller, by the ACLs of
+    /// `image` (the controller's own): super users always, others with CLUSTER_ACTION on the cluster once the
+    /// image holds the metadata log's ACLs (it has a `metadata.version`).
+    pub fn authorize_inter_node(
+        &self,
+        image: &MetadataImage,
+        principal: &str,
+        host: IpAddr,
+    ) -> Result<(), inter_node::Denial> {
+        let loaded = image.features().contains_key("metadata.version");
+        let index = self.index_for(image);
+        inter_node::authorize(&self.rules, &index, Requester { principal, host }, loaded)
     }
 }
 

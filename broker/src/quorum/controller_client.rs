@@ -5,6 +5,8 @@
 //! raft node's view in a combined node), otherwise each voter in turn; a NOT_CONTROLLER answer names the
 //! leader when known and the request is sent again there, until the deadline. A controller that refuses our
 //! hello (another cluster id) ends the call at once with its reason: retrying cannot fix a misconfiguration.
+//! One that refuses our principal (no CLUSTER_ACTION with its authorizer on) is logged once and retried until
+//! the deadline: a grant fixes it at run time.
 
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -15,7 +17,7 @@ use tokio::time::Instant;
 
 use kraftwerk_controller::rpc::{self, ControllerReply, ControllerRequest, ReplyFrame};
 use kraftwerk_controller::ControllerHandle;
-use kraftwerk_protocol::quorum_channel::{decode_ack, framed_hello, ChannelKind, Hello};
+use kraftwerk_protocol::quorum_channel::{decode_ack, framed_hello, ChannelKind, Hello, Refusal};
 
 use super::channel::{write_frame, FrameReader};
 use super::peer_transport::PeerAddr;
@@ -23,6 +25,8 @@ use crate::tls::{PeerConnector, PeerStream};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Pause after a controller refused our principal: an operator has to grant it, so no point in hurrying.
+const UNAUTHORIZED_PAUSE: Duration = Duration::from_secs(1);
 
 /// Why a call to the active controller failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -180,11 +184,27 @@ impl ControllerClient {
                         *self.last_auth_failure.lock() = None;
                         *conn = Some(c)
                     }
-                    Ok(Err(reason)) => {
+                    Ok(Err(Refusal::Misconfigured(reason))) => {
                         return Err(ClientError::Refused {
                             node: target.node_id,
                             reason,
                         })
+                    }
+                    Ok(Err(Refusal::Unauthorized(reason))) => {
+                        // Logged once per distinct reason (the same slot as refused logins: one or the other
+                        // is the current problem).
+                        {
+                            let mut last = self.last_auth_failure.lock();
+                            if last.as_deref() != Some(&reason) {
+                                tracing::error!(
+                                    controller = target.node_id,
+                                    "the controller refused this node: {reason}"
+                                );
+                                *last = Some(reason);
+                            }
+                        }
+                        tokio::time::sleep(UNAUTHORIZED_PAUSE).await;
+                        continue;
                     }
                     Err(e) => {
                         if e.kind() == crate::tls::connector::AUTHENTICATION_FAILED {
@@ -251,7 +271,7 @@ impl ControllerClient {
         self.conns[i].lock().await
     }
 
-    async fn connect(&self, target: &PeerAddr) -> std::io::Result<Result<Conn, String>> {
+    async fn connect(&self, target: &PeerAddr) -> std::io::Result<Result<Conn, Refusal>> {
         let stream = self
             .connector
             .connect(&target.host, target.port, CONNECT_TIMEOUT)

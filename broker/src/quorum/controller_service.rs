@@ -8,6 +8,12 @@
 //! The first frame of a connection decides what it is (see `kraftwerk_protocol::quorum_channel`). A hello from
 //! another cluster, or a raft hello from a node that is not in our voter list, is refused with a message the
 //! other side logs, and logged here too, once per connection.
+//!
+//! With an authorizer (`authorizer.class.name`), both channels are Kafka's inter-node APIs, which need
+//! CLUSTER_ACTION on the cluster (`auth::inter_node`): the connection's principal (its SASL user, its TLS
+//! certificate's subject, or `User:ANONYMOUS`) is checked at the hello and again for every message, so a revoked
+//! grant takes effect on the open channels too. A refusal is answered with a message the other side logs (and
+//! retries: an ACL can fix it at run time), and logged here once a minute per sender.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,7 +36,9 @@ use kraftwerk_controller::rpc::{
 };
 use kraftwerk_controller::transport::decode_raft_message;
 use kraftwerk_controller::{ControllerError, ControllerHandle, TopicResult};
-use kraftwerk_protocol::quorum_channel::{decode_hello, encode_ack, is_hello, ChannelKind, Hello};
+use kraftwerk_protocol::quorum_channel::{
+    decode_hello, encode_ack, is_hello, ChannelKind, Hello, Refusal,
+};
 use kraftwerk_protocol::request::{decode_request, DecodeError};
 use kraftwerk_protocol::response::{encode_response, unsupported_api_versions_response};
 use kraftwerk_protocol::versions::SupportedApis;
@@ -38,6 +46,7 @@ use kraftwerk_protocol::{ApiKey, RequestKind, ResponseKind};
 
 use super::channel::{write_frame, ChannelError, FrameReader, MAX_FETCH_BYTES};
 use super::voter_apis;
+use crate::auth::inter_node::{self, InterNodeTraffic};
 use crate::config::BrokerConfig;
 use crate::handlers::describe_quorum;
 
@@ -62,7 +71,19 @@ pub struct ControllerService {
     kafka_apis: SupportedApis,
     /// `bootstrap.checkpoint` of this node's metadata directory: what the first active controller writes.
     bootstrap: Vec<kraftwerk_controller::records::MetadataRecord>,
+    /// `authorizer.class.name` and its rules: the inter-node channels need CLUSTER_ACTION (None: no authorizer).
+    authorizer: Option<crate::auth::Authorizer>,
+    /// When each refused sender (principal, node, channel kind) was last logged, so a sender retrying every
+    /// 100 ms is logged once a minute.
+    refusals_logged: Mutex<HashMap<(String, i32, InterNodeTraffic), Instant>>,
 }
+
+/// Kafka's CLUSTER_AUTHORIZATION_FAILED.
+const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+/// How often a sender's refusal is logged again while it keeps retrying.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
+/// Senders whose refusals are remembered at most (older entries are dropped first).
+const MAX_REFUSALS_TRACKED: usize = 1024;
 
 impl ControllerService {
     pub fn new(
@@ -94,7 +115,46 @@ impl ControllerService {
             observers: Mutex::new(HashMap::new()),
             kafka_apis,
             bootstrap,
+            authorizer: config.authorizer.as_ref().map(crate::auth::Authorizer::new),
+            refusals_logged: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether `principal` (connected from `peer` as node `from_node`) may send `traffic`; the refusal message
+    /// when not, logged here (at most once a minute per sender).
+    fn authorize_inter_node(
+        &self,
+        principal: &str,
+        peer: SocketAddr,
+        from_node: i32,
+        traffic: InterNodeTraffic,
+    ) -> Result<(), String> {
+        let Some(authorizer) = &self.authorizer else {
+            return Ok(());
+        };
+        let image = self.handle.image();
+        let Err(denial) = authorizer.authorize_inter_node(&image, principal, peer.ip()) else {
+            return Ok(());
+        };
+        let why =
+            inter_node::refusal_message(denial, principal, from_node, &self.listener_name, traffic);
+        let now = Instant::now();
+        let mut logged = self.refusals_logged.lock();
+        let key = (principal.to_string(), from_node, traffic);
+        let due = logged
+            .get(&key)
+            .is_none_or(|at| now.saturating_duration_since(*at) >= REFUSAL_LOG_INTERVAL);
+        if due {
+            if logged.len() >= MAX_REFUSALS_TRACKED {
+                logged.retain(|_, at| now.saturating_duration_since(*at) < REFUSAL_LOG_INTERVAL);
+            }
+            if logged.len() < MAX_REFUSALS_TRACKED {
+                logged.insert(key, now);
+            }
+            drop(logged);
+            warn!(%peer, "refusing node {from_node}: {why}");
+        }
+        Err(why)
     }
 
     fn check_hello(&self, hello: &Hello) -> Result<(), String> {
@@ -608,16 +668,16 @@ pub async fn accept_loop(
                 let sasl = sasl.clone();
                 tokio::spawn(
                     async move {
-                        let (mut rd, wr): (ConnRead, ConnWrite) = match tls {
+                        let (mut rd, wr, principal): (ConnRead, ConnWrite, String) = match tls {
                             None => {
                                 let (rd, wr) = stream.into_split();
-                                (Box::new(rd), Box::new(wr))
+                                (Box::new(rd), Box::new(wr), crate::tls::principal::ANONYMOUS.to_string())
                             }
                             Some(tls) => match tls.accept(stream).await {
                                 Ok((stream, principal)) => {
                                     debug!(%principal, "TLS handshake done");
                                     let (rd, wr) = tokio::io::split(stream);
-                                    (Box::new(rd), Box::new(wr))
+                                    (Box::new(rd), Box::new(wr), principal)
                                 }
                                 Err(e) => {
                                     warn!(error = %e, "closing connection: TLS handshake failed on the controller listener {}", svc.listener_name);
@@ -626,8 +686,8 @@ pub async fn accept_loop(
                             },
                         };
                         let mut buf = BytesMut::with_capacity(8 * 1024);
-                        let wr = match sasl {
-                            None => wr,
+                        let (wr, principal) = match sasl {
+                            None => (wr, principal),
                             Some(sasl) => {
                                 let mut out = tokio::io::BufWriter::new(wr);
                                 let Some(principal) = crate::network::sasl_exchange::authenticate(
@@ -648,10 +708,10 @@ pub async fn accept_loop(
                                 };
                                 debug!(%principal, "SASL authentication done");
                                 // Every reply was flushed, so nothing is lost with the buffer.
-                                out.into_inner()
+                                (out.into_inner(), principal)
                             }
                         };
-                        serve(rd, wr, buf, peer, svc).await
+                        serve(rd, wr, buf, Peer { addr: peer, principal }, svc).await
                     }
                     .instrument(span),
                 );
@@ -664,13 +724,20 @@ pub async fn accept_loop(
     }
 }
 
+/// Who is at the other end of a connection: its address and the principal it authenticated as.
+struct Peer {
+    addr: SocketAddr,
+    principal: String,
+}
+
 async fn serve(
     rd: ConnRead,
     mut wr: ConnWrite,
     buf: BytesMut,
-    peer: SocketAddr,
+    who: Peer,
     svc: Arc<ControllerService>,
 ) {
+    let peer = who.addr;
     let mut reader = FrameReader::with_buffer(rd, buf);
     let first = match tokio::time::timeout(FIRST_FRAME_TIMEOUT, reader.next()).await {
         Ok(Ok(frame)) => frame,
@@ -688,21 +755,41 @@ async fn serve(
         }
     };
     if !is_hello(&first) {
-        serve_kafka(first, reader, wr, &svc, peer).await;
+        serve_kafka(first, reader, wr, &svc, &who).await;
         return;
     }
     let hello = match decode_hello(&first) {
         Ok(hello) => hello,
         Err(e) => {
             warn!(%peer, error = %e, "refusing a quorum connection");
-            let _ = wr.write_all(&encode_ack(Err(&e.to_string()))).await;
+            let _ = wr
+                .write_all(&encode_ack(Err(&Refusal::Misconfigured(e.to_string()))))
+                .await;
             let _ = wr.flush().await;
             return;
         }
     };
     if let Err(why) = svc.check_hello(&hello) {
         tracing::error!(%peer, "refusing a quorum connection: {why}");
-        let _ = wr.write_all(&encode_ack(Err(&why))).await;
+        let _ = wr
+            .write_all(&encode_ack(Err(&Refusal::Misconfigured(why))))
+            .await;
+        let _ = wr.flush().await;
+        return;
+    }
+    let traffic = match hello.kind {
+        ChannelKind::Raft => InterNodeTraffic::Raft,
+        ChannelKind::Controller => InterNodeTraffic::Controller,
+    };
+    let sender = Sender {
+        who: &who,
+        node: hello.from_node,
+        traffic,
+    };
+    if let Err(why) = sender.authorized(&svc) {
+        let _ = wr
+            .write_all(&encode_ack(Err(&Refusal::Unauthorized(why))))
+            .await;
         let _ = wr.flush().await;
         return;
     }
@@ -710,12 +797,31 @@ async fn serve(
         return;
     }
     match hello.kind {
-        ChannelKind::Raft => serve_raft(reader, &svc, hello.from_node).await,
-        ChannelKind::Controller => serve_requests(reader, wr, &svc, hello.from_node).await,
+        ChannelKind::Raft => serve_raft(reader, &svc, sender).await,
+        ChannelKind::Controller => serve_requests(reader, wr, &svc, sender).await,
     }
 }
 
-async fn serve_raft(mut reader: FrameReader<ConnRead>, svc: &ControllerService, from: i32) {
+/// The sender of a channel that was accepted: checked again for every message it sends.
+#[derive(Clone, Copy)]
+struct Sender<'a> {
+    who: &'a Peer,
+    node: i32,
+    traffic: InterNodeTraffic,
+}
+
+impl Sender<'_> {
+    fn authorized(&self, svc: &ControllerService) -> Result<(), String> {
+        svc.authorize_inter_node(&self.who.principal, self.who.addr, self.node, self.traffic)
+    }
+}
+
+async fn serve_raft(
+    mut reader: FrameReader<ConnRead>,
+    svc: &ControllerService,
+    sender: Sender<'_>,
+) {
+    let from = sender.node;
     let expected_from = u64::try_from(from).map_or(0, |id| id + 1);
     loop {
         let frame = match reader.next().await {
@@ -725,6 +831,11 @@ async fn serve_raft(mut reader: FrameReader<ConnRead>, svc: &ControllerService, 
                 return;
             }
         };
+        // A grant revoked while the channel is open: the message is dropped and the channel closed (the peer
+        // redials and is refused at its hello, with the reason).
+        if sender.authorized(svc).is_err() {
+            return;
+        }
         match decode_raft_message(&frame) {
             Ok(message) if message.from == expected_from => svc.handle.step(message),
             Ok(message) => {
@@ -747,8 +858,9 @@ async fn serve_requests(
     mut reader: FrameReader<ConnRead>,
     mut wr: ConnWrite,
     svc: &ControllerService,
-    from: i32,
+    sender: Sender<'_>,
 ) {
+    let from = sender.node;
     loop {
         let frame = match reader.next().await {
             Ok(frame) => frame,
@@ -757,6 +869,9 @@ async fn serve_requests(
                 return;
             }
         };
+        if sender.authorized(svc).is_err() {
+            return;
+        }
         let request = match rpc::decode::<ControllerRequest>(&frame) {
             Ok(r) => r,
             Err(e) => {
@@ -785,14 +900,33 @@ async fn serve_requests(
 
 /// A Kafka client on the controller listener. As on Apache Kafka's controllers, ApiVersions and DescribeQuorum
 /// are answered (so `kafka-metadata-quorum --bootstrap-controller` works); anything else is a client pointed
-/// at the wrong port: one log line saying so, and the connection is closed.
+/// at the wrong port: one log line saying so, and the connection is closed. With an authorizer each API needs
+/// what Kafka's `ControllerApis` asks of the principal: DESCRIBE on the cluster for DescribeQuorum, ALTER for
+/// DescribeCluster, AddRaftVoter and RemoveRaftVoter, CLUSTER_ACTION for UpdateRaftVoter; a refusal is answered
+/// CLUSTER_AUTHORIZATION_FAILED.
 async fn serve_kafka(
     first: bytes::Bytes,
     mut reader: FrameReader<ConnRead>,
     mut wr: ConnWrite,
     svc: &ControllerService,
-    peer: SocketAddr,
+    who: &Peer,
 ) {
+    use kafka_protocol::protocol::StrBytes;
+    use kraftwerk_controller::acl::AclOperation;
+    let peer = who.addr;
+    let allowed = |op: AclOperation| match &svc.authorizer {
+        None => true,
+        Some(a) => {
+            crate::auth::RequestAuth::new(Some(a), &svc.handle.image(), &who.principal, peer.ip())
+                .allows_cluster(op)
+        }
+    };
+    let denied = |op: AclOperation| {
+        Some(format!(
+            "{} may not do {op} on the cluster (controller listener {})",
+            who.principal, svc.listener_name
+        ))
+    };
     let mut frame = first;
     loop {
         let request = match decode_request(frame) {
@@ -830,6 +964,54 @@ async fn serve_kafka(
         let body = match request.body {
             RequestKind::ApiVersions(_) if svc.kafka_apis.is_supported(api_key, version) => {
                 ResponseKind::ApiVersions(svc.kafka_apis.api_versions_response())
+            }
+            RequestKind::DescribeQuorum(_)
+                if svc.kafka_apis.is_supported(api_key, version)
+                    && !allowed(AclOperation::Describe) =>
+            {
+                let mut resp = kafka_protocol::messages::DescribeQuorumResponse::default();
+                resp.error_code = CLUSTER_AUTHORIZATION_FAILED;
+                if version >= 2 {
+                    resp.error_message = denied(AclOperation::Describe).map(StrBytes::from_string);
+                }
+                ResponseKind::DescribeQuorum(resp)
+            }
+            RequestKind::DescribeCluster(_)
+                if svc.kafka_apis.is_supported(api_key, version)
+                    && !allowed(AclOperation::Alter) =>
+            {
+                let mut resp = kafka_protocol::messages::DescribeClusterResponse::default();
+                resp.error_code = CLUSTER_AUTHORIZATION_FAILED;
+                resp.error_message = denied(AclOperation::Alter).map(StrBytes::from_string);
+                ResponseKind::DescribeCluster(resp)
+            }
+            RequestKind::AddRaftVoter(_)
+                if svc.kafka_apis.is_supported(api_key, version)
+                    && !allowed(AclOperation::Alter) =>
+            {
+                ResponseKind::AddRaftVoter(voter_apis::add_response((
+                    CLUSTER_AUTHORIZATION_FAILED,
+                    denied(AclOperation::Alter),
+                )))
+            }
+            RequestKind::RemoveRaftVoter(_)
+                if svc.kafka_apis.is_supported(api_key, version)
+                    && !allowed(AclOperation::Alter) =>
+            {
+                ResponseKind::RemoveRaftVoter(voter_apis::remove_response((
+                    CLUSTER_AUTHORIZATION_FAILED,
+                    denied(AclOperation::Alter),
+                )))
+            }
+            RequestKind::UpdateRaftVoter(_)
+                if svc.kafka_apis.is_supported(api_key, version)
+                    && !allowed(AclOperation::ClusterAction) =>
+            {
+                ResponseKind::UpdateRaftVoter(voter_apis::update_response(
+                    (CLUSTER_AUTHORIZATION_FAILED, None),
+                    svc.handle.leader_id().unwrap_or(-1),
+                    -1,
+                ))
             }
             RequestKind::DescribeQuorum(r) if svc.kafka_apis.is_supported(api_key, version) => {
                 ResponseKind::DescribeQuorum(if describe_quorum::asks_for_metadata_partition(&r) {

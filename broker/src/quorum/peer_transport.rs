@@ -252,7 +252,9 @@ async fn connect(
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     match decode_ack(&ack) {
         Ok(Ok(())) => Ok(Ok(stream)),
-        Ok(Err(refusal)) => Ok(Err(refusal)),
+        // Both kinds are logged and redialled with backoff: a misconfiguration needs an operator, a missing
+        // CLUSTER_ACTION an ACL, and raft must resume as soon as either is fixed.
+        Ok(Err(refusal)) => Ok(Err(refusal.to_string())),
         Err(e) => Err(std::io::Error::other(e.to_string())),
     }
 }

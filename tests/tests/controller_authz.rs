@@ -1,0 +1,179 @@
+//! Authorization on the controller listener: with the authorizer on, a node's inter-node requests (here a
+//! broker's registration, heartbeats and metadata fetches) need its principal to be a super user or to be allowed
+//! CLUSTER_ACTION on the cluster, as Kafka's controllers require.
+//!
+//! One controller and broker 100 (whose controller-listener principal `User:node100` is a super user) form the
+//! cluster; broker 101 logs in as `User:node101`, which is neither: it cannot register, both sides log one line
+//! naming the principal, the listener and the fix, and it registers once CLUSTER_ACTION is granted with
+//! CreateAcls.
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kraftwerk_tests::security::{ClientSecurity, SaslLogin, SecurityProtocol};
+use kraftwerk_tests::security_admin::{create_acls, Acl, OP_CLUSTER_ACTION, RESOURCE_CLUSTER};
+use kraftwerk_tests::{Cluster, HarnessError};
+
+/// Every node logs in to the controller listener as `node<id>`; the controller knows the three users.
+const CONTROLLER_JAAS: &str = "org.apache.kafka.common.security.plain.PlainLoginModule required \
+     username=\"node{id}\" password=\"node{id}-secret\" user_node1=\"node1-secret\" \
+     user_node100=\"node100-secret\" user_node101=\"node101-secret\";";
+const REFUSAL: &str =
+    "User:node101 (node 101) on controller listener CONTROLLER may not send controller \
+                       requests";
+const FIX: &str = "lacks CLUSTER_ACTION on the cluster; add User:node101 to super.users or grant \
+                   CLUSTER_ACTION on the cluster";
+
+/// DescribeQuorum v2 asked of the controller listener, logged in as `node<id>`: the answer's error code.
+fn describe_quorum_as(cluster: &Cluster, id: i32) -> i16 {
+    let login = ClientSecurity {
+        protocol: SecurityProtocol::SaslPlaintext,
+        ca_pem: None,
+        sasl: Some(SaslLogin {
+            mechanism: "PLAIN".into(),
+            username: format!("node{id}"),
+            password: format!("node{id}-secret"),
+        }),
+    };
+    let addr = cluster
+        .node(1)
+        .controller_addr()
+        .unwrap_or_else(|| panic!("node 1 has no controller listener"));
+    let mut conn = login
+        .connect(addr, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("logging in as node{id}: {e}"));
+    let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    conn.request(2, &request)
+        .unwrap_or_else(|e| panic!("DescribeQuorum as node{id}: {e}"))
+        .error_code
+}
+
+fn wait_for(what: &str, cluster: &Cluster, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{what} did not happen\n{}", cluster.log_tails(6000));
+}
+
+#[test]
+fn a_broker_without_cluster_action_cannot_register_until_granted() {
+    let mut cluster = Cluster::builder()
+        .controllers(1)
+        .brokers(1)
+        .prop(
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        )
+        .prop("listener.name.controller.sasl.enabled.mechanisms", "PLAIN")
+        .prop("sasl.mechanism.controller.protocol", "PLAIN")
+        .prop(
+            "listener.name.controller.plain.sasl.jaas.config",
+            CONTROLLER_JAAS,
+        )
+        .prop(
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        )
+        // The test's clients and the brokers' replica fetches use the PLAINTEXT listener, as User:ANONYMOUS.
+        .prop("super.users", "User:node1;User:node100;User:ANONYMOUS")
+        .start()
+        .unwrap_or_else(|e| panic!("starting the cluster: {e}"));
+    let cluster_id = cluster.cluster_id().to_string();
+    cluster
+        .add_broker(101, &cluster_id)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning broker 101: {e}"));
+
+    // Refused, and both sides say who, where, and what to do.
+    wait_for(
+        "the refusal in broker 101's log",
+        &cluster,
+        Duration::from_secs(60),
+        || {
+            let log = cluster.node(101).log_contents();
+            log.contains("the controller refused this node")
+                && log.contains(REFUSAL)
+                && log.contains(FIX)
+        },
+    );
+    wait_for(
+        "the refusal in the controller's log",
+        &cluster,
+        Duration::from_secs(30),
+        || {
+            let log = cluster.node(1).log_contents();
+            log.contains("refusing node 101") && log.contains(REFUSAL) && log.contains(FIX)
+        },
+    );
+    // It keeps retrying without registering (broker 100 lists only itself) and without flooding the logs.
+    std::thread::sleep(Duration::from_secs(4));
+    let md = cluster
+        .node(100)
+        .metadata()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        kraftwerk_tests::cluster::broker_ids(&md),
+        [100].into_iter().collect()
+    );
+    assert!(cluster.node_mut(101).is_running(), "broker 101 gave up");
+    let broker_lines = cluster.node(101).log_contents().matches(FIX).count();
+    let controller_lines = cluster.node(1).log_contents().matches(FIX).count();
+    // One line per controller client of the broker (registration and heartbeats; the metadata fetches), and one
+    // per refused channel kind on the controller, within a minute.
+    assert!(
+        (1..=2).contains(&broker_lines),
+        "{broker_lines} refusal lines in broker 101's log"
+    );
+    assert_eq!(controller_lines, 1, "refusal lines in the controller's log");
+    for id in [101, 1] {
+        let log = cluster.node(id).log_contents();
+        let line = log.lines().find(|l| l.contains(FIX)).unwrap_or_default();
+        println!("node {id}: {line}");
+    }
+
+    // Kafka clients on the controller listener are authorized as Kafka's controllers do: DescribeQuorum needs
+    // DESCRIBE on the cluster (31 = CLUSTER_AUTHORIZATION_FAILED).
+    assert_eq!(describe_quorum_as(&cluster, 100), 0, "a super user");
+    assert_eq!(describe_quorum_as(&cluster, 101), 31, "no ACL");
+
+    // Granted CLUSTER_ACTION on the cluster, it registers and serves.
+    let mut conn = cluster
+        .node(100)
+        .connect(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    create_acls(
+        &mut conn,
+        &[Acl::allow(
+            RESOURCE_CLUSTER,
+            "kafka-cluster",
+            "User:node101",
+            OP_CLUSTER_ACTION,
+        )],
+    )
+    .unwrap_or_else(|e| panic!("CreateAcls: {e}"));
+    let granted = Instant::now();
+    cluster
+        .node_mut(101)
+        .wait_ready(Duration::from_secs(60))
+        .unwrap_or_else(|e: HarnessError| panic!("broker 101 after the grant: {e}"));
+    let expected = [100, 101].into_iter().collect();
+    cluster
+        .wait_brokers_listed(&expected, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "FIGURE broker 101 registered and listed {:?} after CLUSTER_ACTION was granted",
+        granted.elapsed()
+    );
+    // CLUSTER_ACTION does not imply DESCRIBE.
+    assert_eq!(describe_quorum_as(&cluster, 101), 31, "CLUSTER_ACTION only");
+    cluster.stop_all().unwrap_or_else(|e| panic!("{e}"));
+}

@@ -103,7 +103,9 @@ pub fn describe(
         r.user = StrBytes::from_string(user.to_string());
         r
     };
-    match req.users {
+    // Null or empty: every user (Kafka's ScramImage.describe; the Java Admin client sends an empty list for
+    // describeUserScramCredentials()).
+    match req.users.filter(|u| !u.is_empty()) {
         None => {
             let users: BTreeSet<&str> =
                 image.scram_credentials().map(|c| c.name.as_str()).collect();

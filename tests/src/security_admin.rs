@@ -1,10 +1,13 @@
 //! The two security Admin calls the tests make over the harness's wire client, as Kafka's Admin client makes
 //! them: AlterUserScramCredentials (the client salts and hashes the password: SCRAM's `Hi()`, PBKDF2-HMAC) and
-//! CreateAcls. rdkafka has neither.
+//! CreateAcls/DeleteAcls. rdkafka has none of them.
 
 use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
 use kafka_protocol::messages::create_acls_request::AclCreation;
-use kafka_protocol::messages::{AlterUserScramCredentialsRequest, CreateAclsRequest};
+use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, CreateAclsRequest, DeleteAclsRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::HarnessError;
@@ -74,6 +77,36 @@ pub fn create_acls(conn: &mut Connection, acls: &[Acl]) -> Result<(), HarnessErr
         }
     }
     Ok(())
+}
+
+/// DeleteAcls v3 of exactly these bindings (literal, any host); returns how many the broker deleted.
+pub fn delete_acls(conn: &mut Connection, acls: &[Acl]) -> Result<usize, HarnessError> {
+    let filters = acls
+        .iter()
+        .map(|a| {
+            DeleteAclsFilter::default()
+                .with_resource_type_filter(a.resource_type)
+                .with_resource_name_filter(Some(StrBytes::from_string(a.resource_name.clone())))
+                .with_pattern_type_filter(PATTERN_LITERAL)
+                .with_principal_filter(Some(StrBytes::from_string(a.principal.clone())))
+                .with_host_filter(Some(StrBytes::from_static_str("*")))
+                .with_operation(a.operation)
+                .with_permission_type(a.permission)
+        })
+        .collect();
+    let resp = conn.request(3, &DeleteAclsRequest::default().with_filters(filters))?;
+    let mut deleted = 0;
+    for (acl, result) in acls.iter().zip(&resp.filter_results) {
+        if result.error_code != 0 {
+            return Err(HarnessError::Protocol(format!(
+                "DeleteAcls {acl:?}: error {} ({})",
+                result.error_code,
+                result.error_message.as_deref().unwrap_or("")
+            )));
+        }
+        deleted += result.matching_acls.len();
+    }
+    Ok(deleted)
 }
 
 /// SCRAM's salted password `Hi(password, salt, iterations)` for SCRAM-SHA-512 (RFC 5802, PBKDF2 with HMAC).

@@ -5,7 +5,8 @@
 //! One controller and broker 100 (whose controller-listener principal `User:node100` is a super user) form the
 //! cluster; broker 101 logs in as `User:node101`, which is neither: it cannot register, both sides log one line
 //! naming the principal, the listener and the fix, and it registers once CLUSTER_ACTION is granted with
-//! CreateAcls.
+//! CreateAcls. Revoking the grant (DeleteAcls) cuts its open channels: its heartbeats are refused and the
+//! controller fences it. Kafka clients on the controller listener need DESCRIBE on the cluster for DescribeQuorum.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,9 @@ use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData
 use kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_tests::security::{ClientSecurity, SaslLogin, SecurityProtocol};
-use kraftwerk_tests::security_admin::{create_acls, Acl, OP_CLUSTER_ACTION, RESOURCE_CLUSTER};
+use kraftwerk_tests::security_admin::{
+    create_acls, delete_acls, Acl, OP_CLUSTER_ACTION, RESOURCE_CLUSTER,
+};
 use kraftwerk_tests::{Cluster, HarnessError};
 
 /// Every node logs in to the controller listener as `node<id>`; the controller knows the three users.
@@ -146,20 +149,18 @@ fn a_broker_without_cluster_action_cannot_register_until_granted() {
     assert_eq!(describe_quorum_as(&cluster, 101), 31, "no ACL");
 
     // Granted CLUSTER_ACTION on the cluster, it registers and serves.
+    let grant = Acl::allow(
+        RESOURCE_CLUSTER,
+        "kafka-cluster",
+        "User:node101",
+        OP_CLUSTER_ACTION,
+    );
     let mut conn = cluster
         .node(100)
         .connect(Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{e}"));
-    create_acls(
-        &mut conn,
-        &[Acl::allow(
-            RESOURCE_CLUSTER,
-            "kafka-cluster",
-            "User:node101",
-            OP_CLUSTER_ACTION,
-        )],
-    )
-    .unwrap_or_else(|e| panic!("CreateAcls: {e}"));
+    create_acls(&mut conn, std::slice::from_ref(&grant))
+        .unwrap_or_else(|e| panic!("CreateAcls: {e}"));
     let granted = Instant::now();
     cluster
         .node_mut(101)
@@ -175,5 +176,29 @@ fn a_broker_without_cluster_action_cannot_register_until_granted() {
     );
     // CLUSTER_ACTION does not imply DESCRIBE.
     assert_eq!(describe_quorum_as(&cluster, 101), 31, "CLUSTER_ACTION only");
+
+    // Revoked, it takes effect on the open channels too: the heartbeats are refused, the controller fences
+    // broker 101 after its session timeout and Metadata stops listing it.
+    let refusals_before = cluster.node(101).log_contents().matches(FIX).count();
+    let deleted = delete_acls(&mut conn, std::slice::from_ref(&grant))
+        .unwrap_or_else(|e| panic!("DeleteAcls: {e}"));
+    assert_eq!(deleted, 1);
+    // (Broker 101 itself no longer hears from the controller, so only broker 100's view is asked.)
+    wait_for(
+        "broker 100 no longer listing broker 101",
+        &cluster,
+        Duration::from_secs(60),
+        || {
+            cluster.node(100).metadata().is_ok_and(|md| {
+                kraftwerk_tests::cluster::broker_ids(&md) == [100].into_iter().collect()
+            })
+        },
+    );
+    wait_for(
+        "broker 101 logging the refusal again",
+        &cluster,
+        Duration::from_secs(30),
+        || cluster.node(101).log_contents().matches(FIX).count() > refusals_before,
+    );
     cluster.stop_all().unwrap_or_else(|e| panic!("{e}"));
 }

@@ -7,6 +7,8 @@
 //! naming the principal, the listener and the fix, and it registers once CLUSTER_ACTION is granted with
 //! CreateAcls. Revoking the grant (DeleteAcls) cuts its open channels: its heartbeats are refused and the
 //! controller fences it. Kafka clients on the controller listener need DESCRIBE on the cluster for DescribeQuorum.
+//! The raft channel follows the same rule: a controller whose principal lacks CLUSTER_ACTION has its raft messages
+//! refused (it falls behind the quorum) until it is granted.
 
 use std::time::{Duration, Instant};
 
@@ -199,6 +201,159 @@ fn a_broker_without_cluster_action_cannot_register_until_granted() {
         &cluster,
         Duration::from_secs(30),
         || cluster.node(101).log_contents().matches(FIX).count() > refusals_before,
+    );
+    cluster.stop_all().unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// (high watermark, log end offset of `voter`) from DescribeQuorum asked of the controller listener as `node1`.
+fn quorum_progress(cluster: &Cluster, voter: i32) -> Option<(i64, i64)> {
+    let login = ClientSecurity {
+        protocol: SecurityProtocol::SaslPlaintext,
+        ca_pem: None,
+        sasl: Some(SaslLogin {
+            mechanism: "PLAIN".into(),
+            username: "node1".into(),
+            password: "node1-secret".into(),
+        }),
+    };
+    // Only the active controller answers: ask each in turn.
+    for id in cluster.controller_ids() {
+        let Some(addr) = cluster.node(id).controller_addr() else {
+            continue;
+        };
+        let Ok(mut conn) = login.connect(addr, Duration::from_secs(10)) else {
+            continue;
+        };
+        let request = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let Ok(resp) = conn.request(2, &request) else {
+            continue;
+        };
+        let Some(p) = resp.topics.first().and_then(|t| t.partitions.first()) else {
+            continue;
+        };
+        if resp.error_code != 0 || p.error_code != 0 {
+            continue;
+        }
+        let leo = p
+            .current_voters
+            .iter()
+            .find(|v| v.replica_id.0 == voter)?
+            .log_end_offset;
+        return Some((p.high_watermark, leo));
+    }
+    None
+}
+
+/// The raft channel: controller 3's principal is not a super user, so controllers 1 and 2 refuse its raft
+/// messages (its log falls behind, as the leader sees it) until it is granted CLUSTER_ACTION.
+#[test]
+fn a_controller_without_cluster_action_cannot_send_raft_messages_until_granted() {
+    let mut cluster = Cluster::builder()
+        .controllers(3)
+        .brokers(1)
+        .prop(
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        )
+        .prop("listener.name.controller.sasl.enabled.mechanisms", "PLAIN")
+        .prop("sasl.mechanism.controller.protocol", "PLAIN")
+        .prop(
+            "listener.name.controller.plain.sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required \
+             username=\"node{id}\" password=\"node{id}-secret\" user_node1=\"node1-secret\" \
+             user_node2=\"node2-secret\" user_node3=\"node3-secret\" user_node100=\"node100-secret\";",
+        )
+        .prop(
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        )
+        .prop("super.users", "User:node1;User:node2;User:node100;User:ANONYMOUS")
+        .start()
+        .unwrap_or_else(|e| panic!("starting the cluster: {e}"));
+    let raft_refusal =
+        "User:node3 (node 3) on controller listener CONTROLLER may not send raft messages";
+    wait_for(
+        "controller 3 logging the refused raft connection",
+        &cluster,
+        Duration::from_secs(60),
+        || {
+            let log = cluster.node(3).log_contents();
+            log.contains("refused our raft connection") && log.contains(raft_refusal)
+        },
+    );
+    wait_for(
+        "controllers 1 and 2 logging the refusal",
+        &cluster,
+        Duration::from_secs(30),
+        || {
+            [1, 2].iter().all(|&id| {
+                let log = cluster.node(id).log_contents();
+                log.contains("refusing node 3") && log.contains(raft_refusal)
+            })
+        },
+    );
+    // Metadata writes commit on controllers 1 and 2; controller 3's answers never reach the leader.
+    let mut conn = cluster
+        .node(100)
+        .connect(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..3 {
+        create_acls(
+            &mut conn,
+            &[Acl::allow(
+                kraftwerk_tests::security_admin::RESOURCE_TOPIC,
+                &format!("filler-{i}"),
+                "User:nobody",
+                kraftwerk_tests::security_admin::OP_READ,
+            )],
+        )
+        .unwrap_or_else(|e| panic!("CreateAcls: {e}"));
+    }
+    let mut last = None;
+    wait_for(
+        "controller 3 lagging",
+        &cluster,
+        Duration::from_secs(30),
+        || {
+            last = quorum_progress(&cluster, 3);
+            last.is_some_and(|(hw, leo)| hw > 0 && leo < hw)
+        },
+    );
+    // And it stays behind: not a moment's lag after a write.
+    std::thread::sleep(Duration::from_secs(3));
+    let (hw, leo) = quorum_progress(&cluster, 3)
+        .unwrap_or_else(|| panic!("DescribeQuorum failed; before: {last:?}"));
+    assert!(
+        leo < hw,
+        "controller 3 caught up while refused: leo {leo}, hw {hw}"
+    );
+
+    // Granted, it catches up (its raft connections are redialled with backoff).
+    create_acls(
+        &mut conn,
+        &[Acl::allow(
+            RESOURCE_CLUSTER,
+            "kafka-cluster",
+            "User:node3",
+            OP_CLUSTER_ACTION,
+        )],
+    )
+    .unwrap_or_else(|e| panic!("CreateAcls: {e}"));
+    let granted = Instant::now();
+    wait_for(
+        "controller 3 catching up",
+        &cluster,
+        Duration::from_secs(60),
+        || {
+            last = quorum_progress(&cluster, 3);
+            last.is_some_and(|(hw, leo)| leo >= hw)
+        },
+    );
+    println!(
+        "FIGURE controller 3 caught up {:?} after CLUSTER_ACTION was granted ({last:?})",
+        granted.elapsed()
     );
     cluster.stop_all().unwrap_or_else(|e| panic!("{e}"));
 }

@@ -795,6 +795,19 @@ pub fn gate(auth: &RequestAuth, image: &MetadataImage, body: RequestKind, versio
             );
             Gate::Run(RequestKind::DescribeClientQuotas(r), Patch::none())
         }
+        RequestKind::ListConfigResources(r) => {
+            whole!(
+                ListConfigResources,
+                ListConfigResourcesResponse,
+                Op::DescribeConfigs
+            );
+            Gate::Run(RequestKind::ListConfigResources(r), Patch::none())
+        }
+        // DESCRIBE on each topic, checked by the handler before it pages (as Kafka's
+        // DescribeTopicPartitionsRequestHandler does), so hidden topics take no room in a page.
+        RequestKind::DescribeTopicPartitions(r) => {
+            Gate::Run(RequestKind::DescribeTopicPartitions(r), Patch::none())
+        }
         // ApiVersions, SaslHandshake, SaslAuthenticate and DescribeCluster need nothing (Kafka
         // answers DescribeCluster to anyone; only its authorized operations need DESCRIBE); the
         // ACL APIs check in their handlers.
@@ -976,6 +989,8 @@ mod tests {
                 DescribeUserScramCredentialsRequest::default(),
             ),
             RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default()),
+            // Kafka's handleListConfigResources: DESCRIBE_CONFIGS on the cluster.
+            RequestKind::ListConfigResources(ListConfigResourcesRequest::default()),
         ] {
             assert!(matches!(
                 gate(&auth(&image, &authz, "User:a"), &image, req, 0),

@@ -23,8 +23,9 @@ use super::offset_commit;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
-/// READ, DELETE, DESCRIBE: the operations a group resource has.
-const GROUP_ALL_OPS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: the operations a group resource has in Kafka 4.x
+/// (group configs, KIP-848, added the last two).
+pub(crate) const GROUP_ALL_OPS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
 /// FindCoordinator v4 batches keys.
 const BATCHED_VERSION: i16 = 4;
 
@@ -185,13 +186,12 @@ pub async fn dispatch_group(
             let mut resp = groups
                 .call(move |c, id, now| c.describe_groups(id, v, r, now))
                 .await;
-            // No authorizer: a client asking what it may do to a group may do everything.
+            // No authorizer: a client asking what it may do to a group may do everything. As in Kafka, a group
+            // answered with an error (v6's GROUP_ID_NOT_FOUND, NOT_COORDINATOR) keeps "not requested".
             if let (true, Some(Response::DescribeGroups(d))) =
                 (include_ops && v >= 3, resp.as_mut())
             {
-                for g in &mut d.groups {
-                    g.authorized_operations = GROUP_ALL_OPS;
-                }
+                set_authorized_operations(d);
             }
             resp
         }
@@ -214,4 +214,32 @@ pub async fn dispatch_group(
         Response::DescribeGroups(x) => ResponseKind::DescribeGroups(x),
         Response::DeleteGroups(x) => ResponseKind::DeleteGroups(x),
     }))
+}
+
+/// Fills in the operations of every group described without an error.
+fn set_authorized_operations(d: &mut kafka_protocol::messages::DescribeGroupsResponse) {
+    for g in d.groups.iter_mut().filter(|g| g.error_code == 0) {
+        g.authorized_operations = GROUP_ALL_OPS;
+    }
+}
+
+#[cfg(test)]
+mod authorized_operations_tests {
+    use super::*;
+    use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+    use kafka_protocol::messages::DescribeGroupsResponse;
+
+    #[test]
+    fn only_groups_without_an_error_carry_operations() {
+        let mut d = DescribeGroupsResponse::default().with_groups(vec![
+            DescribedGroup::default().with_authorized_operations(i32::MIN),
+            DescribedGroup::default()
+                .with_error_code(ResponseError::GroupIdNotFound.code())
+                .with_authorized_operations(i32::MIN),
+        ]);
+        set_authorized_operations(&mut d);
+        // Kafka 4.4 answers 3400 for a group: READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+        assert_eq!(d.groups[0].authorized_operations, 3400);
+        assert_eq!(d.groups[1].authorized_operations, i32::MIN);
+    }
 }

@@ -23,11 +23,13 @@ pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_topic_partitions;
 pub mod errors;
 pub mod fetch;
 pub mod groups;
 pub mod init_producer_id;
 pub mod leader_hints;
+pub mod list_config_resources;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
@@ -54,15 +56,15 @@ pub(crate) fn repeated_names<'a>(
 pub fn supported_apis() -> SupportedApis {
     let mut apis = SupportedApis::new();
     apis.register(ApiKey::ApiVersions, 0, 4);
-    apis.register(ApiKey::Metadata, 0, 12);
-    apis.register(ApiKey::Produce, 3, 11);
-    apis.register(ApiKey::Fetch, 4, 16);
-    apis.register(ApiKey::ListOffsets, 1, 9);
+    apis.register(ApiKey::Metadata, 0, 13);
+    apis.register(ApiKey::Produce, 3, 13);
+    apis.register(ApiKey::Fetch, 4, 18);
+    apis.register(ApiKey::ListOffsets, 1, 10);
     apis.register(ApiKey::CreateTopics, 2, 7);
     apis.register(ApiKey::DeleteTopics, 1, 6);
     apis.register(ApiKey::CreatePartitions, 0, 3);
     apis.register(ApiKey::DescribeConfigs, 1, 4);
-    apis.register(ApiKey::DescribeCluster, 0, 1);
+    apis.register(ApiKey::DescribeCluster, 0, 2);
     apis.register(ApiKey::SaslHandshake, 0, 1);
     apis.register(ApiKey::SaslAuthenticate, 0, 2);
     apis.register(ApiKey::InitProducerId, 0, 5);
@@ -75,7 +77,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::OffsetFetch, 1, 9);
     apis.register(ApiKey::OffsetDelete, 0, 0);
     apis.register(ApiKey::ListGroups, 0, 5);
-    apis.register(ApiKey::DescribeGroups, 0, 5);
+    apis.register(ApiKey::DescribeGroups, 0, 6);
     apis.register(ApiKey::DeleteGroups, 0, 2);
     apis.register(ApiKey::IncrementalAlterConfigs, 0, 1);
     apis.register(ApiKey::AlterConfigs, 0, 2);
@@ -96,6 +98,8 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::DescribeUserScramCredentials, 0, 0);
     apis.register(ApiKey::DescribeClientQuotas, 0, 1);
     apis.register(ApiKey::AlterUserScramCredentials, 0, 0);
+    apis.register(ApiKey::DescribeTopicPartitions, 0, 0);
+    apis.register(ApiKey::ListConfigResources, 0, 1);
     apis
 }
 
@@ -231,6 +235,12 @@ async fn run(
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(ctx, conn, r, v))
+        }
+        RequestKind::DescribeTopicPartitions(r) => {
+            ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(ctx, conn, r))
+        }
+        RequestKind::ListConfigResources(r) => {
+            ResponseKind::ListConfigResources(list_config_resources::handle(ctx, conn, r, v))
         }
         RequestKind::DescribeClientQuotas(r) => {
             ResponseKind::DescribeClientQuotas(client_quotas::handle(r, v))

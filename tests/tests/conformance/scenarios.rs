@@ -23,10 +23,11 @@ use kafka_protocol::messages::offset_fetch_request::{
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, DescribeConfigsResponse, FetchRequest,
-    FindCoordinatorRequest, GroupId, InitProducerIdRequest, JoinGroupRequest, ListOffsetsRequest,
-    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
-    SyncGroupRequest, TopicName,
+    DescribeClusterRequest, DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest,
+    DescribeTopicPartitionsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
+    InitProducerIdRequest, JoinGroupRequest, ListConfigResourcesRequest,
+    ListConfigResourcesResponse, ListOffsetsRequest, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use kraftwerk_storage::batch::BatchBuilder;
@@ -68,6 +69,9 @@ pub fn run_all(pair: &mut Pair) {
     describe_configs(pair);
     init_producer_id(pair);
     describe_cluster(pair);
+    describe_groups(pair);
+    describe_topic_partitions(pair);
+    list_config_resources(pair);
 }
 
 // --- setup ----------------------------------------------------------------------------------------
@@ -134,8 +138,15 @@ fn setup_topics(pair: &mut Pair) {
         ],
     );
     let v = check("Produce version", pair.max_version::<ProduceRequest>());
-    let req = produce_request("conf-records", 0, -1, batch(&[1000, 2000, 3000], 10));
-    let (a, b) = check("Produce (setup)", pair.both(v, &req));
+    let (ka, kw) = produce_pair(
+        pair,
+        v,
+        "conf-records",
+        0,
+        -1,
+        batch(&[1000, 2000, 3000], 10),
+    );
+    let (a, b) = check("Produce (setup)", pair.both_each(v, &ka, &kw));
     for r in a.responses.iter().chain(&b.responses) {
         assert_eq!(r.partition_responses[0].error_code, 0, "setup produce");
     }
@@ -384,6 +395,32 @@ fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -> Pr
                 .with_records(Some(records))])])
 }
 
+/// The same produce for each broker: by name, or from v13 by each broker's own topic id (an unknown
+/// topic has the zero id on both).
+fn produce_pair(
+    pair: &mut Pair,
+    v: i16,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: Bytes,
+) -> (ProduceRequest, ProduceRequest) {
+    let req = produce_request(topic, partition, acks, records);
+    if v < 13 {
+        return (req.clone(), req);
+    }
+    let (ka, kw) = topic_ids(pair, topic);
+    let by_id = |id: uuid::Uuid| {
+        let mut r = req.clone();
+        for t in &mut r.topic_data {
+            t.name = TopicName::default();
+            t.topic_id = id;
+        }
+        r
+    };
+    (by_id(ka), by_id(kw))
+}
+
 fn list_offsets_request(v: i16, topic: &str, partition: i32, timestamp: i64) -> ListOffsetsRequest {
     let mut p = ListOffsetsPartition::default()
         .with_partition_index(partition)
@@ -433,14 +470,19 @@ fn produce(pair: &mut Pair) {
             ("produce bad acks", topic.as_str(), 0, 2, batch(&[16], 20)),
         ];
         for (scenario, t, p, acks, records) in cases {
-            let req = produce_request(t, p, acks, records);
-            check(scenario, pair.exchange(scenario, v, &req));
+            let (a, b) = produce_pair(pair, v, t, p, acks, records);
+            check(scenario, pair.exchange_each(scenario, v, &a, &b));
         }
         // acks=0 gets no answer: send it raw to both, then compare where the log ends.
-        let req = produce_request(&topic, 0, 0, batch(&[17, 18, 19], 20));
-        let frame = check("encode", encode_request(1_000_000 + i32::from(v), v, &req));
-        check("acks=0 to kafka", pair.kafka.conn.send_raw(&frame));
-        check("acks=0 to kraftwerk", pair.kraftwerk.conn.send_raw(&frame));
+        let (a, b) = produce_pair(pair, v, &topic, 0, 0, batch(&[17, 18, 19], 20));
+        let id = 1_000_000 + i32::from(v);
+        let to_kafka = check("encode", encode_request(id, v, &a));
+        let to_kraftwerk = check("encode", encode_request(id, v, &b));
+        check("acks=0 to kafka", pair.kafka.conn.send_raw(&to_kafka));
+        check(
+            "acks=0 to kraftwerk",
+            pair.kraftwerk.conn.send_raw(&to_kraftwerk),
+        );
         let lv = check("ListOffsets", pair.max_version::<ListOffsetsRequest>());
         let latest = list_offsets_request(lv, &topic, 0, -1);
         // The acks=0 append is asynchronous to its connection on neither broker, but allow for it.
@@ -543,6 +585,19 @@ fn list_offsets(pair: &mut Pair) {
         ];
         if v >= 7 {
             cases.push(("list offsets max timestamp", "conf-records", 0, -3));
+        }
+        // The tiered-storage sentinels, each from the version that introduced it, and -6 (v11) before it.
+        if v >= 8 {
+            cases.push(("list offsets earliest local", "conf-records", 0, -4));
+        }
+        if v >= 9 {
+            cases.push(("list offsets latest tiered", "conf-records", 0, -5));
+            cases.push((
+                "list offsets earliest pending upload",
+                "conf-records",
+                0,
+                -6,
+            ));
         }
         for (scenario, topic, partition, ts) in cases {
             let req = list_offsets_request(v, topic, partition, ts);
@@ -932,5 +987,143 @@ fn describe_cluster(pair: &mut Pair) {
             "DescribeCluster",
             pair.exchange("describe cluster", v, &req),
         );
+    }
+}
+
+// --- DescribeGroups ---------------------------------------------------------------------------------
+
+fn describe_groups(pair: &mut Pair) {
+    // conf-member-v* are stable one-member groups (stale_generation), conf-simple-v* hold only offsets.
+    let top = check(
+        "OffsetCommit version",
+        pair.max_version::<OffsetCommitRequest>(),
+    );
+    let stable = format!("conf-member-v{top}");
+    let simple = format!("conf-simple-v{top}");
+    wait_group_ready(pair, "conf-never-described");
+    for v in pair.versions::<DescribeGroupsRequest>() {
+        for (scenario, group) in [
+            ("describe groups stable", stable.as_str()),
+            ("describe groups offsets only", simple.as_str()),
+            ("describe groups unknown", "conf-never-described"),
+        ] {
+            let mut req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))]);
+            if v >= 3 {
+                req.include_authorized_operations = true;
+            }
+            let member = [Rule {
+                path: "groups[].members[].member_id",
+                how: Normalise::Generated,
+            }];
+            check(
+                scenario,
+                pair.exchange_with(scenario, v, &req, &member, |_, _| {}),
+            );
+        }
+    }
+}
+
+// --- DescribeTopicPartitions ------------------------------------------------------------------------
+
+fn describe_topic_partitions_request(
+    topics: &[&str],
+    limit: i32,
+    cursor: Option<(&str, i32)>,
+) -> DescribeTopicPartitionsRequest {
+    DescribeTopicPartitionsRequest::default()
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    kafka_protocol::messages::describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic_name(t))
+                })
+                .collect(),
+        )
+        .with_response_partition_limit(limit)
+        .with_cursor(cursor.map(|(t, p)| {
+            kafka_protocol::messages::describe_topic_partitions_request::Cursor::default()
+                .with_topic_name(topic_name(t))
+                .with_partition_index(p)
+        }))
+}
+
+fn describe_topic_partitions(pair: &mut Pair) {
+    create_on_both(pair, vec![creatable("conf-describe", 3, 1, &[])]);
+    for v in pair.versions::<DescribeTopicPartitionsRequest>() {
+        let cases: Vec<(&str, DescribeTopicPartitionsRequest)> = vec![
+            (
+                "describe topic partitions named",
+                describe_topic_partitions_request(
+                    &["conf-topic", "conf-missing", "bad name!", "conf-describe"],
+                    2000,
+                    None,
+                ),
+            ),
+            (
+                "describe topic partitions first page",
+                describe_topic_partitions_request(&["conf-describe", "conf-topic"], 2, None),
+            ),
+            (
+                "describe topic partitions next page",
+                describe_topic_partitions_request(
+                    &["conf-describe", "conf-topic"],
+                    2,
+                    Some(("conf-describe", 2)),
+                ),
+            ),
+            (
+                "describe topic partitions page ends at a topic",
+                describe_topic_partitions_request(&["conf-describe", "conf-topic"], 3, None),
+            ),
+            (
+                "describe topic partitions cursor not listed",
+                describe_topic_partitions_request(&["conf-topic"], 10, Some(("conf-describe", 0))),
+            ),
+            (
+                "describe topic partitions negative cursor",
+                describe_topic_partitions_request(&["conf-topic"], 10, Some(("conf-topic", -1))),
+            ),
+            (
+                "describe topic partitions all topics",
+                describe_topic_partitions_request(&[], 2000, None),
+            ),
+        ];
+        for (scenario, req) in cases {
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+    }
+}
+
+// --- ListConfigResources ----------------------------------------------------------------------------
+
+/// Each broker lists topics in its own hash order: compared sorted.
+fn sort_config_resources(a: &mut ListConfigResourcesResponse, b: &mut ListConfigResourcesResponse) {
+    for r in [a, b] {
+        r.config_resources.sort_by(|x, y| {
+            (x.resource_type, &x.resource_name).cmp(&(y.resource_type, &y.resource_name))
+        });
+    }
+}
+
+fn list_config_resources(pair: &mut Pair) {
+    for v in pair.versions::<ListConfigResourcesRequest>() {
+        let mut cases: Vec<(&str, Vec<i8>)> = vec![("list config resources default", vec![])];
+        if v >= 1 {
+            cases.push(("list config resources topics and brokers", vec![2, 4]));
+            cases.push((
+                "list config resources groups and client metrics",
+                vec![32, 16],
+            ));
+            cases.push(("list config resources broker loggers", vec![8]));
+            cases.push(("list config resources unknown type", vec![2, 64]));
+        }
+        for (scenario, types) in cases {
+            let req = ListConfigResourcesRequest::default().with_resource_types(types);
+            check(
+                scenario,
+                pair.exchange_with(scenario, v, &req, &[], sort_config_resources),
+            );
+        }
     }
 }

@@ -31,7 +31,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use kraftwerk_storage::batch::BatchBuilder;
-use kraftwerk_tests::conformance::compare::{Normalise, Rule};
+use kraftwerk_tests::conformance::compare::{Difference, Normalise, Rule};
 use kraftwerk_tests::conformance::{api_name, Pair};
 use kraftwerk_tests::wire::encode_request;
 
@@ -179,27 +179,47 @@ fn api_versions(pair: &mut Pair) {
         missing.len(),
         missing.join(", ")
     ));
+    // The range of every API both serve is compared: a lower maximum is a version Kafka 4.4's clients
+    // would use and Kraftwerk does not serve.
+    let mut ranges = Vec::new();
     for k in &kafka_keys {
         if let Some(o) = ours.iter().find(|o| o.api_key == k.api_key) {
-            if (o.min_version, o.max_version) != (k.min_version, k.max_version) {
-                pair.note(format!(
-                    "{} versions: kafka {}..={}, kraftwerk {}..={}",
-                    api_name(k.api_key),
-                    k.min_version,
-                    k.max_version,
-                    o.min_version,
-                    o.max_version
-                ));
+            let name = api_name(k.api_key);
+            for (end, kafka, kraftwerk) in [
+                ("min_version", k.min_version, o.min_version),
+                ("max_version", k.max_version, o.max_version),
+            ] {
+                if kafka != kraftwerk {
+                    ranges.push((
+                        format!("api_keys[{name}].{end}"),
+                        kafka.to_string(),
+                        kraftwerk.to_string(),
+                    ));
+                }
             }
         }
     }
     for k in &ours {
         if !kafka_keys.iter().any(|o| o.api_key == k.api_key) {
-            pair.note(format!(
-                "Kraftwerk advertises {} which Kafka does not",
-                api_name(k.api_key)
+            ranges.push((
+                format!("api_keys[{}]", api_name(k.api_key)),
+                "<absent>".to_string(),
+                format!("{}..={}", k.min_version, k.max_version),
             ));
         }
+    }
+    pair.report
+        .scenarios
+        .insert("api versions ranges".to_string());
+    for (path, kafka, kraftwerk) in ranges {
+        pair.report.differences.push(Difference {
+            scenario: "api versions ranges".to_string(),
+            api: "ApiVersions".to_string(),
+            version: 0,
+            path,
+            kafka,
+            kraftwerk,
+        });
     }
     for v in pair.versions::<ApiVersionsRequest>() {
         let req = ApiVersionsRequest::default()

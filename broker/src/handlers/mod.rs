@@ -59,7 +59,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::Metadata, 0, 13);
     apis.register(ApiKey::Produce, 3, 13);
     apis.register(ApiKey::Fetch, 4, 18);
-    apis.register(ApiKey::ListOffsets, 1, 10);
+    apis.register(ApiKey::ListOffsets, 1, 11);
     apis.register(ApiKey::CreateTopics, 2, 7);
     apis.register(ApiKey::DeleteTopics, 1, 6);
     apis.register(ApiKey::CreatePartitions, 0, 3);
@@ -78,11 +78,11 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::OffsetDelete, 0, 0);
     apis.register(ApiKey::ListGroups, 0, 5);
     apis.register(ApiKey::DescribeGroups, 0, 6);
-    apis.register(ApiKey::DeleteGroups, 0, 2);
+    apis.register(ApiKey::DeleteGroups, 0, 3);
     apis.register(ApiKey::IncrementalAlterConfigs, 0, 1);
     apis.register(ApiKey::AlterConfigs, 0, 2);
     apis.register(ApiKey::DeleteRecords, 0, 2);
-    apis.register(ApiKey::DescribeLogDirs, 1, 4);
+    apis.register(ApiKey::DescribeLogDirs, 1, 5);
     apis.register(ApiKey::DescribeProducers, 0, 0);
     apis.register(ApiKey::AlterPartitionReassignments, 0, 1);
     apis.register(ApiKey::ListPartitionReassignments, 0, 0);

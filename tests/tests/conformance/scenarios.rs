@@ -22,10 +22,10 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, DescribeConfigsResponse, DescribeGroupsRequest,
-    DescribeTopicPartitionsRequest, FetchRequest, FindCoordinatorRequest, GroupId,
-    InitProducerIdRequest, JoinGroupRequest, ListConfigResourcesRequest,
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeConfigsResponse,
+    DescribeGroupsRequest, DescribeTopicPartitionsRequest, FetchRequest, FindCoordinatorRequest,
+    GroupId, InitProducerIdRequest, JoinGroupRequest, ListConfigResourcesRequest,
     ListConfigResourcesResponse, ListOffsetsRequest, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
 };
@@ -72,6 +72,8 @@ pub fn run_all(pair: &mut Pair) {
     describe_groups(pair);
     describe_topic_partitions(pair);
     list_config_resources(pair);
+    // Last: it deletes groups the scenarios above use.
+    delete_groups(pair);
 }
 
 // --- setup ----------------------------------------------------------------------------------------
@@ -1144,6 +1146,44 @@ fn list_config_resources(pair: &mut Pair) {
                 scenario,
                 pair.exchange_with(scenario, v, &req, &[], sort_config_resources),
             );
+        }
+    }
+}
+
+// --- DeleteGroups -----------------------------------------------------------------------------------
+
+fn delete_groups(pair: &mut Pair) {
+    let top = check(
+        "OffsetCommit version",
+        pair.max_version::<OffsetCommitRequest>(),
+    );
+    let versions = pair.versions::<DeleteGroupsRequest>();
+    for v in &versions {
+        // A group with a member (not deleted), one never used, and (last, deleted) one holding only offsets.
+        let stable = format!("conf-member-v{top}");
+        let offsets_only = format!("conf-delete-v{v}");
+        wait_group_ready(pair, &offsets_only);
+        let commit = commit_request(&offsets_only, -1, "", "conf-topic", 0, 3);
+        let cv = check(
+            "OffsetCommit version",
+            pair.max_version::<OffsetCommitRequest>(),
+        );
+        let (a, b) = check("OffsetCommit (setup)", pair.both(cv, &commit));
+        assert_eq!(
+            (
+                a.topics[0].partitions[0].error_code,
+                b.topics[0].partitions[0].error_code
+            ),
+            (0, 0),
+            "setup commit"
+        );
+        for (scenario, group) in [
+            ("delete groups non-empty", stable.as_str()),
+            ("delete groups unknown", "conf-never-deleted"),
+            ("delete groups offsets only", offsets_only.as_str()),
+        ] {
+            let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(group))]);
+            check(scenario, pair.exchange(scenario, *v, &req));
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::group_service::OFFSETS_TOPIC;
 
 use super::errors::code;
 use super::offset_commit;
+use super::offset_topic_ids;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -145,6 +146,12 @@ pub async fn dispatch_group(
         }
         RequestKind::OffsetCommit(mut r) => {
             let image = ctx.controller.image();
+            let by_id = v >= offset_topic_ids::TOPIC_ID_VERSION;
+            if by_id {
+                offset_topic_ids::commit_names_from_ids(&mut r, |id| {
+                    image.topic_by_id(id).map(|t| t.name.clone())
+                });
+            }
             let unknown = offset_commit::take_unknown_partitions(&mut r, |name| {
                 image.topic(name).map(|t| t.partition_count())
             });
@@ -159,17 +166,43 @@ pub async fn dispatch_group(
                     .call(move |c, id, now| c.offset_commit(id, v, r, now))
                     .await;
                 resp.map(|resp| match resp {
-                    Response::OffsetCommit(o) => {
+                    Response::OffsetCommit(mut o) => {
+                        if by_id {
+                            for t in &mut o.topics {
+                                t.topic_id = image
+                                    .topic(t.name.0.as_str())
+                                    .map(|t| t.id)
+                                    .unwrap_or_default();
+                            }
+                        }
                         Response::OffsetCommit(offset_commit::merge(unknown, o))
                     }
                     other => other,
                 })
             }
         }
-        RequestKind::OffsetFetch(r) => {
-            groups
+        RequestKind::OffsetFetch(mut r) => {
+            let image = ctx.controller.image();
+            let by_id = v >= offset_topic_ids::TOPIC_ID_VERSION;
+            let unknown = if by_id {
+                offset_topic_ids::fetch_names_from_ids(&mut r, |id| {
+                    image.topic_by_id(id).map(|t| t.name.clone())
+                })
+            } else {
+                Vec::new()
+            };
+            let resp = groups
                 .call(move |c, id, now| c.offset_fetch(id, v, r, now))
-                .await
+                .await;
+            resp.map(|resp| match resp {
+                Response::OffsetFetch(mut o) if by_id => {
+                    offset_topic_ids::fetch_ids_from_names(&mut o, unknown, |name| {
+                        image.topic(name).map(|t| t.id)
+                    });
+                    Response::OffsetFetch(o)
+                }
+                other => other,
+            })
         }
         RequestKind::OffsetDelete(r) => {
             groups

@@ -34,6 +34,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_for_leader_epoch;
+pub mod offset_topic_ids;
 pub mod produce;
 pub mod raft_voters;
 pub mod reassignments;
@@ -73,8 +74,8 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::SyncGroup, 0, 5);
     apis.register(ApiKey::Heartbeat, 0, 4);
     apis.register(ApiKey::LeaveGroup, 0, 5);
-    apis.register(ApiKey::OffsetCommit, 2, 9);
-    apis.register(ApiKey::OffsetFetch, 1, 9);
+    apis.register(ApiKey::OffsetCommit, 2, 10);
+    apis.register(ApiKey::OffsetFetch, 1, 10);
     apis.register(ApiKey::OffsetDelete, 0, 0);
     apis.register(ApiKey::ListGroups, 0, 5);
     apis.register(ApiKey::DescribeGroups, 0, 6);

@@ -714,6 +714,62 @@ fn fetch_offsets_request(v: i16, group: &str, topic: &str) -> OffsetFetchRequest
     }
 }
 
+/// An id no topic has, for topics that exist on neither broker.
+const UNKNOWN_TOPIC_ID: uuid::Uuid =
+    uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+
+/// Each broker's topic id for `topic`, or [`UNKNOWN_TOPIC_ID`] on both when it does not exist.
+fn ids_or_unknown(pair: &mut Pair, topic: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let (a, b) = topic_ids(pair, topic);
+    let known = |id: uuid::Uuid| if id.is_nil() { UNKNOWN_TOPIC_ID } else { id };
+    (known(a), known(b))
+}
+
+/// The commit for each broker: as it is before v10, by each broker's topic ids from v10 (KIP-848).
+fn commit_by_id(
+    pair: &mut Pair,
+    v: i16,
+    req: OffsetCommitRequest,
+) -> (OffsetCommitRequest, OffsetCommitRequest) {
+    if v < 10 {
+        return (req.clone(), req);
+    }
+    let (mut a, mut b) = (req.clone(), req);
+    for (ta, tb) in a.topics.iter_mut().zip(b.topics.iter_mut()) {
+        let (ka, kw) = ids_or_unknown(pair, ta.name.0.as_str());
+        ta.topic_id = ka;
+        tb.topic_id = kw;
+        ta.name = TopicName::default();
+        tb.name = TopicName::default();
+    }
+    (a, b)
+}
+
+/// [`commit_by_id`] for OffsetFetch.
+fn fetch_by_id(
+    pair: &mut Pair,
+    v: i16,
+    req: OffsetFetchRequest,
+) -> (OffsetFetchRequest, OffsetFetchRequest) {
+    if v < 10 {
+        return (req.clone(), req);
+    }
+    let (mut a, mut b) = (req.clone(), req);
+    for (ga, gb) in a.groups.iter_mut().zip(b.groups.iter_mut()) {
+        let (Some(ta), Some(tb)) = (ga.topics.as_mut(), gb.topics.as_mut()) else {
+            continue;
+        };
+        for (ta, tb) in ta.iter_mut().zip(tb.iter_mut()) {
+            let (ka, kw) = ids_or_unknown(pair, ta.name.0.as_str());
+            ta.topic_id = ka;
+            tb.topic_id = kw;
+            ta.name = TopicName::default();
+            tb.name = TopicName::default();
+        }
+    }
+    (a, b)
+}
+
 /// Waits until both brokers' coordinators serve `group` (Kafka loads each __consumer_offsets partition
 /// asynchronously after creating the topic, answering NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS
 /// meanwhile).
@@ -722,7 +778,7 @@ fn wait_group_ready(pair: &mut Pair, group: &str) {
         "OffsetFetch version",
         pair.max_version::<OffsetFetchRequest>(),
     );
-    let req = fetch_offsets_request(v, group, "conf-topic");
+    let (ka, kw) = fetch_by_id(pair, v, fetch_offsets_request(v, group, "conf-topic"));
     let error = |r: &kafka_protocol::messages::OffsetFetchResponse| {
         if v >= 8 {
             r.groups.first().map_or(-1, |g| g.error_code)
@@ -732,7 +788,7 @@ fn wait_group_ready(pair: &mut Pair, group: &str) {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (a, b) = check("OffsetFetch (setup)", pair.both(v, &req));
+        let (a, b) = check("OffsetFetch (setup)", pair.both_each(v, &ka, &kw));
         if error(&a) == 0 && error(&b) == 0 {
             return;
         }
@@ -754,12 +810,18 @@ fn offset_commit_fetch(pair: &mut Pair) {
             ("offset commit unknown partition", "conf-topic", 7),
         ] {
             let req = commit_request(&group, -1, "", topic, partition, 5);
-            check(scenario, pair.exchange(scenario, v, &req));
+            let (a, b) = commit_by_id(pair, v, req);
+            check(scenario, pair.exchange_each(scenario, v, &a, &b));
         }
     }
     wait_group_ready(pair, "conf-never-used");
+    let top = check(
+        "OffsetCommit version",
+        pair.max_version::<OffsetCommitRequest>(),
+    );
+    let committed = format!("conf-simple-v{top}");
     for v in pair.versions::<OffsetFetchRequest>() {
-        let group = "conf-simple-v9";
+        let group = committed.as_str();
         for (scenario, group, topic) in [
             ("offset fetch committed", group, "conf-topic"),
             ("offset fetch unknown topic", group, "conf-missing"),
@@ -769,8 +831,8 @@ fn offset_commit_fetch(pair: &mut Pair) {
                 "conf-topic",
             ),
         ] {
-            let req = fetch_offsets_request(v, group, topic);
-            check(scenario, pair.exchange(scenario, v, &req));
+            let (a, b) = fetch_by_id(pair, v, fetch_offsets_request(v, group, topic));
+            check(scenario, pair.exchange_each(scenario, v, &a, &b));
         }
     }
 }
@@ -850,6 +912,8 @@ fn stale_generation(pair: &mut Pair) {
             };
             let a = commit_request(&group, ga + delta, &member(&ma), "conf-topic", 0, 9);
             let b = commit_request(&group, gb + delta, &member(&mb), "conf-topic", 0, 9);
+            let (a, _) = commit_by_id(pair, v, a);
+            let (_, b) = commit_by_id(pair, v, b);
             check(scenario, pair.exchange_each(scenario, v, &a, &b));
         }
     }
@@ -1168,7 +1232,8 @@ fn delete_groups(pair: &mut Pair) {
             "OffsetCommit version",
             pair.max_version::<OffsetCommitRequest>(),
         );
-        let (a, b) = check("OffsetCommit (setup)", pair.both(cv, &commit));
+        let (ka, kw) = commit_by_id(pair, cv, commit);
+        let (a, b) = check("OffsetCommit (setup)", pair.both_each(cv, &ka, &kw));
         assert_eq!(
             (
                 a.topics[0].partitions[0].error_code,

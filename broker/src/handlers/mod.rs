@@ -56,7 +56,7 @@ pub(crate) fn repeated_names<'a>(
 /// The versions each handler implements (clamped by the protocol crate to what it can decode).
 pub fn supported_apis() -> SupportedApis {
     let mut apis = SupportedApis::new();
-    apis.register(ApiKey::ApiVersions, 0, 4);
+    apis.register(ApiKey::ApiVersions, 0, 5);
     apis.register(ApiKey::Metadata, 0, 13);
     apis.register(ApiKey::Produce, 3, 13);
     apis.register(ApiKey::Fetch, 4, 18);

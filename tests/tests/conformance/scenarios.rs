@@ -235,6 +235,49 @@ fn api_versions(pair: &mut Pair) {
             }),
         );
     }
+    // The error answers list no APIs, so they are compared whole.
+    for v in pair.versions::<ApiVersionsRequest>() {
+        if v >= 3 {
+            let req = ApiVersionsRequest::default()
+                .with_client_software_name(s("bad name!"))
+                .with_client_software_version(s("1.0"));
+            check(
+                "ApiVersions invalid",
+                pair.exchange("api versions invalid software name", v, &req),
+            );
+        }
+        if v >= 5 {
+            let mv = check("Metadata version", pair.max_version::<MetadataRequest>());
+            let (meta, _) = check(
+                "Metadata (cluster id)",
+                pair.both(mv, &metadata_request(mv, Some(&[]), false)),
+            );
+            let cluster = meta.cluster_id.map(|c| c.to_string()).unwrap_or_default();
+            for (scenario, cluster_id, node_id) in [
+                ("api versions for this node", Some(cluster.as_str()), 1),
+                (
+                    "api versions for another cluster",
+                    Some("AAAAAAAAAAAAAAAAAAAAAA"),
+                    1,
+                ),
+                ("api versions for another node", Some(cluster.as_str()), 2),
+                ("api versions for any cluster", None, -1),
+            ] {
+                let req = ApiVersionsRequest::default()
+                    .with_client_software_name(s("kraftwerk-conformance"))
+                    .with_client_software_version(s("1.0"))
+                    .with_cluster_id(cluster_id.map(s))
+                    .with_node_id(node_id);
+                check(
+                    scenario,
+                    pair.exchange_with(scenario, v, &req, &[], |a, b| {
+                        a.api_keys.clear();
+                        b.api_keys.clear();
+                    }),
+                );
+            }
+        }
+    }
 }
 
 // --- Metadata ---------------------------------------------------------------------------------------

@@ -98,7 +98,12 @@ fn every_advertised_version_is_answered_at_that_version() {
         .expect("broker starts");
     let mut conn = connect(&broker);
     let versions = conn
-        .request(3, &ApiVersionsRequest::default())
+        .request(
+            3,
+            &ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("api-versions-served"))
+                .with_client_software_version(StrBytes::from_static_str("1.0")),
+        )
         .expect("ApiVersions");
     assert_eq!(versions.error_code, 0);
 

@@ -806,6 +806,10 @@ pub fn gate(auth: &RequestAuth, image: &MetadataImage, body: RequestKind, versio
             );
             Gate::Run(RequestKind::DescribeClientQuotas(r), Patch::none())
         }
+        RequestKind::UpdateFeatures(r) => {
+            whole!(UpdateFeatures, UpdateFeaturesResponse, Op::Alter);
+            Gate::Run(RequestKind::UpdateFeatures(r), Patch::none())
+        }
         RequestKind::ListConfigResources(r) => {
             whole!(
                 ListConfigResources,
@@ -1003,6 +1007,8 @@ mod tests {
             RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default()),
             // Kafka's handleListConfigResources: DESCRIBE_CONFIGS on the cluster.
             RequestKind::ListConfigResources(ListConfigResourcesRequest::default()),
+            // ControllerApis.handleUpdateFeatures: ALTER on the cluster.
+            RequestKind::UpdateFeatures(UpdateFeaturesRequest::default()),
         ] {
             assert!(matches!(
                 gate(&auth(&image, &authz, "User:a"), &image, req, 0),

@@ -1,10 +1,16 @@
 //! ApiVersions: the table comes from the registered handlers, nothing else. As Kafka's `KafkaApis` answers it,
 //! a v3+ request naming its client software with characters Kafka does not allow is INVALID_REQUEST, and a
 //! v5+ request for another cluster or another node (KIP-1242: a client whose bootstrap address now reaches a
-//! different broker) is REBOOTSTRAP_REQUIRED; both answers list no APIs.
+//! different broker) is REBOOTSTRAP_REQUIRED; both answers list no APIs. From v3 the answer lists the feature
+//! levels this build supports and the ones the cluster finalized (from the metadata image).
 
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::api_versions_response::{FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
+use kraftwerk_controller::SUPPORTED_FEATURES;
 use kraftwerk_protocol::versions::SupportedApis;
 
 use crate::context::BrokerContext;
@@ -22,7 +28,54 @@ pub fn handle(ctx: &BrokerContext, req: ApiVersionsRequest, version: i16) -> Api
             "api versions"
         );
     }
-    answer(&ctx.apis, &ctx.cluster_id, ctx.node_id, &req, version)
+    let image = ctx.controller.image();
+    let response = answer(&ctx.apis, &ctx.cluster_id, ctx.node_id, &req, version);
+    if response.error_code != 0 {
+        return response;
+    }
+    with_features(
+        response,
+        image.features(),
+        image.last_applied_offset(),
+        version,
+    )
+}
+
+/// First version before which (KAFKA-17011) a supported feature whose minimum is 0 is left out, because
+/// older clients refused such a range.
+const FEATURE_LEVEL_0_VERSION: i16 = 4;
+
+/// `response` with the supported features of this build and the cluster's `finalized` levels as of metadata
+/// offset `epoch`.
+pub fn with_features(
+    response: ApiVersionsResponse,
+    finalized: &BTreeMap<String, i16>,
+    epoch: i64,
+    version: i16,
+) -> ApiVersionsResponse {
+    let supported = SUPPORTED_FEATURES
+        .iter()
+        .filter(|(_, min, _)| version >= FEATURE_LEVEL_0_VERSION || *min != 0)
+        .map(|&(name, min, max)| {
+            SupportedFeatureKey::default()
+                .with_name(StrBytes::from_static_str(name))
+                .with_min_version(min)
+                .with_max_version(max)
+        })
+        .collect();
+    let finalized_keys = finalized
+        .iter()
+        .map(|(name, level)| {
+            FinalizedFeatureKey::default()
+                .with_name(StrBytes::from_string(name.clone()))
+                .with_min_version_level(*level)
+                .with_max_version_level(*level)
+        })
+        .collect();
+    response
+        .with_supported_features(supported)
+        .with_finalized_features_epoch(epoch)
+        .with_finalized_features(finalized_keys)
 }
 
 /// The answer of a broker of `cluster_id` with id `node_id` serving `apis`.
@@ -80,6 +133,28 @@ mod tests {
         ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str(name))
             .with_client_software_version(StrBytes::from_static_str(version))
+    }
+
+    #[test]
+    fn features_are_listed_with_level_0_ranges_left_out_before_v4() {
+        let finalized = BTreeMap::from([("metadata.version".to_string(), 25)]);
+        let v4 = with_features(ApiVersionsResponse::default(), &finalized, 7, 4);
+        let names: Vec<&str> = v4
+            .supported_features
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert!(names.contains(&"metadata.version") && names.contains(&"group.version"));
+        assert_eq!(v4.finalized_features_epoch, 7);
+        assert_eq!(v4.finalized_features[0].name.as_str(), "metadata.version");
+        assert_eq!(v4.finalized_features[0].max_version_level, 25);
+        let v3 = with_features(ApiVersionsResponse::default(), &finalized, 7, 3);
+        let names: Vec<&str> = v3
+            .supported_features
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(names, vec!["metadata.version"]);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub mod raft_voters;
 pub mod reassignments;
 pub mod sasl;
 pub mod scram_credentials;
+pub mod update_features;
 
 /// Topic names that appear more than once in one admin request; Kafka answers INVALID_REQUEST for every copy.
 pub(crate) fn repeated_names<'a>(
@@ -101,6 +102,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::AlterUserScramCredentials, 0, 0);
     apis.register(ApiKey::DescribeTopicPartitions, 0, 0);
     apis.register(ApiKey::ListConfigResources, 0, 1);
+    apis.register(ApiKey::UpdateFeatures, 0, 2);
     apis
 }
 
@@ -239,6 +241,9 @@ async fn run(
         }
         RequestKind::DescribeTopicPartitions(r) => {
             ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(ctx, conn, r))
+        }
+        RequestKind::UpdateFeatures(r) => {
+            ResponseKind::UpdateFeatures(update_features::handle(ctx, r, v).await)
         }
         RequestKind::ListConfigResources(r) => {
             ResponseKind::ListConfigResources(list_config_resources::handle(ctx, conn, r, v))

@@ -312,6 +312,14 @@ impl ControllerService {
             ControllerRequest::DeleteAcls { filters } => {
                 ControllerReply::DeletedAcls(self.handle.delete_acls(filters).await)
             }
+            ControllerRequest::UpdateFeatures {
+                updates,
+                validate_only,
+            } => ControllerReply::UpdatedFeatures(
+                self.handle
+                    .update_features(self.node_id, updates, validate_only)
+                    .await,
+            ),
             ControllerRequest::IncrementalAlterConfigs {
                 reqs,
                 validate_only,

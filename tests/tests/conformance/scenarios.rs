@@ -28,6 +28,7 @@ use kafka_protocol::messages::{
     GroupId, InitProducerIdRequest, JoinGroupRequest, ListConfigResourcesRequest,
     ListConfigResourcesResponse, ListOffsetsRequest, MetadataRequest, MetadataResponse,
     OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
+    UpdateFeaturesRequest,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use kraftwerk_storage::batch::BatchBuilder;
@@ -72,6 +73,7 @@ pub fn run_all(pair: &mut Pair) {
     describe_groups(pair);
     describe_topic_partitions(pair);
     list_config_resources(pair);
+    update_features(pair);
     // Last: it deletes groups the scenarios above use.
     delete_groups(pair);
 }
@@ -1293,5 +1295,106 @@ fn delete_groups(pair: &mut Pair) {
             let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(group))]);
             check(scenario, pair.exchange(scenario, *v, &req));
         }
+    }
+}
+
+// --- UpdateFeatures ---------------------------------------------------------------------------------
+
+fn feature_update(
+    v: i16,
+    name: &str,
+    level: i16,
+    upgrade_type: i8,
+    validate_only: bool,
+) -> UpdateFeaturesRequest {
+    let mut update = kafka_protocol::messages::update_features_request::FeatureUpdateKey::default()
+        .with_feature(s(name))
+        .with_max_version_level(level);
+    if v >= 1 {
+        update.upgrade_type = upgrade_type;
+    }
+    let mut req = UpdateFeaturesRequest::default()
+        .with_timeout_ms(TIMEOUT_MS)
+        .with_feature_updates(vec![update]);
+    if v >= 1 {
+        req.validate_only = validate_only;
+    }
+    req
+}
+
+fn update_features(pair: &mut Pair) {
+    // Each broker's finalized metadata.version (they differ: Kafka 4.4's own, Kraftwerk's 4.0 level).
+    let finalized = |versions: &kafka_protocol::messages::ApiVersionsResponse| {
+        versions
+            .finalized_features
+            .iter()
+            .find(|f| f.name.as_str() == "metadata.version")
+            .map_or(0, |f| f.max_version_level)
+    };
+    let av = check(
+        "ApiVersions version",
+        pair.max_version::<ApiVersionsRequest>(),
+    );
+    let (kafka_versions, kraftwerk_versions) = check(
+        "ApiVersions (features)",
+        pair.both(
+            av,
+            &ApiVersionsRequest::default()
+                .with_client_software_name(s("kraftwerk-conformance"))
+                .with_client_software_version(s("1.0")),
+        ),
+    );
+    let (mv_kafka, mv_kraftwerk) = (finalized(&kafka_versions), finalized(&kraftwerk_versions));
+    assert!(
+        mv_kafka > 0 && mv_kraftwerk > 0,
+        "both finalize metadata.version"
+    );
+    for v in pair.versions::<UpdateFeaturesRequest>() {
+        let a = feature_update(v, "metadata.version", mv_kafka, 1, true);
+        let b = feature_update(v, "metadata.version", mv_kraftwerk, 1, true);
+        check(
+            "UpdateFeatures",
+            pair.exchange_each("update features metadata.version to its level", v, &a, &b),
+        );
+        let mut cases = vec![
+            (
+                "update features unknown feature to 0",
+                "no.such.feature",
+                0,
+                1,
+            ),
+            (
+                "update features unknown feature to 1",
+                "no.such.feature",
+                1,
+                1,
+            ),
+            ("update features unsupported level", "group.version", 5, 1),
+            ("update features negative level", "group.version", -1, 1),
+        ];
+        if v >= 1 {
+            cases.push((
+                "update features unknown upgrade type",
+                "group.version",
+                0,
+                9,
+            ));
+            cases.push((
+                "update features newer level as a downgrade",
+                "group.version",
+                5,
+                2,
+            ));
+        }
+        for (scenario, name, level, upgrade_type) in cases {
+            let req = feature_update(v, name, level, upgrade_type, true);
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+        let mut nothing = feature_update(v, "group.version", 0, 1, true);
+        nothing.feature_updates.clear();
+        check(
+            "UpdateFeatures nothing",
+            pair.exchange("update features with no updates", v, &nothing),
+        );
     }
 }

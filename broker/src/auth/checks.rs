@@ -823,6 +823,7 @@ pub fn gate(auth: &RequestAuth, image: &MetadataImage, body: RequestKind, versio
         RequestKind::DescribeTopicPartitions(r) => {
             Gate::Run(RequestKind::DescribeTopicPartitions(r), Patch::none())
         }
+        // GetTelemetrySubscriptions and PushTelemetry need nothing either (Kafka checks no ACL for them).
         // ApiVersions, SaslHandshake, SaslAuthenticate and DescribeCluster need nothing (Kafka
         // answers DescribeCluster to anyone; only its authorized operations need DESCRIBE); the
         // ACL APIs check in their handlers.

@@ -13,6 +13,7 @@ pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod client_quotas;
+pub mod client_telemetry;
 pub mod cluster_admin;
 pub mod create_partitions;
 pub mod create_topics;
@@ -103,6 +104,9 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::DescribeTopicPartitions, 0, 0);
     apis.register(ApiKey::ListConfigResources, 0, 1);
     apis.register(ApiKey::UpdateFeatures, 0, 2);
+    // Kafka without a metrics plugin answers these but leaves them out of ApiVersions; so does Kraftwerk.
+    apis.serve_unadvertised(ApiKey::GetTelemetrySubscriptions, 0, 0);
+    apis.serve_unadvertised(ApiKey::PushTelemetry, 0, 0);
     apis
 }
 
@@ -241,6 +245,13 @@ async fn run(
         }
         RequestKind::DescribeTopicPartitions(r) => {
             ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(ctx, conn, r))
+        }
+        RequestKind::GetTelemetrySubscriptions(r) => ResponseKind::GetTelemetrySubscriptions(
+            ctx.telemetry
+                .get_subscriptions(conn, &r, crate::context::now_ms()),
+        ),
+        RequestKind::PushTelemetry(r) => {
+            ResponseKind::PushTelemetry(ctx.telemetry.push(conn, &r, crate::context::now_ms()))
         }
         RequestKind::UpdateFeatures(r) => {
             ResponseKind::UpdateFeatures(update_features::handle(ctx, r, v).await)

@@ -74,6 +74,7 @@ pub fn run_all(pair: &mut Pair) {
     describe_topic_partitions(pair);
     list_config_resources(pair);
     update_features(pair);
+    client_telemetry(pair);
     // Last: it deletes groups the scenarios above use.
     delete_groups(pair);
 }
@@ -1397,4 +1398,82 @@ fn update_features(pair: &mut Pair) {
             pair.exchange("update features with no updates", v, &nothing),
         );
     }
+}
+
+// --- GetTelemetrySubscriptions, PushTelemetry -------------------------------------------------------
+
+/// Neither broker advertises these without a metrics plugin, but both answer them (v0): a client that sends
+/// them anyway gets Kafka's ClientMetricsManager answers. A fixed instance id makes the subscription ids
+/// (CRC32C of the subscription XOR the id's Java hash) comparable.
+fn client_telemetry(pair: &mut Pair) {
+    use kafka_protocol::messages::{GetTelemetrySubscriptionsRequest, PushTelemetryRequest};
+    let id = uuid::Uuid::from_u128(0x0c0f_fee0_0000_4000_8000_0000_0000_0001);
+    let get = GetTelemetrySubscriptionsRequest::default().with_client_instance_id(id);
+    let (first, _) = check(
+        "GetTelemetrySubscriptions",
+        pair.exchange("telemetry subscriptions", 0, &get),
+    );
+    check(
+        "GetTelemetrySubscriptions again",
+        pair.exchange("telemetry subscriptions again within the interval", 0, &get),
+    );
+    let push = |subscription: i32, compression: i8, terminating: bool| {
+        PushTelemetryRequest::default()
+            .with_client_instance_id(id)
+            .with_subscription_id(subscription)
+            .with_compression_type(compression)
+            .with_terminating(terminating)
+            .with_metrics(Bytes::from_static(
+                b"not an OTLP payload: no plugin reads it",
+            ))
+    };
+    let sub = first.subscription_id;
+    for (scenario, req) in [
+        ("telemetry push after get", push(sub, 0, false)),
+        ("telemetry push within the interval", push(sub, 0, false)),
+        (
+            "telemetry push terminating, wrong subscription",
+            push(sub ^ 1, 0, true),
+        ),
+        ("telemetry push after terminating", push(sub, 0, false)),
+    ] {
+        check(scenario, pair.exchange(scenario, 0, &req));
+    }
+    let fresh = GetTelemetrySubscriptionsRequest::default();
+    let generated = [
+        Rule {
+            path: "client_instance_id",
+            how: Normalise::Generated,
+        },
+        Rule {
+            path: "subscription_id",
+            how: Normalise::Generated,
+        },
+    ];
+    check(
+        "GetTelemetrySubscriptions new",
+        pair.exchange_with(
+            "telemetry subscriptions for a new client",
+            0,
+            &fresh,
+            &generated,
+            |_, _| {},
+        ),
+    );
+    let reserved = PushTelemetryRequest::default().with_client_instance_id(uuid::Uuid::nil());
+    check(
+        "PushTelemetry reserved",
+        pair.exchange("telemetry push with the zero id", 0, &reserved),
+    );
+    let other = uuid::Uuid::from_u128(0x0c0f_fee0_0000_4000_8000_0000_0000_0002);
+    let get = GetTelemetrySubscriptionsRequest::default().with_client_instance_id(other);
+    let (a, _) = check("GetTelemetrySubscriptions other", pair.both(0, &get));
+    let bad = PushTelemetryRequest::default()
+        .with_client_instance_id(other)
+        .with_subscription_id(a.subscription_id)
+        .with_compression_type(9);
+    check(
+        "PushTelemetry compression",
+        pair.exchange("telemetry push unknown compression", 0, &bad),
+    );
 }

@@ -65,6 +65,7 @@ pub fn run_all(pair: &mut Pair) {
     produce(pair);
     fetch(pair);
     list_offsets(pair);
+    offset_for_leader_epoch(pair);
     offset_commit_fetch(pair);
     stale_generation(pair);
     describe_configs(pair);
@@ -1476,4 +1477,68 @@ fn client_telemetry(pair: &mut Pair) {
         "PushTelemetry compression",
         pair.exchange("telemetry push unknown compression", 0, &bad),
     );
+}
+
+// --- OffsetForLeaderEpoch ---------------------------------------------------------------------------
+
+/// A consumer's question after a leader change (KIP-320): where did leader epoch N end? Both single-node
+/// logs have one epoch, 0 (Kafka's first leader epoch), so the answers are comparable as they are.
+fn offset_for_leader_epoch(pair: &mut Pair) {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::messages::OffsetForLeaderEpochRequest;
+    for v in pair.versions::<OffsetForLeaderEpochRequest>() {
+        for (scenario, topic, partition, current, epoch) in [
+            ("offset for leader epoch current", "conf-records", 0, 0, 0),
+            (
+                "offset for leader epoch no current epoch",
+                "conf-records",
+                0,
+                -1,
+                0,
+            ),
+            (
+                "offset for leader epoch future epoch",
+                "conf-records",
+                0,
+                -1,
+                5,
+            ),
+            (
+                "offset for leader epoch unknown current epoch",
+                "conf-records",
+                0,
+                3,
+                0,
+            ),
+            (
+                "offset for leader epoch unknown partition",
+                "conf-records",
+                4,
+                -1,
+                0,
+            ),
+            (
+                "offset for leader epoch unknown topic",
+                "conf-missing",
+                0,
+                -1,
+                0,
+            ),
+        ] {
+            let mut req = OffsetForLeaderEpochRequest::default().with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(topic_name(topic))
+                    .with_partitions(vec![OffsetForLeaderPartition::default()
+                        .with_partition(partition)
+                        .with_current_leader_epoch(current)
+                        .with_leader_epoch(epoch)]),
+            ]);
+            if v >= 3 {
+                req.replica_id = BrokerId(-1);
+            }
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+    }
 }

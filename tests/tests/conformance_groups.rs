@@ -5,7 +5,8 @@
 //!
 //! Scenarios: the eager range assignor and the cooperative-sticky assignor, each with a second member joining
 //! and then unsubscribing; static members (`group.instance.id`) with one restarting within its session
-//! timeout (no rebalance at all) and one gone beyond it (its partitions move, then come back when it rejoins).
+//! timeout (no rebalance at all) and one gone beyond it (its partitions move, then come back when it rejoins);
+//! a regex subscription while matching topics are created and deleted, and a second member joining and closing.
 //!
 //! Needs java, as `conformance.rs` does (Apache Kafka from tests/tools' jars).
 
@@ -72,7 +73,9 @@ impl Member {
             .set("partition.assignment.strategy", assignor)
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
-            .set("heartbeat.interval.ms", "500");
+            .set("heartbeat.interval.ms", "500")
+            // A regex subscription sees topics created and deleted at the next metadata refresh.
+            .set("topic.metadata.refresh.interval.ms", "1000");
         if let Some(id) = instance {
             config.set("group.instance.id", id);
         }
@@ -150,7 +153,11 @@ fn join_then_unsubscribe(bootstrap: &str, topic: &str, assignor: &str) -> Vec<Ve
 fn static_members(bootstrap: &str, topic: &str) -> Vec<Vec<String>> {
     let group = format!("{topic}-static");
     let assignor = "range";
+    // One after the other, so the rebalances do not depend on how close together they join.
     let first = Member::join(bootstrap, &group, topic, assignor, Some("static-1"));
+    poll_until(&[&first], "first static member assigned", || {
+        first.assigned() == 4
+    });
     let second = Member::join(bootstrap, &group, topic, assignor, Some("static-2"));
     poll_until(&[&first, &second], "both static members assigned", || {
         first.assigned() == 2 && second.assigned() == 2
@@ -181,6 +188,37 @@ fn static_members(bootstrap: &str, topic: &str) -> Vec<Vec<String>> {
     vec![first.events(), restarted, second.events()]
 }
 
+/// One member subscribed to a pattern while matching topics are created and deleted, then a second member
+/// joins and closes.
+fn regex_subscription(bootstrap: &str) -> Vec<Vec<String>> {
+    let group = "groups-regex";
+    let pattern = "^groups-rx-.*";
+    support::create_topic(bootstrap, "groups-rx-a", 2, &[]);
+    let first = Member::join(bootstrap, group, pattern, "range", None);
+    poll_until(&[&first], "first matching topic assigned", || {
+        first.assigned() == 2
+    });
+    support::create_topic(bootstrap, "groups-rx-b", 2, &[]);
+    poll_until(&[&first], "second matching topic assigned", || {
+        first.assigned() == 4
+    });
+    let admin = support::admin(bootstrap);
+    let deleted =
+        support::block_on(admin.delete_topics(&["groups-rx-a"], &support::admin_options()))
+            .unwrap_or_else(|e| panic!("deleting groups-rx-a: {e}"));
+    assert!(deleted.iter().all(|r| r.is_ok()), "{deleted:?}");
+    poll_until(&[&first], "deleted topic unassigned", || {
+        first.assigned() == 2
+    });
+    let second = Member::join(bootstrap, group, pattern, "range", None);
+    poll_until(&[&first, &second], "second member assigned", || {
+        first.assigned() == 1 && second.assigned() == 1
+    });
+    drop(second);
+    poll_until(&[&first], "second member closed", || first.assigned() == 2);
+    vec![first.events()]
+}
+
 fn scenarios(bootstrap: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
     let topic = "groups-t";
     support::create_topic(bootstrap, topic, PARTITIONS, &[]);
@@ -196,6 +234,10 @@ fn scenarios(bootstrap: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
         (
             "static members restarting",
             static_members(bootstrap, topic),
+        ),
+        (
+            "regex subscription, topics created and deleted",
+            regex_subscription(bootstrap),
         ),
     ]
 }

@@ -1,4 +1,5 @@
-//! Group behaviour with real consumers (librdkafka through the rdkafka crate), Apache Kafka against Kraftwerk:
+//! Group behaviour with real consumers (librdkafka through the rdkafka crate, and the Java client through
+//! tests/conformance/GroupScenarios.java), Apache Kafka against Kraftwerk:
 //! the same consumers run the same steps on each broker, and every member's rebalance callbacks (assign and
 //! revoke, with how many partitions) must be the same on both. Member ids are random, so which partitions a
 //! member gets is not compared, only how many and in which order the rebalances came.
@@ -99,7 +100,7 @@ impl Member {
 
 /// Polls every member until `done` holds and no member saw a new rebalance callback for `settle`.
 fn poll_until(members: &[&Member], what: &str, done: impl Fn() -> bool) {
-    let settle = Duration::from_millis(1500);
+    let settle = Duration::from_millis(1000);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen: Vec<usize> = members.iter().map(|m| m.events().len()).collect();
     let mut quiet_since = Instant::now();
@@ -242,6 +243,37 @@ fn scenarios(bootstrap: &str) -> Vec<(&'static str, Vec<Vec<String>>)> {
     ]
 }
 
+/// The Java client's scenarios (tests/conformance/GroupScenarios.java, run by the JDK's source launcher with
+/// the jars Apache Kafka runs from): one line per scenario with each member's listener calls.
+fn java_scenarios(bootstrap: &str) -> Vec<String> {
+    let classpath = kraftwerk_tests::apache_kafka::ensure_classpath()
+        .unwrap_or_else(|e| panic!("Java client classpath: {e}"));
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conformance")
+        .join("GroupScenarios.java");
+    let output = std::process::Command::new("java")
+        .arg("-cp")
+        .arg(&classpath)
+        .arg(&source)
+        .arg(bootstrap)
+        .arg("groups-t")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running java: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "GroupScenarios.java against {bootstrap} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    stdout.lines().map(str::to_string).collect()
+}
+
 #[test]
 fn consumer_groups_rebalance_as_with_apache_kafka() {
     let kafka = std::thread::spawn(|| ApacheKafka::start(CLUSTER_ID, SHARED));
@@ -260,9 +292,22 @@ fn consumer_groups_rebalance_as_with_apache_kafka() {
     let on_kraftwerk = scenarios(&kraftwerk.bootstrap());
     let mut differences = Vec::new();
     for ((name, a), (_, b)) in on_kafka.iter().zip(&on_kraftwerk) {
-        println!("{name}: kafka {a:?}, kraftwerk {b:?}");
+        println!("librdkafka, {name}: kafka {a:?}, kraftwerk {b:?}");
         if a != b {
-            differences.push(format!("{name}: kafka {a:?}, kraftwerk {b:?}"));
+            differences.push(format!("librdkafka, {name}: kafka {a:?}, kraftwerk {b:?}"));
+        }
+    }
+    let java_kafka = java_scenarios(&kafka_bootstrap);
+    let java_kraftwerk = java_scenarios(&kraftwerk.bootstrap());
+    assert_eq!(
+        java_kafka.len(),
+        java_kraftwerk.len(),
+        "{java_kafka:?} / {java_kraftwerk:?}"
+    );
+    for (a, b) in java_kafka.iter().zip(&java_kraftwerk) {
+        println!("java: kafka {a}; kraftwerk {b}");
+        if a != b {
+            differences.push(format!("java: kafka {a}; kraftwerk {b}"));
         }
     }
     assert!(

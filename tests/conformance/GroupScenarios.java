@@ -37,7 +37,14 @@ public class GroupScenarios {
         final Thread thread;
 
         Member(String bootstrap, String group, String topic, String assignor) {
+            this(bootstrap, group, topic, assignor, null);
+        }
+
+        Member(String bootstrap, String group, String topic, String assignor, String instance) {
             props = new Properties();
+            if (instance != null) {
+                props.put("group.instance.id", instance);
+            }
             props.put("bootstrap.servers", bootstrap);
             props.put("group.id", group);
             props.put("partition.assignment.strategy", assignor);
@@ -129,6 +136,30 @@ public class GroupScenarios {
         return List.of(first.events, second.events).toString();
     }
 
+    /// Two static members; the second closes (a static member does not leave the group) and comes back
+    /// within its session timeout (nothing moves), then stays away beyond it (its partitions move and
+    /// come back when it rejoins).
+    static String staticMembers(String bootstrap, String topic) throws InterruptedException {
+        String group = topic + "-java-static";
+        String range = "org.apache.kafka.clients.consumer.RangeAssignor";
+        Member first = new Member(bootstrap, group, topic, range, "static-1");
+        until(List.of(first), "first static member assigned", () -> first.assigned.get() == 4);
+        Member second = new Member(bootstrap, group, topic, range, "static-2");
+        until(List.of(first, second), "both static members assigned",
+            () -> first.assigned.get() == 2 && second.assigned.get() == 2);
+        second.stop();
+        Member back = new Member(bootstrap, group, topic, range, "static-2");
+        until(List.of(first, back), "static member back within the timeout", () -> back.assigned.get() == 2);
+        back.stop();
+        until(List.of(first), "partitions moved after the session timeout", () -> first.assigned.get() == 4);
+        Member later = new Member(bootstrap, group, topic, range, "static-2");
+        until(List.of(first, later), "static member back after the timeout",
+            () -> first.assigned.get() == 2 && later.assigned.get() == 2);
+        later.stop();
+        first.stop();
+        return List.of(first.events, second.events, back.events, later.events).toString();
+    }
+
     public static void main(String[] args) throws Exception {
         String bootstrap = args[0];
         String topic = args[1];
@@ -136,5 +167,6 @@ public class GroupScenarios {
             "org.apache.kafka.clients.consumer.RangeAssignor", "range"));
         System.out.println("cooperative-sticky, join then unsubscribe: " + joinThenUnsubscribe(bootstrap, topic,
             "org.apache.kafka.clients.consumer.CooperativeStickyAssignor", "cooperative"));
+        System.out.println("static members restarting: " + staticMembers(bootstrap, topic));
     }
 }

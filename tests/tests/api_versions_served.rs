@@ -148,3 +148,53 @@ fn every_advertised_version_is_answered_at_that_version() {
         failures.join("\n")
     );
 }
+
+/// The controller listener serves fewer APIs (ApiVersions up to 4): a newer ApiVersions, one the codec can
+/// decode, must still get UNSUPPORTED_VERSION with the listener's ranges (so Kafka's tools retry lower, as
+/// `kafka-metadata-quorum --bootstrap-controller` does) rather than a closed connection.
+#[test]
+fn a_newer_api_versions_on_the_controller_listener_is_answered_unsupported() {
+    let broker = Broker::builder()
+        .rust_log("warn")
+        .start()
+        .expect("broker starts");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], broker.controller_port()));
+    let mut conn = Connection::connect(addr, Duration::from_secs(10)).expect("connect");
+    conn.set_read_timeout(Duration::from_secs(30))
+        .expect("read timeout");
+    let newest = ApiKey::ApiVersions.valid_versions().max;
+    let request = RequestKind::ApiVersions(
+        ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("api-versions-served"))
+            .with_client_software_version(StrBytes::from_static_str("1.0")),
+    );
+    // ApiVersions answers always use header v0 and, for an unsupported version, the v0 body.
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::ApiVersions as i16)
+        .with_request_api_version(newest)
+        .with_correlation_id(5)
+        .with_client_id(Some(StrBytes::from_static_str("api-versions-served")));
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&[0, 0, 0, 0]);
+    header
+        .encode(&mut buf, ApiKey::ApiVersions.request_header_version(newest))
+        .expect("header");
+    request.encode(&mut buf, newest).expect("body");
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    conn.send_raw(&buf).expect("send");
+    let ReadOutcome::Frame(mut payload) = conn.read_frame().expect("read") else {
+        panic!("the controller listener closed the connection instead of answering");
+    };
+    let header = ResponseHeader::decode(&mut payload, 0).expect("response header");
+    assert_eq!(header.correlation_id, 5);
+    let body =
+        kafka_protocol::messages::ApiVersionsResponse::decode(&mut payload, 0).expect("body");
+    assert_eq!(body.error_code, 35, "UNSUPPORTED_VERSION");
+    let served = body
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::ApiVersions as i16)
+        .expect("ApiVersions range listed");
+    assert!(served.max_version < newest);
+}

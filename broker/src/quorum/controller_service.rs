@@ -835,6 +835,21 @@ async fn serve_kafka(
             request.api_version,
             request.correlation_id(),
         );
+        // A newer ApiVersions than this listener serves (the codec may know it, e.g. v5) gets the same answer as
+        // one the codec cannot decode: UNSUPPORTED_VERSION with our ranges, so the client retries lower.
+        if api_key == ApiKey::ApiVersions && !svc.kafka_apis.is_supported(api_key, version) {
+            let bytes = unsupported_api_versions_response(correlation_id, &svc.kafka_apis);
+            if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+            match reader.next().await {
+                Ok(f) => {
+                    frame = f;
+                    continue;
+                }
+                Err(_) => return,
+            }
+        }
         let body = match request.body {
             RequestKind::ApiVersions(_) if svc.kafka_apis.is_supported(api_key, version) => {
                 ResponseKind::ApiVersions(svc.kafka_apis.api_versions_response())

@@ -66,6 +66,7 @@ pub fn run_all(pair: &mut Pair) {
     fetch(pair);
     list_offsets(pair);
     offset_for_leader_epoch(pair);
+    describe_log_dirs(pair);
     offset_commit_fetch(pair);
     stale_generation(pair);
     describe_configs(pair);
@@ -1539,6 +1540,50 @@ fn offset_for_leader_epoch(pair: &mut Pair) {
                 req.replica_id = BrokerId(-1);
             }
             check(scenario, pair.exchange(scenario, v, &req));
+        }
+    }
+}
+
+// --- DescribeLogDirs --------------------------------------------------------------------------------
+
+/// The log directory of each broker is its own temp dir on its own volume: its path and the volume's sizes are
+/// not compared; the partitions in it (the same records, so the same bytes) are.
+fn describe_log_dirs(pair: &mut Pair) {
+    use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+    use kafka_protocol::messages::DescribeLogDirsRequest;
+    let local = [
+        Rule {
+            path: "results[].log_dir",
+            how: Normalise::Any,
+        },
+        Rule {
+            path: "results[].total_bytes",
+            how: Normalise::Generated,
+        },
+        Rule {
+            path: "results[].usable_bytes",
+            how: Normalise::Generated,
+        },
+    ];
+    for v in pair.versions::<DescribeLogDirsRequest>() {
+        for (scenario, topic, partitions) in [
+            ("describe log dirs of a partition", "conf-records", vec![0]),
+            (
+                "describe log dirs unknown partition",
+                "conf-records",
+                vec![9],
+            ),
+            ("describe log dirs unknown topic", "conf-missing", vec![0]),
+        ] {
+            let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+                DescribableLogDirTopic::default()
+                    .with_topic(topic_name(topic))
+                    .with_partitions(partitions),
+            ]));
+            check(
+                scenario,
+                pair.exchange_with(scenario, v, &req, &local, |_, _| {}),
+            );
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct BrokerContext {
     pub groups: GroupService,
     /// `None` when `authorizer.class.name` is not set: every request is allowed.
     pub authorizer: Option<crate::auth::Authorizer>,
+    /// The client instances of KIP-714 client telemetry (no metrics plugin: nothing is exported).
+    pub telemetry: crate::handlers::client_telemetry::ClientTelemetry,
 }
 
 impl BrokerContext {

@@ -341,6 +341,7 @@ async fn start_broker(
         producer_ids: ProducerIdManager::new(config.node_id),
         groups,
         authorizer: config.authorizer.as_ref().map(crate::auth::Authorizer::new),
+        telemetry: handlers::client_telemetry::ClientTelemetry::new(),
     });
 
     // Follow metadata changes: open, reconfigure and delete partitions as the image changes.

@@ -51,11 +51,11 @@ pub mod codes {
     /// INELIGIBLE_REPLICA
     pub const INELIGIBLE_REPLICA: i16 = 107;
     /// INVALID_UPDATE_VERSION
-    pub const INVALID_UPDATE_VERSION: i16 = 108;
+    pub const INVALID_UPDATE_VERSION: i16 = 95;
     /// NO_REASSIGNMENT_IN_PROGRESS
     pub const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
     /// NEW_LEADER_ELECTED
-    pub const NEW_LEADER_ELECTED: i16 = 106;
+    pub const NEW_LEADER_ELECTED: i16 = 108;
     /// PREFERRED_LEADER_NOT_AVAILABLE
     pub const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
     /// ELIGIBLE_LEADERS_NOT_AVAILABLE
@@ -252,7 +252,8 @@ mod tests {
             (ControllerError::VoterNotFound(String::new()), 127),
             (ControllerError::RequestTimedOut(String::new()), 7),
             (ControllerError::NoReassignmentInProgress(String::new()), 85),
-            (ControllerError::NewLeaderElected(String::new()), 106),
+            (ControllerError::NewLeaderElected(String::new()), 108),
+            (ControllerError::InvalidUpdateVersion(String::new()), 95),
             (
                 ControllerError::PreferredLeaderNotAvailable(String::new()),
                 80,

@@ -592,6 +592,21 @@ impl ControllerHandle {
         ))
     }
 
+    /// UpdateFeatures (see `ops::features::update_features`); `node_id` is this controller's, for the
+    /// messages. NOT_CONTROLLER unless this node is the active controller.
+    pub async fn update_features(
+        &self,
+        node_id: i32,
+        updates: Vec<crate::FeatureUpdate>,
+        validate_only: bool,
+    ) -> Result<(), ControllerError> {
+        self.submit(move |image, _| {
+            ops::features::update_features(image, node_id, &updates, validate_only)
+        })
+        .await
+        .unwrap_or(Err(ControllerError::NotController))
+    }
+
     /// IncrementalAlterConfigs. One result per resource, in order.
     pub async fn incremental_alter_configs(
         &self,

@@ -44,6 +44,9 @@ pub use config::{ControllerConfig, VoterAddr};
 pub use error::ControllerError;
 pub use handle::{start, start_with_policies, Controller, ControllerHandle};
 pub use image::MetadataImage;
+pub use ops::features::{
+    FeatureUpdate, METADATA_VERSION, SAFE_DOWNGRADE, SUPPORTED_FEATURES, UNSAFE_DOWNGRADE, UPGRADE,
+};
 pub use ops::leaders::{RebalancePass, MAX_MOVES_PER_BATCH};
 /// Topic name rules (legal characters, length, `.`/`..`), for the broker's auto-creation.
 pub use ops::topic_name::validate as validate_topic_name;

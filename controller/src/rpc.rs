@@ -150,6 +150,11 @@ pub enum ControllerRequest {
         /// The partitions to elect leaders for; `None` for all.
         topics: Option<Vec<ElectLeadersTopic>>,
     },
+    /// UpdateFeatures: new finalized levels, all or none.
+    UpdateFeatures {
+        updates: Vec<crate::FeatureUpdate>,
+        validate_only: bool,
+    },
 }
 
 /// One replica of the metadata log in a DescribeQuorum answer.
@@ -265,6 +270,8 @@ pub enum ControllerReply {
     ElectedLeaders(Result<Vec<TopicElection>, ControllerError>),
     /// AlterUserScramCredentials: one result per user.
     AlteredScramCredentials(Result<Vec<ScramResult>, ControllerError>),
+    /// UpdateFeatures: all updates or none.
+    UpdatedFeatures(Result<(), ControllerError>),
     /// This node is not the active controller; `leader` is who is, if known. The request was not run.
     NotController {
         /// The active controller's node id, if known.

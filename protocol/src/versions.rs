@@ -13,6 +13,9 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsResponse};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SupportedApis {
     ranges: BTreeMap<i16, (ApiKey, i16, i16)>,
+    /// Served but left out of ApiVersions, as Kafka leaves out the client-telemetry APIs when no metrics
+    /// plugin is configured (while still answering them).
+    unadvertised: BTreeMap<i16, (ApiKey, i16, i16)>,
 }
 
 impl SupportedApis {
@@ -51,15 +54,33 @@ impl SupportedApis {
         self.ranges.insert(key as i16, (key, lo, hi));
     }
 
+    /// Declares that the broker answers `key` for versions `min..=max` (clamped as [`Self::register`] does)
+    /// without listing it in ApiVersions.
+    pub fn serve_unadvertised(&mut self, key: ApiKey, min: i16, max: i16) {
+        let valid = key.valid_versions();
+        let (lo, hi) = (min.max(valid.min), max.min(valid.max));
+        if lo <= hi {
+            self.unadvertised.insert(key as i16, (key, lo, hi));
+        }
+    }
+
     /// The registered `(min, max)` range of `key`, if any.
     pub fn range(&self, key: ApiKey) -> Option<(i16, i16)> {
         self.ranges.get(&(key as i16)).map(|&(_, lo, hi)| (lo, hi))
     }
 
-    /// Whether the broker handles `key` at `version`.
+    /// Whether the broker handles `key` at `version` (advertised or not).
     pub fn is_supported(&self, key: ApiKey, version: i16) -> bool {
-        self.range(key)
-            .is_some_and(|(lo, hi)| (lo..=hi).contains(&version))
+        let served = |m: &BTreeMap<i16, (ApiKey, i16, i16)>| {
+            m.get(&(key as i16))
+                .is_some_and(|&(_, lo, hi)| (lo..=hi).contains(&version))
+        };
+        served(&self.ranges) || served(&self.unadvertised)
+    }
+
+    /// The APIs served without being advertised, as `(key, min, max)`.
+    pub fn unadvertised(&self) -> impl Iterator<Item = (ApiKey, i16, i16)> + '_ {
+        self.unadvertised.values().copied()
     }
 
     /// Registered apis as `(key, min, max)`, ordered by api key.
@@ -131,6 +152,23 @@ mod tests {
         apis.register(ApiKey::ApiVersions, 0, 3);
         assert_eq!(apis.range(ApiKey::ApiVersions), Some((0, 3)));
         assert_eq!(apis.len(), 1);
+    }
+
+    #[test]
+    fn unadvertised_apis_are_served_but_not_listed() {
+        let mut apis = SupportedApis::new();
+        apis.register(ApiKey::ApiVersions, 0, 4);
+        apis.serve_unadvertised(ApiKey::PushTelemetry, 0, 0);
+        assert!(apis.is_supported(ApiKey::PushTelemetry, 0));
+        assert!(!apis.is_supported(ApiKey::PushTelemetry, 1));
+        assert_eq!(apis.range(ApiKey::PushTelemetry), None);
+        let listed: Vec<i16> = apis
+            .api_versions_response()
+            .api_keys
+            .iter()
+            .map(|k| k.api_key)
+            .collect();
+        assert_eq!(listed, vec![18]);
     }
 
     #[test]

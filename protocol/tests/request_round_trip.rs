@@ -207,10 +207,10 @@ fn unknown_and_undecodable_versions_are_reported_with_correlation_id() {
         decode_request(header(-1, 0)).unwrap_err().correlation_id(),
         Some(31337)
     );
-    // Produce v0-v2 were dropped from kafka-protocol; ApiVersions v5 doesn't exist yet.
+    // Produce v0-v2 were dropped from kafka-protocol; ApiVersions v6 doesn't exist yet.
     for (key, version) in [
         (ApiKey::Produce, 2),
-        (ApiKey::ApiVersions, 5),
+        (ApiKey::ApiVersions, 6),
         (ApiKey::Metadata, -1),
     ] {
         assert_eq!(

@@ -141,10 +141,10 @@ fn body_for_another_api_is_refused() {
 fn undecodable_versions_are_refused() {
     let body = ResponseKind::ApiVersions(ApiVersionsResponse::default());
     assert_eq!(
-        encode_response(ApiKey::ApiVersions, 5, 1, &body),
+        encode_response(ApiKey::ApiVersions, 6, 1, &body),
         Err(EncodeError::UnsupportedVersion {
             api_key: ApiKey::ApiVersions,
-            api_version: 5
+            api_version: 6
         })
     );
     assert!(matches!(

@@ -597,6 +597,16 @@ pub fn gate(auth: &RequestAuth, image: &MetadataImage, body: RequestKind, versio
             })
         }
         RequestKind::OffsetCommit(mut r) => {
+            // From v10 topics come by id: check the names they have (an unknown id is the handler's
+            // UNKNOWN_TOPIC_ID, not an ACL matter).
+            let unknown_id = |t: &offset_commit_request::OffsetCommitRequestTopic| {
+                t.name.is_empty() && !t.topic_id.is_nil()
+            };
+            if version >= crate::handlers::offset_topic_ids::TOPIC_ID_VERSION {
+                crate::handlers::offset_topic_ids::commit_names_from_ids(&mut r, |id| {
+                    image.topic_by_id(id).map(|t| t.name.clone())
+                });
+            }
             let partitions_with = |t: &offset_commit_request::OffsetCommitRequestTopic,
                                    e: ResponseError| {
                 let mut out = offset_commit_response::OffsetCommitResponseTopic::default();
@@ -624,10 +634,11 @@ pub fn gate(auth: &RequestAuth, image: &MetadataImage, body: RequestKind, versio
                     .collect();
                 return Gate::Answer(ResponseKind::OffsetCommit(resp));
             }
-            let entries: Vec<_> = split(&mut r.topics, |t| topic(Op::Read, &t.name))
-                .iter()
-                .map(|t| partitions_with(t, TOPIC_DENIED))
-                .collect();
+            let entries: Vec<_> =
+                split(&mut r.topics, |t| unknown_id(t) || topic(Op::Read, &t.name))
+                    .iter()
+                    .map(|t| partitions_with(t, TOPIC_DENIED))
+                    .collect();
             run_with(RequestKind::OffsetCommit(r), entries, |resp, e| {
                 if let ResponseKind::OffsetCommit(x) = resp {
                     x.topics.extend(e);
@@ -795,6 +806,24 @@ pub fn gate(auth: &RequestAuth, image: &MetadataImage, body: RequestKind, versio
             );
             Gate::Run(RequestKind::DescribeClientQuotas(r), Patch::none())
         }
+        RequestKind::UpdateFeatures(r) => {
+            whole!(UpdateFeatures, UpdateFeaturesResponse, Op::Alter);
+            Gate::Run(RequestKind::UpdateFeatures(r), Patch::none())
+        }
+        RequestKind::ListConfigResources(r) => {
+            whole!(
+                ListConfigResources,
+                ListConfigResourcesResponse,
+                Op::DescribeConfigs
+            );
+            Gate::Run(RequestKind::ListConfigResources(r), Patch::none())
+        }
+        // DESCRIBE on each topic, checked by the handler before it pages (as Kafka's
+        // DescribeTopicPartitionsRequestHandler does), so hidden topics take no room in a page.
+        RequestKind::DescribeTopicPartitions(r) => {
+            Gate::Run(RequestKind::DescribeTopicPartitions(r), Patch::none())
+        }
+        // GetTelemetrySubscriptions and PushTelemetry need nothing either (Kafka checks no ACL for them).
         // ApiVersions, SaslHandshake, SaslAuthenticate and DescribeCluster need nothing (Kafka
         // answers DescribeCluster to anyone; only its authorized operations need DESCRIBE); the
         // ACL APIs check in their handlers.
@@ -883,7 +912,8 @@ fn hide_offset_fetch_topics(auth: &RequestAuth, image: &MetadataImage) -> Patch 
         .filter(|t| auth.allows(Op::Describe, Rt::Topic, &t.name))
         .map(|t| t.name.clone())
         .collect();
-    let shown = move |name: &str| visible.iter().any(|v| v == name);
+    // An empty name is an OffsetFetch v10 topic id the metadata does not know (answered UNKNOWN_TOPIC_ID).
+    let shown = move |name: &str| name.is_empty() || visible.iter().any(|v| v == name);
     Patch::new(move |resp| {
         if let ResponseKind::OffsetFetch(x) = resp {
             x.topics.retain(|t| shown(&t.name));
@@ -976,12 +1006,55 @@ mod tests {
                 DescribeUserScramCredentialsRequest::default(),
             ),
             RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default()),
+            // Kafka's handleListConfigResources: DESCRIBE_CONFIGS on the cluster.
+            RequestKind::ListConfigResources(ListConfigResourcesRequest::default()),
+            // ControllerApis.handleUpdateFeatures: ALTER on the cluster.
+            RequestKind::UpdateFeatures(UpdateFeaturesRequest::default()),
         ] {
             assert!(matches!(
                 gate(&auth(&image, &authz, "User:a"), &image, req, 0),
                 Gate::Answer(_)
             ));
         }
+    }
+
+    #[test]
+    fn offset_commit_v10_checks_the_names_of_the_topic_ids() {
+        let image = image();
+        // No ACL on the group or on b-t: allowed; a-t has one (WRITE only), so READ is denied.
+        let authz =
+            Authorizer::new(&AuthorizerConfig::from_properties(Some("x"), None, true).unwrap());
+        let mut r = OffsetCommitRequest::default();
+        r.group_id = GroupId(StrBytes::from_static_str("g"));
+        for id in [1, 2, 99] {
+            let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+            t.topic_id = uuid::Uuid::from_u128(id);
+            t.partitions
+                .push(offset_commit_request::OffsetCommitRequestPartition::default());
+            r.topics.push(t);
+        }
+        let Gate::Run(RequestKind::OffsetCommit(r), patch) = gate(
+            &auth(&image, &authz, "User:a"),
+            &image,
+            RequestKind::OffsetCommit(r),
+            10,
+        ) else {
+            panic!("expected the allowed topics to run");
+        };
+        let names: Vec<&str> = r.topics.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["b-t", ""],
+            "the unknown id is left to the handler"
+        );
+        let mut resp = ResponseKind::OffsetCommit(OffsetCommitResponse::default());
+        patch.apply(&mut resp);
+        let ResponseKind::OffsetCommit(c) = resp else {
+            unreachable!()
+        };
+        assert_eq!(c.topics.len(), 1);
+        assert_eq!(c.topics[0].topic_id, uuid::Uuid::from_u128(1));
+        assert_eq!(c.topics[0].partitions[0].error_code, code(TOPIC_DENIED));
     }
 
     #[test]

@@ -57,9 +57,36 @@ pub async fn handle(
             kafka_protocol::messages::TopicName(StrBytes::from_string(r.name.unwrap_or(asked)));
         if let Err(e) = r.result {
             out.error_code = e.error_code();
-            out.error_message = Some(StrBytes::from_string(e.message()));
+            out.error_message = wire_message(&e);
         }
         resp.results.push(out);
     }
     resp
+}
+
+/// The message a failed topic carries. Kafka's controller answers an unknown topic with a bare
+/// UNKNOWN_TOPIC_OR_PARTITION (`new ApiError(UNKNOWN_TOPIC_OR_PARTITION)`, no message); every other refusal
+/// explains itself.
+fn wire_message(e: &kraftwerk_controller::ControllerError) -> Option<StrBytes> {
+    match e {
+        kraftwerk_controller::ControllerError::UnknownTopicOrPartition(_) => None,
+        other => Some(StrBytes::from_string(other.message())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kraftwerk_controller::ControllerError;
+
+    #[test]
+    fn an_unknown_topic_is_answered_without_a_message() {
+        assert_eq!(
+            wire_message(&ControllerError::UnknownTopicOrPartition(
+                "no topic t".into()
+            )),
+            None
+        );
+        assert!(wire_message(&ControllerError::InvalidPartitions("fewer".into())).is_some());
+    }
 }

@@ -59,11 +59,7 @@ pub fn handle(
         let entries = match res.resource_type {
             RESOURCE_TOPIC => {
                 if image.topic(&name).is_none() {
-                    out.error_code = code(ResponseError::UnknownTopicOrPartition);
-                    out.error_message = Some(StrBytes::from_string(format!(
-                        "Topic {name} does not exist"
-                    )));
-                    resp.results.push(out);
+                    resp.results.push(unknown_topic(out));
                     continue;
                 }
                 topic_entries(&ctx.config, image.topic_configs(&name))
@@ -238,4 +234,23 @@ fn broker_entries(config: &BrokerConfig, image: &MetadataImage, node_id: i32) ->
             }
         })
         .collect()
+}
+
+/// A topic that does not exist: UNKNOWN_TOPIC_OR_PARTITION with the empty message Kafka's ConfigHelper sends
+/// (the exception it answers with has no text).
+fn unknown_topic(out: DescribeConfigsResult) -> DescribeConfigsResult {
+    out.with_error_code(code(ResponseError::UnknownTopicOrPartition))
+        .with_error_message(Some(StrBytes::default()))
+}
+
+#[cfg(test)]
+mod unknown_topic_tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_topic_has_an_empty_message() {
+        let out = unknown_topic(DescribeConfigsResult::default());
+        assert_eq!(out.error_code, 3);
+        assert_eq!(out.error_message.as_deref(), Some(""));
+    }
 }

@@ -60,6 +60,7 @@ pub fn handle(
             result.total_bytes = fs2::total_space(dir).map(|b| b as i64).unwrap_or(-1);
             result.usable_bytes = fs2::available_space(dir).map(|b| b as i64).unwrap_or(-1);
         }
+        // v5's is_cordoned stays false: Kraftwerk has no cordoned.log.dirs, every directory takes new replicas.
         resp.results.push(result);
     }
     resp

@@ -20,11 +20,13 @@ use crate::group_service::OFFSETS_TOPIC;
 
 use super::errors::code;
 use super::offset_commit;
+use super::offset_topic_ids;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
-/// READ, DELETE, DESCRIBE: the operations a group resource has.
-const GROUP_ALL_OPS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: the operations a group resource has in Kafka 4.x
+/// (group configs, KIP-848, added the last two).
+pub(crate) const GROUP_ALL_OPS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
 /// FindCoordinator v4 batches keys.
 const BATCHED_VERSION: i16 = 4;
 
@@ -144,6 +146,12 @@ pub async fn dispatch_group(
         }
         RequestKind::OffsetCommit(mut r) => {
             let image = ctx.controller.image();
+            let by_id = v >= offset_topic_ids::TOPIC_ID_VERSION;
+            if by_id {
+                offset_topic_ids::commit_names_from_ids(&mut r, |id| {
+                    image.topic_by_id(id).map(|t| t.name.clone())
+                });
+            }
             let unknown = offset_commit::take_unknown_partitions(&mut r, |name| {
                 image.topic(name).map(|t| t.partition_count())
             });
@@ -158,17 +166,43 @@ pub async fn dispatch_group(
                     .call(move |c, id, now| c.offset_commit(id, v, r, now))
                     .await;
                 resp.map(|resp| match resp {
-                    Response::OffsetCommit(o) => {
+                    Response::OffsetCommit(mut o) => {
+                        if by_id {
+                            for t in &mut o.topics {
+                                t.topic_id = image
+                                    .topic(t.name.0.as_str())
+                                    .map(|t| t.id)
+                                    .unwrap_or_default();
+                            }
+                        }
                         Response::OffsetCommit(offset_commit::merge(unknown, o))
                     }
                     other => other,
                 })
             }
         }
-        RequestKind::OffsetFetch(r) => {
-            groups
+        RequestKind::OffsetFetch(mut r) => {
+            let image = ctx.controller.image();
+            let by_id = v >= offset_topic_ids::TOPIC_ID_VERSION;
+            let unknown = if by_id {
+                offset_topic_ids::fetch_names_from_ids(&mut r, |id| {
+                    image.topic_by_id(id).map(|t| t.name.clone())
+                })
+            } else {
+                Vec::new()
+            };
+            let resp = groups
                 .call(move |c, id, now| c.offset_fetch(id, v, r, now))
-                .await
+                .await;
+            resp.map(|resp| match resp {
+                Response::OffsetFetch(mut o) if by_id => {
+                    offset_topic_ids::fetch_ids_from_names(&mut o, unknown, |name| {
+                        image.topic(name).map(|t| t.id)
+                    });
+                    Response::OffsetFetch(o)
+                }
+                other => other,
+            })
         }
         RequestKind::OffsetDelete(r) => {
             groups
@@ -185,13 +219,12 @@ pub async fn dispatch_group(
             let mut resp = groups
                 .call(move |c, id, now| c.describe_groups(id, v, r, now))
                 .await;
-            // No authorizer: a client asking what it may do to a group may do everything.
+            // No authorizer: a client asking what it may do to a group may do everything. As in Kafka, a group
+            // answered with an error (v6's GROUP_ID_NOT_FOUND, NOT_COORDINATOR) keeps "not requested".
             if let (true, Some(Response::DescribeGroups(d))) =
                 (include_ops && v >= 3, resp.as_mut())
             {
-                for g in &mut d.groups {
-                    g.authorized_operations = GROUP_ALL_OPS;
-                }
+                set_authorized_operations(d);
             }
             resp
         }
@@ -214,4 +247,32 @@ pub async fn dispatch_group(
         Response::DescribeGroups(x) => ResponseKind::DescribeGroups(x),
         Response::DeleteGroups(x) => ResponseKind::DeleteGroups(x),
     }))
+}
+
+/// Fills in the operations of every group described without an error.
+fn set_authorized_operations(d: &mut kafka_protocol::messages::DescribeGroupsResponse) {
+    for g in d.groups.iter_mut().filter(|g| g.error_code == 0) {
+        g.authorized_operations = GROUP_ALL_OPS;
+    }
+}
+
+#[cfg(test)]
+mod authorized_operations_tests {
+    use super::*;
+    use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+    use kafka_protocol::messages::DescribeGroupsResponse;
+
+    #[test]
+    fn only_groups_without_an_error_carry_operations() {
+        let mut d = DescribeGroupsResponse::default().with_groups(vec![
+            DescribedGroup::default().with_authorized_operations(i32::MIN),
+            DescribedGroup::default()
+                .with_error_code(ResponseError::GroupIdNotFound.code())
+                .with_authorized_operations(i32::MIN),
+        ]);
+        set_authorized_operations(&mut d);
+        // Kafka 4.4 answers 3400 for a group: READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+        assert_eq!(d.groups[0].authorized_operations, 3400);
+        assert_eq!(d.groups[1].authorized_operations, i32::MIN);
+    }
 }

@@ -1,5 +1,6 @@
-//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), earliest pending upload
-//! (-5, no tiered storage here: answered like earliest local), or the first offset at/after a timestamp.
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4: with no tiered storage the
+//! log start offset, as Kafka answers), latest tiered (-5) and earliest pending upload (-6: with no tiered
+//! storage no offset, -1 with epoch -1, as Kafka's `UnifiedLog` answers), or the first offset at/after a timestamp.
 
 use std::sync::Arc;
 
@@ -17,7 +18,21 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
-const EARLIEST_PENDING_UPLOAD: i64 = -5;
+const LATEST_TIERED: i64 = -5;
+const EARLIEST_PENDING_UPLOAD: i64 = -6;
+
+/// Whether `timestamp` means something at `version`: each sentinel exists from the version that introduced it
+/// (Kafka answers UNSUPPORTED_VERSION for the partition otherwise).
+fn timestamp_supported(timestamp: i64, version: i16) -> bool {
+    let since = match timestamp {
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL => 8,
+        LATEST_TIERED => 9,
+        EARLIEST_PENDING_UPLOAD => 11,
+        _ => 0,
+    };
+    version >= since
+}
 
 pub fn handle(
     ctx: &Arc<BrokerContext>,
@@ -49,16 +64,21 @@ pub fn handle(
                     if version >= 4 {
                         pr.leader_epoch = pi.leader_epoch;
                     }
-                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < pi.leader_epoch {
+                    if !timestamp_supported(p.timestamp, version) {
+                        pr.error_code = code(ResponseError::UnsupportedVersion);
+                        pr.leader_epoch = -1;
+                    } else if p.current_leader_epoch >= 0
+                        && p.current_leader_epoch < pi.leader_epoch
+                    {
                         pr.error_code = code(ResponseError::FencedLeaderEpoch);
                     } else if p.current_leader_epoch > pi.leader_epoch {
                         pr.error_code = code(ResponseError::UnknownLeaderEpoch);
                     } else {
                         match p.timestamp {
                             LATEST => pr.offset = part.high_watermark(),
-                            EARLIEST | EARLIEST_LOCAL | EARLIEST_PENDING_UPLOAD => {
-                                pr.offset = part.log_start_offset()
-                            }
+                            EARLIEST | EARLIEST_LOCAL => pr.offset = part.log_start_offset(),
+                            // Nothing is tiered: Kafka answers no offset and epoch -1.
+                            LATEST_TIERED | EARLIEST_PENDING_UPLOAD => pr.leader_epoch = -1,
                             MAX_TIMESTAMP => match part.max_timestamp() {
                                 Some((ts, off)) => {
                                     pr.timestamp = ts;
@@ -86,4 +106,24 @@ pub fn handle(
         resp.topics.push(tr);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentinels_need_the_version_that_introduced_them() {
+        assert!(timestamp_supported(LATEST, 1));
+        assert!(timestamp_supported(EARLIEST, 1));
+        assert!(timestamp_supported(1000, 1));
+        assert!(!timestamp_supported(MAX_TIMESTAMP, 6));
+        assert!(timestamp_supported(MAX_TIMESTAMP, 7));
+        assert!(!timestamp_supported(EARLIEST_LOCAL, 7));
+        assert!(timestamp_supported(EARLIEST_LOCAL, 8));
+        assert!(!timestamp_supported(LATEST_TIERED, 8));
+        assert!(timestamp_supported(LATEST_TIERED, 9));
+        assert!(!timestamp_supported(EARLIEST_PENDING_UPLOAD, 10));
+        assert!(timestamp_supported(EARLIEST_PENDING_UPLOAD, 11));
+    }
 }

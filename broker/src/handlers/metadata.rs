@@ -23,7 +23,7 @@ use super::errors::code;
 const OPS_NOT_REQUESTED: i32 = i32::MIN;
 /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: what a topic allows with no
 /// authorizer configured.
-const TOPIC_ALL_OPS: i32 =
+pub(crate) const TOPIC_ALL_OPS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, ...
 const CLUSTER_ALL_OPS: i32 =

@@ -13,6 +13,7 @@ pub mod acls;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod client_quotas;
+pub mod client_telemetry;
 pub mod cluster_admin;
 pub mod create_partitions;
 pub mod create_topics;
@@ -23,20 +24,24 @@ pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_topic_partitions;
 pub mod errors;
 pub mod fetch;
 pub mod groups;
 pub mod init_producer_id;
 pub mod leader_hints;
+pub mod list_config_resources;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_for_leader_epoch;
+pub mod offset_topic_ids;
 pub mod produce;
 pub mod raft_voters;
 pub mod reassignments;
 pub mod sasl;
 pub mod scram_credentials;
+pub mod update_features;
 
 /// Topic names that appear more than once in one admin request; Kafka answers INVALID_REQUEST for every copy.
 pub(crate) fn repeated_names<'a>(
@@ -53,16 +58,16 @@ pub(crate) fn repeated_names<'a>(
 /// The versions each handler implements (clamped by the protocol crate to what it can decode).
 pub fn supported_apis() -> SupportedApis {
     let mut apis = SupportedApis::new();
-    apis.register(ApiKey::ApiVersions, 0, 4);
-    apis.register(ApiKey::Metadata, 0, 12);
-    apis.register(ApiKey::Produce, 3, 11);
-    apis.register(ApiKey::Fetch, 4, 16);
-    apis.register(ApiKey::ListOffsets, 1, 9);
+    apis.register(ApiKey::ApiVersions, 0, 5);
+    apis.register(ApiKey::Metadata, 0, 13);
+    apis.register(ApiKey::Produce, 3, 13);
+    apis.register(ApiKey::Fetch, 4, 18);
+    apis.register(ApiKey::ListOffsets, 1, 11);
     apis.register(ApiKey::CreateTopics, 2, 7);
     apis.register(ApiKey::DeleteTopics, 1, 6);
     apis.register(ApiKey::CreatePartitions, 0, 3);
     apis.register(ApiKey::DescribeConfigs, 1, 4);
-    apis.register(ApiKey::DescribeCluster, 0, 1);
+    apis.register(ApiKey::DescribeCluster, 0, 2);
     apis.register(ApiKey::SaslHandshake, 0, 1);
     apis.register(ApiKey::SaslAuthenticate, 0, 2);
     apis.register(ApiKey::InitProducerId, 0, 5);
@@ -71,16 +76,16 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::SyncGroup, 0, 5);
     apis.register(ApiKey::Heartbeat, 0, 4);
     apis.register(ApiKey::LeaveGroup, 0, 5);
-    apis.register(ApiKey::OffsetCommit, 2, 9);
-    apis.register(ApiKey::OffsetFetch, 1, 9);
+    apis.register(ApiKey::OffsetCommit, 2, 10);
+    apis.register(ApiKey::OffsetFetch, 1, 10);
     apis.register(ApiKey::OffsetDelete, 0, 0);
     apis.register(ApiKey::ListGroups, 0, 5);
-    apis.register(ApiKey::DescribeGroups, 0, 5);
-    apis.register(ApiKey::DeleteGroups, 0, 2);
+    apis.register(ApiKey::DescribeGroups, 0, 6);
+    apis.register(ApiKey::DeleteGroups, 0, 3);
     apis.register(ApiKey::IncrementalAlterConfigs, 0, 1);
     apis.register(ApiKey::AlterConfigs, 0, 2);
     apis.register(ApiKey::DeleteRecords, 0, 2);
-    apis.register(ApiKey::DescribeLogDirs, 1, 4);
+    apis.register(ApiKey::DescribeLogDirs, 1, 5);
     apis.register(ApiKey::DescribeProducers, 0, 0);
     apis.register(ApiKey::AlterPartitionReassignments, 0, 1);
     apis.register(ApiKey::ListPartitionReassignments, 0, 0);
@@ -96,6 +101,12 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::DescribeUserScramCredentials, 0, 0);
     apis.register(ApiKey::DescribeClientQuotas, 0, 1);
     apis.register(ApiKey::AlterUserScramCredentials, 0, 0);
+    apis.register(ApiKey::DescribeTopicPartitions, 0, 0);
+    apis.register(ApiKey::ListConfigResources, 0, 1);
+    apis.register(ApiKey::UpdateFeatures, 0, 2);
+    // Kafka without a metrics plugin answers these but leaves them out of ApiVersions; so does Kraftwerk.
+    apis.serve_unadvertised(ApiKey::GetTelemetrySubscriptions, 0, 0);
+    apis.serve_unadvertised(ApiKey::PushTelemetry, 0, 0);
     apis
 }
 
@@ -231,6 +242,22 @@ async fn run(
         }
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(ctx, conn, r, v))
+        }
+        RequestKind::DescribeTopicPartitions(r) => {
+            ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(ctx, conn, r))
+        }
+        RequestKind::GetTelemetrySubscriptions(r) => ResponseKind::GetTelemetrySubscriptions(
+            ctx.telemetry
+                .get_subscriptions(conn, &r, crate::context::now_ms()),
+        ),
+        RequestKind::PushTelemetry(r) => {
+            ResponseKind::PushTelemetry(ctx.telemetry.push(conn, &r, crate::context::now_ms()))
+        }
+        RequestKind::UpdateFeatures(r) => {
+            ResponseKind::UpdateFeatures(update_features::handle(ctx, r, v).await)
+        }
+        RequestKind::ListConfigResources(r) => {
+            ResponseKind::ListConfigResources(list_config_resources::handle(ctx, conn, r, v))
         }
         RequestKind::DescribeClientQuotas(r) => {
             ResponseKind::DescribeClientQuotas(client_quotas::handle(r, v))

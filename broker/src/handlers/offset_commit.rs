@@ -1,6 +1,7 @@
 //! OffsetCommit's broker half, before the group coordinator: as Apache Kafka does, a partition the metadata
 //! does not know (its topic does not exist, or it has fewer partitions) is answered
-//! UNKNOWN_TOPIC_OR_PARTITION and never reaches the coordinator, so no offset is stored for it.
+//! UNKNOWN_TOPIC_OR_PARTITION (from v10, a topic id it does not know UNKNOWN_TOPIC_ID) and never reaches the
+//! coordinator, so no offset is stored for it.
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -17,6 +18,12 @@ pub fn take_unknown_partitions(
 ) -> Vec<OffsetCommitResponseTopic> {
     let mut answers = Vec::new();
     for topic in &mut request.topics {
+        // From v10 topics are named by id: an id the metadata does not know left the name empty.
+        let error = if topic.name.0.is_empty() && !topic.topic_id.is_nil() {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
         let count = partition_count(topic.name.0.as_str()).unwrap_or(0);
         let (known, unknown): (Vec<_>, Vec<_>) = std::mem::take(&mut topic.partitions)
             .into_iter()
@@ -28,12 +35,13 @@ pub fn take_unknown_partitions(
                 .map(|p| {
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                        .with_error_code(error.code())
                 })
                 .collect();
             answers.push(
                 OffsetCommitResponseTopic::default()
                     .with_name(topic.name.clone())
+                    .with_topic_id(topic.topic_id)
                     .with_partitions(partitions),
             );
         }
@@ -51,7 +59,10 @@ pub fn merge(
     let mut response = coordinator;
     let mut topics = unknown;
     for topic in std::mem::take(&mut response.topics) {
-        match topics.iter_mut().find(|t| t.name == topic.name) {
+        match topics
+            .iter_mut()
+            .find(|t| t.name == topic.name && t.topic_id == topic.topic_id)
+        {
             Some(existing) => existing.partitions.extend(topic.partitions),
             None => topics.push(topic),
         }
@@ -113,6 +124,18 @@ mod tests {
         assert_eq!(answers(&unknown[0]), vec![(7, code), (-1, code)]);
         assert_eq!(unknown[1].name.0.as_str(), "missing");
         assert_eq!(answers(&unknown[1]), vec![(0, code), (3, code)]);
+    }
+
+    #[test]
+    fn an_unknown_topic_id_is_answered_unknown_topic_id() {
+        let id = uuid::Uuid::from_u128(7);
+        let mut request =
+            OffsetCommitRequest::default().with_topics(vec![topic("", &[0, 1]).with_topic_id(id)]);
+        let unknown = take_unknown_partitions(&mut request, two_partitions);
+        assert!(request.topics.is_empty());
+        assert_eq!(unknown[0].topic_id, id);
+        let code = ResponseError::UnknownTopicId.code();
+        assert_eq!(answers(&unknown[0]), vec![(0, code), (1, code)]);
     }
 
     #[test]

@@ -134,8 +134,8 @@ pub async fn handle(
                             Err(e) => {
                                 tracing::warn!(topic = %partition.topic, partition = pd.index, error = %e, "produce refused");
                                 if version >= 8 {
-                                    pr.error_message = Some(StrBytes::from_string(e.to_string()));
                                     pr.record_errors = record_errors(&e);
+                                    pr.error_message = error_message(&e);
                                 }
                                 append_error_code(&e)
                             }
@@ -280,6 +280,14 @@ fn append_error_code(e: &AppendError) -> i16 {
     }
 }
 
+/// KIP-467's partition-level message. Kafka sends one only with a record validation failure (its
+/// `RecordValidationException`: records refused one by one, listed in `record_errors`); a batch-level refusal
+/// such as MESSAGE_TOO_LARGE, CORRUPT_MESSAGE or a fenced producer carries none.
+fn error_message(e: &AppendError) -> Option<StrBytes> {
+    matches!(e, AppendError::Storage(StorageError::InvalidRecords { .. }))
+        .then(|| StrBytes::from_string(e.to_string()))
+}
+
 /// KIP-467: the records a storage validation refused one by one (a keyless record on a compacted topic), each
 /// with its index in the batch, as Kafka's `record_errors`.
 fn record_errors(e: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
@@ -300,6 +308,25 @@ fn record_errors(e: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_record_validation_failures_carry_a_message() {
+        let too_large = AppendError::Storage(StorageError::RecordTooLarge {
+            size: 2000,
+            max: 1000,
+        });
+        assert_eq!(error_message(&too_large), None);
+        assert_eq!(append_error_code(&too_large), 10, "MESSAGE_TOO_LARGE");
+        let keyless = AppendError::Storage(StorageError::InvalidRecords {
+            message: "Compacted topic cannot accept message without key".into(),
+            record_errors: vec![kraftwerk_storage::RecordError {
+                batch_index: 0,
+                message: "no key".into(),
+            }],
+        });
+        assert!(error_message(&keyless).is_some());
+        assert_eq!(record_errors(&keyless).len(), 1);
+    }
 
     #[test]
     fn an_acks_all_produce_reports_an_isr_that_shrank_below_min_insync_while_it_waited() {

@@ -149,7 +149,8 @@ async fn serve_io<R, W>(
         listener_name: listener.name.clone(),
         principal,
     };
-    serve_requests(rd, out, buf, first_frame, &listener, &conn, &ctx).await
+    serve_requests(rd, out, buf, first_frame, &listener, &conn, &ctx).await;
+    ctx.telemetry.forget_connection(&conn);
 }
 
 /// Reads more input into `buf`, bounded by `connections.max.idle.ms`; `false` when the connection is over.

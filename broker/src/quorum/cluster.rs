@@ -227,6 +227,36 @@ impl ClusterHandle {
         }
     }
 
+    /// UpdateFeatures, decided by the active controller; `node_id` is this node's (named in the messages when
+    /// it is the active controller).
+    pub async fn update_features(
+        &self,
+        node_id: i32,
+        updates: Vec<kraftwerk_controller::FeatureUpdate>,
+        validate_only: bool,
+    ) -> Result<(), ControllerError> {
+        if let Some(local) = self.local_leader() {
+            match local
+                .update_features(node_id, updates.clone(), validate_only)
+                .await
+            {
+                Err(ControllerError::NotController) => {}
+                other => return other,
+            }
+        }
+        match self
+            .remote(ControllerRequest::UpdateFeatures {
+                updates,
+                validate_only,
+            })
+            .await
+        {
+            Ok(ControllerReply::UpdatedFeatures(r)) => r,
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(client_error(e)),
+        }
+    }
+
     /// AlterUserScramCredentials, decided by the active controller.
     pub async fn alter_user_scram_credentials(
         &self,

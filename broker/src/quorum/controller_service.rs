@@ -372,6 +372,14 @@ impl ControllerService {
             ControllerRequest::DeleteAcls { filters } => {
                 ControllerReply::DeletedAcls(self.handle.delete_acls(filters).await)
             }
+            ControllerRequest::UpdateFeatures {
+                updates,
+                validate_only,
+            } => ControllerReply::UpdatedFeatures(
+                self.handle
+                    .update_features(self.node_id, updates, validate_only)
+                    .await,
+            ),
             ControllerRequest::IncrementalAlterConfigs {
                 reqs,
                 validate_only,
@@ -961,6 +969,21 @@ async fn serve_kafka(
             request.api_version,
             request.correlation_id(),
         );
+        // A newer ApiVersions than this listener serves (the codec may know it, e.g. v5) gets the same answer as
+        // one the codec cannot decode: UNSUPPORTED_VERSION with our ranges, so the client retries lower.
+        if api_key == ApiKey::ApiVersions && !svc.kafka_apis.is_supported(api_key, version) {
+            let bytes = unsupported_api_versions_response(correlation_id, &svc.kafka_apis);
+            if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+            match reader.next().await {
+                Ok(f) => {
+                    frame = f;
+                    continue;
+                }
+                Err(_) => return,
+            }
+        }
         let body = match request.body {
             RequestKind::ApiVersions(_) if svc.kafka_apis.is_supported(api_key, version) => {
                 ResponseKind::ApiVersions(svc.kafka_apis.api_versions_response())

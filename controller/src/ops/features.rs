@@ -1,7 +1,8 @@
 //! Finalized features. The first active controller of a new cluster records `metadata.version`, as Kafka's
 //! `kafka-storage format` bootstrap does, so Kafka's tools (kafka-metadata-shell, kafka-features) know which
 //! record versions the log holds; with it, in the same entry, the rest of the bootstrap records (SCRAM
-//! credentials from `kraftwerk format --add-scram`, see `crate::bootstrap`).
+//! credentials from `kraftwerk format --add-scram`, see `crate::bootstrap`). UpdateFeatures changes finalized
+//! levels within what [`SUPPORTED_FEATURES`] says this build can run at.
 
 use super::OpOutput;
 use crate::error::ControllerError;
@@ -43,9 +44,179 @@ pub(crate) fn bootstrap_metadata(
     }
 }
 
+/// The finalized feature levels this build of Kraftwerk can run at, as Kafka's `BrokerFeatures` advertises its
+/// own (every node runs the same table): `metadata.version` only at the level whose record versions Kraftwerk
+/// writes, and the features of Kafka 4.x that Kraftwerk does not implement (the KIP-848 consumer protocol,
+/// transactions v2, ELR, share groups, streams groups) only at level 0. `kraft.version` is not listed: it is not
+/// a finalized feature of the metadata log, and Kraftwerk does not change it through UpdateFeatures.
+pub const SUPPORTED_FEATURES: &[(&str, i16, i16)] = &[
+    ("eligible.leader.replicas.version", 0, 0),
+    ("group.version", 0, 0),
+    (
+        METADATA_VERSION,
+        METADATA_VERSION_LEVEL,
+        METADATA_VERSION_LEVEL,
+    ),
+    ("share.version", 0, 0),
+    ("streams.version", 0, 0),
+    ("transaction.version", 0, 0),
+];
+
+/// UpdateFeatures' upgrade types (`FeatureUpdate.UpgradeType`).
+pub const UPGRADE: i8 = 1;
+pub const SAFE_DOWNGRADE: i8 = 2;
+pub const UNSAFE_DOWNGRADE: i8 = 3;
+
+/// One change asked by UpdateFeatures.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FeatureUpdate {
+    pub name: String,
+    pub level: i16,
+    /// [`UPGRADE`], [`SAFE_DOWNGRADE`] or [`UNSAFE_DOWNGRADE`]; anything else is refused.
+    pub upgrade_type: i8,
+}
+
+/// UpdateFeatures, as Kafka's `FeatureControlManager.updateFeatures` decides it: every update is checked
+/// (the first failure fails the whole request, INVALID_UPDATE_VERSION naming the feature) and, unless
+/// `validate_only`, all of them are written together as FeatureLevelRecords.
+pub(crate) fn update_features(
+    image: &MetadataImage,
+    node_id: i32,
+    updates: &[FeatureUpdate],
+    validate_only: bool,
+) -> OpOutput<Result<(), ControllerError>> {
+    let mut records = Vec::with_capacity(updates.len());
+    for u in updates {
+        if let Err(reason) = check_update(image, node_id, u) {
+            return OpOutput {
+                records: Vec::new(),
+                response: Err(ControllerError::InvalidUpdateVersion(format!(
+                    "The update failed for all features since the following feature had an error: \
+                     Invalid update version {} for feature {}. {reason}",
+                    u.level, u.name
+                ))),
+            };
+        }
+        records.push(MetadataRecord::FeatureLevel {
+            name: u.name.clone(),
+            level: u.level,
+        });
+    }
+    OpOutput {
+        records: if validate_only { Vec::new() } else { records },
+        response: Ok(()),
+    }
+}
+
+/// Why `u` cannot be applied, in Kafka's words.
+fn check_update(image: &MetadataImage, node_id: i32, u: &FeatureUpdate) -> Result<(), String> {
+    if !matches!(u.upgrade_type, UPGRADE | SAFE_DOWNGRADE | UNSAFE_DOWNGRADE) {
+        return Err("The controller does not support the given upgrade type.".into());
+    }
+    if u.level < 0 {
+        return Err("A feature version cannot be less than 0.".into());
+    }
+    // An unknown feature is supported at level 0 only (Kafka's DISABLED range).
+    let (min, max) = SUPPORTED_FEATURES
+        .iter()
+        .find(|(name, _, _)| *name == u.name)
+        .map_or((0, 0), |&(_, min, max)| (min, max));
+    if !(min..=max).contains(&u.level) {
+        return Err(if max == 0 {
+            format!("Local controller {node_id} does not support this feature.")
+        } else {
+            format!("Local controller {node_id} only supports versions {min}-{max}")
+        });
+    }
+    let current = image.features().get(&u.name).copied().unwrap_or(0);
+    if u.level < current && u.upgrade_type == UPGRADE {
+        return Err(
+            "Can't downgrade the version of this feature without setting the upgrade type \
+                    to either safe or unsafe downgrade."
+                .into(),
+        );
+    }
+    if u.level > current && u.upgrade_type != UPGRADE {
+        return Err("Can't downgrade to a newer version.".into());
+    }
+    if !SUPPORTED_FEATURES
+        .iter()
+        .any(|(name, _, _)| *name == u.name)
+    {
+        return Err(format!("Feature {} not found.", u.name));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn update(name: &str, level: i16, upgrade_type: i8) -> FeatureUpdate {
+        FeatureUpdate {
+            name: name.into(),
+            level,
+            upgrade_type,
+        }
+    }
+
+    fn bootstrapped() -> MetadataImage {
+        let image = MetadataImage::empty("c");
+        let out = bootstrap_metadata(&image, &[]);
+        image.apply(0, &out.records)
+    }
+
+    fn refused(updates: &[FeatureUpdate]) -> String {
+        match update_features(&bootstrapped(), 1, updates, false) {
+            OpOutput {
+                records,
+                response: Err(ControllerError::InvalidUpdateVersion(m)),
+            } if records.is_empty() => m,
+            other => panic!("expected INVALID_UPDATE_VERSION, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn levels_kraftwerk_supports_are_written_together() {
+        let out = update_features(
+            &bootstrapped(),
+            1,
+            &[
+                update(METADATA_VERSION, METADATA_VERSION_LEVEL, UPGRADE),
+                update("group.version", 0, UPGRADE),
+            ],
+            false,
+        );
+        assert_eq!(out.response, Ok(()));
+        assert_eq!(out.records.len(), 2);
+        let validate = update_features(
+            &bootstrapped(),
+            1,
+            &[update("group.version", 0, UPGRADE)],
+            true,
+        );
+        assert_eq!(validate.response, Ok(()));
+        assert!(validate.records.is_empty());
+    }
+
+    #[test]
+    fn unsupported_levels_unknown_features_and_bad_upgrade_types_fail_the_whole_request() {
+        let m = refused(&[
+            update("group.version", 0, UPGRADE),
+            update("group.version", 1, UPGRADE),
+        ]);
+        assert!(m.contains("does not support this feature"), "{m}");
+        let m = refused(&[update(METADATA_VERSION, 20, SAFE_DOWNGRADE)]);
+        assert!(m.contains("only supports versions 25-25"), "{m}");
+        let m = refused(&[update("no.such.feature", 0, UPGRADE)]);
+        assert!(m.contains("Feature no.such.feature not found."), "{m}");
+        let m = refused(&[update("no.such.feature", 1, UPGRADE)]);
+        assert!(m.contains("does not support this feature"), "{m}");
+        let m = refused(&[update("group.version", -1, UPGRADE)]);
+        assert!(m.contains("cannot be less than 0"), "{m}");
+        let m = refused(&[update("group.version", 0, 0)]);
+        assert!(m.contains("upgrade type"), "{m}");
+    }
 
     #[test]
     fn written_once() {

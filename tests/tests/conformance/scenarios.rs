@@ -22,15 +22,17 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, DescribeConfigsResponse, FetchRequest,
-    FindCoordinatorRequest, GroupId, InitProducerIdRequest, JoinGroupRequest, ListOffsetsRequest,
-    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest,
-    SyncGroupRequest, TopicName,
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeConfigsResponse,
+    DescribeGroupsRequest, DescribeTopicPartitionsRequest, FetchRequest, FindCoordinatorRequest,
+    GroupId, InitProducerIdRequest, JoinGroupRequest, ListConfigResourcesRequest,
+    ListConfigResourcesResponse, ListOffsetsRequest, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest, TopicName,
+    UpdateFeaturesRequest,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use kraftwerk_storage::batch::BatchBuilder;
-use kraftwerk_tests::conformance::compare::{Normalise, Rule};
+use kraftwerk_tests::conformance::compare::{Difference, Normalise, Rule};
 use kraftwerk_tests::conformance::{api_name, Pair};
 use kraftwerk_tests::wire::encode_request;
 
@@ -63,11 +65,20 @@ pub fn run_all(pair: &mut Pair) {
     produce(pair);
     fetch(pair);
     list_offsets(pair);
+    offset_for_leader_epoch(pair);
+    describe_log_dirs(pair);
     offset_commit_fetch(pair);
     stale_generation(pair);
     describe_configs(pair);
     init_producer_id(pair);
     describe_cluster(pair);
+    describe_groups(pair);
+    describe_topic_partitions(pair);
+    list_config_resources(pair);
+    update_features(pair);
+    client_telemetry(pair);
+    // Last: it deletes groups the scenarios above use.
+    delete_groups(pair);
 }
 
 // --- setup ----------------------------------------------------------------------------------------
@@ -134,8 +145,15 @@ fn setup_topics(pair: &mut Pair) {
         ],
     );
     let v = check("Produce version", pair.max_version::<ProduceRequest>());
-    let req = produce_request("conf-records", 0, -1, batch(&[1000, 2000, 3000], 10));
-    let (a, b) = check("Produce (setup)", pair.both(v, &req));
+    let (ka, kw) = produce_pair(
+        pair,
+        v,
+        "conf-records",
+        0,
+        -1,
+        batch(&[1000, 2000, 3000], 10),
+    );
+    let (a, b) = check("Produce (setup)", pair.both_each(v, &ka, &kw));
     for r in a.responses.iter().chain(&b.responses) {
         assert_eq!(r.partition_responses[0].error_code, 0, "setup produce");
     }
@@ -168,27 +186,47 @@ fn api_versions(pair: &mut Pair) {
         missing.len(),
         missing.join(", ")
     ));
+    // The range of every API both serve is compared: a lower maximum is a version Kafka 4.4's clients
+    // would use and Kraftwerk does not serve.
+    let mut ranges = Vec::new();
     for k in &kafka_keys {
         if let Some(o) = ours.iter().find(|o| o.api_key == k.api_key) {
-            if (o.min_version, o.max_version) != (k.min_version, k.max_version) {
-                pair.note(format!(
-                    "{} versions: kafka {}..={}, kraftwerk {}..={}",
-                    api_name(k.api_key),
-                    k.min_version,
-                    k.max_version,
-                    o.min_version,
-                    o.max_version
-                ));
+            let name = api_name(k.api_key);
+            for (end, kafka, kraftwerk) in [
+                ("min_version", k.min_version, o.min_version),
+                ("max_version", k.max_version, o.max_version),
+            ] {
+                if kafka != kraftwerk {
+                    ranges.push((
+                        format!("api_keys[{name}].{end}"),
+                        kafka.to_string(),
+                        kraftwerk.to_string(),
+                    ));
+                }
             }
         }
     }
     for k in &ours {
         if !kafka_keys.iter().any(|o| o.api_key == k.api_key) {
-            pair.note(format!(
-                "Kraftwerk advertises {} which Kafka does not",
-                api_name(k.api_key)
+            ranges.push((
+                format!("api_keys[{}]", api_name(k.api_key)),
+                "<absent>".to_string(),
+                format!("{}..={}", k.min_version, k.max_version),
             ));
         }
+    }
+    pair.report
+        .scenarios
+        .insert("api versions ranges".to_string());
+    for (path, kafka, kraftwerk) in ranges {
+        pair.report.differences.push(Difference {
+            scenario: "api versions ranges".to_string(),
+            api: "ApiVersions".to_string(),
+            version: 0,
+            path,
+            kafka,
+            kraftwerk,
+        });
     }
     for v in pair.versions::<ApiVersionsRequest>() {
         let req = ApiVersionsRequest::default()
@@ -201,6 +239,49 @@ fn api_versions(pair: &mut Pair) {
                 b.api_keys.clear();
             }),
         );
+    }
+    // The error answers list no APIs, so they are compared whole.
+    for v in pair.versions::<ApiVersionsRequest>() {
+        if v >= 3 {
+            let req = ApiVersionsRequest::default()
+                .with_client_software_name(s("bad name!"))
+                .with_client_software_version(s("1.0"));
+            check(
+                "ApiVersions invalid",
+                pair.exchange("api versions invalid software name", v, &req),
+            );
+        }
+        if v >= 5 {
+            let mv = check("Metadata version", pair.max_version::<MetadataRequest>());
+            let (meta, _) = check(
+                "Metadata (cluster id)",
+                pair.both(mv, &metadata_request(mv, Some(&[]), false)),
+            );
+            let cluster = meta.cluster_id.map(|c| c.to_string()).unwrap_or_default();
+            for (scenario, cluster_id, node_id) in [
+                ("api versions for this node", Some(cluster.as_str()), 1),
+                (
+                    "api versions for another cluster",
+                    Some("AAAAAAAAAAAAAAAAAAAAAA"),
+                    1,
+                ),
+                ("api versions for another node", Some(cluster.as_str()), 2),
+                ("api versions for any cluster", None, -1),
+            ] {
+                let req = ApiVersionsRequest::default()
+                    .with_client_software_name(s("kraftwerk-conformance"))
+                    .with_client_software_version(s("1.0"))
+                    .with_cluster_id(cluster_id.map(s))
+                    .with_node_id(node_id);
+                check(
+                    scenario,
+                    pair.exchange_with(scenario, v, &req, &[], |a, b| {
+                        a.api_keys.clear();
+                        b.api_keys.clear();
+                    }),
+                );
+            }
+        }
     }
 }
 
@@ -384,6 +465,32 @@ fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -> Pr
                 .with_records(Some(records))])])
 }
 
+/// The same produce for each broker: by name, or from v13 by each broker's own topic id (an unknown
+/// topic has the zero id on both).
+fn produce_pair(
+    pair: &mut Pair,
+    v: i16,
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: Bytes,
+) -> (ProduceRequest, ProduceRequest) {
+    let req = produce_request(topic, partition, acks, records);
+    if v < 13 {
+        return (req.clone(), req);
+    }
+    let (ka, kw) = topic_ids(pair, topic);
+    let by_id = |id: uuid::Uuid| {
+        let mut r = req.clone();
+        for t in &mut r.topic_data {
+            t.name = TopicName::default();
+            t.topic_id = id;
+        }
+        r
+    };
+    (by_id(ka), by_id(kw))
+}
+
 fn list_offsets_request(v: i16, topic: &str, partition: i32, timestamp: i64) -> ListOffsetsRequest {
     let mut p = ListOffsetsPartition::default()
         .with_partition_index(partition)
@@ -433,14 +540,19 @@ fn produce(pair: &mut Pair) {
             ("produce bad acks", topic.as_str(), 0, 2, batch(&[16], 20)),
         ];
         for (scenario, t, p, acks, records) in cases {
-            let req = produce_request(t, p, acks, records);
-            check(scenario, pair.exchange(scenario, v, &req));
+            let (a, b) = produce_pair(pair, v, t, p, acks, records);
+            check(scenario, pair.exchange_each(scenario, v, &a, &b));
         }
         // acks=0 gets no answer: send it raw to both, then compare where the log ends.
-        let req = produce_request(&topic, 0, 0, batch(&[17, 18, 19], 20));
-        let frame = check("encode", encode_request(1_000_000 + i32::from(v), v, &req));
-        check("acks=0 to kafka", pair.kafka.conn.send_raw(&frame));
-        check("acks=0 to kraftwerk", pair.kraftwerk.conn.send_raw(&frame));
+        let (a, b) = produce_pair(pair, v, &topic, 0, 0, batch(&[17, 18, 19], 20));
+        let id = 1_000_000 + i32::from(v);
+        let to_kafka = check("encode", encode_request(id, v, &a));
+        let to_kraftwerk = check("encode", encode_request(id, v, &b));
+        check("acks=0 to kafka", pair.kafka.conn.send_raw(&to_kafka));
+        check(
+            "acks=0 to kraftwerk",
+            pair.kraftwerk.conn.send_raw(&to_kraftwerk),
+        );
         let lv = check("ListOffsets", pair.max_version::<ListOffsetsRequest>());
         let latest = list_offsets_request(lv, &topic, 0, -1);
         // The acks=0 append is asynchronous to its connection on neither broker, but allow for it.
@@ -544,6 +656,19 @@ fn list_offsets(pair: &mut Pair) {
         if v >= 7 {
             cases.push(("list offsets max timestamp", "conf-records", 0, -3));
         }
+        // The tiered-storage sentinels, each from the version that introduced it, and -6 (v11) before it.
+        if v >= 8 {
+            cases.push(("list offsets earliest local", "conf-records", 0, -4));
+        }
+        if v >= 9 {
+            cases.push(("list offsets latest tiered", "conf-records", 0, -5));
+            cases.push((
+                "list offsets earliest pending upload",
+                "conf-records",
+                0,
+                -6,
+            ));
+        }
         for (scenario, topic, partition, ts) in cases {
             let req = list_offsets_request(v, topic, partition, ts);
             check(scenario, pair.exchange(scenario, v, &req));
@@ -637,6 +762,62 @@ fn fetch_offsets_request(v: i16, group: &str, topic: &str) -> OffsetFetchRequest
     }
 }
 
+/// An id no topic has, for topics that exist on neither broker.
+const UNKNOWN_TOPIC_ID: uuid::Uuid =
+    uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+
+/// Each broker's topic id for `topic`, or [`UNKNOWN_TOPIC_ID`] on both when it does not exist.
+fn ids_or_unknown(pair: &mut Pair, topic: &str) -> (uuid::Uuid, uuid::Uuid) {
+    let (a, b) = topic_ids(pair, topic);
+    let known = |id: uuid::Uuid| if id.is_nil() { UNKNOWN_TOPIC_ID } else { id };
+    (known(a), known(b))
+}
+
+/// The commit for each broker: as it is before v10, by each broker's topic ids from v10 (KIP-848).
+fn commit_by_id(
+    pair: &mut Pair,
+    v: i16,
+    req: OffsetCommitRequest,
+) -> (OffsetCommitRequest, OffsetCommitRequest) {
+    if v < 10 {
+        return (req.clone(), req);
+    }
+    let (mut a, mut b) = (req.clone(), req);
+    for (ta, tb) in a.topics.iter_mut().zip(b.topics.iter_mut()) {
+        let (ka, kw) = ids_or_unknown(pair, ta.name.0.as_str());
+        ta.topic_id = ka;
+        tb.topic_id = kw;
+        ta.name = TopicName::default();
+        tb.name = TopicName::default();
+    }
+    (a, b)
+}
+
+/// [`commit_by_id`] for OffsetFetch.
+fn fetch_by_id(
+    pair: &mut Pair,
+    v: i16,
+    req: OffsetFetchRequest,
+) -> (OffsetFetchRequest, OffsetFetchRequest) {
+    if v < 10 {
+        return (req.clone(), req);
+    }
+    let (mut a, mut b) = (req.clone(), req);
+    for (ga, gb) in a.groups.iter_mut().zip(b.groups.iter_mut()) {
+        let (Some(ta), Some(tb)) = (ga.topics.as_mut(), gb.topics.as_mut()) else {
+            continue;
+        };
+        for (ta, tb) in ta.iter_mut().zip(tb.iter_mut()) {
+            let (ka, kw) = ids_or_unknown(pair, ta.name.0.as_str());
+            ta.topic_id = ka;
+            tb.topic_id = kw;
+            ta.name = TopicName::default();
+            tb.name = TopicName::default();
+        }
+    }
+    (a, b)
+}
+
 /// Waits until both brokers' coordinators serve `group` (Kafka loads each __consumer_offsets partition
 /// asynchronously after creating the topic, answering NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS
 /// meanwhile).
@@ -645,7 +826,7 @@ fn wait_group_ready(pair: &mut Pair, group: &str) {
         "OffsetFetch version",
         pair.max_version::<OffsetFetchRequest>(),
     );
-    let req = fetch_offsets_request(v, group, "conf-topic");
+    let (ka, kw) = fetch_by_id(pair, v, fetch_offsets_request(v, group, "conf-topic"));
     let error = |r: &kafka_protocol::messages::OffsetFetchResponse| {
         if v >= 8 {
             r.groups.first().map_or(-1, |g| g.error_code)
@@ -655,7 +836,7 @@ fn wait_group_ready(pair: &mut Pair, group: &str) {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (a, b) = check("OffsetFetch (setup)", pair.both(v, &req));
+        let (a, b) = check("OffsetFetch (setup)", pair.both_each(v, &ka, &kw));
         if error(&a) == 0 && error(&b) == 0 {
             return;
         }
@@ -677,12 +858,18 @@ fn offset_commit_fetch(pair: &mut Pair) {
             ("offset commit unknown partition", "conf-topic", 7),
         ] {
             let req = commit_request(&group, -1, "", topic, partition, 5);
-            check(scenario, pair.exchange(scenario, v, &req));
+            let (a, b) = commit_by_id(pair, v, req);
+            check(scenario, pair.exchange_each(scenario, v, &a, &b));
         }
     }
     wait_group_ready(pair, "conf-never-used");
+    let top = check(
+        "OffsetCommit version",
+        pair.max_version::<OffsetCommitRequest>(),
+    );
+    let committed = format!("conf-simple-v{top}");
     for v in pair.versions::<OffsetFetchRequest>() {
-        let group = "conf-simple-v9";
+        let group = committed.as_str();
         for (scenario, group, topic) in [
             ("offset fetch committed", group, "conf-topic"),
             ("offset fetch unknown topic", group, "conf-missing"),
@@ -692,8 +879,8 @@ fn offset_commit_fetch(pair: &mut Pair) {
                 "conf-topic",
             ),
         ] {
-            let req = fetch_offsets_request(v, group, topic);
-            check(scenario, pair.exchange(scenario, v, &req));
+            let (a, b) = fetch_by_id(pair, v, fetch_offsets_request(v, group, topic));
+            check(scenario, pair.exchange_each(scenario, v, &a, &b));
         }
     }
 }
@@ -773,6 +960,8 @@ fn stale_generation(pair: &mut Pair) {
             };
             let a = commit_request(&group, ga + delta, &member(&ma), "conf-topic", 0, 9);
             let b = commit_request(&group, gb + delta, &member(&mb), "conf-topic", 0, 9);
+            let (a, _) = commit_by_id(pair, v, a);
+            let (_, b) = commit_by_id(pair, v, b);
             check(scenario, pair.exchange_each(scenario, v, &a, &b));
         }
     }
@@ -932,5 +1121,469 @@ fn describe_cluster(pair: &mut Pair) {
             "DescribeCluster",
             pair.exchange("describe cluster", v, &req),
         );
+    }
+}
+
+// --- DescribeGroups ---------------------------------------------------------------------------------
+
+fn describe_groups(pair: &mut Pair) {
+    // conf-member-v* are stable one-member groups (stale_generation), conf-simple-v* hold only offsets.
+    let top = check(
+        "OffsetCommit version",
+        pair.max_version::<OffsetCommitRequest>(),
+    );
+    let stable = format!("conf-member-v{top}");
+    let simple = format!("conf-simple-v{top}");
+    wait_group_ready(pair, "conf-never-described");
+    for v in pair.versions::<DescribeGroupsRequest>() {
+        for (scenario, group) in [
+            ("describe groups stable", stable.as_str()),
+            ("describe groups offsets only", simple.as_str()),
+            ("describe groups unknown", "conf-never-described"),
+        ] {
+            let mut req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))]);
+            if v >= 3 {
+                req.include_authorized_operations = true;
+            }
+            let member = [Rule {
+                path: "groups[].members[].member_id",
+                how: Normalise::Generated,
+            }];
+            check(
+                scenario,
+                pair.exchange_with(scenario, v, &req, &member, |_, _| {}),
+            );
+        }
+    }
+}
+
+// --- DescribeTopicPartitions ------------------------------------------------------------------------
+
+fn describe_topic_partitions_request(
+    topics: &[&str],
+    limit: i32,
+    cursor: Option<(&str, i32)>,
+) -> DescribeTopicPartitionsRequest {
+    DescribeTopicPartitionsRequest::default()
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    kafka_protocol::messages::describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic_name(t))
+                })
+                .collect(),
+        )
+        .with_response_partition_limit(limit)
+        .with_cursor(cursor.map(|(t, p)| {
+            kafka_protocol::messages::describe_topic_partitions_request::Cursor::default()
+                .with_topic_name(topic_name(t))
+                .with_partition_index(p)
+        }))
+}
+
+fn describe_topic_partitions(pair: &mut Pair) {
+    create_on_both(pair, vec![creatable("conf-describe", 3, 1, &[])]);
+    for v in pair.versions::<DescribeTopicPartitionsRequest>() {
+        let cases: Vec<(&str, DescribeTopicPartitionsRequest)> = vec![
+            (
+                "describe topic partitions named",
+                describe_topic_partitions_request(
+                    &["conf-topic", "conf-missing", "bad name!", "conf-describe"],
+                    2000,
+                    None,
+                ),
+            ),
+            (
+                "describe topic partitions first page",
+                describe_topic_partitions_request(&["conf-describe", "conf-topic"], 2, None),
+            ),
+            (
+                "describe topic partitions next page",
+                describe_topic_partitions_request(
+                    &["conf-describe", "conf-topic"],
+                    2,
+                    Some(("conf-describe", 2)),
+                ),
+            ),
+            (
+                "describe topic partitions page ends at a topic",
+                describe_topic_partitions_request(&["conf-describe", "conf-topic"], 3, None),
+            ),
+            (
+                "describe topic partitions cursor not listed",
+                describe_topic_partitions_request(&["conf-topic"], 10, Some(("conf-describe", 0))),
+            ),
+            (
+                "describe topic partitions negative cursor",
+                describe_topic_partitions_request(&["conf-topic"], 10, Some(("conf-topic", -1))),
+            ),
+            (
+                "describe topic partitions all topics",
+                describe_topic_partitions_request(&[], 2000, None),
+            ),
+        ];
+        for (scenario, req) in cases {
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+    }
+}
+
+// --- ListConfigResources ----------------------------------------------------------------------------
+
+/// Each broker lists topics in its own hash order: compared sorted.
+fn sort_config_resources(a: &mut ListConfigResourcesResponse, b: &mut ListConfigResourcesResponse) {
+    for r in [a, b] {
+        r.config_resources.sort_by(|x, y| {
+            (x.resource_type, &x.resource_name).cmp(&(y.resource_type, &y.resource_name))
+        });
+    }
+}
+
+fn list_config_resources(pair: &mut Pair) {
+    for v in pair.versions::<ListConfigResourcesRequest>() {
+        let mut cases: Vec<(&str, Vec<i8>)> = vec![("list config resources default", vec![])];
+        if v >= 1 {
+            cases.push(("list config resources topics and brokers", vec![2, 4]));
+            cases.push((
+                "list config resources groups and client metrics",
+                vec![32, 16],
+            ));
+            cases.push(("list config resources broker loggers", vec![8]));
+            cases.push(("list config resources unknown type", vec![2, 64]));
+        }
+        for (scenario, types) in cases {
+            let req = ListConfigResourcesRequest::default().with_resource_types(types);
+            check(
+                scenario,
+                pair.exchange_with(scenario, v, &req, &[], sort_config_resources),
+            );
+        }
+    }
+}
+
+// --- DeleteGroups -----------------------------------------------------------------------------------
+
+fn delete_groups(pair: &mut Pair) {
+    let top = check(
+        "OffsetCommit version",
+        pair.max_version::<OffsetCommitRequest>(),
+    );
+    let versions = pair.versions::<DeleteGroupsRequest>();
+    for v in &versions {
+        // A group with a member (not deleted), one never used, and (last, deleted) one holding only offsets.
+        let stable = format!("conf-member-v{top}");
+        let offsets_only = format!("conf-delete-v{v}");
+        wait_group_ready(pair, &offsets_only);
+        let commit = commit_request(&offsets_only, -1, "", "conf-topic", 0, 3);
+        let cv = check(
+            "OffsetCommit version",
+            pair.max_version::<OffsetCommitRequest>(),
+        );
+        let (ka, kw) = commit_by_id(pair, cv, commit);
+        let (a, b) = check("OffsetCommit (setup)", pair.both_each(cv, &ka, &kw));
+        assert_eq!(
+            (
+                a.topics[0].partitions[0].error_code,
+                b.topics[0].partitions[0].error_code
+            ),
+            (0, 0),
+            "setup commit"
+        );
+        for (scenario, group) in [
+            ("delete groups non-empty", stable.as_str()),
+            ("delete groups unknown", "conf-never-deleted"),
+            ("delete groups offsets only", offsets_only.as_str()),
+        ] {
+            let req = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(group))]);
+            check(scenario, pair.exchange(scenario, *v, &req));
+        }
+    }
+}
+
+// --- UpdateFeatures ---------------------------------------------------------------------------------
+
+fn feature_update(
+    v: i16,
+    name: &str,
+    level: i16,
+    upgrade_type: i8,
+    validate_only: bool,
+) -> UpdateFeaturesRequest {
+    let mut update = kafka_protocol::messages::update_features_request::FeatureUpdateKey::default()
+        .with_feature(s(name))
+        .with_max_version_level(level);
+    if v >= 1 {
+        update.upgrade_type = upgrade_type;
+    }
+    let mut req = UpdateFeaturesRequest::default()
+        .with_timeout_ms(TIMEOUT_MS)
+        .with_feature_updates(vec![update]);
+    if v >= 1 {
+        req.validate_only = validate_only;
+    }
+    req
+}
+
+fn update_features(pair: &mut Pair) {
+    // Each broker's finalized metadata.version (they differ: Kafka 4.4's own, Kraftwerk's 4.0 level).
+    let finalized = |versions: &kafka_protocol::messages::ApiVersionsResponse| {
+        versions
+            .finalized_features
+            .iter()
+            .find(|f| f.name.as_str() == "metadata.version")
+            .map_or(0, |f| f.max_version_level)
+    };
+    let av = check(
+        "ApiVersions version",
+        pair.max_version::<ApiVersionsRequest>(),
+    );
+    let (kafka_versions, kraftwerk_versions) = check(
+        "ApiVersions (features)",
+        pair.both(
+            av,
+            &ApiVersionsRequest::default()
+                .with_client_software_name(s("kraftwerk-conformance"))
+                .with_client_software_version(s("1.0")),
+        ),
+    );
+    let (mv_kafka, mv_kraftwerk) = (finalized(&kafka_versions), finalized(&kraftwerk_versions));
+    assert!(
+        mv_kafka > 0 && mv_kraftwerk > 0,
+        "both finalize metadata.version"
+    );
+    for v in pair.versions::<UpdateFeaturesRequest>() {
+        let a = feature_update(v, "metadata.version", mv_kafka, 1, true);
+        let b = feature_update(v, "metadata.version", mv_kraftwerk, 1, true);
+        check(
+            "UpdateFeatures",
+            pair.exchange_each("update features metadata.version to its level", v, &a, &b),
+        );
+        let mut cases = vec![
+            (
+                "update features unknown feature to 0",
+                "no.such.feature",
+                0,
+                1,
+            ),
+            (
+                "update features unknown feature to 1",
+                "no.such.feature",
+                1,
+                1,
+            ),
+            ("update features unsupported level", "group.version", 5, 1),
+            ("update features negative level", "group.version", -1, 1),
+        ];
+        if v >= 1 {
+            cases.push((
+                "update features unknown upgrade type",
+                "group.version",
+                0,
+                9,
+            ));
+            cases.push((
+                "update features newer level as a downgrade",
+                "group.version",
+                5,
+                2,
+            ));
+        }
+        for (scenario, name, level, upgrade_type) in cases {
+            let req = feature_update(v, name, level, upgrade_type, true);
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+        let mut nothing = feature_update(v, "group.version", 0, 1, true);
+        nothing.feature_updates.clear();
+        check(
+            "UpdateFeatures nothing",
+            pair.exchange("update features with no updates", v, &nothing),
+        );
+    }
+}
+
+// --- GetTelemetrySubscriptions, PushTelemetry -------------------------------------------------------
+
+/// Neither broker advertises these without a metrics plugin, but both answer them (v0): a client that sends
+/// them anyway gets Kafka's ClientMetricsManager answers. A fixed instance id makes the subscription ids
+/// (CRC32C of the subscription XOR the id's Java hash) comparable.
+fn client_telemetry(pair: &mut Pair) {
+    use kafka_protocol::messages::{GetTelemetrySubscriptionsRequest, PushTelemetryRequest};
+    let id = uuid::Uuid::from_u128(0x0c0f_fee0_0000_4000_8000_0000_0000_0001);
+    let get = GetTelemetrySubscriptionsRequest::default().with_client_instance_id(id);
+    let (first, _) = check(
+        "GetTelemetrySubscriptions",
+        pair.exchange("telemetry subscriptions", 0, &get),
+    );
+    check(
+        "GetTelemetrySubscriptions again",
+        pair.exchange("telemetry subscriptions again within the interval", 0, &get),
+    );
+    let push = |subscription: i32, compression: i8, terminating: bool| {
+        PushTelemetryRequest::default()
+            .with_client_instance_id(id)
+            .with_subscription_id(subscription)
+            .with_compression_type(compression)
+            .with_terminating(terminating)
+            .with_metrics(Bytes::from_static(
+                b"not an OTLP payload: no plugin reads it",
+            ))
+    };
+    let sub = first.subscription_id;
+    for (scenario, req) in [
+        ("telemetry push after get", push(sub, 0, false)),
+        ("telemetry push within the interval", push(sub, 0, false)),
+        (
+            "telemetry push terminating, wrong subscription",
+            push(sub ^ 1, 0, true),
+        ),
+        ("telemetry push after terminating", push(sub, 0, false)),
+    ] {
+        check(scenario, pair.exchange(scenario, 0, &req));
+    }
+    let fresh = GetTelemetrySubscriptionsRequest::default();
+    let generated = [
+        Rule {
+            path: "client_instance_id",
+            how: Normalise::Generated,
+        },
+        Rule {
+            path: "subscription_id",
+            how: Normalise::Generated,
+        },
+    ];
+    check(
+        "GetTelemetrySubscriptions new",
+        pair.exchange_with(
+            "telemetry subscriptions for a new client",
+            0,
+            &fresh,
+            &generated,
+            |_, _| {},
+        ),
+    );
+    let reserved = PushTelemetryRequest::default().with_client_instance_id(uuid::Uuid::nil());
+    check(
+        "PushTelemetry reserved",
+        pair.exchange("telemetry push with the zero id", 0, &reserved),
+    );
+    let other = uuid::Uuid::from_u128(0x0c0f_fee0_0000_4000_8000_0000_0000_0002);
+    let get = GetTelemetrySubscriptionsRequest::default().with_client_instance_id(other);
+    let (a, _) = check("GetTelemetrySubscriptions other", pair.both(0, &get));
+    let bad = PushTelemetryRequest::default()
+        .with_client_instance_id(other)
+        .with_subscription_id(a.subscription_id)
+        .with_compression_type(9);
+    check(
+        "PushTelemetry compression",
+        pair.exchange("telemetry push unknown compression", 0, &bad),
+    );
+}
+
+// --- OffsetForLeaderEpoch ---------------------------------------------------------------------------
+
+/// A consumer's question after a leader change (KIP-320): where did leader epoch N end? Both single-node
+/// logs have one epoch, 0 (Kafka's first leader epoch), so the answers are comparable as they are.
+fn offset_for_leader_epoch(pair: &mut Pair) {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::messages::OffsetForLeaderEpochRequest;
+    for v in pair.versions::<OffsetForLeaderEpochRequest>() {
+        for (scenario, topic, partition, current, epoch) in [
+            ("offset for leader epoch current", "conf-records", 0, 0, 0),
+            (
+                "offset for leader epoch no current epoch",
+                "conf-records",
+                0,
+                -1,
+                0,
+            ),
+            (
+                "offset for leader epoch future epoch",
+                "conf-records",
+                0,
+                -1,
+                5,
+            ),
+            (
+                "offset for leader epoch unknown current epoch",
+                "conf-records",
+                0,
+                3,
+                0,
+            ),
+            (
+                "offset for leader epoch unknown partition",
+                "conf-records",
+                4,
+                -1,
+                0,
+            ),
+            (
+                "offset for leader epoch unknown topic",
+                "conf-missing",
+                0,
+                -1,
+                0,
+            ),
+        ] {
+            let mut req = OffsetForLeaderEpochRequest::default().with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(topic_name(topic))
+                    .with_partitions(vec![OffsetForLeaderPartition::default()
+                        .with_partition(partition)
+                        .with_current_leader_epoch(current)
+                        .with_leader_epoch(epoch)]),
+            ]);
+            if v >= 3 {
+                req.replica_id = BrokerId(-1);
+            }
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
+    }
+}
+
+// --- DescribeLogDirs --------------------------------------------------------------------------------
+
+/// The log directory of each broker is its own temp dir on its own volume: its path and the volume's sizes are
+/// not compared; the partitions in it (the same records, so the same bytes) are.
+fn describe_log_dirs(pair: &mut Pair) {
+    use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+    use kafka_protocol::messages::DescribeLogDirsRequest;
+    let local = [
+        Rule {
+            path: "results[].log_dir",
+            how: Normalise::Any,
+        },
+        Rule {
+            path: "results[].total_bytes",
+            how: Normalise::Generated,
+        },
+        Rule {
+            path: "results[].usable_bytes",
+            how: Normalise::Generated,
+        },
+    ];
+    for v in pair.versions::<DescribeLogDirsRequest>() {
+        for (scenario, topic, partitions) in [
+            ("describe log dirs of a partition", "conf-records", vec![0]),
+            (
+                "describe log dirs unknown partition",
+                "conf-records",
+                vec![9],
+            ),
+            ("describe log dirs unknown topic", "conf-missing", vec![0]),
+        ] {
+            let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+                DescribableLogDirTopic::default()
+                    .with_topic(topic_name(topic))
+                    .with_partitions(partitions),
+            ]));
+            check(
+                scenario,
+                pair.exchange_with(scenario, v, &req, &local, |_, _| {}),
+            );
+        }
     }
 }

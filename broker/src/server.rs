@@ -168,13 +168,15 @@ async fn start_controller(
         .find(|l| config.controller_listener_names.first() == Some(&l.name))
         .context("no controller listener")?;
     let tls = tls_listener(config, listener)?;
-    let socket = network::listener::bind(listener).await.with_context(|| {
-        format!(
-            "binding controller listener {}://{}",
-            listener.name,
-            listener.bind_addr()
-        )
-    })?;
+    let socket = network::listener::bind(listener, socket_buffers(config))
+        .await
+        .with_context(|| {
+            format!(
+                "binding controller listener {}://{}",
+                listener.name,
+                listener.bind_addr()
+            )
+        })?;
     tracing::info!(listener = %listener.name, addr = %listener.bind_addr(), "controller listening");
     // What `kraftwerk format` bootstrapped (metadata.version, --add-scram credentials): written into the log by
     // the first active controller, and the SCRAM logins of the controller listener until then.
@@ -291,15 +293,22 @@ async fn start_broker(
             .run_heartbeats(config.broker_heartbeat_interval),
     ));
 
-    let replicas = Arc::new(
-        ReplicaManager::new(
-            config.node_id,
-            config.log_dirs.clone(),
-            log_config::broker_defaults(&config),
-        )
-        .context("scanning log directories")?,
-    );
-    replicas.reconcile(&cluster.image());
+    let mut replica_manager = ReplicaManager::new(
+        config.node_id,
+        config.log_dirs.clone(),
+        log_config::broker_defaults(&config),
+    )
+    .context("scanning log directories")?;
+    replica_manager.set_recovery_threads_per_dir(config.num_recovery_threads_per_data_dir);
+    let replicas = Arc::new(replica_manager);
+    // Opening (and recovering) the hosted partitions is file work: off the runtime's workers.
+    {
+        let replicas = replicas.clone();
+        let image = cluster.image();
+        tokio::task::spawn_blocking(move || replicas.reconcile(&image))
+            .await
+            .context("opening the hosted partitions")?;
+    }
 
     // Replication: fetchers for the partitions this broker follows, ISR checks for those it leads.
     let broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync> = {
@@ -369,6 +378,21 @@ async fn start_broker(
             move || replicas.enforce_retention(now_ms())
         },
     ));
+    // Kafka's log flusher runs every log.flush.scheduler.interval.ms, and so never while that is at its default
+    // (Long.MAX): a topic's flush.ms would then do nothing. Kraftwerk checks every second in that case.
+    let flush_check_ms = match config.log_flush_scheduler_interval_ms {
+        i64::MAX => 1000,
+        ms => ms.max(1),
+    };
+    tasks.push(every_blocking(
+        Duration::from_millis(flush_check_ms as u64),
+        {
+            let replicas = replicas.clone();
+            move || {
+                replicas.flush_due(now_ms());
+            }
+        },
+    ));
     tasks.push(every_blocking(config.replica_hw_checkpoint_interval, {
         let replicas = replicas.clone();
         move || replicas.checkpoint_high_watermarks()
@@ -386,13 +410,15 @@ async fn start_broker(
             )),
             None => None,
         };
-        let socket = network::listener::bind(listener).await.with_context(|| {
-            format!(
-                "binding listener {}://{}",
-                listener.name,
-                listener.bind_addr()
-            )
-        })?;
+        let socket = network::listener::bind(listener, socket_buffers(&config))
+            .await
+            .with_context(|| {
+                format!(
+                    "binding listener {}://{}",
+                    listener.name,
+                    listener.bind_addr()
+                )
+            })?;
         bound.push((listener, tls, sasl, socket));
     }
     let broker_limit = config
@@ -515,6 +541,14 @@ fn tls_listener(
 }
 
 /// Runs `work` off the async runtime every `every` (the first run one period after start).
+/// `socket.send.buffer.bytes` / `socket.receive.buffer.bytes`, for every listener as in Kafka.
+fn socket_buffers(config: &BrokerConfig) -> network::listener::SocketBuffers {
+    network::listener::SocketBuffers {
+        send: config.socket_send_buffer_bytes,
+        receive: config.socket_receive_buffer_bytes,
+    }
+}
+
 fn every_blocking(
     every: Duration,
     work: impl Fn() + Send + Sync + Clone + 'static,

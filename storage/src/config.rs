@@ -33,8 +33,10 @@ pub struct LogConfig {
     pub timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`: a CreateTime record may be at most this far ahead of it.
     pub timestamp_after_max_ms: i64,
-    /// `compression.type` with its `compression.<codec>.level`: what leader appends are stored as.
+    /// `compression.type`: what leader appends are stored as.
     pub compression: TargetCompression,
+    /// `compression.<codec>.level`.
+    pub compression_levels: CompressionLevels,
     /// `cleanup.policy`: whether retention deletes old segments and whether the cleaner compacts.
     pub cleanup_policy: CleanupPolicy,
     /// `min.cleanable.dirty.ratio`: compact once dirty bytes are at least this share of the cleanable log.
@@ -53,30 +55,55 @@ pub enum TargetCompression {
     /// `producer`: batches are stored with the producer's codec.
     #[default]
     Producer,
-    /// `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd`: a batch with another codec is recompressed on append,
-    /// at `level` (`compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`; `None` for the
-    /// codec's default, and for snappy, which has no level).
-    Codec {
-        codec: crate::batch::Compression,
-        level: Option<i32>,
-    },
+    /// `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd`: a batch with another codec is recompressed on append.
+    Codec(crate::batch::Compression),
 }
 
 impl TargetCompression {
-    /// Parses `compression.type` (Kafka's names) with the level that applies to it; `None` for an unknown name.
-    pub fn parse(name: &str, gzip_level: i32, lz4_level: i32, zstd_level: i32) -> Option<Self> {
+    /// Parses Kafka's `compression.type` names; `None` for an unknown one.
+    pub fn parse(name: &str) -> Option<Self> {
         use crate::batch::Compression;
-        let (codec, level) = match name.trim() {
-            "producer" => return Some(Self::Producer),
-            "uncompressed" | "none" => (Compression::None, None),
-            // Kafka's gzip default level is -1, the codec's own default.
-            "gzip" => (Compression::Gzip, (gzip_level != -1).then_some(gzip_level)),
-            "snappy" => (Compression::Snappy, None),
-            "lz4" => (Compression::Lz4, Some(lz4_level)),
-            "zstd" => (Compression::Zstd, Some(zstd_level)),
+        Some(match name.trim() {
+            "producer" => Self::Producer,
+            "uncompressed" => Self::Codec(Compression::None),
+            "gzip" => Self::Codec(Compression::Gzip),
+            "snappy" => Self::Codec(Compression::Snappy),
+            "lz4" => Self::Codec(Compression::Lz4),
+            "zstd" => Self::Codec(Compression::Zstd),
             _ => return None,
-        };
-        Some(Self::Codec { codec, level })
+        })
+    }
+}
+
+/// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`: the level a recompression to
+/// that codec uses (Kafka's defaults: gzip -1 for the codec's own, lz4 9, zstd 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompressionLevels {
+    pub gzip: i32,
+    pub lz4: i32,
+    pub zstd: i32,
+}
+
+impl Default for CompressionLevels {
+    fn default() -> Self {
+        Self {
+            gzip: -1,
+            lz4: 9,
+            zstd: 3,
+        }
+    }
+}
+
+impl CompressionLevels {
+    /// The level for `codec` (`None`: the codec's default, and snappy, which has no level).
+    pub fn for_codec(&self, codec: crate::batch::Compression) -> Option<i32> {
+        use crate::batch::Compression;
+        match codec {
+            Compression::Gzip => (self.gzip != -1).then_some(self.gzip),
+            Compression::Lz4 => Some(self.lz4),
+            Compression::Zstd => Some(self.zstd),
+            Compression::None | Compression::Snappy => None,
+        }
     }
 }
 
@@ -134,6 +161,7 @@ impl Default for LogConfig {
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: i64::MAX,
             compression: TargetCompression::Producer,
+            compression_levels: CompressionLevels::default(),
             cleanup_policy: CleanupPolicy::DELETE,
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,

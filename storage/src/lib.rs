@@ -20,7 +20,7 @@ mod index;
 mod log;
 mod segment;
 
-pub use config::{CleanupPolicy, LogConfig, TargetCompression, TimestampType};
+pub use config::{CleanupPolicy, CompressionLevels, LogConfig, TargetCompression, TimestampType};
 pub use dir_name::{parse_partition_dir_name, partition_dir_name};
 pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{RecordError, StorageError};

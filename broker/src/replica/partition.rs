@@ -277,6 +277,19 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
+    /// [`Self::append_as_leader`] for records a client sent: control batches and transactional batches are
+    /// refused first (Kafka's `AppendOrigin.CLIENT` rules; transactions are not served), so a client cannot
+    /// write markers or burn offsets with a control batch's offset range.
+    pub fn append_from_client(
+        &self,
+        batches: &[u8],
+        now_ms: i64,
+        expected_epoch: Option<i32>,
+    ) -> Result<Appended, AppendError> {
+        kraftwerk_storage::refuse_client_control_batches(batches).map_err(AppendError::Storage)?;
+        self.append_as_leader(batches, now_ms, expected_epoch)
+    }
+
     /// Appends one producer request's records as leader, after the idempotence check. `expected_epoch` is the
     /// leader epoch the caller's metadata names (None: whatever this replica leads in); a replica that is not
     /// leader in that epoch refuses, so a partition is never written from a stale role.
@@ -717,6 +730,16 @@ impl Partition {
 
     pub fn flush(&self) -> Result<(), StorageError> {
         self.log.lock().log.flush()
+    }
+
+    /// `flush.ms`: fsyncs if unflushed data has waited that long (see [`PartitionLog::flush_if_due`]).
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<bool, StorageError> {
+        self.log.lock().log.flush_if_due(now_ms)
+    }
+
+    /// Records appended and not yet fsynced.
+    pub fn unflushed_messages(&self) -> u64 {
+        self.log.lock().log.unflushed_messages()
     }
 
     /// Gives the log back for closing or deleting; the partition must no longer be shared.

@@ -86,6 +86,58 @@ pub struct TopicConfigDef {
     pub doc: &'static str,
 }
 
+/// What Kraftwerk does with a topic config it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// The value is applied (the broker's `replica/log_config.rs`, the produce path, the controller's elections).
+    Honoured,
+    /// Only Kafka's default is accepted: the feature the key tunes is not built, and the text says which.
+    DefaultOnly(&'static str),
+    /// Any valid value is accepted and has no effect, as in Apache Kafka 4 itself; the text says why.
+    Inert(&'static str),
+}
+
+impl Support {
+    /// The word the docs table uses.
+    pub fn word(self) -> &'static str {
+        match self {
+            Support::Honoured => "honoured",
+            Support::DefaultOnly(_) => "default-only",
+            Support::Inert(_) => "inert",
+        }
+    }
+}
+
+const NO_TIERED: &str = "tiered storage is not built";
+const NO_THROTTLE: &str =
+    "replication throttling is not built (there is no leader/follower.replication.throttled.rate)";
+
+/// What Kraftwerk does with topic config `name` (every key of the table is one of these).
+pub fn support(name: &str) -> Support {
+    match name {
+        "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => {
+            Support::DefaultOnly(NO_THROTTLE)
+        }
+        "local.retention.bytes"
+        | "local.retention.ms"
+        | "remote.log.copy.disable"
+        | "remote.log.delete.on.disable"
+        | "remote.storage.enable" => Support::DefaultOnly(NO_TIERED),
+        "preallocate" => Support::DefaultOnly("segment files are not preallocated"),
+        "segment.index.bytes" => Support::DefaultOnly(
+            "index files grow with the segment instead of being preallocated to a fixed size",
+        ),
+        "file.delete.delay.ms" => Support::DefaultOnly(
+            "segments leave at once: a reader of a deleted segment keeps its own open file handle, which is \
+             what Kafka's delay protects",
+        ),
+        "message.downconversion.enable" => Support::Inert(
+            "as in Kafka 4: fetch versions older than v4 are not served, so no batch is ever down-converted",
+        ),
+        _ => Support::Honoured,
+    }
+}
+
 /// Every topic config Kraftwerk knows, sorted by name.
 pub fn definitions() -> &'static [TopicConfigDef] {
     table::DEFINITIONS
@@ -137,6 +189,35 @@ impl TopicConfigDef {
     }
 
     fn check(&self, value: &str) -> Result<(), String> {
+        self.check_type(value)?;
+        match support(self.name) {
+            Support::DefaultOnly(why) if !self.is_default(value) => Err(format!(
+                "{why}, so only the default {} is accepted",
+                if self.default.is_empty() {
+                    "(empty)"
+                } else {
+                    self.default
+                }
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `value` means the same as the default (numbers compared as numbers, booleans and lists
+    /// ignoring case and spaces).
+    fn is_default(&self, value: &str) -> bool {
+        let (a, b) = (value.trim(), self.default.trim());
+        match self.config_type {
+            ConfigType::Int | ConfigType::Short | ConfigType::Long => {
+                a.parse::<i64>().ok() == b.parse::<i64>().ok()
+            }
+            ConfigType::Boolean => a.eq_ignore_ascii_case(b),
+            ConfigType::List => split_list(a) == split_list(b),
+            _ => a == b,
+        }
+    }
+
+    fn check_type(&self, value: &str) -> Result<(), String> {
         let trimmed = value.trim();
         match self.config_type {
             ConfigType::Boolean => {
@@ -328,7 +409,7 @@ mod tests {
         validate_topic_config("min.cleanable.dirty.ratio", "0.9").unwrap();
         invalid("min.cleanable.dirty.ratio", "1.5");
         invalid("min.cleanable.dirty.ratio", "NaN");
-        validate_topic_config("preallocate", "TRUE").unwrap();
+        validate_topic_config("preallocate", "FALSE").unwrap();
         assert_eq!(
             invalid("preallocate", "yes"),
             "Invalid value yes for configuration preallocate: Expected value to be either true or false"
@@ -347,10 +428,12 @@ mod tests {
         validate_topic_config("cleanup.policy", "compact,delete").unwrap();
         validate_topic_config("cleanup.policy", "compact , delete").unwrap();
         invalid("cleanup.policy", "compact,shred");
-        validate_topic_config("leader.replication.throttled.replicas", "*").unwrap();
-        validate_topic_config("leader.replication.throttled.replicas", "0:1,1:2").unwrap();
+        // Well-formed, and refused only because throttling is not built.
+        assert!(invalid("leader.replication.throttled.replicas", "*").contains("not built"));
+        assert!(invalid("leader.replication.throttled.replicas", "0:1,1:2").contains("not built"));
         validate_topic_config("leader.replication.throttled.replicas", "").unwrap();
-        invalid("follower.replication.throttled.replicas", "0-1");
+        assert!(invalid("follower.replication.throttled.replicas", "0-1")
+            .contains("must be the literal"));
         assert_eq!(split_list(" a, b ,c "), vec!["a", "b", "c"]);
         assert!(split_list("  ").is_empty());
     }
@@ -367,5 +450,28 @@ mod tests {
             "max.message.bytes"
         );
         assert_eq!(ConfigType::Long.describe_code(), 5);
+    }
+
+    #[test]
+    fn features_that_are_not_built_take_only_their_default() {
+        validate_topic_config("remote.storage.enable", "false").unwrap();
+        validate_topic_config("leader.replication.throttled.replicas", " ").unwrap();
+        validate_topic_config("local.retention.ms", "-2").unwrap();
+        validate_topic_config("segment.index.bytes", "10485760").unwrap();
+        assert_eq!(
+            invalid("remote.storage.enable", "true"),
+            "Invalid value true for configuration remote.storage.enable: tiered storage is not built, so \
+             only the default false is accepted"
+        );
+        assert!(invalid("leader.replication.throttled.replicas", "*").contains("throttling"));
+        assert!(invalid("preallocate", "true").contains("preallocated"));
+        invalid("file.delete.delay.ms", "0");
+        // Bad types are still reported as such.
+        assert!(invalid("local.retention.ms", "x").contains("Not a number"));
+        // Inert and honoured keys take any valid value.
+        validate_topic_config("message.downconversion.enable", "false").unwrap();
+        validate_topic_config("flush.ms", "10").unwrap();
+        assert_eq!(support("retention.ms"), Support::Honoured);
+        assert_eq!(support("message.downconversion.enable").word(), "inert");
     }
 }

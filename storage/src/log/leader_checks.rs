@@ -31,7 +31,9 @@ impl PartitionLog {
                 || self.config.timestamp_after_max_ms != i64::MAX);
         let target = match self.config.compression {
             TargetCompression::Producer => None,
-            TargetCompression::Codec { codec, level } => Some((codec, level)),
+            TargetCompression::Codec(codec) => {
+                Some((codec, self.config.compression_levels.for_codec(codec)))
+            }
         };
         let limit = MAX_DECOMPRESSED_BYTES.max(self.config.max_message_bytes as usize);
         let mut converted: Option<Vec<u8>> = None;
@@ -255,10 +257,7 @@ mod tests {
         for from in codecs {
             for to in codecs {
                 let config = LogConfig {
-                    compression: TargetCompression::Codec {
-                        codec: to,
-                        level: None,
-                    },
+                    compression: TargetCompression::Codec(to),
                     ..LogConfig::default()
                 };
                 let (_dir, mut log) = open(config);

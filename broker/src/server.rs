@@ -40,6 +40,11 @@ fn all_dirs(config: &BrokerConfig) -> Vec<std::path::PathBuf> {
 
 pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()> {
     let started = Instant::now();
+    // num.network.threads + num.io.threads (else one per CPU), as the runtime itself counts them.
+    tracing::info!(
+        workers = tokio::runtime::Handle::current().metrics().num_workers(),
+        "runtime worker threads"
+    );
     let dirs = all_dirs(&config);
     // Held until this function returns (the process ends): no second process may open these directories.
     let _locks = crate::dir_lock::lock_dirs(&dirs)?;

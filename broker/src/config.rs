@@ -166,6 +166,10 @@ pub struct BrokerConfig {
     pub socket_receive_buffer_bytes: Option<u32>,
     /// `num.recovery.threads.per.data.dir`: threads per log directory that open (and recover) partitions.
     pub num_recovery_threads_per_data_dir: usize,
+    /// `producer.id.expiration.ms`: an idempotent producer idle this long is forgotten.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
     /// Keys from `KAFKA_<KEY>` variables that are not config keys and were left alone (logged).
     pub ignored_env_keys: Vec<String>,
     pub offsets_topic_num_partitions: i32,
@@ -1026,7 +1030,17 @@ impl BrokerConfig {
         let socket_receive_buffer_bytes = buffer("socket.receive.buffer.bytes")?;
         let num_recovery_threads_per_data_dir =
             between(&props, "num.recovery.threads.per.data.dir", 2, 1, 10_000)? as usize;
+        let producer_id_expiration_ms =
+            at_least(&props, "producer.id.expiration.ms", 86_400_000, 1)?;
+        let producer_id_expiration_check_interval_ms = at_least(
+            &props,
+            "producer.id.expiration.check.interval.ms",
+            600_000,
+            1,
+        )? as u64;
         Ok(BrokerConfig {
+            producer_id_expiration_ms,
+            producer_id_expiration_check_interval_ms,
             compression_levels,
             log_flush_interval_messages: u64::try_from(log_flush_interval_messages)
                 .unwrap_or(u64::MAX),

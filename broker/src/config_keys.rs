@@ -224,6 +224,9 @@ pub const BROKER_KEYS: &[KeySpec] = &[
     honoured("group.initial.rebalance.delay.ms", ReadOnly, "group/"),
     honoured("group.min.session.timeout.ms", ReadOnly, "group/"),
     honoured("group.max.session.timeout.ms", ReadOnly, "group/"),
+    // Idempotent producers.
+    honoured("producer.id.expiration.ms", ClusterWide, "replica/producer_state.rs: a producer whose newest batch is this old is forgotten"),
+    honoured("producer.id.expiration.check.interval.ms", ReadOnly, "server.rs: how often producers are expired"),
     // Features that are not built.
     inert("transaction.state.log.replication.factor", "sizes __transaction_state, which Kraftwerk never creates: transactions are not served. Validated (at least 1) so Apache's and Bitnami's config files start"),
     inert("transaction.state.log.min.isr", "min.insync.replicas of __transaction_state, which Kraftwerk never creates. Validated (at least 1)"),

@@ -398,6 +398,20 @@ async fn start_broker(
             }
         },
     ));
+    // producer.id.expiration.ms, checked every producer.id.expiration.check.interval.ms.
+    tasks.push(every_blocking(
+        Duration::from_millis(config.producer_id_expiration_check_interval_ms),
+        {
+            let replicas = replicas.clone();
+            let expiration = config.producer_id_expiration_ms;
+            move || {
+                let n = replicas.expire_producers(now_ms(), expiration);
+                if n > 0 {
+                    tracing::info!(producers = n, "expired idle producer ids");
+                }
+            }
+        },
+    ));
     tasks.push(every_blocking(config.replica_hw_checkpoint_interval, {
         let replicas = replicas.clone();
         move || replicas.checkpoint_high_watermarks()

@@ -592,3 +592,40 @@ fn thread_and_socket_keys_are_applied() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(worker_threads(&plain), cpus);
 }
+
+/// `producer.id.expiration.ms`: an idempotent producer idle that long is forgotten, so a sequence that was a
+/// gap before is then taken as a new producer's first batch.
+#[test]
+fn idle_producer_ids_expire() {
+    const OUT_OF_ORDER_SEQUENCE: i16 = 45;
+    let broker = Broker::builder()
+        .prop("producer.id.expiration.ms", "1500")
+        .prop("producer.id.expiration.check.interval.ms", "200")
+        .start()
+        .expect("broker starts");
+    let mut conn = connect(&broker);
+    create(&mut conn, "idem", &[]);
+    let idempotent = |seq: i32| {
+        let mut b = BatchBuilder::new(0, -1).producer(77, 0, seq);
+        b.push(now_ms(), Some(b"k"), Some(b"v"), &[])
+            .expect("record");
+        bytes::Bytes::from(b.build())
+    };
+    assert_eq!(produce(&mut conn, "idem", idempotent(0)).error_code, 0);
+    assert_eq!(
+        produce(&mut conn, "idem", idempotent(5)).error_code,
+        OUT_OF_ORDER_SEQUENCE
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        produce(&mut conn, "idem", idempotent(5)).error_code,
+        0,
+        "the producer was forgotten: its next batch starts it afresh"
+    );
+    assert!(
+        kraftwerk_tests::broker::strip_ansi(&broker.log_contents())
+            .contains("expired idle producer ids"),
+        "{}",
+        broker.log_tail()
+    );
+}

@@ -418,6 +418,14 @@ impl ReplicaManager {
         }
     }
 
+    /// Kafka's producer-state expiration: every partition forgets the producers idle for `expiration_ms`.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.all()
+            .iter()
+            .map(|p| p.expire_producers(now_ms, expiration_ms))
+            .sum()
+    }
+
     /// Kafka's log flusher: fsyncs every partition whose unflushed data is older than its `flush.ms`. Returns how
     /// many were flushed.
     pub fn flush_due(&self, now_ms: i64) -> usize {

@@ -356,9 +356,12 @@ impl Partition {
         }
         let result = state.log.append_with_leader_epoch(batches, now_ms, epoch)?;
         if let Some(pb) = &producer {
-            state
-                .producers
-                .record(pb, result.base_offset, result.last_offset);
+            state.producers.record_at(
+                pb,
+                result.base_offset,
+                result.last_offset,
+                batch_time(&result),
+            );
         }
         // Under the log lock so the high watermark never passes what a concurrent truncation left; waiters
         // (long-polling followers included) are woken after it is released.
@@ -387,7 +390,9 @@ impl Partition {
                     b.base_sequence,
                     b.last_offset_delta,
                 );
-                state.producers.record(&pb, b.base_offset, b.last_offset());
+                state
+                    .producers
+                    .record_at(&pb, b.base_offset, b.last_offset(), b.max_timestamp);
             }
         }
         Ok(result)
@@ -737,6 +742,11 @@ impl Partition {
         self.log.lock().log.flush_if_due(now_ms)
     }
 
+    /// `producer.id.expiration.ms`: forgets idle producers (see [`ProducerStateTable::expire`]).
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.log.lock().producers.expire(now_ms, expiration_ms)
+    }
+
     /// Records appended and not yet fsynced.
     pub fn unflushed_messages(&self) -> u64 {
         self.log.lock().log.unflushed_messages()
@@ -806,6 +816,16 @@ fn check_follower(role: &Role, leader_epoch: i32) -> Result<(), AppendError> {
     Ok(())
 }
 
+/// The max timestamp of an append's (single) batch, Kafka's producer `lastTimestamp`.
+fn batch_time(result: &kraftwerk_storage::AppendResult) -> i64 {
+    result
+        .batches
+        .iter()
+        .map(|b| b.max_timestamp)
+        .max()
+        .unwrap_or(-1)
+}
+
 fn rebuild_producer_state(log: &PartitionLog) -> ProducerStateTable {
     let mut table = ProducerStateTable::new();
     let from = log.tail_offset_for_bytes(PRODUCER_SCAN_BYTES);
@@ -817,7 +837,7 @@ fn rebuild_producer_state(log: &PartitionLog) -> ProducerStateTable {
                 h.base_sequence,
                 h.last_offset_delta,
             );
-            table.record(&pb, h.base_offset, h.last_offset());
+            table.record_at(&pb, h.base_offset, h.last_offset(), h.max_timestamp);
         }
     });
     if let Err(e) = scanned {

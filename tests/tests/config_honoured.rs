@@ -8,6 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
@@ -16,8 +17,8 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, ProduceRequest, TopicName,
+    BrokerId, CreateTopicsRequest, DescribeConfigsRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::{
@@ -115,6 +116,35 @@ fn alter(
             .map(|m| m.to_string())
             .unwrap_or_default(),
     )
+}
+
+/// DescribeConfigs of one resource: key -> (value, source).
+fn describe(
+    conn: &mut Connection,
+    resource_type: i8,
+    resource: &str,
+) -> std::collections::BTreeMap<String, (String, i8)> {
+    let mut r = DescribeConfigsResource::default();
+    r.resource_type = resource_type;
+    r.resource_name = StrBytes::from_string(resource.to_string());
+    r.configuration_keys = None;
+    let mut req = DescribeConfigsRequest::default();
+    req.resources = vec![r];
+    let resp = conn.request(4, &req).expect("describe configs");
+    assert_eq!(resp.results[0].error_code, 0);
+    resp.results[0]
+        .configs
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_string(),
+                (
+                    c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                    c.config_source,
+                ),
+            )
+        })
+        .collect()
 }
 
 fn batch_of(codec: Compression, timestamps: &[i64], value_len: usize) -> bytes::Bytes {

@@ -490,3 +490,68 @@ impl ReplicaManager {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kraftwerk_controller::records::{ConfigRecord, MetadataRecord, PartitionRecord};
+
+    fn topic(name: &str, partitions: i32, node: i32) -> Vec<MetadataRecord> {
+        let id = Uuid::new_v4();
+        let mut out = vec![MetadataRecord::Topic {
+            name: name.into(),
+            id,
+        }];
+        for p in 0..partitions {
+            out.push(MetadataRecord::Partition(PartitionRecord {
+                topic_id: id,
+                partition: p,
+                replicas: vec![node],
+                isr: vec![node],
+                leader: node,
+                ..PartitionRecord::default()
+            }));
+        }
+        out
+    }
+
+    /// New partitions spread evenly over the data directories (counted once per reconcile), are opened on
+    /// several threads per directory, and a dynamic broker config reaches partitions already open.
+    #[test]
+    fn placement_parallel_open_and_dynamic_configs() {
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut m = ReplicaManager::new(
+            1,
+            dirs.iter().map(|d| d.path().to_path_buf()).collect(),
+            LogConfig::default(),
+        )
+        .unwrap();
+        m.set_recovery_threads_per_dir(4);
+        let image = MetadataImage::empty("c").apply(0, &topic("t", 40, 1));
+        m.reconcile(&image);
+        assert_eq!(m.all().len(), 40);
+        for d in &dirs {
+            let n = std::fs::read_dir(d.path()).unwrap().count();
+            assert_eq!(n, 20, "{}", d.path().display());
+        }
+        // A second topic keeps the balance.
+        let image = image.apply(1000, &topic("u", 6, 1));
+        m.reconcile(&image);
+        let counts: Vec<usize> = dirs
+            .iter()
+            .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+            .collect();
+        assert_eq!(counts, vec![23, 23]);
+        // The cluster-wide dynamic default applies to the open partitions.
+        let image = image.apply(
+            2000,
+            &[MetadataRecord::Config(ConfigRecord {
+                resource: kraftwerk_controller::records::ConfigResource::broker(""),
+                name: "log.retention.ms".into(),
+                value: Some("1234".into()),
+            })],
+        );
+        m.reconcile(&image);
+        assert!(m.all().iter().all(|p| p.log_config().retention_ms == 1234));
+    }
+}

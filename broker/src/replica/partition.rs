@@ -729,6 +729,11 @@ impl Partition {
         f(&mut state.log, self.high_watermark())
     }
 
+    /// The log settings in force.
+    pub fn log_config(&self) -> LogConfig {
+        self.log.lock().log.config().clone()
+    }
+
     pub fn update_config(&self, config: LogConfig) {
         self.log.lock().log.update_config(config);
     }

@@ -659,3 +659,53 @@ fn idle_producer_ids_expire() {
         broker.log_tail()
     );
 }
+
+/// fsync calls of the broker on files under `dir_part` (a partition directory name), as strace saw them.
+fn fsyncs_of(trace: &str, dir_part: &str) -> usize {
+    trace
+        .lines()
+        .filter(|l| (l.contains("fdatasync(") || l.contains("fsync(")) && l.contains(dir_part))
+        .count()
+}
+
+/// `flush.messages` and `flush.ms` fsync the partition's log (observed with strace's file names); a topic with
+/// neither leaves it to the OS. (As in Kafka, setting `log.flush.scheduler.interval.ms` alone would also be
+/// every topic's `flush.ms`; it is left unset, so Kraftwerk checks `flush.ms` every second.)
+#[test]
+fn flush_settings_fsync_the_log() {
+    let broker = Broker::start().expect("broker starts");
+    let mut conn = connect(&broker);
+    create(&mut conn, "by-count", &[("flush.messages", "2")]);
+    create(&mut conn, "by-age", &[("flush.ms", "300")]);
+    create(&mut conn, "lazy", &[]);
+    let trace_path = broker.dir().join("strace.txt");
+    let strace = std::process::Command::new("strace")
+        .args(["-f", "-y", "-e", "trace=fdatasync,fsync", "-o"])
+        .arg(&trace_path)
+        .args(["-p", &broker.pid().expect("running").to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut strace) = strace else {
+        eprintln!("strace is not available: flush.messages and flush.ms are checked by the storage unit tests");
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    if let Ok(Some(status)) = strace.try_wait() {
+        eprintln!("strace cannot attach ({status}): flush settings are checked by the storage unit tests");
+        return;
+    }
+    for _ in 0..4 {
+        for topic in ["by-count", "by-age", "lazy"] {
+            let r = produce(&mut conn, topic, batch_of(Compression::None, &[now_ms()], 10));
+            assert_eq!(r.error_code, 0);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = strace.kill();
+    let _ = strace.wait();
+    let trace = std::fs::read_to_string(&trace_path).unwrap_or_default();
+    // 4 records at flush.messages=2: two flushes of the log (and its directory) at least.
+    assert!(fsyncs_of(&trace, "by-count-0/00000000000000000000.log") >= 2, "{trace}");
+    assert!(fsyncs_of(&trace, "by-age-0/00000000000000000000.log") >= 1, "{trace}");
+    assert_eq!(fsyncs_of(&trace, "lazy-0/"), 0, "{trace}");
+}

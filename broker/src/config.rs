@@ -965,18 +965,11 @@ impl BrokerConfig {
         } else {
             at_least(&props, "log.roll.jitter.hours", 0, 0)?.saturating_mul(3_600_000)
         };
-        // Kafka 3.6+: the deprecated difference bound is the default of both directions.
-        let difference: i64 = at_least(
-            &props,
-            "log.message.timestamp.difference.max.ms",
-            i64::MAX,
-            0,
-        )?;
         let log_message_timestamp_before_max_ms =
-            at_least(&props, "log.message.timestamp.before.max.ms", difference, 0)?;
+            at_least(&props, "log.message.timestamp.before.max.ms", i64::MAX, 0)?;
+        // Kafka 4's default: one hour ahead of the broker's clock at most.
         let log_message_timestamp_after_max_ms =
-            at_least(&props, "log.message.timestamp.after.max.ms", difference, 0)?;
-        parse_bool(&props, "log.message.downconversion.enable", true)?;
+            at_least(&props, "log.message.timestamp.after.max.ms", 3_600_000, 0)?;
         let compression_type = props
             .get("compression.type")
             .map_or("producer", |v| v.trim())

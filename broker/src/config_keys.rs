@@ -179,13 +179,6 @@ pub const BROKER_KEYS: &[KeySpec] = &[
     dynamic("log.message.timestamp.type", TOPIC_DEFAULT),
     dynamic("log.message.timestamp.before.max.ms", TOPIC_DEFAULT),
     dynamic("log.message.timestamp.after.max.ms", TOPIC_DEFAULT),
-    dynamic("log.message.timestamp.difference.max.ms", "deprecated: the default of log.message.timestamp.before.max.ms and .after.max.ms (replica/log_config.rs)"),
-    KeySpec {
-        name: "log.message.downconversion.enable",
-        kafka_mode: ClusterWide,
-        dynamic: true,
-        status: Status::Inert("as in Kafka 4: fetch versions older than v4 are not served, so no batch is ever down-converted; validated (true or false)"),
-    },
     dynamic("log.cleanup.policy", TOPIC_DEFAULT),
     dynamic("message.max.bytes", TOPIC_DEFAULT),
     dynamic("min.insync.replicas", "handlers/produce.rs and group_service/: topic, then dynamic broker, then static value"),
@@ -383,7 +376,6 @@ pub fn check(
                     )));
                 }
             }
-            Status::Inert(_) if key == "log.message.downconversion.enable" => {}
             Status::Inert(_) => validate_inert(key, value).map_err(refuse)?,
         }
     }

@@ -507,6 +507,25 @@ fn create_time_bounds_refuse_records() {
         assert_eq!(indexes, vec![1, 2]);
     }
     assert_eq!(latest_offset(&mut conn, "bounded"), 0);
+    // Kafka 4's defaults: no bound behind, one hour ahead.
+    create(&mut conn, "defaults", &[]);
+    let r = produce(
+        &mut conn,
+        "defaults",
+        batch_of(Compression::None, &[now + 7_200_000], 10),
+    );
+    assert_eq!(r.error_code, INVALID_TIMESTAMP);
+    assert_eq!(
+        produce(&mut conn, "defaults", batch_of(Compression::None, &[1], 10)).error_code,
+        0
+    );
+    // Removed in Kafka 4, as here.
+    let (code, message) = create_topic(
+        &mut conn,
+        "old-keys",
+        &[("message.timestamp.difference.max.ms", "1000")],
+    );
+    assert_eq!(code, INVALID_CONFIG, "{message}");
     assert_eq!(
         produce(
             &mut conn,
@@ -691,12 +710,18 @@ fn flush_settings_fsync_the_log() {
     };
     std::thread::sleep(Duration::from_millis(1500));
     if let Ok(Some(status)) = strace.try_wait() {
-        eprintln!("strace cannot attach ({status}): flush settings are checked by the storage unit tests");
+        eprintln!(
+            "strace cannot attach ({status}): flush settings are checked by the storage unit tests"
+        );
         return;
     }
     for _ in 0..4 {
         for topic in ["by-count", "by-age", "lazy"] {
-            let r = produce(&mut conn, topic, batch_of(Compression::None, &[now_ms()], 10));
+            let r = produce(
+                &mut conn,
+                topic,
+                batch_of(Compression::None, &[now_ms()], 10),
+            );
             assert_eq!(r.error_code, 0);
         }
     }
@@ -705,7 +730,13 @@ fn flush_settings_fsync_the_log() {
     let _ = strace.wait();
     let trace = std::fs::read_to_string(&trace_path).unwrap_or_default();
     // 4 records at flush.messages=2: two flushes of the log (and its directory) at least.
-    assert!(fsyncs_of(&trace, "by-count-0/00000000000000000000.log") >= 2, "{trace}");
-    assert!(fsyncs_of(&trace, "by-age-0/00000000000000000000.log") >= 1, "{trace}");
+    assert!(
+        fsyncs_of(&trace, "by-count-0/00000000000000000000.log") >= 2,
+        "{trace}"
+    );
+    assert!(
+        fsyncs_of(&trace, "by-age-0/00000000000000000000.log") >= 1,
+        "{trace}"
+    );
     assert_eq!(fsyncs_of(&trace, "lazy-0/"), 0, "{trace}");
 }

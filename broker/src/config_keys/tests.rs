@@ -23,7 +23,6 @@ const TOPIC_WHERE: &[(&str, &str)] = &[
     ("max.message.bytes", "storage append: larger batches answer MESSAGE_TOO_LARGE"),
     ("message.timestamp.after.max.ms", "storage/src/log/leader_checks.rs: INVALID_TIMESTAMP per record (KIP-467)"),
     ("message.timestamp.before.max.ms", "storage/src/log/leader_checks.rs: INVALID_TIMESTAMP per record (KIP-467)"),
-    ("message.timestamp.difference.max.ms", "deprecated: the default of message.timestamp.before/after.max.ms"),
     ("message.timestamp.type", "storage append: LogAppendTime stamps the broker's time"),
     ("min.cleanable.dirty.ratio", "storage/src/cleaner"),
     ("min.compaction.lag.ms", "storage/src/cleaner"),

@@ -94,19 +94,15 @@ pub fn for_topic(defaults: &LogConfig, topic: &BTreeMap<String, String>) -> LogC
     c.flush_interval_messages = num(topic, "flush.messages", c.flush_interval_messages);
     c.flush_ms = num(topic, "flush.ms", c.flush_ms);
     c.segment_jitter_ms = num(topic, "segment.jitter.ms", c.segment_jitter_ms);
-    // Kafka 3.6+: the deprecated difference bound stands in for a direction that is not set.
-    let difference = topic
-        .get("message.timestamp.difference.max.ms")
-        .map(|_| num(topic, "message.timestamp.difference.max.ms", i64::MAX));
     c.timestamp_before_max_ms = num(
         topic,
         "message.timestamp.before.max.ms",
-        difference.unwrap_or(c.timestamp_before_max_ms),
+        c.timestamp_before_max_ms,
     );
     c.timestamp_after_max_ms = num(
         topic,
         "message.timestamp.after.max.ms",
-        difference.unwrap_or(c.timestamp_after_max_ms),
+        c.timestamp_after_max_ms,
     );
     if let Some(t) = topic.get("compression.type") {
         c.compression = TargetCompression::parse(t).unwrap_or_else(|| {
@@ -247,7 +243,8 @@ mod tests {
         let topic: BTreeMap<String, String> = [
             ("retention.ms", "5"),
             ("compression.type", "producer"),
-            ("message.timestamp.difference.max.ms", "10"),
+            ("message.timestamp.before.max.ms", "10"),
+            ("message.timestamp.after.max.ms", "10"),
             ("segment.jitter.ms", "9"),
             ("flush.messages", "3"),
         ]

@@ -131,9 +131,6 @@ pub fn support(name: &str) -> Support {
             "segments leave at once: a reader of a deleted segment keeps its own open file handle, which is \
              what Kafka's delay protects",
         ),
-        "message.downconversion.enable" => Support::Inert(
-            "as in Kafka 4: fetch versions older than v4 are not served, so no batch is ever down-converted",
-        ),
         _ => Support::Honoured,
     }
 }
@@ -352,7 +349,6 @@ mod tests {
             "max.compaction.lag.ms",
             "max.message.bytes",
             "message.timestamp.type",
-            "message.timestamp.difference.max.ms",
             "message.timestamp.before.max.ms",
             "message.timestamp.after.max.ms",
             "min.cleanable.dirty.ratio",
@@ -366,7 +362,6 @@ mod tests {
             "segment.jitter.ms",
             "segment.ms",
             "unclean.leader.election.enable",
-            "message.downconversion.enable",
         ] {
             assert!(definition(name).is_some(), "{name} missing");
         }
@@ -469,9 +464,10 @@ mod tests {
         // Bad types are still reported as such.
         assert!(invalid("local.retention.ms", "x").contains("Not a number"));
         // Inert and honoured keys take any valid value.
-        validate_topic_config("message.downconversion.enable", "false").unwrap();
+        // Removed in Kafka 4, as here.
+        invalid("message.downconversion.enable", "false");
+        invalid("message.timestamp.difference.max.ms", "1000");
         validate_topic_config("flush.ms", "10").unwrap();
         assert_eq!(support("retention.ms"), Support::Honoured);
-        assert_eq!(support("message.downconversion.enable").word(), "inert");
     }
 }

@@ -373,6 +373,30 @@ fn dynamic_broker_configs_are_applied_or_refused() {
         fetch_batches(&mut conn, "plain", r.base_offset)[0].0,
         Compression::Gzip
     );
+    // DescribeConfigs shows what is in force and where it comes from (3: DYNAMIC_DEFAULT_BROKER_CONFIG).
+    assert_eq!(
+        describe(&mut conn, TOPIC, "plain")["compression.type"],
+        ("gzip".to_string(), 3)
+    );
+    assert_eq!(
+        alter(
+            &mut conn,
+            BROKER,
+            "1",
+            &[("log.flush.interval.ms", Some("700"))]
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        describe(&mut conn, BROKER, "1")["log.flush.interval.ms"],
+        ("700".to_string(), 2),
+        "2: DYNAMIC_BROKER_CONFIG"
+    );
+    assert_eq!(
+        describe(&mut conn, TOPIC, "plain")["flush.ms"],
+        ("700".to_string(), 2)
+    );
 
     // This broker's own value beats the cluster default; the topic's beats both.
     assert_eq!(

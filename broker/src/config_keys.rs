@@ -274,6 +274,16 @@ fn validate_inert(key: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// Whether `value` means Kafka's `default`: numbers compared as numbers, anything else ignoring case and
+/// surrounding spaces (`FALSE` is `false`).
+fn same_value(value: &str, default: &str) -> bool {
+    let value = value.trim();
+    match (value.parse::<i64>(), default.parse::<i64>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => value.eq_ignore_ascii_case(default),
+    }
+}
+
 /// The spec of a broker key, if Kraftwerk accepts it.
 pub fn spec(name: &str) -> Option<&'static KeySpec> {
     BROKER_KEYS.iter().find(|k| k.name == name)
@@ -370,7 +380,7 @@ pub fn check(
         match spec.status {
             Status::Honoured(_) => {}
             Status::DefaultOnly { default, why } => {
-                if value.trim() != default {
+                if !same_value(value, default) {
                     return Err(refuse(format!(
                         "{why}, so only Kafka's default {default} is accepted"
                     )));

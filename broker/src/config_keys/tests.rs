@@ -320,6 +320,13 @@ fn features_that_are_not_built_take_only_their_default() {
             "{err}"
         );
     }
+    // The default however it is spelt.
+    check(&props(&[("log.preallocate", " FALSE ")]), &BTreeMap::new()).unwrap();
+    check(
+        &props(&[("transactional.id.expiration.ms", "+604800000")]),
+        &BTreeMap::new(),
+    )
+    .unwrap();
     // The sizes of topics that are never created are validated.
     check(
         &props(&[("transaction.state.log.replication.factor", "1")]),

@@ -210,12 +210,19 @@ mod tests {
         );
         let mut props = BrokerConfig::single_node_defaults();
         props.insert("log.roll.jitter.ms".into(), "77".into());
+        props.insert("compression.type".into(), "lz4".into());
+        props.insert("compression.lz4.level".into(), "4".into());
         props.insert(
             "log.message.timestamp.before.max.ms".into(),
             "3600000".into(),
         );
         let static_defaults = broker_defaults(&BrokerConfig::from_properties(props).unwrap());
         assert_eq!(static_defaults.segment_jitter_ms, 77);
+        assert_eq!(
+            static_defaults.compression,
+            TargetCompression::Codec(kraftwerk_storage::batch::Compression::Lz4)
+        );
+        assert_eq!(static_defaults.compression_levels.lz4, 4);
         assert_eq!(static_defaults.timestamp_before_max_ms, 3_600_000);
         let dynamic = dynamic_topic_defaults(&image, 1);
         assert_eq!(

@@ -120,6 +120,9 @@ use KafkaMode::{ClusterWide, PerBroker, ReadOnly};
 const TOPIC_DEFAULT: &str =
     "broker default of the topic config (replica/log_config.rs); a dynamic value applies to \
                              every partition at once";
+const CLEANER_THREADS: &str =
+    "replica/cleaner.rs, storage/src/cleaner: the cleaner threads' setting; a dynamic value \
+                               restarts them (Kafka's LogCleaner.reconfigure)";
 const NO_TRANSACTIONS: &str =
     "transactions are not served (InitProducerId with a transactional id and the \
                                transaction APIs answer COORDINATOR_NOT_AVAILABLE)";
@@ -192,10 +195,30 @@ pub const BROKER_KEYS: &[KeySpec] = &[
     dynamic("unclean.leader.election.enable", "controller ops/election.rs: topic, then dynamic broker, then static value"),
     // The log cleaner.
     honoured("log.cleaner.enable", ReadOnly, "replica/cleaner.rs"),
-    honoured("log.cleaner.threads", ClusterWide, "replica/cleaner.rs: cleaner threads"),
-    honoured("log.cleaner.io.max.bytes.per.second", ClusterWide, "storage/src/cleaner: throttle"),
-    honoured("log.cleaner.backoff.ms", ClusterWide, "storage/src/cleaner: idle pause"),
-    honoured("log.cleaner.dedupe.buffer.size", ClusterWide, "storage/src/cleaner: key map size"),
+    KeySpec {
+        name: "log.cleaner.threads",
+        kafka_mode: ClusterWide,
+        dynamic: true,
+        status: Status::Honoured(CLEANER_THREADS),
+    },
+    KeySpec {
+        name: "log.cleaner.io.max.bytes.per.second",
+        kafka_mode: ClusterWide,
+        dynamic: true,
+        status: Status::Honoured(CLEANER_THREADS),
+    },
+    KeySpec {
+        name: "log.cleaner.backoff.ms",
+        kafka_mode: ClusterWide,
+        dynamic: true,
+        status: Status::Honoured(CLEANER_THREADS),
+    },
+    KeySpec {
+        name: "log.cleaner.dedupe.buffer.size",
+        kafka_mode: ClusterWide,
+        dynamic: true,
+        status: Status::Honoured(CLEANER_THREADS),
+    },
     dynamic("log.cleaner.min.cleanable.ratio", TOPIC_DEFAULT),
     dynamic("log.cleaner.min.compaction.lag.ms", TOPIC_DEFAULT),
     dynamic("log.cleaner.max.compaction.lag.ms", TOPIC_DEFAULT),

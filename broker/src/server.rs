@@ -236,7 +236,7 @@ struct BrokerParts {
     lifecycle: Arc<BrokerLifecycle>,
     replicas: Arc<ReplicaManager>,
     fetchers: Arc<FetcherManager>,
-    cleaner: kraftwerk_storage::cleaner::LogCleaner,
+    cleaner: Arc<crate::replica::cleaner::DynamicCleaner>,
 }
 
 /// The broker role: its metadata (the local controller's image, or one fetched from the controllers),
@@ -357,14 +357,44 @@ async fn start_broker(
         authorizer: config.authorizer.as_ref().map(crate::auth::Authorizer::new),
     });
 
-    // Follow metadata changes: open, reconfigure and delete partitions as the image changes.
+    let cleaner = Arc::new(crate::replica::cleaner::DynamicCleaner::start(
+        &config.log_cleaner,
+        &config.raw,
+        replicas.clone(),
+    )?);
+    // Dynamic cleaner settings: applied on their own task (a restart waits for a cleaning in progress, which
+    // must not hold up partition changes), in order, the newest winning; the first value is what was committed
+    // while this broker was down.
+    let (cleaner_settings, mut cleaner_changes) = tokio::sync::watch::channel(
+        crate::replica::cleaner::dynamic_broker_configs(&cluster.image(), config.node_id),
+    );
+    cleaner_changes.mark_changed();
+    tasks.push({
+        let cleaner = cleaner.clone();
+        tokio::spawn(async move {
+            while cleaner_changes.changed().await.is_ok() {
+                let dynamic = cleaner_changes.borrow_and_update().clone();
+                let cleaner = cleaner.clone();
+                let _ = tokio::task::spawn_blocking(move || cleaner.apply(&dynamic)).await;
+            }
+        })
+    });
+    // Follow metadata changes: open, reconfigure and delete partitions as the image changes, and apply
+    // dynamic log cleaner settings.
     let mut changes = cluster.subscribe();
     tasks.push({
         let replicas = replicas.clone();
         let fetchers = fetchers.clone();
+        let node_id = config.node_id;
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {
                 let image = changes.borrow_and_update().clone();
+                cleaner_settings.send_if_modified(|current| {
+                    let next = crate::replica::cleaner::dynamic_broker_configs(&image, node_id);
+                    let changed = *current != next;
+                    *current = next;
+                    changed
+                });
                 let blocking = replicas.clone();
                 // Off the runtime: thousands of new partitions mean thousands of files.
                 if let Err(e) =
@@ -478,7 +508,7 @@ async fn start_broker(
     Ok((
         BrokerParts {
             lifecycle,
-            cleaner: crate::replica::cleaner::start(&config.log_cleaner, replicas.clone())?,
+            cleaner,
             replicas,
             fetchers,
         },

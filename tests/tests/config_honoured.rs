@@ -463,18 +463,36 @@ fn dynamic_broker_configs_are_applied_or_refused() {
     );
 
     // Read-only here (Kafka may change them at run time; Kraftwerk reads them at start).
-    for key in [
-        "num.io.threads",
-        "log.cleaner.threads",
-        "max.connections",
-        "log.dirs",
-    ] {
+    for key in ["num.io.threads", "max.connections", "log.dirs"] {
         let (code, message) = alter(&mut conn, BROKER, "1", &[(key, Some("4"))]);
         assert_eq!(code, INVALID_CONFIG, "{key}");
         assert!(
             message.contains("Cannot update these configs dynamically") && message.contains(key),
             "{message}"
         );
+    }
+    // The cleaner's thread settings restart its threads.
+    assert_eq!(
+        alter(
+            &mut conn,
+            BROKER,
+            "1",
+            &[("log.cleaner.threads", Some("3"))]
+        )
+        .0,
+        0
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !kraftwerk_tests::broker::strip_ansi(&broker.log_contents())
+        .lines()
+        .any(|l| l.contains("log cleaner reconfigured") && l.contains("threads: 3"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            broker.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
     let (code, message) = alter(&mut conn, BROKER, "", &[("log.preallocate", Some("true"))]);
     assert_eq!(code, INVALID_CONFIG);

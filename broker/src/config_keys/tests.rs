@@ -197,7 +197,8 @@ fn every_list_is_consistent() {
     // AlterConfigs accepts for broker resources; and every such default is in the list as dynamic.
     for k in BROKER_KEYS.iter().filter(|k| k.dynamic) {
         assert!(
-            topic_configs::by_broker_synonym(k.name).is_some(),
+            topic_configs::by_broker_synonym(k.name).is_some()
+                || topic_configs::broker_dynamic_definition(k.name).is_some(),
             "{} is marked dynamic but the controller refuses it",
             k.name
         );
@@ -217,6 +218,10 @@ fn every_list_is_consistent() {
                 def.name
             );
         }
+    }
+    for def in topic_configs::broker_dynamic_definitions() {
+        assert!(spec(def.name).is_some_and(|k| k.dynamic), "{}", def.name);
+        assert!(crate::replica::cleaner::DYNAMIC_THREAD_KEYS.contains(&def.name));
     }
     // Every cleaner key is listed.
     for key in crate::replica::cleaner::CLEANER_KEYS {

@@ -67,6 +67,8 @@ pub enum Validator {
     ThrottledReplicas,
     /// -1 (codec default) or 1..=9.
     GzipLevel,
+    /// A double above 0.
+    PositiveDouble,
 }
 
 /// One topic config.
@@ -154,6 +156,54 @@ pub fn by_broker_synonym(broker_key: &str) -> Option<&'static TopicConfigDef> {
         .find(|d| d.broker_synonyms.first() == Some(&broker_key))
 }
 
+/// Broker configs that are not topic defaults and that brokers apply at run time (`kafka-configs --entity-type
+/// brokers`): the log cleaner's threads, throttle, backoff and key-map memory, which a broker applies by
+/// restarting its cleaner threads as Kafka's `LogCleaner.reconfigure` does.
+static BROKER_DYNAMIC: &[TopicConfigDef] = &[
+    TopicConfigDef {
+        name: "log.cleaner.backoff.ms",
+        config_type: ConfigType::Long,
+        default: "15000",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(0),
+        doc: "Pause of a cleaner thread when no log needs cleaning.",
+    },
+    TopicConfigDef {
+        name: "log.cleaner.dedupe.buffer.size",
+        config_type: ConfigType::Long,
+        default: "134217728",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(1 << 20),
+        doc: "Memory for the cleaner threads' key maps together.",
+    },
+    TopicConfigDef {
+        name: "log.cleaner.io.max.bytes.per.second",
+        config_type: ConfigType::Double,
+        default: "1.7976931348623157E308",
+        broker_synonyms: &[],
+        validator: Validator::PositiveDouble,
+        doc: "Bytes per second the cleaner threads may read and write together.",
+    },
+    TopicConfigDef {
+        name: "log.cleaner.threads",
+        config_type: ConfigType::Int,
+        default: "1",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(1),
+        doc: "Threads cleaning logs.",
+    },
+];
+
+/// The definition of a dynamic broker config that is not a topic default (see [`BROKER_DYNAMIC`]).
+pub fn broker_dynamic_definition(name: &str) -> Option<&'static TopicConfigDef> {
+    BROKER_DYNAMIC.iter().find(|d| d.name == name)
+}
+
+/// Every dynamic broker config that is not a topic default.
+pub fn broker_dynamic_definitions() -> &'static [TopicConfigDef] {
+    BROKER_DYNAMIC
+}
+
 /// Validates one topic-level key/value pair: INVALID_CONFIG for unknown keys or bad values.
 pub fn validate_topic_config(name: &str, value: &str) -> Result<(), ControllerError> {
     match definition(name) {
@@ -237,6 +287,9 @@ impl TopicConfigDef {
                 match self.validator {
                     Validator::Ratio if x < 0.0 => Err("Value must be at least 0.0".to_owned()),
                     Validator::Ratio if x > 1.0 => Err("Value must be no more than 1.0".to_owned()),
+                    Validator::PositiveDouble if x <= 0.0 => {
+                        Err("Value must be above 0".to_owned())
+                    }
                     _ => Ok(()),
                 }
             }

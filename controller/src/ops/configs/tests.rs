@@ -379,9 +379,28 @@ fn features_that_are_not_built_and_static_broker_keys_are_refused() {
                     AlterConfigOp::set("log.preallocate", "FALSE"),
                     AlterConfigOp::set("log.flush.interval.ms", "1000"),
                     AlterConfigOp::set("compression.type", "zstd"),
+                    AlterConfigOp::set("log.cleaner.threads", "2"),
+                    AlterConfigOp::set("log.cleaner.io.max.bytes.per.second", "1048576"),
                 ],
             ),
         ],
     );
     assert_eq!(codes, vec![0, 0]);
+    let (_, codes) = run_incremental(
+        &image,
+        &[
+            spec(
+                ConfigResource::broker("1"),
+                vec![AlterConfigOp::set("log.cleaner.threads", "0")],
+            ),
+            spec(
+                ConfigResource::broker(""),
+                vec![AlterConfigOp::set(
+                    "log.cleaner.io.max.bytes.per.second",
+                    "-1",
+                )],
+            ),
+        ],
+    );
+    assert_eq!(codes, vec![codes::INVALID_CONFIG, codes::INVALID_CONFIG]);
 }

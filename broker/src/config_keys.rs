@@ -161,7 +161,12 @@ pub const BROKER_KEYS: &[KeySpec] = &[
     honoured("log.dirs", ReadOnly, "replica/manager.rs: where partitions live"),
     honoured("log.dir", ReadOnly, "used when log.dirs is absent"),
     honoured("metadata.log.dir", ReadOnly, "where __cluster_metadata lives"),
-    honoured("num.recovery.threads.per.data.dir", ClusterWide, "replica/manager.rs: threads per log directory that open (and recover) partitions"),
+    KeySpec {
+        name: "num.recovery.threads.per.data.dir",
+        kafka_mode: ClusterWide,
+        dynamic: true,
+        status: Status::Honoured("replica/manager.rs: threads per log directory that open (and recover) partitions; a dynamic value applies at once"),
+    },
     // Topic creation.
     honoured("num.partitions", ReadOnly, "CreateTopics and auto-creation default"),
     honoured("default.replication.factor", ReadOnly, "CreateTopics and auto-creation default"),
@@ -241,7 +246,12 @@ pub const BROKER_KEYS: &[KeySpec] = &[
     honoured("group.min.session.timeout.ms", ReadOnly, "group/"),
     honoured("group.max.session.timeout.ms", ReadOnly, "group/"),
     // Idempotent producers.
-    honoured("producer.id.expiration.ms", ClusterWide, "replica/producer_state.rs: a producer whose newest batch is this old is forgotten"),
+    KeySpec {
+        name: "producer.id.expiration.ms",
+        kafka_mode: ClusterWide,
+        dynamic: true,
+        status: Status::Honoured("replica/producer_state.rs: a producer whose newest batch is this old is forgotten; a dynamic value applies at once"),
+    },
     honoured("producer.id.expiration.check.interval.ms", ReadOnly, "server.rs: how often producers are expired"),
     // Features that are not built.
     inert("transaction.state.log.replication.factor", "sizes __transaction_state, which Kraftwerk never creates: transactions are not served. Validated (at least 1) so Apache's and Bitnami's config files start"),

@@ -433,8 +433,17 @@ async fn start_broker(
         Duration::from_millis(config.producer_id_expiration_check_interval_ms),
         {
             let replicas = replicas.clone();
-            let expiration = config.producer_id_expiration_ms;
+            let cluster = cluster.clone();
+            let static_expiration = config.producer_id_expiration_ms;
+            let node_id = config.node_id;
             move || {
+                use crate::image_ext::ImageExt;
+                // The dynamic value (this broker's, else the cluster default) over the static one.
+                let expiration = cluster
+                    .image()
+                    .dynamic_broker_config(node_id, "producer.id.expiration.ms")
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .unwrap_or(static_expiration);
                 let n = replicas.expire_producers(now_ms(), expiration);
                 if n > 0 {
                     tracing::info!(producers = n, "expired idle producer ids");

@@ -713,6 +713,29 @@ fn idle_producer_ids_expire() {
         0,
         "the producer was forgotten: its next batch starts it afresh"
     );
+    // A dynamic cluster default of ten minutes overrides the static 1.5 s: producer 78 is remembered.
+    assert_eq!(
+        alter(
+            &mut conn,
+            BROKER,
+            "",
+            &[("producer.id.expiration.ms", Some("600000"))]
+        )
+        .0,
+        0
+    );
+    let idempotent78 = |seq: i32| {
+        let mut b = BatchBuilder::new(0, -1).producer(78, 0, seq);
+        b.push(now_ms(), Some(b"k"), Some(b"v"), &[])
+            .expect("record");
+        bytes::Bytes::from(b.build())
+    };
+    assert_eq!(produce(&mut conn, "idem", idempotent78(0)).error_code, 0);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        produce(&mut conn, "idem", idempotent78(5)).error_code,
+        OUT_OF_ORDER_SEQUENCE
+    );
     assert!(
         kraftwerk_tests::broker::strip_ansi(&broker.log_contents())
             .contains("expired idle producer ids"),

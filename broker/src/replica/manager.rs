@@ -48,7 +48,9 @@ pub struct ReplicaManager {
     /// partition as it is opened.
     checkpointed_hw: parking_lot::Mutex<HashMap<TopicPartition, i64>>,
     /// `num.recovery.threads.per.data.dir`.
-    recovery_threads_per_dir: usize,
+    recovery_threads_per_dir: std::sync::atomic::AtomicUsize,
+    /// The static `num.recovery.threads.per.data.dir`, which a dynamic value overrides while it is set.
+    static_recovery_threads_per_dir: std::sync::atomic::AtomicUsize,
 }
 
 /// A partition [`ReplicaManager::reconcile`] opens.
@@ -117,7 +119,8 @@ impl ReplicaManager {
             unclaimed: parking_lot::Mutex::new(Some(found)),
             reconciling: parking_lot::Mutex::new((i64::MIN, false)),
             checkpointed_hw: parking_lot::Mutex::new(checkpointed_hw),
-            recovery_threads_per_dir: 2,
+            recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
+            static_recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
         })
     }
 
@@ -169,7 +172,28 @@ impl ReplicaManager {
 
     /// `num.recovery.threads.per.data.dir`: threads per data directory opening (and recovering) partitions.
     pub fn set_recovery_threads_per_dir(&mut self, n: usize) {
-        self.recovery_threads_per_dir = n.max(1);
+        use std::sync::atomic::Ordering::Relaxed;
+        self.recovery_threads_per_dir.store(n.max(1), Relaxed);
+        self.static_recovery_threads_per_dir
+            .store(n.max(1), Relaxed);
+    }
+
+    /// Applies the dynamic `num.recovery.threads.per.data.dir` of `image` (this broker's, else the cluster
+    /// default, else the static value) to the partitions opened from now on.
+    fn apply_dynamic_recovery_threads(&self, image: &MetadataImage) {
+        use crate::image_ext::ImageExt;
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = image
+            .dynamic_broker_config(self.node_id, "num.recovery.threads.per.data.dir")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or_else(|| self.static_recovery_threads_per_dir.load(Relaxed));
+        self.recovery_threads_per_dir.store(n.max(1), Relaxed);
+    }
+
+    /// The threads per data directory that open partitions now.
+    pub fn recovery_threads_per_dir(&self) -> usize {
+        self.recovery_threads_per_dir
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Opens `list`, each data directory's partitions on up to `num.recovery.threads.per.data.dir` threads of
@@ -178,7 +202,8 @@ impl ReplicaManager {
         &self,
         list: Vec<ToOpen>,
     ) -> Vec<(TopicPartition, Result<Partition, StorageError>)> {
-        if list.len() <= 1 || self.recovery_threads_per_dir <= 1 && self.log_dirs.len() <= 1 {
+        let per_dir = self.recovery_threads_per_dir();
+        if list.len() <= 1 || per_dir <= 1 && self.log_dirs.len() <= 1 {
             return list
                 .into_iter()
                 .map(|o| {
@@ -195,7 +220,7 @@ impl ReplicaManager {
         let results = parking_lot::Mutex::new(Vec::new());
         std::thread::scope(|scope| {
             for queue in by_dir.into_values() {
-                let threads = self.recovery_threads_per_dir.min(queue.len());
+                let threads = per_dir.min(queue.len());
                 let queue = Arc::new(parking_lot::Mutex::new(queue));
                 for _ in 0..threads {
                     let queue = queue.clone();
@@ -237,6 +262,7 @@ impl ReplicaManager {
             return;
         }
         *newest = (offset, false);
+        self.apply_dynamic_recovery_threads(image);
         let mut complete = true;
         let mut wanted: HashMap<TopicPartition, (Uuid, Role, LogConfig)> = HashMap::new();
         let dynamic = log_config::dynamic_topic_defaults(image, self.node_id);
@@ -553,5 +579,19 @@ mod tests {
         );
         m.reconcile(&image);
         assert!(m.all().iter().all(|p| p.log_config().retention_ms == 1234));
+        // num.recovery.threads.per.data.dir, dynamically for this broker, then back to the static value.
+        let set = |value: Option<&str>| {
+            MetadataRecord::Config(ConfigRecord {
+                resource: kraftwerk_controller::records::ConfigResource::broker("1"),
+                name: "num.recovery.threads.per.data.dir".into(),
+                value: value.map(str::to_string),
+            })
+        };
+        let image = image.apply(3000, &[set(Some("7"))]);
+        m.reconcile(&image);
+        assert_eq!(m.recovery_threads_per_dir(), 7);
+        let image = image.apply(4000, &[set(None)]);
+        m.reconcile(&image);
+        assert_eq!(m.recovery_threads_per_dir(), 4);
     }
 }

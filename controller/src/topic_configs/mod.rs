@@ -158,7 +158,8 @@ pub fn by_broker_synonym(broker_key: &str) -> Option<&'static TopicConfigDef> {
 
 /// Broker configs that are not topic defaults and that brokers apply at run time (`kafka-configs --entity-type
 /// brokers`): the log cleaner's threads, throttle, backoff and key-map memory, which a broker applies by
-/// restarting its cleaner threads as Kafka's `LogCleaner.reconfigure` does.
+/// restarting its cleaner threads as Kafka's `LogCleaner.reconfigure` does; the partition-opening threads;
+/// the producer-id expiration.
 static BROKER_DYNAMIC: &[TopicConfigDef] = &[
     TopicConfigDef {
         name: "log.cleaner.backoff.ms",
@@ -183,6 +184,22 @@ static BROKER_DYNAMIC: &[TopicConfigDef] = &[
         broker_synonyms: &[],
         validator: Validator::PositiveDouble,
         doc: "Bytes per second the cleaner threads may read and write together.",
+    },
+    TopicConfigDef {
+        name: "num.recovery.threads.per.data.dir",
+        config_type: ConfigType::Int,
+        default: "2",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(1),
+        doc: "Threads per log directory that open (and recover) partitions.",
+    },
+    TopicConfigDef {
+        name: "producer.id.expiration.ms",
+        config_type: ConfigType::Int,
+        default: "86400000",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(1),
+        doc: "How long an idle idempotent producer's state is kept.",
     },
     TopicConfigDef {
         name: "log.cleaner.threads",

@@ -35,6 +35,8 @@ const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
 struct Entry {
+    /// Kafka's `read_only`: a broker config that cannot be changed at run time here.
+    read_only: bool,
     name: String,
     value: Option<String>,
     source: i8,
@@ -115,7 +117,7 @@ fn to_wire(
     let mut r = DescribeConfigsResourceResult::default();
     r.name = StrBytes::from_string(e.name);
     r.value = e.value.map(StrBytes::from_string);
-    r.read_only = false;
+    r.read_only = e.read_only;
     r.config_source = e.source;
     r.is_sensitive = false;
     if version >= 3 {
@@ -219,6 +221,7 @@ fn topic_entries(
                 (None, None, None) => (def.default.to_string(), SOURCE_DEFAULT),
             };
             Entry {
+                read_only: false,
                 name: def.name.to_string(),
                 value: Some(value),
                 source,
@@ -273,6 +276,8 @@ fn broker_entries(config: &BrokerConfig, image: &MetadataImage, node_id: i32) ->
                 .find(|(v, _)| v.is_some())
                 .unwrap_or((None, SOURCE_DEFAULT));
             Entry {
+                // What AlterConfigs refuses with "Cannot update these configs dynamically".
+                read_only: !crate::config_keys::spec(def.name).is_some_and(|k| k.dynamic),
                 name: def.name.to_string(),
                 value,
                 source,
@@ -309,6 +314,7 @@ fn dynamic_only_entries<'a>(
         }
         let (_, value, source) = synonyms.first()?.clone();
         Some(Entry {
+            read_only: false,
             name: key.clone(),
             value,
             source,

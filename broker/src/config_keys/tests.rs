@@ -226,6 +226,14 @@ fn every_list_is_consistent() {
                 || crate::replica::cleaner::DYNAMIC_THREAD_KEYS.contains(&def.name)
         );
     }
+    // DescribeConfigs shows only keys that are accepted.
+    for def in crate::broker_configs::BROKER_CONFIGS {
+        assert!(
+            spec(def.name).is_some(),
+            "DescribeConfigs shows {}",
+            def.name
+        );
+    }
     // Every cleaner key is listed.
     for key in crate::replica::cleaner::CLEANER_KEYS {
         assert!(spec(key).is_some(), "{key}");

@@ -15,7 +15,8 @@ step() { printf '\n==> %s (t=%ss)\n' "$*" "$((SECONDS - START))"; }
 # --- 1. System packages (only the missing ones) --------------------------------------------------
 # kcat: the kcat integration test. C toolchain, make, perl, pkg-config: rdkafka-sys builds librdkafka
 # from source with its configure script (zlib and zstd come from crates, snappy/lz4 are bundled).
-# python3-venv: Debian splits venv/ensurepip out of python3.
+# python3-venv: Debian splits venv/ensurepip out of python3. strace and ss (iproute2): config_honoured watches
+# the broker's fsyncs and its sockets' buffer sizes.
 step "checking system packages"
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
@@ -24,6 +25,8 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v perl >/dev/null 2>&1 || missing+=(perl)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
 elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

@@ -650,7 +650,8 @@ fn worker_threads(broker: &Broker) -> usize {
 }
 
 /// `num.network.threads` + `num.io.threads` size the worker pool; `socket.receive.buffer.bytes` and
-/// `socket.send.buffer.bytes` are the buffers of accepted connections (`ss` shows the socket's memory limits).
+/// `socket.send.buffer.bytes` are the buffers of accepted connections (`ss` shows the socket's memory limits;
+/// scripts/test.sh installs it).
 #[test]
 fn thread_and_socket_keys_are_applied() {
     let broker = Broker::builder()
@@ -675,9 +676,8 @@ fn thread_and_socket_keys_are_applied() {
                 "{text}"
             );
         }
-        _ => eprintln!(
-            "ss is not available: socket buffer sizes are checked by the broker's unit test"
-        ),
+        Ok(out) => panic!("ss failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => panic!("ss is needed (apt-get install iproute2): {e}"),
     }
     let plain = Broker::start().expect("broker starts");
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -769,10 +769,8 @@ fn flush_settings_fsync_the_log() {
         .args(["-p", &broker.pid().expect("running").to_string()])
         .stderr(std::process::Stdio::piped())
         .spawn();
-    let Ok(mut strace) = strace else {
-        eprintln!("strace is not available: flush.messages and flush.ms are checked by the storage unit tests");
-        return;
-    };
+    // scripts/test.sh installs strace; a kernel that forbids attaching (no ptrace) is checked below.
+    let mut strace = strace.expect("strace is needed (apt-get install strace)");
     std::thread::sleep(Duration::from_millis(1500));
     if let Ok(Some(status)) = strace.try_wait() {
         eprintln!(

@@ -16,7 +16,8 @@ step() { printf '\n==> %s (t=%ss)\n' "$*" "$((SECONDS - START))"; }
 # kcat: the kcat integration test. C toolchain, make, perl, pkg-config: rdkafka-sys builds librdkafka
 # from source with its configure script (zlib and zstd come from crates, snappy/lz4 are bundled), and
 # libssl-dev for its SSL/SASL_SSL support.
-# python3-venv: Debian splits venv/ensurepip out of python3.
+# python3-venv: Debian splits venv/ensurepip out of python3. strace and ss (iproute2): config_honoured watches
+# the broker's fsyncs and its sockets' buffer sizes.
 step "checking system packages"
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
@@ -27,6 +28,8 @@ command -v perl >/dev/null 2>&1 || missing+=(perl)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 # libssl-dev: rdkafka's `ssl` feature links the system OpenSSL (openssl-sys finds it with pkg-config).
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
 elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

@@ -1,8 +1,10 @@
 //! Broker configuration: Kafka's own `server.properties` keys, `--override key=value` pairs and the environment
 //! variable conventions of the Apache (`KAFKA_LOG_DIRS`) and Bitnami (`KAFKA_CFG_LOG_DIRS`) images.
 //!
-//! Parsing is strict where a wrong value would change behaviour (the start stops with a message naming the key)
-//! and lenient where Kafka is (unknown keys are logged and ignored), so an existing Kafka config file works as is.
+//! Every key is checked against [`crate::config_keys`]: a key Kraftwerk does not honour is refused at start with
+//! the key, where it came from (file, `--override` or environment variable) and why, and so is a value that would
+//! change behaviour and cannot be parsed. Keys of features that are not built are accepted at Kafka's default
+//! only, so Apache's and Bitnami's config files start as they are (docs/configuration.md has the whole table).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,6 +28,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("invalid --override {0:?}: expected key=value")]
     BadOverride(String),
+    /// A key that is not honoured (unknown, or a feature that is not built set to a non-default value).
+    #[error(transparent)]
+    Refused(#[from] crate::config_keys::KeyRefused),
     /// An SSL listener's settings are wrong.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsConfigError),
@@ -136,7 +141,37 @@ pub struct BrokerConfig {
     pub replica_hw_checkpoint_interval: std::time::Duration,
     /// `inter.broker.listener.name`: the listener followers fetch from (else the first client listener).
     pub inter_broker_listener_name: Option<String>,
+    /// `compression.type` (validated: `producer`, `uncompressed` or a codec).
     pub compression_type: String,
+    /// `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`.
+    pub compression_levels: kraftwerk_storage::CompressionLevels,
+    /// `log.flush.interval.messages`: fsync a partition after this many records (u64::MAX: never by count).
+    pub log_flush_interval_messages: u64,
+    /// `log.flush.interval.ms`, else `log.flush.scheduler.interval.ms` (Kafka's synonym order): fsync data
+    /// older than this (i64::MAX: never by age).
+    pub log_flush_interval_ms: i64,
+    /// `log.flush.scheduler.interval.ms`: how often partitions are checked against their `flush.ms`.
+    pub log_flush_scheduler_interval_ms: i64,
+    /// `log.roll.jitter.ms` (or `.hours`).
+    pub log_roll_jitter_ms: i64,
+    /// `log.message.timestamp.before.max.ms` / `after.max.ms`.
+    pub log_message_timestamp_before_max_ms: i64,
+    pub log_message_timestamp_after_max_ms: i64,
+    /// `num.network.threads` + `num.io.threads` when either is set: the runtime's worker threads (else the
+    /// number of CPUs).
+    pub worker_threads: Option<usize>,
+    /// `socket.send.buffer.bytes` / `socket.receive.buffer.bytes`: SO_SNDBUF / SO_RCVBUF of client
+    /// connections; `None` (unset or -1) leaves the OS default.
+    pub socket_send_buffer_bytes: Option<u32>,
+    pub socket_receive_buffer_bytes: Option<u32>,
+    /// `num.recovery.threads.per.data.dir`: threads per log directory that open (and recover) partitions.
+    pub num_recovery_threads_per_data_dir: usize,
+    /// `producer.id.expiration.ms`: an idempotent producer idle this long is forgotten.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
+    /// Keys from `KAFKA_<KEY>` variables that are not config keys and were left alone (logged).
+    pub ignored_env_keys: Vec<String>,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_replication_factor: i16,
     pub group_initial_rebalance_delay_ms: i64,
@@ -183,85 +218,6 @@ pub struct BrokerConfig {
     /// Every key as given (after overrides), for DescribeConfigs of the broker resource.
     pub raw: BTreeMap<String, String>,
 }
-
-/// Broker-level keys whose value we read; anything else is logged once at start and ignored.
-pub const KNOWN_KEYS: &[&str] = &[
-    "process.roles",
-    "node.id",
-    "broker.id",
-    "broker.rack",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "controller.listener.names",
-    "listeners",
-    "advertised.listeners",
-    "listener.security.protocol.map",
-    "inter.broker.listener.name",
-    "controller.quorum.election.timeout.ms",
-    "controller.quorum.fetch.timeout.ms",
-    "broker.session.timeout.ms",
-    "broker.heartbeat.interval.ms",
-    "metadata.log.max.record.bytes.between.snapshots",
-    "log.dirs",
-    "log.dir",
-    "metadata.log.dir",
-    "num.partitions",
-    "default.replication.factor",
-    "auto.create.topics.enable",
-    "log.segment.bytes",
-    "log.retention.ms",
-    "log.retention.minutes",
-    "log.retention.hours",
-    "log.retention.bytes",
-    "log.roll.ms",
-    "log.roll.hours",
-    "log.retention.check.interval.ms",
-    "log.index.interval.bytes",
-    "log.message.timestamp.type",
-    "log.cleanup.policy",
-    "log.cleaner.enable",
-    "log.cleaner.threads",
-    "log.cleaner.io.max.bytes.per.second",
-    "log.cleaner.backoff.ms",
-    "log.cleaner.dedupe.buffer.size",
-    "log.cleaner.min.cleanable.ratio",
-    "log.cleaner.min.compaction.lag.ms",
-    "log.cleaner.max.compaction.lag.ms",
-    "log.cleaner.delete.retention.ms",
-    "message.max.bytes",
-    "socket.request.max.bytes",
-    "connections.max.idle.ms",
-    "max.connections",
-    "max.connections.per.ip",
-    "max.connections.per.ip.overrides",
-    "min.insync.replicas",
-    "replica.lag.time.max.ms",
-    "replica.selector.class",
-    "replica.high.watermark.checkpoint.interval.ms",
-    "unclean.leader.election.enable",
-    "auto.leader.rebalance.enable",
-    "leader.imbalance.check.interval.seconds",
-    "leader.imbalance.per.broker.percentage",
-    "authorizer.class.name",
-    "super.users",
-    "allow.everyone.if.no.acl.found",
-    "compression.type",
-    "offsets.topic.num.partitions",
-    "offsets.topic.replication.factor",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
-    "group.initial.rebalance.delay.ms",
-    "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms",
-    "delete.topic.enable",
-    "num.network.threads",
-    "num.io.threads",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
-    "num.recovery.threads.per.data.dir",
-    "log.flush.interval.messages",
-    "log.flush.interval.ms",
-];
 
 /// Looks `key` up for `listener` as Kafka does: `listener.name.<listener, lower case>.<key>` first, then `<key>`;
 /// returns the key that was found (for messages) and its value.
@@ -311,14 +267,22 @@ pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// A key set by an environment variable: the variable's name (for messages) and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvSetting {
+    pub var: String,
+    pub value: String,
+}
+
 /// Maps environment variables to keys: `KAFKA_CFG_LOG_DIRS` (Bitnami) and `KAFKA_LOG_DIRS` (Apache image) both
 /// become `log.dirs`. Underscores become dots; the Apache image's `__` stands for `_` and `___` for `-`.
-pub fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
+pub fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> BTreeMap<String, EnvSetting> {
     let mut bitnami = BTreeMap::new();
     let mut apache = BTreeMap::new();
     for (name, value) in vars {
         if let Some(rest) = name.strip_prefix("KAFKA_CFG_") {
-            bitnami.insert(env_name_to_key(rest), value);
+            let key = env_name_to_key(rest);
+            bitnami.insert(key, EnvSetting { var: name, value });
         } else if let Some(rest) = name.strip_prefix("KAFKA_") {
             // Image-level variables that are not broker keys.
             if matches!(
@@ -333,7 +297,8 @@ pub fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> BTreeMap<S
             {
                 continue;
             }
-            apache.insert(env_name_to_key(rest), value);
+            let key = env_name_to_key(rest);
+            apache.insert(key, EnvSetting { var: name, value });
         }
     }
     // Bitnami's explicit prefix wins over the generic one.
@@ -429,6 +394,43 @@ fn parse_listeners(
         });
     }
     Ok(out)
+}
+
+/// An integer key with a lower bound (Kafka's `atLeast`).
+fn at_least(
+    props: &BTreeMap<String, String>,
+    key: &str,
+    default: i64,
+    min: i64,
+) -> Result<i64, ConfigError> {
+    let v: i64 = parse_num(props, key, default)?;
+    if v < min {
+        return Err(invalid(
+            key,
+            &v.to_string(),
+            &format!("must be at least {min}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// An integer key within inclusive bounds (Kafka's `between`).
+fn between(
+    props: &BTreeMap<String, String>,
+    key: &str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    let v: i64 = parse_num(props, key, default)?;
+    if v < min || v > max {
+        return Err(invalid(
+            key,
+            &v.to_string(),
+            &format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(v)
 }
 
 /// A duration in milliseconds that must be positive.
@@ -559,38 +561,51 @@ impl BrokerConfig {
     /// Reads a file, then applies environment variables, then `--override` pairs (last wins).
     pub fn load(
         path: Option<&std::path::Path>,
-        env: BTreeMap<String, String>,
+        env: BTreeMap<String, EnvSetting>,
         overrides: &[String],
     ) -> Result<Self, ConfigError> {
+        use crate::config_keys::Source;
+        let mut sources = BTreeMap::new();
         let mut props = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
                     path: p.to_path_buf(),
                     source,
                 })?;
-                parse_properties(&text)
+                let props = parse_properties(&text);
+                for k in props.keys() {
+                    sources.insert(k.clone(), Source::File(p.to_path_buf()));
+                }
+                props
             }
             None => Self::single_node_defaults(),
         };
-        props.extend(env);
+        for (k, setting) in env {
+            sources.insert(k.clone(), Source::Env(setting.var));
+            props.insert(k, setting.value);
+        }
         for o in overrides {
             let (k, v) = o
                 .split_once('=')
                 .ok_or_else(|| ConfigError::BadOverride(o.clone()))?;
+            sources.insert(k.trim().to_string(), Source::Override);
             props.insert(k.trim().to_string(), v.trim().to_string());
         }
-        Self::from_properties(props)
+        Self::from_sourced_properties(props, &sources)
     }
 
+    /// [`Self::load`]'s parsing of keys given directly (every key taken as meant: unknown keys are refused).
     pub fn from_properties(props: BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        for key in props.keys() {
-            if !KNOWN_KEYS.contains(&key.as_str())
-                && !crate::tls::settings::SSL_KEYS.contains(&key.as_str())
-                && !crate::sasl::settings::SASL_KEYS.contains(&key.as_str())
-                && !key.starts_with("listener.name.")
-            {
-                tracing::warn!(key = %key, "unknown config key ignored");
-            }
+        Self::from_sourced_properties(props, &BTreeMap::new())
+    }
+
+    fn from_sourced_properties(
+        mut props: BTreeMap<String, String>,
+        sources: &BTreeMap<String, crate::config_keys::Source>,
+    ) -> Result<Self, ConfigError> {
+        let ignored_env_keys = crate::config_keys::check(&props, sources)?;
+        for key in &ignored_env_keys {
+            props.remove(key);
         }
         let roles_raw = list(&props, "process.roles");
         if roles_raw.is_empty() {
@@ -936,7 +951,102 @@ impl BrokerConfig {
                 "0 refuses every client; Kafka allows it only with max.connections.per.ip.overrides",
             ));
         }
+        let log_flush_scheduler_interval_ms: i64 =
+            at_least(&props, "log.flush.scheduler.interval.ms", i64::MAX, 0)?;
+        let log_flush_interval_ms: i64 = if props.contains_key("log.flush.interval.ms") {
+            at_least(&props, "log.flush.interval.ms", i64::MAX, 0)?
+        } else {
+            log_flush_scheduler_interval_ms
+        };
+        let log_flush_interval_messages: i64 =
+            at_least(&props, "log.flush.interval.messages", i64::MAX, 1)?;
+        let log_roll_jitter_ms: i64 = if props.contains_key("log.roll.jitter.ms") {
+            at_least(&props, "log.roll.jitter.ms", 0, 0)?
+        } else {
+            at_least(&props, "log.roll.jitter.hours", 0, 0)?.saturating_mul(3_600_000)
+        };
+        let log_message_timestamp_before_max_ms =
+            at_least(&props, "log.message.timestamp.before.max.ms", i64::MAX, 0)?;
+        // Kafka 4's default: one hour ahead of the broker's clock at most.
+        let log_message_timestamp_after_max_ms =
+            at_least(&props, "log.message.timestamp.after.max.ms", 3_600_000, 0)?;
+        let compression_type = props
+            .get("compression.type")
+            .map_or("producer", |v| v.trim())
+            .to_string();
+        if kraftwerk_storage::TargetCompression::parse(&compression_type).is_none() {
+            return Err(invalid(
+                "compression.type",
+                &compression_type,
+                "expected one of uncompressed, zstd, lz4, snappy, gzip, producer",
+            ));
+        }
+        let compression_levels = kraftwerk_storage::CompressionLevels {
+            gzip: {
+                let l = parse_num(&props, "compression.gzip.level", -1i32)?;
+                if l != -1 && !(1..=9).contains(&l) {
+                    return Err(invalid(
+                        "compression.gzip.level",
+                        &l.to_string(),
+                        "must be -1 (the codec default) or between 1 and 9",
+                    ));
+                }
+                l
+            },
+            lz4: between(&props, "compression.lz4.level", 9, 1, 17)? as i32,
+            zstd: between(&props, "compression.zstd.level", 3, -131_072, 22)? as i32,
+        };
+        let threads = |key: &str| -> Result<Option<usize>, ConfigError> {
+            match props.get(key) {
+                None => Ok(None),
+                Some(_) => Ok(Some(between(&props, key, 1, 1, 10_000)? as usize)),
+            }
+        };
+        let worker_threads = match (threads("num.network.threads")?, threads("num.io.threads")?) {
+            (None, None) => None,
+            // Kafka's defaults for the one not given: 3 network threads, 8 I/O threads.
+            (n, io) => Some(n.unwrap_or(3) + io.unwrap_or(8)),
+        };
+        let buffer = |key: &str| -> Result<Option<u32>, ConfigError> {
+            let v: i64 = parse_num(&props, key, -1)?;
+            match v {
+                -1 => Ok(None),
+                v if v >= 1 && v <= i64::from(i32::MAX) => Ok(Some(v as u32)),
+                _ => Err(invalid(
+                    key,
+                    &v.to_string(),
+                    "must be -1 (the OS default) or positive",
+                )),
+            }
+        };
+        let socket_send_buffer_bytes = buffer("socket.send.buffer.bytes")?;
+        let socket_receive_buffer_bytes = buffer("socket.receive.buffer.bytes")?;
+        let num_recovery_threads_per_data_dir =
+            between(&props, "num.recovery.threads.per.data.dir", 2, 1, 10_000)? as usize;
+        let producer_id_expiration_ms =
+            at_least(&props, "producer.id.expiration.ms", 86_400_000, 1)?;
+        let producer_id_expiration_check_interval_ms = at_least(
+            &props,
+            "producer.id.expiration.check.interval.ms",
+            600_000,
+            1,
+        )? as u64;
         Ok(BrokerConfig {
+            producer_id_expiration_ms,
+            producer_id_expiration_check_interval_ms,
+            compression_levels,
+            log_flush_interval_messages: u64::try_from(log_flush_interval_messages)
+                .unwrap_or(u64::MAX),
+            log_flush_interval_ms,
+            log_flush_scheduler_interval_ms,
+            log_roll_jitter_ms,
+            log_message_timestamp_before_max_ms,
+            log_message_timestamp_after_max_ms,
+            worker_threads,
+            socket_send_buffer_bytes,
+            socket_receive_buffer_bytes,
+            num_recovery_threads_per_data_dir,
+            ignored_env_keys,
             authorizer,
             // Kafka's default, Int.MaxValue, means no limit.
             max_connections: (max_connections_raw < i64::from(i32::MAX))
@@ -993,10 +1103,7 @@ impl BrokerConfig {
                     .map_err(|e| invalid("replica.selector.class", value, &e.to_string()))?
             },
             inter_broker_listener_name: props.get("inter.broker.listener.name").cloned(),
-            compression_type: props
-                .get("compression.type")
-                .cloned()
-                .unwrap_or_else(|| "producer".into()),
+            compression_type,
             offsets_topic_num_partitions: parse_num(&props, "offsets.topic.num.partitions", 50)?,
             offsets_topic_replication_factor: parse_num(
                 &props,
@@ -1295,10 +1402,11 @@ mod tests {
             ("KAFKA_LISTENER_NAME_X__Y".to_string(), "v".to_string()),
         ];
         let m = env_overrides(vars.into_iter());
-        assert_eq!(m["log.dirs"], "/bitnami");
-        assert_eq!(m["num.partitions"], "3");
+        assert_eq!(m["log.dirs"].value, "/bitnami");
+        assert_eq!(m["log.dirs"].var, "KAFKA_CFG_LOG_DIRS");
+        assert_eq!(m["num.partitions"].value, "3");
         assert!(!m.contains_key("heap.opts"));
-        assert_eq!(m["listener.name.x_y"], "v");
+        assert_eq!(m["listener.name.x_y"].value, "v");
     }
 
     #[test]

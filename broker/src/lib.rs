@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod broker_configs;
 pub mod config;
+pub mod config_keys;
 pub mod context;
 pub mod dir_lock;
 pub mod format_scram;

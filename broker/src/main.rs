@@ -108,10 +108,12 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(&e.to_string()),
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            // num.network.threads + num.io.threads: one pool does both (tokio reads sockets on its workers).
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = config.worker_threads {
+                builder.worker_threads(n);
+            }
+            let runtime = match builder.enable_all().build() {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start the runtime: {e}")),
             };

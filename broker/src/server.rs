@@ -40,6 +40,11 @@ fn all_dirs(config: &BrokerConfig) -> Vec<std::path::PathBuf> {
 
 pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()> {
     let started = Instant::now();
+    // num.network.threads + num.io.threads (else one per CPU), as the runtime itself counts them.
+    tracing::info!(
+        workers = tokio::runtime::Handle::current().metrics().num_workers(),
+        "runtime worker threads"
+    );
     let dirs = all_dirs(&config);
     // Held until this function returns (the process ends): no second process may open these directories.
     let _locks = crate::dir_lock::lock_dirs(&dirs)?;
@@ -168,13 +173,15 @@ async fn start_controller(
         .find(|l| config.controller_listener_names.first() == Some(&l.name))
         .context("no controller listener")?;
     let tls = tls_listener(config, listener)?;
-    let socket = network::listener::bind(listener).await.with_context(|| {
-        format!(
-            "binding controller listener {}://{}",
-            listener.name,
-            listener.bind_addr()
-        )
-    })?;
+    let socket = network::listener::bind(listener, socket_buffers(config))
+        .await
+        .with_context(|| {
+            format!(
+                "binding controller listener {}://{}",
+                listener.name,
+                listener.bind_addr()
+            )
+        })?;
     tracing::info!(listener = %listener.name, addr = %listener.bind_addr(), "controller listening");
     // What `kraftwerk format` bootstrapped (metadata.version, --add-scram credentials): written into the log by
     // the first active controller, and the SCRAM logins of the controller listener until then.
@@ -229,7 +236,7 @@ struct BrokerParts {
     lifecycle: Arc<BrokerLifecycle>,
     replicas: Arc<ReplicaManager>,
     fetchers: Arc<FetcherManager>,
-    cleaner: kraftwerk_storage::cleaner::LogCleaner,
+    cleaner: Arc<crate::replica::cleaner::DynamicCleaner>,
 }
 
 /// The broker role: its metadata (the local controller's image, or one fetched from the controllers),
@@ -291,15 +298,22 @@ async fn start_broker(
             .run_heartbeats(config.broker_heartbeat_interval),
     ));
 
-    let replicas = Arc::new(
-        ReplicaManager::new(
-            config.node_id,
-            config.log_dirs.clone(),
-            log_config::broker_defaults(&config),
-        )
-        .context("scanning log directories")?,
-    );
-    replicas.reconcile(&cluster.image());
+    let mut replica_manager = ReplicaManager::new(
+        config.node_id,
+        config.log_dirs.clone(),
+        log_config::broker_defaults(&config),
+    )
+    .context("scanning log directories")?;
+    replica_manager.set_recovery_threads_per_dir(config.num_recovery_threads_per_data_dir);
+    let replicas = Arc::new(replica_manager);
+    // Opening (and recovering) the hosted partitions is file work: off the runtime's workers.
+    {
+        let replicas = replicas.clone();
+        let image = cluster.image();
+        tokio::task::spawn_blocking(move || replicas.reconcile(&image))
+            .await
+            .context("opening the hosted partitions")?;
+    }
 
     // Replication: fetchers for the partitions this broker follows, ISR checks for those it leads.
     let broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync> = {
@@ -344,14 +358,44 @@ async fn start_broker(
         telemetry: handlers::client_telemetry::ClientTelemetry::new(),
     });
 
-    // Follow metadata changes: open, reconfigure and delete partitions as the image changes.
+    let cleaner = Arc::new(crate::replica::cleaner::DynamicCleaner::start(
+        &config.log_cleaner,
+        &config.raw,
+        replicas.clone(),
+    )?);
+    // Dynamic cleaner settings: applied on their own task (a restart waits for a cleaning in progress, which
+    // must not hold up partition changes), in order, the newest winning; the first value is what was committed
+    // while this broker was down.
+    let (cleaner_settings, mut cleaner_changes) = tokio::sync::watch::channel(
+        crate::replica::cleaner::dynamic_broker_configs(&cluster.image(), config.node_id),
+    );
+    cleaner_changes.mark_changed();
+    tasks.push({
+        let cleaner = cleaner.clone();
+        tokio::spawn(async move {
+            while cleaner_changes.changed().await.is_ok() {
+                let dynamic = cleaner_changes.borrow_and_update().clone();
+                let cleaner = cleaner.clone();
+                let _ = tokio::task::spawn_blocking(move || cleaner.apply(&dynamic)).await;
+            }
+        })
+    });
+    // Follow metadata changes: open, reconfigure and delete partitions as the image changes, and apply
+    // dynamic log cleaner settings.
     let mut changes = cluster.subscribe();
     tasks.push({
         let replicas = replicas.clone();
         let fetchers = fetchers.clone();
+        let node_id = config.node_id;
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {
                 let image = changes.borrow_and_update().clone();
+                cleaner_settings.send_if_modified(|current| {
+                    let next = crate::replica::cleaner::dynamic_broker_configs(&image, node_id);
+                    let changed = *current != next;
+                    *current = next;
+                    changed
+                });
                 let blocking = replicas.clone();
                 // Off the runtime: thousands of new partitions mean thousands of files.
                 if let Err(e) =
@@ -368,6 +412,44 @@ async fn start_broker(
         {
             let replicas = replicas.clone();
             move || replicas.enforce_retention(now_ms())
+        },
+    ));
+    // Kafka's log flusher runs every log.flush.scheduler.interval.ms, and so never while that is at its default
+    // (Long.MAX): a topic's flush.ms would then do nothing. Kraftwerk checks every second in that case.
+    let flush_check_ms = match config.log_flush_scheduler_interval_ms {
+        i64::MAX => 1000,
+        ms => ms.max(1),
+    };
+    tasks.push(every_blocking(
+        Duration::from_millis(flush_check_ms as u64),
+        {
+            let replicas = replicas.clone();
+            move || {
+                replicas.flush_due(now_ms());
+            }
+        },
+    ));
+    // producer.id.expiration.ms, checked every producer.id.expiration.check.interval.ms.
+    tasks.push(every_blocking(
+        Duration::from_millis(config.producer_id_expiration_check_interval_ms),
+        {
+            let replicas = replicas.clone();
+            let cluster = cluster.clone();
+            let static_expiration = config.producer_id_expiration_ms;
+            let node_id = config.node_id;
+            move || {
+                use crate::image_ext::ImageExt;
+                // The dynamic value (this broker's, else the cluster default) over the static one.
+                let expiration = cluster
+                    .image()
+                    .dynamic_broker_config(node_id, "producer.id.expiration.ms")
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .unwrap_or(static_expiration);
+                let n = replicas.expire_producers(now_ms(), expiration);
+                if n > 0 {
+                    tracing::info!(producers = n, "expired idle producer ids");
+                }
+            }
         },
     ));
     tasks.push(every_blocking(config.replica_hw_checkpoint_interval, {
@@ -387,13 +469,15 @@ async fn start_broker(
             )),
             None => None,
         };
-        let socket = network::listener::bind(listener).await.with_context(|| {
-            format!(
-                "binding listener {}://{}",
-                listener.name,
-                listener.bind_addr()
-            )
-        })?;
+        let socket = network::listener::bind(listener, socket_buffers(&config))
+            .await
+            .with_context(|| {
+                format!(
+                    "binding listener {}://{}",
+                    listener.name,
+                    listener.bind_addr()
+                )
+            })?;
         bound.push((listener, tls, sasl, socket));
     }
     let broker_limit = config
@@ -434,7 +518,7 @@ async fn start_broker(
     Ok((
         BrokerParts {
             lifecycle,
-            cleaner: crate::replica::cleaner::start(&config.log_cleaner, replicas.clone())?,
+            cleaner,
             replicas,
             fetchers,
         },
@@ -516,6 +600,14 @@ fn tls_listener(
 }
 
 /// Runs `work` off the async runtime every `every` (the first run one period after start).
+/// `socket.send.buffer.bytes` / `socket.receive.buffer.bytes`, for every listener as in Kafka.
+fn socket_buffers(config: &BrokerConfig) -> network::listener::SocketBuffers {
+    network::listener::SocketBuffers {
+        send: config.socket_send_buffer_bytes,
+        receive: config.socket_receive_buffer_bytes,
+    }
+}
+
 fn every_blocking(
     every: Duration,
     work: impl Fn() + Send + Sync + Clone + 'static,

@@ -24,6 +24,16 @@ pub enum StorageError {
         message: String,
         record_errors: Vec<RecordError>,
     },
+    /// CreateTime timestamps outside `message.timestamp.before/after.max.ms` (Kafka INVALID_TIMESTAMP with
+    /// `record_errors`); nothing was written.
+    #[error("{message}")]
+    InvalidTimestamp {
+        message: String,
+        record_errors: Vec<RecordError>,
+    },
+    /// A transactional batch from a producer that is not in a transaction (Kafka INVALID_TXN_STATE).
+    #[error("{0}")]
+    InvalidTxnState(String),
     /// The requested offset is outside `[log_start_offset, log_end_offset]`.
     #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
@@ -78,6 +88,8 @@ impl StorageError {
             Self::CorruptMessage(_) => 2,
             Self::RecordTooLarge { .. } => 10,
             Self::InvalidRecord(_) | Self::InvalidRecords { .. } => 87,
+            Self::InvalidTimestamp { .. } => 32,
+            Self::InvalidTxnState(_) => 48,
             Self::Io { .. } | Self::CorruptLog { .. } => 56,
             Self::UnexpectedAppendOffset { .. } | Self::OffsetOverflow(_) => -1,
         }

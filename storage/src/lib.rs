@@ -20,8 +20,8 @@ mod index;
 mod log;
 mod segment;
 
-pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use config::{CleanupPolicy, CompressionLevels, LogConfig, TargetCompression, TimestampType};
 pub use dir_name::{parse_partition_dir_name, partition_dir_name};
 pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{RecordError, StorageError};
-pub use log::{AppendResult, PartitionLog, ReadResult};
+pub use log::{refuse_client_control_batches, AppendResult, PartitionLog, ReadResult};

@@ -280,6 +280,42 @@ check "kafka-configs --alter --delete-config retention.ms" "expected 'Completed 
 tool kafka-configs --describe --entity-type topics --entity-name "$topic"
 check "kafka-configs --describe after --delete-config" "retention.ms override still present" lacks "retention\.ms="
 
+# Dynamic broker configs (kafka-configs --entity-type brokers): applied, shown, or refused as read-only -----
+tool kafka-configs --alter --entity-type brokers --entity-default --add-config log.retention.ms=3600000
+check "kafka-configs --alter --entity-default (brokers)" \
+  "expected 'Completed updating default config for brokers in the cluster.'" \
+  has "Completed updating default config for brokers in the cluster"
+tool kafka-configs --describe --entity-type topics --entity-name "$topic" --all
+check "a topic shows the dynamic cluster default it inherits" \
+  "expected retention.ms=3600000 from DYNAMIC_DEFAULT_BROKER_CONFIG" \
+  has "retention\.ms=3600000.*DYNAMIC_DEFAULT_BROKER_CONFIG"
+tool kafka-configs --alter --entity-type brokers --entity-name 1 --add-config log.flush.interval.ms=5000,compression.type=zstd
+check "kafka-configs --alter --entity-name 1 (brokers)" "expected 'Completed updating config for broker 1.'" \
+  has "Completed updating config for broker 1"
+tool kafka-configs --describe --entity-type brokers --entity-name 1
+check "kafka-configs --describe (brokers) shows the dynamic configs" \
+  "expected log.flush.interval.ms=5000 and compression.type=zstd" \
+  bash -c "grep -q 'log.flush.interval.ms=5000' '$out' && grep -q 'compression.type=zstd' '$out'"
+tool kafka-configs --alter --entity-type brokers --entity-name 1 --add-config num.io.threads=4
+rc_bad=$rc
+rc=0
+check "kafka-configs --alter refuses a key that is read-only here" \
+  "expected a non-zero exit and 'Cannot update these configs dynamically: num.io.threads'" \
+  bash -c "test $rc_bad -ne 0 && grep -q 'Cannot update these configs dynamically: num.io.threads' '$out' '$err'"
+tool kafka-configs --alter --entity-type topics --entity-name "$topic" --add-config remote.storage.enable=true
+rc_bad=$rc
+rc=0
+check "kafka-configs --alter refuses a feature that is not built" \
+  "expected a non-zero exit naming tiered storage" \
+  bash -c "test $rc_bad -ne 0 && grep -q 'tiered storage is not built' '$out' '$err'"
+tool kafka-configs --alter --entity-type brokers --entity-default --delete-config log.retention.ms
+check "kafka-configs --alter --entity-default --delete-config (brokers)" \
+  "expected 'Completed updating default config for brokers in the cluster.'" \
+  has "Completed updating default config for brokers in the cluster"
+tool kafka-configs --alter --entity-type brokers --entity-name 1 --delete-config log.flush.interval.ms,compression.type
+check "kafka-configs --alter --entity-name 1 --delete-config (brokers)" "expected 'Completed updating config for broker 1.'" \
+  has "Completed updating config for broker 1"
+
 # SCRAM users, as operators create them (AlterUserScramCredentials / DescribeUserScramCredentials) -----------
 # One mechanism per request: Kafka refuses to alter one user twice in the same request.
 tool kafka-configs --alter --entity-type users --entity-name alice \

@@ -483,9 +483,13 @@ impl Shell {
         let now = now_ms();
         let image = self.cluster.image();
         let min_isr = image
-            .topic_configs(OFFSETS_TOPIC)
-            .get("min.insync.replicas")
-            .and_then(|v| v.parse::<usize>().ok())
+            .topic_or_dynamic(
+                OFFSETS_TOPIC,
+                "min.insync.replicas",
+                self.node_id,
+                "min.insync.replicas",
+            )
+            .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(self.default_min_isr);
         for (p, kvs) in log_io::encode_by_partition(records, n) {
             let (Some(Holding::Active { leader_epoch }), Some(part), Some(&generation)) = (

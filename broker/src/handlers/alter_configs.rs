@@ -120,6 +120,10 @@ pub async fn handle_incremental(
         .controller
         .incremental_alter_configs(plan.take_specs(), req.validate_only)
         .await;
+    if !req.validate_only {
+        // The new configs are in force on this broker's partitions before the client is told.
+        ctx.reconcile_now().await;
+    }
     let mut resp = IncrementalAlterConfigsResponse::default();
     resp.responses = to_wire!(plan.finish(results), AlterConfigsResourceResponse);
     resp
@@ -148,6 +152,10 @@ pub async fn handle_legacy(
         .controller
         .alter_configs(plan.take_specs(), req.validate_only)
         .await;
+    if !req.validate_only {
+        // The new configs are in force on this broker's partitions before the client is told.
+        ctx.reconcile_now().await;
+    }
     let mut resp = AlterConfigsResponse::default();
     resp.responses = to_wire!(plan.finish(results), LegacyResult);
     resp

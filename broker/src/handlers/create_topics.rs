@@ -78,6 +78,8 @@ pub async fn handle(
         })
         .collect();
     let results = ctx.controller.create_topics(specs, req.validate_only).await;
+    let dynamic_broker =
+        super::describe_configs::DynamicBroker::of(&ctx.controller.image(), ctx.node_id);
     if !req.validate_only && results.iter().any(|r| r.result.is_ok()) {
         ctx.reconcile_now().await;
     }
@@ -98,6 +100,7 @@ pub async fn handle(
                     out.configs = Some(
                         topic_config_values(
                             &ctx.config,
+                            &dynamic_broker,
                             requested_configs.get(&name).unwrap_or(&BTreeMap::new()),
                         )
                         .into_iter()

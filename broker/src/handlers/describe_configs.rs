@@ -35,6 +35,8 @@ const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
 struct Entry {
+    /// Kafka's `read_only`: a broker config that cannot be changed at run time here.
+    read_only: bool,
     name: String,
     value: Option<String>,
     source: i8,
@@ -62,7 +64,11 @@ pub fn handle(
                     resp.results.push(unknown_topic(out));
                     continue;
                 }
-                topic_entries(&ctx.config, image.topic_configs(&name))
+                topic_entries(
+                    &ctx.config,
+                    &DynamicBroker::of(&image, ctx.node_id),
+                    image.topic_configs(&name),
+                )
             }
             RESOURCE_BROKER => {
                 if !name.is_empty() && name != ctx.node_id.to_string() {
@@ -107,7 +113,7 @@ fn to_wire(
     let mut r = DescribeConfigsResourceResult::default();
     r.name = StrBytes::from_string(e.name);
     r.value = e.value.map(StrBytes::from_string);
-    r.read_only = false;
+    r.read_only = e.read_only;
     r.config_source = e.source;
     r.is_sensitive = false;
     if version >= 3 {
@@ -146,7 +152,32 @@ fn static_broker_value(config: &BrokerConfig, synonyms: &[&str]) -> Option<(Stri
     Some(((*key).to_string(), value))
 }
 
-fn topic_entries(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<Entry> {
+/// This broker's dynamic configs and the cluster-wide dynamic defaults (`kafka-configs --entity-type brokers`).
+pub struct DynamicBroker {
+    own: BTreeMap<String, String>,
+    default: BTreeMap<String, String>,
+}
+
+impl DynamicBroker {
+    pub fn of(image: &MetadataImage, node_id: i32) -> Self {
+        let get = |name: String| {
+            image
+                .resource_configs(&ConfigResource::broker(name))
+                .cloned()
+                .unwrap_or_default()
+        };
+        DynamicBroker {
+            own: get(node_id.to_string()),
+            default: get(String::new()),
+        }
+    }
+}
+
+fn topic_entries(
+    config: &BrokerConfig,
+    dynamic_broker: &DynamicBroker,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<Entry> {
     topic_configs::definitions()
         .iter()
         .map(|def| {
@@ -154,6 +185,19 @@ fn topic_entries(config: &BrokerConfig, overrides: &BTreeMap<String, String>) ->
             let dynamic = overrides.get(def.name).cloned();
             if let Some(v) = &dynamic {
                 synonyms.push((def.name.to_string(), Some(v.clone()), SOURCE_TOPIC));
+            }
+            // The dynamic broker values of the primary synonym (the only one AlterConfigs accepts), which the
+            // partitions use before the static value (replica/log_config.rs).
+            let primary = def.broker_synonyms.first().copied();
+            let mut dynamic_broker_value = None;
+            for (map, source) in [
+                (&dynamic_broker.own, SOURCE_DYNAMIC_BROKER),
+                (&dynamic_broker.default, SOURCE_DYNAMIC_DEFAULT_BROKER),
+            ] {
+                if let Some((k, v)) = primary.and_then(|k| map.get(k).map(|v| (k, v))) {
+                    synonyms.push((k.to_string(), Some(v.clone()), source));
+                    dynamic_broker_value.get_or_insert((v.clone(), source));
+                }
             }
             let broker = static_broker_value(config, def.broker_synonyms);
             if let Some((k, v)) = &broker {
@@ -166,12 +210,14 @@ fn topic_entries(config: &BrokerConfig, overrides: &BTreeMap<String, String>) ->
                     SOURCE_DEFAULT,
                 ));
             }
-            let (value, source) = match (dynamic, broker) {
-                (Some(v), _) => (v, SOURCE_TOPIC),
-                (None, Some((_, v))) => (v, SOURCE_STATIC_BROKER),
-                (None, None) => (def.default.to_string(), SOURCE_DEFAULT),
+            let (value, source) = match (dynamic, dynamic_broker_value, broker) {
+                (Some(v), _, _) => (v, SOURCE_TOPIC),
+                (None, Some((v, source)), _) => (v, source),
+                (None, None, Some((_, v))) => (v, SOURCE_STATIC_BROKER),
+                (None, None, None) => (def.default.to_string(), SOURCE_DEFAULT),
             };
             Entry {
+                read_only: false,
                 name: def.name.to_string(),
                 value: Some(value),
                 source,
@@ -186,9 +232,10 @@ fn topic_entries(config: &BrokerConfig, overrides: &BTreeMap<String, String>) ->
 /// (name, value, source) of every config of a topic with the given overrides, for CreateTopics v5+ responses.
 pub fn topic_config_values(
     config: &BrokerConfig,
+    dynamic_broker: &DynamicBroker,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<(String, String, i8)> {
-    topic_entries(config, overrides)
+    topic_entries(config, dynamic_broker, overrides)
         .into_iter()
         .map(|e| (e.name, e.value.unwrap_or_default(), e.source))
         .collect()
@@ -225,6 +272,8 @@ fn broker_entries(config: &BrokerConfig, image: &MetadataImage, node_id: i32) ->
                 .find(|(v, _)| v.is_some())
                 .unwrap_or((None, SOURCE_DEFAULT));
             Entry {
+                // What AlterConfigs refuses with "Cannot update these configs dynamically".
+                read_only: !crate::config_keys::spec(def.name).is_some_and(|k| k.dynamic),
                 name: def.name.to_string(),
                 value,
                 source,
@@ -233,7 +282,43 @@ fn broker_entries(config: &BrokerConfig, image: &MetadataImage, node_id: i32) ->
                 synonyms,
             }
         })
+        .chain(dynamic_only_entries(dynamic, dynamic_default))
         .collect()
+}
+
+/// Dynamic broker configs (broker defaults of topic configs) whose key is not one of [`BROKER_CONFIGS`]: shown
+/// with their source, so what `kafka-configs --alter --entity-type brokers` committed is what `--describe` shows.
+fn dynamic_only_entries<'a>(
+    own: &'a BTreeMap<String, String>,
+    default: &'a BTreeMap<String, String>,
+) -> impl Iterator<Item = Entry> + 'a {
+    let keys: std::collections::BTreeSet<&String> = own
+        .keys()
+        .chain(default.keys())
+        .filter(|k| !BROKER_CONFIGS.iter().any(|d| d.name == k.as_str()))
+        .collect();
+    keys.into_iter().filter_map(move |key| {
+        let def = topic_configs::by_broker_synonym(key)?;
+        let mut synonyms = Vec::new();
+        for (map, source) in [
+            (own, SOURCE_DYNAMIC_BROKER),
+            (default, SOURCE_DYNAMIC_DEFAULT_BROKER),
+        ] {
+            if let Some(v) = map.get(key) {
+                synonyms.push((key.clone(), Some(v.clone()), source));
+            }
+        }
+        let (_, value, source) = synonyms.first()?.clone();
+        Some(Entry {
+            read_only: false,
+            name: key.clone(),
+            value,
+            source,
+            config_type: def.config_type.describe_code(),
+            doc: def.doc,
+            synonyms,
+        })
+    })
 }
 
 /// A topic that does not exist: UNKNOWN_TOPIC_OR_PARTITION with the empty message Kafka's ConfigHelper sends

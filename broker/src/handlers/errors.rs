@@ -18,6 +18,8 @@ pub fn storage_error_code(e: &StorageError) -> i16 {
             code(ResponseError::InvalidRecord)
         }
         StorageError::OffsetOutOfRange { .. } => code(ResponseError::OffsetOutOfRange),
+        StorageError::InvalidTimestamp { .. } => code(ResponseError::InvalidTimestamp),
+        StorageError::InvalidTxnState(_) => code(ResponseError::InvalidTxnState),
         _ => code(ResponseError::KafkaStorageError),
     }
 }

@@ -58,9 +58,13 @@ pub async fn handle(
         // Only acks=all consults min.insync.replicas.
         let min_isr = match (acks, name.as_deref()) {
             (-1, Some(n)) => image
-                .topic_configs(n)
-                .get("min.insync.replicas")
-                .and_then(|v| v.parse::<usize>().ok())
+                .topic_or_dynamic(
+                    n,
+                    "min.insync.replicas",
+                    ctx.config.node_id,
+                    "min.insync.replicas",
+                )
+                .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(ctx.config.min_insync_replicas.max(1) as usize),
             _ => 1,
         };
@@ -89,7 +93,7 @@ pub async fn handle(
                 (_, _, Some(p), Some(partition)) => match pd.records.as_deref() {
                     None | Some([]) => code(ResponseError::CorruptMessage),
                     Some(records) => {
-                        match partition.append_as_leader(records, now, Some(p.leader_epoch)) {
+                        match partition.append_from_client(records, now, Some(p.leader_epoch)) {
                             Ok(Appended::Written(r)) => {
                                 if acks == -1 {
                                     waits.push(AcksAllWait {
@@ -291,8 +295,12 @@ fn error_message(e: &AppendError) -> Option<StrBytes> {
 /// KIP-467: the records a storage validation refused one by one (a keyless record on a compacted topic), each
 /// with its index in the batch, as Kafka's `record_errors`.
 fn record_errors(e: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
-    let AppendError::Storage(StorageError::InvalidRecords { record_errors, .. }) = e else {
-        return Vec::new();
+    let record_errors = match e {
+        AppendError::Storage(
+            StorageError::InvalidRecords { record_errors, .. }
+            | StorageError::InvalidTimestamp { record_errors, .. },
+        ) => record_errors,
+        _ => return Vec::new(),
     };
     record_errors
         .iter()

@@ -27,7 +27,7 @@ pub struct CleanerSettings {
     pub cleanup_policy: CleanupPolicy,
 }
 
-/// The broker keys read here (listed in `config::KNOWN_KEYS`).
+/// The broker keys read here (listed in `config_keys::BROKER_KEYS`).
 pub const CLEANER_KEYS: &[&str] = &[
     "log.cleaner.enable",
     "log.cleaner.threads",
@@ -165,12 +165,105 @@ impl CompactedLogs for ReplicaManager {
     }
 }
 
-/// Starts the cleaner threads over the hosted partitions.
-pub fn start(
-    settings: &CleanerSettings,
+/// The cleaner threads' keys that may be changed at run time (`kafka-configs --entity-type brokers`).
+pub const DYNAMIC_THREAD_KEYS: &[&str] = &[
+    "log.cleaner.threads",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
+];
+
+/// The log cleaner with its dynamic settings: static `log.cleaner.*` values overlaid with this broker's dynamic
+/// configs and the cluster defaults. A change restarts the threads, as Kafka's `LogCleaner.reconfigure` does (a
+/// cleaning in progress finishes first; progress is in `cleaner-offset-checkpoint`, so nothing is redone).
+pub struct DynamicCleaner {
+    /// server.properties, for the values no dynamic config sets.
+    static_props: BTreeMap<String, String>,
     replicas: Arc<ReplicaManager>,
-) -> std::io::Result<LogCleaner> {
-    LogCleaner::start(settings.threads.clone(), replicas)
+    running: parking_lot::Mutex<Option<(CleanerConfig, LogCleaner)>>,
+}
+
+impl DynamicCleaner {
+    /// Starts the cleaner threads over the hosted partitions with the static settings.
+    pub fn start(
+        settings: &CleanerSettings,
+        static_props: &BTreeMap<String, String>,
+        replicas: Arc<ReplicaManager>,
+    ) -> std::io::Result<Self> {
+        let cleaner = LogCleaner::start(settings.threads.clone(), replicas.clone())?;
+        Ok(Self {
+            static_props: static_props.clone(),
+            replicas,
+            running: parking_lot::Mutex::new(Some((settings.threads.clone(), cleaner))),
+        })
+    }
+
+    /// The thread settings in force with `dynamic` (this broker's dynamic configs over the cluster defaults).
+    pub fn effective(
+        &self,
+        dynamic: &BTreeMap<String, String>,
+    ) -> Result<CleanerConfig, ConfigError> {
+        let mut props = self.static_props.clone();
+        for key in DYNAMIC_THREAD_KEYS {
+            if let Some(v) = dynamic.get(*key) {
+                props.insert((*key).to_string(), v.clone());
+            }
+        }
+        Ok(CleanerSettings::from_properties(&props)?.threads)
+    }
+
+    /// Restarts the threads if `dynamic` changes their settings (blocking: joins the old threads).
+    pub fn apply(&self, dynamic: &BTreeMap<String, String>) {
+        let wanted = match self.effective(dynamic) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "dynamic log cleaner settings not applied");
+                return;
+            }
+        };
+        let mut running = self.running.lock();
+        if running.as_ref().is_some_and(|(c, _)| *c == wanted) || running.is_none() {
+            return;
+        }
+        if let Some((_, old)) = running.take() {
+            old.stop();
+        }
+        tracing::info!(config = ?wanted, "log cleaner reconfigured");
+        match LogCleaner::start(wanted.clone(), self.replicas.clone()) {
+            Ok(cleaner) => *running = Some((wanted, cleaner)),
+            Err(e) => tracing::error!(error = %e, "cannot restart the log cleaner"),
+        }
+    }
+
+    /// The thread settings running now.
+    pub fn running_config(&self) -> Option<CleanerConfig> {
+        self.running.lock().as_ref().map(|(c, _)| c.clone())
+    }
+
+    /// Stops the threads for good (shutdown).
+    pub fn stop(&self) {
+        if let Some((_, cleaner)) = self.running.lock().take() {
+            cleaner.stop();
+        }
+    }
+}
+
+/// This broker's dynamic configs over the cluster-wide defaults, by broker key.
+pub fn dynamic_broker_configs(
+    image: &kraftwerk_controller::MetadataImage,
+    node_id: i32,
+) -> BTreeMap<String, String> {
+    use kraftwerk_controller::records::ConfigResource;
+    let mut out = BTreeMap::new();
+    for resource in [
+        ConfigResource::broker(""),
+        ConfigResource::broker(node_id.to_string()),
+    ] {
+        if let Some(configs) = image.resource_configs(&resource) {
+            out.extend(configs.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -226,7 +319,39 @@ mod tests {
     #[test]
     fn every_cleaner_key_is_a_known_broker_key() {
         for key in CLEANER_KEYS {
-            assert!(crate::config::KNOWN_KEYS.contains(key), "{key}");
+            assert!(crate::config_keys::spec(key).is_some(), "{key}");
         }
+    }
+
+    #[test]
+    fn dynamic_settings_restart_the_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let replicas = Arc::new(
+            ReplicaManager::new(1, vec![dir.path().to_path_buf()], Default::default()).unwrap(),
+        );
+        let static_props = props(&[("log.cleaner.threads", "1")]);
+        let settings = CleanerSettings::from_properties(&static_props).unwrap();
+        let cleaner = DynamicCleaner::start(&settings, &static_props, replicas).unwrap();
+        assert_eq!(cleaner.running_config().unwrap().threads, 1);
+        cleaner.apply(&props(&[
+            ("log.cleaner.threads", "3"),
+            ("log.cleaner.backoff.ms", "50"),
+            ("log.retention.ms", "1"),
+        ]));
+        let c = cleaner.running_config().unwrap();
+        assert_eq!((c.threads, c.backoff_ms), (3, 50));
+        // Unchanged settings: the same threads keep running; gone: back to the static values.
+        cleaner.apply(&props(&[
+            ("log.cleaner.threads", "3"),
+            ("log.cleaner.backoff.ms", "50"),
+        ]));
+        cleaner.apply(&BTreeMap::new());
+        assert_eq!(cleaner.running_config().unwrap().threads, 1);
+        assert_eq!(cleaner.running_config().unwrap().backoff_ms, 15_000);
+        // An invalid value (the controller refuses it first) leaves what runs.
+        cleaner.apply(&props(&[("log.cleaner.dedupe.buffer.size", "5")]));
+        assert_eq!(cleaner.running_config().unwrap().threads, 1);
+        cleaner.stop();
+        assert!(cleaner.running_config().is_none());
     }
 }

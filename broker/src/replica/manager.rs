@@ -47,6 +47,19 @@ pub struct ReplicaManager {
     /// High watermarks read from each log directory's `replication-offset-checkpoint` at start, taken by each
     /// partition as it is opened.
     checkpointed_hw: parking_lot::Mutex<HashMap<TopicPartition, i64>>,
+    /// `num.recovery.threads.per.data.dir`.
+    recovery_threads_per_dir: std::sync::atomic::AtomicUsize,
+    /// The static `num.recovery.threads.per.data.dir`, which a dynamic value overrides while it is set.
+    static_recovery_threads_per_dir: std::sync::atomic::AtomicUsize,
+}
+
+/// A partition [`ReplicaManager::reconcile`] opens.
+struct ToOpen {
+    tp: TopicPartition,
+    dir: PathBuf,
+    topic_id: Uuid,
+    role: Role,
+    config: LogConfig,
 }
 
 fn read_topic_id(dir: &Path) -> Option<Uuid> {
@@ -106,6 +119,8 @@ impl ReplicaManager {
             unclaimed: parking_lot::Mutex::new(Some(found)),
             reconciling: parking_lot::Mutex::new((i64::MIN, false)),
             checkpointed_hw: parking_lot::Mutex::new(checkpointed_hw),
+            recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
+            static_recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
         })
     }
 
@@ -127,26 +142,101 @@ impl ReplicaManager {
         &self.defaults
     }
 
-    /// The data directory holding the fewest partitions, for a new partition. Counted from where the open
-    /// logs live, with no filesystem calls: a stat per hosted partition per new partition made creating
-    /// thousands of partitions quadratic.
-    fn pick_dir(&self) -> PathBuf {
-        if let [only] = self.log_dirs.as_slice() {
-            return only.clone();
-        }
-        let parts = self.partitions.read();
-        let mut counts: HashMap<PathBuf, usize> =
+    /// How many open partitions each data directory holds, counted from where the open logs live (no
+    /// filesystem calls), once per reconcile.
+    fn dir_counts(&self) -> Vec<(PathBuf, usize)> {
+        let mut counts: Vec<(PathBuf, usize)> =
             self.log_dirs.iter().map(|d| (d.clone(), 0)).collect();
-        for p in parts.values() {
-            if let Some(n) = p.dir().parent().and_then(|d| counts.get_mut(d)) {
-                *n += 1;
+        if counts.len() > 1 {
+            for p in self.partitions.read().values() {
+                let dir = p.dir();
+                let parent = dir.parent();
+                if let Some((_, n)) = counts.iter_mut().find(|(d, _)| Some(d.as_path()) == parent) {
+                    *n += 1;
+                }
             }
         }
-        self.log_dirs
-            .iter()
-            .min_by_key(|d| counts.get(*d).copied().unwrap_or(0))
-            .cloned()
-            .unwrap_or_else(|| PathBuf::from("."))
+        counts
+    }
+
+    /// The data directory holding the fewest partitions, for a new partition; counted as taken.
+    fn assign_dir(counts: &mut [(PathBuf, usize)]) -> PathBuf {
+        match counts.iter_mut().min_by_key(|(_, n)| *n) {
+            Some((dir, n)) => {
+                *n += 1;
+                dir.clone()
+            }
+            None => PathBuf::from("."),
+        }
+    }
+
+    /// `num.recovery.threads.per.data.dir`: threads per data directory opening (and recovering) partitions.
+    pub fn set_recovery_threads_per_dir(&mut self, n: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.recovery_threads_per_dir.store(n.max(1), Relaxed);
+        self.static_recovery_threads_per_dir
+            .store(n.max(1), Relaxed);
+    }
+
+    /// Applies the dynamic `num.recovery.threads.per.data.dir` of `image` (this broker's, else the cluster
+    /// default, else the static value) to the partitions opened from now on.
+    fn apply_dynamic_recovery_threads(&self, image: &MetadataImage) {
+        use crate::image_ext::ImageExt;
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = image
+            .dynamic_broker_config(self.node_id, "num.recovery.threads.per.data.dir")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or_else(|| self.static_recovery_threads_per_dir.load(Relaxed));
+        self.recovery_threads_per_dir.store(n.max(1), Relaxed);
+    }
+
+    /// The threads per data directory that open partitions now.
+    pub fn recovery_threads_per_dir(&self) -> usize {
+        self.recovery_threads_per_dir
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Opens `list`, each data directory's partitions on up to `num.recovery.threads.per.data.dir` threads of
+    /// their own (Kafka's recovery pools), so a restart with many partitions to recover is not serial.
+    fn open_all(
+        &self,
+        list: Vec<ToOpen>,
+    ) -> Vec<(TopicPartition, Result<Partition, StorageError>)> {
+        let per_dir = self.recovery_threads_per_dir();
+        if list.len() <= 1 || per_dir <= 1 && self.log_dirs.len() <= 1 {
+            return list
+                .into_iter()
+                .map(|o| {
+                    let opened = self.open_partition(&o.tp, &o.dir, o.topic_id, o.role, o.config);
+                    (o.tp, opened)
+                })
+                .collect();
+        }
+        let mut by_dir: BTreeMap<PathBuf, Vec<ToOpen>> = BTreeMap::new();
+        for o in list {
+            let parent = o.dir.parent().map(Path::to_path_buf).unwrap_or_default();
+            by_dir.entry(parent).or_default().push(o);
+        }
+        let results = parking_lot::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for queue in by_dir.into_values() {
+                let threads = per_dir.min(queue.len());
+                let queue = Arc::new(parking_lot::Mutex::new(queue));
+                for _ in 0..threads {
+                    let queue = queue.clone();
+                    let results = &results;
+                    scope.spawn(move || loop {
+                        let Some(o) = queue.lock().pop() else {
+                            break;
+                        };
+                        let opened =
+                            self.open_partition(&o.tp, &o.dir, o.topic_id, o.role, o.config);
+                        results.lock().push((o.tp, opened));
+                    });
+                }
+            }
+        });
+        results.into_inner()
     }
 
     /// This broker's role in a partition as the image describes it.
@@ -172,10 +262,15 @@ impl ReplicaManager {
             return;
         }
         *newest = (offset, false);
+        self.apply_dynamic_recovery_threads(image);
         let mut complete = true;
         let mut wanted: HashMap<TopicPartition, (Uuid, Role, LogConfig)> = HashMap::new();
+        let dynamic = log_config::dynamic_topic_defaults(image, self.node_id);
         for topic in image.topics() {
-            let config = log_config::for_topic(&self.defaults, image.topic_configs(&topic.name));
+            let config = log_config::for_topic(
+                &self.defaults,
+                &log_config::with_dynamic_defaults(&dynamic, image.topic_configs(&topic.name)),
+            );
             for (index, p) in topic.partitions.iter() {
                 if p.replicas.contains(&self.node_id) {
                     wanted.insert(
@@ -224,6 +319,9 @@ impl ReplicaManager {
 
         let mut unclaimed = self.unclaimed.lock();
         let now = crate::context::now_ms();
+        // New partitions are placed with the directory counts taken once, not recounted per partition.
+        let mut counts = self.dir_counts();
+        let mut to_open = Vec::new();
         for (tp, (topic_id, role, config)) in wanted {
             if let Some(p) = self.get(&tp.topic, tp.partition) {
                 p.apply_role(role, now);
@@ -238,14 +336,22 @@ impl ReplicaManager {
                     if let Err(e) = std::fs::remove_dir_all(&dir) {
                         tracing::error!(dir = %dir.display(), error = %e, "cannot remove stale partition dir");
                     }
-                    self.pick_dir()
-                        .join(partition_dir_name(&tp.topic, tp.partition))
+                    Self::assign_dir(&mut counts).join(partition_dir_name(&tp.topic, tp.partition))
                 }
-                None => self
-                    .pick_dir()
-                    .join(partition_dir_name(&tp.topic, tp.partition)),
+                None => {
+                    Self::assign_dir(&mut counts).join(partition_dir_name(&tp.topic, tp.partition))
+                }
             };
-            match self.open_partition(&tp, &dir, topic_id, role, config) {
+            to_open.push(ToOpen {
+                tp,
+                dir,
+                topic_id,
+                role,
+                config,
+            });
+        }
+        for (tp, opened) in self.open_all(to_open) {
+            match opened {
                 Ok(p) => {
                     self.partitions.write().insert(tp, Arc::new(p));
                 }
@@ -338,6 +444,30 @@ impl ReplicaManager {
         }
     }
 
+    /// Kafka's producer-state expiration: every partition forgets the producers idle for `expiration_ms`.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.all()
+            .iter()
+            .map(|p| p.expire_producers(now_ms, expiration_ms))
+            .sum()
+    }
+
+    /// Kafka's log flusher: fsyncs every partition whose unflushed data is older than its `flush.ms`. Returns how
+    /// many were flushed.
+    pub fn flush_due(&self, now_ms: i64) -> usize {
+        let mut flushed = 0;
+        for p in self.all() {
+            match p.flush_if_due(now_ms) {
+                Ok(true) => flushed += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed")
+                }
+            }
+        }
+        flushed
+    }
+
     /// Writes every log directory's `replication-offset-checkpoint` with the high watermarks of the partitions
     /// it holds (Kafka's `replica.high.watermark.checkpoint.interval.ms` task, and at shutdown).
     pub fn checkpoint_high_watermarks(&self) {
@@ -384,5 +514,84 @@ impl ReplicaManager {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kraftwerk_controller::records::{ConfigRecord, MetadataRecord, PartitionRecord};
+
+    fn topic(name: &str, partitions: i32, node: i32) -> Vec<MetadataRecord> {
+        let id = Uuid::new_v4();
+        let mut out = vec![MetadataRecord::Topic {
+            name: name.into(),
+            id,
+        }];
+        for p in 0..partitions {
+            out.push(MetadataRecord::Partition(PartitionRecord {
+                topic_id: id,
+                partition: p,
+                replicas: vec![node],
+                isr: vec![node],
+                leader: node,
+                ..PartitionRecord::default()
+            }));
+        }
+        out
+    }
+
+    /// New partitions spread evenly over the data directories (counted once per reconcile), are opened on
+    /// several threads per directory, and a dynamic broker config reaches partitions already open.
+    #[test]
+    fn placement_parallel_open_and_dynamic_configs() {
+        let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut m = ReplicaManager::new(
+            1,
+            dirs.iter().map(|d| d.path().to_path_buf()).collect(),
+            LogConfig::default(),
+        )
+        .unwrap();
+        m.set_recovery_threads_per_dir(4);
+        let image = MetadataImage::empty("c").apply(0, &topic("t", 40, 1));
+        m.reconcile(&image);
+        assert_eq!(m.all().len(), 40);
+        for d in &dirs {
+            let n = std::fs::read_dir(d.path()).unwrap().count();
+            assert_eq!(n, 20, "{}", d.path().display());
+        }
+        // A second topic keeps the balance.
+        let image = image.apply(1000, &topic("u", 6, 1));
+        m.reconcile(&image);
+        let counts: Vec<usize> = dirs
+            .iter()
+            .map(|d| std::fs::read_dir(d.path()).unwrap().count())
+            .collect();
+        assert_eq!(counts, vec![23, 23]);
+        // The cluster-wide dynamic default applies to the open partitions.
+        let image = image.apply(
+            2000,
+            &[MetadataRecord::Config(ConfigRecord {
+                resource: kraftwerk_controller::records::ConfigResource::broker(""),
+                name: "log.retention.ms".into(),
+                value: Some("1234".into()),
+            })],
+        );
+        m.reconcile(&image);
+        assert!(m.all().iter().all(|p| p.log_config().retention_ms == 1234));
+        // num.recovery.threads.per.data.dir, dynamically for this broker, then back to the static value.
+        let set = |value: Option<&str>| {
+            MetadataRecord::Config(ConfigRecord {
+                resource: kraftwerk_controller::records::ConfigResource::broker("1"),
+                name: "num.recovery.threads.per.data.dir".into(),
+                value: value.map(str::to_string),
+            })
+        };
+        let image = image.apply(3000, &[set(Some("7"))]);
+        m.reconcile(&image);
+        assert_eq!(m.recovery_threads_per_dir(), 7);
+        let image = image.apply(4000, &[set(None)]);
+        m.reconcile(&image);
+        assert_eq!(m.recovery_threads_per_dir(), 4);
     }
 }

@@ -277,6 +277,19 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
+    /// [`Self::append_as_leader`] for records a client sent: control batches and transactional batches are
+    /// refused first (Kafka's `AppendOrigin.CLIENT` rules; transactions are not served), so a client cannot
+    /// write markers or burn offsets with a control batch's offset range.
+    pub fn append_from_client(
+        &self,
+        batches: &[u8],
+        now_ms: i64,
+        expected_epoch: Option<i32>,
+    ) -> Result<Appended, AppendError> {
+        kraftwerk_storage::refuse_client_control_batches(batches).map_err(AppendError::Storage)?;
+        self.append_as_leader(batches, now_ms, expected_epoch)
+    }
+
     /// Appends one producer request's records as leader, after the idempotence check. `expected_epoch` is the
     /// leader epoch the caller's metadata names (None: whatever this replica leads in); a replica that is not
     /// leader in that epoch refuses, so a partition is never written from a stale role.
@@ -343,9 +356,12 @@ impl Partition {
         }
         let result = state.log.append_with_leader_epoch(batches, now_ms, epoch)?;
         if let Some(pb) = &producer {
-            state
-                .producers
-                .record(pb, result.base_offset, result.last_offset);
+            state.producers.record_at(
+                pb,
+                result.base_offset,
+                result.last_offset,
+                batch_time(&result),
+            );
         }
         // Under the log lock so the high watermark never passes what a concurrent truncation left; waiters
         // (long-polling followers included) are woken after it is released.
@@ -374,7 +390,9 @@ impl Partition {
                     b.base_sequence,
                     b.last_offset_delta,
                 );
-                state.producers.record(&pb, b.base_offset, b.last_offset());
+                state
+                    .producers
+                    .record_at(&pb, b.base_offset, b.last_offset(), b.max_timestamp);
             }
         }
         Ok(result)
@@ -711,12 +729,32 @@ impl Partition {
         f(&mut state.log, self.high_watermark())
     }
 
+    /// The log settings in force.
+    pub fn log_config(&self) -> LogConfig {
+        self.log.lock().log.config().clone()
+    }
+
     pub fn update_config(&self, config: LogConfig) {
         self.log.lock().log.update_config(config);
     }
 
     pub fn flush(&self) -> Result<(), StorageError> {
         self.log.lock().log.flush()
+    }
+
+    /// `flush.ms`: fsyncs if unflushed data has waited that long (see [`PartitionLog::flush_if_due`]).
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<bool, StorageError> {
+        self.log.lock().log.flush_if_due(now_ms)
+    }
+
+    /// `producer.id.expiration.ms`: forgets idle producers (see [`ProducerStateTable::expire`]).
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.log.lock().producers.expire(now_ms, expiration_ms)
+    }
+
+    /// Records appended and not yet fsynced.
+    pub fn unflushed_messages(&self) -> u64 {
+        self.log.lock().log.unflushed_messages()
     }
 
     /// Gives the log back for closing or deleting; the partition must no longer be shared.
@@ -783,6 +821,16 @@ fn check_follower(role: &Role, leader_epoch: i32) -> Result<(), AppendError> {
     Ok(())
 }
 
+/// The max timestamp of an append's (single) batch, Kafka's producer `lastTimestamp`.
+fn batch_time(result: &kraftwerk_storage::AppendResult) -> i64 {
+    result
+        .batches
+        .iter()
+        .map(|b| b.max_timestamp)
+        .max()
+        .unwrap_or(-1)
+}
+
 fn rebuild_producer_state(log: &PartitionLog) -> ProducerStateTable {
     let mut table = ProducerStateTable::new();
     let from = log.tail_offset_for_bytes(PRODUCER_SCAN_BYTES);
@@ -794,7 +842,7 @@ fn rebuild_producer_state(log: &PartitionLog) -> ProducerStateTable {
                 h.base_sequence,
                 h.last_offset_delta,
             );
-            table.record(&pb, h.base_offset, h.last_offset());
+            table.record_at(&pb, h.base_offset, h.last_offset(), h.max_timestamp);
         }
     });
     if let Err(e) = scanned {

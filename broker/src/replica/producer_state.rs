@@ -25,6 +25,8 @@ struct BatchMeta {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMeta>,
+    /// The max timestamp of its newest batch (Kafka's `lastTimestamp`), for `producer.id.expiration.ms`.
+    last_timestamp: i64,
 }
 
 /// A batch's producer fields, as read from its header.
@@ -127,9 +129,22 @@ impl ProducerStateTable {
         }
     }
 
-    /// Records a batch that was written at `[first_offset, last_offset]`.
+    /// Records a batch without a timestamp (tests): the producer never expires.
+    #[cfg(test)]
     pub fn record(&mut self, b: &ProducerBatch, first_offset: i64, last_offset: i64) {
+        self.record_at(b, first_offset, last_offset, i64::MAX);
+    }
+
+    /// Records a batch that was written at `[first_offset, last_offset]` with max timestamp `timestamp_ms`.
+    pub fn record_at(
+        &mut self,
+        b: &ProducerBatch,
+        first_offset: i64,
+        last_offset: i64,
+        timestamp_ms: i64,
+    ) {
         let entry = self.producers.entry(b.producer_id).or_default();
+        entry.last_timestamp = entry.last_timestamp.max(timestamp_ms);
         if b.epoch != entry.epoch {
             entry.epoch = b.epoch;
             entry.batches.clear();
@@ -143,6 +158,15 @@ impl ProducerStateTable {
             first_offset,
             last_offset,
         });
+    }
+
+    /// Kafka's `producer.id.expiration.ms`: forgets the producers whose newest batch is at least `expiration_ms`
+    /// older than `now_ms` (their next batch is then taken as from a new producer). Returns how many went.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers
+            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        before - self.producers.len()
     }
 
     /// The producers and their epochs and last sequence/offset, for DescribeProducers.
@@ -239,5 +263,24 @@ mod tests {
     fn unknown_producer_accepts_any_sequence() {
         let t = ProducerStateTable::new();
         assert_eq!(t.check(&batch(9, 0, 42, 1)), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn producers_expire_after_producer_id_expiration_ms() {
+        let mut t = ProducerStateTable::new();
+        t.record_at(&batch(1, 0, 0, 1), 0, 0, 1_000);
+        t.record_at(&batch(2, 0, 0, 1), 1, 1, 5_000);
+        assert_eq!(t.expire(10_000, 9_500), 0, "1 is 9000 ms old");
+        assert_eq!(t.expire(10_500, 9_500), 1, "1 is 9500 ms old");
+        assert_eq!(t.len(), 1);
+        // Forgotten: any sequence starts it afresh, where before only 1 would have been accepted.
+        assert_eq!(t.check(&batch(1, 0, 7, 1)), SequenceCheck::Append);
+        assert_eq!(
+            t.check(&batch(2, 0, 7, 1)),
+            SequenceCheck::OutOfOrderSequence {
+                expected: 1,
+                got: 7
+            }
+        );
     }
 }

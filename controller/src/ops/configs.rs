@@ -3,8 +3,9 @@
 //!
 //! Topic resources accept every key of the topic config table. Broker resources (a broker id, or
 //! "" for the cluster-wide default) accept the primary broker synonyms of those keys, e.g.
-//! `log.retention.ms`, which are the dynamic defaults topics fall back to; other broker configs
-//! are static in Kraftwerk for now.
+//! `log.retention.ms`, which are the dynamic defaults topics fall back to, and the log cleaner's
+//! thread settings (`topic_configs::broker_dynamic_definition`); other broker configs are read-only
+//! in Kraftwerk and refused with Kafka's "Cannot update these configs dynamically".
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -185,11 +186,13 @@ fn definition_for(
         ConfigResourceType::Topic => topic_configs::definition(key).ok_or_else(|| {
             ControllerError::InvalidConfig(format!("Unknown topic config name: {key}"))
         }),
-        _ => topic_configs::by_broker_synonym(key).ok_or_else(|| {
-            ControllerError::InvalidConfig(format!(
-                "Cannot update these configs dynamically: {key}"
-            ))
-        }),
+        _ => topic_configs::by_broker_synonym(key)
+            .or_else(|| topic_configs::broker_dynamic_definition(key))
+            .ok_or_else(|| {
+                ControllerError::InvalidConfig(format!(
+                    "Cannot update these configs dynamically: {key}"
+                ))
+            }),
     }
 }
 

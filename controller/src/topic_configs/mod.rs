@@ -67,6 +67,8 @@ pub enum Validator {
     ThrottledReplicas,
     /// -1 (codec default) or 1..=9.
     GzipLevel,
+    /// A double above 0.
+    PositiveDouble,
 }
 
 /// One topic config.
@@ -86,6 +88,55 @@ pub struct TopicConfigDef {
     pub doc: &'static str,
 }
 
+/// What Kraftwerk does with a topic config it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// The value is applied (the broker's `replica/log_config.rs`, the produce path, the controller's elections).
+    Honoured,
+    /// Only Kafka's default is accepted: the feature the key tunes is not built, and the text says which.
+    DefaultOnly(&'static str),
+    /// Any valid value is accepted and has no effect, as in Apache Kafka 4 itself; the text says why.
+    Inert(&'static str),
+}
+
+impl Support {
+    /// The word the docs table uses.
+    pub fn word(self) -> &'static str {
+        match self {
+            Support::Honoured => "honoured",
+            Support::DefaultOnly(_) => "default-only",
+            Support::Inert(_) => "inert",
+        }
+    }
+}
+
+const NO_TIERED: &str = "tiered storage is not built";
+const NO_THROTTLE: &str =
+    "replication throttling is not built (there is no leader/follower.replication.throttled.rate)";
+
+/// What Kraftwerk does with topic config `name` (every key of the table is one of these).
+pub fn support(name: &str) -> Support {
+    match name {
+        "follower.replication.throttled.replicas" | "leader.replication.throttled.replicas" => {
+            Support::DefaultOnly(NO_THROTTLE)
+        }
+        "local.retention.bytes"
+        | "local.retention.ms"
+        | "remote.log.copy.disable"
+        | "remote.log.delete.on.disable"
+        | "remote.storage.enable" => Support::DefaultOnly(NO_TIERED),
+        "preallocate" => Support::DefaultOnly("segment files are not preallocated"),
+        "segment.index.bytes" => Support::DefaultOnly(
+            "index files grow with the segment instead of being preallocated to a fixed size",
+        ),
+        "file.delete.delay.ms" => Support::DefaultOnly(
+            "segments leave at once: a reader of a deleted segment keeps its own open file handle, which is \
+             what Kafka's delay protects",
+        ),
+        _ => Support::Honoured,
+    }
+}
+
 /// Every topic config Kraftwerk knows, sorted by name.
 pub fn definitions() -> &'static [TopicConfigDef] {
     table::DEFINITIONS
@@ -103,6 +154,71 @@ pub fn by_broker_synonym(broker_key: &str) -> Option<&'static TopicConfigDef> {
     table::DEFINITIONS
         .iter()
         .find(|d| d.broker_synonyms.first() == Some(&broker_key))
+}
+
+/// Broker configs that are not topic defaults and that brokers apply at run time (`kafka-configs --entity-type
+/// brokers`): the log cleaner's threads, throttle, backoff and key-map memory, which a broker applies by
+/// restarting its cleaner threads as Kafka's `LogCleaner.reconfigure` does; the partition-opening threads;
+/// the producer-id expiration.
+static BROKER_DYNAMIC: &[TopicConfigDef] = &[
+    TopicConfigDef {
+        name: "log.cleaner.backoff.ms",
+        config_type: ConfigType::Long,
+        default: "15000",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(0),
+        doc: "Pause of a cleaner thread when no log needs cleaning.",
+    },
+    TopicConfigDef {
+        name: "log.cleaner.dedupe.buffer.size",
+        config_type: ConfigType::Long,
+        default: "134217728",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(1 << 20),
+        doc: "Memory for the cleaner threads' key maps together.",
+    },
+    TopicConfigDef {
+        name: "log.cleaner.io.max.bytes.per.second",
+        config_type: ConfigType::Double,
+        default: "1.7976931348623157E308",
+        broker_synonyms: &[],
+        validator: Validator::PositiveDouble,
+        doc: "Bytes per second the cleaner threads may read and write together.",
+    },
+    TopicConfigDef {
+        name: "num.recovery.threads.per.data.dir",
+        config_type: ConfigType::Int,
+        default: "2",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(1),
+        doc: "Threads per log directory that open (and recover) partitions.",
+    },
+    TopicConfigDef {
+        name: "producer.id.expiration.ms",
+        config_type: ConfigType::Int,
+        default: "86400000",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(1),
+        doc: "How long an idle idempotent producer's state is kept.",
+    },
+    TopicConfigDef {
+        name: "log.cleaner.threads",
+        config_type: ConfigType::Int,
+        default: "1",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(1),
+        doc: "Threads cleaning logs.",
+    },
+];
+
+/// The definition of a dynamic broker config that is not a topic default (see [`BROKER_DYNAMIC`]).
+pub fn broker_dynamic_definition(name: &str) -> Option<&'static TopicConfigDef> {
+    BROKER_DYNAMIC.iter().find(|d| d.name == name)
+}
+
+/// Every dynamic broker config that is not a topic default.
+pub fn broker_dynamic_definitions() -> &'static [TopicConfigDef] {
+    BROKER_DYNAMIC
 }
 
 /// Validates one topic-level key/value pair: INVALID_CONFIG for unknown keys or bad values.
@@ -137,6 +253,35 @@ impl TopicConfigDef {
     }
 
     fn check(&self, value: &str) -> Result<(), String> {
+        self.check_type(value)?;
+        match support(self.name) {
+            Support::DefaultOnly(why) if !self.is_default(value) => Err(format!(
+                "{why}, so only the default {} is accepted",
+                if self.default.is_empty() {
+                    "(empty)"
+                } else {
+                    self.default
+                }
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `value` means the same as the default (numbers compared as numbers, booleans and lists
+    /// ignoring case and spaces).
+    fn is_default(&self, value: &str) -> bool {
+        let (a, b) = (value.trim(), self.default.trim());
+        match self.config_type {
+            ConfigType::Int | ConfigType::Short | ConfigType::Long => {
+                a.parse::<i64>().ok() == b.parse::<i64>().ok()
+            }
+            ConfigType::Boolean => a.eq_ignore_ascii_case(b),
+            ConfigType::List => split_list(a) == split_list(b),
+            _ => a == b,
+        }
+    }
+
+    fn check_type(&self, value: &str) -> Result<(), String> {
         let trimmed = value.trim();
         match self.config_type {
             ConfigType::Boolean => {
@@ -159,6 +304,9 @@ impl TopicConfigDef {
                 match self.validator {
                     Validator::Ratio if x < 0.0 => Err("Value must be at least 0.0".to_owned()),
                     Validator::Ratio if x > 1.0 => Err("Value must be no more than 1.0".to_owned()),
+                    Validator::PositiveDouble if x <= 0.0 => {
+                        Err("Value must be above 0".to_owned())
+                    }
                     _ => Ok(()),
                 }
             }
@@ -271,7 +419,6 @@ mod tests {
             "max.compaction.lag.ms",
             "max.message.bytes",
             "message.timestamp.type",
-            "message.timestamp.difference.max.ms",
             "message.timestamp.before.max.ms",
             "message.timestamp.after.max.ms",
             "min.cleanable.dirty.ratio",
@@ -285,7 +432,6 @@ mod tests {
             "segment.jitter.ms",
             "segment.ms",
             "unclean.leader.election.enable",
-            "message.downconversion.enable",
         ] {
             assert!(definition(name).is_some(), "{name} missing");
         }
@@ -328,7 +474,7 @@ mod tests {
         validate_topic_config("min.cleanable.dirty.ratio", "0.9").unwrap();
         invalid("min.cleanable.dirty.ratio", "1.5");
         invalid("min.cleanable.dirty.ratio", "NaN");
-        validate_topic_config("preallocate", "TRUE").unwrap();
+        validate_topic_config("preallocate", "FALSE").unwrap();
         assert_eq!(
             invalid("preallocate", "yes"),
             "Invalid value yes for configuration preallocate: Expected value to be either true or false"
@@ -347,10 +493,12 @@ mod tests {
         validate_topic_config("cleanup.policy", "compact,delete").unwrap();
         validate_topic_config("cleanup.policy", "compact , delete").unwrap();
         invalid("cleanup.policy", "compact,shred");
-        validate_topic_config("leader.replication.throttled.replicas", "*").unwrap();
-        validate_topic_config("leader.replication.throttled.replicas", "0:1,1:2").unwrap();
+        // Well-formed, and refused only because throttling is not built.
+        assert!(invalid("leader.replication.throttled.replicas", "*").contains("not built"));
+        assert!(invalid("leader.replication.throttled.replicas", "0:1,1:2").contains("not built"));
         validate_topic_config("leader.replication.throttled.replicas", "").unwrap();
-        invalid("follower.replication.throttled.replicas", "0-1");
+        assert!(invalid("follower.replication.throttled.replicas", "0-1")
+            .contains("must be the literal"));
         assert_eq!(split_list(" a, b ,c "), vec!["a", "b", "c"]);
         assert!(split_list("  ").is_empty());
     }
@@ -367,5 +515,29 @@ mod tests {
             "max.message.bytes"
         );
         assert_eq!(ConfigType::Long.describe_code(), 5);
+    }
+
+    #[test]
+    fn features_that_are_not_built_take_only_their_default() {
+        validate_topic_config("remote.storage.enable", "false").unwrap();
+        validate_topic_config("leader.replication.throttled.replicas", " ").unwrap();
+        validate_topic_config("local.retention.ms", "-2").unwrap();
+        validate_topic_config("segment.index.bytes", "10485760").unwrap();
+        assert_eq!(
+            invalid("remote.storage.enable", "true"),
+            "Invalid value true for configuration remote.storage.enable: tiered storage is not built, so \
+             only the default false is accepted"
+        );
+        assert!(invalid("leader.replication.throttled.replicas", "*").contains("throttling"));
+        assert!(invalid("preallocate", "true").contains("preallocated"));
+        invalid("file.delete.delay.ms", "0");
+        // Bad types are still reported as such.
+        assert!(invalid("local.retention.ms", "x").contains("Not a number"));
+        // Inert and honoured keys take any valid value.
+        // Removed in Kafka 4, as here.
+        invalid("message.downconversion.enable", "false");
+        invalid("message.timestamp.difference.max.ms", "1000");
+        validate_topic_config("flush.ms", "10").unwrap();
+        assert_eq!(support("retention.ms"), Support::Honoured);
     }
 }

@@ -1,4 +1,4 @@
-//! The topic-level config definitions, mirroring Kafka 3.9's `LogConfig`.
+//! The topic-level config definitions, mirroring Kafka 4's `LogConfig`.
 //!
 //! Defaults are written exactly as Kafka's DescribeConfigs prints them. `broker_synonyms` lists
 //! the broker keys that supply a topic's value when the topic has no override, highest priority
@@ -161,17 +161,9 @@ pub(super) static DEFINITIONS: &[TopicConfigDef] = &[
         "Largest record batch size the topic accepts.",
     ),
     def(
-        "message.downconversion.enable",
-        ConfigType::Boolean,
-        "true",
-        &["log.message.downconversion.enable"],
-        Validator::None,
-        "Whether fetches from old consumers may down-convert message formats.",
-    ),
-    def(
         "message.timestamp.after.max.ms",
         ConfigType::Long,
-        LONG_MAX,
+        "3600000",
         &["log.message.timestamp.after.max.ms"],
         Validator::AtLeast(0),
         "How far a CreateTime timestamp may be ahead of the broker's clock.",
@@ -183,14 +175,6 @@ pub(super) static DEFINITIONS: &[TopicConfigDef] = &[
         &["log.message.timestamp.before.max.ms"],
         Validator::AtLeast(0),
         "How far a CreateTime timestamp may be behind the broker's clock.",
-    ),
-    def(
-        "message.timestamp.difference.max.ms",
-        ConfigType::Long,
-        LONG_MAX,
-        &["log.message.timestamp.difference.max.ms"],
-        Validator::AtLeast(0),
-        "Deprecated: largest allowed difference between a CreateTime timestamp and the broker's clock.",
     ),
     def(
         "message.timestamp.type",

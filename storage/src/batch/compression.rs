@@ -56,16 +56,30 @@ pub fn decompress(codec: Compression, data: &[u8], limit: usize) -> Result<Vec<u
 
 /// Compresses `data` with `codec`.
 pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> {
+    compress_with_level(codec, data, None)
+}
+
+/// [`compress`] at a level (`None`: the codec's default; ignored by snappy, which has none): gzip 1-9, lz4 1-17
+/// (Kafka's `compression.lz4.level`; above 3 lz4's high-compression mode), zstd -131072..=22.
+pub fn compress_with_level(
+    codec: Compression,
+    data: &[u8],
+    level: Option<i32>,
+) -> Result<Vec<u8>, BatchError> {
     let fail = |e: std::io::Error| BatchError::Decompression(format!("compressing: {e}"));
     match codec {
         Compression::None => Ok(data.to_vec()),
         Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let level = level.map_or(flate2::Compression::default(), |l| {
+                flate2::Compression::new(l.clamp(0, 9) as u32)
+            });
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
             enc.write_all(data).map_err(fail)?;
             enc.finish().map_err(fail)
         }
         Compression::Lz4 => {
             let mut enc = lz4::EncoderBuilder::new()
+                .level(level.unwrap_or(0).clamp(0, 17) as u32)
                 .block_mode(lz4::BlockMode::Independent)
                 .checksum(lz4::ContentChecksum::NoChecksum)
                 .build(Vec::new())
@@ -75,7 +89,7 @@ pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> 
             result.map_err(fail)?;
             Ok(out)
         }
-        Compression::Zstd => zstd::stream::encode_all(data, 3).map_err(fail),
+        Compression::Zstd => zstd::stream::encode_all(data, level.unwrap_or(3)).map_err(fail),
         Compression::Snappy => {
             let mut out = Vec::with_capacity(data.len() / 2 + XERIAL_HEADER_LEN);
             out.extend_from_slice(XERIAL_MAGIC);

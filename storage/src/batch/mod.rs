@@ -15,7 +15,7 @@ mod varint;
 mod tests;
 
 pub use builder::{build_batch, BatchBuilder, Header, KeyValue};
-pub use compression::{compress, decompress};
+pub use compression::{compress, compress_with_level, decompress};
 pub use error::BatchError;
 pub use header::{
     is_control, is_transactional, peek_offset_and_length, BatchHeader, Compression, TimestampType,

@@ -10,8 +10,7 @@ use crate::batch::{
 };
 use crate::{RecordError, StorageError};
 
-/// Largest decompressed batch whose keys a compacted topic's append checks.
-const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+use super::leader_checks::MAX_DECOMPRESSED_BYTES;
 
 impl PartitionLog {
     /// Appends producer batches as the leader.
@@ -48,6 +47,15 @@ impl PartitionLog {
         if infos.is_empty() {
             return Err(StorageError::InvalidRecord(BatchError::Empty));
         }
+        // Recompressed to the topic's compression.type: validated again (size and CRC of the new bytes).
+        let converted = self.check_and_convert(batches, &infos, now_ms)?;
+        let batches: &[u8] = match &converted {
+            Some(bytes) => {
+                infos = validate_batches(bytes, self.config.max_message_bytes as usize)?;
+                bytes
+            }
+            None => batches,
+        };
         if self.config.cleanup_policy.compact {
             self.check_keys(batches, &infos)?;
         }
@@ -224,8 +232,11 @@ impl PartitionLog {
         }
         let limit = self.config.segment_bytes.min(i32::MAX as u64);
         let full = segment.size().saturating_add(incoming as u64) > limit;
+        // Kafka's segment.jitter.ms: this segment's share of the jitter, bounded by segment.ms.
+        let jitter = self.roll_jitter_ms(segment.base_offset());
         let aged = self.config.segment_ms >= 0
-            && now_ms.saturating_sub(segment.roll_reference_ms()) > self.config.segment_ms;
+            && now_ms.saturating_sub(segment.roll_reference_ms())
+                > self.config.segment_ms.saturating_sub(jitter);
         let out_of_range = !segment.can_hold_offset(last_offset);
         if full || aged || out_of_range {
             tracing::debug!(full, aged, out_of_range, "rolling segment");

@@ -111,6 +111,8 @@ impl PartitionLog {
             epochs: LeaderEpochCache::default(),
             scratch: Vec::new(),
             unflushed_messages: 0,
+            last_flush_ms: super::now_ms(),
+            jitter_seed: super::random_seed(),
             background_flushes: Vec::new(),
             cleaner_truncated_to: None,
             tombstone_horizon: None,

@@ -3,6 +3,8 @@
 mod append;
 mod compaction;
 mod epochs;
+mod leader_checks;
+pub use leader_checks::refuse_client_control_batches;
 mod load;
 mod read;
 mod retention;
@@ -62,6 +64,10 @@ pub struct PartitionLog {
     scratch: Vec<u8>,
     /// Records appended since the last fsync, for `flush_interval_messages`.
     unflushed_messages: u64,
+    /// When the log was last fsynced (or opened), for `flush_ms`.
+    last_flush_ms: i64,
+    /// Random seed of this log's per-segment roll jitter (`segment_jitter_ms`).
+    jitter_seed: u64,
     /// fsyncs of rolled segments, run off the append path.
     background_flushes: Vec<JoinHandle<Result<(), StorageError>>>,
     /// Lowest offset the log was truncated to since the last cleaning: data from there on is dirty again,
@@ -116,7 +122,38 @@ impl PartitionLog {
         self.active.sync()?;
         sync_dir(&self.dir)?;
         self.unflushed_messages = 0;
+        self.last_flush_ms = now_ms();
         joined
+    }
+
+    /// Kafka's `flush.ms`: fsyncs when records were appended since the last flush and that flush is at least
+    /// `flush_ms` old at `now_ms`. Returns whether it flushed. The broker calls this every
+    /// `log.flush.scheduler.interval.ms`.
+    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<bool, StorageError> {
+        if self.unflushed_messages == 0
+            || self.config.flush_ms == i64::MAX
+            || now_ms.saturating_sub(self.last_flush_ms) < self.config.flush_ms
+        {
+            return Ok(false);
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Records appended and not yet fsynced.
+    pub fn unflushed_messages(&self) -> u64 {
+        self.unflushed_messages
+    }
+
+    /// The roll jitter of the segment based at `base_offset`: a pseudo-random share of `segment_jitter_ms`
+    /// (fixed for the segment, different between partitions), below `segment_ms` as in Kafka.
+    fn roll_jitter_ms(&self, base_offset: i64) -> i64 {
+        let bound = self.config.segment_jitter_ms.min(self.config.segment_ms);
+        if bound <= 0 {
+            return 0;
+        }
+        let mixed = splitmix(self.jitter_seed ^ (base_offset as u64));
+        (mixed % bound as u64) as i64
     }
 
     /// Flushes and writes the clean-shutdown marker, so the next open skips recovery.
@@ -223,6 +260,22 @@ fn join_all(handles: Vec<JoinHandle<Result<(), StorageError>>>) -> Result<(), St
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// SplitMix64's finaliser: spreads consecutive inputs over the whole range.
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A random seed for this process (std's hasher keys are random per process).
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now_ms() as u64);
+    h.finish()
 }
 
 /// Wall-clock milliseconds, for calls that are not given a time (follower appends, open).

@@ -320,3 +320,87 @@ fn alter_config_policy_violation() {
     );
     assert!(out.records.is_empty());
 }
+
+/// Keys whose feature is not built take only their default, on topics and as broker defaults; keys Kafka can
+/// change at run time that Kraftwerk reads only at start are refused with Kafka's read-only message.
+#[test]
+fn features_that_are_not_built_and_static_broker_keys_are_refused() {
+    let image = with_topic();
+    let out = incremental_alter_configs(
+        &image,
+        &ctx(),
+        &[
+            spec(
+                ConfigResource::topic("t"),
+                vec![AlterConfigOp::set("remote.storage.enable", "true")],
+            ),
+            spec(
+                ConfigResource::broker(""),
+                vec![AlterConfigOp::set("log.preallocate", "true")],
+            ),
+            spec(
+                ConfigResource::broker("1"),
+                vec![AlterConfigOp::set("num.io.threads", "4")],
+            ),
+        ],
+        false,
+    );
+    assert!(out.records.is_empty());
+    let messages: Vec<String> = out
+        .response
+        .iter()
+        .map(|r| r.result.as_ref().unwrap_err().to_string())
+        .collect();
+    assert_eq!(
+        codes_of(&out.response),
+        vec![codes::INVALID_CONFIG; 3],
+        "{messages:?}"
+    );
+    assert!(
+        messages[0].contains("tiered storage is not built"),
+        "{messages:?}"
+    );
+    assert!(messages[1].contains("not preallocated"), "{messages:?}");
+    assert!(
+        messages[2].contains("Cannot update these configs dynamically: num.io.threads"),
+        "{messages:?}"
+    );
+    // At their defaults they are accepted.
+    let (_, codes) = run_incremental(
+        &image,
+        &[
+            spec(
+                ConfigResource::topic("t"),
+                vec![AlterConfigOp::set("remote.storage.enable", "false")],
+            ),
+            spec(
+                ConfigResource::broker(""),
+                vec![
+                    AlterConfigOp::set("log.preallocate", "FALSE"),
+                    AlterConfigOp::set("log.flush.interval.ms", "1000"),
+                    AlterConfigOp::set("compression.type", "zstd"),
+                    AlterConfigOp::set("log.cleaner.threads", "2"),
+                    AlterConfigOp::set("log.cleaner.io.max.bytes.per.second", "1048576"),
+                ],
+            ),
+        ],
+    );
+    assert_eq!(codes, vec![0, 0]);
+    let (_, codes) = run_incremental(
+        &image,
+        &[
+            spec(
+                ConfigResource::broker("1"),
+                vec![AlterConfigOp::set("log.cleaner.threads", "0")],
+            ),
+            spec(
+                ConfigResource::broker(""),
+                vec![AlterConfigOp::set(
+                    "log.cleaner.io.max.bytes.per.second",
+                    "-1",
+                )],
+            ),
+        ],
+    );
+    assert_eq!(codes, vec![codes::INVALID_CONFIG, codes::INVALID_CONFIG]);
+}

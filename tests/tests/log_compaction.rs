@@ -2,7 +2,7 @@
 //! overwrites, and a consumer reading from the start sees the latest value of every key with offsets
 //! increasing; `__consumer_offsets` keeps one record per key for a group committing the same offsets again
 //! and again; a keyless record sent to a compacted topic is refused with INVALID_RECORD while the other
-//! partition of the same request is written.
+//! partition of the same request is written; an idle group keeps its offsets past `retention.ms` and a restart.
 
 mod support;
 
@@ -304,4 +304,101 @@ fn consumer_offsets_keeps_one_record_per_key_for_repeated_commits() {
         committed.find_partition("tracked", 0).unwrap().offset(),
         Offset::Offset(0)
     );
+}
+
+/// The bug this issue began with: `__consumer_offsets` used to be deleted by retention, so a quiet group lost
+/// its committed offsets once `retention.ms` passed and the broker restarted. Here the offsets topic gets a
+/// one-second `retention.ms` and tiny segments, another group's commits roll the idle group's partition many
+/// times, the broker is killed -9 past the retention time and restarted: the idle group's offsets are still
+/// there, because a compact-only topic is cleaned, never deleted by retention.
+#[test]
+fn an_idle_groups_offsets_survive_retention_and_a_restart() {
+    let mut broker = Broker::builder()
+        .prop("log.cleaner.backoff.ms", "100")
+        .prop("log.cleaner.threads", "1")
+        .prop("log.retention.check.interval.ms", "200")
+        .start()
+        .expect("broker starts");
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "idle-src", 1, &[]);
+    wait_for_partitions(&bootstrap, "idle-src", 1);
+    let idle = "idle-group";
+    let partition = offsets_partition(idle);
+    // A busy group whose commits land in the same __consumer_offsets partition as the idle group's.
+    let busy = (0..10_000)
+        .map(|i| format!("busy-{i}"))
+        .find(|g| offsets_partition(g) == partition)
+        .expect("some group name hashes to the same partition");
+    let commit_with = |group: &str, offset: i64| -> BaseConsumer {
+        let c: BaseConsumer = client_config(&bootstrap)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("idle-src", 0, Offset::Offset(offset))
+            .unwrap();
+        let deadline = Instant::now() + WAIT;
+        while let Err(e) = c.commit(&tpl, CommitMode::Sync) {
+            assert!(
+                Instant::now() < deadline,
+                "commit of {group} never succeeded: {e}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        c
+    };
+    drop(commit_with(idle, 7));
+    let config = AlterConfig::new(ResourceSpecifier::Topic("__consumer_offsets"))
+        .set("cleanup.policy", "compact")
+        .set("retention.ms", "1000")
+        .set("segment.bytes", "1024")
+        .set("segment.ms", "1000")
+        .set("min.cleanable.dirty.ratio", "0.01");
+    let results = block_on(admin(&bootstrap).alter_configs([&config], &admin_options())).unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let busy_consumer = commit_with(&busy, 0);
+    for round in 1..=150 {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("idle-src", 0, Offset::Offset(round))
+            .unwrap();
+        if let Err(e) = busy_consumer.commit(&tpl, CommitMode::Sync) {
+            eprintln!("busy commit: {e}; retrying");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    drop(busy_consumer);
+    let (_, end) = watermarks(&consumer(&bootstrap), "__consumer_offsets", partition).unwrap();
+    assert!(end > 100, "the busy group's commits reached offset {end}");
+    // Past retention.ms, with retention checks every 200 ms and segments rolled by size and by age.
+    std::thread::sleep(Duration::from_secs(3));
+    broker.kill9().unwrap();
+    broker.restart().expect("broker restarts");
+    let c: BaseConsumer = client_config(&bootstrap)
+        .set("group.id", idle)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition("idle-src", 0);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match c.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+            Ok(committed) => {
+                assert_eq!(
+                    committed.find_partition("idle-src", 0).unwrap().offset(),
+                    Offset::Offset(7),
+                    "the idle group's committed offset after retention and a restart"
+                );
+                break;
+            }
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "committed offsets never answered: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
 }

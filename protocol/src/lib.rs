@@ -9,6 +9,7 @@
 //! array count cannot make it allocate more than the frame holds). This crate only adds the framing, the
 //! header-version rules and errors the broker can answer with, so nothing here touches sockets or tokio.
 
+pub mod fetch_frame;
 pub mod frame;
 pub mod kind;
 pub mod quorum_channel;

@@ -24,4 +24,7 @@ pub use config::{CleanupPolicy, CompressionLevels, LogConfig, TargetCompression,
 pub use dir_name::{parse_partition_dir_name, partition_dir_name};
 pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{RecordError, StorageError};
-pub use log::{refuse_client_control_batches, AppendResult, PartitionLog, ReadResult};
+pub use log::{
+    refuse_client_control_batches, AppendResult, FileSlice, PartitionLog, ReadPlan, ReadResult,
+    SliceRead,
+};

@@ -82,14 +82,6 @@ impl OffsetIndex {
             .map_or(0, |e| e.position)
     }
 
-    /// Position of the first indexed batch ending at or after `relative_offset`: no batch
-    /// wholly before that offset starts at or after it.
-    pub(crate) fn position_of_first_at_or_after(&self, relative_offset: i64) -> Option<u32> {
-        let entries = self.0.entries();
-        let n = entries.partition_point(|e| i64::from(e.relative_offset) < relative_offset);
-        entries.get(n).map(|e| e.position)
-    }
-
     /// Drops entries for batches at or after byte `position`.
     pub(crate) fn truncate_to_position(&mut self, position: u64) -> Result<(), IndexError> {
         let keep = self

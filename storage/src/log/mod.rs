@@ -12,6 +12,8 @@ mod scan;
 mod tail;
 mod timestamps;
 
+pub use read::{FileSlice, ReadPlan, SliceRead};
+
 use std::mem;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;

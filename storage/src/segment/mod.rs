@@ -10,6 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::batch::{
@@ -51,7 +52,9 @@ pub(crate) fn parse_segment_name(name: &str, ext: &str) -> Option<i64> {
 pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    log: File,
+    /// Shared with the [`SegmentView`]s fetches take, so a segment deleted or replaced meanwhile stays
+    /// readable (the inode lives while a handle does) and the read needs no lock.
+    log: Arc<File>,
     /// Committed bytes; reads never look past this, appends write here.
     size: u64,
     /// When the segment was created (or its file last modified, for reopened ones).
@@ -103,6 +106,7 @@ impl Segment {
             .create(true)
             .truncate(true)
             .open(&log_path)
+            .map(Arc::new)
             .map_err(|e| StorageError::io("create", &log_path, e))?;
         let index_path = with(INDEX_EXT);
         let offset_index = OffsetIndex::create(&index_path)
@@ -128,6 +132,7 @@ impl Segment {
             .read(true)
             .write(true)
             .open(&log_path)
+            .map(Arc::new)
             .map_err(|e| StorageError::io("open", &log_path, e))?;
         let meta = log
             .metadata()
@@ -340,20 +345,35 @@ impl Segment {
         &self,
         offset: i64,
     ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
-        let mut pos = u64::from(
+        find_batch_in(
+            &self.log,
+            &self.log_path,
+            self.size,
+            self.lookup_position(offset),
+            offset,
+        )
+    }
+
+    /// Where a walk of headers looking for `offset` starts: the last indexed batch at or before it (memory only).
+    fn lookup_position(&self, offset: i64) -> u64 {
+        u64::from(
             self.idx
                 .offset_index()
                 .lookup(offset.saturating_sub(self.base_offset)),
-        );
-        let mut reader = ChunkReader::new(&self.log, self.size, LOOKUP_CHUNK);
-        while pos < self.size {
-            let (header, size) = self.header_at(&mut reader, pos)?;
-            if header.last_offset() >= offset {
-                return Ok(Some((pos, header)));
-            }
-            pos += size;
+        )
+    }
+
+    /// What a fetch needs to read this segment later without the log's lock: the shared file handle, the
+    /// committed size now, and the index positions to start the header walks for `offset` and, when it falls
+    /// in this segment, for `bound`. Memory only: no disk access.
+    pub(crate) fn view(&self, offset: Option<i64>, bound: Option<i64>) -> SegmentView {
+        SegmentView {
+            file: Arc::clone(&self.log),
+            path: Arc::from(self.log_path.as_path()),
+            size: self.size,
+            offset_hint: offset.map_or(0, |o| self.lookup_position(o)),
+            bound_hint: bound.map(|b| (b, self.lookup_position(b))),
         }
-        Ok(None)
     }
 
     /// Calls `f` with the header of every batch in the segment, in order, reading only headers (a chunked
@@ -370,23 +390,6 @@ impl Segment {
             pos += size;
         }
         Ok(())
-    }
-
-    /// An upper bound on the end position of batches wholly below `offset`, from the index.
-    pub(crate) fn position_bound_below(&self, offset: i64) -> Option<u64> {
-        self.idx
-            .offset_index()
-            .position_of_first_at_or_after(offset.saturating_sub(self.base_offset))
-            .map(u64::from)
-    }
-
-    /// Reads `len` bytes at `pos` into a fresh buffer (one pread).
-    pub(crate) fn read_at(&self, pos: u64, len: usize) -> Result<Vec<u8>, StorageError> {
-        let mut buf = vec![0u8; len];
-        self.log
-            .read_exact_at(&mut buf, pos)
-            .map_err(|e| StorageError::io("read", &self.log_path, e))?;
-        Ok(buf)
     }
 
     /// First record at or after `min_offset` whose timestamp is >= `timestamp`.
@@ -502,18 +505,7 @@ impl Segment {
         reader: &mut ChunkReader<'_>,
         pos: u64,
     ) -> Result<(BatchHeader, u64), StorageError> {
-        let bytes = reader
-            .get(pos, HEADER_SIZE)
-            .map_err(|e| StorageError::io("read", &self.log_path, e))?
-            .ok_or_else(|| self.corrupt(pos, "batch header past end of segment".into()))?;
-        let header = BatchHeader::parse(bytes).map_err(|e| self.corrupt(pos, e.to_string()))?;
-        let size = header
-            .total_size()
-            .map_err(|e| self.corrupt(pos, e.to_string()))? as u64;
-        if pos + size > self.size {
-            return Err(self.corrupt(pos, "batch past end of segment".into()));
-        }
-        Ok((header, size))
+        header_in(reader, &self.log_path, self.size, pos)
     }
 
     fn corrupt(&self, position: u64, reason: String) -> StorageError {
@@ -530,6 +522,92 @@ impl Segment {
             indexed::IndexError::Overflow(offset) => StorageError::OffsetOverflow(offset),
         }
     }
+}
+
+/// A snapshot of one segment taken under the log's lock ([`Segment::view`]), read after it is released.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentView {
+    pub(crate) file: Arc<File>,
+    pub(crate) path: Arc<Path>,
+    /// Committed bytes when the view was taken: nothing past it is read.
+    pub(crate) size: u64,
+    /// Where to start looking for the fetch offset.
+    pub(crate) offset_hint: u64,
+    /// The read's upper bound when it falls inside this segment, with where to start looking for it.
+    pub(crate) bound_hint: Option<(i64, u64)>,
+}
+
+/// The first batch from `from` on (a batch boundary) whose last offset is >= `offset`, in the first `size`
+/// bytes of `file`.
+fn find_batch_in(
+    file: &File,
+    path: &Path,
+    size: u64,
+    from: u64,
+    offset: i64,
+) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+    let mut reader = ChunkReader::new(file, size, LOOKUP_CHUNK);
+    let mut pos = from;
+    while pos < size {
+        let (header, batch_size) = header_in(&mut reader, path, size, pos)?;
+        if header.last_offset() >= offset {
+            return Ok(Some((pos, header)));
+        }
+        pos += batch_size;
+    }
+    Ok(None)
+}
+
+impl SegmentView {
+    /// The first batch whose last offset is >= `offset` (header reads only).
+    pub(crate) fn find_batch(
+        &self,
+        offset: i64,
+    ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+        find_batch_in(&self.file, &self.path, self.size, self.offset_hint, offset)
+    }
+
+    /// Where the batches wholly below the bound end: the position of the batch holding the bound, or the
+    /// committed size when the bound lies beyond this segment.
+    pub(crate) fn bound_position(&self) -> Result<u64, StorageError> {
+        match self.bound_hint {
+            None => Ok(self.size),
+            Some((bound, hint)) => Ok(find_batch_in(
+                &self.file, &self.path, self.size, hint, bound,
+            )?
+            .map_or(self.size, |(pos, _)| pos)),
+        }
+    }
+
+    /// Whether the file is now shorter than the view saw (a truncation raced the read), so a failed read
+    /// means the data is gone rather than damaged.
+    pub(crate) fn truncated_since(&self) -> bool {
+        self.file.metadata().is_ok_and(|m| m.len() < self.size)
+    }
+}
+
+/// Decodes the header at `pos` and checks that the batch fits the first `size` bytes.
+fn header_in(
+    reader: &mut ChunkReader<'_>,
+    path: &Path,
+    size: u64,
+    pos: u64,
+) -> Result<(BatchHeader, u64), StorageError> {
+    let corrupt = |reason: String| StorageError::CorruptLog {
+        path: path.to_path_buf(),
+        position: pos,
+        reason,
+    };
+    let bytes = reader
+        .get(pos, HEADER_SIZE)
+        .map_err(|e| StorageError::io("read", path, e))?
+        .ok_or_else(|| corrupt("batch header past end of segment".into()))?;
+    let header = BatchHeader::parse(bytes).map_err(|e| corrupt(e.to_string()))?;
+    let batch_size = header.total_size().map_err(|e| corrupt(e.to_string()))? as u64;
+    if pos + batch_size > size {
+        return Err(corrupt("batch past end of segment".into()));
+    }
+    Ok((header, batch_size))
 }
 
 /// Verifies batches from `from` up to `limit`, calling `visit` for each good one, and stops at

@@ -15,6 +15,10 @@
 //! tells clients that sessions are not available so they keep sending full requests; an incremental request
 //! for an unknown session gets FETCH_SESSION_ID_NOT_FOUND, as Kafka answers when its session cache is full.
 //!
+//! Records are not copied here: each partition's answer names a range of a segment file (`FileSlice`, taken
+//! with the partition lock held only to snapshot the segments), which the connection sends after the encoded
+//! response fields (sendfile on plaintext listeners), as Kafka's `FileRecords`.
+//!
 //! NOT_LEADER_OR_FOLLOWER and FENCED_LEADER_EPOCH answers name the current leader and epoch (v12+) and the
 //! response lists those leaders' endpoints on the client's listener (v16+), KIP-951.
 
@@ -31,6 +35,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use kraftwerk_controller::MetadataImage;
+use kraftwerk_storage::FileSlice;
 
 use crate::context::BrokerContext;
 use crate::replica::purgatory::Waiter;
@@ -74,21 +79,30 @@ const CURRENT_LEADER_VERSION: i16 = 12;
 /// First version listing the endpoints of the leaders named (KIP-951).
 const NODE_ENDPOINTS_VERSION: i16 = 16;
 
+/// A fetch answer: the response, whose partitions with records have an empty `records` field, and the
+/// records themselves, still in the segment files.
+#[derive(Debug, Default)]
+pub struct FetchReply {
+    pub response: FetchResponse,
+    /// (topic index, partition index) in `response`, and the bytes to send as that partition's records.
+    pub records: Vec<((usize, usize), FileSlice)>,
+}
+
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     listener: &str,
     req: FetchRequest,
     version: i16,
-) -> FetchResponse {
+) -> FetchReply {
     let mut resp = FetchResponse::default();
     resp.session_id = 0;
     if version >= 7 && req.session_id != 0 {
         resp.error_code = code(ResponseError::FetchSessionIdNotFound);
-        return resp;
+        return FetchReply::from(resp);
     }
     if version >= 7 && req.session_epoch != 0 && req.session_epoch != FINAL_EPOCH {
         resp.error_code = code(ResponseError::InvalidFetchSessionEpoch);
-        return resp;
+        return FetchReply::from(resp);
     }
     let image = ctx.controller.image();
     let mut targets = Vec::new();
@@ -181,9 +195,17 @@ pub async fn handle(
             }
         }
     }
+    let mut slices = vec![None; targets.len()];
     loop {
         let (total, any_error) = read_all(
-            ctx, &image, &reader, &targets, &mut resp, max_bytes, version,
+            ctx,
+            &image,
+            &reader,
+            &targets,
+            &mut resp,
+            &mut slices,
+            max_bytes,
+            version,
         );
         if !may_wait || total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
             break;
@@ -193,7 +215,14 @@ pub async fn handle(
             Err(_) => {
                 // Deadline: one last read so data that arrived at the last moment is not held back.
                 read_all(
-                    ctx, &image, &reader, &targets, &mut resp, max_bytes, version,
+                    ctx,
+                    &image,
+                    &reader,
+                    &targets,
+                    &mut resp,
+                    &mut slices,
+                    max_bytes,
+                    version,
                 );
                 break;
             }
@@ -202,7 +231,24 @@ pub async fn handle(
     if version >= NODE_ENDPOINTS_VERSION {
         add_leader_endpoints(&mut resp, &image, listener);
     }
-    resp
+    let records = targets
+        .iter()
+        .zip(slices)
+        .filter_map(|(t, slice)| Some(((t.topic_idx, t.part_idx), slice?)))
+        .collect();
+    FetchReply {
+        response: resp,
+        records,
+    }
+}
+
+impl From<FetchResponse> for FetchReply {
+    fn from(response: FetchResponse) -> Self {
+        Self {
+            response,
+            records: Vec::new(),
+        }
+    }
 }
 
 /// KIP-951: the endpoints, on the client's listener, of the leaders named in partitions answered
@@ -240,22 +286,32 @@ fn hint_leader(pd: &mut PartitionData, leader: i32, leader_epoch: i32, version: 
     }
 }
 
-/// Fills every partition of the response; returns the bytes gathered and whether any partition errored.
+/// Fills every partition of the response (records in `slices`, by target); returns the bytes gathered and
+/// whether any partition errored.
+#[allow(clippy::too_many_arguments)]
 fn read_all(
     ctx: &BrokerContext,
     image: &MetadataImage,
     reader: &Reader,
     targets: &[Target],
     resp: &mut FetchResponse,
+    slices: &mut [Option<FileSlice>],
     max_bytes: usize,
     version: i16,
 ) -> (usize, bool) {
     let mut total = 0usize;
     let mut any_error = false;
-    for t in targets {
+    for (t, slice) in targets.iter().zip(slices.iter_mut()) {
         let pd = &mut resp.responses[t.topic_idx].partitions[t.part_idx];
         let budget = max_bytes.saturating_sub(total);
-        let taken = read_partition(ctx, image, reader, t, pd, budget, total == 0, version);
+        *slice = None;
+        let taken = read_partition(ctx, image, reader, t, pd, budget, total == 0, version)
+            .map(|s| {
+                let n = s.len();
+                *slice = Some(s);
+                n
+            })
+            .unwrap_or(0);
         total += taken;
         any_error |= pd.error_code != 0;
     }
@@ -272,23 +328,23 @@ fn read_partition(
     budget: usize,
     first: bool,
     version: i16,
-) -> usize {
+) -> Option<FileSlice> {
     pd.records = Some(bytes::Bytes::new());
     let Some(name) = t.name.as_deref() else {
         pd.error_code = code(ResponseError::UnknownTopicId);
-        return 0;
+        return None;
     };
     let Some(pi) = image
         .topic(name)
         .and_then(|ti| ti.partitions.get(&t.req.partition))
     else {
         pd.error_code = code(ResponseError::UnknownTopicOrPartition);
-        return 0;
+        return None;
     };
     let Some(part) = ctx.replicas.get(name, t.req.partition) else {
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
         hint_leader(pd, pi.leader, pi.leader_epoch, version);
-        return 0;
+        return None;
     };
     // The partition's own role too: the image may be newer than what this replica has applied.
     let leads = pi.leader == ctx.node_id && part.is_leader();
@@ -301,17 +357,17 @@ fn read_partition(
     if !serves {
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
         hint_leader(pd, pi.leader, pi.leader_epoch, version);
-        return 0;
+        return None;
     }
     let epoch = t.req.current_leader_epoch;
     if epoch >= 0 && epoch < pi.leader_epoch {
         pd.error_code = code(ResponseError::FencedLeaderEpoch);
         hint_leader(pd, pi.leader, pi.leader_epoch, version);
-        return 0;
+        return None;
     }
     if epoch > pi.leader_epoch {
         pd.error_code = code(ResponseError::UnknownLeaderEpoch);
-        return 0;
+        return None;
     }
     pd.aborted_transactions = reader.read_committed.then(Vec::new);
     pd.high_watermark = part.high_watermark();
@@ -324,7 +380,7 @@ fn read_partition(
             // Kafka answers the preferred read replica instead of records; the consumer refetches there.
             pd.error_code = 0;
             pd.preferred_read_replica = BrokerId(replica);
-            return 0;
+            return None;
         }
     }
     let limit = (t.req.partition_max_bytes.max(0) as usize).min(budget);
@@ -332,25 +388,19 @@ fn read_partition(
     // limits can never wedge a consumer; everyone else stays within the budget.
     if limit == 0 && !first {
         pd.error_code = 0;
-        return 0;
+        return None;
     }
-    let read = if t.follower {
-        part.read_for_follower(t.req.fetch_offset, limit)
-    } else {
-        part.read(t.req.fetch_offset, limit)
-    };
-    match read {
+    match part.read_slice(t.req.fetch_offset, limit, t.follower) {
         Ok(r) => {
             pd.error_code = 0;
             if version >= 5 {
                 pd.log_start_offset = r.log_start_offset;
             }
-            let n = r.records.len();
-            if !first && n > limit {
-                return 0;
+            let slice = r.records?;
+            if !first && slice.first_batch_len() > limit {
+                return None;
             }
-            pd.records = Some(r.records);
-            n
+            Some(slice)
         }
         Err(e) => {
             pd.error_code = storage_error_code(&e);
@@ -362,7 +412,7 @@ fn read_partition(
             if !t.follower {
                 pd.log_start_offset = -1;
             }
-            0
+            None
         }
     }
 }

@@ -113,18 +113,42 @@ pub fn supported_apis() -> SupportedApis {
 /// Runs the handler for one decoded request. `None` means no response is sent (Produce with acks=0).
 /// The authorizer's gate (`auth::checks`) runs first: it may answer alone, or narrow the request
 /// and add the denied topics or groups back to the handler's response.
+/// A handler's answer: a typed response, or a Fetch answer whose records are still in segment files (the
+/// connection sends them after the encoded fields, see `fetch::FetchReply`).
+#[derive(Debug)]
+pub enum Reply {
+    Body(ResponseKind),
+    Fetch(fetch::FetchReply),
+}
+
+impl Reply {
+    /// Applies an authorization patch (entries for denied topics) to the typed response.
+    fn patch(&mut self, patch: crate::auth::checks::Patch) {
+        match self {
+            Reply::Body(body) => patch.apply(body),
+            Reply::Fetch(reply) => {
+                let mut body = ResponseKind::Fetch(std::mem::take(&mut reply.response));
+                patch.apply(&mut body);
+                if let ResponseKind::Fetch(response) = body {
+                    reply.response = response;
+                }
+            }
+        }
+    }
+}
+
 pub async fn dispatch(
     ctx: &Arc<BrokerContext>,
     conn: &ConnectionInfo,
     mut req: Request,
-) -> Option<ResponseKind> {
+) -> Option<Reply> {
     let mut patch = None;
     if ctx.authorizer.is_some() {
         let auth = ctx.auth(conn);
         let image = ctx.controller.image();
         let body = std::mem::replace(&mut req.body, RequestKind::ApiVersions(Default::default()));
         match crate::auth::checks::gate(&auth, &image, body, req.api_version) {
-            crate::auth::checks::Gate::Answer(resp) => return Some(resp),
+            crate::auth::checks::Gate::Answer(resp) => return Some(Reply::Body(resp)),
             crate::auth::checks::Gate::Run(body, p) => {
                 req.body = body;
                 patch = Some(p);
@@ -133,16 +157,12 @@ pub async fn dispatch(
     }
     let mut resp = run(ctx, conn, req).await;
     if let (Some(patch), Some(resp)) = (patch, resp.as_mut()) {
-        patch.apply(resp);
+        resp.patch(patch);
     }
     resp
 }
 
-async fn run(
-    ctx: &Arc<BrokerContext>,
-    conn: &ConnectionInfo,
-    req: Request,
-) -> Option<ResponseKind> {
+async fn run(ctx: &Arc<BrokerContext>, conn: &ConnectionInfo, req: Request) -> Option<Reply> {
     let v = req.api_version;
     let client_id = req
         .header
@@ -151,7 +171,7 @@ async fn run(
         .map(|c| c.as_str().to_string())
         .unwrap_or_default();
     let body = match groups::dispatch_group(ctx, conn, client_id, req.body, v).await {
-        Ok(resp) => return resp,
+        Ok(resp) => return resp.map(Reply::Body),
         Err(body) => body,
     };
     let resp = match body {
@@ -163,10 +183,12 @@ async fn run(
         RequestKind::Produce(r) => {
             return produce::handle(ctx, &conn.listener_name, r, v)
                 .await
-                .map(ResponseKind::Produce)
+                .map(|r| Reply::Body(ResponseKind::Produce(r)))
         }
         RequestKind::Fetch(r) => {
-            ResponseKind::Fetch(fetch::handle(ctx, &conn.listener_name, r, v).await)
+            return Some(Reply::Fetch(
+                fetch::handle(ctx, &conn.listener_name, r, v).await,
+            ))
         }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, r, v)),
         RequestKind::OffsetForLeaderEpoch(r) => {
@@ -269,5 +291,5 @@ async fn run(
             return None;
         }
     };
-    Some(resp)
+    Some(Reply::Body(resp))
 }

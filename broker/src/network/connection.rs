@@ -8,22 +8,27 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
+use kraftwerk_protocol::fetch_frame::{encode_fetch_frame, ExternalRecords, FramePart};
 use kraftwerk_protocol::frame::{FrameDecoder, FrameError};
 use kraftwerk_protocol::request::{decode_request, DecodeError};
-use kraftwerk_protocol::response::{encode_response, unsupported_api_versions_response};
+use kraftwerk_protocol::response::{
+    encode_response, unsupported_api_versions_response, EncodeError,
+};
 use kraftwerk_protocol::ApiKey;
+use kraftwerk_storage::FileSlice;
 
 use super::log_limit;
 use crate::config::Listener;
 use crate::context::{BrokerContext, ConnectionInfo};
-use crate::handlers;
+use crate::handlers::{self, fetch::FetchReply, Reply};
 use crate::sasl::SaslListener;
 
+use super::response_writer::{RawSocket, ResponseWriter};
 use super::sasl_exchange::{authenticate, Exchange};
 
 use crate::tls::acceptor::HANDSHAKE_TIMEOUT;
@@ -117,7 +122,7 @@ async fn serve_io<R, W>(
     ctx: Arc<BrokerContext>,
 ) where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: AsyncWrite + RawSocket + Unpin,
 {
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -149,7 +154,13 @@ async fn serve_io<R, W>(
         listener_name: listener.name.clone(),
         principal,
     };
-    serve_requests(rd, out, buf, first_frame, &listener, &conn, &ctx).await;
+    // The SASL exchange flushed its last answer; from here responses go through the response writer.
+    if let Err(e) = out.flush().await {
+        tracing::debug!(error = %e, "write failed; closing");
+    } else {
+        let out = ResponseWriter::new(out.into_inner());
+        serve_requests(rd, out, buf, first_frame, &listener, &conn, &ctx).await;
+    }
     ctx.telemetry.forget_connection(&conn);
 }
 
@@ -196,7 +207,7 @@ pub(crate) async fn fill<R: AsyncRead + Unpin>(
 /// Serves Kafka requests on a connection whose principal is known.
 async fn serve_requests<R, W>(
     mut rd: R,
-    mut out: BufWriter<W>,
+    mut out: ResponseWriter<W>,
     mut buf: BytesMut,
     mut first_frame: bool,
     listener: &Listener,
@@ -204,7 +215,7 @@ async fn serve_requests<R, W>(
     ctx: &Arc<BrokerContext>,
 ) where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: AsyncWrite + RawSocket + Unpin,
 {
     let decoder = FrameDecoder::new(ctx.config.socket_request_max_bytes);
     loop {
@@ -250,7 +261,10 @@ async fn serve_requests<R, W>(
                 let correlation_id = req.correlation_id();
                 if !ctx.apis.is_supported(api_key, api_version) {
                     if api_key == ApiKey::ApiVersions {
-                        Some(unsupported_api_versions_response(correlation_id, &ctx.apis))
+                        Some(bytes_only(unsupported_api_versions_response(
+                            correlation_id,
+                            &ctx.apis,
+                        )))
                     } else {
                         log_limit::bad_input(conn.peer, || {
                             format!(
@@ -264,9 +278,9 @@ async fn serve_requests<R, W>(
                     let span =
                         tracing::debug_span!("request", ?api_key, api_version, correlation_id);
                     match handlers::dispatch(ctx, conn, req).instrument(span).await {
-                        Some(body) => {
-                            match encode_response(api_key, api_version, correlation_id, &body) {
-                                Ok(bytes) => Some(bytes),
+                        Some(reply) => {
+                            match encode_reply(api_key, api_version, correlation_id, reply) {
+                                Ok(parts) => Some(parts),
                                 Err(e) => {
                                     tracing::error!(?api_key, api_version, error = %e, "cannot encode response; closing");
                                     let _ = out.flush().await;
@@ -282,7 +296,10 @@ async fn serve_requests<R, W>(
                 api_key: ApiKey::ApiVersions,
                 correlation_id,
                 ..
-            }) => Some(unsupported_api_versions_response(correlation_id, &ctx.apis)),
+            }) => Some(bytes_only(unsupported_api_versions_response(
+                correlation_id,
+                &ctx.apis,
+            ))),
             Err(e) => {
                 log_limit::bad_input(conn.peer, || {
                     format!("closing connection: cannot decode request: {e}")
@@ -291,11 +308,60 @@ async fn serve_requests<R, W>(
                 return;
             }
         };
-        if let Some(bytes) = response {
-            if let Err(e) = out.write_all(&bytes).await {
-                tracing::debug!(error = %e, "write failed; closing");
-                return;
+        if let Some(parts) = response {
+            for part in &parts {
+                let written = match part {
+                    FramePart::Bytes(bytes) => out.write_bytes(bytes).await,
+                    FramePart::Records { source, .. } => out.write_file(source).await,
+                };
+                if let Err(e) = written {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        tracing::warn!(error = %e, "closing connection: a fetched segment shrank while it was sent");
+                    } else {
+                        tracing::debug!(error = %e, "write failed; closing");
+                    }
+                    return;
+                }
             }
+        }
+    }
+}
+
+/// A frame that is all encoded bytes.
+fn bytes_only(bytes: Bytes) -> Vec<FramePart<FileSlice>> {
+    vec![FramePart::Bytes(bytes)]
+}
+
+/// Frames a handler's reply: a fetch answer as its encoded fields with the records left in the segment files.
+fn encode_reply(
+    api_key: ApiKey,
+    api_version: i16,
+    correlation_id: i32,
+    reply: Reply,
+) -> Result<Vec<FramePart<FileSlice>>, EncodeError> {
+    match reply {
+        Reply::Body(body) => {
+            encode_response(api_key, api_version, correlation_id, &body).map(bytes_only)
+        }
+        Reply::Fetch(FetchReply { response, records }) => {
+            // Both the records and the encoder's calls go in (topic, partition) order.
+            let mut records = records.into_iter().peekable();
+            let parts = encode_fetch_frame(api_version, correlation_id, &response, |t, p| {
+                records
+                    .next_if(|(at, _)| *at == (t, p))
+                    .map(|(_, slice)| ExternalRecords {
+                        len: slice.len(),
+                        source: slice,
+                    })
+            })?;
+            if records.next().is_some() {
+                return Err(EncodeError::Encode {
+                    api_key,
+                    api_version,
+                    reason: "records for a partition the response does not hold".into(),
+                });
+            }
+            Ok(parts)
         }
     }
 }

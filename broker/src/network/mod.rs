@@ -5,5 +5,6 @@ pub mod connection;
 pub mod limits;
 pub mod listener;
 pub mod log_limit;
+pub mod response_writer;
 pub mod sasl_exchange;
 pub mod sniff;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use kraftwerk_storage::batch::BatchHeader;
 use kraftwerk_storage::{
-    AppendResult, EpochEndOffset, LogConfig, PartitionLog, ReadResult, StorageError,
+    AppendResult, EpochEndOffset, LogConfig, PartitionLog, ReadResult, SliceRead, StorageError,
 };
 
 use super::producer_state::{ProducerBatch, ProducerStateTable, SequenceCheck, NO_PRODUCER_ID};
@@ -659,10 +659,20 @@ impl Partition {
         self.log.lock().producers.producers().collect()
     }
 
-    /// Reads whole batches from `offset`, never past the high watermark (uncommitted data is invisible).
-    pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
-        let hw = self.high_watermark();
-        self.log.lock().log.read(offset, max_bytes, Some(hw))
+    /// What a fetch from `offset` sends: a range of the segment file holding the batches from there (see
+    /// `PartitionLog::plan_read`). A consumer reads only below the high watermark (uncommitted data is
+    /// invisible), a follower up to the log end (its copy is what commits it). The lock is held only to
+    /// snapshot the segments; the headers are read after it is released, and the records by whoever sends
+    /// the slice.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        follower: bool,
+    ) -> Result<SliceRead, StorageError> {
+        let bound = (!follower).then(|| self.high_watermark());
+        let plan = self.log.lock().log.plan_read(offset, max_bytes, bound)?;
+        plan.resolve()
     }
 
     /// Reads whole batches from `offset` up to the log end, for a follower that must copy what is not yet

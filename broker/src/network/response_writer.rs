@@ -2,7 +2,8 @@
 //! pipelined responses costs one write), and fetched records sent straight from the segment files.
 //!
 //! On a plain TCP socket (PLAINTEXT, SASL_PLAINTEXT) records go with sendfile(2): the kernel copies from the
-//! page cache to the socket and they never pass through user space, as Kafka's `FileRecords.transferTo`. On a
+//! page cache to the socket and they never pass through user space, as Kafka's `FileRecords.transferTo`
+//! (slices of a few KiB are copied instead, which is cheaper than the extra system calls). On a
 //! TLS stream the bytes must be encrypted in user space, so they are pread into the spare capacity of the same
 //! buffer (never zeroed first) and written with the encoded bytes around them. Either way a segment file that
 //! turns out shorter than the range promised in the frame (a truncation raced the fetch) is an error: the
@@ -24,6 +25,9 @@ const FLUSH_AT: usize = 64 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
 /// Capacity kept between bursts; a buffer grown past it is shrunk back after a flush.
 const KEEP_CAPACITY: usize = FLUSH_AT + READ_CHUNK;
+/// Slices shorter than this are read into the buffer even on a raw socket: copying a few KiB costs less
+/// than the extra write and sendfile calls, and keeps a burst of small answers in one write.
+const SENDFILE_MIN: usize = 16 * 1024;
 /// Most bytes asked of one sendfile call (Linux sends at most 0x7ffff000 anyway).
 const SENDFILE_MAX: usize = 1 << 30;
 
@@ -72,7 +76,7 @@ impl<W: AsyncWrite + RawSocket + Unpin> ResponseWriter<W> {
 
     /// Sends the bytes of `slice` after everything queued before it.
     pub async fn write_file(&mut self, slice: &FileSlice) -> io::Result<()> {
-        if self.inner.tcp().is_some() {
+        if slice.len() >= SENDFILE_MIN && self.inner.tcp().is_some() {
             self.write_pending().await?;
             if let Some(tcp) = self.inner.tcp() {
                 return sendfile_all(tcp, slice).await;

@@ -57,6 +57,38 @@ async fn sendfile_sends_the_slice_between_the_bytes_around_it_in_order() {
 }
 
 #[tokio::test]
+async fn small_slices_are_copied_between_the_bytes_on_a_raw_socket_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_log, slice, whole) = log_with_data(dir.path(), 2);
+    assert!(slice.len() < SENDFILE_MIN);
+    let (wr, mut client) = pair().await;
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    let mut out = ResponseWriter::new(wr);
+    for _ in 0..3 {
+        out.write_bytes(b"h").await.unwrap();
+        out.write_file(&slice).await.unwrap();
+    }
+    assert_eq!(
+        out.buf.len(),
+        3 * (1 + whole.len()),
+        "all queued for one write"
+    );
+    out.flush().await.unwrap();
+    drop(out);
+    let got = reader.await.unwrap();
+    let mut expected = Vec::new();
+    for _ in 0..3 {
+        expected.push(b'h');
+        expected.extend_from_slice(&whole);
+    }
+    assert!(got == expected);
+}
+
+#[tokio::test]
 async fn a_stream_without_a_raw_socket_gets_the_bytes_read_into_the_buffer() {
     let dir = tempfile::tempdir().unwrap();
     let (_log, slice, whole) = log_with_data(dir.path(), 200);

@@ -76,9 +76,12 @@ impl<W: AsyncWrite + RawSocket + Unpin> ResponseWriter<W> {
 
     /// Sends the bytes of `slice` after everything queued before it.
     pub async fn write_file(&mut self, slice: &FileSlice) -> io::Result<()> {
-        if slice.len() >= SENDFILE_MIN && self.inner.tcp().is_some() {
-            self.write_pending().await?;
+        if slice.len() >= SENDFILE_MIN {
             if let Some(tcp) = self.inner.tcp() {
+                // The bytes before the records go with MSG_MORE, so the kernel sends them in the same
+                // segments as the start of the file data (the socket has TCP_NODELAY).
+                send_more(tcp, &self.buf).await?;
+                self.buf.clear();
                 return sendfile_all(tcp, slice).await;
             }
         }
@@ -126,6 +129,37 @@ fn truncated(slice: &FileSlice, pos: u64) -> io::Error {
             slice.position()
         ),
     )
+}
+
+/// send(2) of all of `bytes` with MSG_MORE: more data follows at once.
+async fn send_more(tcp: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    let socket = tcp.as_raw_fd();
+    while !bytes.is_empty() {
+        let sent = tcp.try_io(Interest::WRITABLE, || {
+            // SAFETY: `socket` is open for the call (owned by `tcp`, borrowed here) and the pointer and length
+            // describe the live slice `bytes`.
+            let n = unsafe {
+                libc::send(
+                    socket,
+                    bytes.as_ptr().cast::<libc::c_void>(),
+                    bytes.len(),
+                    libc::MSG_MORE | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match sent {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => tcp.writable().await?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// sendfile(2) of the whole slice to a non-blocking socket, waiting for writability when its buffer is full.

@@ -421,7 +421,7 @@ fn consumers_read_every_record_across_segment_rolls_and_retention_over_plaintext
     let id = topic_id(&mut admin, "rolled");
     let end_now = AtomicI64::new(end);
     let done = AtomicBool::new(false);
-    for version in [4, 11, 12, 16] {
+    for version in [4, 11, 12, 16, 18] {
         for limit in [1, 1000, 7000, 65_536, 1 << 20] {
             let shape = FetchShape {
                 version,
@@ -521,7 +521,7 @@ fn consumers_read_every_record_across_segment_rolls_and_retention_over_plaintext
     let readers: Vec<_> = [
         (12, 20_000, Duration::ZERO),
         (4, 3000, slow),
-        (16, 1 << 20, Duration::ZERO),
+        (18, 1 << 20, Duration::ZERO),
         (13, 3000, slow),
     ]
     .into_iter()

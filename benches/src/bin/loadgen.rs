@@ -65,6 +65,21 @@ pub struct Args {
     /// round trip, not the client's batching delay.
     #[arg(long, default_value_t = 5)]
     pub linger_ms: u64,
+    /// Give each record one of this many keys, in turn (0 = no key). With a compacted topic this is the
+    /// number of live keys, so the cleaner has `messages / keys` versions of each to remove.
+    #[arg(long, default_value_t = 0)]
+    pub keys: u64,
+    /// A topic config for the topic when it is created, as key=value (repeatable), e.g.
+    /// `--topic-config cleanup.policy=compact`.
+    #[arg(long = "topic-config", value_parser = parse_key_value)]
+    pub topic_configs: Vec<(String, String)>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
 }
 
 fn main() -> Result<()> {
@@ -104,6 +119,9 @@ async fn ensure_topic(args: &Args) -> Result<()> {
     );
     if let Some(n) = &min_isr {
         topic = topic.set("min.insync.replicas", n);
+    }
+    for (k, v) in &args.topic_configs {
+        topic = topic.set(k, v);
     }
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin

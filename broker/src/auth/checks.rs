@@ -100,7 +100,17 @@ pub fn gate(auth: &RequestAuth, image: &MetadataImage, body: RequestKind, versio
                     return answer_unless_acks0(r.acks, ResponseKind::Produce(resp));
                 }
             }
-            let denied = split(&mut r.topic_data, |t| topic(Op::Write, &t.name));
+            // From v13 topics are named by id only; an unknown id is the handler's to answer (UNKNOWN_TOPIC_ID).
+            let denied = split(&mut r.topic_data, |t| {
+                if version >= 13 {
+                    match image.topic_by_id(&t.topic_id) {
+                        Some(known) => topic(Op::Write, &known.name),
+                        None => true,
+                    }
+                } else {
+                    topic(Op::Write, &t.name)
+                }
+            });
             if denied.is_empty() {
                 return Gate::Run(RequestKind::Produce(r), Patch::none());
             }

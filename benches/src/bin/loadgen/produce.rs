@@ -85,6 +85,7 @@ pub fn run(args: &Args) -> Result<Produced> {
         .create_with_context(recorder.clone())
         .context("creating producer")?;
     let value = payload(args.size);
+    let key_of = |i: u64| (args.keys > 0).then(|| format!("key-{:08}", i % args.keys));
     let start = Instant::now();
     for i in 0..args.messages {
         if args.rate > 0 {
@@ -93,11 +94,15 @@ pub fn run(args: &Args) -> Result<Produced> {
                 std::thread::sleep(wait);
             }
         }
-        let mut record = BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(
+        let key = key_of(i);
+        let mut record = BaseRecord::<str, [u8], Box<Instant>>::with_opaque_to(
             &args.topic,
             Box::new(Instant::now()),
         )
         .payload(&value);
+        if let Some(key) = key.as_deref() {
+            record = record.key(key);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -7,7 +7,8 @@
 # Prints Markdown tables with Kraftwerk's advantage and writes them with an SVG plot to
 # ${BENCH_OUT:-benches/results/<date>-elections}.{md,svg}.
 #
-# Environment: PARTITIONS (default 1000,10000; 100000 on request), RUNS (default 3), SYSTEMS (default
+# Environment: PARTITIONS (default 1000,10000; 100000 on request), RUNS (default 3; a list gives the runs
+# per N, the last repeating: 3,1), SYSTEMS (default
 # kraftwerk,kafka), KAFKA_HEAP (default 512m per JVM: six JVMs fit in this machine's memory),
 # IMAGE_PARTITIONS (default 0; 1000000 runs the one-controller image test, Kraftwerk only), SESSION_MS
 # (default 3000), HEARTBEAT_MS (default 500), ELECTION_MS (default 1000), NOTE (free text for the header,

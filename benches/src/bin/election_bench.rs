@@ -49,9 +49,10 @@ struct Args {
     /// Partition counts (RF=3).
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     partitions: Vec<usize>,
-    /// Runs per system and N (a fresh cluster each time).
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
+    /// Runs per system and N (a fresh cluster each time); one value per N in `--partitions`, the last one
+    /// repeating (`3,1`: three runs at the first N, one at the others).
+    #[arg(long, value_delimiter = ',', default_value = "3")]
+    runs: Vec<usize>,
     /// Partitions per topic (one CreateTopics request per topic).
     #[arg(long, default_value_t = 1000)]
     per_topic: usize,
@@ -123,17 +124,18 @@ fn main() -> Result<()> {
     let started = chrono_like_now();
     let mut results: Results = BTreeMap::new();
     let mut failures = Vec::new();
-    for &n in &args.partitions {
+    for (i, &n) in args.partitions.iter().enumerate() {
+        let runs = args.runs.get(i).or(args.runs.last()).copied().unwrap_or(1);
         let spec = RunSpec {
             partitions: n,
             per_topic: args.per_topic,
             timeouts,
             wait: Duration::from_secs(args.wait_s),
         };
-        for run in 0..args.runs {
+        for run in 0..runs {
             for flavor in &flavors {
                 let name = flavor.name();
-                eprintln!("==> {name}, N={n}, run {}/{}", run + 1, args.runs);
+                eprintln!("==> {name}, N={n}, run {}/{runs}", run + 1);
                 match scenarios::run(flavor.clone(), &spec, &args.work_dir, &format!("r{run}")) {
                     Ok(f) => results.entry((name.to_string(), n)).or_default().push(f),
                     Err(e) => failures.push(format!("{name} N={n} run {}: {e:#}", run + 1)),

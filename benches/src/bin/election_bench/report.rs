@@ -69,6 +69,12 @@ pub const METRICS: &[(&str, &str, &str, Better)] = &[
         Better::Lower,
     ),
     (
+        "isr_rejoin_s",
+        "restarted broker: serving → every replica back in the ISR",
+        "s",
+        Better::Lower,
+    ),
+    (
         "uf_moved",
         "kill -9: partitions it led",
         "partitions",

@@ -223,7 +223,17 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
         "load_broker_clean_s",
         restart_broker(cluster, victim, n, spec.wait)?,
     );
-    rebalance(cluster, &brokers, n, spec.wait)?;
+    let t0 = Instant::now();
+    let isr_wait = spec.wait.min(Duration::from_secs(300));
+    match poll("every replica is in the ISR again", isr_wait, || {
+        Ok((Client::connect(first)?.layout()?.full_isr >= n).then_some(()))
+    }) {
+        Ok(()) => {
+            f.insert("isr_rejoin_s", secs(t0.elapsed()));
+        }
+        Err(e) => eprintln!("[{name}] {e:#}; going on with the layout as it is"),
+    }
+    rebalance(cluster, &brokers, n)?;
 
     // --- uncontrolled failover ------------------------------------------------------------------
     let layout = Client::connect(first)?.layout()?;
@@ -360,18 +370,10 @@ fn restart_broker(cluster: &mut ProcCluster, id: i32, n: usize, wait: Duration) 
     Ok(secs(took))
 }
 
-/// Waits until every replica is back in the ISR, then runs a preferred election so that each broker leads
-/// about a third again (the uncontrolled-failover victim leads as much as the controlled one did).
-fn rebalance(
-    cluster: &mut ProcCluster,
-    brokers: &[(i32, SocketAddr)],
-    n: usize,
-    wait: Duration,
-) -> Result<()> {
+/// Runs a preferred election (after the wait for the ISR) so that each broker leads about a third again
+/// (the uncontrolled-failover victim leads as much as the controlled one did).
+fn rebalance(cluster: &mut ProcCluster, brokers: &[(i32, SocketAddr)], n: usize) -> Result<()> {
     let first = brokers[0].1;
-    poll("every replica is in the ISR again", wait, || {
-        Ok((Client::connect(first)?.layout()?.full_isr >= n).then_some(()))
-    })?;
     Client::connect(first)?.elect_preferred_all()?;
     let balanced = poll(
         "leaders are spread over the three brokers again",

@@ -78,7 +78,22 @@ async fn send(cluster: ClusterHandle, p: Arc<Partition>, request: AlterPartition
             p.clear_pending_isr_from(sent_epoch);
         }
         Err(e) => {
+            // Refused, most often because the controller already has a newer leader or partition epoch than
+            // this broker's image (the change was made from a stale state). As Kafka's leader does after
+            // FENCED_LEADER_EPOCH or INVALID_UPDATE_VERSION, wait for the metadata that supersedes it (a newer
+            // image clears the pending change) instead of asking again at the next check: with thousands of
+            // partitions, immediate retries from a lagging image sent thousands of doomed requests a second,
+            // which delayed heartbeats until brokers were fenced, which made the images lag further.
             tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "ISR change refused");
+            let sent_leader_epoch = p.role().leader_epoch;
+            let deadline = tokio::time::Instant::now() + APPLY_WAIT;
+            while tokio::time::Instant::now() < deadline {
+                let role = p.role();
+                if role.partition_epoch > sent_epoch || role.leader_epoch != sent_leader_epoch {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             p.clear_pending_isr_from(sent_epoch);
         }
     }

@@ -140,11 +140,11 @@ impl Indexed {
         Ok(vec![
             (
                 self.offset_index_path().to_path_buf(),
-                self.offset_index.file().try_clone_file()?,
+                self.offset_index.file().handle()?,
             ),
             (
                 self.time_index_path().to_path_buf(),
-                self.time_index.file().try_clone_file()?,
+                self.time_index.file().handle()?,
             ),
         ])
     }

@@ -1,0 +1,202 @@
+//! The Kafka requests the harness sends, over the test harness's blocking wire client, at the highest
+//! version both the broker and the `kafka-protocol` crate know (the same requests go to Kraftwerk and Kafka).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, DescribeQuorumRequest,
+    ElectLeadersRequest, MetadataRequest, MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::{Request, StrBytes};
+use kraftwerk_tests::wire::{negotiate_version, Connection};
+
+/// Every topic the harness creates starts with this, so internal topics are left out of the counts.
+pub const TOPIC_PREFIX: &str = "eb-";
+/// TOPIC_ALREADY_EXISTS: a retried creation that did commit.
+const TOPIC_ALREADY_EXISTS: i16 = 36;
+
+/// One connection with the versions its broker advertised.
+pub struct Client {
+    conn: Connection,
+    versions: ApiVersionsResponse,
+}
+
+/// Which broker leads each of the harness's partitions, as one broker's Metadata shows it.
+#[derive(Debug, Default, Clone)]
+pub struct Layout {
+    /// Brokers listed (the unfenced ones).
+    pub brokers: BTreeSet<i32>,
+    /// (topic, partition) → leader id (-1: none).
+    pub leaders: HashMap<(String, i32), i32>,
+    /// Partitions whose ISR has every replica.
+    pub full_isr: usize,
+}
+
+impl Layout {
+    /// Partitions with a leader.
+    pub fn led(&self) -> usize {
+        self.leaders.values().filter(|l| **l >= 0).count()
+    }
+
+    /// Partitions led by `broker`.
+    pub fn led_by(&self, broker: i32) -> usize {
+        self.leaders.values().filter(|l| **l == broker).count()
+    }
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Result<Self> {
+        Self::connect_with_timeout(addr, Duration::from_secs(60))
+    }
+
+    pub fn connect_with_timeout(addr: SocketAddr, timeout: Duration) -> Result<Self> {
+        let mut conn = Connection::connect(addr, timeout).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let versions = conn
+            .request(0, &ApiVersionsRequest::default())
+            .map_err(|e| anyhow::anyhow!("ApiVersions: {e}"))?;
+        if versions.error_code != 0 {
+            bail!("ApiVersions error {}", versions.error_code);
+        }
+        Ok(Client { conn, versions })
+    }
+
+    fn call<R: Request>(&mut self, req: &R) -> Result<R::Response> {
+        let version = negotiate_version::<R>(&self.versions)
+            .with_context(|| format!("no common version of API {}", R::KEY))?;
+        self.conn
+            .request(version, req)
+            .map_err(|e| anyhow::anyhow!("API {}: {e}", R::KEY))
+    }
+
+    pub fn metadata(&mut self) -> Result<MetadataResponse> {
+        self.call(&MetadataRequest::default().with_topics(None))
+    }
+
+    pub fn broker_ids(&mut self) -> Result<BTreeSet<i32>> {
+        let md = self.call(&MetadataRequest::default().with_topics(Some(Vec::new())))?;
+        Ok(md.brokers.iter().map(|b| b.node_id.0).collect())
+    }
+
+    /// The leaders of every harness partition.
+    pub fn layout(&mut self) -> Result<Layout> {
+        let md = self.metadata()?;
+        let mut layout = Layout {
+            brokers: md.brokers.iter().map(|b| b.node_id.0).collect(),
+            ..Layout::default()
+        };
+        for t in &md.topics {
+            let Some(name) = t.name.as_ref().map(|n| n.0.to_string()) else {
+                continue;
+            };
+            if !name.starts_with(TOPIC_PREFIX) || t.error_code != 0 {
+                continue;
+            }
+            for p in &t.partitions {
+                if p.isr_nodes.len() == p.replica_nodes.len() && !p.replica_nodes.is_empty() {
+                    layout.full_isr += 1;
+                }
+                layout
+                    .leaders
+                    .insert((name.clone(), p.partition_index), p.leader_id.0);
+            }
+        }
+        Ok(layout)
+    }
+
+    /// CreateTopics of `names` with `partitions` partitions each and replication factor 3. Returns the
+    /// names that failed with their error (TOPIC_ALREADY_EXISTS counts as success when `exists_ok`).
+    pub fn create_topics(
+        &mut self,
+        names: &[String],
+        partitions: i32,
+        timeout_ms: i32,
+        exists_ok: bool,
+    ) -> Result<Vec<(String, i16, String)>> {
+        let mut req = CreateTopicsRequest::default();
+        req.timeout_ms = timeout_ms;
+        req.topics = names
+            .iter()
+            .map(|n| {
+                let mut t = CreatableTopic::default();
+                t.name = TopicName(StrBytes::from_string(n.clone()));
+                t.num_partitions = partitions;
+                t.replication_factor = 3;
+                t
+            })
+            .collect();
+        let resp = self.call(&req)?;
+        Ok(resp
+            .topics
+            .iter()
+            .filter(|t| t.error_code != 0 && !(exists_ok && t.error_code == TOPIC_ALREADY_EXISTS))
+            .map(|t| {
+                (
+                    t.name.0.to_string(),
+                    t.error_code,
+                    t.error_message
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// ElectLeaders PREFERRED for every partition (a null topic list means all, in both brokers).
+    pub fn elect_preferred_all(&mut self) -> Result<()> {
+        let mut req = ElectLeadersRequest::default();
+        req.election_type = 0;
+        req.topic_partitions = None;
+        req.timeout_ms = 60_000;
+        let resp = self.call(&req)?;
+        if resp.error_code != 0 {
+            bail!("ElectLeaders error {}", resp.error_code);
+        }
+        Ok(())
+    }
+
+    /// The active controller, the metadata high watermark and each voter's log end offset.
+    pub fn quorum(&mut self) -> Result<Quorum> {
+        let mut partition = PartitionData::default();
+        partition.partition_index = 0;
+        let mut topic = TopicData::default();
+        topic.topic_name = TopicName(StrBytes::from_static_str("__cluster_metadata"));
+        topic.partitions = vec![partition];
+        let mut req = DescribeQuorumRequest::default();
+        req.topics = vec![topic];
+        let resp = self.call(&req)?;
+        if resp.error_code != 0 {
+            bail!("DescribeQuorum error {}", resp.error_code);
+        }
+        let p = resp
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .context("empty DescribeQuorum answer")?;
+        if p.error_code != 0 {
+            bail!("DescribeQuorum partition error {}", p.error_code);
+        }
+        Ok(Quorum {
+            leader: p.leader_id.0,
+            high_watermark: p.high_watermark,
+            voters: p
+                .current_voters
+                .iter()
+                .map(|v| (v.replica_id.0, v.log_end_offset))
+                .collect(),
+        })
+    }
+}
+
+/// What DescribeQuorum answered.
+#[derive(Debug, Clone)]
+pub struct Quorum {
+    pub leader: i32,
+    pub high_watermark: i64,
+    pub voters: Vec<(i32, i64)>,
+}

@@ -1,0 +1,413 @@
+//! One measured run: start the six processes, create N partitions, then controlled shutdown, uncontrolled
+//! failover, controller failover and the restarts that measure metadata load. Every figure comes from what
+//! the brokers answer on the wire (Metadata, DescribeQuorum, CreateTopics), polled every few milliseconds;
+//! the controllers' `started` log lines are the only other signal (a controller-only node serves no Kafka
+//! API to the harness).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use crate::client::{Client, Layout, TOPIC_PREFIX};
+use crate::procs::{Flavor, ProcCluster, Timeouts};
+
+/// How often the harness polls while it times something.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub partitions: usize,
+    pub per_topic: usize,
+    pub timeouts: Timeouts,
+    pub wait: Duration,
+}
+
+/// Figures of one run, by metric key (see `report::METRICS`).
+pub type Figures = BTreeMap<&'static str, f64>;
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// One reused connection per broker; reconnects after an error.
+struct Pollers {
+    conns: HashMap<i32, (SocketAddr, Option<Client>)>,
+}
+
+impl Pollers {
+    fn new(brokers: &[(i32, SocketAddr)]) -> Self {
+        Pollers {
+            conns: brokers.iter().map(|(id, a)| (*id, (*a, None))).collect(),
+        }
+    }
+
+    /// Each broker's layout; a broker that cannot answer is missing from the map.
+    fn layouts(&mut self) -> HashMap<i32, Layout> {
+        let mut out = HashMap::new();
+        for (id, (addr, conn)) in &mut self.conns {
+            if conn.is_none() {
+                *conn = Client::connect_with_timeout(*addr, Duration::from_secs(5)).ok();
+            }
+            let Some(c) = conn.as_mut() else { continue };
+            match c.layout() {
+                Ok(l) => {
+                    out.insert(*id, l);
+                }
+                Err(_) => *conn = None,
+            }
+        }
+        out
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing after `timeout` with `what`.
+fn poll<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let start = Instant::now();
+    let mut last_err = String::new();
+    loop {
+        match check() {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = e.to_string(),
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting until {what} (last error: {last_err})");
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Runs every scenario once on a fresh cluster of `flavor`.
+pub fn run(flavor: Flavor, spec: &RunSpec, work_dir: &Path, tag: &str) -> Result<Figures> {
+    let name = flavor.name();
+    let mut f = Figures::new();
+    let started = Instant::now();
+    let mut cluster = ProcCluster::start(flavor, spec.timeouts, work_dir, spec.wait)?;
+    f.insert("cluster_start_s", secs(started.elapsed()));
+    eprintln!(
+        "[{name} N={} {tag}] cluster up in {:.1} s",
+        spec.partitions,
+        secs(started.elapsed())
+    );
+    let result = scenarios(&mut cluster, spec, &mut f, tag);
+    if let Err(e) = &result {
+        for n in &cluster.nodes {
+            eprintln!(
+                "===== {name} node {} log tail =====\n{}",
+                n.id,
+                n.log_tail()
+            );
+        }
+        eprintln!("[{name}] run failed: {e:#}");
+    }
+    result.map(|()| f)
+}
+
+fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &str) -> Result<()> {
+    let name = cluster.flavor.name();
+    let n = spec.partitions;
+    let brokers: Vec<(i32, SocketAddr)> = cluster.brokers().map(|b| (b.id, b.addr())).collect();
+    let first = brokers[0].1;
+
+    // --- topic creation -------------------------------------------------------------------------
+    let per_topic = spec.per_topic.min(n).max(1);
+    let topics = n.div_ceil(per_topic);
+    let mut admin = Client::connect(first)?;
+    let t0 = Instant::now();
+    for t in 0..topics {
+        let count = per_topic.min(n - t * per_topic);
+        let topic = format!("{TOPIC_PREFIX}{tag}-{t}");
+        let mut attempt = 0;
+        loop {
+            let failed = admin.create_topics(
+                std::slice::from_ref(&topic),
+                i32::try_from(count)?,
+                60_000,
+                attempt > 0,
+            );
+            match failed {
+                Ok(failed) if failed.is_empty() => break,
+                Ok(failed) => eprintln!("[{name}] CreateTopics {topic}: {failed:?}"),
+                Err(e) => {
+                    eprintln!("[{name}] CreateTopics {topic}: {e}");
+                    admin = Client::connect(first)?;
+                }
+            }
+            attempt += 1;
+            if attempt >= 5 {
+                bail!("creating {topic} failed 5 times");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    let acked = t0.elapsed();
+    let mut pollers = Pollers::new(&brokers);
+    poll(
+        "every broker shows every partition with a leader",
+        spec.wait,
+        || {
+            let layouts = pollers.layouts();
+            Ok(
+                (layouts.len() == brokers.len() && layouts.values().all(|l| l.led() == n))
+                    .then_some(()),
+            )
+        },
+    )?;
+    let led = t0.elapsed();
+    f.insert("create_acked_s", secs(acked));
+    f.insert("create_led_s", secs(led));
+    f.insert("create_rate", n as f64 / secs(led));
+    eprintln!("[{name}] {n} partitions acked in {acked:?}, led everywhere in {led:?}");
+    f.insert("broker_rss_mib", max_rss_mib(cluster, true));
+    f.insert("controller_rss_mib", max_rss_mib(cluster, false));
+
+    // --- controlled shutdown --------------------------------------------------------------------
+    let layout = Client::connect(first)?.layout()?;
+    let victim = busiest(&layout);
+    let moved = layout.led_by(victim);
+    let survivors: Vec<(i32, SocketAddr)> = brokers
+        .iter()
+        .copied()
+        .filter(|(id, _)| *id != victim)
+        .collect();
+    let mut pollers = Pollers::new(&survivors);
+    let t0 = Instant::now();
+    cluster.node_mut(victim).sigterm()?;
+    let mut leads_nothing = None;
+    let mut exited = None;
+    poll(
+        "the SIGTERMed broker leads nothing and has exited",
+        spec.wait,
+        || {
+            if leads_nothing.is_none() {
+                let layouts = pollers.layouts();
+                if layouts.len() == survivors.len()
+                    && layouts
+                        .values()
+                        .all(|l| l.led() == n && l.led_by(victim) == 0)
+                {
+                    leads_nothing = Some(t0.elapsed());
+                }
+            }
+            if exited.is_none() && cluster.node_mut(victim).has_exited() {
+                exited = Some(t0.elapsed());
+            }
+            Ok(leads_nothing.zip(exited))
+        },
+    )?;
+    let (leads_nothing, exited) = (
+        leads_nothing.unwrap_or_default(),
+        exited.unwrap_or_default(),
+    );
+    cluster.node_mut(victim).wait_exit(Duration::from_secs(1))?;
+    f.insert("cs_moved", moved as f64);
+    f.insert("cs_leads_nothing_s", secs(leads_nothing));
+    f.insert("cs_exit_s", secs(exited));
+    f.insert("cs_total_s", secs(leads_nothing.max(exited)));
+    f.insert(
+        "cs_rate",
+        moved as f64 / secs(leads_nothing.max(Duration::from_micros(1))),
+    );
+    eprintln!("[{name}] controlled shutdown of {victim}: {moved} leaderships moved in {leads_nothing:?}, exited after {exited:?}");
+
+    // --- restart of the broker (metadata load, clean shutdown) -----------------------------------
+    f.insert(
+        "load_broker_clean_s",
+        restart_broker(cluster, victim, n, spec.wait)?,
+    );
+    let t0 = Instant::now();
+    let isr_wait = spec.wait.min(Duration::from_secs(300));
+    match poll("every replica is in the ISR again", isr_wait, || {
+        Ok((Client::connect(first)?.layout()?.full_isr >= n).then_some(()))
+    }) {
+        Ok(()) => {
+            f.insert("isr_rejoin_s", secs(t0.elapsed()));
+        }
+        Err(e) => eprintln!("[{name}] {e:#}; going on with the layout as it is"),
+    }
+    rebalance(cluster, &brokers, n)?;
+
+    // --- uncontrolled failover ------------------------------------------------------------------
+    let layout = Client::connect(first)?.layout()?;
+    let victim = busiest(&layout);
+    let orphans: HashSet<(String, i32)> = layout
+        .leaders
+        .iter()
+        .filter(|(_, l)| **l == victim)
+        .map(|(tp, _)| tp.clone())
+        .collect();
+    let survivors: Vec<(i32, SocketAddr)> = brokers
+        .iter()
+        .copied()
+        .filter(|(id, _)| *id != victim)
+        .collect();
+    let mut pollers = Pollers::new(&survivors);
+    let t0 = Instant::now();
+    cluster.node_mut(victim).kill9()?;
+    let mut fenced = None;
+    let done = poll(
+        "every partition of the killed broker has a new leader on every survivor",
+        spec.wait,
+        || {
+            let layouts = pollers.layouts();
+            if fenced.is_none() && layouts.values().any(|l| !l.brokers.contains(&victim)) {
+                fenced = Some(t0.elapsed());
+            }
+            let all = layouts.len() == survivors.len()
+                && layouts.values().all(|l| {
+                    orphans
+                        .iter()
+                        .all(|tp| l.leaders.get(tp).is_some_and(|x| *x >= 0 && *x != victim))
+                });
+            Ok(all.then(|| t0.elapsed()))
+        },
+    )?;
+    let fenced = fenced.unwrap_or(done);
+    f.insert("uf_moved", orphans.len() as f64);
+    f.insert("uf_from_kill_s", secs(done));
+    f.insert("uf_fenced_s", secs(fenced));
+    f.insert("uf_from_fence_s", secs(done.saturating_sub(fenced)));
+    eprintln!(
+        "[{name}] kill -9 of {victim}: fenced (seen) after {fenced:?}, {} partitions led again after {done:?}",
+        orphans.len()
+    );
+    f.insert(
+        "load_broker_crash_s",
+        restart_broker(cluster, victim, n, spec.wait)?,
+    );
+
+    // --- controller failover --------------------------------------------------------------------
+    let active = Client::connect(first)?.quorum()?.leader;
+    let t0 = Instant::now();
+    cluster.node_mut(active).kill9()?;
+    let topic = format!("{TOPIC_PREFIX}{tag}-after-controller-kill");
+    let mut attempt = 0;
+    let took = poll(
+        "a CreateTopics commits after the active controller was killed",
+        spec.wait,
+        || {
+            let mut c = Client::connect_with_timeout(first, Duration::from_secs(10))?;
+            let failed = c.create_topics(std::slice::from_ref(&topic), 1, 5_000, attempt > 0);
+            attempt += 1;
+            Ok(failed?.is_empty().then(|| t0.elapsed()))
+        },
+    )?;
+    f.insert("cf_s", secs(took));
+    eprintln!("[{name}] controller {active} killed; CreateTopics committed after {took:?}");
+
+    // --- restart of the controller (metadata load) ---------------------------------------------
+    let target = poll("DescribeQuorum answers", spec.wait, || {
+        Ok(Some(Client::connect(first)?.quorum()?))
+    })?
+    .high_watermark;
+    let t0 = Instant::now();
+    cluster.respawn(active)?;
+    let loaded = poll(
+        "the restarted controller has started and caught up",
+        spec.wait,
+        || {
+            if cluster.node_mut(active).has_exited() {
+                bail!(
+                    "controller {active} exited:\n{}",
+                    cluster.node(active).log_tail()
+                );
+            }
+            if !cluster.logged_started(active) {
+                return Ok(None);
+            }
+            let q = Client::connect(first)?.quorum()?;
+            Ok(q.voters
+                .iter()
+                .any(|(id, leo)| *id == active && *leo >= target)
+                .then(|| t0.elapsed()))
+        },
+    )?;
+    f.insert("load_controller_s", secs(loaded));
+    eprintln!("[{name}] controller {active} restarted and caught up in {loaded:?}");
+    Ok(())
+}
+
+/// The broker leading the most harness partitions.
+fn busiest(layout: &Layout) -> i32 {
+    let mut counts: BTreeMap<i32, usize> = BTreeMap::new();
+    for l in layout.leaders.values() {
+        *counts.entry(*l).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|(id, _)| *id >= 0)
+        .max_by_key(|(id, c)| (*c, -id))
+        .map(|(id, _)| id)
+        .unwrap_or(-1)
+}
+
+/// Restarts broker `id` and returns the seconds from spawn until it answers Metadata itself, lists
+/// itself among the live brokers, and shows every harness partition with a leader.
+fn restart_broker(cluster: &mut ProcCluster, id: i32, n: usize, wait: Duration) -> Result<f64> {
+    let addr = cluster.node(id).addr();
+    let t0 = Instant::now();
+    cluster.respawn(id)?;
+    let took = poll("the restarted broker serves its image", wait, || {
+        if cluster.node_mut(id).has_exited() {
+            bail!("broker {id} exited:\n{}", cluster.node(id).log_tail());
+        }
+        let mut c = Client::connect_with_timeout(addr, Duration::from_secs(2))?;
+        let l = c.layout()?;
+        Ok((l.brokers.contains(&id) && l.led() >= n).then(|| t0.elapsed()))
+    })?;
+    eprintln!(
+        "[{}] broker {id} restarted and serving its image in {took:?}",
+        cluster.flavor.name()
+    );
+    Ok(secs(took))
+}
+
+/// Runs a preferred election (after the wait for the ISR) so that each broker leads about a third again
+/// (the uncontrolled-failover victim leads as much as the controlled one did).
+fn rebalance(cluster: &mut ProcCluster, brokers: &[(i32, SocketAddr)], n: usize) -> Result<()> {
+    let first = brokers[0].1;
+    Client::connect(first)?.elect_preferred_all()?;
+    let balanced = poll(
+        "leaders are spread over the three brokers again",
+        Duration::from_secs(120),
+        || {
+            let l = Client::connect(first)?.layout()?;
+            let counts: Vec<usize> = brokers.iter().map(|(id, _)| l.led_by(*id)).collect();
+            let (lo, hi) = (
+                counts.iter().min().copied().unwrap_or(0),
+                counts.iter().max().copied().unwrap_or(0),
+            );
+            Ok((l.led() == n && hi - lo <= n / 10 + 1).then_some(counts))
+        },
+    );
+    match balanced {
+        Ok(counts) => eprintln!(
+            "[{}] leaders per broker after the preferred election: {counts:?}",
+            cluster.flavor.name()
+        ),
+        Err(e) => eprintln!(
+            "[{}] {e:#}; going on with the layout as it is",
+            cluster.flavor.name()
+        ),
+    }
+    Ok(())
+}
+
+fn max_rss_mib(cluster: &ProcCluster, brokers: bool) -> f64 {
+    cluster
+        .nodes
+        .iter()
+        .filter(|n| n.is_broker == brokers)
+        .map(|n| n.rss_kib())
+        .max()
+        .unwrap_or(0) as f64
+        / 1024.0
+}

@@ -298,6 +298,32 @@ fn codec(what: &'static str, e: impl std::fmt::Display) -> HarnessError {
     }
 }
 
+/// A CreateTopics request for one topic of one partition and replication factor 1 with `configs`, as the
+/// wire-level tests send it (30 s timeout).
+pub fn create_one_topic_request(
+    topic: &str,
+    configs: &[(&str, &str)],
+) -> kafka_protocol::messages::CreateTopicsRequest {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    let mut t = CreatableTopic::default();
+    t.name = kafka_protocol::messages::TopicName(StrBytes::from_string(topic.to_string()));
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    t.configs = configs
+        .iter()
+        .map(|(k, v)| {
+            let mut c = CreatableTopicConfig::default();
+            c.name = StrBytes::from_string(k.to_string());
+            c.value = Some(StrBytes::from_string(v.to_string()));
+            c
+        })
+        .collect();
+    let mut req = kafka_protocol::messages::CreateTopicsRequest::default();
+    req.topics = vec![t];
+    req.timeout_ms = 30_000;
+    req
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::incremental_alter_configs_request::{
@@ -17,8 +16,8 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, DescribeConfigsRequest, FetchRequest,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest, ProduceRequest, TopicName,
+    BrokerId, DescribeConfigsRequest, FetchRequest, IncrementalAlterConfigsRequest,
+    ListOffsetsRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::{
@@ -53,22 +52,7 @@ fn connect(broker: &Broker) -> Connection {
 }
 
 fn create_topic(conn: &mut Connection, topic: &str, configs: &[(&str, &str)]) -> (i16, String) {
-    let mut t = CreatableTopic::default();
-    t.name = name(topic);
-    t.num_partitions = 1;
-    t.replication_factor = 1;
-    t.configs = configs
-        .iter()
-        .map(|(k, v)| {
-            let mut c = CreatableTopicConfig::default();
-            c.name = StrBytes::from_string(k.to_string());
-            c.value = Some(StrBytes::from_string(v.to_string()));
-            c
-        })
-        .collect();
-    let mut req = CreateTopicsRequest::default();
-    req.topics = vec![t];
-    req.timeout_ms = 30_000;
+    let req = kraftwerk_tests::wire::create_one_topic_request(topic, configs);
     let resp = conn.request(5, &req).expect("create topics");
     let t = &resp.topics[0];
     (

@@ -16,14 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
-    ProduceRequest, ResponseHeader, TopicName,
+    BrokerId, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseHeader,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
 use kraftwerk_storage::batch::{records, validate_stored_batch, BatchBuilder, BatchHeader};
@@ -79,22 +78,7 @@ fn request<S: Read + Write, R: Request>(stream: &mut S, version: i16, body: &R) 
 }
 
 fn create_topic<S: Read + Write>(stream: &mut S, topic: &str, configs: &[(&str, &str)]) {
-    let mut t = CreatableTopic::default();
-    t.name = name(topic);
-    t.num_partitions = 1;
-    t.replication_factor = 1;
-    t.configs = configs
-        .iter()
-        .map(|(k, v)| {
-            let mut c = CreatableTopicConfig::default();
-            c.name = StrBytes::from_string(k.to_string());
-            c.value = Some(StrBytes::from_string(v.to_string()));
-            c
-        })
-        .collect();
-    let mut req = CreateTopicsRequest::default();
-    req.topics = vec![t];
-    req.timeout_ms = 30_000;
+    let req = kraftwerk_tests::wire::create_one_topic_request(topic, configs);
     let resp = request(stream, 5, &req);
     assert_eq!(resp.topics[0].error_code, 0, "create {topic}");
 }

@@ -4,12 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, FetchRequest, ListOffsetsRequest, ProduceRequest, TopicName,
+    BrokerId, FetchRequest, ListOffsetsRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::{BatchBuilder, BatchHeader, TimestampType};
@@ -24,22 +23,7 @@ fn name(s: &str) -> TopicName {
 }
 
 fn create(conn: &mut Connection, topic: &str, configs: &[(&str, &str)]) {
-    let mut t = CreatableTopic::default();
-    t.name = name(topic);
-    t.num_partitions = 1;
-    t.replication_factor = 1;
-    t.configs = configs
-        .iter()
-        .map(|(k, v)| {
-            let mut c = CreatableTopicConfig::default();
-            c.name = StrBytes::from_string(k.to_string());
-            c.value = Some(StrBytes::from_string(v.to_string()));
-            c
-        })
-        .collect();
-    let mut req = CreateTopicsRequest::default();
-    req.topics = vec![t];
-    req.timeout_ms = 30_000;
+    let req = kraftwerk_tests::wire::create_one_topic_request(topic, configs);
     let resp = conn.request(5, &req).expect("create topics");
     assert_eq!(
         resp.topics[0].error_code, 0,

@@ -324,6 +324,25 @@ pub fn create_one_topic_request(
     req
 }
 
+/// A ListOffsets request (v1+ fields, consumer replica id) for partition 0 of `topic` at `timestamp`
+/// (-1 latest, -2 earliest), as the wire-level tests send it.
+pub fn list_offsets_request(
+    topic: &str,
+    timestamp: i64,
+) -> kafka_protocol::messages::ListOffsetsRequest {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let mut p = ListOffsetsPartition::default();
+    p.partition_index = 0;
+    p.timestamp = timestamp;
+    let mut t = ListOffsetsTopic::default();
+    t.name = kafka_protocol::messages::TopicName(StrBytes::from_string(topic.to_string()));
+    t.partitions = vec![p];
+    let mut req = kafka_protocol::messages::ListOffsetsRequest::default();
+    req.replica_id = kafka_protocol::messages::BrokerId(-1);
+    req.topics = vec![t];
+    req
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

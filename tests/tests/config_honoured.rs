@@ -12,12 +12,11 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    BrokerId, DescribeConfigsRequest, FetchRequest, IncrementalAlterConfigsRequest,
-    ListOffsetsRequest, ProduceRequest, TopicName,
+    BrokerId, DescribeConfigsRequest, FetchRequest, IncrementalAlterConfigsRequest, ProduceRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::{
@@ -203,15 +202,7 @@ fn fetch_batches(
 }
 
 fn latest_offset(conn: &mut Connection, topic: &str) -> i64 {
-    let mut p = ListOffsetsPartition::default();
-    p.partition_index = 0;
-    p.timestamp = -1;
-    let mut t = ListOffsetsTopic::default();
-    t.name = name(topic);
-    t.partitions = vec![p];
-    let mut req = ListOffsetsRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.topics = vec![t];
+    let req = kraftwerk_tests::wire::list_offsets_request(topic, -1);
     let resp = conn.request(7, &req).expect("list offsets");
     resp.topics[0].partitions[0].offset
 }

@@ -17,12 +17,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseHeader,
-    TopicName,
+    BrokerId, FetchRequest, MetadataRequest, ProduceRequest, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
 use kraftwerk_storage::batch::{records, validate_stored_batch, BatchBuilder, BatchHeader};
@@ -139,15 +137,7 @@ fn produce_bytes<S: Read + Write>(stream: &mut S, topic: &str, mut next: i64, un
 }
 
 fn earliest<S: Read + Write>(stream: &mut S, topic: &str) -> i64 {
-    let mut p = ListOffsetsPartition::default();
-    p.partition_index = 0;
-    p.timestamp = -2;
-    let mut t = ListOffsetsTopic::default();
-    t.name = name(topic);
-    t.partitions = vec![p];
-    let mut req = ListOffsetsRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.topics = vec![t];
+    let req = kraftwerk_tests::wire::list_offsets_request(topic, -2);
     request(stream, 7, &req).topics[0].partitions[0].offset
 }
 

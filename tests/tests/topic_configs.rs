@@ -5,11 +5,8 @@
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    BrokerId, FetchRequest, ListOffsetsRequest, ProduceRequest, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, FetchRequest, ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::{BatchBuilder, BatchHeader, TimestampType};
 use kraftwerk_tests::broker::Broker;
@@ -77,15 +74,7 @@ fn first_batch_header(conn: &mut Connection, topic: &str) -> BatchHeader {
 }
 
 fn earliest_offset(conn: &mut Connection, topic: &str) -> i64 {
-    let mut p = ListOffsetsPartition::default();
-    p.partition_index = 0;
-    p.timestamp = -2;
-    let mut t = ListOffsetsTopic::default();
-    t.name = name(topic);
-    t.partitions = vec![p];
-    let mut req = ListOffsetsRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.topics = vec![t];
+    let req = kraftwerk_tests::wire::list_offsets_request(topic, -2);
     let resp = conn.request(7, &req).expect("list offsets");
     resp.topics[0].partitions[0].offset
 }

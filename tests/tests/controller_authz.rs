@@ -68,10 +68,15 @@ fn wait_for(what: &str, cluster: &Cluster, timeout: Duration, mut done: impl FnM
     panic!("{what} did not happen\n{}", cluster.log_tails(6000));
 }
 
-#[test]
-fn a_broker_without_cluster_action_cannot_register_until_granted() {
-    let mut cluster = Cluster::builder()
-        .controllers(1)
+/// `controllers` controllers and one broker whose controller listener is SASL_PLAINTEXT (PLAIN users from
+/// `jaas`), with the StandardAuthorizer on and `super_users`; the client listener stays PLAINTEXT.
+fn authorized_sasl_controllers(
+    controllers: usize,
+    jaas: &str,
+    super_users: &str,
+) -> kraftwerk_tests::cluster::ClusterBuilder {
+    Cluster::builder()
+        .controllers(controllers)
         .brokers(1)
         .prop(
             "listener.security.protocol.map",
@@ -79,18 +84,21 @@ fn a_broker_without_cluster_action_cannot_register_until_granted() {
         )
         .prop("listener.name.controller.sasl.enabled.mechanisms", "PLAIN")
         .prop("sasl.mechanism.controller.protocol", "PLAIN")
-        .prop(
-            "listener.name.controller.plain.sasl.jaas.config",
-            CONTROLLER_JAAS,
-        )
+        .prop("listener.name.controller.plain.sasl.jaas.config", jaas)
         .prop(
             "authorizer.class.name",
             "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         )
-        // The test's clients and the brokers' replica fetches use the PLAINTEXT listener, as User:ANONYMOUS.
-        .prop("super.users", "User:node1;User:node100;User:ANONYMOUS")
-        .start()
-        .unwrap_or_else(|e| panic!("starting the cluster: {e}"));
+        .prop("super.users", super_users)
+}
+
+#[test]
+fn a_broker_without_cluster_action_cannot_register_until_granted() {
+    // The test's clients and the brokers' replica fetches use the PLAINTEXT listener, as User:ANONYMOUS.
+    let mut cluster =
+        authorized_sasl_controllers(1, CONTROLLER_JAAS, "User:node1;User:node100;User:ANONYMOUS")
+            .start()
+            .unwrap_or_else(|e| panic!("starting the cluster: {e}"));
     let cluster_id = cluster.cluster_id().to_string();
     cluster
         .add_broker(101, &cluster_id)
@@ -250,28 +258,15 @@ fn quorum_progress(cluster: &Cluster, voter: i32) -> Option<(i64, i64)> {
 /// messages (its log falls behind, as the leader sees it) until it is granted CLUSTER_ACTION.
 #[test]
 fn a_controller_without_cluster_action_cannot_send_raft_messages_until_granted() {
-    let mut cluster = Cluster::builder()
-        .controllers(3)
-        .brokers(1)
-        .prop(
-            "listener.security.protocol.map",
-            "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
-        )
-        .prop("listener.name.controller.sasl.enabled.mechanisms", "PLAIN")
-        .prop("sasl.mechanism.controller.protocol", "PLAIN")
-        .prop(
-            "listener.name.controller.plain.sasl.jaas.config",
-            "org.apache.kafka.common.security.plain.PlainLoginModule required \
-             username=\"node{id}\" password=\"node{id}-secret\" user_node1=\"node1-secret\" \
-             user_node2=\"node2-secret\" user_node3=\"node3-secret\" user_node100=\"node100-secret\";",
-        )
-        .prop(
-            "authorizer.class.name",
-            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-        )
-        .prop("super.users", "User:node1;User:node2;User:node100;User:ANONYMOUS")
-        .start()
-        .unwrap_or_else(|e| panic!("starting the cluster: {e}"));
+    let mut cluster = authorized_sasl_controllers(
+        3,
+        "org.apache.kafka.common.security.plain.PlainLoginModule required \
+         username=\"node{id}\" password=\"node{id}-secret\" user_node1=\"node1-secret\" \
+         user_node2=\"node2-secret\" user_node3=\"node3-secret\" user_node100=\"node100-secret\";",
+        "User:node1;User:node2;User:node100;User:ANONYMOUS",
+    )
+    .start()
+    .unwrap_or_else(|e| panic!("starting the cluster: {e}"));
     let raft_refusal =
         "User:node3 (node 3) on controller listener CONTROLLER may not send raft messages";
     wait_for(

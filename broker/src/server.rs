@@ -397,13 +397,17 @@ async fn start_broker(
                     changed
                 });
                 let blocking = replicas.clone();
-                // Off the runtime: thousands of new partitions mean thousands of files.
-                if let Err(e) =
-                    tokio::task::spawn_blocking(move || blocking.reconcile(&image)).await
+                let fetchers = fetchers.clone();
+                // Off the runtime: thousands of new partitions mean thousands of files, and both passes walk
+                // every hosted partition, which must not delay heartbeats or requests.
+                if let Err(e) = tokio::task::spawn_blocking(move || {
+                    blocking.reconcile(&image);
+                    fetchers.reconcile(&blocking);
+                })
+                .await
                 {
                     tracing::error!(error = %e, "reconciling hosted partitions panicked");
                 }
-                fetchers.reconcile(&replicas);
             }
         })
     });

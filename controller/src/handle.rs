@@ -377,6 +377,18 @@ impl ControllerHandle {
             .unwrap_or(Err(ControllerError::NotController))
     }
 
+    /// AlterPartition with several partitions: each item decided on its own, the accepted changes written in
+    /// one commit (see `ops::partitions::alter_partitions`). One result per item, in order.
+    pub async fn alter_partitions(
+        &self,
+        reqs: Vec<crate::api::AlterPartitionRequest>,
+    ) -> Vec<Result<crate::api::PartitionState, ControllerError>> {
+        let n = reqs.len();
+        self.submit(move |image, _| ops::partitions::alter_partitions(image, &reqs))
+            .await
+            .unwrap_or_else(|| vec![Err(ControllerError::NotController); n])
+    }
+
     /// Registers (or re-registers) a broker; it is unfenced from then on.
     pub async fn register_broker(&self, reg: BrokerRegistration) -> Result<(), ControllerError> {
         // A new incarnation per registration, drawn here so the operation stays deterministic.

@@ -155,6 +155,10 @@ pub enum ControllerRequest {
         updates: Vec<crate::FeatureUpdate>,
         validate_only: bool,
     },
+    /// AlterPartition for every pending ISR change of one leader (Kafka's AlterPartitionManager batches them
+    /// the same way): one commit for all, instead of one round trip and one commit per partition. A broker
+    /// sends this; the single-partition `AlterPartition` above stays served for brokers of earlier versions.
+    AlterPartitions(Vec<AlterPartitionRequest>),
 }
 
 /// One replica of the metadata log in a DescribeQuorum answer.
@@ -277,6 +281,8 @@ pub enum ControllerReply {
         /// The active controller's node id, if known.
         leader: Option<i32>,
     },
+    /// AlterPartitions: one result per item, in order.
+    AlteredPartitions(Vec<Result<PartitionState, ControllerError>>),
 }
 
 /// A reply as sent: the answer, and the controller's committed metadata offset after running the request, so
@@ -403,6 +409,20 @@ mod tests {
                 election_type: ElectionType::Preferred,
                 topics: None,
             },
+            ControllerRequest::AlterPartitions(
+                (0..3)
+                    .map(|partition| AlterPartitionRequest {
+                        broker_id: 1,
+                        broker_epoch: 12,
+                        topic_id: Uuid::from_u128(9),
+                        partition,
+                        leader_epoch: 3,
+                        partition_epoch: 4,
+                        new_isr: vec![1, 2, 3],
+                        leader_recovery_state: 0,
+                    })
+                    .collect(),
+            ),
         ];
         for request in requests {
             let bytes = encode(&request).unwrap();
@@ -415,6 +435,17 @@ mod tests {
             name: Some("t".into()),
             result: Err(ControllerError::TopicAlreadyExists("exists".into())),
         }]);
+        let bytes = encode(&reply).unwrap();
+        assert_eq!(decode::<ControllerReply>(&bytes).unwrap(), reply);
+        let reply = ControllerReply::AlteredPartitions(vec![
+            Ok(PartitionState {
+                leader: 1,
+                leader_epoch: 3,
+                partition_epoch: 5,
+                isr: vec![1, 2, 3],
+            }),
+            Err(ControllerError::InvalidUpdateVersion("stale".into())),
+        ]);
         let bytes = encode(&reply).unwrap();
         assert_eq!(decode::<ControllerReply>(&bytes).unwrap(), reply);
         // A huge claimed sequence length fails without allocating it.

@@ -369,12 +369,12 @@ fn unclean_election_only_once_the_topic_allows_it() {
         WAIT,
         |parts, _| parts[0].leader == follower && parts[0].isr == [follower],
     );
-    // The new leader reports itself recovered (KIP-704) right after the election.
+    // The new leader reports itself recovered (KIP-704) right after the election, and the controller accepts.
     let start = Instant::now();
     while !cluster
         .node(follower)
         .log_since_spawn()
-        .contains("asking the controller to change the ISR")
+        .contains("AlterPartition accepted")
     {
         assert!(
             start.elapsed() < WAIT,

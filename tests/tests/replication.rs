@@ -542,11 +542,13 @@ fn isolated_leader_test(combined: bool) {
     let log = cluster.node(isolated).log_contents();
     let while_cut = log.get(log_at_cut..).unwrap_or_default();
     eprintln!(
-        "[{label}] {isolated} while cut off logged {} ISR change requests, {} refusals",
+        "[{label}] {isolated} while cut off logged {} AlterPartition requests, {} with refusals",
         while_cut
-            .matches("asking the controller to change the ISR")
+            .matches("sending ISR changes to the controller")
             .count(),
-        while_cut.matches("ISR change refused").count()
+        while_cut
+            .matches("ISR changes refused by the controller")
+            .count()
     );
     lab.heal().unwrap_or_else(|e| panic!("healing: {e}"));
     let rejoined = wait_full_isr(&cluster, survivor, REJOIN);

@@ -129,7 +129,12 @@ impl ClusterHandle {
         request: ControllerRequest,
         deadline: Duration,
     ) -> Result<kraftwerk_controller::rpc::HeartbeatReply, ControllerError> {
-        match self.inner.client.call(&request, deadline, deadline).await {
+        match self
+            .inner
+            .client
+            .call_lifeline(&request, deadline, deadline)
+            .await
+        {
             Ok(ReplyFrame {
                 reply: ControllerReply::Heartbeat(r),
                 ..
@@ -185,21 +190,37 @@ impl ClusterHandle {
         }
     }
 
-    /// AlterPartition (an ISR change this broker wants as a partition leader), to the active controller.
-    pub async fn alter_partition(
+    /// AlterPartition for every ISR change this broker wants as a partition leader, in one request to the
+    /// active controller; one result per item, in order. It does not wait for this broker's image to show
+    /// the changes: each partition keeps its change pending until the image does (or it expires), so the
+    /// caller may go on with the next batch at once.
+    pub async fn alter_partitions(
         &self,
-        req: AlterPartitionRequest,
-    ) -> Result<PartitionState, ControllerError> {
+        reqs: Vec<AlterPartitionRequest>,
+    ) -> Vec<Result<PartitionState, ControllerError>> {
         if let Some(local) = self.local_leader() {
-            match local.alter_partition(req.clone()).await {
-                Err(ControllerError::NotController) => {}
-                other => return other,
+            let results = local.alter_partitions(reqs.clone()).await;
+            if !all_results_not_controller(&results) {
+                return results;
             }
         }
-        match self.remote(ControllerRequest::AlterPartition(req)).await {
-            Ok(ControllerReply::AlteredPartition(r)) => r,
-            Ok(other) => Err(unexpected(&other)),
-            Err(e) => Err(client_error(e)),
+        let n = reqs.len();
+        match self
+            .inner
+            .client
+            .call(
+                &ControllerRequest::AlterPartitions(reqs),
+                WRITE_DEADLINE,
+                REPLY_TIMEOUT,
+            )
+            .await
+        {
+            Ok(ReplyFrame {
+                reply: ControllerReply::AlteredPartitions(r),
+                ..
+            }) if r.len() == n => r,
+            Ok(other) => vec![Err(unexpected(&other.reply)); n],
+            Err(e) => vec![Err(client_error(e)); n],
         }
     }
 

@@ -68,6 +68,10 @@ pub struct ControllerClient {
     last_auth_failure: parking_lot::Mutex<Option<String>>,
     local: Option<ControllerHandle>,
     conns: Vec<Mutex<Option<Conn>>>,
+    /// A connection of its own for heartbeats, as Kafka's BrokerLifecycleManager has its own channel: a
+    /// heartbeat must never wait behind writes that wait for commits, or a busy broker misses its session
+    /// and is fenced.
+    lifeline: Mutex<Option<Conn>>,
     next_conn: AtomicUsize,
     leader_hint: AtomicI64,
     next_voter: AtomicUsize,
@@ -93,6 +97,7 @@ impl ControllerClient {
             last_auth_failure: parking_lot::Mutex::new(None),
             local,
             conns: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
+            lifeline: Mutex::new(None),
             next_conn: AtomicUsize::new(0),
             leader_hint: AtomicI64::new(-1),
             next_voter: AtomicUsize::new(0),
@@ -168,9 +173,40 @@ impl ControllerClient {
         deadline: Duration,
         reply_timeout: Duration,
     ) -> Result<ReplyFrame, ClientError> {
-        let body = rpc::encode(request).map_err(|e| ClientError::Encode(e.to_string()))?;
         let give_up = Instant::now() + deadline;
-        let mut conn = self.any_connection().await;
+        let conn = match tokio::time::timeout_at(give_up, self.any_connection()).await {
+            Ok(conn) => conn,
+            Err(_) => return Err(ClientError::Timeout(deadline)),
+        };
+        self.call_on(conn, request, deadline, give_up, reply_timeout)
+            .await
+    }
+
+    /// [`Self::call`] on the heartbeat connection, which nothing else uses.
+    pub async fn call_lifeline(
+        &self,
+        request: &ControllerRequest,
+        deadline: Duration,
+        reply_timeout: Duration,
+    ) -> Result<ReplyFrame, ClientError> {
+        let give_up = Instant::now() + deadline;
+        let conn = match tokio::time::timeout_at(give_up, self.lifeline.lock()).await {
+            Ok(conn) => conn,
+            Err(_) => return Err(ClientError::Timeout(deadline)),
+        };
+        self.call_on(conn, request, deadline, give_up, reply_timeout)
+            .await
+    }
+
+    async fn call_on(
+        &self,
+        mut conn: tokio::sync::MutexGuard<'_, Option<Conn>>,
+        request: &ControllerRequest,
+        deadline: Duration,
+        give_up: Instant,
+        reply_timeout: Duration,
+    ) -> Result<ReplyFrame, ClientError> {
+        let body = rpc::encode(request).map_err(|e| ClientError::Encode(e.to_string()))?;
         loop {
             if Instant::now() >= give_up {
                 return Err(ClientError::Timeout(deadline));

@@ -418,6 +418,9 @@ impl ControllerService {
             ControllerRequest::AlterPartition(req) => {
                 ControllerReply::AlteredPartition(self.handle.alter_partition(req).await)
             }
+            ControllerRequest::AlterPartitions(reqs) => {
+                ControllerReply::AlteredPartitions(self.handle.alter_partitions(reqs).await)
+            }
             ControllerRequest::AlterUserScramCredentials {
                 deletions,
                 upsertions,

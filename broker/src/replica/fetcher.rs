@@ -97,25 +97,23 @@ impl FetcherManager {
     }
 
     /// Moves every followed partition to its leader's fetcher, from the roles the partitions have applied
-    /// (call after [`ReplicaManager::reconcile`]).
+    /// (call after [`ReplicaManager::reconcile`]). It walks every hosted partition: call it off the async
+    /// runtime's workers (it needs the runtime's context to start fetchers).
     pub fn reconcile(&self, replicas: &ReplicaManager) {
-        let image = self.ctx.cluster.image();
         let mut wanted: HashMap<i32, BTreeMap<TopicPartition, (Arc<Partition>, i32)>> =
             HashMap::new();
         for p in replicas.all() {
-            let role = p.role();
-            if role.is_leader() || role.leader < 0 || !role.replicas.contains(&role.node_id) {
+            let Some((leader, leader_epoch)) = p.followed_leader() else {
                 continue;
-            }
-            wanted.entry(role.leader).or_default().insert(
+            };
+            wanted.entry(leader).or_default().insert(
                 TopicPartition {
                     topic: p.topic.clone(),
                     partition: p.index,
                 },
-                (p.clone(), role.leader_epoch),
+                (p, leader_epoch),
             );
         }
-        drop(image);
         let mut fetchers = self.fetchers.lock();
         fetchers.retain(|leader, f| {
             if wanted.contains_key(leader) {

@@ -2,23 +2,32 @@
 //! `AlterPartitionManager`): a periodic check of every partition this broker leads asks the active controller
 //! to drop followers that have not caught up within `replica.lag.time.max.ms` and to add back followers that
 //! have reached the high watermark, and to mark a leader elected uncleanly as RECOVERED. The leader keeps
-//! using the ISR of the image (plus the change in flight for
-//! the high watermark) and applies the new ISR only when it arrives in a metadata image.
+//! using the ISR of the image (plus the change in flight for the high watermark) and applies the new ISR only
+//! when it arrives in a metadata image.
+//!
+//! Every change one check finds goes to the controller in one AlterPartition request, with at most one such
+//! request in flight, as Kafka's `AlterPartitionManager` sends them: when a broker comes back, the partitions
+//! it follows all want it back in their ISR at about the same time, and one request and one commit per
+//! partition (thousands of them) kept the controller channel so busy that heartbeats were late and brokers
+//! were fenced. A partition's change stays pending until an image supersedes it or it expires
+//! ([`PENDING_ISR_EXPIRY_MS`]), so no partition is asked for twice meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kraftwerk_controller::records::LEADER_RECOVERED;
-use kraftwerk_controller::AlterPartitionRequest;
+use kraftwerk_controller::{AlterPartitionRequest, ControllerError, PartitionState};
 
 use crate::context::now_ms;
 use crate::quorum::cluster::ClusterHandle;
 
 use super::manager::ReplicaManager;
 use super::partition::Partition;
+#[cfg(doc)]
+use super::partition::PENDING_ISR_EXPIRY_MS;
 
-/// How long to wait for the image to show an accepted change before allowing another one.
-const APPLY_WAIT: Duration = Duration::from_secs(5);
+/// Most partitions in one AlterPartition request; more wait for the next check.
+const MAX_BATCH: usize = 10_000;
 
 /// Runs until the process stops. `broker_epoch` gives this broker's current registration epoch.
 pub async fn run_isr_checks(
@@ -36,13 +45,18 @@ pub async fn run_isr_checks(
         tick.tick().await;
         let image = cluster.image();
         let now = now_ms();
+        let epoch = broker_epoch();
+        let mut batch: Vec<(Arc<Partition>, AlterPartitionRequest)> = Vec::new();
         for p in replicas.all() {
+            if batch.len() >= MAX_BATCH {
+                break;
+            }
             let Some(change) = p.isr_change(now, lag_ms, |id| image.is_broker_active(id)) else {
                 continue;
             };
             let request = AlterPartitionRequest {
                 broker_id: node_id,
-                broker_epoch: broker_epoch(),
+                broker_epoch: epoch,
                 topic_id: p.topic_id,
                 partition: p.index,
                 leader_epoch: change.leader_epoch,
@@ -51,50 +65,87 @@ pub async fn run_isr_checks(
                 // This leader's log is the partition's: it is recovered as soon as it leads.
                 leader_recovery_state: LEADER_RECOVERED,
             };
-            tokio::spawn(send(cluster.clone(), p, request));
+            batch.push((p, request));
+        }
+        drop(image);
+        if !batch.is_empty() {
+            // Awaited here: the next check starts when this request is answered (one in flight).
+            send(&cluster, batch).await;
         }
     }
 }
 
-async fn send(cluster: ClusterHandle, p: Arc<Partition>, request: AlterPartitionRequest) {
-    tracing::info!(topic = %p.topic, partition = p.index, old_isr = ?p.role().isr, new_isr = ?request.new_isr,
-        partition_epoch = request.partition_epoch, "asking the controller to change the ISR");
-    let sent_epoch = request.partition_epoch;
-    match cluster.alter_partition(request).await {
-        Ok(state) => {
-            // Wait (bounded) until the image carrying the change has been applied, so the next check does not
-            // repeat it from the old ISR; then allow new changes whatever happened.
-            let deadline = tokio::time::Instant::now() + APPLY_WAIT;
-            while p.role().partition_epoch < state.partition_epoch
-                && tokio::time::Instant::now() < deadline
-            {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+async fn send(cluster: &ClusterHandle, batch: Vec<(Arc<Partition>, AlterPartitionRequest)>) {
+    for (p, request) in &batch {
+        tracing::debug!(topic = %p.topic, partition = p.index, new_isr = ?request.new_isr,
+            partition_epoch = request.partition_epoch, "asking the controller to change the ISR");
+    }
+    tracing::info!(
+        partitions = batch.len(),
+        "sending ISR changes to the controller"
+    );
+    let requests: Vec<AlterPartitionRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
+    let results = cluster.alter_partitions(requests).await;
+    let mut accepted = 0usize;
+    let mut refused = 0usize;
+    let mut first_refusal = None;
+    for ((p, request), result) in batch.iter().zip(results) {
+        match outcome(p, request, result) {
+            Outcome::Accepted => accepted += 1,
+            Outcome::Refused(why) => {
+                refused += 1;
+                first_refusal.get_or_insert(why);
             }
-            p.clear_pending_isr_from(sent_epoch);
         }
-        Err(e @ kraftwerk_controller::ControllerError::NewLeaderElected(_)) => {
+    }
+    if refused > 0 {
+        tracing::warn!(
+            partitions = batch.len(),
+            accepted,
+            refused,
+            first = first_refusal.as_deref().unwrap_or(""),
+            "ISR changes refused by the controller; each waits for newer metadata"
+        );
+    } else {
+        tracing::debug!(partitions = batch.len(), "ISR changes accepted");
+    }
+}
+
+enum Outcome {
+    Accepted,
+    /// Why, naming the partition.
+    Refused(String),
+}
+
+fn outcome(
+    p: &Partition,
+    request: &AlterPartitionRequest,
+    result: Result<PartitionState, ControllerError>,
+) -> Outcome {
+    let sent_epoch = request.partition_epoch;
+    match result {
+        Ok(state) => {
+            tracing::info!(topic = %p.topic, partition = p.index, isr = ?state.isr,
+                partition_epoch = state.partition_epoch, "AlterPartition accepted");
+            // Nothing was written (the ISR already was this one): no image will clear the pending change.
+            if state.partition_epoch == sent_epoch {
+                p.clear_pending_isr_from(sent_epoch);
+            }
+            Outcome::Accepted
+        }
+        Err(e @ ControllerError::NewLeaderElected(_)) => {
             // The change completed a reassignment that moved the leadership away: the image will say so.
             tracing::info!(topic = %p.topic, partition = p.index, reason = %e, "ISR change made; leadership moved");
             p.clear_pending_isr_from(sent_epoch);
+            Outcome::Accepted
         }
         Err(e) => {
             // Refused, most often because the controller already has a newer leader or partition epoch than
             // this broker's image (the change was made from a stale state). As Kafka's leader does after
-            // FENCED_LEADER_EPOCH or INVALID_UPDATE_VERSION, wait for the metadata that supersedes it (a newer
-            // image clears the pending change) instead of asking again at the next check: with thousands of
-            // partitions, immediate retries from a lagging image sent thousands of doomed requests a second,
-            // which delayed heartbeats until brokers were fenced, which made the images lag further.
-            tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "ISR change refused");
-            let sent_leader_epoch = p.role().leader_epoch;
-            let deadline = tokio::time::Instant::now() + APPLY_WAIT;
-            while tokio::time::Instant::now() < deadline {
-                let role = p.role();
-                if role.partition_epoch > sent_epoch || role.leader_epoch != sent_leader_epoch {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            p.clear_pending_isr_from(sent_epoch);
+            // FENCED_LEADER_EPOCH or INVALID_UPDATE_VERSION, the change stays pending until the metadata that
+            // supersedes it arrives (or it expires) instead of being asked again at the next check.
+            tracing::debug!(topic = %p.topic, partition = p.index, error = %e, "ISR change refused");
+            Outcome::Refused(format!("{}-{}: {e}", p.topic, p.index))
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
-use kraftwerk_controller::image::PartitionImage;
+use kraftwerk_controller::image::{PartitionImage, TopicImage};
 use kraftwerk_controller::MetadataImage;
 use kraftwerk_storage::{
     parse_partition_dir_name, partition_dir_name, LogConfig, PartitionLog, StorageError,
@@ -47,6 +47,11 @@ pub struct ReplicaManager {
     /// High watermarks read from each log directory's `replication-offset-checkpoint` at start, taken by each
     /// partition as it is opened.
     checkpointed_hw: parking_lot::Mutex<HashMap<TopicPartition, i64>>,
+    /// What the last reconcile applied, per topic id: the topic as the image had it and its log config. A
+    /// topic whose image and config are still these is skipped, and of a changed topic only the partitions
+    /// whose state changed are applied: with thousands of hosted partitions a full walk for every committed
+    /// ISR change kept a core busy. Only filled under the `reconciling` lock.
+    applied: parking_lot::Mutex<HashMap<Uuid, (Arc<TopicImage>, LogConfig)>>,
     /// `num.recovery.threads.per.data.dir`.
     recovery_threads_per_dir: std::sync::atomic::AtomicUsize,
     /// The static `num.recovery.threads.per.data.dir`, which a dynamic value overrides while it is set.
@@ -118,6 +123,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
             reconciling: parking_lot::Mutex::new((i64::MIN, false)),
+            applied: parking_lot::Mutex::new(HashMap::new()),
             checkpointed_hw: parking_lot::Mutex::new(checkpointed_hw),
             recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
             static_recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
@@ -264,36 +270,59 @@ impl ReplicaManager {
         *newest = (offset, false);
         self.apply_dynamic_recovery_threads(image);
         let mut complete = true;
+        let mut applied = self.applied.lock();
         let mut wanted: HashMap<TopicPartition, (Uuid, Role, LogConfig)> = HashMap::new();
+        // Topics whose partitions this pass applies in full (recorded as applied at the end unless one fails).
+        let mut applying: HashMap<Uuid, (Arc<TopicImage>, LogConfig)> = HashMap::new();
         let dynamic = log_config::dynamic_topic_defaults(image, self.node_id);
         for topic in image.topics() {
             let config = log_config::for_topic(
                 &self.defaults,
                 &log_config::with_dynamic_defaults(&dynamic, image.topic_configs(&topic.name)),
             );
-            for (index, p) in topic.partitions.iter() {
-                if p.replicas.contains(&self.node_id) {
-                    wanted.insert(
-                        TopicPartition {
-                            topic: topic.name.clone(),
-                            partition: *index,
-                        },
-                        (topic.id, self.role_for(p), config.clone()),
-                    );
-                }
+            let before = applied
+                .get(&topic.id)
+                .filter(|(_, c)| *c == config)
+                .map(|(t, _)| t.clone());
+            if before.as_ref().is_some_and(|t| Arc::ptr_eq(t, topic)) {
+                continue;
             }
+            for (index, p) in topic.partitions.iter() {
+                if !p.replicas.contains(&self.node_id) {
+                    continue;
+                }
+                // Unchanged since the last pass, with the same config: nothing to apply.
+                if before
+                    .as_ref()
+                    .is_some_and(|t| t.partitions.get(index) == Some(p))
+                {
+                    continue;
+                }
+                wanted.insert(
+                    TopicPartition {
+                        topic: topic.name.clone(),
+                        partition: *index,
+                    },
+                    (topic.id, self.role_for(p), config.clone()),
+                );
+            }
+            applying.insert(topic.id, (topic.clone(), config));
         }
+        applied.retain(|id, _| image.topic_by_id(id).is_some());
 
-        // Close and delete partitions that are gone or whose topic was re-created under a new id.
+        // Close and delete partitions that are gone, no longer assigned here, or whose topic was re-created
+        // under a new id.
         let stale: Vec<TopicPartition> = {
             let parts = self.partitions.read();
             parts
                 .iter()
                 .filter(|(tp, p)| {
-                    wanted
-                        .get(*tp)
-                        .map(|(id, _, _)| *id != p.topic_id)
-                        .unwrap_or(true)
+                    let assigned = image
+                        .topic(&tp.topic)
+                        .filter(|t| t.id == p.topic_id)
+                        .and_then(|t| t.partitions.get(&tp.partition))
+                        .is_some_and(|state| state.replicas.contains(&self.node_id));
+                    !assigned
                 })
                 .map(|(tp, _)| tp.clone())
                 .collect()
@@ -350,6 +379,7 @@ impl ReplicaManager {
                 config,
             });
         }
+        let mut failed_topics = Vec::new();
         for (tp, opened) in self.open_all(to_open) {
             match opened {
                 Ok(p) => {
@@ -357,10 +387,14 @@ impl ReplicaManager {
                 }
                 Err(e) => {
                     complete = false;
-                    tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot open partition log")
+                    tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot open partition log");
+                    failed_topics.push(tp.topic);
                 }
             }
         }
+        // A topic with a partition that failed to open is walked in full again next time.
+        applying.retain(|_, (t, _)| !failed_topics.contains(&t.name));
+        applied.extend(applying);
         // Whatever the first image did not claim belongs to topics deleted while this broker was down.
         if let Some(rest) = unclaimed.take() {
             for (tp, dir) in rest {
@@ -593,5 +627,62 @@ mod tests {
         let image = image.apply(4000, &[set(None)]);
         m.reconcile(&image);
         assert_eq!(m.recovery_threads_per_dir(), 4);
+    }
+
+    /// A pass applies what changed since the last one: a changed partition takes its new role, a partition
+    /// moved to another broker is deleted, the others stay as they are.
+    #[test]
+    fn changed_partitions_are_applied_and_moved_ones_deleted() {
+        use kraftwerk_controller::records::PartitionChangeRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let m =
+            ReplicaManager::new(1, vec![dir.path().to_path_buf()], LogConfig::default()).unwrap();
+        let image = MetadataImage::empty("c").apply(0, &topic("t", 3, 1));
+        m.reconcile(&image);
+        assert_eq!(m.all().len(), 3);
+        let id = image.topic("t").unwrap().id;
+        let change = |partition: i32, rec: PartitionChangeRecord| {
+            MetadataRecord::PartitionChange(PartitionChangeRecord {
+                topic_id: id,
+                partition,
+                ..rec
+            })
+        };
+        let image = image.apply(
+            10,
+            &[
+                change(
+                    0,
+                    PartitionChangeRecord {
+                        leader: Some(1),
+                        ..PartitionChangeRecord::default()
+                    },
+                ),
+                change(
+                    1,
+                    PartitionChangeRecord {
+                        replicas: Some(vec![2]),
+                        isr: Some(vec![2]),
+                        leader: Some(2),
+                        ..PartitionChangeRecord::default()
+                    },
+                ),
+            ],
+        );
+        m.reconcile(&image);
+        assert_eq!(
+            m.get("t", 0).unwrap().leader_epoch(),
+            1,
+            "the new epoch applied"
+        );
+        assert!(m.get("t", 1).is_none(), "moved away: deleted");
+        assert_eq!(m.get("t", 2).unwrap().leader_epoch(), 0);
+        assert_eq!(m.all().len(), 2);
+        // The same image again, and a newer one changing nothing of ours: nothing moves.
+        m.reconcile(&image);
+        let image = image.apply(20, &topic("u", 1, 2));
+        m.reconcile(&image);
+        assert_eq!(m.all().len(), 2);
+        assert_eq!(m.get("t", 0).unwrap().leader_epoch(), 1);
     }
 }

@@ -109,7 +109,16 @@ struct FollowerState {
 struct PendingIsr {
     isr: Vec<i32>,
     partition_epoch: i32,
+    /// When [`Partition::isr_change`] made it (ms since the epoch).
+    since_ms: i64,
 }
+
+/// How long an ISR change stays pending when no image supersedes it: a change the controller refused, or
+/// accepted without writing anything, or whose answer was lost. Until then the leader asks nothing more for
+/// the partition (Kafka's leader likewise waits for the metadata after INVALID_UPDATE_VERSION or
+/// FENCED_LEADER_EPOCH instead of retrying at once: with thousands of partitions, immediate retries from a
+/// lagging image flood the controller).
+pub const PENDING_ISR_EXPIRY_MS: i64 = 5_000;
 
 /// The ISR change a leader wants: send it to the controller as AlterPartition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +224,15 @@ impl Partition {
     /// The role as last applied from the image.
     pub fn role(&self) -> Role {
         self.log.lock().role.clone()
+    }
+
+    /// The leader this replica fetches from and its leader epoch, if it is a follower with a leader (without
+    /// copying the role: the fetcher manager asks this of every hosted partition on each metadata change).
+    pub fn followed_leader(&self) -> Option<(i32, i32)> {
+        let state = self.log.lock();
+        let role = &state.role;
+        (!role.is_leader() && role.leader >= 0 && role.replicas.contains(&role.node_id))
+            .then_some((role.leader, role.leader_epoch))
     }
 
     /// The size of the ISR as this replica knows it (without copying the role, for per-request checks).
@@ -516,7 +534,11 @@ impl Partition {
         eligible: impl Fn(i32) -> bool,
     ) -> Option<IsrChange> {
         let mut state = self.log.lock();
-        if !state.role.is_leader() || state.pending_isr.is_some() {
+        let pending = state
+            .pending_isr
+            .as_ref()
+            .is_some_and(|p| now_ms - p.since_ms < PENDING_ISR_EXPIRY_MS);
+        if !state.role.is_leader() || pending {
             return None;
         }
         let hw = self.high_watermark();
@@ -572,6 +594,7 @@ impl Partition {
         state.pending_isr = Some(PendingIsr {
             isr: isr.clone(),
             partition_epoch: state.role.partition_epoch,
+            since_ms: now_ms,
         });
         Some(IsrChange {
             leader_epoch: state.role.leader_epoch,
@@ -1081,8 +1104,18 @@ mod tests {
                 new_isr: vec![1, 2]
             }
         );
-        // Pending: no second request until the image moves on or it is cleared.
+        // Pending: no second request until the image moves on, it is cleared or it expires.
         assert_eq!(p.isr_change(12_000, 10_000, |_| true), None);
+        let expired = 12_000 + PENDING_ISR_EXPIRY_MS;
+        assert_eq!(
+            p.isr_change(expired - 1, 10_000, |_| true),
+            None,
+            "still pending"
+        );
+        assert!(
+            p.isr_change(expired, 10_000, |_| true).is_some(),
+            "asked again once the pending change expired"
+        );
         p.apply_role(role3(1, 1, &[1, 2], 6), 12_000);
         // 3 comes back and catches up to the high watermark: it rejoins, if eligible.
         assert!(p.record_follower_fetch(3, 1, 13_000));

@@ -90,6 +90,37 @@ pub(crate) fn alter_partition(image: &MetadataImage, req: &AlterPartitionRequest
     OpOutput { records, response }
 }
 
+/// A batch of AlterPartition items, as Kafka's AlterPartitionManager sends every pending ISR change of a
+/// leader in one request: each item is decided on its own against `image` (one refusal does not refuse the
+/// others) and the accepted changes are written together, in one commit. Partitions differ between items: a
+/// leader has at most one change in flight per partition, so an item naming a partition an earlier item of
+/// the same batch already named is refused (INVALID_REQUEST) rather than decided from a state the first
+/// change is about to replace.
+pub(crate) fn alter_partitions(
+    image: &MetadataImage,
+    reqs: &[AlterPartitionRequest],
+) -> OpOutput<Vec<Result<PartitionState, ControllerError>>> {
+    let mut seen = HashSet::with_capacity(reqs.len());
+    let mut records = Vec::new();
+    let mut responses = Vec::with_capacity(reqs.len());
+    for req in reqs {
+        if !seen.insert((req.topic_id, req.partition)) {
+            responses.push(Err(ControllerError::InvalidRequest(format!(
+                "Partition {} of topic {} appears more than once in one AlterPartition request.",
+                req.partition, req.topic_id
+            ))));
+            continue;
+        }
+        let out = alter_partition(image, req);
+        records.extend(out.records);
+        responses.push(out.response);
+    }
+    OpOutput {
+        records,
+        response: responses,
+    }
+}
+
 /// The topic name and the partition as it is, if the request may change it.
 fn validate<'a>(
     image: &'a MetadataImage,
@@ -393,5 +424,64 @@ mod tests {
         assert!(alter_partition(&image, &request(&image, &wanted))
             .records
             .is_empty());
+    }
+
+    #[test]
+    fn a_batch_decides_each_item_and_writes_the_accepted_ones_together() {
+        let image = image_with_brokers(&[1, 2, 3]);
+        let out = create_topics(
+            &image,
+            &mut ctx(),
+            &[CreateTopicSpec::new("t", 3, 3)],
+            false,
+        );
+        let image = commit(&image, &out.records);
+        let topic = image.topic("t").unwrap();
+        let item = |partition: i32, shrink: bool| {
+            let p = &topic.partitions[&partition];
+            let follower = *p.replicas.iter().find(|&&b| b != p.leader).unwrap();
+            let new_isr: Vec<i32> = if shrink {
+                p.isr.iter().copied().filter(|&b| b != follower).collect()
+            } else {
+                p.isr.clone()
+            };
+            AlterPartitionRequest {
+                broker_id: p.leader,
+                broker_epoch: image.broker(p.leader).unwrap().epoch,
+                topic_id: topic.id,
+                partition,
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                new_isr,
+                leader_recovery_state: LEADER_RECOVERED,
+            }
+        };
+        let mut stale = item(1, true);
+        stale.partition_epoch -= 1;
+        let batch = vec![item(0, true), stale, item(2, true), item(0, false)];
+        let out = alter_partitions(&image, &batch);
+        let codes: Vec<i16> = out
+            .response
+            .iter()
+            .map(|r| r.as_ref().map_or_else(|e| e.error_code(), |_| 0))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![0, codes::INVALID_UPDATE_VERSION, 0, codes::INVALID_REQUEST]
+        );
+        assert_eq!(
+            out.records.len(),
+            2,
+            "partitions 0 and 2 change, in one commit"
+        );
+        let after = commit(&image, &out.records);
+        let t = after.topic("t").unwrap();
+        assert_eq!(t.partitions[&0].isr.len(), 2);
+        assert_eq!(
+            t.partitions[&1].isr.len(),
+            3,
+            "the refused item changed nothing"
+        );
+        assert_eq!(t.partitions[&2].isr.len(), 2);
     }
 }

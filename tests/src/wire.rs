@@ -304,11 +304,22 @@ pub fn create_one_topic_request(
     topic: &str,
     configs: &[(&str, &str)],
 ) -> kafka_protocol::messages::CreateTopicsRequest {
+    create_topics_request(topic, 1, 1, configs)
+}
+
+/// A CreateTopics request for one topic of `partitions` partitions and replication factor `rf` with
+/// `configs` (30 s timeout).
+pub fn create_topics_request(
+    topic: &str,
+    partitions: i32,
+    rf: i16,
+    configs: &[(&str, &str)],
+) -> kafka_protocol::messages::CreateTopicsRequest {
     use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
     let mut t = CreatableTopic::default();
     t.name = kafka_protocol::messages::TopicName(StrBytes::from_string(topic.to_string()));
-    t.num_partitions = 1;
-    t.replication_factor = 1;
+    t.num_partitions = partitions;
+    t.replication_factor = rf;
     t.configs = configs
         .iter()
         .map(|(k, v)| {

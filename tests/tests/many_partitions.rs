@@ -26,8 +26,11 @@ fn topic(i: usize) -> String {
     format!("many-{i}")
 }
 
-/// Per partition of every test topic: (leader, ISR size), as broker `via` reports them.
-fn view(cluster: &Cluster, via: i32) -> Option<(Vec<(i32, usize)>, Vec<i32>)> {
+/// Per partition of every test topic: (leader, ISR size).
+type Partitions = Vec<(i32, usize)>;
+
+/// The test topics' partitions and the listed (unfenced) brokers, as broker `via` reports them.
+fn view(cluster: &Cluster, via: i32) -> Option<(Partitions, Vec<i32>)> {
     let md: MetadataResponse = cluster.node(via).metadata().ok()?;
     let brokers = md.brokers.iter().map(|b| b.node_id.0).collect();
     let mut parts = Vec::new();

@@ -107,10 +107,15 @@ pub async fn run(config: BrokerConfig, default_mode: bool) -> anyhow::Result<()>
     }
     if let Some(broker) = broker {
         broker.fetchers.shutdown();
-        // A cleaning in progress finishes (or is discarded) before the logs close.
+        // A cleaning in progress finishes (or is discarded) before the logs close; both are file work, off
+        // the runtime.
         let cleaner = broker.cleaner;
-        let _ = tokio::task::spawn_blocking(move || cleaner.stop()).await;
-        broker.replicas.shutdown();
+        let replicas = broker.replicas;
+        let _ = tokio::task::spawn_blocking(move || {
+            cleaner.stop();
+            replicas.shutdown();
+        })
+        .await;
     }
     if let Some(controller) = controller {
         controller.shutdown().await;

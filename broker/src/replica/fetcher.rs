@@ -85,14 +85,17 @@ pub struct FetcherContext {
 
 pub struct FetcherManager {
     ctx: FetcherContext,
-    fetchers: Mutex<HashMap<i32, Fetcher>>,
+    /// The running fetchers by leader; `None` once shut down, so a reconcile still running when the broker
+    /// stops (it runs on a blocking thread, which the shutdown cannot abort) starts no fetcher afterwards:
+    /// a fetcher holding partitions would keep the logs from closing cleanly.
+    fetchers: Mutex<Option<HashMap<i32, Fetcher>>>,
 }
 
 impl FetcherManager {
     pub fn new(ctx: FetcherContext) -> Self {
         Self {
             ctx,
-            fetchers: Mutex::new(HashMap::new()),
+            fetchers: Mutex::new(Some(HashMap::new())),
         }
     }
 
@@ -114,7 +117,10 @@ impl FetcherManager {
                 (p, leader_epoch),
             );
         }
-        let mut fetchers = self.fetchers.lock();
+        let mut guard = self.fetchers.lock();
+        let Some(fetchers) = guard.as_mut() else {
+            return;
+        };
         fetchers.retain(|leader, f| {
             if wanted.contains_key(leader) {
                 return true;
@@ -181,7 +187,7 @@ impl FetcherManager {
 
     /// Stops every fetcher (shutdown).
     pub fn shutdown(&self) {
-        for (_, f) in self.fetchers.lock().drain() {
+        for (_, f) in self.fetchers.lock().take().into_iter().flatten() {
             f.task.abort();
         }
     }

@@ -44,6 +44,9 @@ pub struct ReplicaManager {
     /// arriving late (the follower task may hold one while a handler reconciles a newer one) must not undo
     /// what the newer one opened, and the same image is not walked twice unless a partition failed to open.
     reconciling: parking_lot::Mutex<(i64, bool)>,
+    /// Set by [`Self::shutdown`] under the `reconciling` lock: a reconcile that starts later (the metadata
+    /// task's blocking pass cannot be aborted) must not open partitions again after they were closed.
+    closed: std::sync::atomic::AtomicBool,
     /// High watermarks read from each log directory's `replication-offset-checkpoint` at start, taken by each
     /// partition as it is opened.
     checkpointed_hw: parking_lot::Mutex<HashMap<TopicPartition, i64>>,
@@ -123,6 +126,7 @@ impl ReplicaManager {
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
             reconciling: parking_lot::Mutex::new((i64::MIN, false)),
+            closed: std::sync::atomic::AtomicBool::new(false),
             applied: parking_lot::Mutex::new(HashMap::new()),
             checkpointed_hw: parking_lot::Mutex::new(checkpointed_hw),
             recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
@@ -208,22 +212,36 @@ impl ReplicaManager {
         &self,
         list: Vec<ToOpen>,
     ) -> Vec<(TopicPartition, Result<Partition, StorageError>)> {
+        self.per_dir_pool(
+            list,
+            |o| o.dir.parent().map(Path::to_path_buf).unwrap_or_default(),
+            |o| {
+                let opened = self.open_partition(&o.tp, &o.dir, o.topic_id, o.role, o.config);
+                (o.tp, opened)
+            },
+        )
+    }
+
+    /// Runs `work` on every item, the items of each data directory (`dir_of`) on up to
+    /// `num.recovery.threads.per.data.dir` threads of their own: Kafka's pools for recovery at start and
+    /// flushing at shutdown. With thousands of partitions, one fsync after another takes minutes on a busy
+    /// disk; in parallel the filesystem commits them together.
+    fn per_dir_pool<T: Send, R: Send>(
+        &self,
+        items: Vec<T>,
+        dir_of: impl Fn(&T) -> PathBuf,
+        work: impl Fn(T) -> R + Sync,
+    ) -> Vec<R> {
         let per_dir = self.recovery_threads_per_dir();
-        if list.len() <= 1 || per_dir <= 1 && self.log_dirs.len() <= 1 {
-            return list
-                .into_iter()
-                .map(|o| {
-                    let opened = self.open_partition(&o.tp, &o.dir, o.topic_id, o.role, o.config);
-                    (o.tp, opened)
-                })
-                .collect();
+        if items.len() <= 1 || per_dir <= 1 && self.log_dirs.len() <= 1 {
+            return items.into_iter().map(work).collect();
         }
-        let mut by_dir: BTreeMap<PathBuf, Vec<ToOpen>> = BTreeMap::new();
-        for o in list {
-            let parent = o.dir.parent().map(Path::to_path_buf).unwrap_or_default();
-            by_dir.entry(parent).or_default().push(o);
+        let mut by_dir: BTreeMap<PathBuf, Vec<T>> = BTreeMap::new();
+        for item in items {
+            by_dir.entry(dir_of(&item)).or_default().push(item);
         }
         let results = parking_lot::Mutex::new(Vec::new());
+        let work = &work;
         std::thread::scope(|scope| {
             for queue in by_dir.into_values() {
                 let threads = per_dir.min(queue.len());
@@ -232,12 +250,11 @@ impl ReplicaManager {
                     let queue = queue.clone();
                     let results = &results;
                     scope.spawn(move || loop {
-                        let Some(o) = queue.lock().pop() else {
+                        let Some(item) = queue.lock().pop() else {
                             break;
                         };
-                        let opened =
-                            self.open_partition(&o.tp, &o.dir, o.topic_id, o.role, o.config);
-                        results.lock().push((o.tp, opened));
+                        let r = work(item);
+                        results.lock().push(r);
                     });
                 }
             }
@@ -261,6 +278,9 @@ impl ReplicaManager {
     /// Brings the hosted partitions in line with `image`.
     pub fn reconcile(&self, image: &MetadataImage) {
         let mut newest = self.reconciling.lock();
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let offset = image.last_applied_offset();
         // An older image, or the same one already reconciled in full (a CreateTopics handler and the image
         // watcher both reconcile each change; the second pass over every hosted partition would be wasted).
@@ -531,11 +551,21 @@ impl ReplicaManager {
 
     /// Flushes and closes every log, leaving the clean-shutdown marker so the next start skips recovery.
     pub fn shutdown(&self) {
+        {
+            // Waits for a reconcile in progress; none runs after this.
+            let _reconciling = self.reconciling.lock();
+            self.closed
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         self.checkpoint_high_watermarks();
         let parts: Vec<(TopicPartition, Arc<Partition>)> =
             self.partitions.write().drain().collect();
-        for (tp, p) in parts {
-            match Arc::try_unwrap(p) {
+        let started = std::time::Instant::now();
+        let count = parts.len();
+        self.per_dir_pool(
+            parts,
+            |(_, p)| p.dir().parent().map(Path::to_path_buf).unwrap_or_default(),
+            |(tp, p)| match Arc::try_unwrap(p) {
                 Ok(p) => {
                     if let Err(e) = p.into_log().close() {
                         tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "close failed");
@@ -546,8 +576,13 @@ impl ReplicaManager {
                         tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "flush failed");
                     }
                 }
-            }
-        }
+            },
+        );
+        tracing::info!(
+            partitions = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "partition logs closed"
+        );
     }
 }
 

@@ -198,9 +198,21 @@ fn checkpoint_past_the_recovered_log_is_trimmed() {
     fs::write(dir.path().join(CHECKPOINT), "0\n4\n1 0\n3 10\n4 25\n8 30\n").unwrap();
     let log = open(dir.path(), small_config(1_200));
     assert_eq!(log.leader_epoch_entries(), &[e(1, 0), e(3, 10), e(4, 25)]);
+    // Trimmed in memory only (as Kafka's loader does): the file is left for the next epoch change, and every
+    // open trims it the same way until then.
     assert_eq!(
         fs::read_to_string(dir.path().join(CHECKPOINT)).unwrap(),
-        "0\n3\n1 0\n3 10\n4 25\n"
+        "0\n4\n1 0\n3 10\n4 25\n8 30\n"
+    );
+    drop(log);
+    let mut log = open(dir.path(), small_config(1_200));
+    assert_eq!(log.leader_epoch_entries(), &[e(1, 0), e(3, 10), e(4, 25)]);
+    let end = log.log_end_offset();
+    append_epoch(&mut log, 9, 1);
+    assert_eq!(
+        fs::read_to_string(dir.path().join(CHECKPOINT)).unwrap(),
+        format!("0\n4\n1 0\n3 10\n4 25\n9 {end}\n"),
+        "the next epoch change writes the trimmed cache"
     );
 }
 

@@ -173,12 +173,7 @@ impl ControllerClient {
         deadline: Duration,
         reply_timeout: Duration,
     ) -> Result<ReplyFrame, ClientError> {
-        let give_up = Instant::now() + deadline;
-        let conn = match tokio::time::timeout_at(give_up, self.any_connection()).await {
-            Ok(conn) => conn,
-            Err(_) => return Err(ClientError::Timeout(deadline)),
-        };
-        self.call_on(conn, request, deadline, give_up, reply_timeout)
+        self.call_in(self.any_connection(), request, deadline, reply_timeout)
             .await
     }
 
@@ -189,8 +184,20 @@ impl ControllerClient {
         deadline: Duration,
         reply_timeout: Duration,
     ) -> Result<ReplyFrame, ClientError> {
+        self.call_in(self.lifeline.lock(), request, deadline, reply_timeout)
+            .await
+    }
+
+    /// Waits (within `deadline`) for the connection slot `slot` gives, then makes the call on it.
+    async fn call_in<'a>(
+        &'a self,
+        slot: impl std::future::Future<Output = tokio::sync::MutexGuard<'a, Option<Conn>>>,
+        request: &ControllerRequest,
+        deadline: Duration,
+        reply_timeout: Duration,
+    ) -> Result<ReplyFrame, ClientError> {
         let give_up = Instant::now() + deadline;
-        let conn = match tokio::time::timeout_at(give_up, self.lifeline.lock()).await {
+        let conn = match tokio::time::timeout_at(give_up, slot).await {
             Ok(conn) => conn,
             Err(_) => return Err(ClientError::Timeout(deadline)),
         };

@@ -238,11 +238,16 @@ mod tests {
 
     /// Brokers 1..=3, topic "t" with one RF-3 partition.
     fn cluster() -> MetadataImage {
+        cluster_of(1)
+    }
+
+    /// Brokers 1..=3, topic "t" with `partitions` RF-3 partitions.
+    fn cluster_of(partitions: i32) -> MetadataImage {
         let image = image_with_brokers(&[1, 2, 3]);
         let out = create_topics(
             &image,
             &mut ctx(),
-            &[CreateTopicSpec::new("t", 1, 3)],
+            &[CreateTopicSpec::new("t", partitions, 3)],
             false,
         );
         commit(&image, &out.records)
@@ -428,14 +433,7 @@ mod tests {
 
     #[test]
     fn a_batch_decides_each_item_and_writes_the_accepted_ones_together() {
-        let image = image_with_brokers(&[1, 2, 3]);
-        let out = create_topics(
-            &image,
-            &mut ctx(),
-            &[CreateTopicSpec::new("t", 3, 3)],
-            false,
-        );
-        let image = commit(&image, &out.records);
+        let image = cluster_of(3);
         let topic = image.topic("t").unwrap();
         let item = |partition: i32, shrink: bool| {
             let p = &topic.partitions[&partition];

@@ -67,6 +67,11 @@ pub(super) struct Group {
     /// types, or metadata that does not parse), in which case every topic counts as subscribed.
     pub(super) subscribed_topics: Option<BTreeSet<String>>,
     pub(super) offsets: BTreeMap<TopicPartition, OffsetCommitValue>,
+    /// A simple commit (no group management) created the group, or it was rebuilt from committed
+    /// offsets. As Kafka's simple groups, it then stays, empty, until the retention check removes it,
+    /// also after OffsetDelete took its last offset; only a group that a failed join brought into being
+    /// goes at once.
+    pub(super) keep_until_retention_check: bool,
 }
 
 impl Group {
@@ -88,6 +93,7 @@ impl Group {
             new_member_added: false,
             subscribed_topics: None,
             offsets: BTreeMap::new(),
+            keep_until_retention_check: false,
         }
     }
 

@@ -120,7 +120,7 @@ impl GroupCoordinator {
             return;
         };
         group.run_due_timers(&self.config, now_ms, out);
-        if group.is_unused() && group.generation == 0 {
+        if group.is_unused() && group.generation == 0 && !group.keep_until_retention_check {
             self.groups.remove(group_id);
         }
     }

@@ -79,8 +79,9 @@ impl GroupCoordinator {
                 // A member of a generation this coordinator never saw.
                 return Err(ResponseError::IllegalGeneration);
             }
-            self.groups
-                .insert(group_id.to_owned(), Group::new(group_id.to_owned()));
+            let mut group = Group::new(group_id.to_owned());
+            group.keep_until_retention_check = true;
+            self.groups.insert(group_id.to_owned(), group);
         }
         let config = &self.config;
         let group = self

@@ -92,21 +92,23 @@ pub fn ensure_classpath() -> Result<String, HarnessError> {
 pub struct ApacheKafka {
     dir: tempfile::TempDir,
     port: u16,
+    extra_port: u16,
     child: Option<Child>,
     log_path: PathBuf,
 }
 
 impl ApacheKafka {
     /// Formats a log dir for `cluster_id` and starts Kafka with the harness's single-node properties plus
-    /// `overrides`, waiting until it answers Metadata.
+    /// `overrides` (`{port}`, `{controller_port}` and `{extra_port}` in a value stand for the ports picked),
+    /// waiting until it answers Metadata.
     pub fn start(cluster_id: &str, overrides: &[(&str, &str)]) -> Result<Self, HarnessError> {
         let classpath = ensure_classpath()?;
         let dir = tempfile::Builder::new()
             .prefix("apache-kafka-test-")
             .tempdir()
             .map_err(|e| HarnessError::io("creating temp dir", e))?;
-        let (port, controller_port) = match free_ports(2)?.as_slice() {
-            [a, b] => (*a, *b),
+        let (port, controller_port, extra_port) = match free_ports(3)?.as_slice() {
+            [a, b, c] => (*a, *b, *c),
             _ => {
                 return Err(HarnessError::Protocol(
                     "free_ports returned wrong count".into(),
@@ -115,8 +117,14 @@ impl ApacheKafka {
         };
         let mut props =
             ServerProperties::single_node(port, controller_port, &dir.path().join("data"));
+        // `{port}`, `{controller_port}` and `{extra_port}` in a value are the ports picked here, as for a
+        // Kraftwerk test broker (BrokerBuilder::prop), so an override can add a listener beside them.
         for (k, v) in overrides {
-            props.set(*k, *v);
+            let v = v
+                .replace("{port}", &port.to_string())
+                .replace("{controller_port}", &controller_port.to_string())
+                .replace("{extra_port}", &extra_port.to_string());
+            props.set(*k, v);
         }
         let config = dir.path().join("server.properties");
         std::fs::write(&config, props.render())
@@ -162,6 +170,7 @@ impl ApacheKafka {
         let mut kafka = ApacheKafka {
             dir,
             port,
+            extra_port,
             child: Some(child),
             log_path,
         };
@@ -172,6 +181,11 @@ impl ApacheKafka {
     /// The PLAINTEXT listener.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The port `{extra_port}` stood for in the overrides (a listener a test added).
+    pub fn extra_port(&self) -> u16 {
+        self.extra_port
     }
 
     /// The temp dir holding server.properties, data and the log.

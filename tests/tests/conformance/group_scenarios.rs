@@ -104,6 +104,8 @@ struct Join<'a> {
     member: &'a str,
     instance: Option<&'a str>,
     protocol_type: &'a str,
+    /// The assignor offered (one).
+    protocol: &'a str,
     session_timeout_ms: i32,
 }
 
@@ -114,6 +116,7 @@ impl<'a> Join<'a> {
             member,
             instance: None,
             protocol_type: "consumer",
+            protocol: "range",
             session_timeout_ms: 30_000,
         }
     }
@@ -126,7 +129,7 @@ impl<'a> Join<'a> {
             .with_member_id(s(self.member))
             .with_protocol_type(s(self.protocol_type))
             .with_protocols(vec![JoinGroupRequestProtocol::default()
-                .with_name(s("range"))
+                .with_name(s(self.protocol))
                 .with_metadata(subscription(TOPIC))]);
         if v >= 5 {
             req.group_instance_id = self.instance.map(s);
@@ -463,6 +466,39 @@ fn group_lifecycle(pair: &mut Pair, run: &Run) {
         "join group unknown member id in another group",
         Join::new("conf-wire-nobody", "conf-nobody"),
     );
+    bad_join(
+        pair,
+        "join group no common protocol",
+        Join {
+            protocol: "roundrobin",
+            ..Join::new(group, "")
+        },
+    );
+    bad_join(pair, "join group empty group id", Join::new("", ""));
+    check(
+        "heartbeat empty group id",
+        pair.exchange(
+            "heartbeat empty group id",
+            hv,
+            &heartbeat_request(hv, "", 1, "conf-nobody", None),
+        ),
+    );
+    check(
+        "sync group empty group id",
+        pair.exchange(
+            "sync group empty group id",
+            sv,
+            &sync_request(sv, "", 1, "conf-nobody", None, &[]),
+        ),
+    );
+    check(
+        "leave group empty group id",
+        pair.exchange(
+            "leave group empty group id",
+            lv,
+            &leave_request(lv, "", "conf-nobody", None),
+        ),
+    );
 
     // A second member joins: the group rebalances, and the first member learns it from its heartbeat.
     let second_join = Join::new(group, "");
@@ -510,6 +546,16 @@ fn group_lifecycle(pair: &mut Pair, run: &Run) {
     );
     let leader = Member::of(&ra, &rb);
     let second = pending.finish(pair, "join group second member admitted");
+    // The new generation awaits its assignment: a commit is refused until the leader's SyncGroup.
+    check(
+        "offset commit while awaiting the assignment",
+        pair.exchange_each(
+            "offset commit while awaiting the assignment",
+            8,
+            &commit(group, leader.kafka.1, &leader.kafka.0, TOPIC),
+            &commit(group, leader.kraftwerk.1, &leader.kraftwerk.0, TOPIC),
+        ),
+    );
     // The leader's assignment first (a follower's SyncGroup waits for it), then the follower's.
     let (la, lb) = (
         sync_request(
@@ -575,13 +621,22 @@ fn group_lifecycle(pair: &mut Pair, run: &Run) {
             &leave_request(lv, "conf-wire-nobody", "conf-nobody", None),
         ),
     );
+    // From v3 one request may name several members: the follower and one the group never had.
+    let leave_follower = |member: &str| {
+        let mut req = leave_request(lv, group, member, None);
+        if lv >= 3 {
+            req.members
+                .push(MemberIdentity::default().with_member_id(s("conf-nobody")));
+        }
+        req
+    };
     check(
         "leave group follower",
         pair.exchange_each(
             "leave group follower",
             lv,
-            &leave_request(lv, group, &second.kafka.0, None),
-            &leave_request(lv, group, &second.kraftwerk.0, None),
+            &leave_follower(&second.kafka.0),
+            &leave_follower(&second.kraftwerk.0),
         ),
     );
     check(
@@ -707,6 +762,20 @@ fn static_members(pair: &mut Pair, run: &Run) {
             &fenced_join(&old, false),
         ),
     );
+    let fenced_commit = |id: &str, generation: i32| {
+        let mut req = commit(group, generation, id, TOPIC);
+        req.group_instance_id = instance.map(s);
+        req
+    };
+    check(
+        "offset commit fenced static member",
+        pair.exchange_each(
+            "offset commit fenced static member",
+            8,
+            &fenced_commit(&old.kafka.0, old.kafka.1),
+            &fenced_commit(&old.kraftwerk.0, old.kraftwerk.1),
+        ),
+    );
     check(
         "leave group fenced static member",
         pair.exchange_each(
@@ -738,43 +807,34 @@ fn static_members(pair: &mut Pair, run: &Run) {
 
 // --- ListGroups ---------------------------------------------------------------------------------------
 
-/// Both brokers list their groups in a hash map's order: compared by group id.
-fn sort_groups(a: &mut ListGroupsResponse, b: &mut ListGroupsResponse) {
-    for r in [a, b] {
-        r.groups.sort_by(|x, y| x.group_id.cmp(&y.group_id));
-    }
-}
-
-fn list_groups(pair: &mut Pair) {
-    // A stable group and an empty one at the time of listing.
-    let stable = "conf-list-stable";
-    wait_group_ready(pair, stable);
+fn stable_alone(pair: &mut Pair, group: &str, session_timeout_ms: i32) -> Member {
     let jv = check("JoinGroup version", pair.max_version::<JoinGroupRequest>());
     let sv = check("SyncGroup version", pair.max_version::<SyncGroupRequest>());
-    let (a, b) = check(
-        "JoinGroup (setup)",
-        pair.both(jv, &Join::new(stable, "").request(jv)),
-    );
-    let (a, b) = if a.error_code == 79 {
+    let join = |member: &str| {
+        Join {
+            session_timeout_ms,
+            ..Join::new(group, member)
+        }
+        .request(jv)
+    };
+    let (a, b) = check("JoinGroup (setup)", pair.both(jv, &join("")));
+    let (a, b) = if a.error_code == 79 && b.error_code == 79 {
         check(
             "JoinGroup (setup)",
-            pair.both_each(
-                jv,
-                &Join::new(stable, a.member_id.as_str()).request(jv),
-                &Join::new(stable, b.member_id.as_str()).request(jv),
-            ),
+            pair.both_each(jv, &join(a.member_id.as_str()), &join(b.member_id.as_str())),
         )
     } else {
         (a, b)
     };
+    assert_eq!((a.error_code, b.error_code), (0, 0), "join {group}");
     let m = Member::of(&a, &b);
-    check(
+    let (sa, sb) = check(
         "SyncGroup (setup)",
         pair.both_each(
             sv,
             &sync_request(
                 sv,
-                stable,
+                group,
                 m.kafka.1,
                 &m.kafka.0,
                 None,
@@ -782,7 +842,7 @@ fn list_groups(pair: &mut Pair) {
             ),
             &sync_request(
                 sv,
-                stable,
+                group,
                 m.kraftwerk.1,
                 &m.kraftwerk.0,
                 None,
@@ -790,6 +850,37 @@ fn list_groups(pair: &mut Pair) {
             ),
         ),
     );
+    assert_eq!((sa.error_code, sb.error_code), (0, 0), "sync {group}");
+    m
+}
+
+/// Groups of this scenario only, sorted by id (both brokers list them in a hash map's order). Other
+/// scenarios' groups are left out: their members stop heartbeating, so their state depends on how long
+/// ago they joined.
+fn own_groups(a: &mut ListGroupsResponse, b: &mut ListGroupsResponse) {
+    for r in [a, b] {
+        r.groups.retain(|g| g.group_id.0.starts_with("conf-list-"));
+        r.groups.sort_by(|x, y| x.group_id.cmp(&y.group_id));
+    }
+}
+
+/// ListGroups over a stable group (a member with a long session) and an empty one (offsets only).
+fn list_groups(pair: &mut Pair) {
+    let stable = "conf-list-stable";
+    let empty = "conf-list-empty";
+    wait_group_ready(pair, stable);
+    wait_group_ready(pair, empty);
+    stable_alone(pair, stable, 300_000);
+    let (ca, cb) = check(
+        "OffsetCommit (setup)",
+        pair.both(8, &commit(empty, -1, "", TOPIC)),
+    );
+    for r in [&ca, &cb] {
+        assert_eq!(
+            r.topics[0].partitions[0].error_code, 0,
+            "commit {empty}: {r:?}"
+        );
+    }
     for v in pair.versions::<ListGroupsRequest>() {
         let mut cases: Vec<(&str, Vec<&str>, Vec<&str>)> =
             vec![("list groups all", vec![], vec![])];
@@ -824,7 +915,7 @@ fn list_groups(pair: &mut Pair) {
             }
             check(
                 scenario,
-                pair.exchange_with(scenario, v, &req, &[], sort_groups),
+                pair.exchange_with(scenario, v, &req, &[], own_groups),
             );
         }
     }
@@ -873,8 +964,6 @@ fn offset_delete(pair: &mut Pair) {
     if versions.is_empty() {
         return;
     }
-    let jv = check("JoinGroup version", pair.max_version::<JoinGroupRequest>());
-    let sv = check("SyncGroup version", pair.max_version::<SyncGroupRequest>());
     for v in versions {
         // A group whose member subscribes to conf-topic, with an offset committed for it.
         let subscribed = format!("conf-od-subscribed-v{v}");
@@ -884,46 +973,7 @@ fn offset_delete(pair: &mut Pair) {
         wait_group_ready(pair, subscribed);
         wait_group_ready(pair, simple);
         wait_group_ready(pair, "conf-od-nobody");
-        let (a, b) = check(
-            "JoinGroup (setup)",
-            pair.both(jv, &Join::new(subscribed, "").request(jv)),
-        );
-        let (a, b) = if a.error_code == 79 {
-            check(
-                "JoinGroup (setup)",
-                pair.both_each(
-                    jv,
-                    &Join::new(subscribed, a.member_id.as_str()).request(jv),
-                    &Join::new(subscribed, b.member_id.as_str()).request(jv),
-                ),
-            )
-        } else {
-            (a, b)
-        };
-        let m = Member::of(&a, &b);
-        let (sa, sb) = check(
-            "SyncGroup (setup)",
-            pair.both_each(
-                sv,
-                &sync_request(
-                    sv,
-                    subscribed,
-                    m.kafka.1,
-                    &m.kafka.0,
-                    None,
-                    &[(&m.kafka.0, &[0])],
-                ),
-                &sync_request(
-                    sv,
-                    subscribed,
-                    m.kraftwerk.1,
-                    &m.kraftwerk.0,
-                    None,
-                    &[(&m.kraftwerk.0, &[0])],
-                ),
-            ),
-        );
-        assert_eq!((sa.error_code, sb.error_code), (0, 0), "sync {subscribed}");
+        let m = stable_alone(pair, subscribed, 300_000);
         let (ca, cb) = check(
             "OffsetCommit (setup)",
             pair.both_each(

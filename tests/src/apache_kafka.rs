@@ -19,6 +19,8 @@ use crate::wire::probe_metadata;
 
 /// A JVM on a busy 2-core machine may take a while to serve its first Metadata request.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a controlled shutdown may take before the JVM is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Kafka's default heap is 1 GiB; a test broker needs far less.
 const HEAP: &str = "-Xmx512m";
 
@@ -95,6 +97,8 @@ pub struct ApacheKafka {
     extra_port: u16,
     child: Option<Child>,
     log_path: PathBuf,
+    classpath: String,
+    config: PathBuf,
 }
 
 impl ApacheKafka {
@@ -150,32 +154,62 @@ impl ApacheKafka {
             )));
         }
 
-        let log = open_log(&log_path)?;
-        let log2 = open_log(&log_path)?;
+        let mut kafka = ApacheKafka {
+            dir,
+            port,
+            extra_port,
+            child: None,
+            log_path,
+            classpath,
+            config,
+        };
+        kafka.spawn()?;
+        kafka.wait_ready()?;
+        Ok(kafka)
+    }
+
+    /// Runs `kafka.Kafka` on the formatted dir, its output appended to the log.
+    fn spawn(&mut self) -> Result<(), HarnessError> {
+        let log = open_log(&self.log_path)?;
+        let log2 = open_log(&self.log_path)?;
         let child = Command::new("java")
             .args([HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true"])
             .args([
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                 "-cp",
-                &classpath,
+                &self.classpath,
             ])
             .arg("kafka.Kafka")
-            .arg(&config)
-            .current_dir(dir.path())
+            .arg(&self.config)
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
             .spawn()
             .map_err(|e| HarnessError::io("spawning java kafka.Kafka", e))?;
-        let mut kafka = ApacheKafka {
-            dir,
-            port,
-            extra_port,
-            child: Some(child),
-            log_path,
-        };
-        kafka.wait_ready()?;
-        Ok(kafka)
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Stops the broker with SIGTERM (Kafka's controlled shutdown; SIGKILL after [`STOP_TIMEOUT`]) and starts
+    /// it again on the same dir and ports, waiting until it serves.
+    pub fn restart(&mut self) -> Result<(), HarnessError> {
+        if let Some(child) = self.child.take() {
+            let pid = libc::pid_t::try_from(child.id())
+                .map_err(|_| HarnessError::Protocol("pid out of range".into()))?;
+            // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped) has no memory effects.
+            let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+            if rc != 0 {
+                return Err(HarnessError::io(
+                    "sending SIGTERM to Apache Kafka",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            crate::broker::wait_or_kill(child, STOP_TIMEOUT)
+                .map_err(|e| HarnessError::io("waiting for Apache Kafka to exit", e))?;
+        }
+        self.spawn()?;
+        self.wait_ready()
     }
 
     /// The PLAINTEXT listener.

@@ -65,7 +65,10 @@ pub fn run_all(pair: &mut Pair) {
     sasl_on_plaintext(pair);
     raft_voters(pair);
     match sasl_brokers.join() {
-        Ok(Ok(brokers)) => sasl(pair, &brokers),
+        Ok(Ok(mut brokers)) => {
+            sasl(pair, &brokers);
+            leader_epochs_after_restart(pair, &mut brokers);
+        }
         Ok(Err(e)) => panic!("the SASL brokers do not start: {e}"),
         Err(_) => panic!("the SASL brokers' start-up thread panicked"),
     }
@@ -1328,8 +1331,8 @@ const SCRAM_PASSWORD: &str = "carol-secret";
 /// (PLAIN users from the JAAS text, SCRAM-SHA-512 users from the metadata log). Started on a thread while
 /// the other scenarios run.
 pub struct SaslBrokers {
-    _kafka: kraftwerk_tests::apache_kafka::ApacheKafka,
-    _kraftwerk: kraftwerk_tests::Broker,
+    kafka: kraftwerk_tests::apache_kafka::ApacheKafka,
+    kraftwerk: kraftwerk_tests::Broker,
     /// (Kafka, Kraftwerk) PLAINTEXT listeners, for setup.
     plain: (SocketAddr, SocketAddr),
     /// (Kafka, Kraftwerk) SASL_PLAINTEXT listeners.
@@ -1382,8 +1385,8 @@ pub fn start_sasl_brokers() -> JoinHandle<Result<SaslBrokers, HarnessError>> {
         Ok(SaslBrokers {
             plain: (kafka.addr(), kraftwerk.addr()),
             sasl: (local(kafka.extra_port()), local(kraftwerk.extra_port())),
-            _kafka: kafka,
-            _kraftwerk: kraftwerk,
+            kafka,
+            kraftwerk,
         })
     })
 }
@@ -1647,6 +1650,190 @@ pub fn sasl(pair: &mut Pair, brokers: &SaslBrokers) {
                 &last(&a.auth_bytes),
                 &last(&b.auth_bytes),
                 SCRAM_BYTES,
+            );
+        }
+    }
+}
+
+// --- Leader epochs after a restart (OffsetForLeaderEpoch, Metadata) ---------------------------------------
+
+const EPOCH_TOPIC: &str = "conf-epoch";
+
+/// (current leader epoch, requested epoch) of a case, from a broker's own current epoch.
+type EpochsFrom = fn(i32) -> (i32, i32);
+
+fn plain_connections(brokers: &SaslBrokers) -> (Connection, Connection) {
+    let timeout = Duration::from_secs(60);
+    (
+        check("connect", Connection::connect(brokers.plain.0, timeout)),
+        check("connect", Connection::connect(brokers.plain.1, timeout)),
+    )
+}
+
+fn epoch_metadata() -> kafka_protocol::messages::MetadataRequest {
+    kafka_protocol::messages::MetadataRequest::default().with_topics(Some(vec![
+        kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(topic_name(EPOCH_TOPIC))),
+    ]))
+}
+
+/// Each broker's leader epoch of conf-epoch-0, once both have a leader for it (not compared).
+fn wait_epoch_leader(pair: &Pair, conns: &mut (Connection, Connection)) -> (i32, i32) {
+    let mv = check(
+        "Metadata version",
+        pair.max_version::<kafka_protocol::messages::MetadataRequest>(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = check("Metadata (setup)", conns.0.request(mv, &epoch_metadata()));
+        let b = check("Metadata (setup)", conns.1.request(mv, &epoch_metadata()));
+        let led = |r: &kafka_protocol::messages::MetadataResponse| {
+            r.topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .filter(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+                .map(|p| p.leader_epoch)
+        };
+        if let (Some(ea), Some(eb)) = (led(&a), led(&b)) {
+            return (ea, eb);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader for {EPOCH_TOPIC} after 60 s: {a:?} / {b:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Produces `count` records to conf-epoch-0 on both (Produce v11: topics by name; not compared).
+fn produce_epoch_records(conns: &mut (Connection, Connection), count: usize) {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::ProduceRequest;
+    use kraftwerk_storage::batch::BatchBuilder;
+    let mut b = BatchBuilder::new(0, -1);
+    for i in 0..count {
+        b.push(
+            1_000 + i64::try_from(i).unwrap_or(0),
+            Some(b"k"),
+            Some(b"v"),
+            &[],
+        )
+        .expect("record fits a batch");
+    }
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic_name(EPOCH_TOPIC))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(Bytes::from(b.build())))])]);
+    for conn in [&mut conns.0, &mut conns.1] {
+        let r = check("Produce (setup)", conn.request(11, &req));
+        assert_eq!(
+            r.responses[0].partition_responses[0].error_code, 0,
+            "produce to {EPOCH_TOPIC}: {r:?}"
+        );
+    }
+}
+
+/// A single-node log has one leader epoch until its node restarts: Kafka's controller then fences the
+/// restarted broker and unfences it (each a new leader epoch). After restarting both brokers, the leader
+/// epoch Metadata reports is compared, and OffsetForLeaderEpoch answers for the current epoch, the epoch
+/// before the restart, a client whose epoch is older than the leader's (FENCED_LEADER_EPOCH) and one
+/// ahead of it (UNKNOWN_LEADER_EPOCH).
+fn leader_epochs_after_restart(pair: &mut Pair, brokers: &mut SaslBrokers) {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    use kafka_protocol::messages::{
+        CreateTopicsRequest, MetadataRequest, OffsetForLeaderEpochRequest,
+    };
+    let versions = pair.versions::<OffsetForLeaderEpochRequest>();
+    if versions.is_empty() {
+        return;
+    }
+    let mut conns = plain_connections(brokers);
+    let cv = check(
+        "CreateTopics version",
+        pair.max_version::<CreateTopicsRequest>(),
+    );
+    let create = CreateTopicsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![
+            kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                .with_name(topic_name(EPOCH_TOPIC))
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]);
+    for conn in [&mut conns.0, &mut conns.1] {
+        let r = check("CreateTopics (setup)", conn.request(cv, &create));
+        assert_eq!(r.topics[0].error_code, 0, "create {EPOCH_TOPIC}: {r:?}");
+    }
+    wait_epoch_leader(pair, &mut conns);
+    produce_epoch_records(&mut conns, 3);
+    drop(conns);
+
+    check("restarting Apache Kafka", brokers.kafka.restart());
+    check("restarting Kraftwerk", brokers.kraftwerk.restart());
+    let mut conns = plain_connections(brokers);
+    let (ea, eb) = wait_epoch_leader(pair, &mut conns);
+    let mv = check("Metadata version", pair.max_version::<MetadataRequest>());
+    exchange_on(
+        pair,
+        "metadata after a restart",
+        mv,
+        &mut conns,
+        &epoch_metadata(),
+        &epoch_metadata(),
+        &[],
+    );
+    produce_epoch_records(&mut conns, 2);
+
+    let request = |v: i16, current: i32, epoch: i32| {
+        let mut req = OffsetForLeaderEpochRequest::default().with_topics(vec![
+            OffsetForLeaderTopic::default()
+                .with_topic(topic_name(EPOCH_TOPIC))
+                .with_partitions(vec![OffsetForLeaderPartition::default()
+                    .with_partition(0)
+                    .with_current_leader_epoch(current)
+                    .with_leader_epoch(epoch)]),
+        ]);
+        if v >= 3 {
+            req.replica_id = kafka_protocol::messages::BrokerId(-1);
+        }
+        req
+    };
+    for v in versions {
+        // (scenario, current leader epoch, requested epoch), from each broker's own current epoch.
+        let cases: [(&str, EpochsFrom); 5] = [
+            ("offset for leader epoch after a restart current", |e| {
+                (e, e)
+            }),
+            ("offset for leader epoch after a restart first epoch", |e| {
+                (e, 0)
+            }),
+            (
+                "offset for leader epoch after a restart previous epoch",
+                |e| (e, e - 1),
+            ),
+            ("offset for leader epoch after a restart fenced", |_| (0, 0)),
+            (
+                "offset for leader epoch after a restart unknown current epoch",
+                |e| (e + 1, e),
+            ),
+        ];
+        for (scenario, epochs) in cases {
+            let (ca, qa) = epochs(ea);
+            let (cb, qb) = epochs(eb);
+            exchange_on(
+                pair,
+                scenario,
+                v,
+                &mut conns,
+                &request(v, ca, qa),
+                &request(v, cb, qb),
+                &[],
             );
         }
     }

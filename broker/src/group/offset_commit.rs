@@ -161,12 +161,7 @@ fn validate_committer(
     instance_id: Option<&str>,
 ) -> Result<(), ResponseError> {
     if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
-        if group.is_static_member_fenced(instance_id, member_id) {
-            return Err(ResponseError::FencedInstanceId);
-        }
-        if !group.members.contains_key(member_id) {
-            return Err(ResponseError::UnknownMemberId);
-        }
+        group.validate_member(instance_id, member_id)?;
         if generation != group.generation {
             return Err(ResponseError::IllegalGeneration);
         }

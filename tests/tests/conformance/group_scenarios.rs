@@ -797,6 +797,17 @@ fn static_members(pair: &mut Pair, run: &Run) {
             &heartbeat_request(hv, group, new.kraftwerk.1, &new.kraftwerk.0, instance),
         ),
     );
+    let other_instance =
+        |m: &(String, i32)| heartbeat_request(hv, group, m.1, &m.0, Some("conf-other-instance"));
+    check(
+        "heartbeat another instance id",
+        pair.exchange_each(
+            "heartbeat another instance id",
+            hv,
+            &other_instance(&new.kafka),
+            &other_instance(&new.kraftwerk),
+        ),
+    );
     // Leaving by instance id alone (the member id unknown to the caller), as a consumer's close does.
     check(
         "leave group static member by instance id",
@@ -1705,30 +1716,45 @@ fn wait_epoch_leader(pair: &Pair, conns: &mut (Connection, Connection)) -> (i32,
     }
 }
 
-/// Produces `count` records to conf-epoch-0 on both (Produce v11: topics by name; not compared).
-fn produce_epoch_records(conns: &mut (Connection, Connection), count: usize) {
+/// Produces `count` records timestamped from `first_ms` to conf-epoch-0 on both (Produce v11: topics by
+/// name; not compared), as each broker's idempotent producer `(id, epoch)` from sequence 0 when given.
+fn produce_epoch_records(
+    conns: &mut (Connection, Connection),
+    count: usize,
+    first_ms: i64,
+    producers: Option<((i64, i16), (i64, i16))>,
+) {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::ProduceRequest;
     use kraftwerk_storage::batch::BatchBuilder;
-    let mut b = BatchBuilder::new(0, -1);
-    for i in 0..count {
-        b.push(
-            1_000 + i64::try_from(i).unwrap_or(0),
-            Some(b"k"),
-            Some(b"v"),
-            &[],
-        )
-        .expect("record fits a batch");
-    }
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(30_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic_name(EPOCH_TOPIC))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(Bytes::from(b.build())))])]);
-    for conn in [&mut conns.0, &mut conns.1] {
+    let request = |producer: Option<(i64, i16)>| {
+        let mut b = BatchBuilder::new(0, -1);
+        if let Some((id, epoch)) = producer {
+            b = b.producer(id, epoch, 0);
+        }
+        for i in 0..count {
+            b.push(
+                first_ms + i64::try_from(i).unwrap_or(0),
+                Some(b"k"),
+                Some(b"v"),
+                &[],
+            )
+            .expect("record fits a batch");
+        }
+        ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(30_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic_name(EPOCH_TOPIC))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(Bytes::from(b.build())))])])
+    };
+    let (pa, pb) = match producers {
+        Some((a, b)) => (Some(a), Some(b)),
+        None => (None, None),
+    };
+    for (conn, req) in [(&mut conns.0, request(pa)), (&mut conns.1, request(pb))] {
         let r = check("Produce (setup)", conn.request(11, &req));
         assert_eq!(
             r.responses[0].partition_responses[0].error_code, 0,
@@ -1739,9 +1765,10 @@ fn produce_epoch_records(conns: &mut (Connection, Connection), count: usize) {
 
 /// A single-node log has one leader epoch until its node restarts: Kafka's controller then fences the
 /// restarted broker and unfences it (each a new leader epoch). After restarting both brokers, the leader
-/// epoch Metadata reports is compared, and OffsetForLeaderEpoch answers for the current epoch, the epoch
-/// before the restart, a client whose epoch is older than the leader's (FENCED_LEADER_EPOCH) and one
-/// ahead of it (UNKNOWN_LEADER_EPOCH).
+/// epoch Metadata reports is compared, the idempotent producer DescribeProducers finds again (rebuilt from
+/// the log), and OffsetForLeaderEpoch's answers for the current epoch, the epoch before the restart, a
+/// client whose epoch is older than the leader's (FENCED_LEADER_EPOCH) and one ahead of it
+/// (UNKNOWN_LEADER_EPOCH).
 fn leader_epochs_after_restart(pair: &mut Pair, brokers: &mut SaslBrokers) {
     use kafka_protocol::messages::offset_for_leader_epoch_request::{
         OffsetForLeaderPartition, OffsetForLeaderTopic,
@@ -1771,7 +1798,42 @@ fn leader_epochs_after_restart(pair: &mut Pair, brokers: &mut SaslBrokers) {
         assert_eq!(r.topics[0].error_code, 0, "create {EPOCH_TOPIC}: {r:?}");
     }
     wait_epoch_leader(pair, &mut conns);
-    produce_epoch_records(&mut conns, 3);
+    produce_epoch_records(&mut conns, 3, 1_000, None);
+    // Two idempotent producers: one whose records are from 1970 (long past producer.id.expiration.ms, so
+    // not loaded again after the restart) and one writing now (its state comes back from the log).
+    let iv = check(
+        "InitProducerId version",
+        pair.max_version::<InitProducerIdRequest>(),
+    );
+    let init = init_producer_id(iv, None, 60_000, -1, -1);
+    // Kafka answers COORDINATOR_LOAD_IN_PROGRESS until its first block of producer ids arrives.
+    let init_on = |conn: &mut Connection| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = check("InitProducerId (setup)", conn.request(iv, &init));
+            if r.error_code == 0 {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "InitProducerId: {r:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    for first_ms in [2_000, now_ms] {
+        let ia = init_on(&mut conns.0);
+        let ib = init_on(&mut conns.1);
+        produce_epoch_records(
+            &mut conns,
+            2,
+            first_ms,
+            Some((
+                (ia.producer_id.0, ia.producer_epoch),
+                (ib.producer_id.0, ib.producer_epoch),
+            )),
+        );
+    }
     drop(conns);
 
     check("restarting Apache Kafka", brokers.kafka.restart());
@@ -1788,7 +1850,21 @@ fn leader_epochs_after_restart(pair: &mut Pair, brokers: &mut SaslBrokers) {
         &epoch_metadata(),
         &[],
     );
-    produce_epoch_records(&mut conns, 2);
+    for v in pair.versions::<DescribeProducersRequest>() {
+        let req = DescribeProducersRequest::default().with_topics(vec![ProducersTopic::default()
+            .with_name(topic_name(EPOCH_TOPIC))
+            .with_partition_indexes(vec![0])]);
+        exchange_on(
+            pair,
+            "describe producers after a restart",
+            v,
+            &mut conns,
+            &req,
+            &req,
+            ALLOCATED,
+        );
+    }
+    produce_epoch_records(&mut conns, 2, 3_000, None);
 
     let request = |v: i16, current: i32, epoch: i32| {
         let mut req = OffsetForLeaderEpochRequest::default().with_topics(vec![

@@ -559,6 +559,15 @@ fn group_lifecycle(pair: &mut Pair, run: &Run) {
             &commit(group, leader.kraftwerk.1, &leader.kraftwerk.0, TOPIC),
         ),
     );
+    check(
+        "heartbeat while awaiting the assignment",
+        pair.exchange_each(
+            "heartbeat while awaiting the assignment",
+            hv,
+            &heartbeat_request(hv, group, second.kafka.1, &second.kafka.0, None),
+            &heartbeat_request(hv, group, second.kraftwerk.1, &second.kraftwerk.0, None),
+        ),
+    );
     // The leader's assignment first (a follower's SyncGroup waits for it), then the follower's.
     let (la, lb) = (
         sync_request(
@@ -797,6 +806,7 @@ fn static_members(pair: &mut Pair, run: &Run) {
             &heartbeat_request(hv, group, new.kraftwerk.1, &new.kraftwerk.0, instance),
         ),
     );
+    describe_static_group(pair, group);
     let other_instance =
         |m: &(String, i32)| heartbeat_request(hv, group, m.1, &m.0, Some("conf-other-instance"));
     check(
@@ -1912,5 +1922,25 @@ fn leader_epochs_after_restart(pair: &mut Pair, brokers: &mut SaslBrokers) {
                 &[],
             );
         }
+    }
+}
+
+/// DescribeGroups of a group whose static member was replaced: the member now holding the instance id,
+/// with its `group_instance_id` from v4.
+fn describe_static_group(pair: &mut Pair, group: &str) {
+    use kafka_protocol::messages::DescribeGroupsRequest;
+    for v in pair.versions::<DescribeGroupsRequest>() {
+        let mut req = DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))]);
+        if v >= 3 {
+            req.include_authorized_operations = true;
+        }
+        let member = [Rule {
+            path: "groups[].members[].member_id",
+            how: Normalise::Generated,
+        }];
+        check(
+            "describe groups static member",
+            pair.exchange_with("describe groups static member", v, &req, &member, |_, _| {}),
+        );
     }
 }

@@ -310,6 +310,11 @@ async fn start_broker(
     )
     .context("scanning log directories")?;
     replica_manager.set_recovery_threads_per_dir(config.num_recovery_threads_per_data_dir);
+    replica_manager.set_producer_id_expiration_ms(producer_id_expiration_ms(
+        &cluster.image(),
+        config.node_id,
+        config.producer_id_expiration_ms,
+    ));
     let replicas = Arc::new(replica_manager);
     // Opening (and recovering) the hosted partitions is file work: off the runtime's workers.
     {
@@ -447,13 +452,8 @@ async fn start_broker(
             let static_expiration = config.producer_id_expiration_ms;
             let node_id = config.node_id;
             move || {
-                use crate::image_ext::ImageExt;
-                // The dynamic value (this broker's, else the cluster default) over the static one.
-                let expiration = cluster
-                    .image()
-                    .dynamic_broker_config(node_id, "producer.id.expiration.ms")
-                    .and_then(|v| v.trim().parse::<i64>().ok())
-                    .unwrap_or(static_expiration);
+                let expiration =
+                    producer_id_expiration_ms(&cluster.image(), node_id, static_expiration);
                 let n = replicas.expire_producers(now_ms(), expiration);
                 if n > 0 {
                     tracing::info!(producers = n, "expired idle producer ids");
@@ -630,4 +630,17 @@ fn every_blocking(
             let _ = tokio::task::spawn_blocking(work).await;
         }
     })
+}
+
+/// `producer.id.expiration.ms`: the dynamic value (this broker's, else the cluster default) over the static one.
+fn producer_id_expiration_ms(
+    image: &kraftwerk_controller::MetadataImage,
+    node_id: i32,
+    static_value: i64,
+) -> i64 {
+    use crate::image_ext::ImageExt;
+    image
+        .dynamic_broker_config(node_id, "producer.id.expiration.ms")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(static_value)
 }

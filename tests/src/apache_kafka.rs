@@ -19,6 +19,8 @@ use crate::wire::probe_metadata;
 
 /// A JVM on a busy 2-core machine may take a while to serve its first Metadata request.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a controlled shutdown may take before the JVM is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// Kafka's default heap is 1 GiB; a test broker needs far less.
 const HEAP: &str = "-Xmx512m";
 
@@ -92,21 +94,25 @@ pub fn ensure_classpath() -> Result<String, HarnessError> {
 pub struct ApacheKafka {
     dir: tempfile::TempDir,
     port: u16,
+    extra_port: u16,
     child: Option<Child>,
     log_path: PathBuf,
+    classpath: String,
+    config: PathBuf,
 }
 
 impl ApacheKafka {
     /// Formats a log dir for `cluster_id` and starts Kafka with the harness's single-node properties plus
-    /// `overrides`, waiting until it answers Metadata.
+    /// `overrides` (`{port}`, `{controller_port}` and `{extra_port}` in a value stand for the ports picked),
+    /// waiting until it answers Metadata.
     pub fn start(cluster_id: &str, overrides: &[(&str, &str)]) -> Result<Self, HarnessError> {
         let classpath = ensure_classpath()?;
         let dir = tempfile::Builder::new()
             .prefix("apache-kafka-test-")
             .tempdir()
             .map_err(|e| HarnessError::io("creating temp dir", e))?;
-        let (port, controller_port) = match free_ports(2)?.as_slice() {
-            [a, b] => (*a, *b),
+        let (port, controller_port, extra_port) = match free_ports(3)?.as_slice() {
+            [a, b, c] => (*a, *b, *c),
             _ => {
                 return Err(HarnessError::Protocol(
                     "free_ports returned wrong count".into(),
@@ -115,8 +121,14 @@ impl ApacheKafka {
         };
         let mut props =
             ServerProperties::single_node(port, controller_port, &dir.path().join("data"));
+        // `{port}`, `{controller_port}` and `{extra_port}` in a value are the ports picked here, as for a
+        // Kraftwerk test broker (BrokerBuilder::prop), so an override can add a listener beside them.
         for (k, v) in overrides {
-            props.set(*k, *v);
+            let v = v
+                .replace("{port}", &port.to_string())
+                .replace("{controller_port}", &controller_port.to_string())
+                .replace("{extra_port}", &extra_port.to_string());
+            props.set(*k, v);
         }
         let config = dir.path().join("server.properties");
         std::fs::write(&config, props.render())
@@ -142,36 +154,72 @@ impl ApacheKafka {
             )));
         }
 
-        let log = open_log(&log_path)?;
-        let log2 = open_log(&log_path)?;
+        let mut kafka = ApacheKafka {
+            dir,
+            port,
+            extra_port,
+            child: None,
+            log_path,
+            classpath,
+            config,
+        };
+        kafka.spawn()?;
+        kafka.wait_ready()?;
+        Ok(kafka)
+    }
+
+    /// Runs `kafka.Kafka` on the formatted dir, its output appended to the log.
+    fn spawn(&mut self) -> Result<(), HarnessError> {
+        let log = open_log(&self.log_path)?;
+        let log2 = open_log(&self.log_path)?;
         let child = Command::new("java")
             .args([HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true"])
             .args([
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                 "-cp",
-                &classpath,
+                &self.classpath,
             ])
             .arg("kafka.Kafka")
-            .arg(&config)
-            .current_dir(dir.path())
+            .arg(&self.config)
+            .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
             .spawn()
             .map_err(|e| HarnessError::io("spawning java kafka.Kafka", e))?;
-        let mut kafka = ApacheKafka {
-            dir,
-            port,
-            child: Some(child),
-            log_path,
-        };
-        kafka.wait_ready()?;
-        Ok(kafka)
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Stops the broker with SIGTERM (Kafka's controlled shutdown; SIGKILL after [`STOP_TIMEOUT`]) and starts
+    /// it again on the same dir and ports, waiting until it serves.
+    pub fn restart(&mut self) -> Result<(), HarnessError> {
+        if let Some(child) = self.child.take() {
+            let pid = libc::pid_t::try_from(child.id())
+                .map_err(|_| HarnessError::Protocol("pid out of range".into()))?;
+            // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped) has no memory effects.
+            let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+            if rc != 0 {
+                return Err(HarnessError::io(
+                    "sending SIGTERM to Apache Kafka",
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            crate::broker::wait_or_kill(child, STOP_TIMEOUT)
+                .map_err(|e| HarnessError::io("waiting for Apache Kafka to exit", e))?;
+        }
+        self.spawn()?;
+        self.wait_ready()
     }
 
     /// The PLAINTEXT listener.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The port `{extra_port}` stood for in the overrides (a listener a test added).
+    pub fn extra_port(&self) -> u16 {
+        self.extra_port
     }
 
     /// The temp dir holding server.properties, data and the log.

@@ -40,8 +40,9 @@ impl BrokerBuilder {
         self
     }
 
-    /// Sets a server.properties key (replacing the harness default, if any). `{port}` and `{controller_port}` in
-    /// the value become the ports the harness picked (to add listeners beside the default ones).
+    /// Sets a server.properties key (replacing the harness default, if any). `{port}`, `{controller_port}` and
+    /// `{extra_port}` in the value become the ports the harness picked (to add listeners beside the default
+    /// ones; see [`Broker::extra_port`]).
     pub fn prop(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.overrides.push((key.into(), value.into()));
         self
@@ -73,9 +74,9 @@ impl BrokerBuilder {
             .prefix("kraftwerk-test-")
             .tempdir()
             .map_err(|e| HarnessError::io("creating temp dir", e))?;
-        let ports = free_ports(2)?;
-        let (port, controller_port) = match ports.as_slice() {
-            [a, b] => (*a, *b),
+        let ports = free_ports(3)?;
+        let (port, controller_port, extra_port) = match ports.as_slice() {
+            [a, b, c] => (*a, *b, *c),
             _ => {
                 return Err(HarnessError::Protocol(
                     "free_ports returned wrong count".into(),
@@ -87,7 +88,8 @@ impl BrokerBuilder {
         for (k, v) in &self.overrides {
             let v = v
                 .replace("{port}", &port.to_string())
-                .replace("{controller_port}", &controller_port.to_string());
+                .replace("{controller_port}", &controller_port.to_string())
+                .replace("{extra_port}", &extra_port.to_string());
             props.set(k.clone(), v);
         }
         let config_path = dir.path().join("server.properties");
@@ -100,6 +102,7 @@ impl BrokerBuilder {
             cli_overrides: self.cli_overrides,
             port,
             controller_port,
+            extra_port,
             child: None,
             ready_timeout: self.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
             rust_log: self
@@ -127,6 +130,7 @@ pub struct Broker {
     log_path: PathBuf,
     port: u16,
     controller_port: u16,
+    extra_port: u16,
     child: Option<Child>,
     ready_timeout: Duration,
     rust_log: String,
@@ -157,6 +161,11 @@ impl Broker {
     /// The controller listener port.
     pub fn controller_port(&self) -> u16 {
         self.controller_port
+    }
+
+    /// A third port picked with the other two, for a listener a test adds (`{extra_port}` in a property).
+    pub fn extra_port(&self) -> u16 {
+        self.extra_port
     }
 
     /// The server.properties file the broker runs with.

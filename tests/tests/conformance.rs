@@ -5,6 +5,8 @@
 //!
 //! Needs java (as scripts/test.sh's JVM suite does); mvn fetches the jars once into tests/tools/lib.
 
+#[path = "conformance/group_scenarios.rs"]
+mod group_scenarios;
 #[path = "conformance/scenarios.rs"]
 mod scenarios;
 
@@ -42,6 +44,7 @@ fn kraftwerk_answers_as_apache_kafka_does() {
 
     let mut pair = Pair::connect(kafka.addr(), kraftwerk.addr()).expect("connect to both");
     scenarios::run_all(&mut pair);
+    group_scenarios::run_all(&mut pair);
 
     let report = &pair.report;
     for note in &report.notes {

@@ -27,9 +27,14 @@ fn connect(broker: &Broker) -> Connection {
 
 fn batch(producer_id: i64, epoch: i16, first_seq: i32, records: usize) -> bytes::Bytes {
     let mut b = BatchBuilder::new(0, -1).producer(producer_id, epoch, first_seq);
+    // Timestamped now, as a producer's records are: a producer whose newest batch is older than
+    // producer.id.expiration.ms (a day) is not loaded again after a restart, as in Kafka.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     for i in 0..records {
         let value = format!("seq-{}", first_seq as usize + i);
-        b.push(0, None, Some(value.as_bytes()), &[])
+        b.push(now_ms, None, Some(value.as_bytes()), &[])
             .expect("record fits");
     }
     bytes::Bytes::from(b.build())

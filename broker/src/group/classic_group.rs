@@ -7,6 +7,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use kafka_protocol::messages::ConsumerProtocolSubscription;
 use kafka_protocol::protocol::{Decodable, Message};
+use kafka_protocol::ResponseError;
 
 use super::member::{Member, Protocol};
 use super::records::{
@@ -67,6 +68,11 @@ pub(super) struct Group {
     /// types, or metadata that does not parse), in which case every topic counts as subscribed.
     pub(super) subscribed_topics: Option<BTreeSet<String>>,
     pub(super) offsets: BTreeMap<TopicPartition, OffsetCommitValue>,
+    /// A simple commit (no group management) created the group, or it was rebuilt from committed
+    /// offsets. As Kafka's simple groups, it then stays, empty, until the retention check removes it,
+    /// also after OffsetDelete took its last offset; only a group that a failed join brought into being
+    /// goes at once.
+    pub(super) keep_until_retention_check: bool,
 }
 
 impl Group {
@@ -88,6 +94,7 @@ impl Group {
             new_member_added: false,
             subscribed_topics: None,
             offsets: BTreeMap::new(),
+            keep_until_retention_check: false,
         }
     }
 
@@ -147,6 +154,30 @@ impl Group {
         instance_id
             .and_then(|id| self.static_members.get(id))
             .is_some_and(|current| current != member_id)
+    }
+
+    /// Kafka's `ClassicGroup.validateMember` for heartbeats, syncs, commits and leaves: a request naming
+    /// an instance id must name the member holding it (FENCED_INSTANCE_ID for another member id, and
+    /// UNKNOWN_MEMBER_ID when no member holds that instance id), and the member must exist.
+    pub(super) fn validate_member(
+        &self,
+        instance_id: Option<&str>,
+        member_id: &str,
+    ) -> Result<(), ResponseError> {
+        if let Some(instance_id) = instance_id {
+            match self.static_members.get(instance_id) {
+                None => return Err(ResponseError::UnknownMemberId),
+                Some(current) if current != member_id => {
+                    return Err(ResponseError::FencedInstanceId)
+                }
+                Some(_) => {}
+            }
+        }
+        if self.members.contains_key(member_id) {
+            Ok(())
+        } else {
+            Err(ResponseError::UnknownMemberId)
+        }
     }
 
     pub(super) fn awaiting_join_count(&self) -> usize {

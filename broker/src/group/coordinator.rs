@@ -58,12 +58,7 @@ impl GroupCoordinator {
             .groups
             .get_mut(group_id)
             .ok_or(ResponseError::UnknownMemberId)?;
-        if group.is_static_member_fenced(instance_id, member_id) {
-            return Err(ResponseError::FencedInstanceId);
-        }
-        if !group.members.contains_key(member_id) {
-            return Err(ResponseError::UnknownMemberId);
-        }
+        group.validate_member(instance_id, member_id)?;
         Ok(group)
     }
 
@@ -120,7 +115,7 @@ impl GroupCoordinator {
             return;
         };
         group.run_due_timers(&self.config, now_ms, out);
-        if group.is_unused() && group.generation == 0 {
+        if group.is_unused() && group.generation == 0 && !group.keep_until_retention_check {
             self.groups.remove(group_id);
         }
     }

@@ -111,11 +111,8 @@ impl GroupCoordinator {
                 if group.pending_members.remove(member_id).is_some() {
                     return 0;
                 }
-                if group.is_static_member_fenced(instance_id, member_id) {
-                    return ResponseError::FencedInstanceId.code();
-                }
-                if !group.members.contains_key(member_id) {
-                    return ResponseError::UnknownMemberId.code();
+                if let Err(e) = group.validate_member(instance_id, member_id) {
+                    return e.code();
                 }
                 info!(group = %group.id, member = member_id, "member left");
                 group.remove_member_and_rebalance(config, member_id, now_ms, out, "member left");

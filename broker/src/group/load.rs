@@ -61,6 +61,7 @@ impl GroupCoordinator {
             };
             match group {
                 Some(mut group) => {
+                    group.keep_until_retention_check = !group_offsets.is_empty();
                     group.offsets = group_offsets;
                     self.groups.insert(id, group);
                     loaded += 1;

@@ -79,8 +79,9 @@ impl GroupCoordinator {
                 // A member of a generation this coordinator never saw.
                 return Err(ResponseError::IllegalGeneration);
             }
-            self.groups
-                .insert(group_id.to_owned(), Group::new(group_id.to_owned()));
+            let mut group = Group::new(group_id.to_owned());
+            group.keep_until_retention_check = true;
+            self.groups.insert(group_id.to_owned(), group);
         }
         let config = &self.config;
         let group = self
@@ -160,12 +161,7 @@ fn validate_committer(
     instance_id: Option<&str>,
 ) -> Result<(), ResponseError> {
     if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
-        if group.is_static_member_fenced(instance_id, member_id) {
-            return Err(ResponseError::FencedInstanceId);
-        }
-        if !group.members.contains_key(member_id) {
-            return Err(ResponseError::UnknownMemberId);
-        }
+        group.validate_member(instance_id, member_id)?;
         if generation != group.generation {
             return Err(ResponseError::IllegalGeneration);
         }

@@ -20,6 +20,7 @@ use crate::group_service::OFFSETS_TOPIC;
 
 use super::errors::code;
 use super::offset_commit;
+use super::offset_delete;
 use super::offset_topic_ids;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -204,10 +205,20 @@ pub async fn dispatch_group(
                 other => other,
             })
         }
-        RequestKind::OffsetDelete(r) => {
-            groups
+        RequestKind::OffsetDelete(mut r) => {
+            let image = ctx.controller.image();
+            let unknown = offset_delete::take_unknown_partitions(&mut r, |name| {
+                image.topic(name).map(|t| t.partition_count())
+            });
+            let resp = groups
                 .call(move |c, id, now| c.offset_delete(id, v, r, now))
-                .await
+                .await;
+            resp.map(|resp| match resp {
+                Response::OffsetDelete(o) => {
+                    Response::OffsetDelete(offset_delete::merge(unknown, o))
+                }
+                other => other,
+            })
         }
         RequestKind::ListGroups(r) => {
             groups

@@ -34,6 +34,7 @@ pub mod list_config_resources;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_for_leader_epoch;
 pub mod offset_topic_ids;
 pub mod produce;

@@ -59,6 +59,9 @@ pub struct ReplicaManager {
     recovery_threads_per_dir: std::sync::atomic::AtomicUsize,
     /// The static `num.recovery.threads.per.data.dir`, which a dynamic value overrides while it is set.
     static_recovery_threads_per_dir: std::sync::atomic::AtomicUsize,
+    /// `producer.id.expiration.ms` as last applied: a partition opened later forgets at once the producers
+    /// its log names that have been idle longer, as Kafka's ProducerStateManager does when it loads.
+    producer_id_expiration_ms: std::sync::atomic::AtomicI64,
 }
 
 /// A partition [`ReplicaManager::reconcile`] opens.
@@ -69,6 +72,9 @@ struct ToOpen {
     role: Role,
     config: LogConfig,
 }
+
+/// Kafka's `producer.id.expiration.ms` default (one day), until the broker applies its setting.
+const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 
 fn read_topic_id(dir: &Path) -> Option<Uuid> {
     let text = std::fs::read_to_string(dir.join(PARTITION_METADATA_FILE)).ok()?;
@@ -131,6 +137,9 @@ impl ReplicaManager {
             checkpointed_hw: parking_lot::Mutex::new(checkpointed_hw),
             recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
             static_recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
+            producer_id_expiration_ms: std::sync::atomic::AtomicI64::new(
+                DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            ),
         })
     }
 
@@ -442,15 +451,27 @@ impl ReplicaManager {
         }
         tracing::debug!(topic = %tp.topic, partition = tp.partition, leo = log.log_end_offset(), "partition opened");
         let hw = self.checkpointed_hw.lock().remove(tp).unwrap_or(0);
-        Ok(Partition::open(
+        let now_ms = crate::context::now_ms();
+        let partition = Partition::open(
             tp.topic.clone(),
             topic_id,
             tp.partition,
             log,
             role,
-            crate::context::now_ms(),
+            now_ms,
             hw,
-        ))
+        );
+        // Producers already idle too long are not brought back from the log (Kafka drops expired entries
+        // when it loads producer state).
+        let expired = partition.expire_producers(
+            now_ms,
+            self.producer_id_expiration_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        if expired > 0 {
+            tracing::debug!(topic = %tp.topic, partition = tp.partition, producers = expired, "expired producer ids not loaded");
+        }
+        Ok(partition)
     }
 
     fn delete_partition(&self, tp: &TopicPartition, p: Arc<Partition>) {
@@ -498,8 +519,16 @@ impl ReplicaManager {
         }
     }
 
-    /// Kafka's producer-state expiration: every partition forgets the producers idle for `expiration_ms`.
+    /// The `producer.id.expiration.ms` partitions opened from now on apply as they load.
+    pub fn set_producer_id_expiration_ms(&self, expiration_ms: i64) {
+        self.producer_id_expiration_ms
+            .store(expiration_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Kafka's producer-state expiration: every partition forgets the producers idle for `expiration_ms`
+    /// (which partitions opened later apply too).
     pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.set_producer_id_expiration_ms(expiration_ms);
         self.all()
             .iter()
             .map(|p| p.expire_producers(now_ms, expiration_ms))
@@ -608,6 +637,41 @@ mod tests {
             }));
         }
         out
+    }
+
+    /// A partition reopened from its log brings back its idempotent producers, except those idle longer
+    /// than `producer.id.expiration.ms` (Kafka drops expired producers when it loads their state).
+    #[test]
+    fn expired_producers_are_not_loaded() {
+        use kraftwerk_storage::batch::BatchBuilder;
+        let dir = tempfile::tempdir().unwrap();
+        let image = MetadataImage::empty("c").apply(0, &topic("t", 1, 1));
+        let now = crate::context::now_ms();
+        {
+            let m = ReplicaManager::new(1, vec![dir.path().to_path_buf()], LogConfig::default())
+                .unwrap();
+            m.reconcile(&image);
+            let p = m.get("t", 0).unwrap();
+            // Producer 7 last wrote two hours ago, producer 8 a minute ago (record timestamps).
+            for (producer, ts) in [(7, now - 7_200_000), (8, now - 60_000)] {
+                let mut b = BatchBuilder::new(0, -1).producer(producer, 0, 0);
+                b.push(ts, Some(b"k"), Some(b"v"), &[]).unwrap();
+                p.append_as_leader(&b.build(), now, None).unwrap();
+            }
+            assert_eq!(p.producers().len(), 2);
+        }
+        let m =
+            ReplicaManager::new(1, vec![dir.path().to_path_buf()], LogConfig::default()).unwrap();
+        m.set_producer_id_expiration_ms(3_600_000);
+        m.reconcile(&image);
+        let ids: Vec<i64> = m
+            .get("t", 0)
+            .unwrap()
+            .producers()
+            .iter()
+            .map(|p| p.producer_id)
+            .collect();
+        assert_eq!(ids, vec![8]);
     }
 
     /// New partitions spread evenly over the data directories (counted once per reconcile), are opened on

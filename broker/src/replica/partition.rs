@@ -678,7 +678,7 @@ impl Partition {
     }
 
     /// Idempotent producers with state on this partition: (id, epoch, last sequence, last offset).
-    pub fn producers(&self) -> Vec<(i64, i16, i32, i64)> {
+    pub fn producers(&self) -> Vec<super::producer_state::ActiveProducer> {
         self.log.lock().producers.producers().collect()
     }
 

@@ -144,7 +144,8 @@ impl ProducerStateTable {
         timestamp_ms: i64,
     ) {
         let entry = self.producers.entry(b.producer_id).or_default();
-        entry.last_timestamp = entry.last_timestamp.max(timestamp_ms);
+        // The newest batch's, as Kafka's ProducerStateEntry keeps it (not the largest ever seen).
+        entry.last_timestamp = timestamp_ms;
         if b.epoch != entry.epoch {
             entry.epoch = b.epoch;
             entry.batches.clear();
@@ -169,13 +170,30 @@ impl ProducerStateTable {
         before - self.producers.len()
     }
 
-    /// The producers and their epochs and last sequence/offset, for DescribeProducers.
-    pub fn producers(&self) -> impl Iterator<Item = (i64, i16, i32, i64)> + '_ {
+    /// The producers with their epoch, last sequence, offset and timestamp, for DescribeProducers.
+    pub fn producers(&self) -> impl Iterator<Item = ActiveProducer> + '_ {
         self.producers.iter().filter_map(|(id, e)| {
             let last = e.batches.back()?;
-            Some((*id, e.epoch, last.last_seq, last.last_offset))
+            Some(ActiveProducer {
+                producer_id: *id,
+                epoch: e.epoch,
+                last_sequence: last.last_seq,
+                last_offset: last.last_offset,
+                last_timestamp: e.last_timestamp,
+            })
         })
     }
+}
+
+/// One producer with state on a partition, as DescribeProducers lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_offset: i64,
+    /// The max timestamp of the producer's newest batch.
+    pub last_timestamp: i64,
 }
 
 #[cfg(test)]
@@ -257,6 +275,25 @@ mod tests {
         assert_eq!(b.last_seq, i32::MAX);
         t.record(&b, 0, 1);
         assert_eq!(t.check(&batch(1, 0, 0, 1)), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn described_producers_carry_their_newest_batch() {
+        let mut t = ProducerStateTable::new();
+        t.record_at(&batch(3, 1, 0, 2), 10, 11, 6_000);
+        // A newer batch with an older timestamp: Kafka reports the newest batch's, not the largest.
+        t.record_at(&batch(3, 1, 2, 2), 12, 13, 5_500);
+        let described: Vec<ActiveProducer> = t.producers().collect();
+        assert_eq!(
+            described,
+            vec![ActiveProducer {
+                producer_id: 3,
+                epoch: 1,
+                last_sequence: 3,
+                last_offset: 13,
+                last_timestamp: 5_500,
+            }]
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! One authentication exchange, run by the `rsasl` crate's server side: PLAIN checks the listener's JAAS users
 //! (in constant time, with `subtle`), SCRAM-SHA-256/512 the credentials stored in the metadata log. This module
 //! turns rsasl's steps into what Kafka tells a client: a challenge, success as a user, or a failure with Kafka's
-//! wording (which never says whether the user exists).
+//! wording (which never says whether the user exists). As in Kafka's `ScramSaslServer`, a SCRAM client naming
+//! a user without a credential fails at its first message (with the same wording as a wrong proof).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -88,8 +89,8 @@ impl SessionCallback for Callback {
             let mechanism = mechanism_of(session_data).filter(|m| m.is_scram());
             let user = context.get_ref::<AuthId>().and_then(scram_username);
             if let (Some(mechanism), Some(user)) = (mechanism, user) {
-                // Not answering means "no such user": rsasl then runs the exchange to its end with a made-up
-                // salt and fails it, so a client cannot tell unknown users from wrong passwords.
+                // Not answering means "no such user" (rsasl would run the exchange on with a made-up salt);
+                // `MechanismSession::step` fails an unknown user at its first message before, as Kafka does.
                 if let Some(c) = self.scram.scram_credential(&user, mechanism) {
                     request.satisfy::<ScramStoredPassword>(&ScramStoredPassword::new(
                         c.iterations,
@@ -150,6 +151,7 @@ impl SessionCallback for Callback {
 pub struct SaslListener {
     pub settings: SaslSettings,
     config: Arc<SASLConfig>,
+    scram: Arc<dyn ScramStore>,
     failure_log: Mutex<LogLimiter>,
 }
 
@@ -163,12 +165,13 @@ impl SaslListener {
             .with_defaults()
             .with_callback(Callback {
                 plain_users: settings.plain_users.clone(),
-                scram,
+                scram: scram.clone(),
             })
             .map_err(|e| format!("SASL listener {}: {e}", settings.listener))?;
         Ok(SaslListener {
             settings,
             config,
+            scram,
             failure_log: Mutex::new(LogLimiter::new(FAILURE_LOG_WINDOW, FAILURE_LOG_LINES)),
         })
     }
@@ -182,6 +185,7 @@ impl SaslListener {
         Ok(MechanismSession {
             mechanism,
             session,
+            scram: self.scram.clone(),
             steps: 0,
             user: None,
         })
@@ -214,6 +218,7 @@ pub enum MechStep {
 pub struct MechanismSession {
     mechanism: Mechanism,
     session: Session<KafkaValidation>,
+    scram: Arc<dyn ScramStore>,
     steps: u32,
     user: Option<String>,
 }
@@ -229,7 +234,13 @@ impl MechanismSession {
         self.steps += 1;
         if self.mechanism.is_scram() {
             match scram_shape(step, token) {
-                Ok(Some(user)) => self.user = Some(user),
+                Ok(Some(user)) => {
+                    let known = self.scram.scram_credential(&user, self.mechanism).is_some();
+                    self.user = Some(user);
+                    if !known {
+                        return self.failure(scram_failed(self.mechanism));
+                    }
+                }
                 Ok(None) => {}
                 Err(()) => return self.failure(scram_failed(self.mechanism)),
             }
@@ -466,8 +477,53 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_unknown_scram_user_fails_at_the_first_message() {
+        for m in [Mechanism::ScramSha256, Mechanism::ScramSha512] {
+            let mut store = MemStore::default();
+            store
+                .0
+                .insert(("bob".into(), m), credential(m, "bob-secret"));
+            let l = listener(vec![m], store);
+            let mut s = l.start(m).unwrap();
+            assert_eq!(
+                s.step(b"n,,n=nobody,r=abcdef"),
+                MechStep::Failure {
+                    message: scram_failed(m),
+                    user: Some("nobody".into())
+                }
+            );
+            // bob's credential is for `m` only.
+            let other = if m == Mechanism::ScramSha256 {
+                Mechanism::ScramSha512
+            } else {
+                Mechanism::ScramSha256
+            };
+            let l = listener(vec![other], MemStore::default());
+            let mut s = l.start(other).unwrap();
+            assert!(matches!(
+                s.step(b"n,,n=bob,r=abcdef"),
+                MechStep::Failure { .. }
+            ));
+            let mut s = {
+                let mut store = MemStore::default();
+                store
+                    .0
+                    .insert(("bob".into(), m), credential(m, "bob-secret"));
+                listener(vec![m], store).start(m).unwrap()
+            };
+            assert!(matches!(
+                s.step(b"n,,n=bob,r=abcdef"),
+                MechStep::Challenge(_)
+            ));
+        }
+    }
+
+    #[test]
     fn malformed_scram_messages_fail_instead_of_panicking() {
-        let l = listener(vec![Mechanism::ScramSha256], MemStore::default());
+        let m = Mechanism::ScramSha256;
+        let mut store = MemStore::default();
+        store.0.insert(("u".into(), m), credential(m, "u-secret"));
+        let l = listener(vec![m], store);
         for token in [
             &b"n,,x"[..],
             b"n,a,n=u,r=abc",

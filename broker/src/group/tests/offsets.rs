@@ -227,6 +227,13 @@ fn offset_delete_rules() {
         })
     ));
 
+    // As in Kafka, the simple group stays (empty, without offsets) until the retention check removes it:
+    // deleting again answers per partition rather than GROUP_ID_NOT_FOUND.
+    assert_eq!(h.state("simple"), "Empty");
+    let again = delete(&mut h, "simple", "t1", &[0]);
+    assert_eq!(again.error_code, 0);
+    assert_eq!(again.topics[0].partitions[0].error_code, 0);
+
     // Active consumer group subscribed to t1 only.
     let (member, generation) = h.stable_single("g", b"a");
     h.commit("g", &member, generation, "t1", &[(0, 1)]);

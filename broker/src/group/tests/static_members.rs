@@ -194,3 +194,30 @@ fn replaced_instance_cannot_sync_or_leave() {
     assert_eq!(codes, vec![code(ResponseError::FencedInstanceId), 0]);
     assert_eq!(h.state("g"), "Empty");
 }
+
+/// Kafka's `validateMember`: an instance id no member holds is UNKNOWN_MEMBER_ID, even from a member that
+/// exists (a static member naming another instance, a dynamic member naming one); the right pair passes.
+#[test]
+fn an_instance_id_no_member_holds_is_an_unknown_member() {
+    let mut h = Harness::new();
+    let member = stable_static(&mut h);
+    assert_eq!(
+        static_heartbeat(&mut h, &member, "i2", 1),
+        code(ResponseError::UnknownMemberId)
+    );
+    assert_eq!(static_heartbeat(&mut h, &member, "i1", 1), 0);
+    // The same rule for commits and leaves.
+    let mut commit = commit_request("g", &member, 1, "t1", &[(0, 5)]);
+    commit.group_instance_id = Some(s("i2"));
+    let response = h.commit_with(8, commit);
+    assert_eq!(
+        response.topics[0].partitions[0].error_code,
+        code(ResponseError::UnknownMemberId)
+    );
+    let leave = h.leave("g", &[(&member, Some("i2"))]);
+    assert_eq!(
+        leave.members[0].error_code,
+        code(ResponseError::UnknownMemberId)
+    );
+    assert_eq!(h.member_count("g"), 1);
+}

@@ -88,7 +88,9 @@ impl PartitionLog {
                 "log start offset beyond recovered log end; starting empty there"
             );
             log.truncate_fully_and_start_at(log_start)?;
-        } else if checkpoint != Some(log_start) {
+        } else if checkpoint.is_some_and(|c| c != log_start) {
+            // Without a checkpoint the log starts at its first segment, which the next open finds again:
+            // writing that down would cost two fsyncs per partition at every first start.
             write_log_start_offset(dir, log_start)?;
         }
         log.load_leader_epochs()?;

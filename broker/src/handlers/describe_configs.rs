@@ -118,9 +118,8 @@ fn to_wire(
     r.is_sensitive = false;
     if version >= 3 {
         r.config_type = e.config_type;
-        if include_doc {
-            r.documentation = Some(StrBytes::from_static_str(e.doc));
-        }
+        // Not asked for: null, as Kafka sends it (the codec's default is "").
+        r.documentation = include_doc.then(|| StrBytes::from_static_str(e.doc));
     }
     if include_synonyms {
         r.synonyms = e
@@ -337,5 +336,31 @@ mod unknown_topic_tests {
         let out = unknown_topic(DescribeConfigsResult::default());
         assert_eq!(out.error_code, 3);
         assert_eq!(out.error_message.as_deref(), Some(""));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            read_only: false,
+            name: "retention.ms".into(),
+            value: Some("1".into()),
+            source: 1,
+            config_type: 5,
+            doc: "How long a log is kept.",
+            synonyms: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn documentation_is_null_unless_asked_for() {
+        assert_eq!(to_wire(entry(), 4, false, false).documentation, None);
+        assert_eq!(
+            to_wire(entry(), 4, false, true).documentation.as_deref(),
+            Some("How long a log is kept.")
+        );
     }
 }

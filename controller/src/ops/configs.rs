@@ -62,7 +62,9 @@ fn alter(
                 "Duplicate resource in request.".into(),
             ))
         } else {
-            alter_resource(image, ctx, spec, compute).map(|changes| records.extend(changes))
+            alter_resource(image, ctx, spec, compute)
+                .map(|changes| records.extend(changes))
+                .map_err(|e| as_broker_validation(&spec.resource, e))
         };
         response.push(ResourceResult {
             resource: spec.resource.clone(),
@@ -75,6 +77,18 @@ fn alter(
         records.extend(unclean_elections_after(image, ctx, &records));
     }
     OpOutput { records, response }
+}
+
+/// Kafka validates broker configs (per broker and the cluster default) on the broker that receives the
+/// request (`ConfigAdminManager.preprocess`), which answers INVALID_REQUEST for a key it cannot change or
+/// a value it cannot parse; topic configs are validated by the controller, which answers INVALID_CONFIG.
+fn as_broker_validation(resource: &ConfigResource, e: ControllerError) -> ControllerError {
+    match (resource.resource_type, e) {
+        (ConfigResourceType::Broker, ControllerError::InvalidConfig(message)) => {
+            ControllerError::InvalidRequest(message)
+        }
+        (_, e) => e,
+    }
 }
 
 /// When `changes` touch `unclean.leader.election.enable`, the unclean elections it now allows: leaderless

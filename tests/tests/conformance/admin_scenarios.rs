@@ -37,7 +37,7 @@ use kraftwerk_tests::Broker;
 
 use super::{
     batch, check, common_configs, creatable, create_on_both, produce_pair, s, topic_name,
-    TIMEOUT_MS,
+    wait_for_both, TIMEOUT_MS,
 };
 
 /// Kafka's class, which Kraftwerk's `authorizer.class.name` accepts too.
@@ -53,6 +53,7 @@ pub fn run_all(pair: &mut Pair, cluster_id: &'static str) {
     describe_client_quotas(pair);
     scram_credentials(pair);
     delete_records(pair);
+    describe_log_dirs_all(pair);
     elect_leaders(pair);
     reassignments(pair);
     describe_quorum(pair);
@@ -340,6 +341,45 @@ fn incremental_alter_configs(pair: &mut Pair) {
                 None,
             ),
         ];
+        let mut twice = incremental(TOPIC, &topic, &[("retention.ms", SET, Some("1000"))], false);
+        twice.resources.push(twice.resources[0].clone());
+        let mut same_key_twice = incremental(
+            TOPIC,
+            &topic,
+            &[
+                ("retention.ms", SET, Some("1000")),
+                ("retention.ms", DELETE, None),
+            ],
+            false,
+        );
+        same_key_twice.validate_only = false;
+        let cases = cases.into_iter().chain([
+            (
+                "incremental alter configs same resource twice",
+                twice,
+                Some((TOPIC, topic.as_str())),
+            ),
+            (
+                "incremental alter configs same key twice",
+                same_key_twice,
+                Some((TOPIC, topic.as_str())),
+            ),
+            (
+                "incremental alter configs broker validate only",
+                incremental(
+                    BROKER,
+                    "1",
+                    &[("log.retention.ms", SET, Some("86400000"))],
+                    true,
+                ),
+                Some((BROKER, "1")),
+            ),
+            (
+                "incremental alter configs unknown resource type",
+                incremental(99, "x", &[("a", SET, Some("1"))], false),
+                None,
+            ),
+        ]);
         for (scenario, req, described) in cases {
             check(scenario, pair.exchange(scenario, v, &req));
             if let Some((rt, name)) = described {
@@ -498,6 +538,18 @@ fn sort_acls(a: &mut DescribeAclsResponse, b: &mut DescribeAclsResponse) {
     }
 }
 
+/// Waits (up to `wait_for_both`'s limit) until both brokers describe `count` ACLs; the comparisons after
+/// it show any broker that never does.
+fn wait_for_acls(pair: &mut Pair, count: usize) {
+    let Some(v) = pair.versions::<DescribeAclsRequest>().last().copied() else {
+        return;
+    };
+    let all = describe_acls(None, PATTERN_ANY, None);
+    wait_for_both(pair, v, &all, |r| {
+        r.resources.iter().map(|res| res.acls.len()).sum::<usize>() == count
+    });
+}
+
 /// The ACLs each filter removed, in a fixed order.
 fn sort_deleted_acls(a: &mut DeleteAclsResponse, b: &mut DeleteAclsResponse) {
     for r in [a, b] {
@@ -557,6 +609,8 @@ fn acls_without_authorizer(pair: &mut Pair) {
 }
 
 fn acls_with_authorizer(pair: &mut Pair) {
+    // How many ACLs Kafka stored, to wait for both brokers to serve them.
+    let mut expected = 0;
     for v in pair.versions::<CreateAclsRequest>() {
         let alice = format!("User:alice-v{v}");
         let prefix = format!("conf-acl-v{v}-");
@@ -578,7 +632,8 @@ fn acls_with_authorizer(pair: &mut Pair) {
             acl("*", PATTERN_LITERAL, &alice, OP_WRITE, PERMISSION_DENY),
         ];
         let req = CreateAclsRequest::default().with_creations(creations);
-        check("CreateAcls", pair.exchange("create acls", v, &req));
+        let (created, _) = check("CreateAcls", pair.exchange("create acls", v, &req));
+        expected += created.results.iter().filter(|r| r.error_code == 0).count();
         let invalid = vec![
             (
                 "create acls any pattern",
@@ -630,13 +685,26 @@ fn acls_with_authorizer(pair: &mut Pair) {
                 ),
             ),
         ];
+        let mut wrong_cluster = acl(
+            "my-cluster",
+            PATTERN_LITERAL,
+            &alice,
+            OP_READ,
+            PERMISSION_ALLOW,
+        );
+        wrong_cluster.resource_type = 4;
+        let invalid = invalid.into_iter().chain([(
+            "create acls cluster resource not named kafka-cluster",
+            wrong_cluster,
+        )]);
         for (scenario, c) in invalid {
             let req = CreateAclsRequest::default().with_creations(vec![c]);
-            check(scenario, pair.exchange(scenario, v, &req));
+            let (created, _) = check(scenario, pair.exchange(scenario, v, &req));
+            expected += created.results.iter().filter(|r| r.error_code == 0).count();
         }
     }
     // Kafka's brokers apply ACLs from the metadata log a moment after CreateAcls answers.
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_acls(pair, expected);
     // The ACLs created at the lowest version are described by name and principal.
     let first = pair
         .versions::<CreateAclsRequest>()
@@ -715,6 +783,16 @@ fn acls_with_authorizer(pair: &mut Pair) {
                 pair.exchange_with(scenario, v, &req, &[], sort_deleted_acls),
             );
         }
+    }
+    // What the deletions left: none (every ACL named one of the principals deleted above).
+    wait_for_acls(pair, 0);
+    for v in pair.versions::<DescribeAclsRequest>() {
+        let scenario = "describe acls after deleting";
+        let req = describe_acls(None, PATTERN_ANY, None);
+        check(
+            scenario,
+            pair.exchange_with(scenario, v, &req, &[], sort_acls),
+        );
     }
 }
 
@@ -852,6 +930,10 @@ fn scram_credentials(pair: &mut Pair) {
                     describe_users(Some(&["conf-nobody"])),
                 ),
                 (
+                    "describe scram credentials empty list",
+                    describe_users(Some(&[])),
+                ),
+                (
                     "describe scram credentials duplicate user",
                     describe_users(Some(&[user.as_str(), user.as_str()])),
                 ),
@@ -934,6 +1016,56 @@ fn delete_records(pair: &mut Pair) {
     }
 }
 
+// --- DescribeLogDirs ----------------------------------------------------------------------------------
+
+/// Every partition each broker holds (the named-partition cases are in `scenarios::describe_log_dirs`).
+/// The log dir's path and its volume's sizes are each broker's own; partitions are compared by topic
+/// and index, and `__consumer_offsets` partitions by their presence only (each coordinator writes its own
+/// record versions, so the byte counts differ).
+fn describe_log_dirs_all(pair: &mut Pair) {
+    use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
+    let local = [
+        Rule {
+            path: "results[].log_dir",
+            how: Normalise::Any,
+        },
+        Rule {
+            path: "results[].total_bytes",
+            how: Normalise::Generated,
+        },
+        Rule {
+            path: "results[].usable_bytes",
+            how: Normalise::Generated,
+        },
+        Rule {
+            path: "results[*].topics[__consumer_offsets].partitions[*].partition_size",
+            how: Normalise::Any,
+        },
+    ];
+    fn sort(a: &mut DescribeLogDirsResponse, b: &mut DescribeLogDirsResponse) {
+        for r in [a, b] {
+            for d in &mut r.results {
+                d.topics.sort_by(|x, y| x.name.cmp(&y.name));
+                for t in &mut d.topics {
+                    t.partitions.sort_by_key(|p| p.partition_index);
+                }
+            }
+        }
+    }
+    for v in pair.versions::<DescribeLogDirsRequest>() {
+        for (scenario, topics) in [
+            ("describe log dirs all", None),
+            ("describe log dirs none", Some(Vec::new())),
+        ] {
+            let req = DescribeLogDirsRequest::default().with_topics(topics);
+            check(
+                scenario,
+                pair.exchange_with(scenario, v, &req, &local, sort),
+            );
+        }
+    }
+}
+
 // --- ElectLeaders -------------------------------------------------------------------------------------
 
 fn elect_leaders(pair: &mut Pair) {
@@ -949,6 +1081,10 @@ fn elect_leaders(pair: &mut Pair) {
                 ("unknown partition", Some(vec![("conf-topic", vec![5])])),
                 ("unknown topic", Some(vec![("conf-missing", vec![0])])),
                 ("all partitions", None),
+                (
+                    "same partition twice",
+                    Some(vec![("conf-topic", vec![0]), ("conf-topic", vec![0])]),
+                ),
             ] {
                 let scenario = format!("elect leaders {kind} {what}");
                 let req = ElectLeadersRequest::default()

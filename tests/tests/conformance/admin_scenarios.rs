@@ -380,6 +380,32 @@ fn incremental_alter_configs(pair: &mut Pair) {
                 incremental(99, "x", &[("a", SET, Some("1"))], false),
                 None,
             ),
+            (
+                "incremental alter configs group",
+                incremental(
+                    32,
+                    "conf-config-group",
+                    &[("consumer.session.timeout.ms", SET, Some("50000"))],
+                    false,
+                ),
+                None,
+            ),
+            (
+                "incremental alter configs client metrics",
+                incremental(
+                    16,
+                    "conf-metrics",
+                    &[("interval.ms", SET, Some("60000"))],
+                    false,
+                ),
+                None,
+            ),
+            // The harness's Kafka already logs at WARN: the level it is set to changes nothing.
+            (
+                "incremental alter configs broker logger",
+                incremental(8, "1", &[("root", SET, Some("WARN"))], false),
+                None,
+            ),
         ]);
         for (scenario, req, described) in cases {
             check(scenario, pair.exchange(scenario, v, &req));

@@ -218,13 +218,15 @@ fn incremental(
     let mut next = current.clone();
     for op in &spec.ops {
         match (op.op, &op.value) {
+            (AlterConfigOpType::Delete, _) => {
+                next.remove(&op.name);
+            }
+            // Only DELETE goes without a value (Kafka's `ConfigAdminManager` refuses the rest).
+            (_, None) => return Err(null_value(&op.name)),
             (AlterConfigOpType::Set, Some(value)) => {
                 next.insert(op.name.clone(), value.clone());
             }
-            (AlterConfigOpType::Set, None) | (AlterConfigOpType::Delete, _) => {
-                next.remove(&op.name);
-            }
-            (AlterConfigOpType::Append | AlterConfigOpType::Subtract, value) => {
+            (AlterConfigOpType::Append | AlterConfigOpType::Subtract, Some(value)) => {
                 let def = definition_for(resource, &op.name)?;
                 if def.config_type != ConfigType::List {
                     return Err(ControllerError::InvalidConfig(format!(
@@ -237,7 +239,7 @@ fn incremental(
                     .map(String::as_str)
                     .unwrap_or(def.default);
                 let mut items: Vec<&str> = split_list(base);
-                let given = split_list(value.as_deref().unwrap_or(""));
+                let given = split_list(value);
                 if op.op == AlterConfigOpType::Append {
                     for item in given {
                         if !items.contains(&item) {
@@ -262,12 +264,15 @@ fn replace_all(
 ) -> Result<Overrides, ControllerError> {
     let mut next = Overrides::new();
     for op in &spec.ops {
-        let value = op.value.as_ref().ok_or_else(|| {
-            ControllerError::InvalidRequest(format!("Null value not supported for: {}", op.name))
-        })?;
+        let value = op.value.as_ref().ok_or_else(|| null_value(&op.name))?;
         next.insert(op.name.clone(), value.clone());
     }
     Ok(next)
+}
+
+/// A SET, APPEND or SUBTRACT (or a legacy AlterConfigs entry) without a value, in Kafka's words.
+fn null_value(name: &str) -> ControllerError {
+    ControllerError::InvalidRequest(format!("Null value not supported for : {name}"))
 }
 
 /// Records turning `current` into `next`: a set per new or changed key, a removal per dropped key.

@@ -376,6 +376,21 @@ fn incremental_alter_configs(pair: &mut Pair) {
                 Some((BROKER, "1")),
             ),
             (
+                "incremental alter configs set a null value",
+                incremental(TOPIC, &topic, &[("retention.ms", SET, None)], false),
+                Some((TOPIC, topic.as_str())),
+            ),
+            (
+                "incremental alter configs append a null value",
+                incremental(TOPIC, &topic, &[("cleanup.policy", APPEND, None)], false),
+                Some((TOPIC, topic.as_str())),
+            ),
+            (
+                "incremental alter configs broker set a null value",
+                incremental(BROKER, "1", &[("log.retention.ms", SET, None)], false),
+                None,
+            ),
+            (
                 "incremental alter configs unknown resource type",
                 incremental(99, "x", &[("a", SET, Some("1"))], false),
                 None,
@@ -480,6 +495,13 @@ fn alter_configs(pair: &mut Pair) {
                 None,
             ),
         ];
+        let mut null_value = legacy(TOPIC, &topic, &[("retention.ms", "1")], false);
+        null_value.resources[0].configs[0].value = None;
+        let cases = cases.into_iter().chain([(
+            "alter configs null value",
+            null_value,
+            Some((TOPIC, topic.as_str())),
+        )]);
         for (scenario, req, described) in cases {
             check(scenario, pair.exchange(scenario, v, &req));
             if let Some((rt, name)) = described {
@@ -872,6 +894,7 @@ fn describe_client_quotas(pair: &mut Pair) {
 // --- SCRAM credentials --------------------------------------------------------------------------------
 
 const SCRAM_SHA_256: i8 = 1;
+const SCRAM_SHA_512: i8 = 2;
 
 fn upsertion(
     name: &str,
@@ -915,6 +938,10 @@ fn scram_credentials(pair: &mut Pair) {
             (
                 "alter scram credentials upsert",
                 alter(vec![upsertion(&user, SCRAM_SHA_256, 8192)], vec![]),
+            ),
+            (
+                "alter scram credentials upsert another mechanism",
+                alter(vec![upsertion(&user, SCRAM_SHA_512, 4096)], vec![]),
             ),
             (
                 "alter scram credentials too few iterations",
@@ -968,14 +995,16 @@ fn scram_credentials(pair: &mut Pair) {
                 check(scenario, pair.exchange(scenario, dv, &req));
             }
         }
-        check(
-            "delete scram",
-            pair.exchange(
-                "alter scram credentials delete",
-                v,
-                &alter(vec![], vec![deletion(&user, SCRAM_SHA_256)]),
+        for (scenario, mechanism) in [
+            ("alter scram credentials delete", SCRAM_SHA_256),
+            (
+                "alter scram credentials delete the other mechanism",
+                SCRAM_SHA_512,
             ),
-        );
+        ] {
+            let req = alter(vec![], vec![deletion(&user, mechanism)]);
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
     }
     for v in pair.versions::<DescribeUserScramCredentialsRequest>() {
         check(

@@ -26,8 +26,9 @@ use kafka_protocol::messages::{
     AlterConfigsRequest, AlterPartitionReassignmentsRequest, AlterUserScramCredentialsRequest,
     CreateAclsRequest, DeleteAclsRequest, DeleteAclsResponse, DeleteRecordsRequest,
     DescribeAclsRequest, DescribeAclsResponse, DescribeClientQuotasRequest, DescribeConfigsRequest,
-    DescribeQuorumRequest, DescribeUserScramCredentialsRequest, ElectLeadersRequest,
-    IncrementalAlterConfigsRequest, ListPartitionReassignmentsRequest, ProduceRequest,
+    DescribeQuorumRequest, DescribeUserScramCredentialsRequest,
+    DescribeUserScramCredentialsResponse, ElectLeadersRequest, IncrementalAlterConfigsRequest,
+    ListPartitionReassignmentsRequest, ProduceRequest,
 };
 use kafka_protocol::protocol::Request;
 use kraftwerk_tests::apache_kafka::ApacheKafka;
@@ -918,6 +919,18 @@ fn deletion(
         .with_mechanism(mechanism)
 }
 
+/// Each user's mechanisms in a fixed order (Kafka lists them in its hash map's order).
+fn sort_mechanisms(
+    a: &mut DescribeUserScramCredentialsResponse,
+    b: &mut DescribeUserScramCredentialsResponse,
+) {
+    for r in [a, b] {
+        for u in &mut r.results {
+            u.credential_infos.sort_by_key(|c| c.mechanism);
+        }
+    }
+}
+
 fn describe_users(names: Option<&[&str]>) -> DescribeUserScramCredentialsRequest {
     DescribeUserScramCredentialsRequest::default().with_users(names.map(|ns| {
         ns.iter()
@@ -992,7 +1005,10 @@ fn scram_credentials(pair: &mut Pair) {
                     describe_users(Some(&[user.as_str(), user.as_str()])),
                 ),
             ] {
-                check(scenario, pair.exchange(scenario, dv, &req));
+                check(
+                    scenario,
+                    pair.exchange_with(scenario, dv, &req, &[], sort_mechanisms),
+                );
             }
         }
         for (scenario, mechanism) in [
@@ -1033,24 +1049,29 @@ fn delete_records_request(topic: &str, partition: i32, offset: i64) -> DeleteRec
 fn delete_records(pair: &mut Pair) {
     for v in pair.versions::<DeleteRecordsRequest>() {
         let topic = format!("conf-delrec-v{v}");
+        let compacted = format!("conf-delrec-compact-v{v}");
         // Kept without time limit: the records' timestamps (1970) are older than any retention, and Kafka's
         // first retention pass (30 s after start) would otherwise delete them on its own schedule.
         create_on_both(
             pair,
-            vec![creatable(&topic, 1, 1, &[("retention.ms", "-1")])],
+            vec![
+                creatable(&topic, 1, 1, &[("retention.ms", "-1")]),
+                creatable(
+                    &compacted,
+                    1,
+                    1,
+                    &[("retention.ms", "-1"), ("cleanup.policy", "compact")],
+                ),
+            ],
         );
         let pv = check("Produce version", pair.max_version::<ProduceRequest>());
-        let (ka, kw) = produce_pair(
-            pair,
-            pv,
-            &topic,
-            0,
-            -1,
-            batch(&[1000, 2000, 3000, 4000], 10),
-        );
-        let (a, b) = check("Produce (setup)", pair.both_each(pv, &ka, &kw));
-        for r in a.responses.iter().chain(&b.responses) {
-            assert_eq!(r.partition_responses[0].error_code, 0, "setup produce");
+        for name in [&topic, &compacted] {
+            let (ka, kw) =
+                produce_pair(pair, pv, name, 0, -1, batch(&[1000, 2000, 3000, 4000], 10));
+            let (a, b) = check("Produce (setup)", pair.both_each(pv, &ka, &kw));
+            for r in a.responses.iter().chain(&b.responses) {
+                assert_eq!(r.partition_responses[0].error_code, 0, "setup produce");
+            }
         }
         for (scenario, name, partition, offset) in [
             ("delete records before an offset", topic.as_str(), 0, 2),
@@ -1070,6 +1091,12 @@ fn delete_records(pair: &mut Pair) {
             ("delete records invalid offset", topic.as_str(), 0, -5),
             ("delete records unknown partition", topic.as_str(), 3, 0),
             ("delete records unknown topic", "conf-missing", 0, 0),
+            (
+                "delete records of a compacted topic",
+                compacted.as_str(),
+                0,
+                1,
+            ),
         ] {
             let req = delete_records_request(name, partition, offset);
             check(scenario, pair.exchange(scenario, v, &req));

@@ -165,21 +165,16 @@ fn describe_after(pair: &mut Pair, scenario: &str, resource_type: i8, name: &str
             .with_resource_name(s(name))
             .with_configuration_keys(Some(keys.iter().map(|k| s(k)).collect()))])
         .with_include_synonyms(true);
-    // Kafka's broker applies a committed change from its metadata log a moment after the answer: ask
-    // again (for a few seconds) until both report the same, then compare what they report.
+    // Kafka's broker applies a committed change from its metadata log a moment after the answer (a value,
+    // or a broker default behind a synonym): ask again (for a few seconds) until both report the same,
+    // then compare what they report.
     let deadline = Instant::now() + Duration::from_secs(5);
     let (a, b) = loop {
         let (mut a, mut b) = check("DescribeConfigs after", pair.both(v, &req));
         for r in a.results.iter_mut().chain(b.results.iter_mut()) {
             r.configs.sort_by(|x, y| x.name.cmp(&y.name));
         }
-        let same = a.results.iter().zip(&b.results).all(|(x, y)| {
-            x.configs
-                .iter()
-                .map(|c| &c.value)
-                .eq(y.configs.iter().map(|c| &c.value))
-        });
-        if same || Instant::now() > deadline {
+        if a.results == b.results || Instant::now() > deadline {
             break (a, b);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -375,6 +370,31 @@ fn incremental_alter_configs(pair: &mut Pair) {
                     true,
                 ),
                 Some((BROKER, "1")),
+            ),
+            (
+                "incremental alter configs subtract every value",
+                incremental(
+                    TOPIC,
+                    &topic,
+                    &[("cleanup.policy", SUBTRACT, Some("compact,delete"))],
+                    false,
+                ),
+                Some((TOPIC, topic.as_str())),
+            ),
+            (
+                "incremental alter configs broker default append",
+                incremental(
+                    BROKER,
+                    "",
+                    &[("log.cleanup.policy", APPEND, Some("compact"))],
+                    false,
+                ),
+                None,
+            ),
+            (
+                "incremental alter configs broker default delete the appended",
+                incremental(BROKER, "", &[("log.cleanup.policy", DELETE, None)], false),
+                None,
             ),
             (
                 "incremental alter configs set a null value",
@@ -1159,6 +1179,16 @@ fn describe_log_dirs_all(pair: &mut Pair) {
 
 fn elect_leaders(pair: &mut Pair) {
     for v in pair.versions::<ElectLeadersRequest>() {
+        if v >= 1 {
+            let scenario = "elect leaders unknown election type";
+            let req = ElectLeadersRequest::default()
+                .with_election_type(5)
+                .with_timeout_ms(TIMEOUT_MS)
+                .with_topic_partitions(Some(vec![TopicPartitions::default()
+                    .with_topic(topic_name("conf-topic"))
+                    .with_partitions(vec![0])]));
+            check(scenario, pair.exchange(scenario, v, &req));
+        }
         let types: &[(&str, i8)] = if v == 0 {
             &[("preferred", 0)]
         } else {
@@ -1275,6 +1305,12 @@ fn reassignments(pair: &mut Pair) {
                     .with_partition_indexes(vec![0])]),
             ),
             (
+                "list reassignments unknown partition",
+                Some(vec![ListPartitionReassignmentsTopics::default()
+                    .with_name(topic_name("conf-topic"))
+                    .with_partition_indexes(vec![7])]),
+            ),
+            (
                 "list reassignments unknown topic",
                 Some(vec![ListPartitionReassignmentsTopics::default()
                     .with_name(topic_name("conf-missing"))
@@ -1333,6 +1369,24 @@ fn describe_quorum(pair: &mut Pair) {
                 .with_partitions(vec![
                     PartitionData::default().with_partition_index(partition)
                 ])]);
+            check(
+                scenario,
+                pair.exchange_with(scenario, v, &req, QUORUM_STATE, |_, _| {}),
+            );
+        }
+        let two = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(topic_name("__cluster_metadata"))
+            .with_partitions(vec![
+                PartitionData::default().with_partition_index(0),
+                PartitionData::default().with_partition_index(1),
+            ])]);
+        for (scenario, req) in [
+            (
+                "describe quorum no topics",
+                DescribeQuorumRequest::default(),
+            ),
+            ("describe quorum two partitions", two),
+        ] {
             check(
                 scenario,
                 pair.exchange_with(scenario, v, &req, QUORUM_STATE, |_, _| {}),

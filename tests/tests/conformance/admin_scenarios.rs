@@ -506,6 +506,16 @@ fn alter_configs(pair: &mut Pair) {
                 Some((BROKER, "1")),
             ),
             (
+                "alter configs broker default",
+                legacy(BROKER, "", &[("log.retention.bytes", "1073741824")], false),
+                Some((BROKER, "")),
+            ),
+            (
+                "alter configs broker default clears",
+                legacy(BROKER, "", &[], false),
+                Some((BROKER, "")),
+            ),
+            (
                 "alter configs read-only broker key",
                 legacy(BROKER, "1", &[("log.dirs", "/tmp/x")], false),
                 None,
@@ -529,7 +539,7 @@ fn alter_configs(pair: &mut Pair) {
                 let keys: &[&str] = if rt == TOPIC {
                     &["retention.ms", "cleanup.policy", "segment.ms"]
                 } else {
-                    &["log.retention.ms"]
+                    &["log.retention.ms", "log.retention.bytes"]
                 };
                 describe_after(pair, scenario, rt, name, keys);
             }
@@ -703,6 +713,26 @@ fn acls_with_authorizer(pair: &mut Pair) {
         ];
         let req = CreateAclsRequest::default().with_creations(creations);
         let (created, _) = check("CreateAcls", pair.exchange("create acls", v, &req));
+        expected += created.results.iter().filter(|r| r.error_code == 0).count();
+        // Other resource types: (type, name, pattern, operation) — the cluster with CLUSTER_ACTION (9), a
+        // group with READ, a transactional id with WRITE, a prefixed group, a user (7) with
+        // CREATE_TOKENS (14), a delegation token (6) with DESCRIBE (8).
+        let others = [
+            (4, "kafka-cluster", PATTERN_LITERAL, 9),
+            (3, "conf-group", PATTERN_LITERAL, OP_READ),
+            (5, "conf-txn", PATTERN_LITERAL, OP_WRITE),
+            (3, "conf-", PATTERN_PREFIXED, OP_READ),
+            (7, "User:bob", PATTERN_LITERAL, 14),
+            (6, "token-1", PATTERN_LITERAL, 8),
+        ]
+        .map(|(rt, name, pattern, op)| {
+            let mut c = acl(name, pattern, &alice, op, PERMISSION_ALLOW);
+            c.resource_type = rt;
+            c
+        });
+        let req = CreateAclsRequest::default().with_creations(others.to_vec());
+        let scenario = "create acls of other resource types";
+        let (created, _) = check(scenario, pair.exchange(scenario, v, &req));
         expected += created.results.iter().filter(|r| r.error_code == 0).count();
         let invalid = vec![
             (

@@ -794,10 +794,23 @@ fn acls_with_authorizer(pair: &mut Pair) {
             PERMISSION_ALLOW,
         );
         wrong_cluster.resource_type = 4;
-        let invalid = invalid.into_iter().chain([(
-            "create acls cluster resource not named kafka-cluster",
-            wrong_cluster,
-        )]);
+        let no_host = acl(
+            "conf-topic",
+            PATTERN_LITERAL,
+            &alice,
+            OP_READ,
+            PERMISSION_ALLOW,
+        )
+        .with_host(s(""));
+        let unknown_permission = acl("conf-topic", PATTERN_LITERAL, &alice, OP_READ, 9);
+        let invalid = invalid.into_iter().chain([
+            (
+                "create acls cluster resource not named kafka-cluster",
+                wrong_cluster,
+            ),
+            ("create acls empty host", no_host),
+            ("create acls unknown permission type", unknown_permission),
+        ]);
         for (scenario, c) in invalid {
             let req = CreateAclsRequest::default().with_creations(vec![c]);
             let (created, _) = check(scenario, pair.exchange(scenario, v, &req));
@@ -838,6 +851,14 @@ fn acls_with_authorizer(pair: &mut Pair) {
             (
                 "describe acls unknown pattern type",
                 describe_acls(None, 9, None),
+            ),
+            (
+                "describe acls denials only",
+                describe_acls(None, PATTERN_ANY, None).with_permission_type(PERMISSION_DENY),
+            ),
+            (
+                "describe acls by host",
+                describe_acls(None, PATTERN_ANY, None).with_host_filter(Some(s("*"))),
             ),
             (
                 "describe acls unknown resource type",

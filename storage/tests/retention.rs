@@ -66,7 +66,7 @@ fn compact_alone_never_deletes_by_retention_compact_delete_does() {
     assert_eq!(log.enforce_retention(1_000_000).unwrap(), 0);
     assert_eq!(log.segment_count(), 10);
     assert_eq!(log.log_start_offset(), 0);
-    // DeleteRecords still moves the log start, and segments wholly below it go.
+    // A moved log start still drops the segments wholly below it.
     log.delete_records_before(13).unwrap();
     assert_eq!(log.enforce_retention(1_000_000).unwrap(), 0);
     assert_eq!(log.segment_count(), 8);

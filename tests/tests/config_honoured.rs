@@ -28,6 +28,8 @@ use kraftwerk_tests::wire::Connection;
 const MESSAGE_TOO_LARGE: i16 = 10;
 const INVALID_TIMESTAMP: i16 = 32;
 const INVALID_CONFIG: i16 = 40;
+/// What Kafka's receiving broker answers for a broker config it cannot change or parse.
+const INVALID_REQUEST: i16 = 42;
 const INVALID_TXN_STATE: i16 = 48;
 const INVALID_RECORD: i16 = 87;
 const BROKER: i8 = 4;
@@ -440,7 +442,7 @@ fn dynamic_broker_configs_are_applied_or_refused() {
     // Read-only here (Kafka may change them at run time; Kraftwerk reads them at start).
     for key in ["num.io.threads", "max.connections", "log.dirs"] {
         let (code, message) = alter(&mut conn, BROKER, "1", &[(key, Some("4"))]);
-        assert_eq!(code, INVALID_CONFIG, "{key}");
+        assert_eq!(code, INVALID_REQUEST, "{key}");
         assert!(
             message.contains("Cannot update these configs dynamically") && message.contains(key),
             "{message}"
@@ -470,7 +472,7 @@ fn dynamic_broker_configs_are_applied_or_refused() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let (code, message) = alter(&mut conn, BROKER, "", &[("log.preallocate", Some("true"))]);
-    assert_eq!(code, INVALID_CONFIG);
+    assert_eq!(code, INVALID_REQUEST);
     assert!(message.contains("not preallocated"), "{message}");
     let (code, message) = alter(
         &mut conn,

@@ -78,15 +78,19 @@ pub fn describe_acls(
         req.operation,
         req.permission_type,
     );
-    if let Err(e) = f.validate() {
-        resp.error_code = code(ResponseError::InvalidRequest);
-        resp.error_message = Some(text(&e.0));
-        return resp;
-    }
     let image = ctx.controller.image();
-    let matching: Vec<&AclBinding> = image.acls().values().filter(|a| f.matches(a)).collect();
-    resp.resources = group_by_resource(&matching);
+    resp.resources = describe(image.acls().values(), &f);
     resp
+}
+
+/// The ACLs `f` selects, grouped by resource. As Kafka's broker does (`AuthorizerData.acls`), a filter is
+/// not validated first: a code it does not know (UNKNOWN) equals no ACL's, so it selects nothing.
+fn describe<'a>(
+    acls: impl Iterator<Item = &'a AclBinding>,
+    f: &AclFilter,
+) -> Vec<DescribeAclsResource> {
+    let matching: Vec<&AclBinding> = acls.filter(|a| f.matches(a)).collect();
+    group_by_resource(&matching)
 }
 
 /// Kafka's `DescribeAclsResponse.aclsResources`: one entry per resource pattern with its ACLs.
@@ -221,30 +225,70 @@ pub async fn delete_acls(
         .into_iter()
         .map(|r| {
             let mut out = DeleteAclsFilterResult::default();
-            match r {
-                Err(e) => {
-                    out.error_code = e.error_code();
-                    out.error_message = Some(text(&e.message()));
-                }
-                Ok(removed) => {
-                    out.matching_acls = removed
-                        .iter()
-                        .map(|a| {
-                            let mut m = DeleteAclsMatchingAcl::default();
-                            m.resource_type = a.resource_type.code();
-                            m.resource_name = text(&a.resource_name);
-                            m.pattern_type = a.pattern_type.code();
-                            m.principal = text(&a.principal);
-                            m.host = text(&a.host);
-                            m.operation = a.operation.code();
-                            m.permission_type = a.permission.code();
-                            m
-                        })
-                        .collect();
-                }
+            (out.error_code, out.error_message) = super::errors::outcome(&r);
+            if let Ok(removed) = r {
+                out.matching_acls = removed
+                    .iter()
+                    .map(|a| {
+                        let mut m = DeleteAclsMatchingAcl::default();
+                        // A removed ACL carries no error: a null message, as Kafka sends.
+                        m.error_message = None;
+                        m.resource_type = a.resource_type.code();
+                        m.resource_name = text(&a.resource_name);
+                        m.pattern_type = a.pattern_type.code();
+                        m.principal = text(&a.principal);
+                        m.host = text(&a.host);
+                        m.operation = a.operation.code();
+                        m.permission_type = a.permission.code();
+                        m
+                    })
+                    .collect();
             }
             out
         })
         .collect();
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding() -> AclBinding {
+        AclBinding {
+            resource_type: ResourceType::Topic,
+            resource_name: "t".into(),
+            pattern_type: PatternType::Literal,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Read,
+            permission: AclPermission::Allow,
+        }
+    }
+
+    fn any() -> AclFilter {
+        filter(1, &None, 1, &None, &None, 1, 1)
+    }
+
+    #[test]
+    fn filters_with_unknown_codes_describe_nothing_without_failing() {
+        let acls = [binding()];
+        assert_eq!(describe(acls.iter(), &any()).len(), 1);
+        for f in [
+            AclFilter {
+                pattern_type: PatternType::from_code(9),
+                ..any()
+            },
+            AclFilter {
+                resource_type: ResourceType::from_code(99),
+                ..any()
+            },
+            AclFilter {
+                operation: AclOperation::from_code(99),
+                ..any()
+            },
+        ] {
+            assert!(describe(acls.iter(), &f).is_empty(), "{f:?}");
+        }
+    }
 }

@@ -39,11 +39,19 @@ struct Plan {
 impl Plan {
     fn add(
         &mut self,
+        node_id: i32,
         resource_type: i8,
         resource_name: StrBytes,
         ops: Result<Vec<AlterConfigOp>, (i16, String)>,
     ) {
         let error = match (resource(resource_type, resource_name.as_str()), ops) {
+            (Some(resource), _) if other_broker(&resource, node_id) => Some((
+                code(ResponseError::InvalidRequest),
+                format!(
+                    "Unexpected broker id, expected {node_id}, but received {}",
+                    resource.name
+                ),
+            )),
             (Some(resource), Ok(ops)) => {
                 self.slots.push(self.outcomes.len());
                 self.specs.push(AlterConfigSpec { resource, ops });
@@ -82,6 +90,8 @@ macro_rules! to_wire {
                 let mut r = <$ty>::default();
                 r.resource_type = o.resource_type;
                 r.resource_name = o.resource_name;
+                // Kafka sends a null message with success (the codec's default is "").
+                r.error_message = None;
                 if let Some((c, m)) = o.error {
                     r.error_code = c;
                     r.error_message = Some(StrBytes::from_string(m));
@@ -114,7 +124,7 @@ pub async fn handle_incremental(
                 )),
             })
             .collect();
-        plan.add(res.resource_type, res.resource_name, ops);
+        plan.add(ctx.node_id, res.resource_type, res.resource_name, ops);
     }
     let results = ctx
         .controller
@@ -146,7 +156,7 @@ pub async fn handle_legacy(
                 value: c.value.as_ref().map(|v| v.as_str().to_string()),
             })
             .collect();
-        plan.add(res.resource_type, res.resource_name, Ok(ops));
+        plan.add(ctx.node_id, res.resource_type, res.resource_name, Ok(ops));
     }
     let results = ctx
         .controller
@@ -171,9 +181,77 @@ fn resource(resource_type: i8, name: &str) -> Option<ConfigResource> {
     }
 }
 
+/// A per-broker resource naming another node. Kafka's admin clients send a broker's configs to that broker,
+/// which validates them against its own state (`ConfigAdminManager.validateResourceNameIsCurrentNodeId`), so
+/// a broker refuses another's with INVALID_REQUEST; the cluster default ("") is accepted anywhere. A name
+/// that is not a node id is left to the controller, which refuses it.
+fn other_broker(resource: &ConfigResource, node_id: i32) -> bool {
+    resource.resource_type == ConfigResourceType::Broker
+        && resource
+            .name
+            .parse::<i32>()
+            .is_ok_and(|id| id >= 0 && id != node_id)
+}
+
 fn unsupported_resource(resource_type: i8) -> (i16, String) {
     (
         code(ResponseError::InvalidRequest),
         format!("altering configs of resource type {resource_type} is not supported"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(name: &str) -> Result<Vec<AlterConfigOp>, (i16, String)> {
+        Ok(vec![AlterConfigOp {
+            name: name.into(),
+            op: AlterConfigOpType::Set,
+            value: Some("1".into()),
+        }])
+    }
+
+    #[test]
+    fn a_broker_refuses_another_brokers_configs_and_takes_its_own_and_the_default() {
+        let mut plan = Plan::default();
+        for name in ["2", "1", "", "x"] {
+            plan.add(
+                1,
+                4,
+                StrBytes::from_static_str(name),
+                set("log.retention.ms"),
+            );
+        }
+        plan.add(1, 2, StrBytes::from_static_str("2"), set("retention.ms"));
+        let specs = plan.take_specs();
+        let names: Vec<&str> = specs.iter().map(|s| s.resource.name.as_str()).collect();
+        // "x" goes to the controller, which refuses a name that is not a node id.
+        assert_eq!(names, vec!["1", "", "x", "2"]);
+        let outcomes = plan.finish(Vec::new());
+        let (code, message) = outcomes[0].error.clone().expect("broker 2 refused");
+        assert_eq!(code, ResponseError::InvalidRequest.code());
+        assert_eq!(message, "Unexpected broker id, expected 1, but received 2");
+        assert!(outcomes[1..].iter().all(|o| o.error.is_none()));
+    }
+
+    #[test]
+    fn success_carries_a_null_message() {
+        let outcomes = vec![
+            Outcome {
+                resource_type: 2,
+                resource_name: StrBytes::from_static_str("t"),
+                error: None,
+            },
+            Outcome {
+                resource_type: 2,
+                resource_name: StrBytes::from_static_str("u"),
+                error: Some((40, "bad".into())),
+            },
+        ];
+        let wire: Vec<AlterConfigsResourceResponse> =
+            to_wire!(outcomes, AlterConfigsResourceResponse);
+        assert_eq!(wire[0].error_message, None);
+        assert_eq!(wire[1].error_message.as_deref(), Some("bad"));
+    }
 }

@@ -16,14 +16,28 @@ const MATCH_EXACT: i8 = 0;
 const MATCH_DEFAULT: i8 = 1;
 const MATCH_ANY: i8 = 2;
 
-/// Why a filter is refused, in Kafka's words where it has them.
+/// Why a filter is refused, in Kafka's words where it has them: an entity type Kafka does not know is
+/// UNSUPPORTED_VERSION (its `ClientQuotaFilterComponent` parse throws UnsupportedVersionException), any other
+/// malformed filter INVALID_REQUEST.
+fn refusal(req: &DescribeClientQuotasRequest) -> Option<(ResponseError, String)> {
+    if let Some(c) = req
+        .components
+        .iter()
+        .find(|c| !matches!(c.entity_type.as_str(), "user" | "client-id" | "ip"))
+    {
+        return Some((
+            ResponseError::UnsupportedVersion,
+            format!("Unsupported entity type {}", c.entity_type.as_str()),
+        ));
+    }
+    invalid_filter(req).map(|m| (ResponseError::InvalidRequest, m))
+}
+
+/// Why a filter of known entity types is malformed.
 fn invalid_filter(req: &DescribeClientQuotasRequest) -> Option<String> {
     let mut seen = HashSet::new();
     for c in &req.components {
         let entity = c.entity_type.as_str();
-        if !matches!(entity, "user" | "client-id" | "ip") {
-            return Some(format!("Custom entity type '{entity}' not supported"));
-        }
         if !seen.insert(entity) {
             return Some(format!(
                 "Duplicate entity type in filter component: {entity}"
@@ -53,9 +67,9 @@ fn invalid_filter(req: &DescribeClientQuotasRequest) -> Option<String> {
 
 pub fn handle(req: DescribeClientQuotasRequest, _version: i16) -> DescribeClientQuotasResponse {
     let mut resp = DescribeClientQuotasResponse::default();
-    match invalid_filter(&req) {
-        Some(message) => {
-            resp.error_code = code(ResponseError::InvalidRequest);
+    match refusal(&req) {
+        Some((error, message)) => {
+            resp.error_code = code(error);
             resp.error_message = Some(StrBytes::from_string(message));
             resp.entries = None;
         }
@@ -97,7 +111,6 @@ mod tests {
             vec![component("user", MATCH_EXACT, None)],
             vec![component("user", MATCH_ANY, Some("x"))],
             vec![component("user", 7, None)],
-            vec![component("topic", MATCH_ANY, None)],
             vec![
                 component("user", MATCH_ANY, None),
                 component("user", MATCH_DEFAULT, None),
@@ -111,5 +124,19 @@ mod tests {
             assert_eq!(resp.error_code, code(ResponseError::InvalidRequest));
             assert!(resp.error_message.is_some());
         }
+    }
+
+    #[test]
+    fn an_unknown_entity_type_is_unsupported() {
+        let resp = ask(vec![
+            component("user", MATCH_ANY, None),
+            component("topic", MATCH_ANY, None),
+        ]);
+        assert_eq!(resp.error_code, code(ResponseError::UnsupportedVersion));
+        assert_eq!(
+            resp.error_message.as_deref(),
+            Some("Unsupported entity type topic")
+        );
+        assert_eq!(resp.entries, None);
     }
 }

@@ -3,16 +3,14 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::ResponseError;
 
 use kraftwerk_controller::{ControllerError, ElectLeadersTopic, ElectionType};
 
 use crate::context::BrokerContext;
-
-use super::errors::code;
 
 /// ElectLeaders (v0-v2), decided by the active controller: PREFERRED moves leadership to the preferred replica
 /// when it is live and in sync, UNCLEAN gives a leaderless partition any live replica (whatever the topic's
@@ -27,8 +25,8 @@ pub async fn elect_leaders(
     // v0 has no election type: it is always a preferred election.
     let wire_type = if version >= 1 { req.election_type } else { 0 };
     let Some(election_type) = ElectionType::from_id(wire_type) else {
-        resp.error_code = code(ResponseError::InvalidRequest);
-        return resp;
+        let e = ControllerError::InvalidRequest(format!("Unknown election type {wire_type}"));
+        return refused(req.topic_partitions, &e);
     };
     let topics: Option<Vec<ElectLeadersTopic>> = req.topic_partitions.as_ref().map(|tps| {
         tps.iter()
@@ -54,20 +52,28 @@ pub async fn elect_leaders(
                 })
                 .collect();
         }
-        Err(e) => {
-            // v0 has no top-level error: every partition named carries it.
-            resp.error_code = e.error_code();
-            for t in req.topic_partitions.into_iter().flatten() {
-                let mut tr = ReplicaElectionResult::default();
-                tr.topic = t.topic;
-                tr.partition_result = t
-                    .partitions
-                    .iter()
-                    .map(|&p| partition_result(p, Some(e.clone())))
-                    .collect();
-                resp.replica_election_results.push(tr);
-            }
-        }
+        Err(e) => return refused(req.topic_partitions, &e),
+    }
+    resp
+}
+
+/// The whole request refused with `e`: the top-level code, and (as v0 has no top-level error) every
+/// partition named carrying it too, as Kafka answers.
+fn refused(
+    topic_partitions: Option<Vec<TopicPartitions>>,
+    e: &ControllerError,
+) -> ElectLeadersResponse {
+    let mut resp = ElectLeadersResponse::default();
+    resp.error_code = e.error_code();
+    for t in topic_partitions.into_iter().flatten() {
+        let mut tr = ReplicaElectionResult::default();
+        tr.topic = t.topic;
+        tr.partition_result = t
+            .partitions
+            .iter()
+            .map(|&p| partition_result(p, Some(e.clone())))
+            .collect();
+        resp.replica_election_results.push(tr);
     }
     resp
 }
@@ -81,4 +87,26 @@ fn partition_result(partition: i32, error: Option<ControllerError>) -> Partition
         pr.error_message = Some(StrBytes::from_string(e.message()));
     }
     pr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::ResponseError;
+
+    #[test]
+    fn a_refused_request_names_every_partition_with_the_error() {
+        let topics = vec![TopicPartitions::default()
+            .with_topic(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(vec![0, 1])];
+        let e = ControllerError::InvalidRequest("Unknown election type 5".into());
+        let resp = refused(Some(topics), &e);
+        assert_eq!(resp.error_code, ResponseError::InvalidRequest.code());
+        let results = &resp.replica_election_results[0].partition_result;
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(|p| p.error_code == resp.error_code
+            && p.error_message.as_deref() == Some("Unknown election type 5")));
+        // All partitions (null): only the top-level code.
+        assert!(refused(None, &e).replica_election_results.is_empty());
+    }
 }

@@ -80,7 +80,11 @@ pub fn handle(
                     resp.results.push(out);
                     continue;
                 }
-                broker_entries(&ctx.config, &image, ctx.node_id)
+                if name.is_empty() {
+                    default_entries(&ctx.config, &image, ctx.node_id)
+                } else {
+                    broker_entries(&ctx.config, &image, ctx.node_id)
+                }
             }
             other => {
                 out.error_code = code(ResponseError::InvalidRequest);
@@ -118,9 +122,8 @@ fn to_wire(
     r.is_sensitive = false;
     if version >= 3 {
         r.config_type = e.config_type;
-        if include_doc {
-            r.documentation = Some(StrBytes::from_static_str(e.doc));
-        }
+        // Not asked for: null, as Kafka sends it (the codec's default is "").
+        r.documentation = include_doc.then(|| StrBytes::from_static_str(e.doc));
     }
     if include_synonyms {
         r.synonyms = e
@@ -150,6 +153,42 @@ fn static_broker_value(config: &BrokerConfig, synonyms: &[&str]) -> Option<(Stri
         other => config.raw.get(other)?.clone(),
     };
     Some(((*key).to_string(), value))
+}
+
+/// Kafka's defaults of `names` (a topic config's broker synonyms, the primary `key` first) as DEFAULT_CONFIG
+/// synonyms. Kafka's `ConfigHelper.configSynonyms` lists every source's values of the names and then drops
+/// the leading entries not named `key`: unless an entry named `key` came before them (`anchored`), the
+/// defaults start at `key`'s own, so a key without a default of its own (`log.retention.ms`, whose value
+/// Kafka takes from `log.retention.hours`) lists none. A primary key missing from [`BROKER_CONFIGS`] (one
+/// whose feature is not built, such as `log.local.retention.ms`) has the topic config's default.
+fn broker_defaults(
+    names: &[&str],
+    key: Option<&str>,
+    topic_default: &str,
+    anchored: bool,
+) -> Vec<(String, Option<String>, i8)> {
+    names
+        .iter()
+        .filter_map(|name| {
+            let default = match BROKER_CONFIGS.iter().find(|d| d.name == *name) {
+                Some(def) => def.default?,
+                None if Some(*name) == key => topic_default,
+                None => return None,
+            };
+            Some((name.to_string(), Some(default.to_string()), SOURCE_DEFAULT))
+        })
+        .skip_while(|(name, ..)| !anchored && Some(name.as_str()) != key)
+        .collect()
+}
+
+/// Kafka's `DynamicBrokerConfig.brokerConfigSynonyms`: the broker keys that set the same thing as `name`, in
+/// Kafka's order (`log.retention.ms`, `.minutes`, `.hours`); the key alone for most.
+fn broker_config_synonyms(name: &str) -> Vec<&'static str> {
+    topic_configs::definitions()
+        .iter()
+        .find(|d| d.broker_synonyms.len() > 1 && d.broker_synonyms.contains(&name))
+        .map(|d| d.broker_synonyms.to_vec())
+        .unwrap_or_default()
 }
 
 /// This broker's dynamic configs and the cluster-wide dynamic defaults (`kafka-configs --entity-type brokers`).
@@ -203,13 +242,15 @@ fn topic_entries(
             if let Some((k, v)) = &broker {
                 synonyms.push((k.clone(), Some(v.clone()), SOURCE_STATIC_BROKER));
             }
-            if let Some(first) = def.broker_synonyms.first() {
-                synonyms.push((
-                    (*first).to_string(),
-                    Some(def.default.to_string()),
-                    SOURCE_DEFAULT,
-                ));
-            }
+            let anchored = synonyms
+                .iter()
+                .any(|(k, _, source)| *source != SOURCE_TOPIC && Some(k.as_str()) == primary);
+            synonyms.extend(broker_defaults(
+                def.broker_synonyms,
+                primary,
+                def.default,
+                anchored,
+            ));
             let (value, source) = match (dynamic, dynamic_broker_value, broker) {
                 (Some(v), _, _) => (v, SOURCE_TOPIC),
                 (None, Some((v, source)), _) => (v, source),
@@ -252,7 +293,6 @@ fn broker_entries(config: &BrokerConfig, image: &MetadataImage, node_id: i32) ->
     BROKER_CONFIGS
         .iter()
         .map(|def| {
-            let mut synonyms = Vec::new();
             let candidates = [
                 (dynamic.get(def.name).cloned(), SOURCE_DYNAMIC_BROKER),
                 (
@@ -262,11 +302,7 @@ fn broker_entries(config: &BrokerConfig, image: &MetadataImage, node_id: i32) ->
                 (config.raw.get(def.name).cloned(), SOURCE_STATIC_BROKER),
                 (def.default.map(str::to_string), SOURCE_DEFAULT),
             ];
-            for (v, source) in &candidates {
-                if v.is_some() {
-                    synonyms.push((def.name.to_string(), v.clone(), *source));
-                }
-            }
+            let synonyms = broker_key_synonyms(def.name, config, dynamic, dynamic_default);
             let (value, source) = candidates
                 .into_iter()
                 .find(|(v, _)| v.is_some())
@@ -283,6 +319,74 @@ fn broker_entries(config: &BrokerConfig, image: &MetadataImage, node_id: i32) ->
             }
         })
         .chain(dynamic_only_entries(dynamic, dynamic_default))
+        .collect()
+}
+
+/// Kafka's synonyms of broker key `name` (`ConfigHelper.configSynonyms` over `brokerConfigSynonyms`): the
+/// values of the key and its synonyms from this broker's dynamic configs, the cluster's dynamic defaults,
+/// server.properties and Kafka's defaults, in that order, without the leading entries named otherwise than
+/// `name` (so `log.retention.ms` set nowhere lists no synonym, and set dynamically lists
+/// `log.retention.hours`'s default after it).
+fn broker_key_synonyms(
+    name: &str,
+    config: &BrokerConfig,
+    dynamic: &BTreeMap<String, String>,
+    dynamic_default: &BTreeMap<String, String>,
+) -> Vec<(String, Option<String>, i8)> {
+    let mut names = broker_config_synonyms(name);
+    if names.is_empty() {
+        names.push(name);
+    }
+    let default_of = |key: &str| {
+        BROKER_CONFIGS
+            .iter()
+            .find(|d| d.name == key)
+            .and_then(|d| d.default)
+            .map(str::to_string)
+    };
+    let mut synonyms = Vec::new();
+    for source in [
+        SOURCE_DYNAMIC_BROKER,
+        SOURCE_DYNAMIC_DEFAULT_BROKER,
+        SOURCE_STATIC_BROKER,
+        SOURCE_DEFAULT,
+    ] {
+        for key in &names {
+            let value = match source {
+                SOURCE_DYNAMIC_BROKER => dynamic.get(*key).cloned(),
+                SOURCE_DYNAMIC_DEFAULT_BROKER => dynamic_default.get(*key).cloned(),
+                SOURCE_STATIC_BROKER => config.raw.get(*key).cloned(),
+                _ => default_of(key),
+            };
+            if value.is_some() {
+                synonyms.push((key.to_string(), value, source));
+            }
+        }
+    }
+    let start = synonyms
+        .iter()
+        .position(|(key, ..)| key == name)
+        .unwrap_or(synonyms.len());
+    synonyms.split_off(start)
+}
+
+/// The cluster-wide default resource (BROKER ""), as Kafka describes it: only the keys set as dynamic
+/// defaults, each with that value and its DYNAMIC_DEFAULT_BROKER_CONFIG synonyms.
+fn default_entries(config: &BrokerConfig, image: &MetadataImage, node_id: i32) -> Vec<Entry> {
+    let empty = BTreeMap::new();
+    let dynamic_default = image
+        .resource_configs(&ConfigResource::broker(""))
+        .unwrap_or(&empty);
+    broker_entries(config, image, node_id)
+        .into_iter()
+        .filter_map(|mut e| {
+            let value = dynamic_default.get(&e.name)?;
+            e.value = Some(value.clone());
+            e.source = SOURCE_DYNAMIC_DEFAULT_BROKER;
+            e.synonyms
+                .retain(|(_, _, source)| *source == SOURCE_DYNAMIC_DEFAULT_BROKER);
+            Some(e)
+        })
         .collect()
 }
 
@@ -337,5 +441,134 @@ mod unknown_topic_tests {
         let out = unknown_topic(DescribeConfigsResult::default());
         assert_eq!(out.error_code, 3);
         assert_eq!(out.error_message.as_deref(), Some(""));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            read_only: false,
+            name: "retention.ms".into(),
+            value: Some("1".into()),
+            source: 1,
+            config_type: 5,
+            doc: "How long a log is kept.",
+            synonyms: Vec::new(),
+        }
+    }
+
+    fn config() -> BrokerConfig {
+        BrokerConfig::from_properties(BrokerConfig::single_node_defaults()).expect("defaults")
+    }
+
+    /// An image with `(resource, key, value)` dynamic broker configs.
+    fn image(configs: &[(&str, &str, &str)]) -> MetadataImage {
+        use kraftwerk_controller::records::{ConfigRecord, MetadataRecord};
+        let records: Vec<MetadataRecord> = configs
+            .iter()
+            .map(|(resource, name, value)| {
+                MetadataRecord::Config(ConfigRecord {
+                    resource: ConfigResource::broker(*resource),
+                    name: name.to_string(),
+                    value: Some(value.to_string()),
+                })
+            })
+            .collect();
+        MetadataImage::empty("c").apply(1, &records)
+    }
+
+    fn synonyms_of<'a>(entries: &'a [Entry], name: &str) -> Vec<(&'a str, i8)> {
+        entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| {
+                e.synonyms
+                    .iter()
+                    .map(|(k, _, s)| (k.as_str(), *s))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Kafka's ConfigHelper: a topic key lists its primary broker synonym's default only when that key has
+    /// one (`log.cleanup.policy`), not another synonym's (`log.retention.hours` for `retention.ms`), unless
+    /// the primary key is set.
+    #[test]
+    fn topic_synonyms_start_at_the_primary_broker_key() {
+        let overrides = BTreeMap::new();
+        let plain = topic_entries(&config(), &DynamicBroker::of(&image(&[]), 1), &overrides);
+        assert_eq!(
+            synonyms_of(&plain, "cleanup.policy"),
+            vec![("log.cleanup.policy", SOURCE_DEFAULT)]
+        );
+        for key in [
+            "retention.ms",
+            "segment.ms",
+            "flush.ms",
+            "segment.jitter.ms",
+        ] {
+            assert!(synonyms_of(&plain, key).is_empty(), "{key}");
+        }
+        let dynamic = topic_entries(
+            &config(),
+            &DynamicBroker::of(&image(&[("1", "log.retention.ms", "5000")]), 1),
+            &overrides,
+        );
+        assert_eq!(
+            synonyms_of(&dynamic, "retention.ms"),
+            vec![
+                ("log.retention.ms", SOURCE_DYNAMIC_BROKER),
+                ("log.retention.hours", SOURCE_DEFAULT)
+            ]
+        );
+    }
+
+    #[test]
+    fn broker_synonyms_follow_kafkas_synonym_lists() {
+        let config = config();
+        let plain = broker_entries(&config, &image(&[]), 1);
+        assert!(synonyms_of(&plain, "log.retention.ms").is_empty());
+        assert_eq!(
+            synonyms_of(&plain, "log.retention.hours"),
+            vec![("log.retention.hours", SOURCE_DEFAULT)]
+        );
+        let set = broker_entries(&config, &image(&[("1", "log.retention.ms", "5000")]), 1);
+        assert_eq!(
+            synonyms_of(&set, "log.retention.ms"),
+            vec![
+                ("log.retention.ms", SOURCE_DYNAMIC_BROKER),
+                ("log.retention.hours", SOURCE_DEFAULT)
+            ]
+        );
+    }
+
+    /// BROKER "" lists only what is set as a cluster-wide dynamic default, from that source only.
+    #[test]
+    fn the_default_resource_lists_the_dynamic_defaults_only() {
+        let image = image(&[
+            ("", "log.retention.bytes", "1024"),
+            ("1", "log.retention.ms", "5000"),
+        ]);
+        let entries = default_entries(&config(), &image, 1);
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, vec!["log.retention.bytes"]);
+        assert_eq!(entries[0].value.as_deref(), Some("1024"));
+        assert_eq!(entries[0].source, SOURCE_DYNAMIC_DEFAULT_BROKER);
+        assert_eq!(
+            synonyms_of(&entries, "log.retention.bytes"),
+            vec![("log.retention.bytes", SOURCE_DYNAMIC_DEFAULT_BROKER)]
+        );
+    }
+
+    #[test]
+    fn documentation_is_null_unless_asked_for() {
+        assert_eq!(to_wire(entry(), 4, false, false).documentation, None);
+        assert_eq!(
+            to_wire(entry(), 4, false, true).documentation.as_deref(),
+            Some("How long a log is kept.")
+        );
     }
 }

@@ -38,6 +38,9 @@ pub fn asks_for_metadata_partition(req: &DescribeQuorumRequest) -> bool {
         && matches!(t.partitions.as_slice(), [p] if p.partition_index == 0))
 }
 
+/// Kafka's `Errors.UNKNOWN_TOPIC_OR_PARTITION.message()`.
+const UNKNOWN_TOPIC_OR_PARTITION_MESSAGE: &str = "This server does not host this topic-partition.";
+
 /// The answer to a request for any other partition.
 pub fn unknown_partition(req: &DescribeQuorumRequest) -> DescribeQuorumResponse {
     let mut resp = DescribeQuorumResponse::default();
@@ -54,6 +57,10 @@ pub fn unknown_partition(req: &DescribeQuorumRequest) -> DescribeQuorumResponse 
                     let mut partition = PartitionData::default();
                     partition.partition_index = p.partition_index;
                     partition.error_code = code(ResponseError::UnknownTopicOrPartition);
+                    // Kafka's `singletonErrorResponse` carries the error's default message.
+                    partition.error_message = Some(StrBytes::from_static_str(
+                        UNKNOWN_TOPIC_OR_PARTITION_MESSAGE,
+                    ));
                     partition
                 })
                 .collect();
@@ -132,4 +139,29 @@ fn replica_state(p: &ReplicaProgress) -> ReplicaState {
     state.last_fetch_timestamp = p.last_fetch_ms;
     state.last_caught_up_timestamp = p.last_caught_up_ms;
     state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::describe_quorum_request;
+
+    #[test]
+    fn another_partition_is_unknown_with_kafkas_message() {
+        let req = DescribeQuorumRequest::default().with_topics(vec![
+            describe_quorum_request::TopicData::default()
+                .with_topic_name(StrBytes::from_static_str("orders").into())
+                .with_partitions(vec![
+                    describe_quorum_request::PartitionData::default().with_partition_index(0)
+                ]),
+        ]);
+        assert!(!asks_for_metadata_partition(&req));
+        let resp = unknown_partition(&req);
+        let p = &resp.topics[0].partitions[0];
+        assert_eq!(p.error_code, code(ResponseError::UnknownTopicOrPartition));
+        assert_eq!(
+            p.error_message.as_deref(),
+            Some("This server does not host this topic-partition.")
+        );
+    }
 }

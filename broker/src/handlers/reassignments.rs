@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use kraftwerk_controller::{ReassignmentQuery, ReassignmentSpec};
+use kraftwerk_controller::{ControllerError, ReassignmentQuery, ReassignmentSpec};
 
 use crate::context::BrokerContext;
 
@@ -43,6 +43,8 @@ pub async fn alter(
         .await
         .into_iter();
     let mut resp = AlterPartitionReassignmentsResponse::default();
+    // Kafka answers a null message with success (the codec's default is "").
+    resp.error_message = None;
     resp.allow_replication_factor_change = req.allow_replication_factor_change;
     // The results come back in request order, one per partition.
     for t in req.topics {
@@ -51,14 +53,15 @@ pub async fn alter(
         for p in t.partitions {
             let mut out = ReassignablePartitionResponse::default();
             out.partition_index = p.partition_index;
+            out.error_message = None;
             match results.next().map(|r| r.result) {
                 Some(Ok(())) => {}
                 Some(Err(e)) => {
                     out.error_code = e.error_code();
-                    out.error_message = Some(StrBytes::from_string(e.message()));
+                    out.error_message = partition_message(&e);
                 }
                 None => {
-                    let e = kraftwerk_controller::ControllerError::Internal(
+                    let e = ControllerError::Internal(
                         "the controller answered fewer partitions than asked".into(),
                     );
                     out.error_code = e.error_code();
@@ -72,6 +75,16 @@ pub async fn alter(
     // The new replicas are opened as soon as this broker's image has the change.
     ctx.reconcile_now().await;
     resp
+}
+
+/// The message of a partition's error as Kafka words it: cancelling where nothing is in progress is
+/// answered with the code alone (Kafka's `new ApiError(NO_REASSIGNMENT_IN_PROGRESS)`), the rest with the
+/// controller's message.
+fn partition_message(e: &ControllerError) -> Option<StrBytes> {
+    match e {
+        ControllerError::NoReassignmentInProgress(_) => None,
+        e => Some(StrBytes::from_string(e.message())),
+    }
 }
 
 pub async fn list(
@@ -89,6 +102,7 @@ pub async fn list(
             .collect()
     });
     let mut resp = ListPartitionReassignmentsResponse::default();
+    resp.error_message = None;
     match ctx.controller.list_partition_reassignments(query).await {
         Err(e) => {
             resp.error_code = e.error_code();
@@ -114,4 +128,20 @@ pub async fn list(
         }
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancelling_nothing_is_answered_without_a_message() {
+        let none = ControllerError::NoReassignmentInProgress("no reassignment".into());
+        assert_eq!(partition_message(&none), None);
+        let other = ControllerError::InvalidReplicaAssignment("broker 2 is not registered".into());
+        assert_eq!(
+            partition_message(&other).as_deref(),
+            Some(other.message().as_str())
+        );
+    }
 }

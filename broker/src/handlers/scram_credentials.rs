@@ -59,10 +59,7 @@ pub async fn alter(
             for r in results {
                 let mut out = AlterUserScramCredentialsResult::default();
                 out.user = StrBytes::from_string(r.user);
-                if let Err(e) = r.result {
-                    out.error_code = e.error_code();
-                    out.error_message = Some(StrBytes::from_string(e.message()));
-                }
+                (out.error_code, out.error_message) = super::errors::outcome(&r.result);
                 resp.results.push(out);
             }
         }

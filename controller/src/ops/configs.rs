@@ -62,7 +62,9 @@ fn alter(
                 "Duplicate resource in request.".into(),
             ))
         } else {
-            alter_resource(image, ctx, spec, compute).map(|changes| records.extend(changes))
+            alter_resource(image, ctx, spec, compute)
+                .map(|changes| records.extend(changes))
+                .map_err(|e| as_broker_validation(&spec.resource, e))
         };
         response.push(ResourceResult {
             resource: spec.resource.clone(),
@@ -75,6 +77,18 @@ fn alter(
         records.extend(unclean_elections_after(image, ctx, &records));
     }
     OpOutput { records, response }
+}
+
+/// Kafka validates broker configs (per broker and the cluster default) on the broker that receives the
+/// request (`ConfigAdminManager.preprocess`), which answers INVALID_REQUEST for a key it cannot change or
+/// a value it cannot parse; topic configs are validated by the controller, which answers INVALID_CONFIG.
+fn as_broker_validation(resource: &ConfigResource, e: ControllerError) -> ControllerError {
+    match (resource.resource_type, e) {
+        (ConfigResourceType::Broker, ControllerError::InvalidConfig(message)) => {
+            ControllerError::InvalidRequest(message)
+        }
+        (_, e) => e,
+    }
 }
 
 /// When `changes` touch `unclean.leader.election.enable`, the unclean elections it now allows: leaderless
@@ -204,13 +218,15 @@ fn incremental(
     let mut next = current.clone();
     for op in &spec.ops {
         match (op.op, &op.value) {
+            (AlterConfigOpType::Delete, _) => {
+                next.remove(&op.name);
+            }
+            // Only DELETE goes without a value (Kafka's `ConfigAdminManager` refuses the rest).
+            (_, None) => return Err(null_value(&op.name)),
             (AlterConfigOpType::Set, Some(value)) => {
                 next.insert(op.name.clone(), value.clone());
             }
-            (AlterConfigOpType::Set, None) | (AlterConfigOpType::Delete, _) => {
-                next.remove(&op.name);
-            }
-            (AlterConfigOpType::Append | AlterConfigOpType::Subtract, value) => {
+            (AlterConfigOpType::Append | AlterConfigOpType::Subtract, Some(value)) => {
                 let def = definition_for(resource, &op.name)?;
                 if def.config_type != ConfigType::List {
                     return Err(ControllerError::InvalidConfig(format!(
@@ -223,7 +239,7 @@ fn incremental(
                     .map(String::as_str)
                     .unwrap_or(def.default);
                 let mut items: Vec<&str> = split_list(base);
-                let given = split_list(value.as_deref().unwrap_or(""));
+                let given = split_list(value);
                 if op.op == AlterConfigOpType::Append {
                     for item in given {
                         if !items.contains(&item) {
@@ -248,12 +264,15 @@ fn replace_all(
 ) -> Result<Overrides, ControllerError> {
     let mut next = Overrides::new();
     for op in &spec.ops {
-        let value = op.value.as_ref().ok_or_else(|| {
-            ControllerError::InvalidRequest(format!("Null value not supported for: {}", op.name))
-        })?;
+        let value = op.value.as_ref().ok_or_else(|| null_value(&op.name))?;
         next.insert(op.name.clone(), value.clone());
     }
     Ok(next)
+}
+
+/// A SET, APPEND or SUBTRACT (or a legacy AlterConfigs entry) without a value, in Kafka's words.
+fn null_value(name: &str) -> ControllerError {
+    ControllerError::InvalidRequest(format!("Null value not supported for : {name}"))
 }
 
 /// Records turning `current` into `next`: a set per new or changed key, a removal per dropped key.

@@ -95,8 +95,9 @@ impl PartitionLog {
     /// segments only, never the active one; the log start advances to the first kept segment.
     /// Returns how many segments were deleted.
     ///
-    /// A log whose `cleanup.policy` lacks `delete` (compacted only) keeps every segment: only the log start
-    /// offset (DeleteRecords) removes data from it.
+    /// A log whose `cleanup.policy` lacks `delete` (compacted only) keeps every segment: only a log start
+    /// offset moved by [`Self::delete_records_before`] removes data from it (the broker refuses DeleteRecords
+    /// on such a topic with POLICY_VIOLATION, as Kafka does, so that happens after a policy change).
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
         let mut count = self.segments_below_log_start();
         if !self.config.cleanup_policy.delete {

@@ -36,6 +36,9 @@ use kraftwerk_tests::conformance::compare::{Difference, Normalise, Rule};
 use kraftwerk_tests::conformance::{api_name, Pair};
 use kraftwerk_tests::wire::encode_request;
 
+#[path = "admin_scenarios.rs"]
+mod admin_scenarios;
+
 const TIMEOUT_MS: i32 = 30_000;
 
 fn s(text: &str) -> StrBytes {
@@ -77,6 +80,7 @@ pub fn run_all(pair: &mut Pair) {
     list_config_resources(pair);
     update_features(pair);
     client_telemetry(pair);
+    admin_scenarios::run_all(pair, crate::CLUSTER_ID);
     // Last: it deletes groups the scenarios above use.
     delete_groups(pair);
 }

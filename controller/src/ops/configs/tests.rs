@@ -213,7 +213,8 @@ fn broker_dynamic_defaults() {
             ),
         ],
     );
-    assert_eq!(codes, vec![codes::INVALID_CONFIG, codes::INVALID_CONFIG]);
+    // Broker configs are refused as Kafka's receiving broker refuses them: INVALID_REQUEST.
+    assert_eq!(codes, vec![codes::INVALID_REQUEST, codes::INVALID_REQUEST]);
 }
 
 #[test]
@@ -353,7 +354,11 @@ fn features_that_are_not_built_and_static_broker_keys_are_refused() {
         .collect();
     assert_eq!(
         codes_of(&out.response),
-        vec![codes::INVALID_CONFIG; 3],
+        vec![
+            codes::INVALID_CONFIG,
+            codes::INVALID_REQUEST,
+            codes::INVALID_REQUEST
+        ],
         "{messages:?}"
     );
     assert!(
@@ -402,5 +407,63 @@ fn features_that_are_not_built_and_static_broker_keys_are_refused() {
             ),
         ],
     );
-    assert_eq!(codes, vec![codes::INVALID_CONFIG, codes::INVALID_CONFIG]);
+    assert_eq!(codes, vec![codes::INVALID_REQUEST, codes::INVALID_REQUEST]);
+}
+
+/// Only DELETE may go without a value: a null SET, APPEND or SUBTRACT is INVALID_REQUEST (Kafka's
+/// "Null value not supported for : <key>"), not a deletion.
+#[test]
+fn null_values_are_refused_except_for_delete() {
+    let image = with_topic();
+    let (image, codes) = run_incremental(
+        &image,
+        &[spec(
+            ConfigResource::topic("t"),
+            vec![AlterConfigOp::set("retention.ms", "1000")],
+        )],
+    );
+    assert_eq!(codes, vec![0]);
+    for op in [
+        AlterConfigOpType::Set,
+        AlterConfigOpType::Append,
+        AlterConfigOpType::Subtract,
+    ] {
+        let null = AlterConfigOp {
+            name: "retention.ms".into(),
+            op,
+            value: None,
+        };
+        let out = incremental_alter_configs(
+            &image,
+            &ctx(),
+            &[spec(ConfigResource::topic("t"), vec![null])],
+            false,
+        );
+        assert_eq!(
+            codes_of(&out.response),
+            vec![codes::INVALID_REQUEST],
+            "{op}"
+        );
+        assert!(out.records.is_empty());
+        assert!(out.response[0]
+            .result
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("Null value not supported for : retention.ms"));
+    }
+    assert_eq!(topic_configs(&image)["retention.ms"], "1000");
+    let (image, codes) = run_incremental(
+        &image,
+        &[spec(
+            ConfigResource::topic("t"),
+            vec![AlterConfigOp {
+                name: "retention.ms".into(),
+                op: AlterConfigOpType::Delete,
+                value: None,
+            }],
+        )],
+    );
+    assert_eq!(codes, vec![0]);
+    assert!(!topic_configs(&image).contains_key("retention.ms"));
 }

@@ -88,7 +88,7 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     ),
     def(
         "log.dir",
-        String,
+        List,
         Some("/tmp/kafka-logs"),
         "A single log directory, used when log.dirs is not set.",
     ),

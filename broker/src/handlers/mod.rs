@@ -97,7 +97,8 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::DescribeQuorum, 0, 2);
     apis.register(ApiKey::AddRaftVoter, 0, 0);
     apis.register(ApiKey::RemoveRaftVoter, 0, 0);
-    apis.register(ApiKey::UpdateRaftVoter, 0, 0);
+    // No UpdateRaftVoter on the broker listener, as in Kafka: controllers send it to each other on the
+    // controller listener, which serves it.
     apis.register(ApiKey::OffsetForLeaderEpoch, 2, 4);
     apis.register(ApiKey::DescribeUserScramCredentials, 0, 0);
     apis.register(ApiKey::DescribeClientQuotas, 0, 1);
@@ -253,9 +254,6 @@ async fn run(ctx: &Arc<BrokerContext>, conn: &ConnectionInfo, req: Request) -> O
         RequestKind::AddRaftVoter(r) => ResponseKind::AddRaftVoter(raft_voters::add(ctx, r).await),
         RequestKind::RemoveRaftVoter(r) => {
             ResponseKind::RemoveRaftVoter(raft_voters::remove(ctx, r).await)
-        }
-        RequestKind::UpdateRaftVoter(r) => {
-            ResponseKind::UpdateRaftVoter(raft_voters::update(ctx, r).await)
         }
         RequestKind::AlterUserScramCredentials(r) => {
             ResponseKind::AlterUserScramCredentials(scram_credentials::alter(ctx, r, v).await)

@@ -1,12 +1,11 @@
-//! AddRaftVoter, RemoveRaftVoter and UpdateRaftVoter sent to a broker (`kafka-metadata-quorum
-//! --bootstrap-server`): forwarded to the active controller, which runs them as on its controller listener
-//! (see `quorum::voter_apis` for the semantics).
+//! AddRaftVoter and RemoveRaftVoter sent to a broker (`kafka-metadata-quorum --bootstrap-server`): forwarded
+//! to the active controller, which runs them as on its controller listener (see `quorum::voter_apis` for the
+//! semantics). UpdateRaftVoter is not served here, as in Kafka: controllers send it on the controller listener.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::{
     AddRaftVoterRequest, AddRaftVoterResponse, RemoveRaftVoterRequest, RemoveRaftVoterResponse,
-    UpdateRaftVoterRequest, UpdateRaftVoterResponse,
 };
 use kraftwerk_controller::rpc::ControllerRequest;
 
@@ -58,24 +57,4 @@ pub async fn remove(
             )
             .await,
     ))
-}
-
-pub async fn update(
-    ctx: &Arc<BrokerContext>,
-    req: UpdateRaftVoterRequest,
-) -> UpdateRaftVoterResponse {
-    let outcome = match voter_apis::check_cluster(&ctx.cluster_id, req.cluster_id.as_ref())
-        .and_then(|()| voter_apis::member_to_update(&req, &listener(ctx)))
-    {
-        Ok(member) => voter_apis::outcome(
-            ctx.controller
-                .change_voters(
-                    ControllerRequest::UpdateVoter { member },
-                    voter_apis::timeout(0),
-                )
-                .await,
-        ),
-        Err(o) => o,
-    };
-    voter_apis::update_response(outcome, -1, -1)
 }

@@ -1,8 +1,12 @@
-//! The log's side of compaction: when it is due, what a cleaning reads, and swapping the result in under the
-//! owner's lock. The cleaning itself is in [`crate::cleaner`].
+//! The log's side of compaction: when it is due, what a cleaning reads, and the steps of swapping the result in
+//! that need the owner's lock (renames and unlinks only; the fsyncs between them run without it). The cleaning
+//! itself is in [`crate::cleaner`].
 
 use super::PartitionLog;
-use crate::cleaner::{swap, Cleanable, CleanedLog, CleanerStats, CleaningPlan, SegmentSnapshot};
+use crate::checkpoint::sync_dir;
+use crate::cleaner::{
+    swap, Cleanable, CleanedLog, CleanerStats, CleaningPlan, SegmentSnapshot, SwappedLog,
+};
 use crate::segment::Segment;
 use crate::StorageError;
 
@@ -118,29 +122,84 @@ impl PartitionLog {
         }))
     }
 
-    /// Swaps cleaned segments in. If the segments they replace changed since the plan (truncated, deleted by
-    /// retention), nothing is swapped and the cleaned files are removed: `Ok(None)`.
+    /// Swaps cleaned segments in, all steps in a row (for a caller that owns the log; the cleaner threads run
+    /// the steps separately so the log's lock is not held across fsyncs, see [`crate::cleaner`]). If the
+    /// segments they replace changed since the plan (truncated, deleted by retention), nothing is swapped and
+    /// the cleaned files are removed: `Ok(None)`.
     pub fn commit_cleaning(
         &mut self,
         mut cleaned: CleanedLog,
     ) -> Result<Option<CleanerStats>, StorageError> {
-        if cleaned.dir != self.dir || !cleaned.groups.iter().all(|g| self.still_has(g)) {
-            tracing::info!(dir = %self.dir.display(), "log changed during cleaning; discarding the cleaned segments");
+        if !self.stage_cleaning(&mut cleaned)? {
             return Ok(None);
         }
-        let interval = self.config.index_interval_bytes;
+        if let Err(e) = cleaned.commit() {
+            self.abort_cleaning()?;
+            return Err(e);
+        }
+        match self.install_cleaning(cleaned)? {
+            Some(swapped) => swapped.finish().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Step 2 of the swap, under the owner's lock; renames only, no fsync. If the segments the cleaned ones
+    /// replace are unchanged since the plan, renames each `.cleaned` segment `.swap` and remembers the swap as
+    /// pending: from here until [`Self::install_cleaning`], anything that would truncate or delete segments
+    /// aborts it first. `false`: the log changed, nothing is staged, and dropping `cleaned` removes its files.
+    pub fn stage_cleaning(&mut self, cleaned: &mut CleanedLog) -> Result<bool, StorageError> {
+        // Left by a cleaning that failed between its steps.
+        self.abort_cleaning()?;
+        let unchanged = cleaned.dir == self.dir
+            && cleaned
+                .groups
+                .iter()
+                .all(|g| g.staged.is_some() && self.still_has(g));
+        if !unchanged {
+            tracing::info!(dir = %self.dir.display(), "log changed during cleaning; discarding the cleaned segments");
+            return Ok(false);
+        }
         for group in &mut cleaned.groups {
+            // Closed before the rename (and from now on the log's to install or abort).
+            drop(group.staged.take());
+            self.pending_swap.push(group.base);
+            swap::stage(&self.dir, group.base)?;
+        }
+        Ok(true)
+    }
+
+    /// Step 4 of the swap, under the owner's lock, after [`CleanedLog::commit`]; unlinks and renames only, no
+    /// fsync. Removes the replaced segments and puts the cleaned ones in their place, on disk and in the
+    /// segment list. `Ok(None)` if the swap was aborted meanwhile (the log was truncated or segments deleted).
+    /// The returned [`SwappedLog::finish`] is to be run after the lock is released.
+    pub fn install_cleaning(
+        &mut self,
+        cleaned: CleanedLog,
+    ) -> Result<Option<SwappedLog>, StorageError> {
+        let bases: Vec<i64> = cleaned.groups.iter().map(|g| g.base).collect();
+        if cleaned.dir != self.dir || self.pending_swap != bases {
+            tracing::info!(dir = %self.dir.display(), "cleaner swap aborted meanwhile; not installed");
+            return Ok(None);
+        }
+        if !cleaned.groups.iter().all(|g| self.still_has(g)) {
+            // Whatever changes these segments aborts the pending swap first, so this is a bug; the abort
+            // keeps the disk right all the same.
+            tracing::error!(dir = %self.dir.display(), "segments changed under a pending cleaner swap; aborting it");
+            self.abort_cleaning()?;
+            return Ok(None);
+        }
+        // Committed: from here the swap can only complete (an error leaves it to the recovery on open).
+        self.pending_swap.clear();
+        let interval = self.config.index_interval_bytes;
+        for group in &cleaned.groups {
             let start = self
                 .sealed
                 .iter()
                 .position(|s| s.base_offset() == group.base)
                 .ok_or(StorageError::OffsetOverflow(group.base))?;
-            // Closed before the swap: its files are renamed from under it.
-            drop(group.staged.take());
-            swap::commit_point(&self.dir, group.base, group.end)?;
             let replaced: Vec<i64> = group.replaced.iter().map(|&(base, _)| base).collect();
             drop(self.sealed.drain(start..start + replaced.len()));
-            swap::finish(&self.dir, group.base, &replaced)?;
+            swap::install(&self.dir, group.base, &replaced)?;
             let (mut segment, indexes_loaded) = Segment::open(&self.dir, group.base)?;
             if !indexes_loaded || !segment.load_tail(interval, true)? {
                 segment.recover(interval, true)?;
@@ -150,7 +209,27 @@ impl PartitionLog {
         self.tombstone_horizon = cleaned.tombstone_horizon;
         self.cleaner_truncated_to = None;
         tracing::info!(dir = %self.dir.display(), cleaned_to = cleaned.end, stats = ?cleaned.stats, "cleaned log");
-        Ok(Some(cleaned.stats))
+        Ok(Some(SwappedLog {
+            dir: self.dir.clone(),
+            bases,
+            stats: cleaned.stats,
+        }))
+    }
+
+    /// Discards a swap staged by [`Self::stage_cleaning`] and not installed, durably (this one fsyncs, under
+    /// the lock; it runs only when a pending swap meets a truncation, a deletion of segments or a failure), so
+    /// a crash afterwards cannot complete a swap over segments that then change. Nothing pending: no-op.
+    pub fn abort_cleaning(&mut self) -> Result<(), StorageError> {
+        if self.pending_swap.is_empty() {
+            return Ok(());
+        }
+        for &base in &self.pending_swap {
+            swap::abort(&self.dir, base)?;
+        }
+        sync_dir(&self.dir)?;
+        tracing::info!(dir = %self.dir.display(), bases = ?self.pending_swap, "aborted a pending cleaner swap");
+        self.pending_swap.clear();
+        Ok(())
     }
 
     /// Sealed segments with the end of their offset range (the next segment's base).
@@ -186,6 +265,6 @@ impl PartitionLog {
             n += 1;
             last_end = Some(end);
         }
-        n == group.replaced.len() && last_end == Some(group.end) && group.staged.is_some()
+        n == group.replaced.len() && last_end == Some(group.end)
     }
 }

@@ -77,6 +77,9 @@ pub struct PartitionLog {
     cleaner_truncated_to: Option<i64>,
     /// Earliest delete horizon of a tombstone the last cleaning kept: the log is due again once it passes.
     tombstone_horizon: Option<i64>,
+    /// Base offsets of cleaned segments staged as `.swap` and not yet installed (see [`crate::cleaner::swap`]):
+    /// truncation and segment deletion abort the swap first.
+    pending_swap: Vec<i64>,
 }
 
 /// Scratch capacity kept between appends; a larger one is released after use.
@@ -160,6 +163,8 @@ impl PartitionLog {
 
     /// Flushes and writes the clean-shutdown marker, so the next open skips recovery.
     pub fn close(mut self) -> Result<(), StorageError> {
+        // A cleaning in flight can no longer install its swap.
+        self.abort_cleaning()?;
         self.active.seal()?;
         self.flush()?;
         write_clean_shutdown_marker(&self.dir)

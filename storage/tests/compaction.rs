@@ -672,8 +672,9 @@ fn ready_to_swap() -> (tempfile::TempDir, PartitionLog, Vec<Rec>, CleanedLog) {
 
 #[test]
 fn the_swap_steps_without_the_lock_let_appends_and_reads_go_on() {
-    // The cleaner threads run stage (lock), commit (fsync, no lock), install (lock), finish (fsync, no lock);
-    // between them the log is the owner's: appends and reads go on, and the result is the same.
+    // The cleaner threads run stage (lock), commit (fsync, no lock), install the files (no lock), install in
+    // memory (lock), finish (fsync, no lock); between them the log is the owner's: appends and reads go on,
+    // and the result is the same.
     let (dir, mut log, before, mut cleaned) = ready_to_swap();
     let d = dir.path();
     assert!(
@@ -694,8 +695,16 @@ fn the_swap_steps_without_the_lock_let_appends_and_reads_go_on() {
         0,
     )
     .unwrap();
-    let swapped = log.install_cleaning(cleaned).unwrap().expect("installed");
+    // The old segments' files go while the log still lists them: reads go on through their open handles.
+    cleaned.install_files().unwrap();
     assert!(names(d, ".log.swap").is_empty() && names(d, ".cleaned").is_empty());
+    assert_eq!(read_everything(&log).1.len(), before.len() + 2);
+    log.append(
+        &keyed(&[("k2", Some("during-3"))], 20_000, Compression::None),
+        0,
+    )
+    .unwrap();
+    let swapped = log.install_cleaning(cleaned).unwrap().expect("installed");
     // A crash here leaves only the end markers, which the next open drops.
     assert!(!names(d, ".swap.end").is_empty());
     let stats = swapped.finish().unwrap();
@@ -704,8 +713,9 @@ fn the_swap_steps_without_the_lock_let_appends_and_reads_go_on() {
     let (_, after) = read_everything(&log);
     let mut want = latest(&before);
     let l = latest(&after);
-    want.insert(b"k0".to_vec(), l[b"k0".as_slice()].clone());
-    want.insert(b"k1".to_vec(), l[b"k1".as_slice()].clone());
+    for k in ["k0", "k1", "k2"] {
+        want.insert(k.as_bytes().to_vec(), l[k.as_bytes()].clone());
+    }
     assert_eq!(
         l[b"k0".as_slice()].1.as_deref(),
         Some(b"during-1".as_slice())
@@ -713,6 +723,10 @@ fn the_swap_steps_without_the_lock_let_appends_and_reads_go_on() {
     assert_eq!(
         l[b"k1".as_slice()].1.as_deref(),
         Some(b"during-2".as_slice())
+    );
+    assert_eq!(
+        l[b"k2".as_slice()].1.as_deref(),
+        Some(b"during-3".as_slice())
     );
     assert_eq!(latest(&after), want);
     assert!(after.len() < before.len());
@@ -724,8 +738,9 @@ fn the_swap_steps_without_the_lock_let_appends_and_reads_go_on() {
 #[test]
 fn a_crash_between_the_swap_steps_leaves_the_old_or_the_new_segments() {
     // After stage (rename not yet fsynced: on disk it may or may not be there, both are the old data), after
-    // commit, and after install (end markers left): every case opens to all the latest values.
-    for step in 0..3 {
+    // commit, after the files are installed, and after the in-memory install (end markers left): every case
+    // opens to all the latest values.
+    for step in 0..4 {
         let (dir, mut log, before, mut cleaned) = ready_to_swap();
         let want = latest(&before);
         let end_offset = log.log_end_offset();
@@ -734,6 +749,9 @@ fn a_crash_between_the_swap_steps_leaves_the_old_or_the_new_segments() {
             cleaned.commit().unwrap();
         }
         if step >= 2 {
+            cleaned.install_files().unwrap();
+        }
+        if step >= 3 {
             std::mem::forget(log.install_cleaning(cleaned).unwrap().expect("installed"));
         } else {
             std::mem::forget(cleaned);
@@ -755,42 +773,54 @@ fn a_crash_between_the_swap_steps_leaves_the_old_or_the_new_segments() {
 }
 
 #[test]
-fn truncation_or_deletion_while_a_swap_is_pending_aborts_it_durably() {
-    // Between stage and install the old segments may only change once the swap is undone: a crash afterwards
-    // must not complete a swap over segments that were truncated or deleted (resurrecting their records).
-    for change in ["truncate", "truncate fully", "delete records", "close"] {
-        let (dir, mut log, _, mut cleaned) = ready_to_swap();
-        let d = dir.path();
-        assert!(log.stage_cleaning(&mut cleaned).unwrap());
-        cleaned.commit().unwrap();
-        match change {
-            "truncate" => log.truncate_to(100).unwrap(),
-            "truncate fully" => log.truncate_fully_and_start_at(5).unwrap(),
-            "delete records" => {
-                let mid = log.log_end_offset() - 10;
-                log.delete_records_before(mid).unwrap();
+fn truncation_or_deletion_while_a_swap_is_pending_settles_it_first() {
+    // Between stage and install the old segments may only change once the swap is settled: undone while only
+    // staged (a crash afterwards must not complete a swap over segments that were truncated or deleted,
+    // resurrecting their records), swapped in once its files are installed (the change then applies to the
+    // cleaned segments).
+    for files_installed in [false, true] {
+        for change in ["truncate", "truncate fully", "delete records", "close"] {
+            let what = format!("{change}, files installed: {files_installed}");
+            let (dir, mut log, before, mut cleaned) = ready_to_swap();
+            let d = dir.path();
+            assert!(log.stage_cleaning(&mut cleaned).unwrap());
+            cleaned.commit().unwrap();
+            if files_installed {
+                cleaned.install_files().unwrap();
             }
-            _ => {
-                log.close().unwrap();
-                let mut log = PartitionLog::open(d, compacted(2048)).unwrap();
-                assert!(names(d, ".swap").is_empty() && names(d, ".cleaned").is_empty());
-                assert_eq!(log.commit_cleaning(cleaned).unwrap(), None, "{change}");
-                continue;
+            match change {
+                "truncate" => log.truncate_to(100).unwrap(),
+                "truncate fully" => log.truncate_fully_and_start_at(5).unwrap(),
+                "delete records" => {
+                    let mid = log.log_end_offset() - 10;
+                    log.delete_records_before(mid).unwrap();
+                }
+                _ => {
+                    log.close().unwrap();
+                    let mut log = PartitionLog::open(d, compacted(2048)).unwrap();
+                    assert!(names(d, ".swap").is_empty() && names(d, ".cleaned").is_empty());
+                    let (_, after) = read_everything(&log);
+                    assert_eq!(latest(&after), latest(&before), "{what}");
+                    assert_eq!(after.len() < before.len(), files_installed, "{what}");
+                    let installed = log.commit_cleaning(cleaned).unwrap();
+                    assert_eq!(installed, None, "{what}");
+                    continue;
+                }
             }
+            assert!(
+                names(d, ".swap").is_empty() && names(d, ".cleaned").is_empty(),
+                "{what}: swap settled before the segments changed"
+            );
+            let (_, now) = read_everything(&log);
+            let installed = log.install_cleaning(cleaned).unwrap();
+            assert_eq!(installed.is_some(), files_installed, "{what}");
+            if let Some(swapped) = installed {
+                swapped.finish().unwrap();
+            }
+            assert_eq!(read_everything(&log).1, now, "{what}");
+            std::mem::forget(log); // crash
+            let log = PartitionLog::open(d, compacted(2048)).unwrap();
+            assert_eq!(read_everything(&log).1, now, "{what}: nothing resurrected");
         }
-        assert!(
-            names(d, ".swap").is_empty() && names(d, ".cleaned").is_empty(),
-            "{change}: swap undone before the segments changed"
-        );
-        let (_, now) = read_everything(&log);
-        assert!(log.install_cleaning(cleaned).unwrap().is_none(), "{change}");
-        assert_eq!(read_everything(&log).1, now, "{change}");
-        std::mem::forget(log); // crash
-        let log = PartitionLog::open(d, compacted(2048)).unwrap();
-        assert_eq!(
-            read_everything(&log).1,
-            now,
-            "{change}: nothing resurrected"
-        );
     }
 }

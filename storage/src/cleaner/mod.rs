@@ -12,9 +12,10 @@
 //!    or discards a swap), split so that every fsync happens without the lock:
 //!    [`PartitionLog::stage_cleaning`] (under the lock, renames only: if the segments are still the ones
 //!    planned, `.cleaned` → `.swap`), [`CleanedLog::commit`] (no lock: the directory fsync that makes it
-//!    durable), [`PartitionLog::install_cleaning`] (under the lock, unlinks and renames only: the old segments
-//!    go, the new ones take their names and places) and [`SwappedLog::finish`] (no lock: the last fsync).
-//!    [`PartitionLog::commit_cleaning`] runs the four in a row for a caller that owns the log.
+//!    durable), [`CleanedLog::install_files`] (no lock: the old segments' files go, the new ones take their
+//!    names and are opened), [`PartitionLog::install_cleaning`] (under the lock, in memory only: the new
+//!    segments take the old ones' places) and [`SwappedLog::finish`] (no lock: the last fsync).
+//!    [`PartitionLog::commit_cleaning`] runs them in a row for a caller that owns the log.
 //!
 //! [`LogCleaner`] runs this on `log.cleaner.threads` threads over the logs an owner hands it, throttled to
 //! `log.cleaner.io.max.bytes.per.second`, with the cleaned-up-to offsets in each log dir's
@@ -22,6 +23,7 @@
 
 pub mod checkpoint;
 mod filter;
+pub(crate) mod pending;
 mod run;
 mod scan;
 mod segment_reader;
@@ -94,7 +96,7 @@ pub(crate) struct SegmentSnapshot {
 }
 
 /// Cleaned segments waiting to be swapped in; dropping it before [`PartitionLog::stage_cleaning`] removes their
-/// files (once staged, the log owns them: it installs or aborts the swap).
+/// files (once staged, the log shares them: it installs or aborts the swap).
 #[derive(Debug)]
 pub struct CleanedLog {
     pub(crate) dir: PathBuf,
@@ -103,6 +105,8 @@ pub struct CleanedLog {
     pub(crate) stats: CleanerStats,
     /// The earliest delete horizon of a tombstone kept: the log is due again once it passes.
     pub(crate) tombstone_horizon: Option<i64>,
+    /// Set by [`PartitionLog::stage_cleaning`]: the swap the log and the cleaner share until it is installed.
+    pub(crate) swap: Option<std::sync::Arc<pending::PendingSwap>>,
 }
 
 impl CleanedLog {
@@ -122,9 +126,20 @@ impl CleanedLog {
 
     /// Step 3 of the swap, without the log's lock: fsyncs the directory so the swap staged by
     /// [`PartitionLog::stage_cleaning`] survives a crash (the commit point). On failure the caller aborts the
-    /// staged swap with [`PartitionLog::abort_cleaning`].
+    /// staged swap with [`PartitionLog::settle_cleaning`].
     pub fn commit(&self) -> Result<(), StorageError> {
         crate::checkpoint::sync_dir(&self.dir)
+    }
+
+    /// Step 4 of the swap, without the log's lock, after [`Self::commit`]: removes the replaced segments' files,
+    /// gives the cleaned ones their final names and opens them; [`PartitionLog::install_cleaning`] then puts
+    /// them in the log's segment list. On failure the swap stays committed on disk and the log retries these
+    /// steps when it next settles it ([`PartitionLog::settle_cleaning`]).
+    pub fn install_files(&self) -> Result<(), StorageError> {
+        match &self.swap {
+            Some(swap) => swap.install_files(),
+            None => Ok(()),
+        }
     }
 }
 

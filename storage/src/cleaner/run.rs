@@ -92,6 +92,7 @@ impl CleaningPlan {
             end,
             stats,
             tombstone_horizon,
+            swap: None,
         })
     }
 }

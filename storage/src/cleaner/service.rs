@@ -239,8 +239,9 @@ impl Shared {
         Ok(Some(stats))
     }
 
-    /// Swaps a cleaning in (see [`super::swap`]): the log's lock is taken twice, for renames and unlinks only,
-    /// and both fsyncs run between and after, without it, so produce and fetch are not held up by them.
+    /// Swaps a cleaning in (see [`super::swap`]): the log's lock is taken twice, for a few renames and for an
+    /// in-memory swap; the fsyncs, unlinks and opens run without it, so produce and fetch are not held up by
+    /// them.
     /// Returns what the cleaning did and how long each of the two lock holds took.
     fn swap(
         &self,
@@ -252,10 +253,12 @@ impl Shared {
             return Ok(None);
         }
         if let Err(e) = cleaned.commit() {
-            let (aborted, _) = locked(log, PartitionLog::abort_cleaning);
+            let (aborted, _) = locked(log, PartitionLog::settle_cleaning);
             aborted?;
             return Err(e);
         }
+        // On failure the swap stays pending; the log retries these steps when it settles it.
+        cleaned.install_files()?;
         let mut cleaned = Some(cleaned);
         let (installed, install_held) = locked(log, |l| match cleaned.take() {
             Some(c) => l.install_cleaning(c),

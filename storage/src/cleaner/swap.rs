@@ -7,12 +7,15 @@
 //! 2. `<b>.log.cleaned` is renamed `<b>.log.swap` under the log's lock, which from then on knows a swap is
 //!    pending ([`PartitionLog`] aborts it, durably, before anything truncates or deletes its segments).
 //! 3. The directory is fsynced, without the lock: **the commit point**.
-//! 4. Under the lock: the replaced segments' files are removed, the cleaned indexes take their final names,
-//!    then `<b>.log.swap` becomes `<b>.log`, and the log's segment list is swapped in memory.
+//! 4. Without the lock: the replaced segments' files are removed, the cleaned indexes take their final names,
+//!    then `<b>.log.swap` becomes `<b>.log`, and the cleaned segments are opened (the old ones stay readable
+//!    through their open handles). Then, under the lock, the log's segment list is swapped in memory.
 //! 5. Without the lock: the directory is fsynced, then `<b>.swap.end` removed.
 //!
-//! So the log's lock (which produce and fetch take) is only held for renames and unlinks; every fsync is done
-//! outside it. On open ([`recover`]): `.cleaned` files are from a cleaning that never committed and are
+//! So the log's lock (which produce and fetch take) is held for a few renames (step 2) and an in-memory swap
+//! (step 4); every fsync, unlink and file open is done outside it. Until the in-memory swap, the log settles a
+//! pending swap before anything truncates or deletes segments ([`super::pending`]): a swap still staged is
+//! aborted (durably), one whose files are installed is swapped in first. On open ([`recover`]): `.cleaned` files are from a cleaning that never committed and are
 //! removed; a `<b>.log.swap` committed, so every segment file with a base in `[b, end)` is removed and the swap
 //! renamed, its indexes then rebuilt by the normal recovery of a segment without them. Between 2 and 3 the
 //! rename may or may not have reached the disk: either way the old segments are intact (nothing changes them
@@ -87,10 +90,16 @@ pub(crate) fn abort(dir: &Path, base: i64) -> Result<(), StorageError> {
     remove_end(dir, base)
 }
 
-/// Step 4 (under the lock, no fsync), once the replaced segments are closed: removes `replaced` (base offsets)
-/// and puts the cleaned segment at `base` in place. Order matters: the old segments go before the swap takes
-/// its final name, so a crash in between still finds the `.swap` and completes the swap.
+/// Step 4 (no lock, no fsync): removes `replaced` (base offsets) and puts the cleaned segment at `base` in place.
+/// Order matters: the old segments go before the swap takes its final name, so a crash in between still finds
+/// the `.swap` and completes the swap. Idempotent: once `<base>.log.swap` is gone the swap is in place (its
+/// rename is the last step), and a retry does nothing.
 pub(crate) fn install(dir: &Path, base: i64, replaced: &[i64]) -> Result<(), StorageError> {
+    let log = segment_path(dir, base, LOG_EXT);
+    let swap = with_suffix(log.clone(), SWAP_SUFFIX);
+    if !swap.exists() {
+        return Ok(());
+    }
     for &old in replaced {
         for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
             remove_if_present(&segment_path(dir, old, ext))?;
@@ -98,13 +107,12 @@ pub(crate) fn install(dir: &Path, base: i64, replaced: &[i64]) -> Result<(), Sto
     }
     for ext in [INDEX_EXT, TIME_INDEX_EXT] {
         let final_path = segment_path(dir, base, ext);
-        rename(
-            &with_suffix(final_path.clone(), CLEANED_SUFFIX),
-            &final_path,
-        )?;
+        let cleaned = with_suffix(final_path.clone(), CLEANED_SUFFIX);
+        if cleaned.exists() {
+            rename(&cleaned, &final_path)?;
+        }
     }
-    let log = segment_path(dir, base, LOG_EXT);
-    rename(&with_suffix(log.clone(), SWAP_SUFFIX), &log)
+    rename(&swap, &log)
 }
 
 /// Step 5 (no lock): makes the installed swaps at `bases` durable, then drops their end markers (which a

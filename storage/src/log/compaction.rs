@@ -1,11 +1,14 @@
 //! The log's side of compaction: when it is due, what a cleaning reads, and the steps of swapping the result in
-//! that need the owner's lock (renames and unlinks only; the fsyncs between them run without it). The cleaning
-//! itself is in [`crate::cleaner`].
+//! that need the owner's lock (a few renames, and an in-memory swap; the fsyncs, unlinks and opens between them
+//! run without it). The cleaning itself is in [`crate::cleaner`].
 
 use super::PartitionLog;
-use crate::checkpoint::sync_dir;
+use std::sync::Arc;
+
+use crate::cleaner::pending::{PendingSwap, SwapGroup, SwapState};
 use crate::cleaner::{
-    swap, Cleanable, CleanedLog, CleanerStats, CleaningPlan, SegmentSnapshot, SwappedLog,
+    swap, Cleanable, CleanedGroup, CleanedLog, CleanerStats, CleaningPlan, SegmentSnapshot,
+    SwappedLog,
 };
 use crate::segment::Segment;
 use crate::StorageError;
@@ -123,9 +126,9 @@ impl PartitionLog {
     }
 
     /// Swaps cleaned segments in, all steps in a row (for a caller that owns the log; the cleaner threads run
-    /// the steps separately so the log's lock is not held across fsyncs, see [`crate::cleaner`]). If the
-    /// segments they replace changed since the plan (truncated, deleted by retention), nothing is swapped and
-    /// the cleaned files are removed: `Ok(None)`.
+    /// the steps separately so the log's lock is not held across file operations, see [`crate::cleaner`]). If
+    /// the segments they replace changed since the plan (truncated, deleted by retention), nothing is swapped
+    /// and the cleaned files are removed: `Ok(None)`.
     pub fn commit_cleaning(
         &mut self,
         mut cleaned: CleanedLog,
@@ -134,9 +137,10 @@ impl PartitionLog {
             return Ok(None);
         }
         if let Err(e) = cleaned.commit() {
-            self.abort_cleaning()?;
+            self.settle_cleaning()?;
             return Err(e);
         }
+        cleaned.install_files()?;
         match self.install_cleaning(cleaned)? {
             Some(swapped) => swapped.finish().map(Some),
             None => Ok(None),
@@ -146,11 +150,13 @@ impl PartitionLog {
     /// Step 2 of the swap, under the owner's lock; renames only, no fsync. If the segments the cleaned ones
     /// replace are unchanged since the plan, renames each `.cleaned` segment `.swap` and remembers the swap as
     /// pending: from here until [`Self::install_cleaning`], anything that would truncate or delete segments
-    /// aborts it first. `false`: the log changed, nothing is staged, and dropping `cleaned` removes its files.
+    /// settles it first ([`Self::settle_cleaning`]). `false`: the log changed, nothing is staged, and dropping
+    /// `cleaned` removes its files.
     pub fn stage_cleaning(&mut self, cleaned: &mut CleanedLog) -> Result<bool, StorageError> {
         // Left by a cleaning that failed between its steps.
-        self.abort_cleaning()?;
+        self.settle_cleaning()?;
         let unchanged = cleaned.dir == self.dir
+            && cleaned.swap.is_none()
             && cleaned
                 .groups
                 .iter()
@@ -159,76 +165,112 @@ impl PartitionLog {
             tracing::info!(dir = %self.dir.display(), "log changed during cleaning; discarding the cleaned segments");
             return Ok(false);
         }
+        let swap = Arc::new(PendingSwap {
+            dir: self.dir.clone(),
+            groups: cleaned
+                .groups
+                .iter()
+                .map(|g| SwapGroup {
+                    base: g.base,
+                    replaced: g.replaced.clone(),
+                })
+                .collect(),
+            index_interval: self.config.index_interval_bytes,
+            state: parking_lot::Mutex::new(SwapState::Staged),
+        });
+        // Pending before the first rename, so a failure part-way is aborted by the next settle.
+        self.pending_swap = Some((swap.clone(), cleaned.tombstone_horizon));
+        cleaned.swap = Some(swap);
         for group in &mut cleaned.groups {
-            // Closed before the rename (and from now on the log's to install or abort).
+            // Closed before the rename (and from now on the swap's).
             drop(group.staged.take());
-            self.pending_swap.push(group.base);
             swap::stage(&self.dir, group.base)?;
         }
         Ok(true)
     }
 
-    /// Step 4 of the swap, under the owner's lock, after [`CleanedLog::commit`]; unlinks and renames only, no
-    /// fsync. Removes the replaced segments and puts the cleaned ones in their place, on disk and in the
-    /// segment list. `Ok(None)` if the swap was aborted meanwhile (the log was truncated or segments deleted).
-    /// The returned [`SwappedLog::finish`] is to be run after the lock is released.
+    /// Step 4 of the swap, under the owner's lock, after [`CleanedLog::install_files`]: in memory only, the
+    /// cleaned segments take the old ones' places in the segment list. `Ok(None)` if the swap was aborted
+    /// meanwhile (the log was truncated or segments deleted before its files were installed). The returned
+    /// [`SwappedLog::finish`] is to be run after the lock is released.
     pub fn install_cleaning(
         &mut self,
         cleaned: CleanedLog,
     ) -> Result<Option<SwappedLog>, StorageError> {
-        let bases: Vec<i64> = cleaned.groups.iter().map(|g| g.base).collect();
-        if cleaned.dir != self.dir || self.pending_swap != bases {
+        let Some(swap) = cleaned.swap.clone() else {
+            return Ok(None);
+        };
+        if self
+            .pending_swap
+            .as_ref()
+            .is_some_and(|(p, _)| Arc::ptr_eq(p, &swap))
+        {
+            self.settle_cleaning()?;
+        }
+        // Settled here, or earlier by whatever needed the segments.
+        if !matches!(*swap.state.lock(), SwapState::Done) {
             tracing::info!(dir = %self.dir.display(), "cleaner swap aborted meanwhile; not installed");
             return Ok(None);
         }
-        if !cleaned.groups.iter().all(|g| self.still_has(g)) {
-            // Whatever changes these segments aborts the pending swap first, so this is a bug; the abort
-            // keeps the disk right all the same.
-            tracing::error!(dir = %self.dir.display(), "segments changed under a pending cleaner swap; aborting it");
-            self.abort_cleaning()?;
-            return Ok(None);
+        tracing::info!(dir = %self.dir.display(), cleaned_to = cleaned.end, stats = ?cleaned.stats, "cleaned log");
+        Ok(Some(SwappedLog {
+            dir: self.dir.clone(),
+            bases: swap.groups.iter().map(|g| g.base).collect(),
+            stats: cleaned.stats,
+        }))
+    }
+
+    /// Settles a swap between its stage and its install, before the segments it replaces may change: one still
+    /// staged is aborted, durably (the one fsync left under the lock; it happens only when a pending swap meets
+    /// a truncation, a deletion of segments, a close or a failure), so a crash afterwards cannot complete a
+    /// swap over segments that then change; one whose files are installed (or half-installed: the file steps
+    /// are retried) is swapped into the segment list. Nothing pending: no-op.
+    pub fn settle_cleaning(&mut self) -> Result<(), StorageError> {
+        let Some((swap, tombstone_horizon)) = self.pending_swap.take() else {
+            return Ok(());
+        };
+        let mut state = swap.state.lock();
+        let settled = (|| {
+            if swap.abort_locked(&mut state)? {
+                tracing::info!(dir = %self.dir.display(), "aborted a pending cleaner swap");
+                return Ok(());
+            }
+            swap.install_files_locked(&mut state)?;
+            if matches!(*state, SwapState::FilesInstalled(_)) {
+                if let SwapState::FilesInstalled(segments) =
+                    std::mem::replace(&mut *state, SwapState::Done)
+                {
+                    self.swap_segments_in(&swap, segments)?;
+                    self.tombstone_horizon = tombstone_horizon;
+                    self.cleaner_truncated_to = None;
+                }
+            }
+            Ok(())
+        })();
+        if settled.is_err() {
+            // Retried by the next settle.
+            drop(state);
+            self.pending_swap = Some((swap, tombstone_horizon));
         }
-        // Committed: from here the swap can only complete (an error leaves it to the recovery on open).
-        self.pending_swap.clear();
-        let interval = self.config.index_interval_bytes;
-        for group in &cleaned.groups {
+        settled
+    }
+
+    /// The in-memory half of step 4: each group's segments in the list give way to its cleaned segment.
+    fn swap_segments_in(
+        &mut self,
+        swap: &PendingSwap,
+        segments: Vec<Segment>,
+    ) -> Result<(), StorageError> {
+        for (group, segment) in swap.groups.iter().zip(segments) {
             let start = self
                 .sealed
                 .iter()
                 .position(|s| s.base_offset() == group.base)
                 .ok_or(StorageError::OffsetOverflow(group.base))?;
-            let replaced: Vec<i64> = group.replaced.iter().map(|&(base, _)| base).collect();
-            drop(self.sealed.drain(start..start + replaced.len()));
-            swap::install(&self.dir, group.base, &replaced)?;
-            let (mut segment, indexes_loaded) = Segment::open(&self.dir, group.base)?;
-            if !indexes_loaded || !segment.load_tail(interval, true)? {
-                segment.recover(interval, true)?;
-            }
+            // Closed here: their files are gone already, and nothing reads them any more.
+            drop(self.sealed.drain(start..start + group.replaced.len()));
             self.sealed.insert(start, segment);
         }
-        self.tombstone_horizon = cleaned.tombstone_horizon;
-        self.cleaner_truncated_to = None;
-        tracing::info!(dir = %self.dir.display(), cleaned_to = cleaned.end, stats = ?cleaned.stats, "cleaned log");
-        Ok(Some(SwappedLog {
-            dir: self.dir.clone(),
-            bases,
-            stats: cleaned.stats,
-        }))
-    }
-
-    /// Discards a swap staged by [`Self::stage_cleaning`] and not installed, durably (this one fsyncs, under
-    /// the lock; it runs only when a pending swap meets a truncation, a deletion of segments or a failure), so
-    /// a crash afterwards cannot complete a swap over segments that then change. Nothing pending: no-op.
-    pub fn abort_cleaning(&mut self) -> Result<(), StorageError> {
-        if self.pending_swap.is_empty() {
-            return Ok(());
-        }
-        for &base in &self.pending_swap {
-            swap::abort(&self.dir, base)?;
-        }
-        sync_dir(&self.dir)?;
-        tracing::info!(dir = %self.dir.display(), bases = ?self.pending_swap, "aborted a pending cleaner swap");
-        self.pending_swap.clear();
         Ok(())
     }
 
@@ -244,7 +286,7 @@ impl PartitionLog {
     }
 
     /// Whether the segments a cleaned group replaces are still sealed here, unchanged, and end where they did.
-    fn still_has(&self, group: &crate::cleaner::CleanedGroup) -> bool {
+    fn still_has(&self, group: &CleanedGroup) -> bool {
         let Some(start) = self
             .sealed
             .iter()

@@ -200,12 +200,13 @@ impl PartitionLog {
         let Some(swap) = cleaned.swap.clone() else {
             return Ok(None);
         };
+        let mut retired = Vec::new();
         if self
             .pending_swap
             .as_ref()
             .is_some_and(|(p, _)| Arc::ptr_eq(p, &swap))
         {
-            self.settle_cleaning()?;
+            retired = self.settle_pending()?;
         }
         // Settled here, or earlier by whatever needed the segments.
         if !matches!(*swap.state.lock(), SwapState::Done) {
@@ -217,6 +218,7 @@ impl PartitionLog {
             dir: self.dir.clone(),
             bases: swap.groups.iter().map(|g| g.base).collect(),
             stats: cleaned.stats,
+            retired,
         }))
     }
 
@@ -226,26 +228,35 @@ impl PartitionLog {
     /// swap over segments that then change; one whose files are installed (or half-installed: the file steps
     /// are retried) is swapped into the segment list. Nothing pending: no-op.
     pub fn settle_cleaning(&mut self) -> Result<(), StorageError> {
+        // Rare paths: the replaced segments are closed here.
+        self.settle_pending().map(drop)
+    }
+
+    /// [`Self::settle_cleaning`], returning the replaced segments (when the swap was installed) for the caller
+    /// to close: closing the last handle of a removed file frees its blocks, which can take as long as the
+    /// unlink would have, so the cleaner does it after releasing the lock.
+    fn settle_pending(&mut self) -> Result<Vec<Segment>, StorageError> {
         let Some((swap, tombstone_horizon)) = self.pending_swap.take() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let mut state = swap.state.lock();
         let settled = (|| {
             if swap.abort_locked(&mut state)? {
                 tracing::info!(dir = %self.dir.display(), "aborted a pending cleaner swap");
-                return Ok(());
+                return Ok(Vec::new());
             }
             swap.install_files_locked(&mut state)?;
+            let mut retired = Vec::new();
             if matches!(*state, SwapState::FilesInstalled(_)) {
                 if let SwapState::FilesInstalled(segments) =
                     std::mem::replace(&mut *state, SwapState::Done)
                 {
-                    self.swap_segments_in(&swap, segments)?;
+                    retired = self.swap_segments_in(&swap, segments)?;
                     self.tombstone_horizon = tombstone_horizon;
                     self.cleaner_truncated_to = None;
                 }
             }
-            Ok(())
+            Ok(retired)
         })();
         if settled.is_err() {
             // Retried by the next settle.
@@ -255,23 +266,24 @@ impl PartitionLog {
         settled
     }
 
-    /// The in-memory half of step 4: each group's segments in the list give way to its cleaned segment.
+    /// The in-memory half of step 4: each group's segments in the list give way to its cleaned segment. Returns
+    /// the replaced segments (their files are removed already; nothing reads them any more).
     fn swap_segments_in(
         &mut self,
         swap: &PendingSwap,
         segments: Vec<Segment>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Vec<Segment>, StorageError> {
+        let mut retired = Vec::new();
         for (group, segment) in swap.groups.iter().zip(segments) {
             let start = self
                 .sealed
                 .iter()
                 .position(|s| s.base_offset() == group.base)
                 .ok_or(StorageError::OffsetOverflow(group.base))?;
-            // Closed here: their files are gone already, and nothing reads them any more.
-            drop(self.sealed.drain(start..start + group.replaced.len()));
+            retired.extend(self.sealed.drain(start..start + group.replaced.len()));
             self.sealed.insert(start, segment);
         }
-        Ok(())
+        Ok(retired)
     }
 
     /// Sealed segments with the end of their offset range (the next segment's base).

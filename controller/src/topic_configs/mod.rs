@@ -69,6 +69,9 @@ pub enum Validator {
     GzipLevel,
     /// A double above 0.
     PositiveDouble,
+    /// `address:count` pairs separated by commas (`max.connections.per.ip.overrides`; IP addresses, as the
+    /// broker reads them).
+    AddressCounts,
 }
 
 /// One topic config.
@@ -159,8 +162,33 @@ pub fn by_broker_synonym(broker_key: &str) -> Option<&'static TopicConfigDef> {
 /// Broker configs that are not topic defaults and that brokers apply at run time (`kafka-configs --entity-type
 /// brokers`): the log cleaner's threads, throttle, backoff and key-map memory, which a broker applies by
 /// restarting its cleaner threads as Kafka's `LogCleaner.reconfigure` does; the partition-opening threads;
-/// the producer-id expiration.
+/// the producer-id expiration; the connection limits (for new connections, as Kafka's `DynamicConnectionQuota`).
 static BROKER_DYNAMIC: &[TopicConfigDef] = &[
+    TopicConfigDef {
+        name: "max.connections",
+        config_type: ConfigType::Int,
+        default: "2147483647",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(0),
+        doc:
+            "Connections the broker's client listeners accept together; accepts pause at the limit.",
+    },
+    TopicConfigDef {
+        name: "max.connections.per.ip",
+        config_type: ConfigType::Int,
+        default: "2147483647",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(0),
+        doc: "Connections one address may have open; a connection beyond is closed.",
+    },
+    TopicConfigDef {
+        name: "max.connections.per.ip.overrides",
+        config_type: ConfigType::String,
+        default: "",
+        broker_synonyms: &[],
+        validator: Validator::AddressCounts,
+        doc: "Per-address exceptions to max.connections.per.ip: a list of address:count.",
+    },
     TopicConfigDef {
         name: "log.cleaner.backoff.ms",
         config_type: ConfigType::Long,
@@ -314,6 +342,7 @@ impl TopicConfigDef {
                 Validator::OneOf(allowed) if !allowed.contains(&trimmed) => {
                     Err(format!("String must be one of: {}", allowed.join(", ")))
                 }
+                Validator::AddressCounts => check_address_counts(trimmed),
                 _ => Ok(()),
             },
             ConfigType::List => {
@@ -349,6 +378,23 @@ impl TopicConfigDef {
             format!("Not a number of type {ty}")
         })
     }
+}
+
+/// `max.connections.per.ip.overrides`: `address:count,...` with IP addresses (`[v6]` allowed) and INT counts >= 0.
+fn check_address_counts(value: &str) -> Result<(), String> {
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (host, count) = item
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{item} is not address:count"))?;
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .map_err(|_| format!("{host} is not an IP address"))?;
+        if !count.parse::<i32>().is_ok_and(|n| n >= 0) {
+            return Err(format!("{count} is not a connection count"));
+        }
+    }
+    Ok(())
 }
 
 fn check_integer(validator: Validator, n: i64) -> Result<(), String> {

@@ -125,10 +125,19 @@ pub fn support(name: &str) -> Support {
         }
         "local.retention.bytes"
         | "local.retention.ms"
+        | "remote.copy.lag.bytes"
+        | "remote.copy.lag.ms"
         | "remote.log.copy.disable"
         | "remote.log.delete.on.disable"
         | "remote.storage.enable" => Support::DefaultOnly(NO_TIERED),
         "preallocate" => Support::DefaultOnly("segment files are not preallocated"),
+        "errors.deadletterqueue.group.enable" => {
+            Support::DefaultOnly("share groups (KIP-932), whose dead-letter queues this enables, are not served")
+        }
+        "max.decompressed.message.bytes" => Support::DefaultOnly(
+            "the decompressed size of single records is not checked (produce validation, compaction and timestamp \
+             lookups would each need it)",
+        ),
         "segment.index.bytes" => Support::DefaultOnly(
             "index files grow with the segment instead of being preallocated to a fixed size",
         ),
@@ -436,6 +445,34 @@ mod tests {
             Err(ControllerError::InvalidConfig(msg)) => msg,
             other => panic!("{name}={value}: expected INVALID_CONFIG, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn kafka_4_topic_configs_are_accepted_at_their_default_only() {
+        // Kafka 4.4's defaults (LogConfig, RemoteLogManagerConfig); the features they tune are not built.
+        for (name, default, other, why) in [
+            (
+                "errors.deadletterqueue.group.enable",
+                "false",
+                "true",
+                "share groups",
+            ),
+            (
+                "max.decompressed.message.bytes",
+                "2147483639",
+                "1048576",
+                "not checked",
+            ),
+            ("remote.copy.lag.bytes", "-1", "1000", "tiered storage"),
+            ("remote.copy.lag.ms", "0", "60000", "tiered storage"),
+        ] {
+            validate_topic_config(name, default).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let msg = invalid(name, other);
+            assert!(msg.contains(why) && msg.contains(default), "{name}: {msg}");
+        }
+        // Kafka's ranges are checked before the default-only rule.
+        assert!(invalid("max.decompressed.message.bytes", "0").contains("at least 1"));
+        assert!(invalid("remote.copy.lag.ms", "-2").contains("at least -1"));
     }
 
     #[test]

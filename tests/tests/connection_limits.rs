@@ -185,10 +185,10 @@ fn connection_limits_change_at_run_time() {
         "max.connections.per.ip.overrides",
         Some("somehost:x"),
     );
-    assert_eq!(code, 40);
+    assert_eq!(code, 42);
     assert_eq!(
         alter_cluster_default(&mut admin, "max.connections", Some("-1")).0,
-        40
+        42
     );
 
     // max.connections.per.ip=2: with the admin connection, one more from 127.0.0.1.

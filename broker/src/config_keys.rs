@@ -275,6 +275,14 @@ pub const BROKER_KEYS: &[KeySpec] = &[
     default_only("remote.log.storage.system.enable", ReadOnly, "false", NO_TIERED),
     dynamic_default_only("log.local.retention.ms", "-2", NO_TIERED),
     dynamic_default_only("log.local.retention.bytes", "-2", NO_TIERED),
+    dynamic_default_only("log.remote.copy.lag.ms", "0", NO_TIERED),
+    dynamic_default_only("log.remote.copy.lag.bytes", "-1", NO_TIERED),
+    dynamic_default_only(
+        "max.decompressed.message.bytes",
+        "2147483639",
+        "the decompressed size of single records is not checked (produce validation, compaction and timestamp \
+         lookups would each need it)",
+    ),
     dynamic_default_only("log.preallocate", "false", "segment files are not preallocated"),
     dynamic_default_only("log.index.size.max.bytes", "10485760", "index files grow with the segment instead of being preallocated to a fixed size"),
     dynamic_default_only("log.segment.delete.delay.ms", "60000", "segments leave at once: a reader of a deleted segment keeps its own open file handle, which is what Kafka's delay protects"),

@@ -423,6 +423,12 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
         Some("2147483647"),
         "Open connections from one address at most.",
     ),
+    def(
+        "max.connections.per.ip.overrides",
+        String,
+        Some(""),
+        "Per-address exceptions to max.connections.per.ip: a list of address:count.",
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static BrokerConfigDef> {

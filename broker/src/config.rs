@@ -909,14 +909,7 @@ impl BrokerConfig {
             props.get("super.users").map(String::as_str),
             parse_bool(&props, "allow.everyone.if.no.acl.found", false)?,
         );
-        let max_connections_raw: i64 = parse_num(&props, "max.connections", i64::from(i32::MAX))?;
-        if max_connections_raw < 0 {
-            return Err(invalid(
-                "max.connections",
-                &max_connections_raw.to_string(),
-                "must be at least 0",
-            ));
-        }
+        let connections = crate::network::limits::ConnectionSettings::from_properties(&props)?;
         let mut listener_max_connections = BTreeMap::new();
         for l in &listeners {
             let key = format!(
@@ -930,26 +923,6 @@ impl BrokerConfig {
                     .map_err(|_| invalid(&key, v, "not a connection count"))?;
                 listener_max_connections.insert(l.name.clone(), n);
             }
-        }
-        let per_ip_raw: i64 = parse_num(&props, "max.connections.per.ip", i64::from(i32::MAX))?;
-        if per_ip_raw < 0 {
-            return Err(invalid(
-                "max.connections.per.ip",
-                &per_ip_raw.to_string(),
-                "must be at least 0",
-            ));
-        }
-        let max_connections_per_ip_overrides = match props.get("max.connections.per.ip.overrides") {
-            None => std::collections::HashMap::new(),
-            Some(v) => crate::network::limits::parse_overrides(v)
-                .map_err(|reason| invalid("max.connections.per.ip.overrides", v, &reason))?,
-        };
-        if per_ip_raw == 0 && max_connections_per_ip_overrides.is_empty() {
-            return Err(invalid(
-                "max.connections.per.ip",
-                "0",
-                "0 refuses every client; Kafka allows it only with max.connections.per.ip.overrides",
-            ));
         }
         let log_flush_scheduler_interval_ms: i64 =
             at_least(&props, "log.flush.scheduler.interval.ms", i64::MAX, 0)?;
@@ -1049,11 +1022,10 @@ impl BrokerConfig {
             ignored_env_keys,
             authorizer,
             // Kafka's default, Int.MaxValue, means no limit.
-            max_connections: (max_connections_raw < i64::from(i32::MAX))
-                .then(|| usize::try_from(max_connections_raw).unwrap_or(usize::MAX)),
+            max_connections: connections.max_connections,
             listener_max_connections,
-            max_connections_per_ip: usize::try_from(per_ip_raw).unwrap_or(usize::MAX),
-            max_connections_per_ip_overrides,
+            max_connections_per_ip: connections.per_ip,
+            max_connections_per_ip_overrides: connections.per_ip_overrides,
             ssl,
             ssl_clients,
             sasl_clients,

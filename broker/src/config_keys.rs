@@ -67,6 +67,16 @@ const fn honoured(name: &'static str, kafka_mode: KafkaMode, where_: &'static st
     }
 }
 
+/// A broker setting Kafka changes cluster-wide at run time, and Kraftwerk too.
+const fn honoured_dynamic(name: &'static str, where_: &'static str) -> KeySpec {
+    KeySpec {
+        name,
+        kafka_mode: KafkaMode::ClusterWide,
+        dynamic: true,
+        status: Status::Honoured(where_),
+    }
+}
+
 /// A key whose dynamic value is applied too (a broker default of a topic config).
 const fn dynamic(name: &'static str, where_: &'static str) -> KeySpec {
     KeySpec {
@@ -152,9 +162,9 @@ pub const BROKER_KEYS: &[KeySpec] = &[
     honoured("socket.receive.buffer.bytes", ReadOnly, "network/listener.rs: SO_RCVBUF of the listening socket, inherited by every accepted connection (-1: the OS default)"),
     honoured("socket.request.max.bytes", ReadOnly, "network/connection.rs: larger frames are refused before they are read"),
     honoured("connections.max.idle.ms", ReadOnly, "network/connection.rs: idle connections are closed"),
-    honoured("max.connections", ClusterWide, "network/limits.rs: accepts pause at the limit"),
-    honoured("max.connections.per.ip", ClusterWide, "network/limits.rs"),
-    honoured("max.connections.per.ip.overrides", ClusterWide, "network/limits.rs"),
+    honoured_dynamic("max.connections", "network/limits.rs: accepts pause at the limit; a dynamic value applies to new connections"),
+    honoured_dynamic("max.connections.per.ip", "network/limits.rs: a dynamic value applies to new connections"),
+    honoured_dynamic("max.connections.per.ip.overrides", "network/limits.rs: a dynamic value applies to new connections"),
     honoured("num.network.threads", ClusterWide, "main.rs: with num.io.threads, the size of the one tokio worker pool that reads sockets and runs requests"),
     honoured("num.io.threads", ClusterWide, "main.rs: with num.network.threads, the size of the one tokio worker pool that reads sockets and runs requests"),
     // Log directories and recovery.
@@ -265,6 +275,14 @@ pub const BROKER_KEYS: &[KeySpec] = &[
     default_only("remote.log.storage.system.enable", ReadOnly, "false", NO_TIERED),
     dynamic_default_only("log.local.retention.ms", "-2", NO_TIERED),
     dynamic_default_only("log.local.retention.bytes", "-2", NO_TIERED),
+    dynamic_default_only("log.remote.copy.lag.ms", "0", NO_TIERED),
+    dynamic_default_only("log.remote.copy.lag.bytes", "-1", NO_TIERED),
+    dynamic_default_only(
+        "max.decompressed.message.bytes",
+        "2147483639",
+        "the decompressed size of single records is not checked (produce validation, compaction and timestamp \
+         lookups would each need it)",
+    ),
     dynamic_default_only("log.preallocate", "false", "segment files are not preallocated"),
     dynamic_default_only("log.index.size.max.bytes", "10485760", "index files grow with the segment instead of being preallocated to a fixed size"),
     dynamic_default_only("log.segment.delete.delay.ms", "60000", "segments leave at once: a reader of a deleted segment keeps its own open file handle, which is what Kafka's delay protects"),

@@ -489,24 +489,41 @@ async fn start_broker(
             })?;
         bound.push((listener, tls, sasl, socket));
     }
-    let broker_limit = config
-        .max_connections
-        .map(network::listener::connection_semaphore);
+    // Changed at run time by the metadata task below (dynamic max.connections*).
+    let broker_limit = network::limits::ConnectionCap::new(config.max_connections);
     let per_ip = network::limits::PerIpLimits::new(
         config.max_connections_per_ip,
         config.max_connections_per_ip_overrides.clone(),
     );
+    tasks.push({
+        let limits = network::limits::DynamicLimits {
+            static_props: config.raw.clone(),
+            broker: broker_limit.clone(),
+            per_ip: per_ip.clone(),
+        };
+        let node_id = config.node_id;
+        let mut changes = cluster.subscribe();
+        // The first value is what was committed while this broker was down.
+        changes.mark_changed();
+        tokio::spawn(async move {
+            let mut applied = None;
+            while changes.changed().await.is_ok() {
+                let image = changes.borrow_and_update().clone();
+                let dynamic = crate::replica::cleaner::dynamic_broker_configs(&image, node_id);
+                limits.apply(&dynamic, &mut applied);
+            }
+        })
+    });
     let inter_broker = config.inter_broker_listener().map(str::to_string);
     for (listener, tls, sasl, socket) in bound {
         let limits = network::listener::AcceptLimits {
             // Kafka lets inter-broker connections in whatever the broker-wide count.
-            broker: broker_limit
-                .clone()
+            broker: Some(broker_limit.clone())
                 .filter(|_| inter_broker.as_deref() != Some(listener.name.as_str())),
             listener: config
                 .listener_max_connections
                 .get(&listener.name)
-                .map(|&n| network::listener::connection_semaphore(n)),
+                .map(|&n| network::limits::ConnectionCap::new(Some(n))),
             per_ip: per_ip.clone(),
         };
         tracing::info!(

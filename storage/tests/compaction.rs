@@ -655,3 +655,172 @@ fn a_small_key_map_cleans_in_several_passes_to_the_same_result() {
     let (_, recs) = read_everything(&log);
     assert_eq!(latest(&recs), want);
 }
+
+/// A log with two rounds of overwrites and one cleaning behind it, and a second cleaning ready to swap in:
+/// (dir, log, records before, cleaned).
+fn ready_to_swap() -> (tempfile::TempDir, PartitionLog, Vec<Rec>, CleanedLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), compacted(2048)).unwrap();
+    overwrite(&mut log, 8, 40, Compression::Lz4);
+    clean(&mut log, 10_000, None).unwrap();
+    overwrite(&mut log, 8, 40, Compression::Lz4);
+    let (_, before) = read_everything(&log);
+    let plan = log.plan_cleaning(10_000, None, i64::MAX).unwrap().unwrap();
+    let cleaned = plan.clean(usize::MAX, &|_| {}).unwrap();
+    (dir, log, before, cleaned)
+}
+
+#[test]
+fn the_swap_steps_without_the_lock_let_appends_and_reads_go_on() {
+    // The cleaner threads run stage (lock), commit (fsync, no lock), install the files (no lock), install in
+    // memory (lock), finish (fsync, no lock); between them the log is the owner's: appends and reads go on,
+    // and the result is the same.
+    let (dir, mut log, before, mut cleaned) = ready_to_swap();
+    let d = dir.path();
+    assert!(
+        !names(d, ".swap.end").is_empty(),
+        "end markers written while cleaning"
+    );
+    assert!(log.stage_cleaning(&mut cleaned).unwrap());
+    assert!(!names(d, ".log.swap").is_empty() && names(d, ".log.cleaned").is_empty());
+    log.append(
+        &keyed(&[("k0", Some("during-1"))], 20_000, Compression::None),
+        0,
+    )
+    .unwrap();
+    assert_eq!(read_everything(&log).1.len(), before.len() + 1);
+    cleaned.commit().unwrap();
+    log.append(
+        &keyed(&[("k1", Some("during-2"))], 20_000, Compression::None),
+        0,
+    )
+    .unwrap();
+    // The old segments' files go while the log still lists them: reads go on through their open handles.
+    cleaned.install_files().unwrap();
+    assert!(names(d, ".log.swap").is_empty() && names(d, ".cleaned").is_empty());
+    assert_eq!(read_everything(&log).1.len(), before.len() + 2);
+    log.append(
+        &keyed(&[("k2", Some("during-3"))], 20_000, Compression::None),
+        0,
+    )
+    .unwrap();
+    let swapped = log.install_cleaning(cleaned).unwrap().expect("installed");
+    // A crash here leaves only the end markers, which the next open drops.
+    assert!(!names(d, ".swap.end").is_empty());
+    let stats = swapped.finish().unwrap();
+    assert!(stats.records_removed > 0);
+    assert!(names(d, ".swap.end").is_empty());
+    let (_, after) = read_everything(&log);
+    let mut want = latest(&before);
+    let l = latest(&after);
+    for k in ["k0", "k1", "k2"] {
+        want.insert(k.as_bytes().to_vec(), l[k.as_bytes()].clone());
+    }
+    assert_eq!(
+        l[b"k0".as_slice()].1.as_deref(),
+        Some(b"during-1".as_slice())
+    );
+    assert_eq!(
+        l[b"k1".as_slice()].1.as_deref(),
+        Some(b"during-2".as_slice())
+    );
+    assert_eq!(
+        l[b"k2".as_slice()].1.as_deref(),
+        Some(b"during-3".as_slice())
+    );
+    assert_eq!(latest(&after), want);
+    assert!(after.len() < before.len());
+    drop(log);
+    let log = PartitionLog::open(d, compacted(2048)).unwrap();
+    assert_eq!(read_everything(&log).1, after);
+}
+
+#[test]
+fn a_crash_between_the_swap_steps_leaves_the_old_or_the_new_segments() {
+    // After stage (rename not yet fsynced: on disk it may or may not be there, both are the old data), after
+    // commit, after the files are installed, and after the in-memory install (end markers left): every case
+    // opens to all the latest values.
+    for step in 0..4 {
+        let (dir, mut log, before, mut cleaned) = ready_to_swap();
+        let want = latest(&before);
+        let end_offset = log.log_end_offset();
+        assert!(log.stage_cleaning(&mut cleaned).unwrap());
+        if step >= 1 {
+            cleaned.commit().unwrap();
+        }
+        if step >= 2 {
+            cleaned.install_files().unwrap();
+        }
+        if step >= 3 {
+            std::mem::forget(log.install_cleaning(cleaned).unwrap().expect("installed"));
+        } else {
+            std::mem::forget(cleaned);
+        }
+        std::mem::forget(log); // no clean shutdown, nothing closed
+        let d = dir.path();
+        let log = PartitionLog::open(d, compacted(2048)).unwrap();
+        assert!(
+            names(d, ".swap").is_empty()
+                && names(d, ".cleaned").is_empty()
+                && names(d, ".swap.end").is_empty(),
+            "step {step}"
+        );
+        let (_, after) = read_everything(&log);
+        assert_eq!(latest(&after), want, "step {step}");
+        assert!(after.len() < before.len(), "step {step}: swap completed");
+        assert_eq!(log.log_end_offset(), end_offset);
+    }
+}
+
+#[test]
+fn truncation_or_deletion_while_a_swap_is_pending_settles_it_first() {
+    // Between stage and install the old segments may only change once the swap is settled: undone while only
+    // staged (a crash afterwards must not complete a swap over segments that were truncated or deleted,
+    // resurrecting their records), swapped in once its files are installed (the change then applies to the
+    // cleaned segments).
+    for files_installed in [false, true] {
+        for change in ["truncate", "truncate fully", "delete records", "close"] {
+            let what = format!("{change}, files installed: {files_installed}");
+            let (dir, mut log, before, mut cleaned) = ready_to_swap();
+            let d = dir.path();
+            assert!(log.stage_cleaning(&mut cleaned).unwrap());
+            cleaned.commit().unwrap();
+            if files_installed {
+                cleaned.install_files().unwrap();
+            }
+            match change {
+                "truncate" => log.truncate_to(100).unwrap(),
+                "truncate fully" => log.truncate_fully_and_start_at(5).unwrap(),
+                "delete records" => {
+                    let mid = log.log_end_offset() - 10;
+                    log.delete_records_before(mid).unwrap();
+                }
+                _ => {
+                    log.close().unwrap();
+                    let mut log = PartitionLog::open(d, compacted(2048)).unwrap();
+                    assert!(names(d, ".swap").is_empty() && names(d, ".cleaned").is_empty());
+                    let (_, after) = read_everything(&log);
+                    assert_eq!(latest(&after), latest(&before), "{what}");
+                    assert_eq!(after.len() < before.len(), files_installed, "{what}");
+                    let installed = log.commit_cleaning(cleaned).unwrap();
+                    assert_eq!(installed, None, "{what}");
+                    continue;
+                }
+            }
+            assert!(
+                names(d, ".swap").is_empty() && names(d, ".cleaned").is_empty(),
+                "{what}: swap settled before the segments changed"
+            );
+            let (_, now) = read_everything(&log);
+            let installed = log.install_cleaning(cleaned).unwrap();
+            assert_eq!(installed.is_some(), files_installed, "{what}");
+            if let Some(swapped) = installed {
+                swapped.finish().unwrap();
+            }
+            assert_eq!(read_everything(&log).1, now, "{what}");
+            std::mem::forget(log); // crash
+            let log = PartitionLog::open(d, compacted(2048)).unwrap();
+            assert_eq!(read_everything(&log).1, now, "{what}: nothing resurrected");
+        }
+    }
+}

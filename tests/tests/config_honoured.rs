@@ -440,7 +440,7 @@ fn dynamic_broker_configs_are_applied_or_refused() {
     );
 
     // Read-only here (Kafka may change them at run time; Kraftwerk reads them at start).
-    for key in ["num.io.threads", "max.connections", "log.dirs"] {
+    for key in ["num.io.threads", "num.network.threads", "log.dirs"] {
         let (code, message) = alter(&mut conn, BROKER, "1", &[(key, Some("4"))]);
         assert_eq!(code, INVALID_REQUEST, "{key}");
         assert!(

@@ -10,8 +10,7 @@ use crate::context::BrokerContext;
 use crate::sasl::SaslListener;
 use crate::tls::TlsListener;
 
-use super::limits::PerIpLimits;
-use tokio::sync::Semaphore;
+use super::limits::{ConnectionCap, PerIpLimits};
 
 use super::connection;
 
@@ -60,15 +59,10 @@ pub async fn bind(listener: &Listener, buffers: SocketBuffers) -> std::io::Resul
 #[derive(Clone)]
 pub struct AcceptLimits {
     /// `max.connections` across the broker's client listeners (not the inter-broker one, as in Kafka).
-    pub broker: Option<Arc<Semaphore>>,
+    pub broker: Option<Arc<ConnectionCap>>,
     /// `listener.name.<l>.max.connections`.
-    pub listener: Option<Arc<Semaphore>>,
+    pub listener: Option<Arc<ConnectionCap>>,
     pub per_ip: Arc<PerIpLimits>,
-}
-
-/// A semaphore of `n` permits (capped at tokio's maximum).
-pub fn connection_semaphore(n: usize) -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))
 }
 
 /// Accepts connections; with `tls` (SSL, SASL_SSL) each one starts with a TLS handshake, with `sasl`
@@ -86,14 +80,15 @@ pub async fn accept_loop(
         // At the broker or listener limit, stop accepting until a connection closes: new clients wait in the
         // backlog, as with Kafka.
         let mut permits = Vec::new();
-        for sem in [&limits.broker, &limits.listener].into_iter().flatten() {
-            if sem.available_permits() == 0 {
-                tracing::debug!(listener = %listener.name, "connection limit reached; pausing accepts");
-            }
-            match sem.clone().acquire_owned().await {
-                Ok(p) => permits.push(p),
-                Err(_) => return,
-            }
+        for cap in [&limits.broker, &limits.listener].into_iter().flatten() {
+            let slot = match cap.try_acquire() {
+                Some(slot) => slot,
+                None => {
+                    tracing::debug!(listener = %listener.name, "connection limit reached; pausing accepts");
+                    cap.acquire().await
+                }
+            };
+            permits.push(slot);
         }
         match socket.accept().await {
             Ok((stream, peer)) => {

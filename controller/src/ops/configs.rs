@@ -151,12 +151,33 @@ fn alter_resource(
             definition_for(&spec.resource, key)?.validate(value)?;
         }
     }
+    if spec.resource.resource_type == ConfigResourceType::Broker {
+        check_broker_combination(&next)?;
+    }
     if let Some(policy) = &ctx.policies.alter_config {
         policy
             .validate(&spec.resource, &next)
             .map_err(ControllerError::PolicyViolation)?;
     }
     Ok(diff(&spec.resource, &current, &next))
+}
+
+/// Rules across keys of one broker resource, as Kafka's `KafkaConfig` validation: `max.connections.per.ip=0`
+/// needs `max.connections.per.ip.overrides`.
+fn check_broker_combination(next: &Overrides) -> Result<(), ControllerError> {
+    let per_ip_zero = next
+        .get("max.connections.per.ip")
+        .is_some_and(|v| v.trim().parse::<i64>() == Ok(0));
+    let no_overrides = next
+        .get("max.connections.per.ip.overrides")
+        .is_none_or(|v| v.trim().is_empty());
+    if per_ip_zero && no_overrides {
+        return Err(ControllerError::InvalidConfig(
+            "max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides property is set."
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_resource(image: &MetadataImage, resource: &ConfigResource) -> Result<(), ControllerError> {

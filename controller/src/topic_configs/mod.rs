@@ -69,6 +69,9 @@ pub enum Validator {
     GzipLevel,
     /// A double above 0.
     PositiveDouble,
+    /// `address:count` pairs separated by commas (`max.connections.per.ip.overrides`; IP addresses, as the
+    /// broker reads them).
+    AddressCounts,
 }
 
 /// One topic config.
@@ -122,10 +125,19 @@ pub fn support(name: &str) -> Support {
         }
         "local.retention.bytes"
         | "local.retention.ms"
+        | "remote.copy.lag.bytes"
+        | "remote.copy.lag.ms"
         | "remote.log.copy.disable"
         | "remote.log.delete.on.disable"
         | "remote.storage.enable" => Support::DefaultOnly(NO_TIERED),
         "preallocate" => Support::DefaultOnly("segment files are not preallocated"),
+        "errors.deadletterqueue.group.enable" => {
+            Support::DefaultOnly("share groups (KIP-932), whose dead-letter queues this enables, are not served")
+        }
+        "max.decompressed.message.bytes" => Support::DefaultOnly(
+            "the decompressed size of single records is not checked (produce validation, compaction and timestamp \
+             lookups would each need it)",
+        ),
         "segment.index.bytes" => Support::DefaultOnly(
             "index files grow with the segment instead of being preallocated to a fixed size",
         ),
@@ -159,8 +171,33 @@ pub fn by_broker_synonym(broker_key: &str) -> Option<&'static TopicConfigDef> {
 /// Broker configs that are not topic defaults and that brokers apply at run time (`kafka-configs --entity-type
 /// brokers`): the log cleaner's threads, throttle, backoff and key-map memory, which a broker applies by
 /// restarting its cleaner threads as Kafka's `LogCleaner.reconfigure` does; the partition-opening threads;
-/// the producer-id expiration.
+/// the producer-id expiration; the connection limits (for new connections, as Kafka's `DynamicConnectionQuota`).
 static BROKER_DYNAMIC: &[TopicConfigDef] = &[
+    TopicConfigDef {
+        name: "max.connections",
+        config_type: ConfigType::Int,
+        default: "2147483647",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(0),
+        doc:
+            "Connections the broker's client listeners accept together; accepts pause at the limit.",
+    },
+    TopicConfigDef {
+        name: "max.connections.per.ip",
+        config_type: ConfigType::Int,
+        default: "2147483647",
+        broker_synonyms: &[],
+        validator: Validator::AtLeast(0),
+        doc: "Connections one address may have open; a connection beyond is closed.",
+    },
+    TopicConfigDef {
+        name: "max.connections.per.ip.overrides",
+        config_type: ConfigType::String,
+        default: "",
+        broker_synonyms: &[],
+        validator: Validator::AddressCounts,
+        doc: "Per-address exceptions to max.connections.per.ip: a list of address:count.",
+    },
     TopicConfigDef {
         name: "log.cleaner.backoff.ms",
         config_type: ConfigType::Long,
@@ -314,6 +351,7 @@ impl TopicConfigDef {
                 Validator::OneOf(allowed) if !allowed.contains(&trimmed) => {
                     Err(format!("String must be one of: {}", allowed.join(", ")))
                 }
+                Validator::AddressCounts => check_address_counts(trimmed),
                 _ => Ok(()),
             },
             ConfigType::List => {
@@ -349,6 +387,23 @@ impl TopicConfigDef {
             format!("Not a number of type {ty}")
         })
     }
+}
+
+/// `max.connections.per.ip.overrides`: `address:count,...` with IP addresses (`[v6]` allowed) and INT counts >= 0.
+fn check_address_counts(value: &str) -> Result<(), String> {
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (host, count) = item
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{item} is not address:count"))?;
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .map_err(|_| format!("{host} is not an IP address"))?;
+        if !count.parse::<i32>().is_ok_and(|n| n >= 0) {
+            return Err(format!("{count} is not a connection count"));
+        }
+    }
+    Ok(())
 }
 
 fn check_integer(validator: Validator, n: i64) -> Result<(), String> {
@@ -390,6 +445,34 @@ mod tests {
             Err(ControllerError::InvalidConfig(msg)) => msg,
             other => panic!("{name}={value}: expected INVALID_CONFIG, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn kafka_4_topic_configs_are_accepted_at_their_default_only() {
+        // Kafka 4.4's defaults (LogConfig, RemoteLogManagerConfig); the features they tune are not built.
+        for (name, default, other, why) in [
+            (
+                "errors.deadletterqueue.group.enable",
+                "false",
+                "true",
+                "share groups",
+            ),
+            (
+                "max.decompressed.message.bytes",
+                "2147483639",
+                "1048576",
+                "not checked",
+            ),
+            ("remote.copy.lag.bytes", "-1", "1000", "tiered storage"),
+            ("remote.copy.lag.ms", "0", "60000", "tiered storage"),
+        ] {
+            validate_topic_config(name, default).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let msg = invalid(name, other);
+            assert!(msg.contains(why) && msg.contains(default), "{name}: {msg}");
+        }
+        // Kafka's ranges are checked before the default-only rule.
+        assert!(invalid("max.decompressed.message.bytes", "0").contains("at least 1"));
+        assert!(invalid("remote.copy.lag.ms", "-2").contains("at least -1"));
     }
 
     #[test]

@@ -81,6 +81,14 @@ pub(super) static DEFINITIONS: &[TopicConfigDef] = &[
         "How long delete tombstones are kept on compacted topics.",
     ),
     def(
+        "errors.deadletterqueue.group.enable",
+        ConfigType::Boolean,
+        "false",
+        &[],
+        Validator::None,
+        "Whether share groups may write undeliverable records to this topic as their dead-letter queue.",
+    ),
+    def(
         "file.delete.delay.ms",
         ConfigType::Long,
         "60000",
@@ -153,6 +161,14 @@ pub(super) static DEFINITIONS: &[TopicConfigDef] = &[
         "Longest time a message stays uncompacted.",
     ),
     def(
+        "max.decompressed.message.bytes",
+        ConfigType::Int,
+        "2147483639",
+        &["max.decompressed.message.bytes"],
+        Validator::Between(1, 2_147_483_639),
+        "The largest decompressed size of a single record the broker accepts.",
+    ),
+    def(
         "max.message.bytes",
         ConfigType::Int,
         "1048588",
@@ -215,6 +231,22 @@ pub(super) static DEFINITIONS: &[TopicConfigDef] = &[
         &["log.preallocate"],
         Validator::None,
         "Whether new segment files are preallocated on disk.",
+    ),
+    def(
+        "remote.copy.lag.bytes",
+        ConfigType::Long,
+        "-1",
+        &["log.remote.copy.lag.bytes"],
+        Validator::AtLeast(-1),
+        "Bytes of newer local data after which a segment may be copied to tiered storage.",
+    ),
+    def(
+        "remote.copy.lag.ms",
+        ConfigType::Long,
+        "0",
+        &["log.remote.copy.lag.ms"],
+        Validator::AtLeast(-1),
+        "Age after which a segment may be copied to tiered storage.",
     ),
     def(
         "remote.log.copy.disable",

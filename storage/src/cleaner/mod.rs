@@ -8,9 +8,14 @@
 //! 2. [`CleaningPlan::clean`] (no lock; produce and fetch go on): scan the range for the latest offset of every
 //!    key ([`scan`]), then rewrite the segments in groups that fit one segment ([`filter`]) into
 //!    `<base>.log.cleaned` files with their indexes: [`CleanedLog`].
-//! 3. [`PartitionLog::commit_cleaning`] (under the lock): if the segments are still the ones planned, swap the
-//!    cleaned ones in ([`swap`]; crash-safe: `.cleaned` → `.swap` is the commit point, and opening a log
-//!    completes or discards a swap).
+//! 3. The swap ([`swap`]; crash-safe: a `.swap` file on disk is the commit point, and opening a log completes
+//!    or discards a swap), split so that every fsync happens without the lock:
+//!    [`PartitionLog::stage_cleaning`] (under the lock, renames only: if the segments are still the ones
+//!    planned, `.cleaned` → `.swap`), [`CleanedLog::commit`] (no lock: the directory fsync that makes it
+//!    durable), [`CleanedLog::install_files`] (no lock: the old segments' files go, the new ones take their
+//!    names and are opened), [`PartitionLog::install_cleaning`] (under the lock, in memory only: the new
+//!    segments take the old ones' places) and [`SwappedLog::finish`] (no lock: the last fsync).
+//!    [`PartitionLog::commit_cleaning`] runs them in a row for a caller that owns the log.
 //!
 //! [`LogCleaner`] runs this on `log.cleaner.threads` threads over the logs an owner hands it, throttled to
 //! `log.cleaner.io.max.bytes.per.second`, with the cleaned-up-to offsets in each log dir's
@@ -18,6 +23,7 @@
 
 pub mod checkpoint;
 mod filter;
+pub(crate) mod pending;
 mod run;
 mod scan;
 mod segment_reader;
@@ -28,7 +34,7 @@ mod throttle;
 use std::path::PathBuf;
 
 use crate::segment::Segment;
-use crate::LogConfig;
+use crate::{LogConfig, StorageError};
 
 pub use service::{CleanableLog, CleanerConfig, CompactedLogs, LogCleaner};
 pub use throttle::Throttler;
@@ -89,7 +95,8 @@ pub(crate) struct SegmentSnapshot {
     pub path: PathBuf,
 }
 
-/// Cleaned segments waiting to be swapped in; dropping it without committing removes their files.
+/// Cleaned segments waiting to be swapped in; dropping it before [`PartitionLog::stage_cleaning`] removes their
+/// files (once staged, the log shares them: it installs or aborts the swap).
 #[derive(Debug)]
 pub struct CleanedLog {
     pub(crate) dir: PathBuf,
@@ -98,6 +105,8 @@ pub struct CleanedLog {
     pub(crate) stats: CleanerStats,
     /// The earliest delete horizon of a tombstone kept: the log is due again once it passes.
     pub(crate) tombstone_horizon: Option<i64>,
+    /// Set by [`PartitionLog::stage_cleaning`]: the swap the log and the cleaner share until it is installed.
+    pub(crate) swap: Option<std::sync::Arc<pending::PendingSwap>>,
 }
 
 impl CleanedLog {
@@ -114,6 +123,47 @@ impl CleanedLog {
     pub fn replaced_ranges(&self) -> Vec<(i64, i64)> {
         self.groups.iter().map(|g| (g.base, g.end)).collect()
     }
+
+    /// Step 3 of the swap, without the log's lock: fsyncs the directory so the swap staged by
+    /// [`PartitionLog::stage_cleaning`] survives a crash (the commit point). On failure the caller aborts the
+    /// staged swap with [`PartitionLog::settle_cleaning`].
+    pub fn commit(&self) -> Result<(), StorageError> {
+        crate::checkpoint::sync_dir(&self.dir)
+    }
+
+    /// Step 4 of the swap, without the log's lock, after [`Self::commit`]: removes the replaced segments' files,
+    /// gives the cleaned ones their final names and opens them; [`PartitionLog::install_cleaning`] then puts
+    /// them in the log's segment list. On failure the swap stays committed on disk and the log retries these
+    /// steps when it next settles it ([`PartitionLog::settle_cleaning`]).
+    pub fn install_files(&self) -> Result<(), StorageError> {
+        match &self.swap {
+            Some(swap) => swap.install_files(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Cleaned segments installed by [`PartitionLog::install_cleaning`]; [`Self::finish`] (without the log's lock)
+/// makes that durable and removes the swap's end markers.
+#[derive(Debug)]
+#[must_use = "finish() makes the installed swap durable"]
+pub struct SwappedLog {
+    pub(crate) dir: PathBuf,
+    pub(crate) bases: Vec<i64>,
+    pub(crate) stats: CleanerStats,
+    /// The replaced segments, closed here rather than under the lock: their files are removed, so closing the
+    /// last handle frees their blocks, which takes as long as an unlink on a busy disk.
+    pub(crate) retired: Vec<Segment>,
+}
+
+impl SwappedLog {
+    /// Step 5 of the swap: closes the replaced segments, fsyncs the directory, then removes the end markers.
+    /// Returns what the cleaning did.
+    pub fn finish(self) -> Result<CleanerStats, StorageError> {
+        drop(self.retired);
+        swap::finish(&self.dir, &self.bases)?;
+        Ok(self.stats)
+    }
 }
 
 /// One cleaned segment and the old segments it replaces.
@@ -128,10 +178,18 @@ pub(crate) struct CleanedGroup {
 }
 
 impl Drop for CleanedGroup {
+    /// A group never staged for a swap removes its files; a staged one (`staged` taken) is the log's to install
+    /// or abort.
     fn drop(&mut self) {
         if let Some(staged) = self.staged.take() {
+            let dir = staged.log_path().parent().map(std::path::Path::to_path_buf);
             if let Err(e) = staged.delete() {
                 tracing::warn!(error = %e, "cannot remove an abandoned cleaned segment");
+            }
+            if let Some(dir) = dir {
+                if let Err(e) = swap::remove_end(&dir, self.base) {
+                    tracing::warn!(error = %e, "cannot remove an abandoned swap end marker");
+                }
             }
         }
     }
@@ -142,6 +200,8 @@ impl Drop for CleanedGroup {
 pub struct CleanerStats {
     /// Bytes of log read and rewritten (the dirty and clean segments of the range).
     pub bytes_read: u64,
+    /// Of `bytes_read`, the bytes of segments holding dirty offsets (at or above the cleaner checkpoint).
+    pub dirty_bytes: u64,
     /// Bytes of the cleaned segments.
     pub bytes_written: u64,
     pub records_removed: u64,

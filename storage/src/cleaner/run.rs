@@ -3,6 +3,7 @@
 use super::filter::{filter_batch, Filtered};
 use super::scan::build_context;
 use super::segment_reader::for_each_batch;
+use super::swap;
 use super::{CleanedGroup, CleanedLog, CleanerStats, CleaningPlan, SegmentSnapshot};
 use crate::batch::validate_stored_batch;
 use crate::segment::Segment;
@@ -66,14 +67,23 @@ impl CleaningPlan {
                     staged.append(bytes, &[info], interval)
                 })?;
                 stats.bytes_read += segment.size;
+                if segment.end > self.first_dirty {
+                    stats.dirty_bytes += segment.size;
+                }
                 throttle(segment.size);
             }
             staged.seal()?;
-            staged.sync()?;
-            stats.bytes_written += staged.size();
-            stats.segments += cleaned.replaced.len();
-            throttle(staged.size());
+            // Owned by the group from here, so an error below removes the files.
+            let size = staged.size();
             cleaned.staged = Some(staged);
+            if let Some(staged) = cleaned.staged.as_mut() {
+                staged.sync()?;
+            }
+            // Step 1 of the swap (see `swap`): durable before the swap can be staged, and without the lock.
+            swap::write_end(&self.dir, cleaned.base, cleaned.end)?;
+            stats.bytes_written += size;
+            stats.segments += cleaned.replaced.len();
+            throttle(size);
             groups.push(cleaned);
         }
         Ok(CleanedLog {
@@ -82,6 +92,7 @@ impl CleaningPlan {
             end,
             stats,
             tombstone_horizon,
+            swap: None,
         })
     }
 }

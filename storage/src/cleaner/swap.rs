@@ -2,15 +2,26 @@
 //! never a mix; and finishing or discarding a swap when a log is opened.
 //!
 //! For a cleaned segment with base offset `b` replacing the segments in `[b, end)`:
-//! 1. `<b>.swap.end` records `end` (written atomically, fsynced);
-//! 2. `<b>.log.cleaned` is renamed `<b>.log.swap` and the directory fsynced: **the commit point**;
-//! 3. the replaced segments' files are removed;
-//! 4. the cleaned indexes take their final names, then `<b>.log.swap` becomes `<b>.log`;
-//! 5. `<b>.swap.end` is removed.
+//! 1. `<b>.swap.end` records `end` (written atomically, fsynced), and `<b>.log.cleaned` with its indexes is
+//!    fsynced. No lock: a `.swap.end` without a `.swap` is ignored on open.
+//! 2. `<b>.log.cleaned` is renamed `<b>.log.swap` under the log's lock, which from then on knows a swap is
+//!    pending ([`PartitionLog`] aborts it, durably, before anything truncates or deletes its segments).
+//! 3. The directory is fsynced, without the lock: **the commit point**.
+//! 4. Without the lock: the replaced segments' files are removed, the cleaned indexes take their final names,
+//!    then `<b>.log.swap` becomes `<b>.log`, and the cleaned segments are opened (the old ones stay readable
+//!    through their open handles). Then, under the lock, the log's segment list is swapped in memory.
+//! 5. Without the lock: the directory is fsynced, then `<b>.swap.end` removed.
 //!
-//! On open ([`recover`]): `.cleaned` files are from a cleaning that never committed and are removed; a
-//! `<b>.log.swap` committed, so every segment file with a base in `[b, end)` is removed and the swap renamed,
-//! its indexes then rebuilt by the normal recovery of a segment without them.
+//! So the log's lock (which produce and fetch take) is held for a few renames (step 2) and an in-memory swap
+//! (step 4); every fsync, unlink and file open is done outside it. Until the in-memory swap, the log settles a
+//! pending swap before anything truncates or deletes segments ([`super::pending`]): a swap still staged is
+//! aborted (durably), one whose files are installed is swapped in first. On open ([`recover`]): `.cleaned` files are from a cleaning that never committed and are
+//! removed; a `<b>.log.swap` committed, so every segment file with a base in `[b, end)` is removed and the swap
+//! renamed, its indexes then rebuilt by the normal recovery of a segment without them. Between 2 and 3 the
+//! rename may or may not have reached the disk: either way the old segments are intact (nothing changes them
+//! while the swap is pending), so completing the swap or discarding it are both correct.
+//!
+//! [`PartitionLog`]: crate::PartitionLog
 
 use std::fs;
 use std::io;
@@ -48,20 +59,47 @@ fn remove_if_present(path: &Path) -> Result<(), StorageError> {
     }
 }
 
-/// Steps 1 and 2: after this returns, the swap of the cleaned segment at `base` over `[base, end)` survives
-/// a crash.
-pub(crate) fn commit_point(dir: &Path, base: i64, end: i64) -> Result<(), StorageError> {
+/// Step 1 (no lock): records the end of the range the cleaned segment at `base` replaces, durably, before the
+/// swap can be committed.
+pub(crate) fn write_end(dir: &Path, base: i64, end: i64) -> Result<(), StorageError> {
     let name = format!("{base:020}{SWAP_END_SUFFIX}");
-    write_atomically(dir, &name, format!("{end}\n").as_bytes())?;
-    let cleaned = with_suffix(segment_path(dir, base, LOG_EXT), CLEANED_SUFFIX);
-    let swap = with_suffix(segment_path(dir, base, LOG_EXT), SWAP_SUFFIX);
-    rename(&cleaned, &swap)?;
-    sync_dir(dir)
+    write_atomically(dir, &name, format!("{end}\n").as_bytes())
 }
 
-/// Steps 3 to 5, once the replaced segments are closed: removes `replaced` (base offsets) and puts the cleaned
-/// segment at `base` in place.
-pub(crate) fn finish(dir: &Path, base: i64, replaced: &[i64]) -> Result<(), StorageError> {
+/// Removes the end marker of a swap that will not happen (or is complete and durable).
+pub(crate) fn remove_end(dir: &Path, base: i64) -> Result<(), StorageError> {
+    remove_if_present(&swap_end_path(dir, base))
+}
+
+/// Step 2 (under the lock, no fsync): `<base>.log.cleaned` becomes `<base>.log.swap`. The swap is committed once
+/// the directory is fsynced (step 3).
+pub(crate) fn stage(dir: &Path, base: i64) -> Result<(), StorageError> {
+    let cleaned = with_suffix(segment_path(dir, base, LOG_EXT), CLEANED_SUFFIX);
+    let swap = with_suffix(segment_path(dir, base, LOG_EXT), SWAP_SUFFIX);
+    rename(&cleaned, &swap)
+}
+
+/// Undoes [`stage`] for a swap whose old segments are about to change: removes `<base>.log.swap`, the cleaned
+/// indexes and the end marker. The caller fsyncs the directory before changing the old segments, so a crash
+/// cannot complete a swap over segments that were truncated or deleted meanwhile.
+pub(crate) fn abort(dir: &Path, base: i64) -> Result<(), StorageError> {
+    remove_if_present(&with_suffix(segment_path(dir, base, LOG_EXT), SWAP_SUFFIX))?;
+    for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
+        remove_if_present(&with_suffix(segment_path(dir, base, ext), CLEANED_SUFFIX))?;
+    }
+    remove_end(dir, base)
+}
+
+/// Step 4 (no lock, no fsync): removes `replaced` (base offsets) and puts the cleaned segment at `base` in place.
+/// Order matters: the old segments go before the swap takes its final name, so a crash in between still finds
+/// the `.swap` and completes the swap. Idempotent: once `<base>.log.swap` is gone the swap is in place (its
+/// rename is the last step), and a retry does nothing.
+pub(crate) fn install(dir: &Path, base: i64, replaced: &[i64]) -> Result<(), StorageError> {
+    let log = segment_path(dir, base, LOG_EXT);
+    let swap = with_suffix(log.clone(), SWAP_SUFFIX);
+    if !swap.exists() {
+        return Ok(());
+    }
     for &old in replaced {
         for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
             remove_if_present(&segment_path(dir, old, ext))?;
@@ -69,15 +107,22 @@ pub(crate) fn finish(dir: &Path, base: i64, replaced: &[i64]) -> Result<(), Stor
     }
     for ext in [INDEX_EXT, TIME_INDEX_EXT] {
         let final_path = segment_path(dir, base, ext);
-        rename(
-            &with_suffix(final_path.clone(), CLEANED_SUFFIX),
-            &final_path,
-        )?;
+        let cleaned = with_suffix(final_path.clone(), CLEANED_SUFFIX);
+        if cleaned.exists() {
+            rename(&cleaned, &final_path)?;
+        }
     }
-    let log = segment_path(dir, base, LOG_EXT);
-    rename(&with_suffix(log.clone(), SWAP_SUFFIX), &log)?;
+    rename(&swap, &log)
+}
+
+/// Step 5 (no lock): makes the installed swaps at `bases` durable, then drops their end markers (which a
+/// `.swap` still on disk would need).
+pub(crate) fn finish(dir: &Path, bases: &[i64]) -> Result<(), StorageError> {
     sync_dir(dir)?;
-    remove_if_present(&swap_end_path(dir, base))
+    for &base in bases {
+        remove_end(dir, base)?;
+    }
+    Ok(())
 }
 
 /// Completes committed swaps and removes uncommitted cleaner output in `dir`; run before the segments are

@@ -1,8 +1,15 @@
-//! The log's side of compaction: when it is due, what a cleaning reads, and swapping the result in under the
-//! owner's lock. The cleaning itself is in [`crate::cleaner`].
+//! The log's side of compaction: when it is due, what a cleaning reads, and the steps of swapping the result in
+//! that need the owner's lock (a few renames, and an in-memory swap; the fsyncs, unlinks and opens between them
+//! run without it). The cleaning itself is in [`crate::cleaner`].
 
 use super::PartitionLog;
-use crate::cleaner::{swap, Cleanable, CleanedLog, CleanerStats, CleaningPlan, SegmentSnapshot};
+use std::sync::Arc;
+
+use crate::cleaner::pending::{PendingSwap, SwapGroup, SwapState};
+use crate::cleaner::{
+    swap, Cleanable, CleanedGroup, CleanedLog, CleanerStats, CleaningPlan, SegmentSnapshot,
+    SwappedLog,
+};
 use crate::segment::Segment;
 use crate::StorageError;
 
@@ -118,39 +125,165 @@ impl PartitionLog {
         }))
     }
 
-    /// Swaps cleaned segments in. If the segments they replace changed since the plan (truncated, deleted by
-    /// retention), nothing is swapped and the cleaned files are removed: `Ok(None)`.
+    /// Swaps cleaned segments in, all steps in a row (for a caller that owns the log; the cleaner threads run
+    /// the steps separately so the log's lock is not held across file operations, see [`crate::cleaner`]). If
+    /// the segments they replace changed since the plan (truncated, deleted by retention), nothing is swapped
+    /// and the cleaned files are removed: `Ok(None)`.
     pub fn commit_cleaning(
         &mut self,
         mut cleaned: CleanedLog,
     ) -> Result<Option<CleanerStats>, StorageError> {
-        if cleaned.dir != self.dir || !cleaned.groups.iter().all(|g| self.still_has(g)) {
-            tracing::info!(dir = %self.dir.display(), "log changed during cleaning; discarding the cleaned segments");
+        if !self.stage_cleaning(&mut cleaned)? {
             return Ok(None);
         }
-        let interval = self.config.index_interval_bytes;
+        if let Err(e) = cleaned.commit() {
+            self.settle_cleaning()?;
+            return Err(e);
+        }
+        cleaned.install_files()?;
+        match self.install_cleaning(cleaned)? {
+            Some(swapped) => swapped.finish().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Step 2 of the swap, under the owner's lock; renames only, no fsync. If the segments the cleaned ones
+    /// replace are unchanged since the plan, renames each `.cleaned` segment `.swap` and remembers the swap as
+    /// pending: from here until [`Self::install_cleaning`], anything that would truncate or delete segments
+    /// settles it first ([`Self::settle_cleaning`]). `false`: the log changed, nothing is staged, and dropping
+    /// `cleaned` removes its files.
+    pub fn stage_cleaning(&mut self, cleaned: &mut CleanedLog) -> Result<bool, StorageError> {
+        // Left by a cleaning that failed between its steps.
+        self.settle_cleaning()?;
+        let unchanged = cleaned.dir == self.dir
+            && cleaned.swap.is_none()
+            && cleaned
+                .groups
+                .iter()
+                .all(|g| g.staged.is_some() && self.still_has(g));
+        if !unchanged {
+            tracing::info!(dir = %self.dir.display(), "log changed during cleaning; discarding the cleaned segments");
+            return Ok(false);
+        }
+        let swap = Arc::new(PendingSwap {
+            dir: self.dir.clone(),
+            groups: cleaned
+                .groups
+                .iter()
+                .map(|g| SwapGroup {
+                    base: g.base,
+                    replaced: g.replaced.clone(),
+                })
+                .collect(),
+            index_interval: self.config.index_interval_bytes,
+            state: parking_lot::Mutex::new(SwapState::Staged),
+        });
+        // Pending before the first rename, so a failure part-way is aborted by the next settle.
+        self.pending_swap = Some((swap.clone(), cleaned.tombstone_horizon));
+        cleaned.swap = Some(swap);
         for group in &mut cleaned.groups {
+            // Closed before the rename (and from now on the swap's).
+            drop(group.staged.take());
+            swap::stage(&self.dir, group.base)?;
+        }
+        Ok(true)
+    }
+
+    /// Step 4 of the swap, under the owner's lock, after [`CleanedLog::install_files`]: in memory only, the
+    /// cleaned segments take the old ones' places in the segment list. `Ok(None)` if the swap was aborted
+    /// meanwhile (the log was truncated or segments deleted before its files were installed). The returned
+    /// [`SwappedLog::finish`] is to be run after the lock is released.
+    pub fn install_cleaning(
+        &mut self,
+        cleaned: CleanedLog,
+    ) -> Result<Option<SwappedLog>, StorageError> {
+        let Some(swap) = cleaned.swap.clone() else {
+            return Ok(None);
+        };
+        let mut retired = Vec::new();
+        if self
+            .pending_swap
+            .as_ref()
+            .is_some_and(|(p, _)| Arc::ptr_eq(p, &swap))
+        {
+            retired = self.settle_pending()?;
+        }
+        // Settled here, or earlier by whatever needed the segments.
+        if !matches!(*swap.state.lock(), SwapState::Done) {
+            tracing::info!(dir = %self.dir.display(), "cleaner swap aborted meanwhile; not installed");
+            return Ok(None);
+        }
+        tracing::info!(dir = %self.dir.display(), cleaned_to = cleaned.end, stats = ?cleaned.stats, "cleaned log");
+        Ok(Some(SwappedLog {
+            dir: self.dir.clone(),
+            bases: swap.groups.iter().map(|g| g.base).collect(),
+            stats: cleaned.stats,
+            retired,
+        }))
+    }
+
+    /// Settles a swap between its stage and its install, before the segments it replaces may change: one still
+    /// staged is aborted, durably (the one fsync left under the lock; it happens only when a pending swap meets
+    /// a truncation, a deletion of segments, a close or a failure), so a crash afterwards cannot complete a
+    /// swap over segments that then change; one whose files are installed (or half-installed: the file steps
+    /// are retried) is swapped into the segment list. Nothing pending: no-op.
+    pub fn settle_cleaning(&mut self) -> Result<(), StorageError> {
+        // Rare paths: the replaced segments are closed here.
+        self.settle_pending().map(drop)
+    }
+
+    /// [`Self::settle_cleaning`], returning the replaced segments (when the swap was installed) for the caller
+    /// to close: closing the last handle of a removed file frees its blocks, which can take as long as the
+    /// unlink would have, so the cleaner does it after releasing the lock.
+    fn settle_pending(&mut self) -> Result<Vec<Segment>, StorageError> {
+        let Some((swap, tombstone_horizon)) = self.pending_swap.take() else {
+            return Ok(Vec::new());
+        };
+        let mut state = swap.state.lock();
+        let settled = (|| {
+            if swap.abort_locked(&mut state)? {
+                tracing::info!(dir = %self.dir.display(), "aborted a pending cleaner swap");
+                return Ok(Vec::new());
+            }
+            swap.install_files_locked(&mut state)?;
+            let mut retired = Vec::new();
+            if matches!(*state, SwapState::FilesInstalled(_)) {
+                if let SwapState::FilesInstalled(segments) =
+                    std::mem::replace(&mut *state, SwapState::Done)
+                {
+                    retired = self.swap_segments_in(&swap, segments)?;
+                    self.tombstone_horizon = tombstone_horizon;
+                    self.cleaner_truncated_to = None;
+                }
+            }
+            Ok(retired)
+        })();
+        if settled.is_err() {
+            // Retried by the next settle.
+            drop(state);
+            self.pending_swap = Some((swap, tombstone_horizon));
+        }
+        settled
+    }
+
+    /// The in-memory half of step 4: each group's segments in the list give way to its cleaned segment. Returns
+    /// the replaced segments (their files are removed already; nothing reads them any more).
+    fn swap_segments_in(
+        &mut self,
+        swap: &PendingSwap,
+        segments: Vec<Segment>,
+    ) -> Result<Vec<Segment>, StorageError> {
+        let mut retired = Vec::new();
+        for (group, segment) in swap.groups.iter().zip(segments) {
             let start = self
                 .sealed
                 .iter()
                 .position(|s| s.base_offset() == group.base)
                 .ok_or(StorageError::OffsetOverflow(group.base))?;
-            // Closed before the swap: its files are renamed from under it.
-            drop(group.staged.take());
-            swap::commit_point(&self.dir, group.base, group.end)?;
-            let replaced: Vec<i64> = group.replaced.iter().map(|&(base, _)| base).collect();
-            drop(self.sealed.drain(start..start + replaced.len()));
-            swap::finish(&self.dir, group.base, &replaced)?;
-            let (mut segment, indexes_loaded) = Segment::open(&self.dir, group.base)?;
-            if !indexes_loaded || !segment.load_tail(interval, true)? {
-                segment.recover(interval, true)?;
-            }
+            retired.extend(self.sealed.drain(start..start + group.replaced.len()));
             self.sealed.insert(start, segment);
         }
-        self.tombstone_horizon = cleaned.tombstone_horizon;
-        self.cleaner_truncated_to = None;
-        tracing::info!(dir = %self.dir.display(), cleaned_to = cleaned.end, stats = ?cleaned.stats, "cleaned log");
-        Ok(Some(cleaned.stats))
+        Ok(retired)
     }
 
     /// Sealed segments with the end of their offset range (the next segment's base).
@@ -165,7 +298,7 @@ impl PartitionLog {
     }
 
     /// Whether the segments a cleaned group replaces are still sealed here, unchanged, and end where they did.
-    fn still_has(&self, group: &crate::cleaner::CleanedGroup) -> bool {
+    fn still_has(&self, group: &CleanedGroup) -> bool {
         let Some(start) = self
             .sealed
             .iter()
@@ -186,6 +319,6 @@ impl PartitionLog {
             n += 1;
             last_end = Some(end);
         }
-        n == group.replaced.len() && last_end == Some(group.end) && group.staged.is_some()
+        n == group.replaced.len() && last_end == Some(group.end)
     }
 }

@@ -118,6 +118,7 @@ impl PartitionLog {
             background_flushes: Vec::new(),
             cleaner_truncated_to: None,
             tombstone_horizon: None,
+            pending_swap: None,
         }
     }
 }

@@ -77,6 +77,12 @@ pub struct PartitionLog {
     cleaner_truncated_to: Option<i64>,
     /// Earliest delete horizon of a tombstone the last cleaning kept: the log is due again once it passes.
     tombstone_horizon: Option<i64>,
+    /// A cleaner swap staged and not yet in the segment list (see [`crate::cleaner::swap`]), with the tombstone
+    /// horizon of its cleaning: truncation, segment deletion and close settle it first.
+    pending_swap: Option<(
+        std::sync::Arc<crate::cleaner::pending::PendingSwap>,
+        Option<i64>,
+    )>,
 }
 
 /// Scratch capacity kept between appends; a larger one is released after use.
@@ -160,6 +166,8 @@ impl PartitionLog {
 
     /// Flushes and writes the clean-shutdown marker, so the next open skips recovery.
     pub fn close(mut self) -> Result<(), StorageError> {
+        // A cleaning in flight can no longer install its swap.
+        self.settle_cleaning()?;
         self.active.seal()?;
         self.flush()?;
         write_clean_shutdown_marker(&self.dir)

@@ -22,6 +22,7 @@ impl PartitionLog {
         if offset < self.log_start_offset {
             return self.truncate_fully_and_start_at(offset);
         }
+        self.settle_cleaning()?;
         self.note_truncation(offset);
         while self.active.base_offset() > offset {
             let Some(previous) = self.sealed.pop() else {
@@ -52,6 +53,7 @@ impl PartitionLog {
         if offset < 0 {
             return Err(self.out_of_range(offset));
         }
+        self.settle_cleaning()?;
         self.note_truncation(offset);
         for segment in mem::take(&mut self.sealed) {
             segment.delete()?;
@@ -146,6 +148,7 @@ impl PartitionLog {
         if count == 0 {
             return Ok(());
         }
+        self.settle_cleaning()?;
         let doomed: Vec<Segment> = self.sealed.drain(..count.min(self.sealed.len())).collect();
         for segment in doomed {
             tracing::info!(dir = %self.dir.display(), base_offset = segment.base_offset(), "deleting segment");

@@ -116,6 +116,7 @@ pub async fn handle(
                                 base_offset,
                                 last_offset,
                                 log_start_offset,
+                                timestamp,
                             }) => {
                                 // A retry of a batch that may not be committed yet: acknowledged, like the
                                 // original, only once it is.
@@ -130,6 +131,9 @@ pub async fn handle(
                                     });
                                 }
                                 pr.base_offset = base_offset;
+                                // Kafka answers a retry with the original batch's max timestamp here
+                                // (UnifiedLog sets the duplicate's timestamp as its log append time).
+                                pr.log_append_time_ms = timestamp;
                                 if version >= 5 {
                                     pr.log_start_offset = log_start_offset;
                                 }
@@ -141,7 +145,11 @@ pub async fn handle(
                                     pr.record_errors = record_errors(&e);
                                     pr.error_message = error_message(&e);
                                 }
-                                append_error_code(&e)
+                                let code = append_error_code(&e);
+                                if version >= 5 && reports_log_start(code) {
+                                    pr.log_start_offset = partition.log_start_offset();
+                                }
+                                code
                             }
                         }
                     }
@@ -284,6 +292,23 @@ fn append_error_code(e: &AppendError) -> i16 {
     }
 }
 
+/// Whether a refused append still reports the partition's log start offset, as Kafka's
+/// `ReplicaManager.appendToLocalLog` does for every error but the ones it answers with no log information
+/// (unknown partition, not leader, too large, corrupt, storage error): a sequence or epoch error, or records
+/// refused by validation, carry it.
+fn reports_log_start(code: i16) -> bool {
+    ![
+        ResponseError::UnknownTopicOrPartition,
+        ResponseError::NotLeaderOrFollower,
+        ResponseError::MessageTooLarge,
+        ResponseError::RecordListTooLarge,
+        ResponseError::CorruptMessage,
+        ResponseError::KafkaStorageError,
+    ]
+    .iter()
+    .any(|e| e.code() == code)
+}
+
 /// KIP-467's partition-level message. Kafka sends one only with a record validation failure (its
 /// `RecordValidationException`: records refused one by one, listed in `record_errors`); a batch-level refusal
 /// such as MESSAGE_TOO_LARGE, CORRUPT_MESSAGE or a fenced producer carries none.
@@ -315,6 +340,22 @@ fn record_errors(e: &AppendError) -> Vec<BatchIndexAndErrorMessage> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn refusals_report_the_log_start_offset_as_kafka_does() {
+        for (error, reported) in [
+            (ResponseError::OutOfOrderSequenceNumber, true),
+            (ResponseError::InvalidProducerEpoch, true),
+            (ResponseError::InvalidRecord, true),
+            (ResponseError::InvalidTimestamp, true),
+            (ResponseError::NotLeaderOrFollower, false),
+            (ResponseError::UnknownTopicOrPartition, false),
+            (ResponseError::MessageTooLarge, false),
+            (ResponseError::CorruptMessage, false),
+        ] {
+            assert_eq!(reports_log_start(error.code()), reported, "{error:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -54,6 +54,8 @@ pub enum Appended {
         base_offset: i64,
         last_offset: i64,
         log_start_offset: i64,
+        /// The original batch's max timestamp: Kafka answers it as the retry's `log_append_time_ms`.
+        timestamp: i64,
     },
 }
 
@@ -350,11 +352,13 @@ impl Partition {
                 SequenceCheck::Duplicate {
                     first_offset,
                     last_offset,
+                    timestamp,
                 } => {
                     return Ok(Appended::Duplicate {
                         base_offset: first_offset,
                         last_offset,
                         log_start_offset: state.log.log_start_offset(),
+                        timestamp,
                     })
                 }
                 SequenceCheck::InvalidProducerEpoch => {

@@ -19,6 +19,8 @@ struct BatchMeta {
     last_seq: i32,
     first_offset: i64,
     last_offset: i64,
+    /// The batch's max timestamp (Kafka's `BatchMetadata.timestamp`), answered for a retry of it.
+    timestamp: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -60,7 +62,12 @@ pub enum SequenceCheck {
     /// Write it.
     Append,
     /// Already written at these offsets: acknowledge without writing.
-    Duplicate { first_offset: i64, last_offset: i64 },
+    /// A retry of a batch already written at these offsets, with that batch's max timestamp.
+    Duplicate {
+        first_offset: i64,
+        last_offset: i64,
+        timestamp: i64,
+    },
     /// An epoch older than the producer's current one (a zombie producer).
     InvalidProducerEpoch,
     /// A gap or reordering in the sequence.
@@ -116,6 +123,7 @@ impl ProducerStateTable {
             return SequenceCheck::Duplicate {
                 first_offset: dup.first_offset,
                 last_offset: dup.last_offset,
+                timestamp: dup.timestamp,
             };
         }
         match entry.batches.back() {
@@ -158,6 +166,7 @@ impl ProducerStateTable {
             last_seq: b.last_seq,
             first_offset,
             last_offset,
+            timestamp: timestamp_ms,
         });
     }
 
@@ -217,7 +226,8 @@ mod tests {
             t.check(&b0),
             SequenceCheck::Duplicate {
                 first_offset: 100,
-                last_offset: 109
+                last_offset: 109,
+                timestamp: i64::MAX,
             }
         );
     }

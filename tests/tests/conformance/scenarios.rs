@@ -66,6 +66,7 @@ pub fn run_all(pair: &mut Pair) {
     delete_topics(pair);
     create_partitions(pair);
     produce(pair);
+    produce_edges(pair);
     fetch(pair);
     list_offsets(pair);
     offset_for_leader_epoch(pair);
@@ -573,6 +574,89 @@ fn produce(pair: &mut Pair) {
             "acks=0 latest",
             pair.exchange("produce acks=0 then latest offset", lv, &latest),
         );
+    }
+}
+
+/// A batch of keyed records, or keyless ones, from an idempotent producer (`producer` = id, epoch, first
+/// sequence) or none.
+fn producer_batch(
+    timestamps: &[i64],
+    key: Option<&[u8]>,
+    producer: Option<(i64, i16, i32)>,
+) -> Bytes {
+    let mut b = BatchBuilder::new(0, -1);
+    if let Some((id, epoch, sequence)) = producer {
+        b = b.producer(id, epoch, sequence);
+    }
+    for ts in timestamps {
+        b.push(*ts, key, Some(b"value"), &[])
+            .expect("record fits a batch");
+    }
+    Bytes::from(b.build())
+}
+
+/// Produce's error paths beyond the basic ones: a record without a key on a compacted topic (KIP-467's
+/// per-record errors), and idempotent batches with sequence gaps, an unknown producer starting past
+/// sequence 0, and a fenced (older) producer epoch. Producer ids are chosen, not allocated: neither broker
+/// checks that an idempotent producer's id was handed out.
+fn produce_edges(pair: &mut Pair) {
+    for v in pair.versions::<ProduceRequest>() {
+        let compacted = format!("conf-produce-compacted-v{v}");
+        let idempotent = format!("conf-produce-idempotent-v{v}");
+        create_on_both(
+            pair,
+            vec![
+                creatable(&compacted, 1, 1, &[("cleanup.policy", "compact")]),
+                creatable(&idempotent, 1, 1, &[]),
+            ],
+        );
+        let base_id = 7_000_000 + i64::from(v) * 10;
+        let cases = [
+            (
+                "produce keyless record to a compacted topic",
+                compacted.as_str(),
+                producer_batch(&[20, 21], None, None),
+            ),
+            (
+                "produce keyed record to a compacted topic",
+                compacted.as_str(),
+                producer_batch(&[22], Some(b"k"), None),
+            ),
+            (
+                "produce idempotent first batch",
+                idempotent.as_str(),
+                producer_batch(&[23, 24], Some(b"k"), Some((base_id, 0, 0))),
+            ),
+            (
+                "produce idempotent sequence gap",
+                idempotent.as_str(),
+                producer_batch(&[25], Some(b"k"), Some((base_id, 0, 5))),
+            ),
+            (
+                "produce idempotent duplicate",
+                idempotent.as_str(),
+                producer_batch(&[23, 24], Some(b"k"), Some((base_id, 0, 0))),
+            ),
+            (
+                "produce idempotent next epoch",
+                idempotent.as_str(),
+                producer_batch(&[26], Some(b"k"), Some((base_id, 1, 0))),
+            ),
+            (
+                "produce idempotent fenced epoch",
+                idempotent.as_str(),
+                producer_batch(&[27], Some(b"k"), Some((base_id, 0, 2))),
+            ),
+            (
+                "produce unknown producer past sequence 0",
+                idempotent.as_str(),
+                producer_batch(&[28], Some(b"k"), Some((base_id + 1, 0, 7))),
+            ),
+        ];
+        for (scenario, topic, records) in cases {
+            let (a, b) = produce_pair(pair, v, topic, 0, -1, records);
+            check(scenario, pair.exchange_each(scenario, v, &a, &b));
+        }
     }
 }
 

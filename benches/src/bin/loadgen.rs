@@ -120,11 +120,10 @@ fn main() -> Result<()> {
     }
     let reader = if args.e2e {
         // Generous: the producer's own time at --rate, plus a minute.
-        let produce_secs = if args.rate > 0 {
-            args.messages / args.rate + 1
-        } else {
-            600
-        };
+        let produce_secs = args
+            .messages
+            .checked_div(args.rate)
+            .map_or(600, |secs| secs + 1);
         Some(e2e::Reader::start(
             &args,
             args.messages,

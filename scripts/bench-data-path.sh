@@ -31,7 +31,8 @@
 # Environment: MESSAGES (default 1000000), REPEATS (3), WARMUP_MESSAGES (200000: an unmeasured produce and
 # consume on each broker first, so Kafka's JIT has compiled its hot paths), MANY_PARTITIONS (1000),
 # MANY_MESSAGES (300000), E2E_RATES ("5000 20000"), E2E_SECONDS (15), PROFILE (0), PROFILE_SECONDS (8),
-# KAFKA_HEAP (1g), CASE_TIMEOUT (600), BROKERS ("kraftwerk kafka").
+# KAFKA_HEAP (1g), CASE_TIMEOUT (600), BROKERS ("kraftwerk kafka"), REPORT_FROM (a results .tsv an earlier run
+# left beside its report: write the report again from it, running nothing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -75,13 +76,10 @@ trap 'exit 130' INT TERM
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS=$WORK/results.tsv   # broker <TAB> workload <TAB> metric <TAB> value, one line per run
 : >"$RESULTS"
-declare -a ORDER=()         # "workload<TAB>metric" in the order first seen
-declare -A SEEN=()
 declare -A LOADS=()         # LOADS[broker]="at start / at end"
-declare -A PROFILES=()
+# The top symbols of a profile, kept beside the report.
+profile_file() { echo "${OUT%.md}-perf-$1-$2.txt"; }
 record() { # broker workload metric value
-    local key="$2"$'\t'"$3"
-    [[ -n ${SEEN[$key]:-} ]] || { SEEN[$key]=1; ORDER+=("$key"); }
     printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
 }
 
@@ -123,8 +121,8 @@ profiled() { # broker label client-function
     touch "$WORK/stop"
     pkill -P "$client" 2>/dev/null || true
     wait "$client" 2>/dev/null || true
-    PROFILES[$broker,$label]=$(perf report -i "$data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -n 15 | sed 's/^ *//' || true)
+    perf report -i "$data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -n 15 | sed 's/^ *//' >"$(profile_file "$broker" "$label")" || true
 }
 profile_produce() {
     local i=0
@@ -241,6 +239,10 @@ run_broker() { # kraftwerk|kafka
                 for q in p50 p99 p999; do
                     record "$b" "e2e: $rate records/s, linger.ms=0" "$q ms" "$(field "e2e_${q}_ms")"
                 done
+                # Below the target rate, or a produce p50 near the end-to-end one: the producer queued,
+                # and the latency is the broker's produce path rather than the fetch wake-up.
+                record "$b" "e2e: $rate records/s, linger.ms=0" "records/s reached" "$(field produce_msgs_s)"
+                record "$b" "e2e: $rate records/s, linger.ms=0" "produce p50 ms" "$(field p50_ms)"
                 record "$b" "e2e: $rate records/s, linger.ms=0" "broker CPU s/GB" "$(per_gb "$CPU_S" "$n")"
             fi
         done
@@ -255,19 +257,25 @@ run_broker() { # kraftwerk|kafka
     stop_broker
 }
 
-for broker in $BROKERS; do
-    run_broker "$broker"
-done
+if [[ -n ${REPORT_FROM:-} ]]; then
+    # Only the report, from the raw figures an earlier run left beside its report ($OUT.tsv).
+    cp "$REPORT_FROM" "$RESULTS"
+else
+    for broker in $BROKERS; do
+        run_broker "$broker"
+    done
+fi
+mapfile -t ORDER < <(awk -F'\t' '!seen[$2 FS $3]++ {print $2 "\t" $3}' "$RESULTS")
 
 # --- report ---------------------------------------------------------------------------------------
 stats() { # broker workload metric -> "median (min–max)" or "–"
-    awk -F'\t' -v b="$1" -v w="$2" -v m="$3" '$1 == b && $2 == w && $3 == m && $4 != "" {v[n++] = $4 + 0}
-        END {
-            if (n == 0) { print "–"; exit }
-            asort(v)
-            med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-            printf "%s (%s–%s)\n", med, v[1], v[n]
-        }' "$RESULTS"
+    awk -F'\t' -v b="$1" -v w="$2" -v m="$3" '$1 == b && $2 == w && $3 == m && $4 != "" {print $4 + 0}' "$RESULTS" |
+        sort -g | awk '{v[NR] = $1}
+            END {
+                if (NR == 0) { print "–"; exit }
+                med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                printf "%s (%s–%s)\n", med, v[1], v[NR]
+            }'
 }
 median_of() { sed 's/ (.*//' <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
@@ -279,7 +287,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
         "$(java -version 2>&1 | head -n 1); Kafka heap $KAFKA_HEAP; $(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -n 1) (kcat);" \
         "one broker at a time, loopback, $SIZE B records, acks=1; $MESSAGES records per produce run and in the consume topic."
     echo "Load average (1 min) before the run: $LOAD_BEFORE; per broker at its start / end:" \
-        "$(for b in $BROKERS; do printf '%s %s; ' "$b" "${LOADS[$b]}"; done)"
+        "$(for b in $BROKERS; do printf '%s %s; ' "$b" "${LOADS[$b]:-?}"; done)"
     echo "Median of $REPEATS runs (min–max). Broker CPU = utime + stime of the broker process across the client" \
         "run, per GB of record values. Ratio = kraftwerk / kafka (throughput: above 1 is better; CPU and latency:" \
         "below 1 is better)."
@@ -300,7 +308,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
                 echo "## perf: $b during $label (cpu-clock, 999 Hz, $PROFILE_SECONDS s; % of samples, dso and symbol)"
                 echo
                 echo '```'
-                echo "${PROFILES[$b,$label]:-no samples}"
+                cat "$(profile_file "$b" "$label")" 2>/dev/null || echo "no profile"
                 echo '```'
             done
         done

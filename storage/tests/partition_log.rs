@@ -161,6 +161,43 @@ fn rolls_by_size_and_by_time() {
     assert_eq!(record_offsets(&log, 0), vec![0, 1, 2]);
 }
 
+/// `segment.ms` counts record time, as Kafka's `LogSegment.timeWaitedForRoll`: from the segment's first
+/// batch's timestamp to the newest one appended, so records whose timestamps are old (mirrored, replayed) fill
+/// segments instead of each starting a new one; wall-clock time since creation counts only when the first
+/// batch has no timestamp.
+#[test]
+fn segment_ms_counts_record_time_not_the_clock() {
+    let config = LogConfig {
+        segment_ms: 1_000,
+        ..LogConfig::default()
+    };
+    // Timestamps from long ago, appended now: one segment (each append used to roll a new one).
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), config.clone());
+    let now = 1_800_000_000_000;
+    for i in 0..5 {
+        log.append(&batch(1, 10, 0, 1_000 + i), now + i).unwrap();
+    }
+    assert_eq!(log.segment_count(), 1);
+    // Record time passing segment.ms rolls, whatever the clock says.
+    log.append(&batch(1, 10, 0, 2_001), now + 5).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    assert_eq!(record_offsets(&log, 0), (0..6).collect::<Vec<_>>());
+
+    // A first batch without a timestamp (-1): the clock since the segment was created (at open).
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), config);
+    log.append(&batch(1, 10, 0, -1), t0).unwrap();
+    log.append(&batch(1, 10, 0, -1), t0 + 900).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.append(&batch(1, 10, 0, -1), t0 + 2_000).unwrap();
+    assert_eq!(log.segment_count(), 2);
+}
+
 #[test]
 fn oversized_batch_goes_into_an_empty_segment() {
     let dir = tempfile::tempdir().unwrap();

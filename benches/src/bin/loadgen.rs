@@ -6,6 +6,8 @@
 // The phases live in loadgen/ next to this file (the binary's path is fixed as src/bin/loadgen.rs).
 #[path = "loadgen/consume.rs"]
 mod consume;
+#[path = "loadgen/e2e.rs"]
+mod e2e;
 #[path = "loadgen/produce.rs"]
 mod produce;
 #[path = "loadgen/report.rs"]
@@ -61,6 +63,27 @@ pub struct Args {
     /// Skip the consume phase.
     #[arg(long)]
     pub no_consume: bool,
+    /// Skip the produce phase: only consume what the topic holds (from the beginning to the high
+    /// watermark), so several consumer runs can read one log produced once.
+    #[arg(long, conflicts_with = "no_consume")]
+    pub no_produce: bool,
+    /// The consumer's `fetch.queue.backoff.ms`. When the broker answers faster than the application
+    /// drains librdkafka's prefetch queue (`queued.max.messages.kbytes`, 64 MiB, or `queued.min.messages`,
+    /// 100,000), librdkafka stops fetching the partition and looks again only after this long: with its
+    /// default of 1000 ms a fast broker is paid with ~1 s stalls in which the queue runs dry and the
+    /// application waits, so the consume figure measured the client's timer, not the broker. 10 ms re-checks
+    /// before 64 MiB can drain at any rate this machine reaches.
+    #[arg(long, default_value_t = 10)]
+    pub fetch_queue_backoff_ms: u64,
+    /// Measure end-to-end latency: a consumer reads the topic while it is produced and the RESULT line gets
+    /// the send-to-receive percentiles (e2e_p50_ms, e2e_p99_ms, e2e_p999_ms, e2e_max_ms). Use with a new
+    /// topic, `--rate` and `--no-consume`; each value starts with its 8-byte send time.
+    #[arg(long, conflicts_with = "no_produce")]
+    pub e2e: bool,
+    /// A librdkafka property for the consumer, as key=value (repeatable; applied last), e.g.
+    /// `--consumer-config debug=fetch` to see its fetches, or `--consumer-config queued.min.messages=1000`.
+    #[arg(long = "consumer-config", value_parser = parse_key_value)]
+    pub consumer_configs: Vec<(String, String)>,
     /// Producer linger.ms (librdkafka's default is 5). Latency runs use 0 so the figures are the broker's
     /// round trip, not the client's batching delay.
     #[arg(long, default_value_t = 5)]
@@ -92,15 +115,42 @@ fn main() -> Result<()> {
         .build()
         .context("building tokio runtime")?;
     runtime.block_on(ensure_topic(&args))?;
-    let produced = produce::run(&args)?;
+    if args.e2e && args.size < e2e::STAMP_LEN {
+        bail!("--e2e needs --size of at least {} bytes", e2e::STAMP_LEN);
+    }
+    let reader = if args.e2e {
+        // Generous: the producer's own time at --rate, plus a minute.
+        let produce_secs = args
+            .messages
+            .checked_div(args.rate)
+            .map_or(600, |secs| secs + 1);
+        Some(e2e::Reader::start(
+            &args,
+            args.messages,
+            Duration::from_secs(produce_secs + 60),
+        )?)
+    } else {
+        None
+    };
+    let produced = if args.no_produce {
+        None
+    } else {
+        Some(produce::run(&args, reader.as_ref())?)
+    };
+    let latency = reader.map(e2e::Reader::finish).transpose()?;
     let consumed = if args.no_consume {
         None
     } else {
         Some(consume::run(&args)?)
     };
-    report::print(&args, &produced, consumed.as_ref());
-    if produced.errors > 0 {
-        bail!("{} deliveries failed", produced.errors);
+    report::print(
+        &args,
+        produced.as_ref(),
+        consumed.as_ref(),
+        latency.as_ref(),
+    );
+    if let Some(p) = produced.as_ref().filter(|p| p.errors > 0) {
+        bail!("{} deliveries failed", p.errors);
     }
     Ok(())
 }

@@ -95,7 +95,9 @@ impl PartitionLog {
                     .iter()
                     .map(|i| (i.partition_leader_epoch, i.base_offset)),
             )
-            .and_then(|()| self.maybe_roll(scratch.len(), last_offset, now_ms))
+            .and_then(|()| {
+                self.maybe_roll(scratch.len(), last_offset, max_timestamp(&infos), now_ms)
+            })
             .and_then(|()| {
                 self.active
                     .append(&scratch, &infos, self.config.index_interval_bytes)
@@ -203,7 +205,7 @@ impl PartitionLog {
                 .iter()
                 .map(|i| (i.partition_leader_epoch, i.base_offset)),
         )?;
-        self.maybe_roll(batches.len(), last_offset, now_ms())?;
+        self.maybe_roll(batches.len(), last_offset, max_timestamp(&infos), now_ms())?;
         self.active
             .append(batches, &infos, self.config.index_interval_bytes)?;
         self.note_appended(records)?;
@@ -216,14 +218,17 @@ impl PartitionLog {
         })
     }
 
-    /// Rolls before an append of `incoming` bytes ending at `last_offset` if the active segment
-    /// would exceed `segment_bytes` (capped at i32::MAX so positions fit the index), is older
-    /// than `segment_ms`, or could not index `last_offset` relative to its base. An empty
-    /// segment is never rolled, so one oversized batch still gets written.
+    /// Rolls before an append of `incoming` bytes ending at `last_offset`, whose newest timestamp is
+    /// `incoming_max_timestamp`, if the active segment would exceed `segment_bytes` (capped at i32::MAX so
+    /// positions fit the index), has waited longer than `segment_ms` (record time, see
+    /// [`Segment::time_waited_for_roll`](crate::segment::Segment::time_waited_for_roll)), or could not index
+    /// `last_offset` relative to its base. An empty segment is never rolled, so one oversized batch still
+    /// gets written.
     fn maybe_roll(
         &mut self,
         incoming: usize,
         last_offset: i64,
+        incoming_max_timestamp: i64,
         now_ms: i64,
     ) -> Result<(), StorageError> {
         let segment = &self.active;
@@ -235,7 +240,7 @@ impl PartitionLog {
         // Kafka's segment.jitter.ms: this segment's share of the jitter, bounded by segment.ms.
         let jitter = self.roll_jitter_ms(segment.base_offset());
         let aged = self.config.segment_ms >= 0
-            && now_ms.saturating_sub(segment.roll_reference_ms())
+            && segment.time_waited_for_roll(now_ms, incoming_max_timestamp)
                 > self.config.segment_ms.saturating_sub(jitter);
         let out_of_range = !segment.can_hold_offset(last_offset);
         if full || aged || out_of_range {
@@ -244,6 +249,11 @@ impl PartitionLog {
         }
         Ok(())
     }
+}
+
+/// The newest timestamp among batches being appended (-1, Kafka's NO_TIMESTAMP, when none has one).
+fn max_timestamp(infos: &[BatchInfo]) -> i64 {
+    infos.iter().map(|i| i.max_timestamp).max().unwrap_or(-1)
 }
 
 #[cfg(test)]

@@ -400,14 +400,14 @@ mod tests {
         assert!(jitters.iter().any(|j| *j != jitters[0]), "{jitters:?}");
         let (_dir, plain) = open(LogConfig::default());
         assert_eq!(plain.roll_jitter_ms(3), 0);
-        // A segment rolls once its age passes segment.ms minus its jitter.
+        // A segment rolls once its age (record time) passes segment.ms minus its jitter.
         let (_dir, mut log) = open(config);
         log.append(&batch(Compression::None, 1, 0), 0).unwrap();
         let jitter = log.roll_jitter_ms(0);
-        log.append(&batch(Compression::None, 1, 0), 10_000 - jitter)
-            .unwrap();
+        let at = 10_000 - jitter;
+        log.append(&batch(Compression::None, 1, at), at).unwrap();
         assert_eq!(log.segment_count(), 1);
-        log.append(&batch(Compression::None, 1, 0), 10_001 - jitter)
+        log.append(&batch(Compression::None, 1, at + 1), at + 1)
             .unwrap();
         assert_eq!(log.segment_count(), 2);
     }

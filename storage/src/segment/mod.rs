@@ -183,10 +183,22 @@ impl Segment {
         self.idx.max_timestamp()
     }
 
-    /// The time the segment's age is measured from for `segment.ms`: its first batch's max
+    /// The time the segment's age is measured from for `max.compaction.lag.ms`: its first batch's max
     /// timestamp, or its creation time (Kafka's rule).
     pub(crate) fn roll_reference_ms(&self) -> i64 {
         self.idx.first_batch_timestamp().unwrap_or(self.created_ms)
+    }
+
+    /// How long the segment has waited to roll for `segment.ms`, as Kafka's `LogSegment.timeWaitedForRoll`:
+    /// record time from its first batch's max timestamp to the newest timestamp being appended, or wall-clock
+    /// time since it was created when its first batch carries none. Record time, not `now`: a log of records
+    /// with old timestamps (mirrored, replayed, or a client's clock) would otherwise be rolled before every
+    /// append, leaving one batch per segment, and reads, which stop at a segment's end, one batch per fetch.
+    pub(crate) fn time_waited_for_roll(&self, now_ms: i64, incoming_max_timestamp: i64) -> i64 {
+        match self.idx.first_batch_timestamp() {
+            Some(first) => incoming_max_timestamp.saturating_sub(first),
+            None => now_ms.saturating_sub(self.created_ms),
+        }
     }
 
     /// The timestamp retention compares against: the largest record timestamp, or the file's

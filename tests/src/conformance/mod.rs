@@ -167,6 +167,26 @@ impl Pair {
         Ok((kafka, kraftwerk))
     }
 
+    /// [`Pair::exchange_each`] with `prepare` run on both answers before comparing (e.g. to summarise
+    /// record bytes); the answers are returned as the brokers sent them.
+    pub fn exchange_each_with<R: Request>(
+        &mut self,
+        scenario: &str,
+        version: i16,
+        to_kafka: &R,
+        to_kraftwerk: &R,
+        prepare: impl Fn(&mut R::Response, &mut R::Response),
+    ) -> Result<(R::Response, R::Response), HarnessError>
+    where
+        R::Response: Debug + Clone,
+    {
+        let (kafka, kraftwerk) = self.both_each(version, to_kafka, to_kraftwerk)?;
+        let (mut a, mut b) = (kafka.clone(), kraftwerk.clone());
+        prepare(&mut a, &mut b);
+        self.compare(scenario, R::KEY, version, &a, &b, &[])?;
+        Ok((kafka, kraftwerk))
+    }
+
     /// Sends `request` to both and records every difference between the answers.
     pub fn exchange<R: Request>(
         &mut self,

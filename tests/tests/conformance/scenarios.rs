@@ -38,6 +38,8 @@ use kraftwerk_tests::wire::encode_request;
 
 #[path = "admin_scenarios.rs"]
 mod admin_scenarios;
+#[path = "fetch_limits.rs"]
+mod fetch_limits;
 
 const TIMEOUT_MS: i32 = 30_000;
 
@@ -68,6 +70,7 @@ pub fn run_all(pair: &mut Pair) {
     produce(pair);
     produce_edges(pair);
     fetch(pair);
+    fetch_limits::fetch_limits(pair);
     list_offsets(pair);
     offset_for_leader_epoch(pair);
     describe_log_dirs(pair);

@@ -16,16 +16,29 @@ pub struct Consumed {
     pub elapsed: Duration,
 }
 
-pub fn run(args: &Args) -> Result<Consumed> {
-    let consumer: BaseConsumer = ClientConfig::new()
+/// The consumer both the consume phase and the end-to-end reader use: large fetches, and the prefetch
+/// queue re-checked every `--fetch-queue-backoff-ms` (see [`Args::fetch_queue_backoff_ms`]).
+pub fn consumer(args: &Args) -> Result<BaseConsumer> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &args.bootstrap)
         // librdkafka refuses assign() without a group.id; the group is never joined.
         .set("group.id", "kraftwerk-loadgen")
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
-        .create()
-        .context("creating consumer")?;
+        .set(
+            "fetch.queue.backoff.ms",
+            args.fetch_queue_backoff_ms.to_string(),
+        );
+    for (k, v) in &args.consumer_configs {
+        config.set(k, v);
+    }
+    config.create().context("creating consumer")
+}
+
+/// Assigns every partition of the topic from its beginning; returns how many records they hold now.
+pub fn assign_all(consumer: &BaseConsumer, args: &Args) -> Result<u64> {
     let timeout = Duration::from_secs(30);
     let metadata = consumer
         .fetch_metadata(Some(&args.topic), timeout)
@@ -44,6 +57,12 @@ pub fn run(args: &Args) -> Result<Consumed> {
             .context("assignment")?;
     }
     consumer.assign(&tpl).context("assign")?;
+    Ok(target)
+}
+
+pub fn run(args: &Args) -> Result<Consumed> {
+    let consumer = consumer(args)?;
+    let target = assign_all(&consumer, args)?;
     let start = Instant::now();
     let deadline = start + Duration::from_secs(600);
     let (mut messages, mut bytes) = (0u64, 0u64);

@@ -11,6 +11,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
+use crate::e2e;
 use crate::Args;
 
 /// What the produce phase measured.
@@ -29,6 +30,19 @@ struct LatencyRecorder {
     histogram: Arc<Mutex<Histogram<u64>>>,
     delivered: Arc<AtomicU64>,
     errors: Arc<AtomicU64>,
+}
+
+impl LatencyRecorder {
+    /// Forgets what was recorded so far (the end-to-end marker record).
+    fn reset(&self) -> Result<()> {
+        self.histogram
+            .lock()
+            .map_err(|_| anyhow::anyhow!("latency histogram lock poisoned"))?
+            .reset();
+        self.delivered.store(0, Ordering::Relaxed);
+        self.errors.store(0, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 impl ClientContext for LatencyRecorder {}
@@ -67,7 +81,9 @@ fn payload(size: usize) -> Vec<u8> {
         .collect()
 }
 
-pub fn run(args: &Args) -> Result<Produced> {
+/// Produces `--messages` records. With `reader` (`--e2e`), a marker record goes first and the measured
+/// records start once the reader has received it; each value then carries its send time.
+pub fn run(args: &Args, reader: Option<&e2e::Reader>) -> Result<Produced> {
     let recorder = LatencyRecorder {
         histogram: Arc::new(Mutex::new(
             Histogram::new_with_bounds(1, 60_000_000, 3).context("histogram bounds")?,
@@ -84,8 +100,25 @@ pub fn run(args: &Args) -> Result<Produced> {
         .set("message.timeout.ms", "120000")
         .create_with_context(recorder.clone())
         .context("creating producer")?;
-    let value = payload(args.size);
+    let mut value = payload(args.size);
     let key_of = |i: u64| (args.keys > 0).then(|| format!("key-{:08}", i % args.keys));
+    if let Some(reader) = reader {
+        e2e::stamp(&mut value, 0);
+        let marker = BaseRecord::<str, [u8], Box<Instant>>::with_opaque_to(
+            &args.topic,
+            Box::new(Instant::now()),
+        )
+        .payload(&value);
+        producer
+            .send(marker)
+            .map_err(|(e, _)| e)
+            .context("sending the marker record")?;
+        producer
+            .flush(Duration::from_secs(60))
+            .context("flushing the marker record")?;
+        reader.wait_ready(Duration::from_secs(60))?;
+        recorder.reset()?;
+    }
     let start = Instant::now();
     for i in 0..args.messages {
         if args.rate > 0 {
@@ -95,6 +128,9 @@ pub fn run(args: &Args) -> Result<Produced> {
             }
         }
         let key = key_of(i);
+        if reader.is_some() {
+            e2e::stamp(&mut value, e2e::now_us());
+        }
         let mut record = BaseRecord::<str, [u8], Box<Instant>>::with_opaque_to(
             &args.topic,
             Box::new(Instant::now()),

@@ -120,9 +120,9 @@ public class GroupScenarios {
         }
     }
 
-    static String joinThenUnsubscribe(String bootstrap, String topic, String assignor, String name)
+    static String joinThenUnsubscribe(String bootstrap, String topic, String prefix, String assignor, String name)
             throws InterruptedException {
-        String group = topic + "-java-" + name;
+        String group = prefix + "-java-" + name;
         Member first = new Member(bootstrap, group, topic, assignor);
         until(List.of(first), "first member assigned", () -> first.assigned.get() == 4);
         Member second = new Member(bootstrap, group, topic, assignor);
@@ -139,8 +139,8 @@ public class GroupScenarios {
     /// Two static members; the second closes (a static member does not leave the group) and comes back
     /// within its session timeout (nothing moves), then stays away beyond it (its partitions move and
     /// come back when it rejoins).
-    static String staticMembers(String bootstrap, String topic) throws InterruptedException {
-        String group = topic + "-java-static";
+    static String staticMembers(String bootstrap, String topic, String prefix) throws InterruptedException {
+        String group = prefix + "-java-static";
         String range = "org.apache.kafka.clients.consumer.RangeAssignor";
         Member first = new Member(bootstrap, group, topic, range, "static-1");
         until(List.of(first), "first static member assigned", () -> first.assigned.get() == 4);
@@ -163,10 +163,12 @@ public class GroupScenarios {
     public static void main(String[] args) throws Exception {
         String bootstrap = args[0];
         String topic = args[1];
-        System.out.println("range, join then unsubscribe: " + joinThenUnsubscribe(bootstrap, topic,
+        // Group ids start with this (the topic by default): a second run uses fresh groups.
+        String prefix = args.length > 2 ? args[2] : topic;
+        System.out.println("range, join then unsubscribe: " + joinThenUnsubscribe(bootstrap, topic, prefix,
             "org.apache.kafka.clients.consumer.RangeAssignor", "range"));
         System.out.println("cooperative-sticky, join then unsubscribe: " + joinThenUnsubscribe(bootstrap, topic,
-            "org.apache.kafka.clients.consumer.CooperativeStickyAssignor", "cooperative"));
-        System.out.println("static members restarting: " + staticMembers(bootstrap, topic));
+            prefix, "org.apache.kafka.clients.consumer.CooperativeStickyAssignor", "cooperative"));
+        System.out.println("static members restarting: " + staticMembers(bootstrap, topic, prefix));
     }
 }

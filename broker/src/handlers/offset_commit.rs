@@ -57,17 +57,12 @@ pub fn merge(
     coordinator: OffsetCommitResponse,
 ) -> OffsetCommitResponse {
     let mut response = coordinator;
-    let mut topics = unknown;
-    for topic in std::mem::take(&mut response.topics) {
-        match topics
-            .iter_mut()
-            .find(|t| t.name == topic.name && t.topic_id == topic.topic_id)
-        {
-            Some(existing) => existing.partitions.extend(topic.partitions),
-            None => topics.push(topic),
-        }
-    }
-    response.topics = topics;
+    response.topics = super::topic_answers::merge_by_topic(
+        unknown,
+        std::mem::take(&mut response.topics),
+        |a, b| a.name == b.name && a.topic_id == b.topic_id,
+        |t, more| t.partitions.extend(more.partitions),
+    );
     response
 }
 

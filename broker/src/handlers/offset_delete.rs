@@ -54,14 +54,12 @@ pub fn merge(
         return OffsetDeleteResponse::default().with_error_code(coordinator.error_code);
     }
     let mut response = coordinator;
-    let mut topics = unknown;
-    for topic in std::mem::take(&mut response.topics) {
-        match topics.iter_mut().find(|t| t.name == topic.name) {
-            Some(existing) => existing.partitions.extend(topic.partitions),
-            None => topics.push(topic),
-        }
-    }
-    response.topics = topics;
+    response.topics = super::topic_answers::merge_by_topic(
+        unknown,
+        std::mem::take(&mut response.topics),
+        |a, b| a.name == b.name,
+        |t, more| t.partitions.extend(more.partitions),
+    );
     response
 }
 

@@ -80,17 +80,18 @@ async fn send(cluster: &ClusterHandle, batch: Vec<(Arc<Partition>, AlterPartitio
         tracing::debug!(topic = %p.topic, partition = p.index, new_isr = ?request.new_isr,
             partition_epoch = request.partition_epoch, "asking the controller to change the ISR");
     }
-    tracing::info!(
-        partitions = batch.len(),
-        "sending ISR changes to the controller"
-    );
-    let requests: Vec<AlterPartitionRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
+    let count = batch.len();
+    tracing::info!(partitions = count, "sending ISR changes to the controller");
+    let (partitions, requests): (Vec<Arc<Partition>>, Vec<AlterPartitionRequest>) =
+        batch.into_iter().unzip();
+    // Each request's partition epoch, for the outcome (the requests themselves go to the controller).
+    let sent_epochs: Vec<i32> = requests.iter().map(|r| r.partition_epoch).collect();
     let results = cluster.alter_partitions(requests).await;
     let mut accepted = 0usize;
     let mut refused = 0usize;
     let mut first_refusal = None;
-    for ((p, request), result) in batch.iter().zip(results) {
-        match outcome(p, request, result) {
+    for ((p, sent_epoch), result) in partitions.iter().zip(sent_epochs).zip(results) {
+        match outcome(p, sent_epoch, result) {
             Outcome::Accepted => accepted += 1,
             Outcome::Refused(why) => {
                 refused += 1;
@@ -100,14 +101,14 @@ async fn send(cluster: &ClusterHandle, batch: Vec<(Arc<Partition>, AlterPartitio
     }
     if refused > 0 {
         tracing::warn!(
-            partitions = batch.len(),
+            partitions = count,
             accepted,
             refused,
             first = first_refusal.as_deref().unwrap_or(""),
             "ISR changes refused by the controller; each waits for newer metadata"
         );
     } else {
-        tracing::debug!(partitions = batch.len(), "ISR changes accepted");
+        tracing::debug!(partitions = count, "ISR changes accepted");
     }
 }
 
@@ -119,10 +120,9 @@ enum Outcome {
 
 fn outcome(
     p: &Partition,
-    request: &AlterPartitionRequest,
+    sent_epoch: i32,
     result: Result<PartitionState, ControllerError>,
 ) -> Outcome {
-    let sent_epoch = request.partition_epoch;
     match result {
         Ok(state) => {
             tracing::info!(topic = %p.topic, partition = p.index, isr = ?state.isr,

@@ -354,6 +354,29 @@ pub fn list_offsets_request(
     req
 }
 
+/// A consumer's Fetch (topics by name: v4–v12) of partition 0 of `topic` from `offset`, up to `max_bytes`
+/// for the partition and the response, waiting at most 100 ms, as the wire-level tests send it.
+pub fn fetch_request(
+    topic: &str,
+    offset: i64,
+    max_bytes: i32,
+) -> kafka_protocol::messages::FetchRequest {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let mut p = FetchPartition::default();
+    p.partition = 0;
+    p.fetch_offset = offset;
+    p.partition_max_bytes = max_bytes;
+    let mut t = FetchTopic::default();
+    t.topic = kafka_protocol::messages::TopicName(StrBytes::from_string(topic.to_string()));
+    t.partitions = vec![p];
+    let mut req = kafka_protocol::messages::FetchRequest::default();
+    req.replica_id = kafka_protocol::messages::BrokerId(-1);
+    req.max_wait_ms = 100;
+    req.max_bytes = max_bytes;
+    req.topics = vec![t];
+    req
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,15 +8,13 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    BrokerId, DescribeConfigsRequest, FetchRequest, IncrementalAlterConfigsRequest, ProduceRequest,
-    TopicName,
+    DescribeConfigsRequest, IncrementalAlterConfigsRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::{
@@ -164,18 +162,7 @@ fn fetch_batches(
     topic: &str,
     offset: i64,
 ) -> Vec<(Compression, Vec<Vec<u8>>)> {
-    let mut p = FetchPartition::default();
-    p.partition = 0;
-    p.fetch_offset = offset;
-    p.partition_max_bytes = 4 << 20;
-    let mut t = FetchTopic::default();
-    t.topic = name(topic);
-    t.partitions = vec![p];
-    let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.max_wait_ms = 100;
-    req.max_bytes = 4 << 20;
-    req.topics = vec![t];
+    let req = kraftwerk_tests::wire::fetch_request(topic, offset, 4 << 20);
     let resp = conn.request(11, &req).expect("fetch");
     let part = &resp.responses[0].partitions[0];
     assert_eq!(part.error_code, 0);

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::MetadataResponse;
-use kraftwerk_tests::wire::{create_topics_request, Connection};
+use kraftwerk_tests::wire::create_topics_request;
 use kraftwerk_tests::Cluster;
 
 const TOPICS: usize = 4;
@@ -107,11 +107,9 @@ fn a_restarted_broker_rejoins_every_isr_of_thousands_of_partitions() {
     let brokers = cluster.broker_ids();
     let controllers: Vec<i32> = (1..=3).collect();
     let first = brokers[0];
-    let addr = cluster
+    let mut conn = cluster
         .node(first)
-        .broker_addr()
-        .unwrap_or_else(|| panic!("{first} is a broker"));
-    let mut conn = Connection::connect(addr, Duration::from_secs(10))
+        .connect(Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("connecting: {e}"));
     conn.set_read_timeout(Duration::from_secs(120))
         .unwrap_or_else(|e| panic!("{e}"));

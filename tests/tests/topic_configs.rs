@@ -4,9 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, ProduceRequest, TopicName};
+use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::{BatchBuilder, BatchHeader, TimestampType};
 use kraftwerk_tests::broker::Broker;
@@ -54,18 +53,7 @@ fn produce(conn: &mut Connection, topic: &str, acks: i16, records: bytes::Bytes)
 }
 
 fn first_batch_header(conn: &mut Connection, topic: &str) -> BatchHeader {
-    let mut p = FetchPartition::default();
-    p.partition = 0;
-    p.fetch_offset = 0;
-    p.partition_max_bytes = 1 << 20;
-    let mut t = FetchTopic::default();
-    t.topic = name(topic);
-    t.partitions = vec![p];
-    let mut req = FetchRequest::default();
-    req.replica_id = BrokerId(-1);
-    req.max_wait_ms = 100;
-    req.max_bytes = 1 << 20;
-    req.topics = vec![t];
+    let req = kraftwerk_tests::wire::fetch_request(topic, 0, 1 << 20);
     let resp = conn.request(11, &req).expect("fetch");
     let part = &resp.responses[0].partitions[0];
     assert_eq!(part.error_code, 0);

@@ -1185,19 +1185,11 @@ fn delete_records(pair: &mut Pair) {
 /// compared where they are stable, in `scenarios::describe_log_dirs`' named partitions.
 fn describe_log_dirs_all(pair: &mut Pair) {
     use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
+    let [dir, total, usable] = super::LOG_DIR_OF_EACH_BROKER;
     let local = [
-        Rule {
-            path: "results[].log_dir",
-            how: Normalise::Any,
-        },
-        Rule {
-            path: "results[].total_bytes",
-            how: Normalise::Generated,
-        },
-        Rule {
-            path: "results[].usable_bytes",
-            how: Normalise::Generated,
-        },
+        dir,
+        total,
+        usable,
         Rule {
             path: "results[].topics[].partitions[].partition_size",
             how: Normalise::Any,

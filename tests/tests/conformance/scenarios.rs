@@ -1639,25 +1639,29 @@ fn offset_for_leader_epoch(pair: &mut Pair) {
 
 // --- DescribeLogDirs --------------------------------------------------------------------------------
 
+/// What DescribeLogDirs answers from each broker's own volume: the log directory's path (its own temp dir)
+/// and the volume's sizes.
+pub(crate) const LOG_DIR_OF_EACH_BROKER: [Rule; 3] = [
+    Rule {
+        path: "results[].log_dir",
+        how: Normalise::Any,
+    },
+    Rule {
+        path: "results[].total_bytes",
+        how: Normalise::Generated,
+    },
+    Rule {
+        path: "results[].usable_bytes",
+        how: Normalise::Generated,
+    },
+];
+
 /// The log directory of each broker is its own temp dir on its own volume: its path and the volume's sizes are
 /// not compared; the partitions in it (the same records, so the same bytes) are.
 fn describe_log_dirs(pair: &mut Pair) {
     use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
     use kafka_protocol::messages::DescribeLogDirsRequest;
-    let local = [
-        Rule {
-            path: "results[].log_dir",
-            how: Normalise::Any,
-        },
-        Rule {
-            path: "results[].total_bytes",
-            how: Normalise::Generated,
-        },
-        Rule {
-            path: "results[].usable_bytes",
-            how: Normalise::Generated,
-        },
-    ];
+    let local = LOG_DIR_OF_EACH_BROKER;
     for v in pair.versions::<DescribeLogDirsRequest>() {
         for (scenario, topic, partitions) in [
             ("describe log dirs of a partition", "conf-records", vec![0]),

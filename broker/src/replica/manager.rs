@@ -39,22 +39,11 @@ pub struct ReplicaManager {
     /// Partition directories found on disk at start that no image has claimed yet.
     unclaimed: parking_lot::Mutex<Option<BTreeMap<TopicPartition, PathBuf>>>,
     /// Reconciles run from the metadata follower task and from admin handlers that want their change visible
-    /// before they answer; one at a time, so a partition is never opened twice.
-    /// Offset of the newest image reconciled, and whether that pass opened everything: an older image
-    /// arriving late (the follower task may hold one while a handler reconciles a newer one) must not undo
-    /// what the newer one opened, and the same image is not walked twice unless a partition failed to open.
-    reconciling: parking_lot::Mutex<(i64, bool)>,
-    /// Set by [`Self::shutdown`] under the `reconciling` lock: a reconcile that starts later (the metadata
-    /// task's blocking pass cannot be aborted) must not open partitions again after they were closed.
-    closed: std::sync::atomic::AtomicBool,
+    /// before they answer; one at a time (under this lock), so a partition is never opened twice.
+    reconciling: parking_lot::Mutex<ReconcileState>,
     /// High watermarks read from each log directory's `replication-offset-checkpoint` at start, taken by each
     /// partition as it is opened.
     checkpointed_hw: parking_lot::Mutex<HashMap<TopicPartition, i64>>,
-    /// What the last reconcile applied, per topic id: the topic as the image had it and its log config. A
-    /// topic whose image and config are still these is skipped, and of a changed topic only the partitions
-    /// whose state changed are applied: with thousands of hosted partitions a full walk for every committed
-    /// ISR change kept a core busy. Only filled under the `reconciling` lock.
-    applied: parking_lot::Mutex<HashMap<Uuid, (Arc<TopicImage>, LogConfig)>>,
     /// `num.recovery.threads.per.data.dir`.
     recovery_threads_per_dir: std::sync::atomic::AtomicUsize,
     /// The static `num.recovery.threads.per.data.dir`, which a dynamic value overrides while it is set.
@@ -62,6 +51,23 @@ pub struct ReplicaManager {
     /// `producer.id.expiration.ms` as last applied: a partition opened later forgets at once the producers
     /// its log names that have been idle longer, as Kafka's ProducerStateManager does when it loads.
     producer_id_expiration_ms: std::sync::atomic::AtomicI64,
+}
+
+/// What one reconcile leaves for the next.
+struct ReconcileState {
+    /// Offset of the newest image reconciled, and whether that pass opened everything: an older image
+    /// arriving late (the follower task may hold one while a handler reconciles a newer one) must not undo
+    /// what the newer one opened, and the same image is not walked twice unless a partition failed to open.
+    newest_offset: i64,
+    complete: bool,
+    /// Set by [`ReplicaManager::shutdown`]: a reconcile that starts later (the metadata task's blocking pass
+    /// cannot be aborted) must not open partitions again after they were closed.
+    closed: bool,
+    /// What the last reconcile applied, per topic id: the topic as the image had it and its log config. A
+    /// topic whose image and config are still these is skipped, and of a changed topic only the partitions
+    /// whose state changed are applied: with thousands of hosted partitions a full walk for every committed
+    /// ISR change kept a core busy.
+    applied: HashMap<Uuid, (Arc<TopicImage>, LogConfig)>,
 }
 
 /// A partition [`ReplicaManager::reconcile`] opens.
@@ -131,9 +137,12 @@ impl ReplicaManager {
             defaults,
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
-            reconciling: parking_lot::Mutex::new((i64::MIN, false)),
-            closed: std::sync::atomic::AtomicBool::new(false),
-            applied: parking_lot::Mutex::new(HashMap::new()),
+            reconciling: parking_lot::Mutex::new(ReconcileState {
+                newest_offset: i64::MIN,
+                complete: false,
+                closed: false,
+                applied: HashMap::new(),
+            }),
             checkpointed_hw: parking_lot::Mutex::new(checkpointed_hw),
             recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
             static_recovery_threads_per_dir: std::sync::atomic::AtomicUsize::new(2),
@@ -286,20 +295,21 @@ impl ReplicaManager {
 
     /// Brings the hosted partitions in line with `image`.
     pub fn reconcile(&self, image: &MetadataImage) {
-        let mut newest = self.reconciling.lock();
-        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+        let mut state = self.reconciling.lock();
+        if state.closed {
             return;
         }
         let offset = image.last_applied_offset();
         // An older image, or the same one already reconciled in full (a CreateTopics handler and the image
         // watcher both reconcile each change; the second pass over every hosted partition would be wasted).
-        if offset < newest.0 || (offset == newest.0 && newest.1) {
+        if offset < state.newest_offset || (offset == state.newest_offset && state.complete) {
             return;
         }
-        *newest = (offset, false);
+        state.newest_offset = offset;
+        state.complete = false;
         self.apply_dynamic_recovery_threads(image);
         let mut complete = true;
-        let mut applied = self.applied.lock();
+        let applied = &mut state.applied;
         let mut wanted: HashMap<TopicPartition, (Uuid, Role, LogConfig)> = HashMap::new();
         // Topics whose partitions this pass applies in full (recorded as applied at the end unless one fails).
         let mut applying: HashMap<Uuid, (Arc<TopicImage>, LogConfig)> = HashMap::new();
@@ -434,7 +444,7 @@ impl ReplicaManager {
             }
         }
         // A partition that failed to open is tried again on the next call, even with the same image.
-        newest.1 = complete;
+        state.complete = complete;
     }
 
     fn open_partition(
@@ -580,12 +590,8 @@ impl ReplicaManager {
 
     /// Flushes and closes every log, leaving the clean-shutdown marker so the next start skips recovery.
     pub fn shutdown(&self) {
-        {
-            // Waits for a reconcile in progress; none runs after this.
-            let _reconciling = self.reconciling.lock();
-            self.closed
-                .store(true, std::sync::atomic::Ordering::Release);
-        }
+        // Waits for a reconcile in progress; none runs after this.
+        self.reconciling.lock().closed = true;
         self.checkpoint_high_watermarks();
         let parts: Vec<(TopicPartition, Arc<Partition>)> =
             self.partitions.write().drain().collect();

@@ -16,6 +16,8 @@ pub struct SupportedApis {
     /// Served but left out of ApiVersions, as Kafka leaves out the client-telemetry APIs when no metrics
     /// plugin is configured (while still answering them).
     unadvertised: BTreeMap<i16, (ApiKey, i16, i16)>,
+    /// A lower first version to advertise than the one served, per api: see [`Self::advertise_from`].
+    advertised_floor: BTreeMap<i16, i16>,
 }
 
 impl SupportedApis {
@@ -64,6 +66,15 @@ impl SupportedApis {
         }
     }
 
+    /// Advertises `key` from version `min` although only the registered range is served: a request below it
+    /// is still refused as unsupported (the connection is closed). Apache Kafka 4 does this for Produce
+    /// (KAFKA-18659): librdkafka before 2.8 enables gzip, snappy and lz4 only when the broker lists Produce
+    /// v0, and otherwise silently sends uncompressed batches; since a client picks the highest version both
+    /// sides list, no client is led to send the versions that are not served.
+    pub fn advertise_from(&mut self, key: ApiKey, min: i16) {
+        self.advertised_floor.insert(key as i16, min);
+    }
+
     /// The registered `(min, max)` range of `key`, if any.
     pub fn range(&self, key: ApiKey) -> Option<(i16, i16)> {
         self.ranges.get(&(key as i16)).map(|&(_, lo, hi)| (lo, hi))
@@ -109,9 +120,10 @@ impl SupportedApis {
             .with_api_keys(
                 self.iter()
                     .map(|(key, lo, hi)| {
+                        let floor = self.advertised_floor.get(&(key as i16)).copied();
                         ApiVersion::default()
                             .with_api_key(key as i16)
-                            .with_min_version(lo)
+                            .with_min_version(floor.map_or(lo, |f| f.min(lo)))
                             .with_max_version(hi)
                     })
                     .collect(),
@@ -169,6 +181,23 @@ mod tests {
             .map(|k| k.api_key)
             .collect();
         assert_eq!(listed, vec![18]);
+    }
+
+    #[test]
+    fn an_advertised_floor_is_listed_but_not_served() {
+        let mut apis = SupportedApis::new();
+        apis.register(ApiKey::Produce, 3, 13);
+        apis.advertise_from(ApiKey::Produce, 0);
+        let listed: Vec<(i16, i16, i16)> = apis
+            .api_versions_response()
+            .api_keys
+            .iter()
+            .map(|v| (v.api_key, v.min_version, v.max_version))
+            .collect();
+        assert_eq!(listed, vec![(0, 0, 13)]);
+        assert_eq!(apis.range(ApiKey::Produce), Some((3, 13)));
+        assert!(!apis.is_supported(ApiKey::Produce, 2));
+        assert!(apis.is_supported(ApiKey::Produce, 3));
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! (right correlation id, right header version, a body the codec reads), on the same connection. A version
 //! advertised but not handled, or a handler answering with a body its version cannot carry, fails here.
 //! The APIs Kafka's protocol has and Kraftwerk does not advertise are printed.
+//!
+//! One exception is Kafka's own: Produce is listed from v0 (KAFKA-18659, so librdkafka before 2.8 compresses)
+//! while only v3+ is served; a Produce v0–v2 request closes the connection, as it does with Kafka 4.
 
 use std::time::Duration;
 
@@ -109,6 +112,7 @@ fn every_advertised_version_is_answered_at_that_version() {
 
     let mut failures = Vec::new();
     let mut served = 0;
+    let mut refused_as_kafka = 0;
     let mut correlation_id = 1;
     for api in &versions.api_keys {
         let key = ApiKey::try_from(api.api_key).unwrap_or_else(|_| {
@@ -116,6 +120,14 @@ fn every_advertised_version_is_answered_at_that_version() {
         });
         let decodable = key.valid_versions();
         for version in api.min_version..=api.max_version {
+            if key == ApiKey::Produce && version < PRODUCE_SERVED_FROM {
+                correlation_id += 1;
+                match legacy_produce_is_refused(&broker, correlation_id, version) {
+                    Ok(()) => refused_as_kafka += 1,
+                    Err(why) => failures.push(format!("Produce v{version}: {why}")),
+                }
+                continue;
+            }
             if version < decodable.min || version > decodable.max {
                 failures.push(format!("{key:?} v{version}: advertised but not decodable"));
                 continue;
@@ -147,6 +159,56 @@ fn every_advertised_version_is_answered_at_that_version() {
         "advertised versions not served:\n{}",
         failures.join("\n")
     );
+    assert_eq!(
+        refused_as_kafka, PRODUCE_SERVED_FROM,
+        "Produce is listed from v0, as Apache Kafka 4 lists it"
+    );
+}
+
+/// The first Produce version served (record batches, magic 2).
+const PRODUCE_SERVED_FROM: i16 = 3;
+
+/// Sends a Produce v`version` (v0–v2: a magic 1 message set) on a new connection; Ok when the broker closes
+/// it without an answer, as Apache Kafka 4 does ("unsupported version"), so a client never reads a reply it
+/// would take for success.
+fn legacy_produce_is_refused(
+    broker: &Broker,
+    correlation_id: i32,
+    version: i16,
+) -> Result<(), String> {
+    let mut conn = connect(broker);
+    let value = b"v0 record";
+    // One magic 1 message: crc (not checked before the version is), magic, attributes, timestamp, key, value.
+    let mut message = vec![0, 0, 0, 0, 1, 0];
+    message.extend_from_slice(&0i64.to_be_bytes());
+    message.extend_from_slice(&(-1i32).to_be_bytes());
+    message.extend_from_slice(&(value.len() as i32).to_be_bytes());
+    message.extend_from_slice(value);
+    let mut set = 0i64.to_be_bytes().to_vec();
+    set.extend_from_slice(&(message.len() as i32).to_be_bytes());
+    set.extend_from_slice(&message);
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&0i16.to_be_bytes()); // Produce
+    frame.extend_from_slice(&version.to_be_bytes());
+    frame.extend_from_slice(&correlation_id.to_be_bytes());
+    frame.extend_from_slice(&(-1i16).to_be_bytes()); // no client id
+    frame.extend_from_slice(&1i16.to_be_bytes()); // acks
+    frame.extend_from_slice(&5000i32.to_be_bytes());
+    frame.extend_from_slice(&1i32.to_be_bytes());
+    frame.extend_from_slice(&(b"legacy".len() as i16).to_be_bytes());
+    frame.extend_from_slice(b"legacy");
+    frame.extend_from_slice(&1i32.to_be_bytes());
+    frame.extend_from_slice(&0i32.to_be_bytes());
+    frame.extend_from_slice(&(set.len() as i32).to_be_bytes());
+    frame.extend_from_slice(&set);
+    let mut buf = (frame.len() as i32).to_be_bytes().to_vec();
+    buf.extend_from_slice(&frame);
+    conn.send_raw(&buf).map_err(|e| format!("sending: {e}"))?;
+    match conn.read_frame().map_err(|e| format!("reading: {e}"))? {
+        ReadOutcome::Closed => Ok(()),
+        ReadOutcome::Frame(_) => Err("answered; Kafka closes the connection".into()),
+        ReadOutcome::TimedOut => Err("neither answered nor closed within 30 s".into()),
+    }
 }
 
 /// The controller listener serves fewer APIs (ApiVersions up to 4): a newer ApiVersions, one the codec can

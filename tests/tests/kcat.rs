@@ -110,6 +110,77 @@ fn kcat_produces_and_consumes() {
     assert_eq!(stdout, expected, "kcat -C output (stderr: {stderr})");
 }
 
+/// Debian's kcat (librdkafka 2.0) compresses only when the broker lists Produce v0 (librdkafka#4956, fixed in
+/// 2.8; Apache Kafka 4 lists v0 for it, KAFKA-18659). Before Kraftwerk did, every codec was silently dropped
+/// and the batches were stored uncompressed; this reads the codec of each stored batch from the segment.
+#[test]
+fn kcat_compresses_with_every_codec() {
+    let Some(_) = kcat() else { return };
+    let broker = Broker::start().unwrap_or_else(|e| panic!("{e}"));
+    let bootstrap = broker.bootstrap();
+    for (codec, id) in [("gzip", 1), ("snappy", 2), ("lz4", 3), ("zstd", 4)] {
+        let topic = format!("kcat-{codec}");
+        create_topic(&bootstrap, &topic, 1, &[]);
+        let input: String = (0..50)
+            .map(|i| format!("value {i} {}\n", "x".repeat(200)))
+            .collect();
+        let (ok, stdout, stderr) = run(
+            &[
+                "-P", "-b", &bootstrap, "-t", &topic, "-z", codec, "-X", "acks=all",
+            ],
+            Some(input.as_bytes()),
+        );
+        assert!(
+            ok,
+            "kcat -P -z {codec} failed; stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        let segment = find_segment(broker.dir(), &format!("{topic}-0"))
+            .unwrap_or_else(|| panic!("no segment of {topic}-0 under {}", broker.dir().display()));
+        let codecs = batch_codecs(&std::fs::read(&segment).expect("segment readable"));
+        assert!(!codecs.is_empty(), "no batch stored for {topic}");
+        assert!(
+            codecs.iter().all(|&c| c == id),
+            "{codec}: stored batch codecs {codecs:?}, expected {id} (stderr: {stderr})"
+        );
+    }
+}
+
+/// The first segment file of partition directory `name` under `root`.
+fn find_segment(root: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(root).ok()?.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == name) {
+            let segment = path.join("00000000000000000000.log");
+            return segment.exists().then_some(segment);
+        }
+        if let Some(found) = find_segment(&path, name) {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// The compression codec (attributes & 7) of every record batch in a segment file's bytes.
+fn batch_codecs(mut bytes: &[u8]) -> Vec<i16> {
+    let mut codecs = Vec::new();
+    while bytes.len() >= 23 {
+        let length = i32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        let Some(next) = usize::try_from(length).ok().map(|l| l + 12) else {
+            break;
+        };
+        if next > bytes.len() || next < 23 {
+            break;
+        }
+        let attributes = i16::from_be_bytes([bytes[21], bytes[22]]);
+        codecs.push(attributes & 7);
+        bytes = &bytes[next..];
+    }
+    codecs
+}
+
 /// A client configured for the wrong security protocol gets a clear error quickly, and the broker log says
 /// what happened: SASL on a plaintext listener is refused with ILLEGAL_SASL_STATE, TLS is recognised from
 /// its handshake bytes.

@@ -63,6 +63,8 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::ApiVersions, 0, 5);
     apis.register(ApiKey::Metadata, 0, 13);
     apis.register(ApiKey::Produce, 3, 13);
+    // Listed from v0 as Kafka 4 lists it, or librdkafka < 2.8 would not compress (see `advertise_from`).
+    apis.advertise_from(ApiKey::Produce, 0);
     apis.register(ApiKey::Fetch, 4, 18);
     apis.register(ApiKey::ListOffsets, 1, 11);
     apis.register(ApiKey::CreateTopics, 2, 7);

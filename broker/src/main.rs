@@ -110,9 +110,11 @@ fn main() -> ExitCode {
             };
             // num.network.threads + num.io.threads: one pool does both (tokio reads sockets on its workers).
             let mut builder = tokio::runtime::Builder::new_multi_thread();
-            if let Some(n) = config.worker_threads {
-                builder.worker_threads(n);
-            }
+            let workers = config.worker_threads.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            });
+            builder.worker_threads(workers);
+            builder.thread_name_fn(runtime_thread_namer(workers));
             let runtime = match builder.enable_all().build() {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start the runtime: {e}")),
@@ -129,4 +131,20 @@ fn fail(msg: &str) -> ExitCode {
     tracing::error!("{msg}");
     eprintln!("kraftwerk: {msg}");
     ExitCode::FAILURE
+}
+
+/// Names the runtime's threads so a profile (`top -H`, `perf sched`) tells the async workers, which serve every
+/// connection and must never block, from the blocking pool, where fsyncs and other disk waits belong. tokio
+/// starts its `workers` worker threads first, while the runtime is built, so the first `workers` names go to
+/// them; every later thread is a blocking-pool thread.
+fn runtime_thread_namer(workers: usize) -> impl Fn() -> String + Send + Sync + 'static {
+    let started = std::sync::atomic::AtomicUsize::new(0);
+    move || {
+        let n = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n < workers {
+            format!("kw-async-{n}")
+        } else {
+            "kw-blocking".to_string()
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 mod chunk_reader;
 mod indexed;
+mod writeback;
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -60,6 +61,8 @@ pub(crate) struct Segment {
     /// When the segment was created (or its file last modified, for reopened ones).
     created_ms: i64,
     idx: Indexed,
+    /// Where the next [`writeback::start`] begins: bytes below it were handed to the writeback thread.
+    written_back_to: u64,
 }
 
 /// What the first batch a verifying scan meets must look like; later ones must start where it
@@ -121,6 +124,7 @@ impl Segment {
             size: 0,
             created_ms: now_ms,
             idx: Indexed::new(base_offset, offset_index, time_index),
+            written_back_to: 0,
         })
     }
 
@@ -157,6 +161,7 @@ impl Segment {
             size,
             created_ms,
             idx: Indexed::new(base_offset, offset_index, time_index),
+            written_back_to: size,
         };
         Ok((segment, loaded))
     }
@@ -238,6 +243,16 @@ impl Segment {
             return Err(StorageError::io("write", &self.log_path, e));
         }
         self.size += data.len() as u64;
+        // A truncation since the last request may have cut below it.
+        self.written_back_to = self.written_back_to.min(start);
+        if self.size - self.written_back_to >= writeback::CHUNK {
+            writeback::start(
+                &self.log,
+                self.written_back_to,
+                self.size - self.written_back_to,
+            );
+            self.written_back_to = self.size;
+        }
         for info in infos {
             self.idx
                 .track(start + info.position as u64, info, index_interval)

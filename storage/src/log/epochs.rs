@@ -177,3 +177,37 @@ impl PartitionLog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::batch::build_batch;
+    use crate::{LogConfig, PartitionLog};
+
+    /// A new epoch leaves the checkpoint unsynced until the next roll or flush, which fsync it (recovery trusts
+    /// every entry before the active segment); a truncation writes it durably at once.
+    #[test]
+    fn deferred_checkpoint_is_synced_at_roll_and_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 600,
+            ..LogConfig::default()
+        };
+        let mut log = PartitionLog::open(dir.path(), config).unwrap();
+        let value = [7u8; 200];
+        let batch = build_batch(0, -1, 0, &[(None, Some(value.as_slice()))]);
+        log.append_with_leader_epoch(&batch, 0, 1).unwrap();
+        assert!(log.epochs_unsynced, "a new epoch is written without fsync");
+        let segments = log.segment_count();
+        while log.segment_count() == segments {
+            log.append_with_leader_epoch(&batch, 0, 1).unwrap();
+        }
+        assert!(!log.epochs_unsynced, "a roll fsyncs the checkpoint");
+        log.assign_leader_epoch(2, log.log_end_offset()).unwrap();
+        assert!(log.epochs_unsynced);
+        log.flush().unwrap();
+        assert!(!log.epochs_unsynced, "a flush fsyncs the checkpoint");
+        log.assign_leader_epoch(3, log.log_end_offset()).unwrap();
+        log.truncate_to(1).unwrap();
+        assert!(!log.epochs_unsynced, "a truncation writes it durably");
+    }
+}

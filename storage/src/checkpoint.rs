@@ -1,4 +1,5 @@
-//! Small per-partition files: the log-start-offset checkpoint and the clean-shutdown marker.
+//! Small per-partition files: the log-start-offset checkpoint, and the atomic file replacement the other
+//! checkpoints use.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -8,8 +9,6 @@ use crate::StorageError;
 
 /// Holds the log start offset advanced by retention and DeleteRecords.
 pub(crate) const LOG_START_CHECKPOINT: &str = "log-start-offset.checkpoint";
-/// Present only while the log is closed after a clean shutdown.
-pub(crate) const CLEAN_SHUTDOWN_MARKER: &str = ".kraftwerk_cleanshutdown";
 const CHECKPOINT_VERSION: &str = "0";
 
 /// Reads the log start offset checkpoint. A missing or unreadable checkpoint is `None`: the
@@ -52,23 +51,23 @@ pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(
     sync_dir(dir)
 }
 
-/// Removes the clean-shutdown marker, returning whether it was there.
-pub(crate) fn take_clean_shutdown_marker(dir: &Path) -> Result<bool, StorageError> {
-    let path = dir.join(CLEAN_SHUTDOWN_MARKER);
-    match fs::remove_file(&path) {
-        Ok(()) => {
-            sync_dir(dir)?;
-            Ok(true)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(StorageError::io("remove", &path, e)),
-    }
+/// Replaces `dir/name` with `bytes` by a rename, without any fsync: after a crash the file may hold the old
+/// contents, the new ones, or (on file systems that do not order data before renames) nothing valid. Only for
+/// files that opening the log checks and can rebuild from the log itself (the leader-epoch checkpoint); the
+/// caller makes them durable at its next flush with [`sync_file`].
+pub(crate) fn write_replacing(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    fs::write(&tmp, bytes).map_err(|e| StorageError::io("write", &tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| StorageError::io("rename", &tmp, e))
 }
 
-/// Writes the clean-shutdown marker (after everything else was flushed).
-pub(crate) fn write_clean_shutdown_marker(dir: &Path) -> Result<(), StorageError> {
-    write_synced(&dir.join(CLEAN_SHUTDOWN_MARKER), b"")?;
-    sync_dir(dir)
+/// fsyncs `dir/name` (its directory entry is made durable by the caller's [`sync_dir`]).
+pub(crate) fn sync_file(dir: &Path, name: &str) -> Result<(), StorageError> {
+    let path = dir.join(name);
+    File::open(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StorageError::io("fsync", &path, e))
 }
 
 /// fsyncs a directory so that file creations, renames and removals in it are durable.
@@ -99,14 +98,5 @@ mod tests {
         assert_eq!(read_log_start_offset(dir.path()).unwrap(), None);
         fs::write(dir.path().join(LOG_START_CHECKPOINT), b"7\n12\n").unwrap();
         assert_eq!(read_log_start_offset(dir.path()).unwrap(), None);
-    }
-
-    #[test]
-    fn marker_is_taken_once() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(!take_clean_shutdown_marker(dir.path()).unwrap());
-        write_clean_shutdown_marker(dir.path()).unwrap();
-        assert!(take_clean_shutdown_marker(dir.path()).unwrap());
-        assert!(!take_clean_shutdown_marker(dir.path()).unwrap());
     }
 }

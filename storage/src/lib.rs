@@ -2,7 +2,8 @@
 //!
 //! Each partition is a directory `<log.dirs>/<topic>-<partition>/` of segments named by their
 //! 20-digit base offset (`.log` data, sparse `.index` and `.timeindex`), plus a log-start-offset
-//! checkpoint and a clean-shutdown marker. The API is synchronous std::fs: the broker calls it
+//! checkpoint and the leader-epoch checkpoint. Each log directory has one clean-shutdown marker
+//! ([`log_dir`]). The API is synchronous std::fs: the broker calls it
 //! from tokio tasks, so every call is kept short; nothing here is async or networked.
 //!
 //! - [`batch`]: the RecordBatch v2 codec (pure functions, fuzzed).
@@ -18,6 +19,7 @@ pub mod epoch;
 mod error;
 mod index;
 mod log;
+pub mod log_dir;
 mod segment;
 
 pub use config::{CleanupPolicy, CompressionLevels, LogConfig, TargetCompression, TimestampType};
@@ -28,3 +30,4 @@ pub use log::{
     refuse_client_control_batches, AppendResult, FileSlice, PartitionLog, ReadPlan, ReadResult,
     SliceRead,
 };
+pub use log_dir::LastShutdown;

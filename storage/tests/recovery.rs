@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::{batch, open, read_all, record_offsets, small_config};
-use kraftwerk_storage::LogConfig;
+use kraftwerk_storage::{LastShutdown, LogConfig, PartitionLog};
 
 fn segment_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = fs::read_dir(dir)
@@ -140,7 +140,8 @@ fn torn_tail_after_clean_shutdown_is_still_caught() {
         .unwrap()
         .set_len(len - 3)
         .unwrap();
-    let log = open(dir.path(), config);
+    // Even when its directory vouches for it, the batches after the last index entry are checked.
+    let log = PartitionLog::open_after(dir.path(), config, LastShutdown::Clean).unwrap();
     assert_eq!(log.log_end_offset(), 117);
     assert_eq!(fs::metadata(&path).unwrap().len(), len - batch_size);
 }
@@ -169,26 +170,23 @@ fn corruption_in_an_older_segment_drops_later_ones() {
     assert_eq!(log.append(&batch(1, 1, 0, 0), 0).unwrap().base_offset, leo);
 }
 
+/// A per-partition marker written by an older version is not honoured (the log's tail is verified) and is removed.
 #[test]
-fn marker_is_removed_while_open() {
+fn legacy_partition_marker_is_ignored_and_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path(), LogConfig::default());
-    log.close().unwrap();
-    let marker_count = || {
-        fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .contains("clean")
-            })
-            .count()
-    };
-    assert_eq!(marker_count(), 1);
-    let log = open(dir.path(), LogConfig::default());
-    assert_eq!(marker_count(), 0);
-    log.close().unwrap();
-    assert_eq!(marker_count(), 1);
+    let (config, batch_size) = populate(dir.path());
+    let marker = dir
+        .path()
+        .join(kraftwerk_storage::log_dir::CLEAN_SHUTDOWN_MARKER);
+    fs::write(&marker, b"").unwrap();
+    // A bit flip before the last index entry: only a full verification of the segment finds it.
+    let path = last_log_file(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    let at = batch_size as usize + 40;
+    bytes[at] ^= 0x40;
+    fs::write(&path, &bytes).unwrap();
+    let log = open(dir.path(), config);
+    assert!(!marker.exists());
+    let first = log.log_end_offset();
+    assert!(first < 120, "the segment was verified, not trusted");
 }

@@ -140,13 +140,33 @@ fn sigterm_exits_cleanly_and_restart_keeps_topics_and_data() {
 
     let status = broker.stop().unwrap_or_else(|e| panic!("{e}"));
     assert!(status.success(), "SIGTERM exit status {status}");
+    // One clean-shutdown marker for the data directory (Kafka's `.kafka_cleanshutdown`), none per partition
+    // (the metadata log keeps its own, being the only log of its directory).
+    let data = broker.dir().join("data");
+    let marker = data.join(".kraftwerk_cleanshutdown");
+    assert!(
+        marker.exists(),
+        "no clean-shutdown marker in {}",
+        data.display()
+    );
+    for p in 0..2 {
+        assert!(!data
+            .join(format!("kept-{p}/.kraftwerk_cleanshutdown"))
+            .exists());
+    }
     broker.restart().unwrap_or_else(|e| panic!("{e}"));
+    // Taken at start, before anything is appended: a crash from here on is recovered as one.
+    assert!(
+        !marker.exists(),
+        "the marker must be gone once the broker serves"
+    );
     wait_for_partitions(&bootstrap, "kept", 2);
     let log =
         consume_all(&bootstrap, "kept", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(log.len(), 100);
 
     broker.kill9().unwrap_or_else(|e| panic!("{e}"));
+    assert!(!marker.exists(), "kill -9 leaves no marker");
     broker.restart().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(partition_count(&bootstrap, "kept"), Some(2));
     let log =

@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use kraftwerk_controller::image::{PartitionImage, TopicImage};
 use kraftwerk_controller::MetadataImage;
+use kraftwerk_storage::log_dir::{take_clean_shutdown_marker, write_clean_shutdown_marker};
 use kraftwerk_storage::{
-    parse_partition_dir_name, partition_dir_name, LogConfig, PartitionLog, StorageError,
+    parse_partition_dir_name, partition_dir_name, LastShutdown, LogConfig, PartitionLog,
+    StorageError,
 };
 
 use crate::image_ext::ImageExt;
@@ -38,6 +40,12 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Partition directories found on disk at start that no image has claimed yet.
     unclaimed: parking_lot::Mutex<Option<BTreeMap<TopicPartition, PathBuf>>>,
+    /// How each data directory was left by the last process (its clean-shutdown marker, taken in [`Self::new`]):
+    /// the partitions found there at start are opened accordingly.
+    last_shutdown: HashMap<PathBuf, LastShutdown>,
+    /// Data directories that must not get a clean-shutdown marker at [`Self::shutdown`]: one of their logs failed
+    /// to open or could not be removed, so a log there may not have been closed by this process.
+    unclean_dirs: parking_lot::Mutex<std::collections::HashSet<PathBuf>>,
     /// Reconciles run from the metadata follower task and from admin handlers that want their change visible
     /// before they answer; one at a time (under this lock), so a partition is never opened twice.
     reconciling: parking_lot::Mutex<ReconcileState>,
@@ -77,6 +85,8 @@ struct ToOpen {
     topic_id: Uuid,
     role: Role,
     config: LogConfig,
+    /// Clean only for a partition found at start in a data directory that was shut down cleanly.
+    last: LastShutdown,
 }
 
 /// Kafka's `producer.id.expiration.ms` default (one day), until the broker applies its setting.
@@ -98,11 +108,17 @@ fn write_topic_id(dir: &Path, id: Uuid) -> std::io::Result<()> {
 
 impl ReplicaManager {
     /// Scans the data directories for existing partitions; they are opened (and recovered) on the first
-    /// reconcile, once the metadata says which of them still exist.
+    /// reconcile, once the metadata says which of them still exist. Each directory's clean-shutdown marker is
+    /// taken here, its removal durable before any log of it is opened or written (so a crash from now on is
+    /// recovered as one).
     pub fn new(node_id: i32, log_dirs: Vec<PathBuf>, defaults: LogConfig) -> std::io::Result<Self> {
         let mut found = BTreeMap::new();
+        let mut last_shutdown = HashMap::new();
         for dir in &log_dirs {
             std::fs::create_dir_all(dir)?;
+            let last = take_clean_shutdown_marker(dir).map_err(std::io::Error::other)?;
+            tracing::info!(dir = %dir.display(), last_shutdown = ?last, "data directory");
+            last_shutdown.insert(dir.clone(), last);
             for entry in std::fs::read_dir(dir)? {
                 let entry = entry?;
                 if !entry.file_type()?.is_dir() {
@@ -137,6 +153,8 @@ impl ReplicaManager {
             defaults,
             partitions: RwLock::new(HashMap::new()),
             unclaimed: parking_lot::Mutex::new(Some(found)),
+            last_shutdown,
+            unclean_dirs: parking_lot::Mutex::new(std::collections::HashSet::new()),
             reconciling: parking_lot::Mutex::new(ReconcileState {
                 newest_offset: i64::MIN,
                 complete: false,
@@ -229,13 +247,14 @@ impl ReplicaManager {
     fn open_all(
         &self,
         list: Vec<ToOpen>,
-    ) -> Vec<(TopicPartition, Result<Partition, StorageError>)> {
+    ) -> Vec<(TopicPartition, PathBuf, Result<Partition, StorageError>)> {
         self.per_dir_pool(
             list,
             |o| o.dir.parent().map(Path::to_path_buf).unwrap_or_default(),
             |o| {
-                let opened = self.open_partition(&o.tp, &o.dir, o.topic_id, o.role, o.config);
-                (o.tp, opened)
+                let opened =
+                    self.open_partition(&o.tp, &o.dir, o.topic_id, o.role, o.config, o.last);
+                (o.tp, o.dir, opened)
             },
         )
     }
@@ -397,17 +416,22 @@ impl ReplicaManager {
                 continue;
             }
             let existing = unclaimed.as_mut().and_then(|u| u.remove(&tp));
-            let dir = match existing {
-                Some(dir) if read_topic_id(&dir).is_none_or(|id| id == topic_id) => dir,
+            let (dir, last) = match existing {
+                Some(dir) if read_topic_id(&dir).is_none_or(|id| id == topic_id) => {
+                    let last = self.last_shutdown_of(&dir);
+                    (dir, last)
+                }
                 Some(dir) => {
                     tracing::info!(dir = %dir.display(), "removing log of an earlier topic with the same name");
-                    if let Err(e) = std::fs::remove_dir_all(&dir) {
-                        tracing::error!(dir = %dir.display(), error = %e, "cannot remove stale partition dir");
-                    }
-                    Self::assign_dir(&mut counts).join(partition_dir_name(&tp.topic, tp.partition))
+                    self.remove_stray_dir(&dir);
+                    let dir = Self::assign_dir(&mut counts)
+                        .join(partition_dir_name(&tp.topic, tp.partition));
+                    (dir, LastShutdown::Unclean)
                 }
                 None => {
-                    Self::assign_dir(&mut counts).join(partition_dir_name(&tp.topic, tp.partition))
+                    let dir = Self::assign_dir(&mut counts)
+                        .join(partition_dir_name(&tp.topic, tp.partition));
+                    (dir, LastShutdown::Unclean)
                 }
             };
             to_open.push(ToOpen {
@@ -416,10 +440,11 @@ impl ReplicaManager {
                 topic_id,
                 role,
                 config,
+                last,
             });
         }
         let mut failed_topics = Vec::new();
-        for (tp, opened) in self.open_all(to_open) {
+        for (tp, dir, opened) in self.open_all(to_open) {
             match opened {
                 Ok(p) => {
                     self.partitions.write().insert(tp, Arc::new(p));
@@ -427,6 +452,8 @@ impl ReplicaManager {
                 Err(e) => {
                     complete = false;
                     tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot open partition log");
+                    // Left on disk as it is, not closed by this process: no clean-shutdown marker for its directory.
+                    self.mark_unclean(&dir);
                     failed_topics.push(tp.topic);
                 }
             }
@@ -438,13 +465,34 @@ impl ReplicaManager {
         if let Some(rest) = unclaimed.take() {
             for (tp, dir) in rest {
                 tracing::info!(topic = %tp.topic, partition = tp.partition, "deleting log of a topic that no longer exists");
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    tracing::error!(dir = %dir.display(), error = %e, "cannot remove stray partition dir");
-                }
+                self.remove_stray_dir(&dir);
             }
         }
         // A partition that failed to open is tried again on the next call, even with the same image.
         state.complete = complete;
+    }
+
+    /// How the data directory holding partition directory `dir` was left by the last process.
+    fn last_shutdown_of(&self, dir: &Path) -> LastShutdown {
+        dir.parent()
+            .and_then(|d| self.last_shutdown.get(d))
+            .copied()
+            .unwrap_or(LastShutdown::Unclean)
+    }
+
+    /// Keeps the data directory holding partition directory `dir` from getting a clean-shutdown marker.
+    fn mark_unclean(&self, dir: &Path) {
+        if let Some(parent) = dir.parent() {
+            self.unclean_dirs.lock().insert(parent.to_path_buf());
+        }
+    }
+
+    /// Removes a partition directory no image wants; one that stays is not known to be closed cleanly.
+    fn remove_stray_dir(&self, dir: &Path) {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot remove stray partition dir");
+            self.mark_unclean(dir);
+        }
     }
 
     fn open_partition(
@@ -454,8 +502,9 @@ impl ReplicaManager {
         topic_id: Uuid,
         role: Role,
         config: LogConfig,
+        last: LastShutdown,
     ) -> Result<Partition, StorageError> {
-        let log = PartitionLog::open(dir, config)?;
+        let log = PartitionLog::open_after(dir, config, last)?;
         if let Err(e) = write_topic_id(dir, topic_id) {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write partition.metadata");
         }
@@ -487,8 +536,10 @@ impl ReplicaManager {
     fn delete_partition(&self, tp: &TopicPartition, p: Arc<Partition>) {
         match Arc::try_unwrap(p) {
             Ok(p) => {
+                let dir = p.dir().to_path_buf();
                 if let Err(e) = p.into_log().delete() {
                     tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot delete partition log");
+                    self.mark_unclean(&dir);
                 } else {
                     tracing::info!(topic = %tp.topic, partition = tp.partition, "partition deleted");
                 }
@@ -506,7 +557,8 @@ impl ReplicaManager {
                             tracing::info!(topic = %tp.topic, partition = tp.partition, "partition deleted (still open elsewhere)")
                         }
                         Err(e) => {
-                            tracing::error!(dir = %dir.display(), error = %e, "cannot delete partition dir")
+                            tracing::error!(dir = %dir.display(), error = %e, "cannot delete partition dir");
+                            self.mark_unclean(&dir);
                         }
                     }
                 }
@@ -588,7 +640,8 @@ impl ReplicaManager {
         }
     }
 
-    /// Flushes and closes every log, leaving the clean-shutdown marker so the next start skips recovery.
+    /// Flushes and closes every log, then writes the clean-shutdown marker of each data directory whose logs all
+    /// closed (and none of which failed to open or to be removed), so the next start skips their recovery.
     pub fn shutdown(&self) {
         // Waits for a reconcile in progress; none runs after this.
         self.reconciling.lock().closed = true;
@@ -597,22 +650,46 @@ impl ReplicaManager {
             self.partitions.write().drain().collect();
         let started = std::time::Instant::now();
         let count = parts.len();
-        self.per_dir_pool(
+        let closed = self.per_dir_pool(
             parts,
             |(_, p)| p.dir().parent().map(Path::to_path_buf).unwrap_or_default(),
-            |(tp, p)| match Arc::try_unwrap(p) {
-                Ok(p) => {
-                    if let Err(e) = p.into_log().close() {
-                        tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "close failed");
+            |(tp, p)| {
+                let dir = p.dir().to_path_buf();
+                let closed = match Arc::try_unwrap(p) {
+                    Ok(p) => match p.into_log().close() {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "close failed");
+                            false
+                        }
+                    },
+                    // Still held by a request, which may write after this flush: not closed.
+                    Err(p) => {
+                        tracing::warn!(topic = %tp.topic, partition = tp.partition, "log still in use at shutdown; flushed, not closed");
+                        if let Err(e) = p.flush() {
+                            tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "flush failed");
+                        }
+                        false
                     }
-                }
-                Err(p) => {
-                    if let Err(e) = p.flush() {
-                        tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "flush failed");
-                    }
-                }
+                };
+                (dir, closed)
             },
         );
+        for (dir, ok) in closed {
+            if !ok {
+                self.mark_unclean(&dir);
+            }
+        }
+        let unclean = self.unclean_dirs.lock().clone();
+        for dir in &self.log_dirs {
+            if unclean.contains(dir) {
+                tracing::warn!(dir = %dir.display(), "not every log of this directory was closed; the next start recovers them");
+                continue;
+            }
+            if let Err(e) = write_clean_shutdown_marker(dir) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot write the clean-shutdown marker");
+            }
+        }
         tracing::info!(
             partitions = count,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -789,5 +866,54 @@ mod tests {
         m.reconcile(&image);
         assert_eq!(m.all().len(), 2);
         assert_eq!(m.get("t", 0).unwrap().leader_epoch(), 1);
+    }
+
+    /// One clean-shutdown marker per data directory: written once all its logs are closed, taken (removed) when
+    /// the next manager starts, before any log is opened; missing after a crash, and withheld from a directory
+    /// with a log still in use at shutdown. No partition directory gets a marker of its own.
+    #[test]
+    fn clean_shutdown_marker_per_data_directory() {
+        use kraftwerk_storage::log_dir::CLEAN_SHUTDOWN_MARKER;
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dirs = vec![d1.path().to_path_buf(), d2.path().to_path_buf()];
+        let image = MetadataImage::empty("c").apply(0, &topic("t", 4, 1));
+        let marker = |d: &tempfile::TempDir| d.path().join(CLEAN_SHUTDOWN_MARKER).exists();
+        let partition_markers = || {
+            dirs.iter()
+                .flat_map(|d| std::fs::read_dir(d).unwrap())
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.is_dir() && p.join(CLEAN_SHUTDOWN_MARKER).exists())
+                .count()
+        };
+
+        let m = ReplicaManager::new(1, dirs.clone(), LogConfig::default()).unwrap();
+        m.reconcile(&image);
+        assert_eq!(m.all().len(), 4);
+        m.shutdown();
+        assert!(marker(&d1) && marker(&d2));
+        assert_eq!(partition_markers(), 0);
+
+        // Taken at start: a crash of this run must not look clean.
+        let m = ReplicaManager::new(1, dirs.clone(), LogConfig::default()).unwrap();
+        assert!(!marker(&d1) && !marker(&d2));
+        assert_eq!(m.last_shutdown.get(&dirs[0]), Some(&LastShutdown::Clean));
+        m.reconcile(&image);
+        drop(m); // crash
+
+        let m = ReplicaManager::new(1, dirs.clone(), LogConfig::default()).unwrap();
+        assert_eq!(m.last_shutdown.get(&dirs[0]), Some(&LastShutdown::Unclean));
+        m.reconcile(&image);
+        // A request still holds one partition: its directory is flushed, not vouched for.
+        let held = m.get("t", 0).unwrap();
+        let held_dir = held.dir().parent().unwrap().to_path_buf();
+        m.shutdown();
+        let (held_d, other_d) = if held_dir == dirs[0] {
+            (&d1, &d2)
+        } else {
+            (&d2, &d1)
+        };
+        assert!(!marker(held_d));
+        assert!(marker(other_d));
+        drop(held);
     }
 }

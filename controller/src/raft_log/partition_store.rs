@@ -27,6 +27,7 @@
 use std::path::Path;
 
 use kraftwerk_storage::batch::{self, BatchBuilder};
+use kraftwerk_storage::log_dir::{take_clean_shutdown_marker, write_clean_shutdown_marker};
 use kraftwerk_storage::{partition_dir_name, LogConfig, PartitionLog};
 use raft::prelude::{Entry, EntryType};
 
@@ -76,8 +77,16 @@ impl PartitionEntryStore {
             flush_interval_messages: u64::MAX,
             ..LogConfig::default()
         };
+        // The metadata log is the only log of its directory and is opened and closed on its own, so its
+        // partition directory is its log directory for the clean-shutdown marker.
+        std::fs::create_dir_all(&dir).map_err(|source| LogError::Io {
+            op: "create dir",
+            path: dir.clone(),
+            source,
+        })?;
+        let last = take_clean_shutdown_marker(&dir)?;
         Ok(Self {
-            log: Some(PartitionLog::open(&dir, config)?),
+            log: Some(PartitionLog::open_after(&dir, config, last)?),
             bases: Vec::new(),
             first_index: 1,
         })
@@ -407,7 +416,11 @@ impl EntryStore for PartitionEntryStore {
 
     fn close(&mut self) -> Result<(), LogError> {
         match self.log.take() {
-            Some(log) => Ok(log.close()?),
+            Some(log) => {
+                let dir = log.dir().to_path_buf();
+                log.close()?;
+                Ok(write_clean_shutdown_marker(&dir)?)
+            }
             None => Ok(()),
         }
     }

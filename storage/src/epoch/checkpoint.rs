@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 
 use super::EpochEntry;
-use crate::checkpoint::write_atomically;
+use crate::checkpoint::{sync_file, write_atomically, write_replacing};
 use crate::StorageError;
 
 pub(crate) const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
@@ -96,9 +96,23 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Vec<EpochEntry>>, StorageError> 
     }
 }
 
-/// Atomically replaces the checkpoint (temp file, fsync, rename, fsync of the directory).
+/// Atomically and durably replaces the checkpoint (temp file, fsync, rename, fsync of the directory): for
+/// changes that remove entries (truncation, a moving log start), which opening the log could not undo.
 pub(crate) fn write(dir: &Path, entries: &[EpochEntry]) -> Result<(), StorageError> {
     write_atomically(dir, LEADER_EPOCH_CHECKPOINT, format(entries).as_bytes())
+}
+
+/// Replaces the checkpoint by a rename without fsync (Kafka since KAFKA-15046): for new epochs, which the log's
+/// batches carry too. The owner fsyncs the file with [`sync`] at its next flush, roll or close; a crash before
+/// that leaves an older (or invalid) file, and opening an uncleanly closed log re-assigns the epochs of the
+/// batches it verifies.
+pub(crate) fn write_deferred(dir: &Path, entries: &[EpochEntry]) -> Result<(), StorageError> {
+    write_replacing(dir, LEADER_EPOCH_CHECKPOINT, format(entries).as_bytes())
+}
+
+/// fsyncs the checkpoint written by [`write_deferred`] (the caller fsyncs the directory after).
+pub(crate) fn sync(dir: &Path) -> Result<(), StorageError> {
+    sync_file(dir, LEADER_EPOCH_CHECKPOINT)
 }
 
 #[cfg(test)]

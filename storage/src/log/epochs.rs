@@ -24,23 +24,25 @@ impl PartitionLog {
 
     /// Records that `epoch` starts at `start_offset` even before it writes anything, as a new leader does with
     /// its log end offset, so OffsetForLeaderEpoch for the current epoch names it (Kafka's
-    /// `maybeAssignEpochStartOffset`). Follows [`LeaderEpochCache::assign`]; persisted when it changes.
+    /// `maybeAssignEpochStartOffset`). Follows [`LeaderEpochCache::assign`]; written to the checkpoint when it
+    /// changes, fsynced at the next flush (see [`Self::update_epochs_deferred`]).
     pub fn assign_leader_epoch(
         &mut self,
         epoch: i32,
         start_offset: i64,
     ) -> Result<(), StorageError> {
-        self.update_epochs(|c| c.assign(epoch, start_offset))
+        self.update_epochs_deferred(|c| c.assign(epoch, start_offset))
     }
 
     /// Records the epochs of batches about to be written: an epoch newer than the latest cached one starts at
-    /// that batch's base offset. Called before the bytes are written, so the checkpoint is never behind the
-    /// data (a crash in between leaves an entry at the log end, which opening trims).
+    /// that batch's base offset. Called before the bytes are written, so while the process runs the checkpoint
+    /// is never behind the data; after a crash it may be (its fsync is deferred), and opening re-assigns the
+    /// epochs of the recovered batches.
     pub(super) fn record_batch_epochs(
         &mut self,
         batches: impl IntoIterator<Item = (i32, i64)>,
     ) -> Result<(), StorageError> {
-        self.update_epochs(|c| {
+        self.update_epochs_deferred(|c| {
             let mut changed = false;
             for (epoch, base_offset) in batches {
                 if c.latest_epoch().is_none_or(|latest| epoch > latest) {
@@ -51,36 +53,86 @@ impl PartitionLog {
         })
     }
 
-    /// Applies `f` to the cache and rewrites the checkpoint if it says something changed.
+    /// Applies `f` to the cache and, if it says something changed, rewrites the checkpoint durably before
+    /// returning. For truncations (from the end or the start): entries they remove could otherwise come back
+    /// after a crash and describe data the log no longer has, which re-reading the batches cannot tell.
     pub(super) fn update_epochs(
         &mut self,
         f: impl FnOnce(&mut LeaderEpochCache) -> bool,
     ) -> Result<(), StorageError> {
         if f(&mut self.epochs) {
             checkpoint::write(&self.dir, self.epochs.entries())?;
+            self.epochs_unsynced = false;
         }
         Ok(())
     }
 
-    /// Loads the checkpoint, trimmed to what the (possibly recovered) log still holds; without a valid
-    /// checkpoint, rebuilds the cache from every batch header from the log start and writes it (once: a log
-    /// written before this cache existed is scanned on its first open only).
-    pub(super) fn load_leader_epochs(&mut self) -> Result<(), StorageError> {
+    /// Applies `f` to the cache (a new epoch) and, if it changed, rewrites the checkpoint without an fsync, as
+    /// Kafka does since KAFKA-15046: a new leader of thousands of partitions otherwise pays two fsyncs for each.
+    /// The file is fsynced with the segment data it describes: at [`Self::flush`] (so at close), and at a roll
+    /// before the new segment takes data. After a crash every entry starting before the active segment is
+    /// therefore on disk, and opening re-assigns the epochs of the active segment's batches
+    /// ([`Self::load_leader_epochs`]).
+    pub(super) fn update_epochs_deferred(
+        &mut self,
+        f: impl FnOnce(&mut LeaderEpochCache) -> bool,
+    ) -> Result<(), StorageError> {
+        if f(&mut self.epochs) {
+            checkpoint::write_deferred(&self.dir, self.epochs.entries())?;
+            self.epochs_unsynced = true;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the checkpoint if a deferred write is not yet durable; the caller fsyncs the directory after.
+    pub(super) fn sync_leader_epochs(&mut self) -> Result<(), StorageError> {
+        if self.epochs_unsynced {
+            checkpoint::sync(&self.dir)?;
+            self.epochs_unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Loads the checkpoint, trimmed to what the (possibly recovered) log still holds. `recovered_from` is the base
+    /// offset of the first segment opening verified batch by batch (every segment of an uncleanly closed log from
+    /// the active one on): the checkpoint may be stale there (its fsync is deferred, see
+    /// [`Self::update_epochs_deferred`]), so its entries from that offset on are replaced by the epochs of the
+    /// batches themselves, assigned as appends assign them. Without a valid checkpoint the cache is rebuilt from
+    /// every batch header from the log start (a log written before this cache existed, or a file a crash left
+    /// torn).
+    pub(super) fn load_leader_epochs(
+        &mut self,
+        recovered_from: Option<i64>,
+    ) -> Result<(), StorageError> {
         let (log_start, log_end) = (self.log_start_offset, self.log_end_offset());
         match checkpoint::read(&self.dir)? {
             Some(entries) => {
-                let mut cache = LeaderEpochCache::from_entries(entries);
-                let mut changed = cache.truncate_from_end(log_end);
-                changed |= cache.truncate_from_start(log_start);
-                // Trimmed in memory only, as Kafka's LogLoader does (`truncateFromEndAsyncFlush`): entries
-                // beyond the log are trimmed again at every open until the next epoch change rewrites the
-                // file, so the file needs no rewrite (two fsyncs) here. A leader of an empty log has its
-                // epoch at offset 0, beyond the empty log: rewriting those took a broker with 10,000
-                // partitions over 30 s to open them.
-                if changed {
+                let from_file = LeaderEpochCache::from_entries(entries);
+                let mut trimmed = from_file.clone();
+                trimmed.truncate_from_end(log_end);
+                trimmed.truncate_from_start(log_start);
+                let mut cache = trimmed.clone();
+                if let Some(from) = recovered_from {
+                    cache.truncate_from_end(from);
+                    self.assign_batch_epochs(&mut cache, from)?;
+                    cache.truncate_from_start(log_start);
+                }
+                if cache != trimmed {
+                    // The file missed epochs of the recovered batches (or named ones they do not have).
+                    tracing::info!(dir = %self.dir.display(), from = ?recovered_from, entries = cache.entries().len(),
+                        "repaired leader-epoch cache from the recovered batches");
+                    self.epochs = cache;
+                    return self.write_leader_epochs_deferred();
+                }
+                // Otherwise trimmed in memory only, as Kafka's LogLoader does (`truncateFromEndAsyncFlush`):
+                // entries beyond the log are trimmed again at every open until the next epoch change rewrites the
+                // file, so the file needs no rewrite here. A leader of an empty log has its epoch at offset 0,
+                // beyond the empty log: rewriting those took a broker with 10,000 partitions over 30 s to open
+                // them.
+                if trimmed != from_file {
                     tracing::debug!(dir = %self.dir.display(), log_start, log_end, "trimmed leader-epoch cache to the log");
                 }
-                self.epochs = cache;
+                self.epochs = trimmed;
             }
             None if log_start == log_end => {
                 // Nothing to rebuild from (a new partition): the first append or leadership writes the file.
@@ -88,22 +140,74 @@ impl PartitionLog {
             }
             None => {
                 let mut cache = LeaderEpochCache::default();
-                for segment in self.segments() {
-                    segment.for_each_header(|h| {
-                        if cache
-                            .latest_epoch()
-                            .is_none_or(|l| h.partition_leader_epoch > l)
-                        {
-                            cache.assign(h.partition_leader_epoch, h.base_offset);
-                        }
-                    })?;
-                }
+                self.assign_batch_epochs(&mut cache, i64::MIN)?;
                 cache.truncate_from_start(log_start);
                 tracing::info!(dir = %self.dir.display(), entries = cache.entries().len(), "rebuilt leader-epoch cache from the log");
                 self.epochs = cache;
-                checkpoint::write(&self.dir, self.epochs.entries())?;
+                self.write_leader_epochs_deferred()?;
             }
         }
         Ok(())
+    }
+
+    /// Writes the whole cache with a deferred fsync (the log's batches can rebuild it).
+    fn write_leader_epochs_deferred(&mut self) -> Result<(), StorageError> {
+        checkpoint::write_deferred(&self.dir, self.epochs.entries())?;
+        self.epochs_unsynced = true;
+        Ok(())
+    }
+
+    /// Assigns to `cache` the epochs of the batches in the segments based at or after `from`, as appends do: a
+    /// batch whose epoch is newer than the latest cached one starts it.
+    fn assign_batch_epochs(
+        &self,
+        cache: &mut LeaderEpochCache,
+        from: i64,
+    ) -> Result<(), StorageError> {
+        for segment in self.segments().filter(|s| s.base_offset() >= from) {
+            segment.for_each_header(|h| {
+                if cache
+                    .latest_epoch()
+                    .is_none_or(|l| h.partition_leader_epoch > l)
+                {
+                    cache.assign(h.partition_leader_epoch, h.base_offset);
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::batch::build_batch;
+    use crate::{LogConfig, PartitionLog};
+
+    /// A new epoch leaves the checkpoint unsynced until the next roll or flush, which fsync it (recovery trusts
+    /// every entry before the active segment); a truncation writes it durably at once.
+    #[test]
+    fn deferred_checkpoint_is_synced_at_roll_and_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 600,
+            ..LogConfig::default()
+        };
+        let mut log = PartitionLog::open(dir.path(), config).unwrap();
+        let value = [7u8; 200];
+        let batch = build_batch(0, -1, 0, &[(None, Some(value.as_slice()))]);
+        log.append_with_leader_epoch(&batch, 0, 1).unwrap();
+        assert!(log.epochs_unsynced, "a new epoch is written without fsync");
+        let segments = log.segment_count();
+        while log.segment_count() == segments {
+            log.append_with_leader_epoch(&batch, 0, 1).unwrap();
+        }
+        assert!(!log.epochs_unsynced, "a roll fsyncs the checkpoint");
+        log.assign_leader_epoch(2, log.log_end_offset()).unwrap();
+        assert!(log.epochs_unsynced);
+        log.flush().unwrap();
+        assert!(!log.epochs_unsynced, "a flush fsyncs the checkpoint");
+        log.assign_leader_epoch(3, log.log_end_offset()).unwrap();
+        log.truncate_to(1).unwrap();
+        assert!(!log.epochs_unsynced, "a truncation writes it durably");
     }
 }

@@ -5,26 +5,37 @@ use std::fs;
 use std::path::Path;
 
 use super::{now_ms, PartitionLog};
-use crate::checkpoint::{
-    read_log_start_offset, take_clean_shutdown_marker, write_log_start_offset,
-};
+use crate::checkpoint::{read_log_start_offset, write_log_start_offset};
 use crate::epoch::LeaderEpochCache;
+use crate::log_dir::{remove_legacy_partition_marker, LastShutdown};
 use crate::segment::{
     parse_segment_name, segment_path, Segment, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT,
 };
 use crate::{LogConfig, StorageError};
 
 impl PartitionLog {
-    /// Opens the log in `dir`, creating the directory if missing.
-    ///
-    /// After a clean shutdown only the batches after each segment's last index entry are
-    /// verified. Otherwise the last segment is verified batch by batch (header and CRC), cut at
-    /// the first torn or corrupt batch, and its indexes rebuilt; so is any segment whose index
-    /// is missing or inconsistent, and segments after a cut one are dropped. The clean-shutdown
-    /// marker is removed while the log is open.
+    /// Opens the log in `dir` (creating the directory if missing) as after an unclean shutdown: see
+    /// [`Self::open_after`]. For a log nobody vouches for, such as one created while the broker runs.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self, StorageError> {
+        Self::open_after(dir, config, LastShutdown::Unclean)
+    }
+
+    /// Opens the log in `dir`, creating the directory if missing. `last` comes from the clean-shutdown marker of
+    /// the log directory holding `dir` ([`crate::log_dir`]).
+    ///
+    /// After a clean shutdown only the batches after each segment's last index entry are verified. Otherwise the
+    /// last segment is verified batch by batch (header and CRC), cut at the first torn or corrupt batch, and its
+    /// indexes rebuilt; so is any segment whose index is missing or inconsistent, and segments after a cut one are
+    /// dropped. The leader-epoch cache takes the epochs of every batch verified that way (its checkpoint is
+    /// fsynced lazily, so it may be stale there).
+    pub fn open_after(
+        dir: &Path,
+        config: LogConfig,
+        last: LastShutdown,
+    ) -> Result<Self, StorageError> {
         fs::create_dir_all(dir).map_err(|e| StorageError::io("create dir", dir, e))?;
-        let clean = take_clean_shutdown_marker(dir)?;
+        remove_legacy_partition_marker(dir)?;
+        let clean = last == LastShutdown::Clean;
         // A cleaner swap interrupted by a crash is finished (or its uncommitted output removed) first.
         crate::cleaner::swap::recover(dir)?;
         let bases = list_segments(dir)?;
@@ -32,6 +43,8 @@ impl PartitionLog {
         let interval = config.index_interval_bytes;
         let gaps = config.cleanup_policy.compact;
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
+        // Base offset of the first segment verified batch by batch.
+        let mut recovered_from: Option<i64> = None;
         for (i, &base) in bases.iter().enumerate() {
             let is_last = i + 1 == bases.len();
             let (mut segment, indexes_loaded) = Segment::open(dir, base)?;
@@ -45,6 +58,7 @@ impl PartitionLog {
                     "recovering segment"
                 );
                 cut = segment.recover(interval, gaps)?;
+                recovered_from.get_or_insert(base);
             }
             if let Some(prev) = segments.last() {
                 if base < prev.next_offset() {
@@ -74,7 +88,7 @@ impl PartitionLog {
             let start = checkpoint.unwrap_or(0);
             let active = Segment::create(dir, start, now_ms())?;
             let mut log = Self::assemble(dir, config, Vec::new(), active, start);
-            log.load_leader_epochs()?;
+            log.load_leader_epochs(Some(start))?;
             return Ok(log);
         };
         let first_base = segments.first().unwrap_or(&active).base_offset();
@@ -93,7 +107,7 @@ impl PartitionLog {
             // writing that down would cost two fsyncs per partition at every first start.
             write_log_start_offset(dir, log_start)?;
         }
-        log.load_leader_epochs()?;
+        log.load_leader_epochs(recovered_from)?;
         Ok(log)
     }
 
@@ -111,6 +125,7 @@ impl PartitionLog {
             active,
             log_start_offset,
             epochs: LeaderEpochCache::default(),
+            epochs_unsynced: false,
             scratch: Vec::new(),
             unflushed_messages: 0,
             last_flush_ms: super::now_ms(),

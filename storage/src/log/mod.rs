@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::batch::BatchInfo;
-use crate::checkpoint::{sync_dir, write_clean_shutdown_marker};
+use crate::checkpoint::sync_dir;
 use crate::epoch::LeaderEpochCache;
 use crate::segment::Segment;
 use crate::{LogConfig, StorageError};
@@ -48,7 +48,8 @@ pub struct ReadResult {
 }
 
 /// A partition's log: `<dir>/<base offset>.{log,index,timeindex}` segments, a log-start-offset
-/// checkpoint, the leader-epoch checkpoint and a clean-shutdown marker.
+/// checkpoint and the leader-epoch checkpoint. Whether it was closed cleanly is its log directory's
+/// business ([`crate::log_dir`]).
 ///
 /// Calls are synchronous and short; the owner serialises them (`&mut self` for writes).
 #[derive(Debug)]
@@ -62,6 +63,9 @@ pub struct PartitionLog {
     log_start_offset: i64,
     /// Leader epochs and where each starts, mirrored in `leader-epoch-checkpoint`.
     epochs: LeaderEpochCache,
+    /// The checkpoint was rewritten without fsync since it was last fsynced (a new epoch, see
+    /// `update_epochs_deferred`): the next flush or roll fsyncs it.
+    epochs_unsynced: bool,
     /// Reused buffer for leader appends (offsets are rewritten in a copy of the input).
     scratch: Vec<u8>,
     /// Records appended since the last fsync, for `flush_interval_messages`.
@@ -124,10 +128,12 @@ impl PartitionLog {
         self.config = config;
     }
 
-    /// fsyncs data and indexes of every segment written since the last flush.
+    /// fsyncs data and indexes of every segment written since the last flush, and the leader-epoch
+    /// checkpoint if it was rewritten since.
     pub fn flush(&mut self) -> Result<(), StorageError> {
         let joined = self.join_background_flushes();
         self.active.sync()?;
+        self.sync_leader_epochs()?;
         sync_dir(&self.dir)?;
         self.unflushed_messages = 0;
         self.last_flush_ms = now_ms();
@@ -164,13 +170,14 @@ impl PartitionLog {
         (mixed % bound as u64) as i64
     }
 
-    /// Flushes and writes the clean-shutdown marker, so the next open skips recovery.
+    /// Seals the active segment and flushes everything. Once every log of a log directory is closed, the
+    /// owner writes the directory's clean-shutdown marker ([`crate::log_dir::write_clean_shutdown_marker`]) so
+    /// the next start skips recovery.
     pub fn close(mut self) -> Result<(), StorageError> {
         // A cleaning in flight can no longer install its swap.
         self.settle_cleaning()?;
         self.active.seal()?;
-        self.flush()?;
-        write_clean_shutdown_marker(&self.dir)
+        self.flush()
     }
 
     /// Removes the partition directory and everything in it.
@@ -207,8 +214,16 @@ impl PartitionLog {
     /// Starts a new active segment at the log end offset; the old one is sealed and fsynced
     /// on a background thread (as Kafka does) so the append that triggered the roll is not
     /// held up by writeback of a whole segment.
+    ///
+    /// A leader-epoch checkpoint rewritten since its last fsync is fsynced here, before the new segment takes
+    /// data: recovery after a crash re-reads only the active segment's batches for epochs, so every entry
+    /// starting before it must be on disk (one fsync and one of the directory, only when an epoch changed).
     fn roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
         self.reap_background_flushes()?;
+        if self.epochs_unsynced {
+            self.sync_leader_epochs()?;
+            sync_dir(&self.dir)?;
+        }
         let next = self.active.next_offset();
         let fresh = Segment::create(&self.dir, next, now_ms)?;
         let mut old = mem::replace(&mut self.active, fresh);

@@ -157,14 +157,14 @@ profiled() { # broker label client-function
     pkill -P "$client" 2>/dev/null || true
     wait "$client" 2>/dev/null || true
     perf report -i "$data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -n 25 | sed 's/^ *//' >"$base" || true
+        grep -E '^ +[0-9.]+%' | head -n 25 | sed -E 's/^ *//; s/([[:space:]]+-)*[[:space:]]*$//' >"$base" || true
     perf report -i "$data" --children --sort symbol --stdio -g none 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -n 40 | sed 's/^ *//' >"${base%.txt}-children.txt" || true
+        grep -E '^ +[0-9.]+%' | head -n 40 | sed -E 's/^ *//; s/([[:space:]]+-)*[[:space:]]*$//' >"${base%.txt}-children.txt" || true
     perf script -i "$data" 2>/dev/null | fold_stacks >"${base%.txt}.folded" || true
     rm -f "$data"
 }
 # perf script's samples (a header line, then one frame per line, innermost first, a blank line after) as
-# folded stacks, heaviest first.
+# folded stacks, heaviest first. (perf script names libc's memmove by its alias __memcpy_avx_unaligned_erms.)
 fold_stacks() {
     awk '
         function flush() {

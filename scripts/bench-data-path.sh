@@ -16,8 +16,19 @@
 #               and kcat reading them (0 skips);
 #   e2e         end-to-end latency at fixed rates (E2E_RATES, records/s, for E2E_SECONDS each, linger.ms=0):
 #               the loadgen's reader records send-to-receive time while its producer writes (p50/p99/p99.9);
-#   profile     PROFILE=1: `perf record` of the broker during one loadgen produce and one consume at full
-#               speed; the top symbols go into the report (Kafka's JIT-compiled Java shows as addresses).
+#   rf3         three nodes (each broker + controller, as processes) with replication factor 3 and
+#               min.insync.replicas=2, acks=all: ProducerPerformance and the loadgen producing into topics of
+#               RF3_PARTITIONS partitions (one leader per node), ConsumerPerformance and the loadgen reading one
+#               back, and end-to-end latency at E2E_RATES; broker CPU is the three nodes' together;
+#   restart     one node filled with RESTART_BYTES of RESTART_SIZE-byte records in RESTART_PARTITIONS partitions,
+#               then REPEATS times: a top-up produce (so every restart finds unflushed data past any recovery
+#               point), kill -9, start again, and the time from the start until every partition is served with
+#               all its records (loadgen --await-served: ListOffsets answered for each, the log end offsets
+#               adding up to what was produced); the data is removed with the broker;
+#   profile     PROFILE=1: `perf record -g` of the broker during one loadgen produce and one consume at full
+#               speed (Kraftwerk unwound with DWARF, Kafka with frame pointers); the top symbols (self and
+#               with children) go into the report, the folded stacks beside it (Kafka's JIT-compiled Java shows
+#               as addresses).
 #
 # Why two kcat and loadgen rows: librdkafka stops fetching a partition once its prefetch queue holds 64 MiB or
 # 100,000 records and looks again only after fetch.queue.backoff.ms (1000 ms; librdkafka 2.0.2 has no such
@@ -28,10 +39,12 @@
 # Results are printed and written to ${BENCH_OUT:-target/bench/data-path-<time>.md}. Everything listens on
 # loopback; every client run is bounded by CASE_TIMEOUT; the trap stops what it started.
 #
-# Environment: MESSAGES (default 1000000), REPEATS (3), WARMUP_MESSAGES (200000: an unmeasured produce and
+# Environment: WORKLOADS (default "produce consume many e2e rf3 restart": which of the above run, PROFILE
+# aside), MESSAGES (default 1000000), REPEATS (3), WARMUP_MESSAGES (200000: an unmeasured produce and
 # consume on each broker first, so Kafka's JIT has compiled its hot paths), MANY_PARTITIONS (1000),
 # MANY_MESSAGES (300000), E2E_RATES ("5000 20000"), E2E_SECONDS (15), PROFILE (0), PROFILE_SECONDS (8),
-# KAFKA_HEAP (1g), CASE_TIMEOUT (600), BROKERS ("kraftwerk kafka"), REPORT_FROM (a results .tsv an earlier run
+# RF3_PARTITIONS (3), RF3_MESSAGES (MESSAGES / 2), RESTART_PARTITIONS (1000), RESTART_BYTES (3500000000),
+# RESTART_SIZE (8192), KAFKA_HEAP (1g, per node), CASE_TIMEOUT (600), BROKERS ("kraftwerk kafka"), REPORT_FROM (a results .tsv an earlier run
 # left beside its report: write the report again from it, running nothing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,6 +57,12 @@ MANY_MESSAGES=${MANY_MESSAGES:-300000}
 E2E_RATES=${E2E_RATES:-5000 20000}
 E2E_SECONDS=${E2E_SECONDS:-15}
 PROFILE=${PROFILE:-0}
+WORKLOADS=${WORKLOADS:-produce consume many e2e rf3 restart}
+RF3_PARTITIONS=${RF3_PARTITIONS:-3}
+RF3_MESSAGES=${RF3_MESSAGES:-$((MESSAGES / 2))}
+RESTART_PARTITIONS=${RESTART_PARTITIONS:-1000}
+RESTART_BYTES=${RESTART_BYTES:-3500000000}
+RESTART_SIZE=${RESTART_SIZE:-8192}
 PROFILE_SECONDS=${PROFILE_SECONDS:-8}
 CASE_TIMEOUT=${CASE_TIMEOUT:-600}
 BROKERS=${BROKERS:-kraftwerk kafka}
@@ -52,6 +71,11 @@ OUT=${BENCH_OUT:-$ROOT/target/bench/data-path-$(date +%Y%m%d-%H%M%S).md}
 mkdir -p "$(dirname "$OUT")"
 
 command -v java >/dev/null || { echo "java (17+) is needed to run Apache Kafka and its perf tools" >&2; exit 1; }
+for w in $WORKLOADS; do
+    [[ " produce consume many e2e rf3 restart " == *" $w "* ]] ||
+        { echo "unknown workload $w in WORKLOADS (produce consume many e2e rf3 restart)" >&2; exit 1; }
+done
+wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
 if [[ $PROFILE == 1 ]] && ! command -v perf >/dev/null; then
     echo "PROFILE=1 needs perf (apt-get install linux-perf)" >&2
     exit 1
@@ -61,6 +85,7 @@ source "$ROOT/scripts/lib/bench-common.sh"
 WORK=$(mktemp -d /tmp/kraftwerk-data-path.XXXXXX)
 # shellcheck source=lib/bench-brokers.sh
 source "$ROOT/scripts/lib/bench-brokers.sh"
+kafka_jars
 JAVA_TOOL=(java -Xms256m -Xmx1g "${JAVA_LOG[@]}" -cp "$KAFKA_CP")
 HZ=$(getconf CLK_TCK)
 
@@ -98,31 +123,70 @@ measured() {
         echo "    FAILED: $*" >&2
         tail -n 20 "$RUN_OUT" >&2
     fi
-    kill -0 "$PID" 2>/dev/null || { echo "the broker died during: $*" >&2; tail -n 40 "$BROKER_DIR/broker.log" >&2; exit 1; }
+    local i
+    for i in "${!PIDS[@]}"; do
+        kill -0 "${PIDS[i]}" 2>/dev/null ||
+            { echo "node $i died during: $*" >&2; tail -n 40 "$BROKER_DIR/$i/broker.log" >&2; exit 1; }
+    done
 }
-per_gb() { awk -v s="$1" -v n="$2" -v size="$SIZE" 'BEGIN {printf "%.3f", s / (n * size / 1e9)}'; }
+per_gb() { awk -v s="$1" -v n="$2" -v size="${3:-$SIZE}" 'BEGIN {printf "%.3f", s / (n * size / 1e9)}'; }
 mib_s() { awk -v n="$1" -v size="$SIZE" -v w="$2" 'BEGIN {printf "%.1f", (w > 0) ? n * size / 1048576 / w : 0}'; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$RUN_OUT" | tail -n 1; }
 
 # The clients, as commands (`measured` runs them under `timeout`); set per broker by run_broker.
 LG=()
 KCAT_READ=()
-# perf record of the broker (cpu-clock: this VM has no hardware counters) for PROFILE_SECONDS while a client
-# loop runs at full speed; the top symbols go into PROFILES. The loop stops at its next turn once the stop
+# perf record -g of the broker (cpu-clock: this VM has no hardware counters) for PROFILE_SECONDS while a client
+# loop runs at full speed. Kraftwerk is unwound with DWARF (release builds keep line tables, not frame
+# pointers), Kafka with frame pointers (the JVM keeps them; JIT frames have no symbols). Three files per
+# profile beside the report: the top symbols by self time, by time with children, and the folded stacks
+# (`comm;outermost;...;innermost count`, flamegraph.pl's input). The loop stops at its next turn once the stop
 # file exists; the client it is running is stopped by its parent's id.
 profiled() { # broker label client-function
-    local broker=$1 label=$2 data client
+    local broker=$1 label=$2 data client base
+    local -a graph=(-g)
+    [[ $broker == kraftwerk ]] && graph=(--call-graph dwarf,16384)
     data=$WORK/$broker-$label.perf
+    base=$(profile_file "$broker" "$label")
     rm -f "$WORK/stop"
     "$3" >/dev/null 2>&1 &
     client=$!
     sleep 1
-    perf record -e cpu-clock -F 999 -g -p "$PID" -o "$data" -- sleep "$PROFILE_SECONDS" >/dev/null 2>&1 || true
+    perf record -e cpu-clock -F 999 "${graph[@]}" -p "$PID" -o "$data" -- sleep "$PROFILE_SECONDS" >/dev/null 2>&1 || true
     touch "$WORK/stop"
     pkill -P "$client" 2>/dev/null || true
     wait "$client" 2>/dev/null || true
     perf report -i "$data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -n 15 | sed 's/^ *//' >"$(profile_file "$broker" "$label")" || true
+        grep -E '^ +[0-9.]+%' | head -n 25 | sed -E 's/^ *//; s/([[:space:]]+-)*[[:space:]]*$//' >"$base" || true
+    perf report -i "$data" --children --sort symbol --stdio -g none 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -n 40 | sed -E 's/^ *//; s/([[:space:]]+-)*[[:space:]]*$//' >"${base%.txt}-children.txt" || true
+    perf script -i "$data" 2>/dev/null | fold_stacks >"${base%.txt}.folded" || true
+    rm -f "$data"
+}
+# perf script's samples (a header line, then one frame per line, innermost first, a blank line after) as
+# folded stacks, heaviest first. (perf script names libc's memmove by its alias __memcpy_avx_unaligned_erms.)
+fold_stacks() {
+    awk '
+        function flush() {
+            if (comm != "") {
+                s = comm
+                for (i = n; i >= 1; i--) s = s ";" f[i]
+                count[s]++
+            }
+            comm = ""; n = 0
+        }
+        /^[^ \t]/ { flush(); comm = $1; next }
+        /^[ \t]*$/ { flush(); next }
+        {
+            sym = $2
+            for (i = 3; i < NF; i++) sym = sym " " $i
+            sub(/\+0x[0-9a-f]+$/, "", sym)
+            if (sym == "[unknown]" || sym == "") sym = "[" $NF "]"
+            gsub(/;/, ":", sym)
+            f[++n] = sym
+        }
+        END { flush(); for (s in count) print count[s] "\t" s }
+    ' | sort -t$'\t' -k1,1rn | awk -F'\t' '{print $2 " " $1}'
 }
 profile_produce() {
     local i=0
@@ -137,13 +201,13 @@ profile_consume() {
     done
 }
 
-run_broker() { # kraftwerk|kafka
+# The one-node workloads: produce, consume, many, e2e and the profiles, on one broker started once.
+run_single() { # kraftwerk|kafka
     local b=$1 rep topic n line
     echo "==> starting $b"
     start_broker "$b"
     LG=("$LOADGEN" --bootstrap "127.0.0.1:$PORT" --size "$SIZE" --acks 1)
     KCAT_READ=(kcat -C -b "127.0.0.1:$PORT" -o beginning -q -f '%S\n')
-    LOADS[$b]=$(cut -d' ' -f1 /proc/loadavg)
     if (( WARMUP_MESSAGES > 0 )); then
         echo "==> [$b] warm-up (not measured): $WARMUP_MESSAGES x $SIZE B produced and consumed"
         timeout "$CASE_TIMEOUT" "$LOADGEN" --bootstrap "127.0.0.1:$PORT" --topic warmup --size "$SIZE" \
@@ -153,7 +217,7 @@ run_broker() { # kraftwerk|kafka
             --timeout 60000 >/dev/null 2>&1 || true
     fi
 
-    for rep in $(seq 1 "$REPEATS"); do
+    wants produce && for rep in $(seq 1 "$REPEATS"); do
         echo "==> [$b] produce run $rep/$REPEATS"
         measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "pp-$rep" \
             --num-records "$MESSAGES" --record-size "$SIZE" --throughput -1 \
@@ -172,10 +236,12 @@ run_broker() { # kraftwerk|kafka
         fi
     done
 
-    echo "==> [$b] consume: producing $MESSAGES x $SIZE B once into topic consume"
-    timeout "$CASE_TIMEOUT" "$LOADGEN" --bootstrap "127.0.0.1:$PORT" --topic consume --size "$SIZE" \
-        --acks 1 --messages "$MESSAGES" --no-consume >/dev/null
-    for rep in $(seq 1 "$REPEATS"); do
+    if wants consume || [[ $PROFILE == 1 ]]; then
+        echo "==> [$b] consume: producing $MESSAGES x $SIZE B once into topic consume"
+        timeout "$CASE_TIMEOUT" "$LOADGEN" --bootstrap "127.0.0.1:$PORT" --topic consume --size "$SIZE" \
+            --acks 1 --messages "$MESSAGES" --no-consume >/dev/null
+    fi
+    wants consume && for rep in $(seq 1 "$REPEATS"); do
         echo "==> [$b] consume run $rep/$REPEATS"
         measured "${LG[@]}" --topic consume --no-produce
         [[ $RUN_OK == 1 ]] && {
@@ -207,7 +273,7 @@ run_broker() { # kraftwerk|kafka
         }
     done
 
-    if (( MANY_PARTITIONS > 0 )); then
+    if wants many && (( MANY_PARTITIONS > 0 )); then
         for rep in $(seq 1 "$REPEATS"); do
             topic=many-$rep
             echo "==> [$b] $MANY_PARTITIONS partitions, run $rep/$REPEATS"
@@ -230,7 +296,7 @@ run_broker() { # kraftwerk|kafka
         done
     fi
 
-    for rate in $E2E_RATES; do
+    wants e2e && for rate in $E2E_RATES; do
         n=$(( rate * E2E_SECONDS ))
         for rep in $(seq 1 "$REPEATS"); do
             echo "==> [$b] end-to-end latency at $rate records/s, run $rep/$REPEATS"
@@ -253,8 +319,133 @@ run_broker() { # kraftwerk|kafka
         profiled "$b" produce profile_produce
         profiled "$b" consume profile_consume
     fi
-    LOADS[$b]="${LOADS[$b]} / $(cut -d' ' -f1 /proc/loadavg)"
     stop_broker
+}
+
+# Three nodes, replication factor 3, min.insync.replicas=2, acks=all (the workloads' rows start "rf3:").
+run_rf3() { # kraftwerk|kafka
+    local b=$1 rep rate n line lg topic
+    echo "==> [$b] rf3: starting three nodes"
+    CLUSTER_PROPS="min.insync.replicas=2" CLUSTER_NUM_PARTITIONS=$RF3_PARTITIONS start_cluster "$b" 3
+    lg=("$LOADGEN" --bootstrap "$BOOT" --size "$SIZE" --acks all --partitions "$RF3_PARTITIONS"
+        --replication-factor 3 --min-insync-replicas 2)
+    if (( WARMUP_MESSAGES > 0 )); then
+        echo "==> [$b] rf3 warm-up (not measured): $WARMUP_MESSAGES x $SIZE B produced and consumed"
+        timeout "$CASE_TIMEOUT" "${lg[@]}" --topic rf3-warmup --messages "$WARMUP_MESSAGES" >/dev/null 2>&1 || true
+    fi
+    for rep in $(seq 1 "$REPEATS"); do
+        echo "==> [$b] rf3 produce run $rep/$REPEATS"
+        # Created by the producer's Metadata request with the nodes' defaults (default.replication.factor=3,
+        # num.partitions=RF3_PARTITIONS, min.insync.replicas=2), checked below.
+        measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "rf3-pp-$rep" \
+            --num-records "$RF3_MESSAGES" --record-size "$SIZE" --throughput -1 \
+            --producer-props bootstrap.servers="$BOOT" acks=all linger.ms=5 batch.size=131072
+        if [[ $RUN_OK == 1 ]]; then
+            n=$(kcat -L -b "$BOOT" -t "rf3-pp-$rep" 2>/dev/null | grep -c 'replicas: [0-9]*,[0-9]*,[0-9]*,')
+            (( n == RF3_PARTITIONS )) || {
+                echo "rf3-pp-$rep has $n partitions with three replicas, $RF3_PARTITIONS expected" >&2
+                kcat -L -b "$BOOT" -t "rf3-pp-$rep" >&2
+                exit 1
+            }
+            line=$(grep 'records sent' "$RUN_OUT" | tail -n 1)
+            record "$b" "rf3: produce, ProducerPerformance" "MB/s" "$(sed -n 's/.*(\([0-9.]*\) MB\/sec).*/\1/p' <<<"$line")"
+            record "$b" "rf3: produce, ProducerPerformance" "p99 ms" "$(sed -n 's/.* \([0-9]*\) ms 99th.*/\1/p' <<<"$line")"
+            record "$b" "rf3: produce, ProducerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$RF3_MESSAGES")"
+        fi
+        measured "${lg[@]}" --topic "rf3-lg-$rep" --messages "$RF3_MESSAGES" --no-consume
+        if [[ $RUN_OK == 1 ]]; then
+            record "$b" "rf3: produce, loadgen" "MiB/s" "$(field produce_mib_s)"
+            record "$b" "rf3: produce, loadgen" "p99 ms" "$(field p99_ms)"
+            record "$b" "rf3: produce, loadgen" "broker CPU s/GB" "$(per_gb "$CPU_S" "$RF3_MESSAGES")"
+        fi
+    done
+    # The consume rows read the first loadgen topic (RF3_MESSAGES records in RF3_PARTITIONS partitions).
+    topic=rf3-lg-1
+    for rep in $(seq 1 "$REPEATS"); do
+        echo "==> [$b] rf3 consume run $rep/$REPEATS"
+        measured "${lg[@]}" --topic "$topic" --no-produce
+        [[ $RUN_OK == 1 ]] && {
+            record "$b" "rf3: consume, loadgen" "MiB/s" "$(field consume_mib_s)"
+            record "$b" "rf3: consume, loadgen" "broker CPU s/GB" "$(per_gb "$CPU_S" "$RF3_MESSAGES")"
+        }
+        measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$BOOT" \
+            --topic "$topic" --messages "$RF3_MESSAGES" --timeout 60000
+        [[ $RUN_OK == 1 ]] && {
+            record "$b" "rf3: consume, ConsumerPerformance" "fetch MB/s" "$(tail -n 1 "$RUN_OUT" | awk -F', ' '{print $9}')"
+            record "$b" "rf3: consume, ConsumerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$RF3_MESSAGES")"
+        }
+    done
+    for rate in $E2E_RATES; do
+        n=$(( rate * E2E_SECONDS ))
+        for rep in $(seq 1 "$REPEATS"); do
+            echo "==> [$b] rf3 end-to-end latency at $rate records/s, run $rep/$REPEATS"
+            measured "${lg[@]}" --topic "rf3-e2e-$rate-$rep" --messages "$n" --rate "$rate" --linger-ms 0 --e2e --no-consume
+            if [[ $RUN_OK == 1 ]]; then
+                for q in p50 p99 p999; do
+                    record "$b" "rf3: e2e, $rate records/s, linger.ms=0" "$q ms" "$(field "e2e_${q}_ms")"
+                done
+                record "$b" "rf3: e2e, $rate records/s, linger.ms=0" "records/s reached" "$(field produce_msgs_s)"
+                record "$b" "rf3: e2e, $rate records/s, linger.ms=0" "produce p50 ms" "$(field p50_ms)"
+                record "$b" "rf3: e2e, $rate records/s, linger.ms=0" "broker CPU s/GB" "$(per_gb "$CPU_S" "$n")"
+            fi
+        done
+    done
+    stop_broker
+}
+
+# kill -9 and restart of one node holding RESTART_BYTES in RESTART_PARTITIONS partitions.
+run_restart() { # kraftwerk|kafka
+    local b=$1 rep n total topup avail t0 t1 lg
+    n=$(( RESTART_BYTES / RESTART_SIZE ))
+    topup=$(( RESTART_PARTITIONS * 10 ))
+    avail=$(df --output=avail -B1 "$WORK" | tail -n 1)
+    # The log, its indexes, and room for the rest of the machine.
+    if (( avail < RESTART_BYTES * 5 / 4 + 1000000000 )); then
+        echo "restart: $((avail / 1000000)) MB free under $WORK, $((RESTART_BYTES * 5 / 4 / 1000000 + 1000)) MB needed" \
+            "for RESTART_BYTES=$RESTART_BYTES; lower it or free space" >&2
+        exit 1
+    fi
+    echo "==> [$b] restart: filling $RESTART_PARTITIONS partitions with $n x $RESTART_SIZE B"
+    start_broker "$b"
+    lg=("$LOADGEN" --bootstrap "127.0.0.1:$PORT" --topic restart --size "$RESTART_SIZE" --acks 1)
+    # Long linger: a thousand partitions share the producer, so batches fill up instead of going out per record.
+    timeout "$CASE_TIMEOUT" "${lg[@]}" --partitions "$RESTART_PARTITIONS" --messages "$n" --linger-ms 50 \
+        --no-consume >"$WORK/fill.out" 2>&1 || { tail -n 20 "$WORK/fill.out" >&2; exit 1; }
+    total=$n
+    record "$b" "restart: $RESTART_PARTITIONS partitions, kill -9" "GB on disk" \
+        "$(du -sB1 "$BROKER_DIR/1/data" | awk '{printf "%.2f", $1 / 1e9}')"
+    for rep in $(seq 1 "$REPEATS"); do
+        timeout "$CASE_TIMEOUT" "${lg[@]}" --messages "$topup" --linger-ms 50 --no-consume >"$WORK/fill.out" 2>&1 ||
+            { tail -n 20 "$WORK/fill.out" >&2; exit 1; }
+        total=$((total + topup))
+        echo "==> [$b] restart run $rep/$REPEATS: kill -9, start, wait until $RESTART_PARTITIONS partitions serve $total records"
+        kill9_node 1
+        t0=$(now_ms)
+        restart_node 1
+        if timeout "$CASE_TIMEOUT" "$LOADGEN" --bootstrap "127.0.0.1:$PORT" --topic restart --messages "$total" \
+            --await-served --await-timeout-s "$CASE_TIMEOUT" >"$WORK/served.out" 2>&1; then
+            t1=$(now_ms)
+            record "$b" "restart: $RESTART_PARTITIONS partitions, kill -9" "start → all served, s" \
+                "$(awk -v ms=$((t1 - t0)) 'BEGIN {printf "%.2f", ms / 1000}')"
+        else
+            echo "    FAILED: $b not serving every partition after the restart" >&2
+            tail -n 5 "$WORK/served.out" >&2
+            tail -n 20 "$BROKER_DIR/1/broker.log" >&2
+        fi
+        kill -0 "$PID" 2>/dev/null || { tail -n 40 "$BROKER_DIR/1/broker.log" >&2; exit 1; }
+    done
+    stop_broker
+}
+
+run_broker() { # kraftwerk|kafka
+    local b=$1
+    LOADS[$b]=$(cut -d' ' -f1 /proc/loadavg)
+    if wants produce || wants consume || wants many || wants e2e || [[ $PROFILE == 1 ]]; then
+        run_single "$b"
+    fi
+    wants rf3 && run_rf3 "$b"
+    wants restart && run_restart "$b"
+    LOADS[$b]="${LOADS[$b]} / $(cut -d' ' -f1 /proc/loadavg)"
 }
 
 if [[ -n ${REPORT_FROM:-} ]]; then
@@ -285,7 +476,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
     echo
     echo "kraftwerk commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); $(nproc) cores;" \
         "$(java -version 2>&1 | head -n 1); Kafka heap $KAFKA_HEAP; $(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*' | head -n 1) (kcat);" \
-        "one broker at a time, loopback, $SIZE B records, acks=1; $MESSAGES records per produce run and in the consume topic."
+        "one system at a time, loopback, $SIZE B records; workloads: $WORKLOADS."
+    echo "One-node rows: acks=1, $MESSAGES records per produce run and in the consume topic." \
+        "rf3 rows: three broker+controller nodes, RF=3, min.insync.replicas=2, acks=all, $RF3_PARTITIONS partitions," \
+        "$RF3_MESSAGES records per run, broker CPU of the three nodes together." \
+        "restart rows: one node, $RESTART_PARTITIONS partitions filled with $RESTART_BYTES B of $RESTART_SIZE B records," \
+        "kill -9, then the time from the new process's start until ListOffsets answers every partition with all records."
     echo "Load average (1 min) before the run: $LOAD_BEFORE; per broker at its start / end:" \
         "$(for b in $BROKERS; do printf '%s %s; ' "$b" "${LOADS[$b]:-?}"; done)"
     echo "Median of $REPEATS runs (min–max). Broker CPU = utime + stime of the broker process across the client" \
@@ -305,11 +501,22 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
         for b in $BROKERS; do
             for label in produce consume; do
                 echo
-                echo "## perf: $b during $label (cpu-clock, 999 Hz, $PROFILE_SECONDS s; % of samples, dso and symbol)"
+                f=$(profile_file "$b" "$label")
+                echo "## perf: $b during $label (cpu-clock, 999 Hz, $PROFILE_SECONDS s)"
+                echo
+                echo "Self time (% of samples, dso and symbol):"
                 echo
                 echo '```'
-                cat "$(profile_file "$b" "$label")" 2>/dev/null || echo "no profile"
+                cat "$f" 2>/dev/null || echo "no profile"
                 echo '```'
+                echo
+                echo "With children (% of samples in the symbol or what it calls; first 40):"
+                echo
+                echo '```'
+                cat "${f%.txt}-children.txt" 2>/dev/null || echo "no profile"
+                echo '```'
+                echo
+                echo "Folded stacks: $(basename "${f%.txt}.folded")"
             done
         done
     fi

@@ -18,56 +18,13 @@ mkdir -p "$(dirname "$OUT")"
 # shellcheck source=lib/bench-common.sh
 source "$ROOT/scripts/lib/bench-common.sh"
 
-DIR=$(mktemp -d /tmp/kraftwerk-bench-repl.XXXXXX)
-PIDS=()
-stop_all() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    PIDS=()
-}
-cleanup() { stop_all; rm -rf "$DIR"; }
+WORK=$(mktemp -d /tmp/kraftwerk-bench-repl.XXXXXX)
+# The nodes are started by the side-by-side harness's library (scripts/lib/bench-brokers.sh, Kraftwerk only
+# here): the same combined broker+controller processes scripts/bench-data-path.sh measures against Kafka.
+# shellcheck source=lib/bench-brokers.sh
+source "$ROOT/scripts/lib/bench-brokers.sh"
+cleanup() { stop_broker; rm -rf "$WORK"; }
 trap cleanup EXIT
-
-# start_cluster NAME N: N combined nodes; sets BOOT to the first node's address.
-start_cluster() {
-    local name=$1 n=$2 id voters="" cid
-    local -a bports cports
-    for ((id = 1; id <= n; id++)); do
-        bports[id]=$(free_port)
-        cports[id]=$(free_port)
-        voters+="${voters:+,}$id@127.0.0.1:${cports[id]}"
-    done
-    cid=$("$BIN" random-uuid)
-    for ((id = 1; id <= n; id++)); do
-        local d=$DIR/$name-$id
-        mkdir -p "$d"
-        cat >"$d/server.properties" <<PROPS
-process.roles=broker,controller
-node.id=$id
-controller.quorum.voters=$voters
-controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:${bports[id]},CONTROLLER://127.0.0.1:${cports[id]}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-advertised.listeners=PLAINTEXT://127.0.0.1:${bports[id]}
-log.dirs=$d/data
-offsets.topic.replication.factor=1
-auto.create.topics.enable=false
-PROPS
-        "$BIN" format --config "$d/server.properties" --cluster-id "$cid" >/dev/null
-    done
-    for ((id = 1; id <= n; id++)); do
-        RUST_LOG=${RUST_LOG:-warn} "$BIN" --config "$DIR/$name-$id/server.properties" \
-            >"$DIR/$name-$id/kraftwerk.log" 2>&1 &
-        PIDS+=($!)
-    done
-    BOOT=127.0.0.1:${bports[1]}
-    local t0=$SECONDS
-    # Serving once Metadata lists every broker.
-    until [[ $(kcat -b "$BOOT" -L -m 5 2>/dev/null | grep -c '^  broker ') -ge $n ]]; do
-        ((SECONDS - t0 < 60)) || { tail -20 "$DIR/$name-1/kraftwerk.log"; echo "cluster $name not serving" >&2; exit 1; }
-        sleep 0.2
-    done
-}
 
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
@@ -77,7 +34,7 @@ ROWS=()
 measure() {
     local name=$1 n=$2 rf=$3 min_isr=$4 run line msgs_s=() rate
     for ((run = 1; run <= REPEAT; run++)); do
-        start_cluster "$name-$run" "$n"
+        start_cluster kraftwerk "$n"
         echo "==> $name run $run: $MESSAGES x 1 KiB acks=all, RF=$rf on $n node(s)"
         line=$("$LOADGEN" --bootstrap "$BOOT" --topic "t-max" --messages "$MESSAGES" --size 1024 --acks all \
             --partitions "$PARTITIONS" --replication-factor "$rf" --min-insync-replicas "$min_isr" --no-consume \
@@ -90,7 +47,7 @@ measure() {
             --rate "$rate" --linger-ms 0 --partitions "$PARTITIONS" --replication-factor "$rf" \
             --min-insync-replicas "$min_isr" --no-consume | tee /dev/stderr | grep '^RESULT')
         ROWS+=("$name half $line")
-        stop_all
+        stop_broker
     done
     MEDIAN[$name]=$(printf '%s\n' "${msgs_s[@]}" | median)
 }

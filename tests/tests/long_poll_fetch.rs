@@ -1,5 +1,6 @@
 //! Long-polling fetches wait on the partitions they read: an append elsewhere leaves them waiting, an append
-//! to one of theirs answers them at once, long before `max_wait_ms`.
+//! to one of theirs answers them at once, long before `max_wait_ms`. A fetch that reads no partition has
+//! nothing to wait for and is answered at once, as Kafka answers it.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -111,4 +112,33 @@ fn a_waiting_fetch_is_woken_by_its_own_partition_only() {
     assert_eq!(pd.error_code, 0);
     assert_eq!(pd.high_watermark, 1);
     assert!(!pd.records.as_ref().expect("records").is_empty());
+}
+
+/// The Java consumer closes with a sessionless Fetch naming no partition (session epoch -1, min_bytes 1,
+/// max_wait_ms 500 in its defaults). Kafka answers it at once (`ReplicaManager.fetchMessages`: `fetchInfos.isEmpty`);
+/// waiting for max_wait_ms held every closing consumer for half a second (the data-path harness's
+/// ConsumerPerformance runs, benches/results/2026-12-04-data-path-rf3.md).
+#[test]
+fn a_fetch_of_no_partition_is_answered_at_once() {
+    let broker = Broker::start().expect("broker starts");
+    let mut conn = connect(&broker);
+    for (version, session_epoch) in [(11, -1), (11, 0), (16, -1)] {
+        let mut req = FetchRequest::default();
+        req.replica_id = BrokerId(-1);
+        req.min_bytes = 1;
+        req.max_wait_ms = MAX_WAIT_MS;
+        req.max_bytes = 1 << 20;
+        req.session_id = 0;
+        req.session_epoch = session_epoch;
+        let started = Instant::now();
+        let resp: FetchResponse = conn.request(version, &req).expect("fetch");
+        let elapsed = started.elapsed();
+        assert_eq!(resp.error_code, 0, "v{version} epoch {session_epoch}");
+        assert!(resp.responses.is_empty(), "v{version}: {resp:?}");
+        // The broker may answer slowly on a loaded machine, but not by waiting max_wait_ms (20 s).
+        assert!(
+            elapsed < Duration::from_millis(MAX_WAIT_MS as u64 / 2),
+            "v{version} epoch {session_epoch}: an empty fetch answered only after {elapsed:?}"
+        );
+    }
 }

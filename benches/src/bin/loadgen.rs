@@ -12,6 +12,8 @@ mod e2e;
 mod produce;
 #[path = "loadgen/report.rs"]
 mod report;
+#[path = "loadgen/served.rs"]
+mod served;
 
 use std::time::Duration;
 
@@ -80,6 +82,14 @@ pub struct Args {
     /// topic, `--rate` and `--no-consume`; each value starts with its 8-byte send time.
     #[arg(long, conflicts_with = "no_produce")]
     pub e2e: bool,
+    /// Produce and consume nothing: wait until the broker serves every partition of `--topic` with
+    /// `--messages` records in all (ListOffsets answered for each, their log end offsets adding up), e.g.
+    /// while it restarts, and print `RESULT served_ms=... rounds=...`. The topic is not created.
+    #[arg(long, conflicts_with_all = ["no_produce", "e2e"])]
+    pub await_served: bool,
+    /// How long `--await-served` waits before it fails.
+    #[arg(long, default_value_t = 600)]
+    pub await_timeout_s: u64,
     /// A librdkafka property for the consumer, as key=value (repeatable; applied last), e.g.
     /// `--consumer-config debug=fetch` to see its fetches, or `--consumer-config queued.min.messages=1000`.
     #[arg(long = "consumer-config", value_parser = parse_key_value)]
@@ -109,6 +119,11 @@ fn main() -> Result<()> {
     let args = Args::parse();
     if args.messages == 0 {
         bail!("--messages must be at least 1");
+    }
+    if args.await_served {
+        let (waited, rounds) = served::run(&args)?;
+        println!("RESULT served_ms={} rounds={rounds}", waited.as_millis());
+        return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

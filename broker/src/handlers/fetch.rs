@@ -183,7 +183,10 @@ pub async fn handle(
     // Watch only the partitions this fetch reads, registered before the first read so that an append between
     // a read and the wait still wakes it. Nothing is registered when the fetch cannot wait.
     let waiter = Waiter::new();
-    let may_wait = min_bytes > 0 && req.max_wait_ms > 0;
+    // A fetch naming no partition is answered at once, as Kafka's ReplicaManager does (`fetchInfos.isEmpty`):
+    // nothing could wake it, so it would only hold the client for max_wait_ms. The Java consumer sends one
+    // (session epoch -1, no topics) when it closes against a broker without fetch sessions.
+    let may_wait = min_bytes > 0 && req.max_wait_ms > 0 && !targets.is_empty();
     if may_wait {
         for t in &targets {
             if let Some(part) = t

@@ -1,0 +1,82 @@
+//! scripts/bench-data-path.sh runs end to end on a tiny N against Kraftwerk, every workload once (one node,
+//! three nodes with RF=3 acks=all, and kill -9 and restart of a node holding 20 partitions), with the debug
+//! builds cargo test made, and its report has a figure in every row. Nothing here checks a speed: the figures
+//! of debug builds on a tiny N mean nothing. Apache Kafka's ProducerPerformance and ConsumerPerformance run
+//! against Kraftwerk here, so the test needs java and the Kafka jars (fetched with mvn when missing, as
+//! scripts/test-jvm-go.sh does).
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn data_path_harness_runs_every_workload_on_a_tiny_n() {
+    let bin = kraftwerk_tests::binary::kraftwerk_binary()
+        .expect("kraftwerk binary (cargo build -p kraftwerk-broker --bins)");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().join("smoke.md");
+    let output = Command::new("bash")
+        .arg(root.join("scripts/bench-data-path.sh"))
+        .env("BENCH_KRAFTWERK_BIN", &bin)
+        .env("BENCH_LOADGEN_BIN", env!("CARGO_BIN_EXE_kraftwerk-loadgen"))
+        .env("BENCH_OUT", &out)
+        .env("BROKERS", "kraftwerk")
+        .env("WORKLOADS", "produce consume many e2e rf3 restart")
+        .env("REPEATS", "1")
+        .env("MESSAGES", "2000")
+        .env("WARMUP_MESSAGES", "0")
+        .env("MANY_PARTITIONS", "20")
+        .env("MANY_MESSAGES", "2000")
+        .env("E2E_RATES", "200")
+        .env("E2E_SECONDS", "2")
+        .env("RF3_MESSAGES", "2000")
+        .env("RESTART_PARTITIONS", "20")
+        .env("RESTART_BYTES", "2000000")
+        .env("RESTART_SIZE", "1024")
+        .env("CASE_TIMEOUT", "240")
+        .env("PROFILE", "0")
+        .output()
+        .expect("running scripts/bench-data-path.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the harness failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(!stderr.contains("FAILED"), "a client run failed:\n{stderr}");
+    let report = std::fs::read_to_string(&out).expect("the Markdown report");
+    for (workload, metric) in [
+        ("produce: ProducerPerformance", "MB/s"),
+        ("produce: loadgen", "MiB/s"),
+        ("consume: loadgen", "MiB/s"),
+        ("consume: ConsumerPerformance", "fetch MB/s"),
+        ("consume: kcat, librdkafka defaults", "MiB/s"),
+        ("many: loadgen produce, 20 partitions", "MiB/s"),
+        ("e2e: 200 records/s, linger.ms=0", "p999 ms"),
+        ("rf3: produce, ProducerPerformance", "MB/s"),
+        ("rf3: produce, ProducerPerformance", "broker CPU s/GB"),
+        ("rf3: produce, loadgen", "p99 ms"),
+        ("rf3: consume, loadgen", "MiB/s"),
+        ("rf3: consume, ConsumerPerformance", "fetch MB/s"),
+        ("rf3: e2e, 200 records/s, linger.ms=0", "p50 ms"),
+        ("rf3: e2e, 200 records/s, linger.ms=0", "p999 ms"),
+        ("restart: 20 partitions, kill -9", "GB on disk"),
+        ("restart: 20 partitions, kill -9", "start → all served, s"),
+    ] {
+        let row = format!("| {workload} | {metric} |");
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no row {row:?} in:\n{report}"));
+        // | workload | metric | kraftwerk "median (min–max)" | kafka | ratio |
+        let kraftwerk = line.split('|').nth(3).map(str::trim).unwrap_or_default();
+        let median = kraftwerk.split(' ').next().unwrap_or_default();
+        assert!(
+            median.parse::<f64>().is_ok(),
+            "row {row:?} has no Kraftwerk figure: {line}"
+        );
+    }
+}

@@ -1467,6 +1467,10 @@ fn update_features(pair: &mut Pair) {
             ),
             ("update features unsupported level", "group.version", 5, 1),
             ("update features negative level", "group.version", -1, 1),
+            // Both quorums run on static voters (kraft.version 0); 1 is the KIP-853 upgrade (validated only,
+            // so the voter scenarios still see level 0), 2 does not exist.
+            ("update features kraft.version to 1", "kraft.version", 1, 1),
+            ("update features kraft.version to 2", "kraft.version", 2, 1),
         ];
         if v >= 1 {
             cases.push((
@@ -1479,6 +1483,12 @@ fn update_features(pair: &mut Pair) {
                 "update features newer level as a downgrade",
                 "group.version",
                 5,
+                2,
+            ));
+            cases.push((
+                "update features kraft.version downgrade to its level",
+                "kraft.version",
+                0,
                 2,
             ));
         }

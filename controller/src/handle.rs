@@ -621,6 +621,7 @@ impl ControllerHandle {
         updates: Vec<crate::FeatureUpdate>,
         validate_only: bool,
     ) -> Result<(), ControllerError> {
+        ops::features::check_voters_support(&self.membership().voters, &updates)?;
         self.submit(move |image, _| {
             ops::features::update_features(image, node_id, &updates, validate_only)
         })

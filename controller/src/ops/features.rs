@@ -126,6 +126,34 @@ pub(crate) fn update_features(
     }
 }
 
+/// Refuses raising kraft.version to a level some voter does not support (the range each voter declared, from
+/// the static configuration or its UpdateRaftVoter), as Kafka's leader refuses the upgrade. The voters are the
+/// quorum's membership, which is not part of the image, so the caller passes them in.
+pub fn check_voters_support(
+    voters: &[crate::membership::Member],
+    updates: &[FeatureUpdate],
+) -> Result<(), ControllerError> {
+    for u in updates
+        .iter()
+        .filter(|u| u.name == KRAFT_VERSION && u.upgrade_type == UPGRADE && u.level > 0)
+    {
+        let unsupported: Vec<i32> = voters
+            .iter()
+            .filter(|v| !(v.kraft_version.0..=v.kraft_version.1).contains(&u.level))
+            .map(|v| v.id)
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(ControllerError::InvalidUpdateVersion(format!(
+                "The update failed for all features since the following feature had an error: Invalid \
+                 upgrade of {KRAFT_VERSION} to {} because not all of the voters support it (voters {unsupported:?} \
+                 do not)",
+                u.level
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Why `u` cannot be applied, in Kafka's words.
 fn check_update(image: &MetadataImage, node_id: i32, u: &FeatureUpdate) -> Result<(), String> {
     if !matches!(u.upgrade_type, UPGRADE | SAFE_DOWNGRADE | UNSAFE_DOWNGRADE) {
@@ -293,6 +321,31 @@ mod tests {
         );
         assert_eq!(same.response, Ok(()));
         assert!(same.records.is_empty());
+    }
+
+    #[test]
+    fn kraft_version_needs_every_voter_to_support_it() {
+        let voter = |id: i32, range: (i16, i16)| crate::membership::Member {
+            id,
+            directory_id: uuid::Uuid::nil(),
+            endpoints: Vec::new(),
+            kraft_version: range,
+        };
+        let up = [update(KRAFT_VERSION, 1, UPGRADE)];
+        assert_eq!(
+            check_voters_support(&[voter(1, (0, 1)), voter(2, (0, 1))], &up),
+            Ok(())
+        );
+        match check_voters_support(&[voter(1, (0, 1)), voter(2, (0, 0))], &up) {
+            Err(ControllerError::InvalidUpdateVersion(m)) => {
+                assert!(m.contains("not all of the voters support it"), "{m}");
+                assert!(m.contains("[2]"), "{m}");
+            }
+            other => panic!("upgrade past a voter's range accepted: {other:?}"),
+        }
+        // Other features are not the voters' business.
+        let other = [update("group.version", 0, UPGRADE)];
+        assert_eq!(check_voters_support(&[voter(2, (0, 0))], &other), Ok(()));
     }
 
     #[test]

@@ -22,8 +22,9 @@
 //! Voters change only at kraft.version 1 (KIP-853): on a quorum still at 0 (the static `controller.quorum.voters`)
 //! AddRaftVoter and RemoveRaftVoter are UNSUPPORTED_VERSION, as Kafka answers them, until `kafka-features upgrade
 //! --feature kraft.version=1` has been committed (see `ops::features::KRAFT_VERSION`). UpdateRaftVoter is answered
-//! at either level, as Kafka's `UpdateVoterHandler` (which at level 0 keeps the voter's new endpoints for the
-//! upgrade), and its kraft.version range must include the current level (INVALID_REQUEST otherwise).
+//! at either level, as Kafka's `UpdateVoterHandler`, and its kraft.version range must include the current level
+//! (INVALID_REQUEST otherwise). At level 0 Kafka's leader keeps the new endpoints in memory for a later upgrade;
+//! Kraftwerk records them in the log as at level 1 (the answer is the same, and they survive a restart).
 
 use std::time::Duration;
 

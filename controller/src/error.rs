@@ -44,6 +44,8 @@ pub mod codes {
     pub const DUPLICATE_VOTER: i16 = 126;
     /// VOTER_NOT_FOUND
     pub const VOTER_NOT_FOUND: i16 = 127;
+    /// UNSUPPORTED_VERSION
+    pub const UNSUPPORTED_VERSION: i16 = 35;
     /// FENCED_LEADER_EPOCH
     pub const FENCED_LEADER_EPOCH: i16 = 74;
     /// STALE_BROKER_EPOCH
@@ -131,6 +133,10 @@ pub enum ControllerError {
     /// RemoveRaftVoter/UpdateRaftVoter of a node (or directory id) that is not a voter (VOTER_NOT_FOUND).
     #[error("{0}")]
     VoterNotFound(String),
+    /// AddRaftVoter/RemoveRaftVoter on a quorum whose kraft.version is 0 (static voters), which cannot change
+    /// its voters until kraft.version is upgraded to 1 (UNSUPPORTED_VERSION, as Kafka answers).
+    #[error("{0}")]
+    UnsupportedVersion(String),
     /// The change could not complete in time: another membership change is pending, the leader has not
     /// committed in its epoch yet, or a new voter did not catch up (REQUEST_TIMED_OUT, as Kafka answers).
     #[error("{0}")]
@@ -201,6 +207,7 @@ impl ControllerError {
             Self::BrokerIdNotRegistered(_) => BROKER_ID_NOT_REGISTERED,
             Self::DuplicateVoter(_) => DUPLICATE_VOTER,
             Self::VoterNotFound(_) => VOTER_NOT_FOUND,
+            Self::UnsupportedVersion(_) => UNSUPPORTED_VERSION,
             Self::RequestTimedOut(_) => REQUEST_TIMED_OUT,
             Self::FencedLeaderEpoch(_) => FENCED_LEADER_EPOCH,
             Self::InvalidUpdateVersion(_) => INVALID_UPDATE_VERSION,
@@ -250,6 +257,7 @@ mod tests {
             (ControllerError::Storage(String::new()), -1),
             (ControllerError::DuplicateVoter(String::new()), 126),
             (ControllerError::VoterNotFound(String::new()), 127),
+            (ControllerError::UnsupportedVersion(String::new()), 35),
             (ControllerError::RequestTimedOut(String::new()), 7),
             (ControllerError::NoReassignmentInProgress(String::new()), 85),
             (ControllerError::NewLeaderElected(String::new()), 108),

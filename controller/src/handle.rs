@@ -225,13 +225,22 @@ impl ControllerHandle {
 
     /// Adds a controller as a voter (KIP-853 AddRaftVoter): it joins as a raft learner, and is promoted once
     /// its log has caught up with the commit index; REQUEST_TIMED_OUT if that takes longer than `timeout`.
+    /// Answered once the promotion has committed, or with `ack_when_committed` false (AddRaftVoter v1) once the
+    /// leader has appended it. UNSUPPORTED_VERSION while the quorum's kraft.version is 0.
     pub async fn add_voter(
         &self,
         member: crate::membership::Member,
         timeout: std::time::Duration,
+        ack_when_committed: bool,
     ) -> Result<(), ControllerError> {
-        self.change_membership(node::MembershipRequest::Add(member), timeout)
-            .await
+        self.change_membership(
+            node::MembershipRequest::Add {
+                member,
+                ack_when_committed,
+            },
+            timeout,
+        )
+        .await
     }
 
     /// Removes a voter (or a learner left by a failed addition); KIP-853 RemoveRaftVoter. A zero
@@ -612,6 +621,7 @@ impl ControllerHandle {
         updates: Vec<crate::FeatureUpdate>,
         validate_only: bool,
     ) -> Result<(), ControllerError> {
+        ops::features::check_voters_support(&self.membership().voters, &updates)?;
         self.submit(move |image, _| {
             ops::features::update_features(image, node_id, &updates, validate_only)
         })

@@ -45,7 +45,8 @@ pub use error::ControllerError;
 pub use handle::{start, start_with_policies, Controller, ControllerHandle};
 pub use image::MetadataImage;
 pub use ops::features::{
-    FeatureUpdate, METADATA_VERSION, SAFE_DOWNGRADE, SUPPORTED_FEATURES, UNSAFE_DOWNGRADE, UPGRADE,
+    kraft_version, FeatureUpdate, KRAFT_VERSION, METADATA_VERSION, SAFE_DOWNGRADE,
+    SUPPORTED_FEATURES, UNSAFE_DOWNGRADE, UPGRADE,
 };
 pub use ops::leaders::{RebalancePass, MAX_MOVES_PER_BATCH};
 /// Topic name rules (legal characters, length, `.`/`..`), for the broker's auto-creation.

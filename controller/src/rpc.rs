@@ -98,6 +98,8 @@ pub enum ControllerRequest {
         member: Member,
         /// How long it may take to catch up and be promoted.
         timeout_ms: u32,
+        /// AddRaftVoter v1's AckWhenCommitted: false answers once the promotion is appended, not committed.
+        ack_when_committed: bool,
     },
     /// RemoveRaftVoter forwarded by a broker.
     RemoveVoter {

@@ -1145,6 +1145,58 @@ fn change_voters(
     }
 }
 
+/// `kafka-features upgrade --feature kraft.version=1` (UpdateFeatures v1 through a broker). A quorum started from
+/// `controller.quorum.voters` is at kraft.version 0, where its voters cannot change, as in Kafka: first a
+/// RemoveRaftVoter is checked to be UNSUPPORTED_VERSION, then the level is raised.
+fn upgrade_kraft_version(cluster: &mut Cluster) {
+    use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+    use kafka_protocol::messages::{RemoveRaftVoterRequest, UpdateFeaturesRequest};
+    let leader = cluster
+        .active_controller(ACTIVE_CONTROLLER_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let controller = cluster
+        .node(leader)
+        .controller_addr()
+        .unwrap_or_else(|| panic!("controller {leader} has no listener"));
+    let refused = controller_call(
+        controller,
+        0,
+        &RemoveRaftVoterRequest::default()
+            .with_cluster_id(None)
+            .with_voter_id(leader),
+    )
+    .unwrap_or_else(|e| panic!("RemoveRaftVoter at kraft.version 0: {e}"));
+    assert_eq!(
+        (refused.error_code, refused.error_message.as_deref()),
+        (
+            35,
+            Some("Cluster doesn't support removing voter because the kraft.version feature is 0")
+        )
+    );
+    let broker = cluster.broker_ids()[0];
+    let addr = cluster
+        .node(broker)
+        .broker_addr()
+        .unwrap_or_else(|| panic!("broker {broker} has no listener"));
+    let request = UpdateFeaturesRequest::default()
+        .with_timeout_ms(30_000)
+        .with_feature_updates(vec![FeatureUpdateKey::default()
+            .with_feature(StrBytes::from_static_str("kraft.version"))
+            .with_max_version_level(1)
+            .with_upgrade_type(1)]);
+    let mut conn =
+        Connection::connect(addr, Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e}"));
+    let response = conn
+        .request(1, &request)
+        .unwrap_or_else(|e| panic!("UpdateFeatures kraft.version=1: {e}"));
+    assert_eq!(response.error_code, 0, "{:?}", response.error_message);
+    assert!(
+        response.results.iter().all(|r| r.error_code == 0),
+        "{:?}",
+        response.results
+    );
+}
+
 fn wait_voters(cluster: &mut Cluster, expected: &[i32], what: &str) -> i32 {
     let start = Instant::now();
     loop {
@@ -1192,6 +1244,7 @@ fn controllers_are_added_and_removed_while_topics_are_created() {
     let creator = create_in_a_loop(brokers, Arc::clone(&stop), Arc::clone(&state));
     wait_acked(&state, 3, Duration::from_secs(30), "before any change");
     wait_voters(&mut cluster, &[1, 2, 3], "at start");
+    upgrade_kraft_version(&mut cluster);
 
     // Controller 4 starts as an observer.
     let node = cluster
@@ -1223,7 +1276,8 @@ fn controllers_are_added_and_removed_while_topics_are_created() {
                 .with_name(StrBytes::from_static_str("CONTROLLER"))
                 .with_host(StrBytes::from_static_str("127.0.0.1"))
                 .with_port(port)]);
-        let r = controller_call(addr, 0, &request)?;
+        // v1 with AckWhenCommitted (its default): answered once the new voter set has committed.
+        let r = controller_call(addr, 1, &request)?;
         Ok((r.error_code, r.error_message.map(|m| m.to_string())))
     });
     wait_voters(&mut cluster, &[1, 2, 3, 4], "after adding 4");

@@ -127,6 +127,7 @@ declare -A main_class=(
   [kafka-configs]=org.apache.kafka.tools.ConfigCommand
   [kafka-metadata-quorum]=org.apache.kafka.tools.MetadataQuorumCommand
   [kafka-acls]=org.apache.kafka.tools.AclCommand
+  [kafka-features]=org.apache.kafka.tools.FeatureCommand
 )
 
 out="$work/out"
@@ -379,6 +380,25 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 dir2="$(sed -n 's/^directory.id=//p' "$work/data2/meta.properties")"
+# A quorum started from controller.quorum.voters is at kraft.version 0: its voters cannot change until
+# kafka-features raises it to 1 (which cannot be undone), as in Kafka.
+tool kafka-features describe
+check "kafka-features describe (kraft.version)" "expected kraft.version supported 0-1, finalized at 0" \
+  has "Feature: kraft.version\s+SupportedMinVersion: 0\s+SupportedMaxVersion: 1\s+FinalizedVersionLevel: 0"
+quorum_tool --command-config "$work/controller2.properties" add-controller
+rc=0
+check "kafka-metadata-quorum add-controller at kraft.version 0" "expected UnsupportedVersionException" \
+  bash -c "grep -q \"Cluster doesn't support adding voter because the kraft.version feature is 0\" '$out' '$err'"
+tool kafka-features upgrade --feature kraft.version=1
+check "kafka-features upgrade --feature kraft.version=1" "expected 'kraft.version was upgraded to 1.'" \
+  has "kraft.version was upgraded to 1."
+tool kafka-features downgrade --feature kraft.version=0
+rc=0
+check "kafka-features downgrade --feature kraft.version=0" "expected it refused" \
+  bash -c "grep -q \"Can't downgrade the version of this feature.\" '$out' '$err'"
+tool kafka-features describe
+check "kafka-features describe after the upgrade" "expected kraft.version finalized at 1" \
+  has "Feature: kraft.version\s+SupportedMinVersion: 0\s+SupportedMaxVersion: 1\s+FinalizedVersionLevel: 1"
 quorum_tool --command-config "$work/controller2.properties" add-controller
 check "kafka-metadata-quorum add-controller (node 2)" "expected 'Added controller 2 with directory id $dir2'" \
   has "Added controller 2 with directory id $dir2"

@@ -98,7 +98,7 @@ pub fn supported_apis() -> SupportedApis {
     apis.register(ApiKey::CreateAcls, 1, 3);
     apis.register(ApiKey::DeleteAcls, 1, 3);
     apis.register(ApiKey::DescribeQuorum, 0, 2);
-    apis.register(ApiKey::AddRaftVoter, 0, 0);
+    apis.register(ApiKey::AddRaftVoter, 0, 1);
     apis.register(ApiKey::RemoveRaftVoter, 0, 0);
     // No UpdateRaftVoter on the broker listener, as in Kafka: controllers send it to each other on the
     // controller listener, which serves it.

@@ -36,7 +36,14 @@ async fn add_outcome(ctx: &Arc<BrokerContext>, req: &AddRaftVoterRequest) -> Out
     let timeout_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
     voter_apis::outcome(
         ctx.controller
-            .change_voters(ControllerRequest::AddVoter { member, timeout_ms }, wait)
+            .change_voters(
+                ControllerRequest::AddVoter {
+                    member,
+                    timeout_ms,
+                    ack_when_committed: req.ack_when_committed,
+                },
+                wait,
+            )
             .await,
     )
 }

@@ -97,7 +97,7 @@ impl ControllerService {
         kafka_apis.register(ApiKey::ApiVersions, 0, 4);
         kafka_apis.register(ApiKey::DescribeQuorum, 0, 2);
         kafka_apis.register(ApiKey::DescribeCluster, 1, 1);
-        kafka_apis.register(ApiKey::AddRaftVoter, 0, 0);
+        kafka_apis.register(ApiKey::AddRaftVoter, 0, 1);
         kafka_apis.register(ApiKey::RemoveRaftVoter, 0, 0);
         kafka_apis.register(ApiKey::UpdateRaftVoter, 0, 0);
         if config.sasl.contains_key(&listener_name) {
@@ -270,7 +270,11 @@ impl ControllerService {
         info!(voter = member.id, directory = %member.directory_id, "AddRaftVoter");
         voter_apis::outcome(
             self.handle
-                .add_voter(member, voter_apis::timeout(req.timeout_ms))
+                .add_voter(
+                    member,
+                    voter_apis::timeout(req.timeout_ms),
+                    req.ack_when_committed,
+                )
                 .await,
         )
     }
@@ -397,11 +401,16 @@ impl ControllerService {
             ControllerRequest::DescribeQuorum => {
                 ControllerReply::Quorum(self.describe_quorum().await)
             }
-            ControllerRequest::AddVoter { member, timeout_ms } => ControllerReply::VoterChange(
+            ControllerRequest::AddVoter {
+                member,
+                timeout_ms,
+                ack_when_committed,
+            } => ControllerReply::VoterChange(
                 self.handle
                     .add_voter(
                         member,
                         voter_apis::timeout(i32::try_from(timeout_ms).unwrap_or(i32::MAX)),
+                        ack_when_committed,
                     )
                     .await,
             ),

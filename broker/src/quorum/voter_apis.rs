@@ -8,7 +8,9 @@
 //! its epoch (REQUEST_TIMED_OUT otherwise); an existing voter cannot be added (DUPLICATE_VOTER) and an absent
 //! one cannot be removed or updated (VOTER_NOT_FOUND); a new voter must name an endpoint on the controller
 //! listener (INVALID_REQUEST) and catch up with the leader's log before it is promoted (REQUEST_TIMED_OUT when
-//! it does not within the request's timeout). The answer comes once the change has committed.
+//! it does not within the request's timeout). The answer comes once the change has committed (for AddRaftVoter v1
+//! with AckWhenCommitted=false, once the leader has appended the new voter set). AddRaftVoter and RemoveRaftVoter
+//! are UNSUPPORTED_VERSION while the quorum is at kraft.version 0 (static voters), as in Kafka.
 
 use std::time::Duration;
 
@@ -108,18 +110,8 @@ pub fn member_to_update(req: &UpdateRaftVoterRequest, listener: &str) -> Result<
             .map(|l| (l.name.as_str(), l.host.as_str(), l.port)),
     );
     check_endpoints(req.voter_id, &endpoints, listener)?;
+    // Whether the range includes the quorum's kraft.version is checked by the leader, which knows the level.
     let feature = &req.k_raft_version_feature;
-    if feature.min_supported_version > feature.max_supported_version
-        || feature.max_supported_version < 1
-    {
-        return Err((
-            codes::INVALID_REQUEST,
-            Some(format!(
-                "voter {} supports kraft.version {}..{}, which does not include 1 (dynamic voters)",
-                req.voter_id, feature.min_supported_version, feature.max_supported_version
-            )),
-        ));
-    }
     Ok(Member {
         id: req.voter_id,
         directory_id: req.voter_directory_id,

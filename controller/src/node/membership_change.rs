@@ -14,7 +14,17 @@
 //!   client's retry reaches the new leader, which removes it as a follower;
 //! - update: `AddNode` of a node that already votes (a no-op for raft) carrying its new endpoints.
 //!
-//! The request is answered when the last step commits, NOT_CONTROLLER if leadership is lost first.
+//! The request is answered when the last step commits, NOT_CONTROLLER if leadership is lost first; an addition
+//! asked with AddRaftVoter v1's `AckWhenCommitted=false` is answered as soon as the leader has appended the
+//! promotion (the new voter set) to its log, as Kafka's `AddVoterHandler` does, and the change stays in progress
+//! (no other change starts) until that entry commits or is lost.
+//!
+//! Voters change only at kraft.version 1 (KIP-853): on a quorum still at 0 (the static `controller.quorum.voters`)
+//! AddRaftVoter and RemoveRaftVoter are UNSUPPORTED_VERSION, as Kafka answers them, until `kafka-features upgrade
+//! --feature kraft.version=1` has been committed (see `ops::features::KRAFT_VERSION`). UpdateRaftVoter is answered
+//! at either level, as Kafka's `UpdateVoterHandler`, and its kraft.version range must include the current level
+//! (INVALID_REQUEST otherwise). At level 0 Kafka's leader keeps the new endpoints in memory for a later upgrade;
+//! Kraftwerk records them in the log as at level 1 (the answer is the same, and they survive a restart).
 
 use std::time::Duration;
 
@@ -48,7 +58,18 @@ pub(super) struct InProgress {
     request: MembershipRequest,
     stage: Stage,
     deadline: Instant,
-    reply: Reply,
+    /// `None` once answered early (an addition with `ack_when_committed` false whose promotion is appended);
+    /// the change still holds the single change slot until that entry commits.
+    reply: Option<Reply>,
+}
+
+impl InProgress {
+    /// Answers the request unless it was answered already.
+    fn answer(&mut self, result: Result<(), ControllerError>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(result);
+        }
+    }
 }
 
 fn timed_out(what: &str) -> ControllerError {
@@ -63,6 +84,39 @@ fn same_directory(a: uuid::Uuid, b: uuid::Uuid) -> bool {
 impl Node {
     fn membership(&self) -> &Membership {
         self.raw.store().membership()
+    }
+
+    /// The quorum's kraft.version as the leader sees it (its pending image: an upgrade it has proposed counts,
+    /// as Kafka's leader reads the newest KRaftVersionRecord of its log).
+    fn kraft_version(&self) -> i16 {
+        crate::ops::features::kraft_version(self.pending.as_ref().unwrap_or(&self.committed))
+    }
+
+    /// Kafka's refusal of a voter change on a quorum that is not at kraft.version 1.
+    fn check_reconfig_supported(&self, request: &MembershipRequest) -> Result<(), ControllerError> {
+        let level = self.kraft_version();
+        let what = match request {
+            MembershipRequest::Add { .. } => "adding",
+            MembershipRequest::Remove { .. } => "removing",
+            MembershipRequest::Update(member) => {
+                let (min, max) = member.kraft_version;
+                if !(min..=max).contains(&level) {
+                    return Err(ControllerError::InvalidRequest(format!(
+                        "voter {} supports kraft.version {min}..{max}, which does not include the quorum's \
+                         finalized kraft.version {level}",
+                        member.id
+                    )));
+                }
+                return Ok(());
+            }
+        };
+        if level < 1 {
+            return Err(ControllerError::UnsupportedVersion(format!(
+                "Cluster doesn't support {what} voter because the {} feature is {level}",
+                crate::ops::features::KRAFT_VERSION
+            )));
+        }
+        Ok(())
     }
 
     /// Starts a change asked by a client; answers at once when it cannot start.
@@ -86,6 +140,10 @@ impl Node {
             let _ = reply.send(Err(timed_out(
                 "another voter change is in progress; retry once it has completed",
             )));
+            return;
+        }
+        if let Err(e) = self.check_reconfig_supported(&request) {
+            let _ = reply.send(Err(e));
             return;
         }
         if let MembershipRequest::Remove { id, .. } = &request {
@@ -140,7 +198,7 @@ impl Node {
             request,
             stage,
             deadline,
-            reply,
+            reply: Some(reply),
         });
     }
 
@@ -152,7 +210,7 @@ impl Node {
     ) -> Result<Option<(ConfChangeType, i32, Membership)>, ControllerError> {
         let current = self.membership();
         match request {
-            MembershipRequest::Add(member) => {
+            MembershipRequest::Add { member, .. } => {
                 if member.id < 0 {
                     return Err(ControllerError::InvalidRequest(format!(
                         "voter id {} is negative",
@@ -279,7 +337,7 @@ impl Node {
         };
         if Instant::now() >= change.deadline {
             let what = match (&change.request, &change.stage) {
-                (MembershipRequest::Add(m), Stage::CatchingUp) => format!(
+                (MembershipRequest::Add { member: m, .. }, Stage::CatchingUp) => format!(
                     "controller {} did not catch up with the leader's log in time; it stays a learner \
                      (add it again once it has caught up, or remove it)",
                     m.id
@@ -289,9 +347,14 @@ impl Node {
             self.fail_change(timed_out(&what));
             return false;
         }
-        let MembershipRequest::Add(member) = &change.request else {
+        let MembershipRequest::Add {
+            member,
+            ack_when_committed,
+        } = &change.request
+        else {
             return false;
         };
+        let ack_when_committed = *ack_when_committed;
         if !matches!(change.stage, Stage::CatchingUp) {
             return false;
         }
@@ -319,6 +382,14 @@ impl Node {
                         index,
                         learner: false,
                     };
+                    if !ack_when_committed {
+                        // AckWhenCommitted=false: the new voter set is in the leader's log; answer now.
+                        info!(
+                            voter = member.id,
+                            index, "promotion appended; answered before it commits (AckWhenCommitted=false)"
+                        );
+                        c.answer(Ok(()));
+                    }
                 }
                 true
             }
@@ -367,9 +438,9 @@ impl Node {
 
     /// Answers the change in progress with `err` and forgets it.
     pub(super) fn fail_change(&mut self, err: ControllerError) {
-        if let Some(change) = self.change.take() {
+        if let Some(mut change) = self.change.take() {
             warn!(request = ?change.request, error = %err, "membership change failed");
-            let _ = change.reply.send(Err(err));
+            change.answer(Err(err));
         }
     }
 
@@ -398,9 +469,9 @@ impl Node {
             change.stage = Stage::CatchingUp;
             return;
         }
-        if let Some(change) = self.change.take() {
+        if let Some(mut change) = self.change.take() {
             info!(request = ?change.request, index, "membership change committed");
-            let _ = change.reply.send(Ok(()));
+            change.answer(Ok(()));
         }
     }
 

@@ -94,8 +94,12 @@ pub(crate) enum Command {
 /// A membership change asked of the leader.
 #[derive(Debug, Clone)]
 pub(crate) enum MembershipRequest {
-    /// Add a voter: it becomes a raft learner, catches up, then is promoted.
-    Add(Member),
+    /// Add a voter: it becomes a raft learner, catches up, then is promoted. Answered once the promotion has
+    /// committed, or (`ack_when_committed` false, AddRaftVoter v1) once the leader has appended it.
+    Add {
+        member: Member,
+        ack_when_committed: bool,
+    },
     /// Remove the voter (or learner) with this id; its directory id must match unless one side is unknown
     /// (zero).
     Remove { id: i32, directory_id: uuid::Uuid },

@@ -15,6 +15,18 @@ pub const METADATA_VERSION: &str = "metadata.version";
 /// (RegisterBrokerRecord v3, PartitionRecord/PartitionChangeRecord with directories) are the ones it implies.
 pub const METADATA_VERSION_LEVEL: i16 = 25;
 
+/// The feature that says whether the controller quorum can change its voters (KIP-853): 0 for a quorum that
+/// runs on the static `controller.quorum.voters`, 1 once it has been upgraded (`kafka-features upgrade --feature
+/// kraft.version=1`). Kafka keeps it in a KRaftVersionRecord control record of the raft log; Kraftwerk keeps it
+/// as a FeatureLevelRecord in the metadata log, so it is in every image (brokers' included), in snapshots and
+/// across restarts. Level 0 is the absence of the record, as for every feature.
+pub const KRAFT_VERSION: &str = "kraft.version";
+
+/// The kraft.version of `image`: 0 until an upgrade has been recorded.
+pub fn kraft_version(image: &MetadataImage) -> i16 {
+    image.features().get(KRAFT_VERSION).copied().unwrap_or(0)
+}
+
 /// Records `metadata.version` and the other `bootstrap` records (those of `bootstrap.checkpoint`) if the
 /// cluster has no `metadata.version` yet; nothing otherwise. `metadata.version` is what marks the bootstrap as
 /// written, so it is always part of the entry (the file's level, else Kraftwerk's).
@@ -46,12 +58,13 @@ pub(crate) fn bootstrap_metadata(
 
 /// The finalized feature levels this build of Kraftwerk can run at, as Kafka's `BrokerFeatures` advertises its
 /// own (every node runs the same table): `metadata.version` only at the level whose record versions Kraftwerk
-/// writes, and the features of Kafka 4.x that Kraftwerk does not implement (the KIP-848 consumer protocol,
-/// transactions v2, ELR, share groups, streams groups) only at level 0. `kraft.version` is not listed: it is not
-/// a finalized feature of the metadata log, and Kraftwerk does not change it through UpdateFeatures.
+/// writes, `kraft.version` 0 (static voters) and 1 (KIP-853 voter changes), and the features of Kafka 4.x that
+/// Kraftwerk does not implement (the KIP-848 consumer protocol, transactions v2, ELR, share groups, streams
+/// groups) only at level 0.
 pub const SUPPORTED_FEATURES: &[(&str, i16, i16)] = &[
     ("eligible.leader.replicas.version", 0, 0),
     ("group.version", 0, 0),
+    (KRAFT_VERSION, 0, 1),
     (
         METADATA_VERSION,
         METADATA_VERSION_LEVEL,
@@ -97,6 +110,11 @@ pub(crate) fn update_features(
                 ))),
             };
         }
+        if u.name == KRAFT_VERSION && u.level == kraft_version(image) {
+            // Kafka's upgrade to the current kraft.version appends nothing (a NoOpRecord); a "downgrade" to it
+            // is accepted as is.
+            continue;
+        }
         records.push(MetadataRecord::FeatureLevel {
             name: u.name.clone(),
             level: u.level,
@@ -106,6 +124,34 @@ pub(crate) fn update_features(
         records: if validate_only { Vec::new() } else { records },
         response: Ok(()),
     }
+}
+
+/// Refuses raising kraft.version to a level some voter does not support (the range each voter declared, from
+/// the static configuration or its UpdateRaftVoter), as Kafka's leader refuses the upgrade. The voters are the
+/// quorum's membership, which is not part of the image, so the caller passes them in.
+pub fn check_voters_support(
+    voters: &[crate::membership::Member],
+    updates: &[FeatureUpdate],
+) -> Result<(), ControllerError> {
+    for u in updates
+        .iter()
+        .filter(|u| u.name == KRAFT_VERSION && u.upgrade_type == UPGRADE && u.level > 0)
+    {
+        let unsupported: Vec<i32> = voters
+            .iter()
+            .filter(|v| !(v.kraft_version.0..=v.kraft_version.1).contains(&u.level))
+            .map(|v| v.id)
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(ControllerError::InvalidUpdateVersion(format!(
+                "The update failed for all features since the following feature had an error: Invalid \
+                 upgrade of {KRAFT_VERSION} to {} because not all of the voters support it (voters {unsupported:?} \
+                 do not)",
+                u.level
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why `u` cannot be applied, in Kafka's words.
@@ -138,6 +184,11 @@ fn check_update(image: &MetadataImage, node_id: i32, u: &FeatureUpdate) -> Resul
     }
     if u.level > current && u.upgrade_type != UPGRADE {
         return Err("Can't downgrade to a newer version.".into());
+    }
+    if u.name == KRAFT_VERSION && u.upgrade_type != UPGRADE && u.level != current {
+        // As Kafka's FeatureControlManager: kraft.version only goes up (a quorum that has changed its voters
+        // cannot go back to the static list).
+        return Err("Can't downgrade the version of this feature.".into());
     }
     if !SUPPORTED_FEATURES
         .iter()
@@ -216,6 +267,85 @@ mod tests {
         assert!(m.contains("cannot be less than 0"), "{m}");
         let m = refused(&[update("group.version", 0, 0)]);
         assert!(m.contains("upgrade type"), "{m}");
+    }
+
+    #[test]
+    fn kraft_version_goes_up_once_and_never_down() {
+        let image = bootstrapped();
+        assert_eq!(kraft_version(&image), 0);
+        // Upgrading to the current level writes nothing; validate_only writes nothing.
+        let same = update_features(&image, 1, &[update(KRAFT_VERSION, 0, UPGRADE)], false);
+        assert_eq!(same.response, Ok(()));
+        assert!(same.records.is_empty());
+        let validate = update_features(&image, 1, &[update(KRAFT_VERSION, 1, UPGRADE)], true);
+        assert_eq!(validate.response, Ok(()));
+        assert!(validate.records.is_empty());
+        let m = refused(&[update(KRAFT_VERSION, 2, UPGRADE)]);
+        assert!(m.contains("only supports versions 0-1"), "{m}");
+        let up = update_features(&image, 1, &[update(KRAFT_VERSION, 1, UPGRADE)], false);
+        assert_eq!(up.response, Ok(()));
+        let image = image.apply(image.next_offset(), &up.records);
+        assert_eq!(kraft_version(&image), 1);
+        for (level, upgrade_type, reason) in [
+            (0, UPGRADE, "without setting the upgrade type"),
+            (
+                0,
+                SAFE_DOWNGRADE,
+                "Can't downgrade the version of this feature.",
+            ),
+            (
+                0,
+                UNSAFE_DOWNGRADE,
+                "Can't downgrade the version of this feature.",
+            ),
+        ] {
+            match update_features(
+                &image,
+                1,
+                &[update(KRAFT_VERSION, level, upgrade_type)],
+                false,
+            ) {
+                OpOutput {
+                    records,
+                    response: Err(ControllerError::InvalidUpdateVersion(m)),
+                } if records.is_empty() => assert!(m.contains(reason), "{m}"),
+                other => panic!("downgrade of kraft.version accepted: {other:?}"),
+            }
+        }
+        // A "downgrade" to the level it is at is no change, as in Kafka.
+        let same = update_features(
+            &image,
+            1,
+            &[update(KRAFT_VERSION, 1, SAFE_DOWNGRADE)],
+            false,
+        );
+        assert_eq!(same.response, Ok(()));
+        assert!(same.records.is_empty());
+    }
+
+    #[test]
+    fn kraft_version_needs_every_voter_to_support_it() {
+        let voter = |id: i32, range: (i16, i16)| crate::membership::Member {
+            id,
+            directory_id: uuid::Uuid::nil(),
+            endpoints: Vec::new(),
+            kraft_version: range,
+        };
+        let up = [update(KRAFT_VERSION, 1, UPGRADE)];
+        assert_eq!(
+            check_voters_support(&[voter(1, (0, 1)), voter(2, (0, 1))], &up),
+            Ok(())
+        );
+        match check_voters_support(&[voter(1, (0, 1)), voter(2, (0, 0))], &up) {
+            Err(ControllerError::InvalidUpdateVersion(m)) => {
+                assert!(m.contains("not all of the voters support it"), "{m}");
+                assert!(m.contains("[2]"), "{m}");
+            }
+            other => panic!("upgrade past a voter's range accepted: {other:?}"),
+        }
+        // Other features are not the voters' business.
+        let other = [update("group.version", 0, UPGRADE)];
+        assert_eq!(check_voters_support(&[voter(2, (0, 0))], &other), Ok(()));
     }
 
     #[test]

@@ -683,7 +683,8 @@ pub mod control_type {
     pub const SNAPSHOT_HEADER: i16 = 3;
     /// SnapshotFooterRecord, last record of a snapshot.
     pub const SNAPSHOT_FOOTER: i16 = 4;
-    /// KRaftVersionRecord (read, never written: Kraftwerk's log starts at kraft.version 1 implicitly).
+    /// KRaftVersionRecord (read, never written: Kraftwerk keeps kraft.version as a FeatureLevelRecord in the
+    /// metadata log, see `ops::features::KRAFT_VERSION`).
     pub const KRAFT_VERSION: i16 = 5;
     /// VotersRecord: the voter set after a membership change (KIP-853).
     pub const KRAFT_VOTERS: i16 = 6;

@@ -56,11 +56,27 @@ impl crate::transport::Transport for Link {
     }
 }
 
+/// `kafka-features upgrade --feature kraft.version=1`.
+async fn upgrade_kraft_version(leader: &ControllerHandle) {
+    let update = crate::FeatureUpdate {
+        name: crate::KRAFT_VERSION.into(),
+        level: 1,
+        upgrade_type: crate::UPGRADE,
+    };
+    leader
+        .update_features(leader.leader_id().unwrap_or(-1), vec![update], false)
+        .await
+        .unwrap();
+    assert_eq!(crate::kraft_version(&leader.image()), 1);
+}
+
 struct Cluster {
     dirs: HashMap<i32, tempfile::TempDir>,
     router: Arc<Router>,
     controllers: HashMap<i32, Controller>,
     snapshot_bytes: u64,
+    /// The raft tick (the election timeout is 10 to 20 ticks).
+    tick: Duration,
 }
 
 impl Cluster {
@@ -72,6 +88,7 @@ impl Cluster {
         // Every node, the joining one included, is configured with the quorum the log started from.
         let mut cfg = config(dir.path(), id, &[1, 2, 3]);
         cfg.snapshot_bytes = self.snapshot_bytes;
+        cfg.tick = self.tick;
         let link = Arc::new(Link {
             router: self.router.clone(),
             members: std::sync::Mutex::new(None),
@@ -97,9 +114,23 @@ impl Cluster {
 
     async fn leader(&self) -> ControllerHandle {
         let handles = self.handles();
-        let leader = wait_for("a leader", || leader_of(&handles)).await;
-        // A leader accepts membership changes once it has committed in its term; a write waits for that.
-        leader.register_broker(broker(1)).await.unwrap();
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let leader = wait_for("a leader", || leader_of(&handles)).await;
+            // A leader accepts membership changes once it has committed in its term; a write waits for that.
+            // Under load an election can move leadership between the two steps: look again.
+            match leader.register_broker(broker(1)).await {
+                Ok(_) => return leader,
+                Err(ControllerError::NotController) if tokio::time::Instant::now() < deadline => {}
+                Err(e) => panic!("registering a broker with the leader: {e:?}"),
+            }
+        }
+    }
+
+    /// The leader, once the quorum is at kraft.version 1 (voters can only change from there, as in Kafka).
+    async fn upgraded_leader(&self) -> ControllerHandle {
+        let leader = self.leader().await;
+        upgrade_kraft_version(&leader).await;
         leader
     }
 
@@ -121,11 +152,12 @@ async fn add_remove_restart(snapshot_bytes: u64) {
         router: Arc::new(Router::default()),
         controllers: HashMap::new(),
         snapshot_bytes,
+        tick: Duration::from_millis(10),
     };
     for id in 1..=3 {
         cluster.start_node(id).await;
     }
-    let leader = cluster.leader().await;
+    let leader = cluster.upgraded_leader().await;
     leader.register_broker(broker(1)).await.unwrap();
     for i in 0..20 {
         let r = leader
@@ -140,10 +172,10 @@ async fn add_remove_restart(snapshot_bytes: u64) {
     // Node 4 starts as an observer: not a voter, so it never campaigns.
     cluster.start_node(4).await;
     assert!(!cluster.handles()[&4].membership().is_member(4));
-    leader.add_voter(member(4), TIMEOUT).await.unwrap();
+    leader.add_voter(member(4), TIMEOUT, true).await.unwrap();
     // Adding it again is refused, as Kafka does.
     assert!(matches!(
-        leader.add_voter(member(4), TIMEOUT).await,
+        leader.add_voter(member(4), TIMEOUT, true).await,
         Err(ControllerError::DuplicateVoter(_))
     ));
     cluster
@@ -264,15 +296,16 @@ async fn a_voter_that_does_not_catch_up_is_not_promoted_and_endpoints_can_be_upd
         router: Arc::new(Router::default()),
         controllers: HashMap::new(),
         snapshot_bytes: 20 << 20,
+        tick: Duration::from_millis(10),
     };
     for id in 1..=3 {
         cluster.start_node(id).await;
     }
-    let leader = cluster.leader().await;
+    let leader = cluster.upgraded_leader().await;
     let absent = member(7);
     assert!(matches!(
         leader
-            .add_voter(absent.clone(), Duration::from_millis(500))
+            .add_voter(absent.clone(), Duration::from_millis(500), true)
             .await,
         Err(ControllerError::RequestTimedOut(_))
     ));
@@ -338,6 +371,7 @@ async fn the_only_voter_cannot_be_removed() {
         .unwrap();
     let handle = controller.handle();
     handle.register_broker(broker(1)).await.unwrap();
+    upgrade_kraft_version(&handle).await;
     assert!(matches!(
         handle.remove_voter(1, Uuid::nil(), TIMEOUT).await,
         Err(ControllerError::InvalidRequest(_))
@@ -345,4 +379,146 @@ async fn the_only_voter_cannot_be_removed() {
     assert!(handle.is_leader());
     assert_eq!(handle.membership().voter_ids(), vec![1]);
     controller.shutdown().await;
+}
+
+/// A quorum started from static voters is at kraft.version 0: AddRaftVoter and RemoveRaftVoter are
+/// UNSUPPORTED_VERSION with Kafka's message (before the voter is even looked up), UpdateRaftVoter is answered
+/// when the voter's range includes 0. After `kraft.version=1` (kept across a restart) they are served.
+#[tokio::test]
+async fn voter_changes_need_kraft_version_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let controller = start(config(dir.path(), 1, &[1]), Arc::new(crate::NoPeers))
+        .await
+        .unwrap();
+    let handle = controller.handle();
+    handle.register_broker(broker(1)).await.unwrap();
+    assert_eq!(crate::kraft_version(&handle.image()), 0);
+    match handle.add_voter(member(4), TIMEOUT, true).await {
+        Err(ControllerError::UnsupportedVersion(m)) => assert_eq!(
+            m,
+            "Cluster doesn't support adding voter because the kraft.version feature is 0"
+        ),
+        other => panic!("add at kraft.version 0: {other:?}"),
+    }
+    match handle.remove_voter(9, Uuid::nil(), TIMEOUT).await {
+        Err(ControllerError::UnsupportedVersion(m)) => assert_eq!(
+            m,
+            "Cluster doesn't support removing voter because the kraft.version feature is 0"
+        ),
+        other => panic!("remove at kraft.version 0: {other:?}"),
+    }
+    let mut only_one = member(1);
+    only_one.kraft_version = (1, 1);
+    assert!(matches!(
+        handle.update_voter(only_one.clone(), TIMEOUT).await,
+        Err(ControllerError::InvalidRequest(_))
+    ));
+    only_one.kraft_version = (0, 1);
+    only_one.directory_id = Uuid::nil();
+    handle.update_voter(only_one, TIMEOUT).await.unwrap();
+    assert_eq!(
+        handle.membership().voter(1).unwrap().endpoints[0].port,
+        9001
+    );
+    upgrade_kraft_version(&handle).await;
+    controller.shutdown().await;
+
+    // The level is in the metadata log: a restart (static configuration unchanged) is still at 1.
+    let controller = start(config(dir.path(), 1, &[1]), Arc::new(crate::NoPeers))
+        .await
+        .unwrap();
+    let handle = controller.handle();
+    handle.register_broker(broker(1)).await.unwrap();
+    assert_eq!(crate::kraft_version(&handle.image()), 1);
+    assert!(matches!(
+        handle.remove_voter(9, Uuid::nil(), TIMEOUT).await,
+        Err(ControllerError::VoterNotFound(_))
+    ));
+    let mut stale = member(1);
+    stale.kraft_version = (0, 0);
+    assert!(matches!(
+        handle.update_voter(stale, TIMEOUT).await,
+        Err(ControllerError::InvalidRequest(_))
+    ));
+    controller.shutdown().await;
+}
+
+/// AddRaftVoter's AckWhenCommitted (v1). True (v0's behaviour): the answer comes once the promotion has committed,
+/// so the voter is in the applied membership when it does. False: the answer comes once the leader has appended
+/// the promotion, here while the leader is cut off from the other voters so it cannot commit; the change keeps
+/// the single change slot until the entry commits, which it does once the voters are reachable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_when_committed_false_answers_once_the_promotion_is_appended() {
+    let mut cluster = Cluster {
+        dirs: HashMap::new(),
+        router: Arc::new(Router::default()),
+        controllers: HashMap::new(),
+        snapshot_bytes: 20 << 20,
+        // A slow tick: the cut-off leader keeps leading (check_quorum) for a second or more.
+        tick: Duration::from_millis(100),
+    };
+    for id in 1..=3 {
+        cluster.start_node(id).await;
+    }
+    let leader = cluster.upgraded_leader().await;
+    let leader_id = leader.leader_id().unwrap();
+    // 4 and 5 are learners before they run (the additions time out), then catch up.
+    for id in [4, 5] {
+        assert!(matches!(
+            leader
+                .add_voter(member(id), Duration::from_millis(300), true)
+                .await,
+            Err(ControllerError::RequestTimedOut(_))
+        ));
+        cluster.start_node(id).await;
+    }
+    let r = leader
+        .create_topics(vec![CreateTopicSpec::new("caught-up", 1, 1)], false)
+        .await;
+    assert!(r[0].result.is_ok(), "{r:?}");
+    for id in [4, 5] {
+        let h = cluster.handles()[&id].clone();
+        wait_for("the learner to catch up", || {
+            h.image().topic("caught-up").map(|_| ())
+        })
+        .await;
+    }
+
+    // Acknowledged on commit: the membership already has the voter when the answer comes.
+    leader.add_voter(member(5), TIMEOUT, true).await.unwrap();
+    assert!(leader.membership().voter(5).is_some());
+
+    // Cut the leader off from every other voter (4, a learner, still gets the log): nothing can commit.
+    let cut: Vec<i32> = [1, 2, 3, 5]
+        .into_iter()
+        .filter(|&id| id != leader_id)
+        .collect();
+    let cut_handles: Vec<(i32, ControllerHandle)> = cut
+        .iter()
+        .filter_map(|id| cluster.router.nodes().remove(id).map(|h| (*id, h)))
+        .collect();
+    leader.add_voter(member(4), TIMEOUT, false).await.unwrap();
+    // Still not a voter a little later: the answer did not wait for a commit that cannot happen.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        leader.membership().voter(4).is_none(),
+        "answered before the promotion committed"
+    );
+    assert!(leader.membership().learner(4).is_some());
+    // The change holds the slot until its entry commits.
+    assert!(matches!(
+        leader.remove_voter(5, Uuid::nil(), TIMEOUT).await,
+        Err(ControllerError::RequestTimedOut(_))
+    ));
+
+    // Reconnected, the voters commit the promotion.
+    for (id, h) in cut_handles {
+        cluster.router.nodes().insert(id, h);
+    }
+    cluster
+        .voters_everywhere(&[1, 2, 3, 4, 5], &[1, 2, 3, 4, 5])
+        .await;
+    for id in 1..=5 {
+        cluster.stop_node(id).await;
+    }
 }

@@ -1467,6 +1467,11 @@ fn update_features(pair: &mut Pair) {
             ),
             ("update features unsupported level", "group.version", 5, 1),
             ("update features negative level", "group.version", -1, 1),
+            // Both quorums run on static voters (kraft.version 0); 2 does not exist. The upgrade to 1 is not
+            // sent, not even validate-only: Kafka's leader then keeps the voters' directory ids it learned for
+            // the upgrade, and DescribeQuorum shows them from then on (tests/tools/run.sh upgrades Kraftwerk
+            // with kafka-features).
+            ("update features kraft.version to 2", "kraft.version", 2, 1),
         ];
         if v >= 1 {
             cases.push((
@@ -1479,6 +1484,12 @@ fn update_features(pair: &mut Pair) {
                 "update features newer level as a downgrade",
                 "group.version",
                 5,
+                2,
+            ));
+            cases.push((
+                "update features kraft.version downgrade to its level",
+                "kraft.version",
+                0,
                 2,
             ));
         }

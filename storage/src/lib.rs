@@ -27,7 +27,7 @@ pub use dir_name::{parse_partition_dir_name, partition_dir_name};
 pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{RecordError, StorageError};
 pub use log::{
-    refuse_client_control_batches, AppendResult, FileSlice, PartitionLog, ReadPlan, ReadResult,
-    SliceRead,
+    refuse_client_control_batches, AppendResult, FileSlice, MaxTimestampPlan, PartitionLog,
+    ReadPlan, ReadResult, SliceRead, TimestampedRecord,
 };
 pub use log_dir::LastShutdown;

@@ -79,13 +79,21 @@ pub fn handle(
                             EARLIEST | EARLIEST_LOCAL => pr.offset = part.log_start_offset(),
                             // Nothing is tiered: Kafka answers no offset and epoch -1.
                             LATEST_TIERED | EARLIEST_PENDING_UPLOAD => pr.leader_epoch = -1,
+                            // The record itself with the largest timestamp (KAFKA-16310), with its batch's
+                            // leader epoch, and only below the high watermark, as Kafka's ReplicaManager.
                             MAX_TIMESTAMP => match part.max_timestamp() {
-                                Some((ts, off)) => {
-                                    pr.timestamp = ts;
-                                    pr.offset = off;
+                                Ok(Some(found)) if found.offset < part.high_watermark() => {
+                                    pr.timestamp = found.timestamp;
+                                    pr.offset = found.offset;
+                                    pr.leader_epoch = if version >= 4 {
+                                        found.leader_epoch.max(-1)
+                                    } else {
+                                        -1
+                                    };
                                 }
                                 // Kafka: no offset found, no epoch either.
-                                None => pr.leader_epoch = -1,
+                                Ok(_) => pr.leader_epoch = -1,
+                                Err(e) => pr.error_code = storage_error_code(&e),
                             },
                             ts if ts >= 0 => match part.offset_for_timestamp(ts) {
                                 Ok(Some((off, found_ts))) if off < part.high_watermark() => {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use kraftwerk_storage::batch::BatchHeader;
 use kraftwerk_storage::{
     AppendResult, EpochEndOffset, LogConfig, PartitionLog, ReadResult, SliceRead, StorageError,
+    TimestampedRecord,
 };
 
 use super::producer_state::{ProducerBatch, ProducerStateTable, SequenceCheck, NO_PRODUCER_ID};
@@ -747,8 +748,11 @@ impl Partition {
         self.log.lock().log.offset_for_timestamp(ts)
     }
 
-    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
-        self.log.lock().log.max_timestamp()
+    /// The first record carrying the log's largest timestamp (ListOffsets MAX_TIMESTAMP). The lock is held only to
+    /// plan the lookup; the one batch it reads is read after it is released.
+    pub fn max_timestamp(&self) -> Result<Option<TimestampedRecord>, StorageError> {
+        let plan = self.log.lock().log.plan_max_timestamp();
+        plan.map_or(Ok(None), |p| p.resolve())
     }
 
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {

@@ -21,7 +21,9 @@ pub use header::{
     is_control, is_transactional, peek_offset_and_length, BatchHeader, Compression, TimestampType,
     HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2,
 };
-pub use raw::{decompressed_copy, encode_batch, raw_records, records_body, RawRecord, RecordsBody};
+pub use raw::{
+    decompressed_copy, encode_batch, find_record, raw_records, records_body, RawRecord, RecordsBody,
+};
 pub use records::{records, Record, RecordHeaders, RecordIter};
 pub use rewrite::{
     recompute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch,

@@ -5,10 +5,10 @@ use std::borrow::Cow;
 
 use super::compression::{compress, decompress};
 use super::header::{
-    BatchHeader, Compression, ATTRIBUTES_OFFSET, BASE_OFFSET_OFFSET, BASE_SEQUENCE_OFFSET,
-    BASE_TIMESTAMP_OFFSET, HEADER_SIZE, LAST_OFFSET_DELTA_OFFSET, LENGTH_OFFSET, LOG_OVERHEAD,
-    MAGIC_OFFSET, MAGIC_V2, MAX_TIMESTAMP_OFFSET, PARTITION_LEADER_EPOCH_OFFSET,
-    PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET, RECORDS_COUNT_OFFSET,
+    BatchHeader, Compression, TimestampType, ATTRIBUTES_OFFSET, BASE_OFFSET_OFFSET,
+    BASE_SEQUENCE_OFFSET, BASE_TIMESTAMP_OFFSET, HEADER_SIZE, LAST_OFFSET_DELTA_OFFSET,
+    LENGTH_OFFSET, LOG_OVERHEAD, MAGIC_OFFSET, MAGIC_V2, MAX_TIMESTAMP_OFFSET,
+    PARTITION_LEADER_EPOCH_OFFSET, PRODUCER_EPOCH_OFFSET, PRODUCER_ID_OFFSET, RECORDS_COUNT_OFFSET,
 };
 use super::rewrite::recompute_crc;
 use super::varint::{write_varint, write_varlong, Reader};
@@ -29,6 +29,36 @@ pub fn records_body(batch: &[u8], limit: usize) -> Result<RecordsBody<'_>, Batch
         Compression::None => Ok(Cow::Borrowed(body)),
         codec => decompress(codec, body, limit).map(Cow::Owned),
     }
+}
+
+/// The first record of the batch at the start of `batch` for which `wanted(offset, timestamp)` holds, as
+/// (offset, timestamp), decompressing at most `limit` bytes. A record's timestamp is the batch's base timestamp
+/// plus its delta, or under LogAppendTime the batch's max timestamp (every record carries the time the broker
+/// stamped): what Kafka's `Record.timestamp()` answers, which its timestamp lookups compare.
+pub fn find_record(
+    batch: &[u8],
+    limit: usize,
+    mut wanted: impl FnMut(i64, i64) -> bool,
+) -> Result<Option<(i64, i64)>, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    let log_append_time =
+        TimestampType::from_attributes(header.attributes) == TimestampType::LogAppendTime;
+    let body = records_body(batch, limit)?;
+    for record in raw_records(&body, header.records_count) {
+        let record = record?;
+        let offset = header
+            .base_offset
+            .saturating_add(i64::from(record.offset_delta));
+        let timestamp = if log_append_time {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.saturating_add(record.timestamp_delta)
+        };
+        if wanted(offset, timestamp) {
+            return Ok(Some((offset, timestamp)));
+        }
+    }
+    Ok(None)
 }
 
 /// One record: the fields the cleaner decides on, and its encoding.

@@ -13,6 +13,7 @@ mod tail;
 mod timestamps;
 
 pub use read::{FileSlice, ReadPlan, SliceRead};
+pub use timestamps::{MaxTimestampPlan, TimestampedRecord};
 
 use std::mem;
 use std::path::{Path, PathBuf};

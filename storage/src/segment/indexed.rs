@@ -16,7 +16,11 @@ pub(crate) struct Indexed {
     next_offset: i64,
     /// Largest batch max timestamp seen, -1 if none.
     max_timestamp: i64,
-    /// Base offset of the first batch that reached `max_timestamp`.
+    /// Last offset of the first batch that reached `max_timestamp` (the segment's base offset while none has):
+    /// Kafka's `shallowOffsetOfMaxTimestampSoFar`, which is what the time index stores and what `kafka-dump-log`
+    /// checks its entries against. The record itself is found by reading that batch when asked
+    /// ([`super::SegmentView::record_with_timestamp`]). Indexes written before this was the last offset hold
+    /// the batch's base offset, which leads to the same batch.
     offset_of_max_timestamp: i64,
     first_batch_timestamp: Option<i64>,
     bytes_since_last_index_entry: u64,
@@ -50,6 +54,12 @@ impl Indexed {
 
     pub(crate) fn max_timestamp(&self) -> Option<(i64, i64)> {
         (self.max_timestamp >= 0).then_some((self.max_timestamp, self.offset_of_max_timestamp))
+    }
+
+    /// (max timestamp, offset of its batch) as Kafka's `LogSegment.readMaxTimestampAndOffsetSoFar` has them:
+    /// (-1, base offset) while no batch carries a timestamp.
+    pub(crate) fn max_timestamp_and_offset(&self) -> (i64, i64) {
+        (self.max_timestamp, self.offset_of_max_timestamp)
     }
 
     pub(crate) fn first_batch_timestamp(&self) -> Option<i64> {
@@ -105,7 +115,7 @@ impl Indexed {
             u32::try_from(position).map_err(|_| IndexError::Overflow(position as i64))?;
         if info.max_timestamp > self.max_timestamp {
             self.max_timestamp = info.max_timestamp;
-            self.offset_of_max_timestamp = info.base_offset;
+            self.offset_of_max_timestamp = last_offset;
         }
         if self.bytes_since_last_index_entry > u64::from(index_interval) {
             self.offset_index.push(relative_last, position32)?;

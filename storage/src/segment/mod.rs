@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use crate::batch::{
-    records, validate_stored_batch, BatchHeader, BatchInfo, Compression, TimestampType,
-    HEADER_SIZE, LOG_OVERHEAD,
+    find_record, validate_stored_batch, BatchHeader, BatchInfo, HEADER_SIZE, LOG_OVERHEAD,
 };
 use crate::index::{LoadStatus, OffsetIndex, TimeIndex};
 use crate::StorageError;
@@ -34,6 +33,8 @@ pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
 const LOOKUP_CHUNK: usize = 16 * 1024;
 /// Read size for scans that verify every batch (recovery).
 const RECOVERY_CHUNK: usize = 4 * 1024 * 1024;
+/// Largest decompressed records section a timestamp lookup reads from one batch.
+const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
 
 /// `<dir>/<20-digit base offset>.<ext>`, Kafka's segment file naming.
 pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
@@ -183,9 +184,16 @@ impl Segment {
         self.idx.next_offset()
     }
 
-    /// (largest timestamp, offset of the first batch reaching it), if any batch has one.
-    pub(crate) fn max_timestamp(&self) -> Option<(i64, i64)> {
-        self.idx.max_timestamp()
+    /// The largest timestamp of the segment's batches, -1 while none carries one.
+    pub(crate) fn max_timestamp_so_far(&self) -> i64 {
+        self.idx.max_timestamp_and_offset().0
+    }
+
+    /// The segment's max timestamp so far (-1 while no batch carries one) and a view whose offset hint is at or
+    /// before the first batch that reached it, for [`SegmentView::record_with_timestamp`]. Memory only.
+    pub(crate) fn max_timestamp_view(&self) -> (i64, SegmentView) {
+        let (timestamp, offset) = self.idx.max_timestamp_and_offset();
+        (timestamp, self.view(Some(offset), None))
     }
 
     /// The time the segment's age is measured from for `max.compaction.lag.ms`: its first batch's max
@@ -419,11 +427,11 @@ impl Segment {
         Ok(())
     }
 
-    /// First record at or after `min_offset` whose timestamp is >= `timestamp`.
+    /// First record at or after `min_offset` whose timestamp is >= `timestamp`, as (offset, timestamp).
     ///
-    /// Record-level for uncompressed CreateTime batches; for compressed or LogAppendTime
-    /// batches the answer is the first offset of the first batch whose max timestamp qualifies,
-    /// with that max timestamp (records are not decompressed here).
+    /// Kafka's `LogSegment.findOffsetByTimestamp`: the time index picks where to start, then batch headers are
+    /// walked to the first batch whose max timestamp qualifies, and its records (decompressed if need be) are
+    /// searched; a batch whose qualifying records all lie below `min_offset` passes the search on to the next.
     pub(crate) fn offset_for_timestamp(
         &self,
         timestamp: i64,
@@ -450,26 +458,16 @@ impl Segment {
         while pos < self.size {
             let (header, size) = self.header_at(&mut reader, pos)?;
             if header.max_timestamp >= timestamp && header.last_offset() >= min_offset {
-                let uncompressed =
-                    Compression::from_attributes(header.attributes) == Ok(Compression::None);
-                let create_time =
-                    TimestampType::from_attributes(header.attributes) == TimestampType::CreateTime;
-                if !(uncompressed && create_time) {
-                    return Ok(Some((
-                        header.base_offset.max(min_offset),
-                        header.max_timestamp,
-                    )));
-                }
                 let bytes = reader
                     .get(pos, size as usize)
                     .map_err(|e| StorageError::io("read", &self.log_path, e))?
                     .ok_or_else(|| self.corrupt(pos, "batch past end of segment".into()))?;
-                let iter = records(bytes).map_err(|e| self.corrupt(pos, e.to_string()))?;
-                for record in iter {
-                    let record = record.map_err(|e| self.corrupt(pos, e.to_string()))?;
-                    if record.offset >= min_offset && record.timestamp >= timestamp {
-                        return Ok(Some((record.offset, record.timestamp)));
-                    }
+                let found = find_record(bytes, MAX_DECOMPRESSED_BYTES, |offset, ts| {
+                    offset >= min_offset && ts >= timestamp
+                })
+                .map_err(|e| self.corrupt(pos, e.to_string()))?;
+                if found.is_some() {
+                    return Ok(found);
                 }
             }
             pos += size;
@@ -592,6 +590,38 @@ impl SegmentView {
         offset: i64,
     ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
         find_batch_in(&self.file, &self.path, self.size, self.offset_hint, offset)
+    }
+
+    /// Kafka's MAX_TIMESTAMP lookup in this segment (`UnifiedLog.fetchOffsetByTimestamp`): from the offset hint,
+    /// the first batch whose max timestamp is `timestamp`, and in it the first record carrying that timestamp
+    /// (`RecordBatch.offsetOfMaxTimestamp`; decompressed if need be; under LogAppendTime its first record), as
+    /// (offset, the batch's partition leader epoch). `None` when no batch has that max timestamp or none of its
+    /// records carries it. Reads one batch after a short walk of headers from the sparse index's entry.
+    pub(crate) fn record_with_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i32)>, StorageError> {
+        let corrupt = |position: u64, reason: String| StorageError::CorruptLog {
+            path: self.path.to_path_buf(),
+            position,
+            reason,
+        };
+        let mut reader = ChunkReader::new(&self.file, self.size, LOOKUP_CHUNK);
+        let mut pos = self.offset_hint;
+        while pos < self.size {
+            let (header, size) = header_in(&mut reader, &self.path, self.size, pos)?;
+            if header.max_timestamp == timestamp {
+                let bytes = reader
+                    .get(pos, size as usize)
+                    .map_err(|e| StorageError::io("read", &self.path, e))?
+                    .ok_or_else(|| corrupt(pos, "batch past end of segment".into()))?;
+                let found = find_record(bytes, MAX_DECOMPRESSED_BYTES, |_, ts| ts == timestamp)
+                    .map_err(|e| corrupt(pos, e.to_string()))?;
+                return Ok(found.map(|(offset, _)| (offset, header.partition_leader_epoch)));
+            }
+            pos += size;
+        }
+        Ok(None)
     }
 
     /// Where the batches wholly below the bound end: the position of the batch holding the bound, or the

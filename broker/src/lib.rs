@@ -13,6 +13,7 @@ pub mod group;
 pub mod group_service;
 pub mod handlers;
 pub mod image_ext;
+pub mod log_levels;
 pub mod meta_properties;
 pub mod network;
 pub mod producer_ids;

@@ -46,13 +46,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Levels from RUST_LOG, changeable at run time (BROKER_LOGGER configs).
+    kraftwerk_broker::log_levels::install();
     let cli = Cli::parse();
     let env = env_overrides(std::env::vars());
     match cli.command {

@@ -317,6 +317,40 @@ tool kafka-configs --alter --entity-type brokers --entity-name 1 --delete-config
 check "kafka-configs --alter --entity-name 1 --delete-config (brokers)" "expected 'Completed updating config for broker 1.'" \
   has "Completed updating config for broker 1"
 
+# Broker loggers (KIP-412): the tracing targets' levels, shown and changed at run time ----------------------
+# The broker runs at RUST_LOG=info: each tool's ApiVersions is logged at DEBUG only once that is switched on.
+api_versions_debug() { grep -c 'DEBUG.*kraftwerk_broker::handlers::api_versions' "$work/broker.log"; }
+tool kafka-configs --describe --entity-type broker-loggers --entity-name 1
+check "kafka-configs --describe (broker-loggers)" "expected root=INFO and kraftwerk_broker=INFO" \
+  bash -c "grep -q 'root=INFO' '$out' && grep -q 'kraftwerk_broker=INFO' '$out'"
+debug_before="$(api_versions_debug)"
+tool kafka-configs --alter --entity-type broker-loggers --entity-name 1 --add-config kraftwerk_broker.handlers=DEBUG
+check "kafka-configs --alter --add-config kraftwerk_broker.handlers=DEBUG (broker-loggers)" \
+  "expected 'Completed updating config for broker-logger 1.'" has "Completed updating config for broker-logger 1"
+tool kafka-configs --describe --entity-type broker-loggers --entity-name 1
+check "kafka-configs --describe (broker-loggers) shows the new level, inherited below it" \
+  "expected kraftwerk_broker.handlers=DEBUG, kraftwerk_broker.handlers.api_versions=DEBUG, root=INFO" \
+  bash -c "grep -q 'kraftwerk_broker.handlers=DEBUG' '$out' && \
+    grep -q 'kraftwerk_broker.handlers.api_versions=DEBUG' '$out' && grep -q 'root=INFO' '$out'"
+debug_after="$(api_versions_debug)"
+check "the DEBUG level is honoured at once" \
+  "expected DEBUG lines of kraftwerk_broker::handlers::api_versions in the broker log (before: $debug_before, after: $debug_after)" \
+  test "$debug_before" -eq 0 -a "$debug_after" -gt 0
+tool kafka-configs --alter --entity-type broker-loggers --entity-name 1 --delete-config kraftwerk_broker.handlers
+check "kafka-configs --alter --delete-config kraftwerk_broker.handlers (broker-loggers)" \
+  "expected 'Completed updating config for broker-logger 1.'" has "Completed updating config for broker-logger 1"
+debug_deleted="$(api_versions_debug)"
+tool kafka-configs --describe --entity-type broker-loggers --entity-name 1
+check "after --delete-config the logger inherits root's level and logs no DEBUG" \
+  "expected kraftwerk_broker.handlers=INFO and no new DEBUG line" \
+  bash -c "grep -q 'kraftwerk_broker.handlers=INFO' '$out' && test \"\$(grep -c 'DEBUG.*kraftwerk_broker::handlers::api_versions' '$work/broker.log')\" -eq $debug_deleted"
+tool kafka-configs --alter --entity-type broker-loggers --entity-name 1 --add-config root=LOUD
+rc_bad=$rc
+rc=0
+check "kafka-configs --alter refuses a level Kafka does not know (broker-loggers)" \
+  "expected a non-zero exit and 'not a supported log level'" \
+  bash -c "test $rc_bad -ne 0 && grep -q 'not a supported log level' '$out' '$err'"
+
 # SCRAM users, as operators create them (AlterUserScramCredentials / DescribeUserScramCredentials) -----------
 # One mechanism per request: Kafka refuses to alter one user twice in the same request.
 tool kafka-configs --alter --entity-type users --entity-name alice \

@@ -1106,6 +1106,67 @@ mod tests {
     }
 
     #[test]
+    fn broker_loggers_need_the_cluster_configs_permissions() {
+        // Kafka: DESCRIBE_CONFIGS (DescribeConfigs) and ALTER_CONFIGS (IncrementalAlterConfigs) on the cluster
+        // for BROKER_LOGGER, refused with CLUSTER_AUTHORIZATION_FAILED; a super user passes.
+        let image = image();
+        let authz = Authorizer::new(
+            &AuthorizerConfig::from_properties(Some("x"), Some("User:admin"), false).unwrap(),
+        );
+        let logger = StrBytes::from_static_str("1");
+        let mut alter = IncrementalAlterConfigsRequest::default();
+        let mut res = incremental_alter_configs_request::AlterConfigsResource::default();
+        res.resource_type = 8;
+        res.resource_name = logger.clone();
+        alter.resources.push(res);
+        let mut describe = DescribeConfigsRequest::default();
+        let mut res = describe_configs_request::DescribeConfigsResource::default();
+        res.resource_type = 8;
+        res.resource_name = logger;
+        describe.resources.push(res);
+        let Gate::Run(RequestKind::IncrementalAlterConfigs(left), patch) = gate(
+            &auth(&image, &authz, "User:a"),
+            &image,
+            RequestKind::IncrementalAlterConfigs(alter.clone()),
+            1,
+        ) else {
+            panic!("the request runs without the refused resource");
+        };
+        assert!(left.resources.is_empty());
+        let mut resp = ResponseKind::IncrementalAlterConfigs(Default::default());
+        patch.apply(&mut resp);
+        let ResponseKind::IncrementalAlterConfigs(r) = resp else {
+            unreachable!()
+        };
+        assert_eq!(r.responses[0].error_code, code(CLUSTER_DENIED));
+        assert_eq!(r.responses[0].resource_type, 8);
+        let Gate::Run(RequestKind::DescribeConfigs(left), patch) = gate(
+            &auth(&image, &authz, "User:a"),
+            &image,
+            RequestKind::DescribeConfigs(describe.clone()),
+            4,
+        ) else {
+            panic!("the request runs without the refused resource");
+        };
+        assert!(left.resources.is_empty());
+        let mut resp = ResponseKind::DescribeConfigs(Default::default());
+        patch.apply(&mut resp);
+        let ResponseKind::DescribeConfigs(r) = resp else {
+            unreachable!()
+        };
+        assert_eq!(r.results[0].error_code, code(CLUSTER_DENIED));
+        let Gate::Run(RequestKind::IncrementalAlterConfigs(kept), _) = gate(
+            &auth(&image, &authz, "User:admin"),
+            &image,
+            RequestKind::IncrementalAlterConfigs(alter),
+            1,
+        ) else {
+            panic!("a super user's request runs");
+        };
+        assert_eq!(kept.resources.len(), 1);
+    }
+
+    #[test]
     fn metadata_for_all_topics_hides_what_is_not_described() {
         let image = image();
         let authz =

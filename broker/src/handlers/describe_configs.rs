@@ -21,11 +21,13 @@ use crate::broker_configs::BROKER_CONFIGS;
 use crate::config::BrokerConfig;
 use crate::context::BrokerContext;
 use crate::image_ext::ImageExt;
+use crate::log_levels::{self, LogLevels};
 
 use super::errors::code;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 /// DescribeConfigs `config_source` codes.
 const SOURCE_TOPIC: i8 = 1;
@@ -33,6 +35,7 @@ const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
+const SOURCE_DYNAMIC_BROKER_LOGGER: i8 = 6;
 
 struct Entry {
     /// Kafka's `read_only`: a broker config that cannot be changed at run time here.
@@ -86,6 +89,21 @@ pub fn handle(
                     broker_entries(&ctx.config, &image, ctx.node_id)
                 }
             }
+            RESOURCE_BROKER_LOGGER => {
+                let wanted: Option<Vec<&str>> = res
+                    .configuration_keys
+                    .as_ref()
+                    .map(|keys| keys.iter().map(|k| k.as_str()).collect());
+                match broker_loggers(ctx.node_id, &name, log_levels::installed(), wanted) {
+                    Ok(configs) => out.configs = configs,
+                    Err(message) => {
+                        out.error_code = code(ResponseError::InvalidRequest);
+                        out.error_message = Some(StrBytes::from_string(message));
+                    }
+                }
+                resp.results.push(out);
+                continue;
+            }
             other => {
                 out.error_code = code(ResponseError::InvalidRequest);
                 out.error_message = Some(StrBytes::from_string(format!(
@@ -106,6 +124,43 @@ pub fn handle(
         resp.results.push(out);
     }
     resp
+}
+
+/// A broker's loggers (BROKER_LOGGER) with their levels, as Kafka's `ConfigHelper` lists log4j's: each
+/// DYNAMIC_BROKER_LOGGER_CONFIG, writable, no synonyms, and the other fields left at the message's defaults
+/// (Kafka sets neither a type nor documentation for them). Only this broker's own id is accepted.
+fn broker_loggers(
+    node_id: i32,
+    name: &str,
+    levels: Option<&LogLevels>,
+    wanted: Option<Vec<&str>>,
+) -> Result<Vec<DescribeConfigsResourceResult>, String> {
+    if name.is_empty() {
+        return Err("Broker id must not be empty".into());
+    }
+    let id: i32 = name
+        .parse()
+        .map_err(|_| format!("Broker id must be an integer, but it is: {name}"))?;
+    if id != node_id {
+        return Err(format!(
+            "Unexpected broker id, expected {node_id} but received {name}"
+        ));
+    }
+    let levels = levels.ok_or("this process's log levels are not run-time changeable")?;
+    Ok(levels
+        .loggers()
+        .into_iter()
+        .filter(|(logger, _)| wanted.as_ref().is_none_or(|w| w.contains(&logger.as_str())))
+        .map(|(logger, level)| {
+            let mut r = DescribeConfigsResourceResult::default();
+            r.name = StrBytes::from_string(logger);
+            r.value = Some(StrBytes::from_static_str(level.name()));
+            r.config_source = SOURCE_DYNAMIC_BROKER_LOGGER;
+            r.read_only = false;
+            r.is_sensitive = false;
+            r
+        })
+        .collect())
 }
 
 fn to_wire(

@@ -48,6 +48,7 @@ const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.Standard
 pub fn run_all(pair: &mut Pair, cluster_id: &'static str) {
     let authorized = std::thread::spawn(move || start_with_authorizer(cluster_id));
     incremental_alter_configs(pair);
+    describe_broker_loggers(pair);
     alter_configs(pair);
     acls_without_authorizer(pair);
     describe_client_quotas(pair);
@@ -98,6 +99,7 @@ fn start_with_authorizer(cluster_id: &'static str) -> (ApacheKafka, Broker) {
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const BROKER_LOGGER: i8 = 8;
 const SET: i8 = 0;
 const DELETE: i8 = 1;
 const APPEND: i8 = 2;
@@ -436,23 +438,154 @@ fn incremental_alter_configs(pair: &mut Pair) {
                 ),
                 None,
             ),
-            // The harness's Kafka already logs at WARN: the level it is set to changes nothing.
-            (
-                "incremental alter configs broker logger",
-                incremental(8, "1", &[("root", SET, Some("WARN"))], false),
-                None,
-            ),
         ]);
+        let cases = cases.chain(broker_logger_cases());
         for (scenario, req, described) in cases {
             check(scenario, pair.exchange(scenario, v, &req));
             if let Some((rt, name)) = described {
-                let keys: &[&str] = if rt == TOPIC {
-                    &["retention.ms", "cleanup.policy"]
-                } else {
-                    &["log.retention.ms", "log.retention.bytes"]
+                let keys: &[&str] = match rt {
+                    TOPIC => &["retention.ms", "cleanup.policy"],
+                    // The one logger both brokers have (the others are log4j's on Kafka, tracing
+                    // targets here).
+                    BROKER_LOGGER => &["root"],
+                    _ => &["log.retention.ms", "log.retention.bytes"],
                 };
                 describe_after(pair, scenario, rt, name, keys);
             }
+        }
+    }
+}
+
+/// BROKER_LOGGER (KIP-412) through IncrementalAlterConfigs, on `root`, the logger both brokers have; both start
+/// at WARN, and the level is put back at WARN after the change.
+fn broker_logger_cases() -> Vec<Case<'static, IncrementalAlterConfigsRequest>> {
+    let own = Some((BROKER_LOGGER, "1"));
+    let root = |op, value| incremental(BROKER_LOGGER, "1", &[("root", op, value)], false);
+    let mut duplicate_keys = root(SET, Some("INFO"));
+    let again = duplicate_keys.resources[0].configs[0].clone();
+    duplicate_keys.resources[0].configs.push(again);
+    let mut duplicate_resources = root(SET, Some("INFO"));
+    let again = duplicate_resources.resources[0].clone();
+    duplicate_resources.resources.push(again);
+    vec![
+        (
+            "incremental alter configs broker logger",
+            root(SET, Some("WARN")),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger change",
+            root(SET, Some("ERROR")),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger restore",
+            root(SET, Some("WARN")),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger validate only",
+            incremental(BROKER_LOGGER, "1", &[("root", SET, Some("DEBUG"))], true),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger invalid level",
+            root(SET, Some("LOUD")),
+            own,
+        ),
+        // Kafka's levels are capitals only.
+        (
+            "incremental alter configs broker logger lower-case level",
+            root(SET, Some("debug")),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger OFF",
+            root(SET, Some("OFF")),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger unknown logger",
+            incremental(
+                BROKER_LOGGER,
+                "1",
+                &[("no.such.logger", SET, Some("INFO"))],
+                false,
+            ),
+            None,
+        ),
+        (
+            "incremental alter configs broker logger other broker",
+            incremental(BROKER_LOGGER, "7", &[("root", SET, Some("INFO"))], false),
+            None,
+        ),
+        (
+            "incremental alter configs broker logger not a node id",
+            incremental(BROKER_LOGGER, "x", &[("root", SET, Some("INFO"))], false),
+            None,
+        ),
+        (
+            "incremental alter configs broker logger delete root",
+            root(DELETE, None),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger append",
+            root(APPEND, Some("INFO")),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger subtract",
+            root(SUBTRACT, Some("INFO")),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger null value",
+            root(SET, None),
+            own,
+        ),
+        (
+            "incremental alter configs broker logger duplicate keys",
+            duplicate_keys,
+            own,
+        ),
+        (
+            "incremental alter configs broker logger duplicate resources",
+            duplicate_resources,
+            own,
+        ),
+    ]
+}
+
+/// DescribeConfigs of BROKER_LOGGER: `root` compared field by field, the whole list for its error (the loggers
+/// themselves differ by nature, see the allow-list), and the refusals of another broker's loggers.
+fn describe_broker_loggers(pair: &mut Pair) {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    for v in pair.versions::<DescribeConfigsRequest>() {
+        for (scenario, name, keys) in [
+            (
+                "describe configs broker logger root",
+                "1",
+                Some(vec![s("root")]),
+            ),
+            ("describe configs broker logger all", "1", None),
+            ("describe configs broker logger other broker", "7", None),
+            ("describe configs broker logger empty name", "", None),
+            ("describe configs broker logger not a node id", "x", None),
+        ] {
+            let mut req = DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(BROKER_LOGGER)
+                    .with_resource_name(s(name))
+                    .with_configuration_keys(keys),
+            ]);
+            if v >= 1 {
+                req.include_synonyms = true;
+            }
+            if v >= 3 {
+                req.include_documentation = true;
+            }
+            check(scenario, pair.exchange(scenario, v, &req));
         }
     }
 }
@@ -524,6 +657,12 @@ fn alter_configs(pair: &mut Pair) {
             (
                 "alter configs unknown broker",
                 legacy(BROKER, "7", &[("log.retention.ms", "86400000")], false),
+                None,
+            ),
+            // Log levels are IncrementalAlterConfigs only (KIP-412): the legacy API knows no such resource.
+            (
+                "alter configs broker logger",
+                legacy(BROKER_LOGGER, "1", &[("root", "WARN")], false),
                 None,
             ),
         ];

@@ -31,7 +31,7 @@ use kafka_protocol::messages::{
     UpdateFeaturesRequest,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
-use kraftwerk_storage::batch::BatchBuilder;
+use kraftwerk_storage::batch::{BatchBuilder, Compression};
 use kraftwerk_tests::conformance::compare::{Difference, Normalise, Rule};
 use kraftwerk_tests::conformance::{api_name, Pair};
 use kraftwerk_tests::wire::encode_request;
@@ -736,8 +736,76 @@ fn fetch(pair: &mut Pair) {
     }
 }
 
+/// `conf-maxts`: an uncompressed batch whose largest timestamp is carried by its second and fourth records,
+/// then a gzip batch that reaches it again; `conf-maxts-gzip`: one gzip batch with the largest timestamp in its
+/// second and fourth records. MAX_TIMESTAMP answers the first such record (KAFKA-16310), and a timestamp lookup
+/// finds records inside compressed batches.
+fn setup_max_timestamp_topics(pair: &mut Pair) {
+    create_on_both(
+        pair,
+        vec![
+            creatable("conf-maxts", 1, 1, &[("retention.ms", "-1")]),
+            creatable("conf-maxts-gzip", 1, 1, &[("retention.ms", "-1")]),
+        ],
+    );
+    let v = check("Produce version", pair.max_version::<ProduceRequest>());
+    for (topic, records) in [
+        ("conf-maxts", batch(&[1000, 5000, 2000, 5000], 10)),
+        ("conf-maxts", gzip_batch(&[4000, 5000, 3000])),
+        ("conf-maxts-gzip", gzip_batch(&[100, 900, 300, 900])),
+    ] {
+        let (ka, kw) = produce_pair(pair, v, topic, 0, -1, records);
+        let (a, b) = check("Produce (setup)", pair.both_each(v, &ka, &kw));
+        for r in a.responses.iter().chain(&b.responses) {
+            assert_eq!(r.partition_responses[0].error_code, 0, "setup produce");
+        }
+    }
+}
+
+fn gzip_batch(timestamps: &[i64]) -> Bytes {
+    let mut b = BatchBuilder::new(0, -1).compression(Compression::Gzip);
+    for ts in timestamps {
+        b.push(*ts, Some(b"key"), Some(b"value"), &[])
+            .expect("record fits a batch");
+    }
+    Bytes::from(b.build())
+}
+
 fn list_offsets(pair: &mut Pair) {
+    setup_max_timestamp_topics(pair);
     for v in pair.versions::<ListOffsetsRequest>() {
+        // (scenario, topic, timestamp, the offset Kafka answers: a record inside a batch, never its base).
+        let mut more = vec![
+            (
+                "list offsets by timestamp in a compressed batch",
+                "conf-maxts-gzip",
+                800,
+                1,
+            ),
+            (
+                "list offsets by timestamp in the first of two batches",
+                "conf-maxts",
+                3500,
+                1,
+            ),
+        ];
+        if v >= 7 {
+            more.push(("list offsets max timestamp record", "conf-maxts", -3, 1));
+            more.push((
+                "list offsets max timestamp compressed",
+                "conf-maxts-gzip",
+                -3,
+                1,
+            ));
+        }
+        for (scenario, topic, ts, offset) in more {
+            let req = list_offsets_request(v, topic, 0, ts);
+            let (kafka, _) = check(scenario, pair.exchange(scenario, v, &req));
+            assert_eq!(
+                kafka.topics[0].partitions[0].offset, offset,
+                "{scenario}: Kafka's own answer is not what the scenario is about"
+            );
+        }
         let mut cases = vec![
             ("list offsets earliest", "conf-records", 0, -2),
             ("list offsets latest", "conf-records", 0, -1),

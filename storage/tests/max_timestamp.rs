@@ -234,3 +234,34 @@ fn timestamp_lookups_search_inside_compressed_batches() {
         );
     }
 }
+
+#[test]
+fn time_indexes_written_with_base_offsets_still_lead_to_the_record() {
+    // Kraftwerk wrote the first batch's base offset into time index entries before it wrote Kafka's last
+    // offset: a log written then is read the same.
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_config(1 << 20);
+    let mut log = open(dir.path(), config.clone());
+    for i in 0..20i64 {
+        // Batch i: offsets 3i..=3i+2, max timestamp 10i + 5 in its middle record.
+        log.append(
+            &stamped(&[i * 10, i * 10 + 5, i * 10], Compression::None),
+            0,
+        )
+        .unwrap();
+    }
+    log.close().unwrap();
+    let path = files(dir.path(), "timeindex").remove(0);
+    let mut bytes = fs::read(&path).unwrap();
+    for entry in bytes.chunks_exact_mut(12) {
+        let relative = u32::from_be_bytes(entry[8..].try_into().unwrap());
+        if relative >= 2 {
+            entry[8..].copy_from_slice(&(relative - 2).to_be_bytes());
+        }
+    }
+    fs::write(&path, &bytes).unwrap();
+    let log = open(dir.path(), config);
+    assert_eq!(log.max_timestamp().unwrap(), found(195, 58, 0));
+    assert_eq!(log.offset_for_timestamp(101).unwrap(), Some((31, 105)));
+    assert_eq!(log.offset_for_timestamp(95).unwrap(), Some((28, 95)));
+}

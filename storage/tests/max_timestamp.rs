@@ -100,11 +100,13 @@ fn a_later_segment_holding_the_max_is_found_after_rolls() {
 fn the_batch_leader_epoch_is_answered() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), small_config(1 << 20));
-    log.append_with_leader_epoch(&stamped(&[5, 9], Compression::None), 0, 3)
+    log.append_with_leader_epoch(&stamped(&[5, 6], Compression::None), 0, 3)
         .unwrap();
-    log.append_with_leader_epoch(&stamped(&[7, 8], Compression::None), 0, 4)
+    log.append_with_leader_epoch(&stamped(&[7, 9], Compression::Zstd), 0, 4)
         .unwrap();
-    assert_eq!(log.max_timestamp().unwrap(), found(9, 1, 3));
+    assert_eq!(log.max_timestamp().unwrap(), found(9, 3, 4));
+    assert_eq!(log.record_for_timestamp(7).unwrap(), found(7, 2, 4));
+    assert_eq!(log.record_for_timestamp(6).unwrap(), found(6, 1, 3));
 }
 
 #[test]

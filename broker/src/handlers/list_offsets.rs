@@ -95,10 +95,16 @@ pub fn handle(
                                 Ok(_) => pr.leader_epoch = -1,
                                 Err(e) => pr.error_code = storage_error_code(&e),
                             },
-                            ts if ts >= 0 => match part.offset_for_timestamp(ts) {
-                                Ok(Some((off, found_ts))) if off < part.high_watermark() => {
-                                    pr.offset = off;
-                                    pr.timestamp = found_ts;
+                            // With its batch's leader epoch, as Kafka's FileRecords.searchForTimestamp.
+                            ts if ts >= 0 => match part.record_for_timestamp(ts) {
+                                Ok(Some(found)) if found.offset < part.high_watermark() => {
+                                    pr.offset = found.offset;
+                                    pr.timestamp = found.timestamp;
+                                    pr.leader_epoch = if version >= 4 {
+                                        found.leader_epoch.max(-1)
+                                    } else {
+                                        -1
+                                    };
                                 }
                                 // No record at or after `ts`: Kafka answers offset and epoch -1.
                                 Ok(_) => pr.leader_epoch = -1,

@@ -744,8 +744,9 @@ impl Partition {
         self.log.lock().log.size_in_bytes()
     }
 
-    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StorageError> {
-        self.log.lock().log.offset_for_timestamp(ts)
+    /// The first record at or after the log start with a timestamp >= `ts`, with its batch's leader epoch.
+    pub fn record_for_timestamp(&self, ts: i64) -> Result<Option<TimestampedRecord>, StorageError> {
+        self.log.lock().log.record_for_timestamp(ts)
     }
 
     /// The first record carrying the log's largest timestamp (ListOffsets MAX_TIMESTAMP). The lock is held only to

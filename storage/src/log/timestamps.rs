@@ -46,12 +46,29 @@ impl PartitionLog {
     /// batches are scanned record by record (compressed batches decompressed, LogAppendTime
     /// records carrying their batch's timestamp), as Kafka's `FileRecords.searchForTimestamp`.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, StorageError> {
+        Ok(self
+            .record_for_timestamp(timestamp)?
+            .map(|r| (r.offset, r.timestamp)))
+    }
+
+    /// [`Self::offset_for_timestamp`] with the leader epoch of the record's batch, which Kafka answers with it
+    /// (`FileRecords.searchForTimestamp`).
+    pub fn record_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampedRecord>, StorageError> {
         for segment in self.segments() {
             if segment.next_offset() <= self.log_start_offset {
                 continue;
             }
-            if let Some(found) = segment.offset_for_timestamp(timestamp, self.log_start_offset)? {
-                return Ok(Some(found));
+            if let Some((offset, timestamp, leader_epoch)) =
+                segment.offset_for_timestamp(timestamp, self.log_start_offset)?
+            {
+                return Ok(Some(TimestampedRecord {
+                    timestamp,
+                    offset,
+                    leader_epoch,
+                }));
             }
         }
         Ok(None)

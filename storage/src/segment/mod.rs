@@ -427,7 +427,8 @@ impl Segment {
         Ok(())
     }
 
-    /// First record at or after `min_offset` whose timestamp is >= `timestamp`, as (offset, timestamp).
+    /// First record at or after `min_offset` whose timestamp is >= `timestamp`, as (offset, timestamp, its batch's
+    /// partition leader epoch).
     ///
     /// Kafka's `LogSegment.findOffsetByTimestamp`: the time index picks where to start, then batch headers are
     /// walked to the first batch whose max timestamp qualifies, and its records (decompressed if need be) are
@@ -436,7 +437,7 @@ impl Segment {
         &self,
         timestamp: i64,
         min_offset: i64,
-    ) -> Result<Option<(i64, i64)>, StorageError> {
+    ) -> Result<Option<(i64, i64, i32)>, StorageError> {
         if self
             .idx
             .max_timestamp()
@@ -466,8 +467,8 @@ impl Segment {
                     offset >= min_offset && ts >= timestamp
                 })
                 .map_err(|e| self.corrupt(pos, e.to_string()))?;
-                if found.is_some() {
-                    return Ok(found);
+                if let Some((offset, ts)) = found {
+                    return Ok(Some((offset, ts, header.partition_leader_epoch)));
                 }
             }
             pos += size;

@@ -56,6 +56,9 @@ struct Args {
     /// Partitions per topic (one CreateTopics request per topic).
     #[arg(long, default_value_t = 1000)]
     per_topic: usize,
+    /// Stop each run after topic creation (to profile creation alone; the other metrics are n/a).
+    #[arg(long)]
+    creation_only: bool,
     /// `broker.session.timeout.ms` for both systems.
     #[arg(long, default_value_t = 3000)]
     session_timeout_ms: u64,
@@ -129,6 +132,7 @@ fn main() -> Result<()> {
         let spec = RunSpec {
             partitions: n,
             per_topic: args.per_topic,
+            creation_only: args.creation_only,
             timeouts,
             wait: Duration::from_secs(args.wait_s),
         };

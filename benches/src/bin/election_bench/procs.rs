@@ -92,9 +92,13 @@ impl Flavor {
         match self {
             Flavor::Kraftwerk { bin } => {
                 let mut c = Command::new(bin);
+                // `ELECTION_BENCH_RUST_LOG` (e.g. `info,kraftwerk_broker::replica=debug`) is for finding where
+                // a run's time goes from the node logs; the figures are taken at the default `info`.
+                let filter =
+                    std::env::var("ELECTION_BENCH_RUST_LOG").unwrap_or_else(|_| "info".into());
                 c.arg("--config")
                     .arg(config)
-                    .env("RUST_LOG", "info")
+                    .env("RUST_LOG", filter)
                     .env("NO_COLOR", "1");
                 c
             }
@@ -259,9 +263,14 @@ pub struct ProcCluster {
 impl ProcCluster {
     /// Writes, formats and starts every node; returns once every broker answers Metadata listing all three.
     pub fn start(flavor: Flavor, t: Timeouts, work_dir: &Path, ready: Duration) -> Result<Self> {
-        let dir = tempfile::Builder::new()
+        let mut dir = tempfile::Builder::new()
             .prefix(&format!("election-bench-{}-", flavor.name()))
             .tempdir_in(work_dir)?;
+        // `ELECTION_BENCH_KEEP=1` leaves the nodes' directories and logs behind, for reading afterwards.
+        if std::env::var_os("ELECTION_BENCH_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("keeping {}", dir.path().display());
+        }
         let ports = free_ports(6).map_err(|e| anyhow::anyhow!("{e}"))?;
         let voters = (0..3)
             .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i]))

@@ -22,6 +22,8 @@ const POLL: Duration = Duration::from_millis(20);
 pub struct RunSpec {
     pub partitions: usize,
     pub per_topic: usize,
+    /// Stop after topic creation.
+    pub creation_only: bool,
     pub timeouts: Timeouts,
     pub wait: Duration,
 }
@@ -168,6 +170,9 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
     eprintln!("[{name}] {n} partitions acked in {acked:?}, led everywhere in {led:?}");
     f.insert("broker_rss_mib", max_rss_mib(cluster, true));
     f.insert("controller_rss_mib", max_rss_mib(cluster, false));
+    if spec.creation_only {
+        return Ok(());
+    }
 
     // --- controlled shutdown --------------------------------------------------------------------
     let layout = Client::connect(first)?.layout()?;

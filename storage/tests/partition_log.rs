@@ -326,3 +326,46 @@ fn delete_removes_the_partition_directory() {
     log.delete().unwrap();
     assert!(!path.exists());
 }
+
+/// A new log is one file until its indexes are first written: creating thousands of partitions is bound by the
+/// filesystem's inode creation. A flush makes both index files, as does a close; a log whose index files were
+/// never made (a crash before any flush) reopens with every record.
+#[test]
+fn a_new_log_makes_its_index_files_at_the_first_flush() {
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("0000"))
+            .collect();
+        v.sort();
+        v
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config(1 << 20));
+    assert_eq!(names(dir.path()), ["00000000000000000000.log"]);
+    log.append(&batch(2, 200, 0, 1_000), 0).unwrap();
+    log.flush().unwrap();
+    assert_eq!(
+        names(dir.path()),
+        [
+            "00000000000000000000.index",
+            "00000000000000000000.log",
+            "00000000000000000000.timeindex"
+        ]
+    );
+    log.close().unwrap();
+
+    // Never flushed, then dropped as a crash would leave it: no index files, and a reopen finds the records.
+    let crashed = tempfile::tempdir().unwrap();
+    let mut log = open(crashed.path(), small_config(1 << 20));
+    for i in 0..5 {
+        log.append(&batch(2, 200, i, 1_000 + i as i64), 0).unwrap();
+    }
+    let before = read_all(&log, 0);
+    drop(log);
+    assert_eq!(names(crashed.path()), ["00000000000000000000.log"]);
+    let log = open(crashed.path(), small_config(1 << 20));
+    assert_eq!(log.log_end_offset(), 10);
+    assert_eq!(read_all(&log, 0), before);
+}

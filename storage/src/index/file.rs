@@ -12,12 +12,20 @@
 //! every ~512 KiB of records at the default `index.interval.bytes`), so the extra open costs nothing
 //! measurable. Renames (the cleaner's swap) happen only while the segment is closed, so the path is
 //! always the file's current name.
+//!
+//! A new index's file is made by its first write, truncation, fsync or handle, not when the index is created:
+//! a new partition's empty active segment then costs one file (its log), not three. Creating a topic of
+//! thousands of partitions is bound by inode creation in the filesystem; the two index files were two of every
+//! partition's five. A flush, roll or close fsyncs the index, which makes the file, so every sealed or closed
+//! segment has its index files as before; an active segment whose indexes were never written has none after a
+//! crash, and is rebuilt from the log as any crashed active segment is.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::marker::PhantomData;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::IndexError;
 
@@ -38,6 +46,10 @@ pub(crate) struct IndexFile<E> {
     entries: Vec<E>,
     /// How many leading entries are already in the file.
     persisted: usize,
+    /// Whether the file at `path` is this index's (holding its first `persisted` entries). Until then it may be
+    /// missing, or be a stale file of an earlier segment at the same offset: the first open creates or empties
+    /// it. Atomic because [`Self::handle`] (a roll's background fsync) opens through `&self`.
+    on_disk: AtomicBool,
     _entry: PhantomData<E>,
 }
 
@@ -50,14 +62,16 @@ pub(crate) enum LoadStatus {
 }
 
 impl<E: IndexEntry> IndexFile<E> {
-    /// Creates (or empties) the index file at `path`.
-    pub(crate) fn create(path: &Path) -> io::Result<Self> {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
-        Ok(Self::from_parts(path, Vec::new()))
+    /// A new, empty index at `path`. The file is created (or an existing one emptied) by the first write,
+    /// truncation, fsync or handle, not now (see the module comment).
+    pub(crate) fn create(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            entries: Vec::new(),
+            persisted: 0,
+            on_disk: AtomicBool::new(false),
+            _entry: PhantomData,
+        }
     }
 
     /// Loads the index at `path`; a missing or ragged file is recreated empty and reported.
@@ -65,16 +79,16 @@ impl<E: IndexEntry> IndexFile<E> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok((Self::create(path)?, LoadStatus::NeedsRebuild))
+                return Ok((Self::create(path), LoadStatus::NeedsRebuild))
             }
             Err(e) => return Err(e),
         };
         if bytes.len() % E::SIZE != 0 {
-            return Ok((Self::create(path)?, LoadStatus::NeedsRebuild));
+            return Ok((Self::create(path), LoadStatus::NeedsRebuild));
         }
         let entries: Option<Vec<E>> = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
         let Some(entries) = entries else {
-            return Ok((Self::create(path)?, LoadStatus::NeedsRebuild));
+            return Ok((Self::create(path), LoadStatus::NeedsRebuild));
         };
         Ok((Self::from_parts(path, entries), LoadStatus::Loaded))
     }
@@ -85,6 +99,7 @@ impl<E: IndexEntry> IndexFile<E> {
             path: path.to_path_buf(),
             entries,
             persisted,
+            on_disk: AtomicBool::new(true),
             _entry: PhantomData,
         }
     }
@@ -152,16 +167,95 @@ impl<E: IndexEntry> IndexFile<E> {
         self.open_file()
     }
 
-    /// Opens the index file for a write, truncation or fsync; the handle is closed when dropped.
+    /// Opens the index file for a write, truncation or fsync; the handle is closed when dropped. The first
+    /// open of a new index creates the file, or empties a stale one (nothing of this index is in it yet).
     fn open_file(&self) -> Result<File, IndexError> {
-        OpenOptions::new()
+        let first = !self.on_disk.load(Ordering::Acquire);
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
+            .create(first)
+            .truncate(first)
             .open(&self.path)
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        if first {
+            self.on_disk.store(true, Ordering::Release);
+        }
+        Ok(file)
     }
 
     fn err(&self, e: io::Error) -> IndexError {
         IndexError::Io(self.path.clone(), e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::offset_index::OffsetEntry;
+
+    fn entry(relative_offset: u32, position: u32) -> OffsetEntry {
+        OffsetEntry {
+            relative_offset,
+            position,
+        }
+    }
+
+    #[test]
+    fn a_new_index_makes_its_file_at_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.index");
+        let mut index = IndexFile::<OffsetEntry>::create(&path);
+        assert!(!path.exists(), "creating an index makes no file");
+        index.push(entry(0, 0)).unwrap();
+        index.truncate(1).unwrap();
+        assert!(
+            !path.exists(),
+            "pending entries and a no-op truncation make no file"
+        );
+        index.write_pending().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), OffsetEntry::SIZE);
+        let (loaded, status) = IndexFile::<OffsetEntry>::load(&path).unwrap();
+        assert_eq!(status, LoadStatus::Loaded);
+        assert_eq!(loaded.entries().len(), 1);
+    }
+
+    #[test]
+    fn an_fsync_or_a_handle_makes_the_file_of_an_empty_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let synced = dir.path().join("a.index");
+        IndexFile::<OffsetEntry>::create(&synced).sync().unwrap();
+        assert_eq!(std::fs::read(&synced).unwrap().len(), 0);
+        let handled = dir.path().join("b.index");
+        drop(IndexFile::<OffsetEntry>::create(&handled).handle().unwrap());
+        assert!(handled.exists());
+    }
+
+    #[test]
+    fn the_first_write_empties_a_stale_file_at_the_same_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000000000000000.index");
+        // An earlier segment's index with three entries, left where the new one goes.
+        let mut stale = IndexFile::<OffsetEntry>::create(&path);
+        for i in 0..3 {
+            stale.push(entry(i, i * 100)).unwrap();
+        }
+        stale.write_pending().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), 3 * OffsetEntry::SIZE);
+
+        let mut fresh = IndexFile::<OffsetEntry>::create(&path);
+        fresh.push(entry(7, 5)).unwrap();
+        fresh.write_pending().unwrap();
+        let (loaded, _) = IndexFile::<OffsetEntry>::load(&path).unwrap();
+        assert_eq!(
+            loaded.entries().len(),
+            1,
+            "nothing of the stale file is left"
+        );
+        assert_eq!(loaded.entries()[0].relative_offset, 7);
+        // Later writes append after what this index wrote, not after the stale file.
+        fresh.push(entry(8, 6)).unwrap();
+        fresh.write_pending().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), 2 * OffsetEntry::SIZE);
     }
 }

@@ -35,8 +35,9 @@ impl IndexEntry for OffsetEntry {
 pub(crate) struct OffsetIndex(IndexFile<OffsetEntry>);
 
 impl OffsetIndex {
-    pub(crate) fn create(path: &Path) -> io::Result<Self> {
-        IndexFile::create(path).map(Self)
+    /// A new, empty index; its file is made by the first write (see [`IndexFile::create`]).
+    pub(crate) fn create(path: &Path) -> Self {
+        Self(IndexFile::create(path))
     }
 
     /// Loads the index; entries must be strictly increasing and point inside a log of
@@ -48,7 +49,7 @@ impl OffsetIndex {
                 w[0].relative_offset < w[1].relative_offset && w[0].position < w[1].position
             }) && file.last().is_none_or(|e| u64::from(e.position) < log_size);
         if status == LoadStatus::Loaded && !sane {
-            return Ok((Self::create(path)?, LoadStatus::NeedsRebuild));
+            return Ok((Self::create(path), LoadStatus::NeedsRebuild));
         }
         Ok((Self(file), status))
     }

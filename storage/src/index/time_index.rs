@@ -35,8 +35,9 @@ impl IndexEntry for TimeEntry {
 pub(crate) struct TimeIndex(IndexFile<TimeEntry>);
 
 impl TimeIndex {
-    pub(crate) fn create(path: &Path) -> io::Result<Self> {
-        IndexFile::create(path).map(Self)
+    /// A new, empty index; its file is made by the first write (see [`IndexFile::create`]).
+    pub(crate) fn create(path: &Path) -> Self {
+        Self(IndexFile::create(path))
     }
 
     /// Loads the index; timestamps must strictly increase and offsets must not decrease.
@@ -46,7 +47,7 @@ impl TimeIndex {
             w[0].timestamp < w[1].timestamp && w[0].relative_offset <= w[1].relative_offset
         });
         if status == LoadStatus::Loaded && !sane {
-            return Ok((Self::create(path)?, LoadStatus::NeedsRebuild));
+            return Ok((Self::create(path), LoadStatus::NeedsRebuild));
         }
         Ok((Self(file), status))
     }

@@ -112,12 +112,9 @@ impl Segment {
             .open(&log_path)
             .map(Arc::new)
             .map_err(|e| StorageError::io("create", &log_path, e))?;
-        let index_path = with(INDEX_EXT);
-        let offset_index = OffsetIndex::create(&index_path)
-            .map_err(|e| StorageError::io("create", &index_path, e))?;
-        let time_path = with(TIME_INDEX_EXT);
-        let time_index =
-            TimeIndex::create(&time_path).map_err(|e| StorageError::io("create", &time_path, e))?;
+        // The index files are made by their first write or fsync (a flush, roll or close), not here.
+        let offset_index = OffsetIndex::create(&with(INDEX_EXT));
+        let time_index = TimeIndex::create(&with(TIME_INDEX_EXT));
         Ok(Self {
             base_offset,
             log_path,

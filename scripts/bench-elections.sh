@@ -12,7 +12,9 @@
 # kraftwerk,kafka), KAFKA_HEAP (default 512m per JVM: six JVMs fit in this machine's memory),
 # IMAGE_PARTITIONS (default 0; 1000000 runs the one-controller image test, Kraftwerk only), SESSION_MS
 # (default 3000), HEARTBEAT_MS (default 500), ELECTION_MS (default 1000), NOTE (free text for the header,
-# e.g. what else was running), WORK_DIR (default /tmp).
+# e.g. what else was running), WORK_DIR (default /tmp). For finding where time goes (not for figures): the
+# binary's --creation-only stops each run after topic creation, ELECTION_BENCH_RUST_LOG sets the Kraftwerk
+# nodes' RUST_LOG and ELECTION_BENCH_KEEP=1 keeps their directories and logs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD

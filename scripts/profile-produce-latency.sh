@@ -8,6 +8,7 @@
 #
 #   scripts/profile-produce-latency.sh [kraftwerk|kafka] [RATE records/s] [SECONDS] [SIZE bytes] [ACKS]
 #
+# THREAD_PREFIXES overrides the request-path thread names to summarise.
 # Defaults: kraftwerk, 60000 records/s, 60 s, 1024 B, acks=1. Long enough at that rate to pass the kernel's
 # background writeback threshold (vm.dirty_background_ratio of memory) on most machines; the meminfo samples
 # show whether it did. Output: a Markdown summary on stdout; the raw timehist under $WORK.
@@ -46,7 +47,9 @@ kill "$SAMPLER" 2>/dev/null || true
 perf sched timehist -i "$WORK/sched.data" -p "$PID" --state >"$WORK/timehist.txt" 2>/dev/null
 rm -f "$WORK/sched.data"
 
-if [[ $WHO == kraftwerk ]]; then
+if [[ -n ${THREAD_PREFIXES:-} ]]; then # e.g. an older build's thread names
+    read -ra THREADS <<<"$THREAD_PREFIXES"
+elif [[ $WHO == kraftwerk ]]; then
     THREADS=(kw-async kw-blocking kraftwerk-fsync controller)
 else
     THREADS=(data-plane-kafka-request-handler data-plane-kafka-network-thread kafka-log-cleaner log-cleaner kafka-scheduler)

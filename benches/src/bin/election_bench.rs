@@ -127,6 +127,7 @@ fn main() -> Result<()> {
     let started = chrono_like_now();
     let mut results: Results = BTreeMap::new();
     let mut failures = Vec::new();
+    settle_filesystem();
     for (i, &n) in args.partitions.iter().enumerate() {
         let runs = args.runs.get(i).or(args.runs.last()).copied().unwrap_or(1);
         let spec = RunSpec {
@@ -144,6 +145,7 @@ fn main() -> Result<()> {
                     Ok(f) => results.entry((name.to_string(), n)).or_default().push(f),
                     Err(e) => failures.push(format!("{name} N={n} run {}: {e:#}", run + 1)),
                 }
+                settle_filesystem();
             }
         }
     }
@@ -173,7 +175,7 @@ fn main() -> Result<()> {
     let _ = writeln!(
         md,
         "Three controllers and three brokers as separate processes on loopback, for each system in turn \
-         (runs interleaved, one cluster at a time), on {} cores; kraftwerk {}; Kafka JVMs with \
+         (runs interleaved, one cluster at a time, each removed cluster followed by a sync and a pause of vm.dirty_expire_centisecs + 5 s so the next one starts on a settled filesystem), on {} cores; kraftwerk {}; Kafka JVMs with \
          -Xms{h} -Xmx{h} (G1, kafka-server-start.sh flags). Both get broker.session.timeout.ms={}, \
          broker.heartbeat.interval.ms={}, controller.quorum.election.timeout.ms={}, \
          auto.leader.rebalance.enable=false; topics of {} partitions, one CreateTopics per topic. \
@@ -244,4 +246,21 @@ fn chrono_like_now() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+/// Lets the filesystem settle after a cluster's directory was removed, before the next cluster starts: every
+/// run removes tens of thousands of files, and on ext4 the next run's file creations pay for them (its inode
+/// allocator skips, and re-reads, inodes deleted within the last `vm.dirty_expire_centisecs`, and without a
+/// journal the freed blocks are discarded meanwhile). Without this pause each system's creation figure depended
+/// on how many files the other system's previous run had just removed. So: `sync`, then wait out that window.
+fn settle_filesystem() {
+    let expire_s = std::fs::read_to_string("/proc/sys/vm/dirty_expire_centisecs")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(30, |cs| cs.div_ceil(100));
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    let pause = Duration::from_secs(expire_s + 5);
+    eprintln!("(letting the filesystem settle for {} s)", pause.as_secs());
+    std::thread::sleep(pause);
 }

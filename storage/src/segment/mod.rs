@@ -5,7 +5,6 @@
 
 mod chunk_reader;
 mod indexed;
-mod writeback;
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -62,8 +61,6 @@ pub(crate) struct Segment {
     /// When the segment was created (or its file last modified, for reopened ones).
     created_ms: i64,
     idx: Indexed,
-    /// Where the next [`writeback::start`] begins: bytes below it were handed to the writeback thread.
-    written_back_to: u64,
 }
 
 /// What the first batch a verifying scan meets must look like; later ones must start where it
@@ -122,7 +119,6 @@ impl Segment {
             size: 0,
             created_ms: now_ms,
             idx: Indexed::new(base_offset, offset_index, time_index),
-            written_back_to: 0,
         })
     }
 
@@ -159,7 +155,6 @@ impl Segment {
             size,
             created_ms,
             idx: Indexed::new(base_offset, offset_index, time_index),
-            written_back_to: size,
         };
         Ok((segment, loaded))
     }
@@ -248,16 +243,6 @@ impl Segment {
             return Err(StorageError::io("write", &self.log_path, e));
         }
         self.size += data.len() as u64;
-        // A truncation since the last request may have cut below it.
-        self.written_back_to = self.written_back_to.min(start);
-        if self.size - self.written_back_to >= writeback::CHUNK {
-            writeback::start(
-                &self.log,
-                self.written_back_to,
-                self.size - self.written_back_to,
-            );
-            self.written_back_to = self.size;
-        }
         for info in infos {
             self.idx
                 .track(start + info.position as u64, info, index_interval)

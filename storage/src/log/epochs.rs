@@ -69,10 +69,12 @@ impl PartitionLog {
 
     /// Applies `f` to the cache (a new epoch) and, if it changed, rewrites the checkpoint without an fsync, as
     /// Kafka does since KAFKA-15046: a new leader of thousands of partitions otherwise pays two fsyncs for each.
-    /// The file is fsynced with the segment data it describes: at [`Self::flush`] (so at close), and at a roll
-    /// before the new segment takes data. After a crash every entry starting before the active segment is
-    /// therefore on disk, and opening re-assigns the epochs of the active segment's batches
-    /// ([`Self::load_leader_epochs`]).
+    /// The file is fsynced with the segment data it describes: at [`Self::flush`] (so at close), and at a roll by
+    /// the roll's background fsync, with the sealed segment (not on the append path, where it waited behind every
+    /// dirty page of the segment). Once that fsync finished, every entry starting before the active segment is on
+    /// disk, and after a crash opening re-assigns the epochs of the active segment's batches
+    /// ([`Self::load_leader_epochs`]). Like the sealed segment's own data, an OS crash before the background fsync
+    /// finished can lose them; an unclean open verifies the active segment only.
     pub(super) fn update_epochs_deferred(
         &mut self,
         f: impl FnOnce(&mut LeaderEpochCache) -> bool,
@@ -183,8 +185,8 @@ mod tests {
     use crate::batch::build_batch;
     use crate::{LogConfig, PartitionLog};
 
-    /// A new epoch leaves the checkpoint unsynced until the next roll or flush, which fsync it (recovery trusts
-    /// every entry before the active segment); a truncation writes it durably at once.
+    /// A new epoch leaves the checkpoint unsynced until the next roll (whose background fsync takes it) or flush;
+    /// a truncation writes it durably at once.
     #[test]
     fn deferred_checkpoint_is_synced_at_roll_and_flush() {
         let dir = tempfile::tempdir().unwrap();
@@ -201,7 +203,10 @@ mod tests {
         while log.segment_count() == segments {
             log.append_with_leader_epoch(&batch, 0, 1).unwrap();
         }
-        assert!(!log.epochs_unsynced, "a roll fsyncs the checkpoint");
+        assert!(
+            !log.epochs_unsynced,
+            "a roll hands the checkpoint to its background fsync"
+        );
         log.assign_leader_epoch(2, log.log_end_offset()).unwrap();
         assert!(log.epochs_unsynced);
         log.flush().unwrap();

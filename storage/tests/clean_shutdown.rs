@@ -106,10 +106,7 @@ fn crash_after_some_logs_closed_recovers_the_whole_directory() {
 fn marker_skips_verification_and_its_absence_repairs_the_tail() {
     let root = tempfile::tempdir().unwrap();
     let a = root.path().join("a-0");
-    let mut log = open(&a, LastShutdown::Unclean);
-    fill(&mut log);
-    log.close().unwrap();
-    write_clean_shutdown_marker(root.path()).unwrap();
+    close_cleanly(root.path(), &a);
     // Flip a bit in the active segment's first batch (before its last index entry).
     let path = last_log_file(&a);
     let pristine = fs::read(&path).unwrap();
@@ -140,10 +137,7 @@ fn marker_skips_verification_and_its_absence_repairs_the_tail() {
 fn marker_is_gone_before_the_first_append() {
     let root = tempfile::tempdir().unwrap();
     let a = root.path().join("a-0");
-    let mut log = open(&a, LastShutdown::Unclean);
-    fill(&mut log);
-    log.close().unwrap();
-    write_clean_shutdown_marker(root.path()).unwrap();
+    close_cleanly(root.path(), &a);
 
     let last = take_clean_shutdown_marker(root.path()).unwrap();
     assert_eq!(last, LastShutdown::Clean);
@@ -251,4 +245,12 @@ fn close_makes_the_deferred_checkpoint_durable_and_trusted() {
         "0\n4\n1 0\n3 10\n4 25\n7 30\n",
         "not rewritten at open"
     );
+}
+
+/// Fills the log at `dir`, closes it, and marks its log directory `root` clean, as a broker's shutdown does.
+fn close_cleanly(root: &Path, dir: &Path) {
+    let mut log = open(dir, LastShutdown::Unclean);
+    fill(&mut log);
+    log.close().unwrap();
+    write_clean_shutdown_marker(root).unwrap();
 }

@@ -80,6 +80,21 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// Controllers 1-3 started as the voters.
+    async fn three_voters(snapshot_bytes: u64, tick: Duration) -> Self {
+        let mut cluster = Cluster {
+            dirs: HashMap::new(),
+            router: Arc::new(Router::default()),
+            controllers: HashMap::new(),
+            snapshot_bytes,
+            tick,
+        };
+        for id in 1..=3 {
+            cluster.start_node(id).await;
+        }
+        cluster
+    }
+
     async fn start_node(&mut self, id: i32) {
         let dir = self
             .dirs
@@ -147,16 +162,7 @@ impl Cluster {
 }
 
 async fn add_remove_restart(snapshot_bytes: u64) {
-    let mut cluster = Cluster {
-        dirs: HashMap::new(),
-        router: Arc::new(Router::default()),
-        controllers: HashMap::new(),
-        snapshot_bytes,
-        tick: Duration::from_millis(10),
-    };
-    for id in 1..=3 {
-        cluster.start_node(id).await;
-    }
+    let mut cluster = Cluster::three_voters(snapshot_bytes, Duration::from_millis(10)).await;
     let leader = cluster.upgraded_leader().await;
     leader.register_broker(broker(1)).await.unwrap();
     for i in 0..20 {
@@ -291,16 +297,7 @@ async fn add_remove_restart(snapshot_bytes: u64) {
 /// every node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voter_that_does_not_catch_up_is_not_promoted_and_endpoints_can_be_updated() {
-    let mut cluster = Cluster {
-        dirs: HashMap::new(),
-        router: Arc::new(Router::default()),
-        controllers: HashMap::new(),
-        snapshot_bytes: 20 << 20,
-        tick: Duration::from_millis(10),
-    };
-    for id in 1..=3 {
-        cluster.start_node(id).await;
-    }
+    let mut cluster = Cluster::three_voters(20 << 20, Duration::from_millis(10)).await;
     let leader = cluster.upgraded_leader().await;
     let absent = member(7);
     assert!(matches!(
@@ -449,17 +446,8 @@ async fn voter_changes_need_kraft_version_1() {
 /// the single change slot until the entry commits, which it does once the voters are reachable again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ack_when_committed_false_answers_once_the_promotion_is_appended() {
-    let mut cluster = Cluster {
-        dirs: HashMap::new(),
-        router: Arc::new(Router::default()),
-        controllers: HashMap::new(),
-        snapshot_bytes: 20 << 20,
-        // A slow tick: the cut-off leader keeps leading (check_quorum) for a second or more.
-        tick: Duration::from_millis(100),
-    };
-    for id in 1..=3 {
-        cluster.start_node(id).await;
-    }
+    // A slow tick: the cut-off leader keeps leading (check_quorum) for a second or more.
+    let mut cluster = Cluster::three_voters(20 << 20, Duration::from_millis(100)).await;
     let leader = cluster.upgraded_leader().await;
     let leader_id = leader.leader_id().unwrap();
     // 4 and 5 are learners before they run (the additions time out), then catch up.

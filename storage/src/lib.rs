@@ -28,6 +28,6 @@ pub use epoch::{EpochEndOffset, EpochEntry, LeaderEpochCache};
 pub use error::{RecordError, StorageError};
 pub use log::{
     refuse_client_control_batches, AppendResult, FileSlice, MaxTimestampPlan, PartitionLog,
-    ReadPlan, ReadResult, SliceRead, TimestampedRecord,
+    ReadPlan, ReadResult, SeedFile, SliceRead, TimestampedRecord,
 };
 pub use log_dir::LastShutdown;

@@ -328,3 +328,53 @@ fn a_second_process_on_the_same_log_dirs_is_refused() {
         "the running broker stopped serving"
     );
 }
+
+/// A new partition's directory is created by its first write, not by the topic's creation (creating
+/// thousands of partitions costs no inode each); a partition never written survives kill -9 and restarts
+/// as a partition, and takes data afterwards.
+#[test]
+fn a_partition_gets_its_directory_at_its_first_write() {
+    let mut broker = Broker::start().unwrap_or_else(|e| panic!("{e}"));
+    let bootstrap = broker.bootstrap();
+    let data = broker.dir().join("data");
+    let dirs = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&data)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("lazy-"))
+            .collect();
+        names.sort();
+        names
+    };
+    create_topic(&bootstrap, "lazy", 3, &[]);
+    assert_eq!(dirs(), Vec::<String>::new(), "created before any write");
+
+    let (producer, recorder) = recording_producer(&bootstrap, &[]);
+    send(&producer, "lazy", 0, b"first", b"v", None).unwrap_or_else(|e| panic!("{e}"));
+    flush(&producer).unwrap_or_else(|e| panic!("{e}"));
+    drop(producer);
+    assert_eq!(recorder.acked_count(), 1);
+    let written = dirs();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let dir = data.join(&written[0]);
+    assert!(dir.join("partition.metadata").exists());
+    assert!(dir.join("00000000000000000000.log").exists());
+
+    broker.kill9().unwrap_or_else(|e| panic!("{e}"));
+    broker.restart().unwrap_or_else(|e| panic!("{e}"));
+    wait_for_partitions(&bootstrap, "lazy", 3);
+    assert_eq!(dirs(), written, "a restart creates nothing either");
+    let (producer, recorder) = recording_producer(&bootstrap, &[]);
+    for i in 1..=60u64 {
+        send(&producer, "lazy", i, format!("k{i}").as_bytes(), b"v", None)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    flush(&producer).unwrap_or_else(|e| panic!("{e}"));
+    drop(producer);
+    assert_eq!(recorder.acked_count(), 60);
+    assert_eq!(dirs(), vec!["lazy-0", "lazy-1", "lazy-2"]);
+    let log =
+        consume_all(&bootstrap, "lazy", Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log.len(), 61);
+}

@@ -13,7 +13,7 @@ use kraftwerk_controller::image::{PartitionImage, TopicImage};
 use kraftwerk_controller::MetadataImage;
 use kraftwerk_storage::log_dir::{take_clean_shutdown_marker, write_clean_shutdown_marker};
 use kraftwerk_storage::{
-    parse_partition_dir_name, partition_dir_name, LastShutdown, LogConfig, PartitionLog,
+    parse_partition_dir_name, partition_dir_name, LastShutdown, LogConfig, PartitionLog, SeedFile,
     StorageError,
 };
 
@@ -85,8 +85,10 @@ struct ToOpen {
     topic_id: Uuid,
     role: Role,
     config: LogConfig,
-    /// Clean only for a partition found at start in a data directory that was shut down cleanly.
-    last: LastShutdown,
+    /// How the partition's directory was left: clean only for one found at start in a data directory that was
+    /// shut down cleanly. `None` for a partition new to this broker: no directory yet, and none is made until
+    /// its first write ([`PartitionLog::create_deferred`]).
+    last: Option<LastShutdown>,
 }
 
 /// Kafka's `producer.id.expiration.ms` default (one day), until the broker applies its setting.
@@ -100,10 +102,16 @@ fn read_topic_id(dir: &Path) -> Option<Uuid> {
 }
 
 fn write_topic_id(dir: &Path, id: Uuid) -> std::io::Result<()> {
-    std::fs::write(
-        dir.join(PARTITION_METADATA_FILE),
-        format!("version: 0\ntopic_id: {id}\n"),
-    )
+    let file = topic_id_file(id);
+    std::fs::write(dir.join(file.name), file.contents)
+}
+
+/// Kafka's `partition.metadata`: which topic (by id) a partition directory belongs to.
+fn topic_id_file(id: Uuid) -> SeedFile {
+    SeedFile {
+        name: PARTITION_METADATA_FILE.to_string(),
+        contents: format!("version: 0\ntopic_id: {id}\n").into_bytes(),
+    }
 }
 
 impl ReplicaManager {
@@ -419,19 +427,19 @@ impl ReplicaManager {
             let (dir, last) = match existing {
                 Some(dir) if read_topic_id(&dir).is_none_or(|id| id == topic_id) => {
                     let last = self.last_shutdown_of(&dir);
-                    (dir, last)
+                    (dir, Some(last))
                 }
                 Some(dir) => {
                     tracing::info!(dir = %dir.display(), "removing log of an earlier topic with the same name");
                     self.remove_stray_dir(&dir);
                     let dir = Self::assign_dir(&mut counts)
                         .join(partition_dir_name(&tp.topic, tp.partition));
-                    (dir, LastShutdown::Unclean)
+                    (dir, None)
                 }
                 None => {
                     let dir = Self::assign_dir(&mut counts)
                         .join(partition_dir_name(&tp.topic, tp.partition));
-                    (dir, LastShutdown::Unclean)
+                    (dir, None)
                 }
             };
             to_open.push(ToOpen {
@@ -502,12 +510,20 @@ impl ReplicaManager {
         topic_id: Uuid,
         role: Role,
         config: LogConfig,
-        last: LastShutdown,
+        last: Option<LastShutdown>,
     ) -> Result<Partition, StorageError> {
-        let log = PartitionLog::open_after(dir, config, last)?;
-        if let Err(e) = write_topic_id(dir, topic_id) {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot write partition.metadata");
-        }
+        let log = match last {
+            Some(last) => {
+                let log = PartitionLog::open_after(dir, config, last)?;
+                if let Err(e) = write_topic_id(dir, topic_id) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot write partition.metadata");
+                }
+                log
+            }
+            // The topic id goes into the directory with its first file, so a directory never exists without it
+            // (a directory without it would be taken for any topic of that name at the next start).
+            None => PartitionLog::create_deferred(dir, config, vec![topic_id_file(topic_id)])?,
+        };
         tracing::debug!(topic = %tp.topic, partition = tp.partition, leo = log.log_end_offset(), "partition opened");
         let hw = self.checkpointed_hw.lock().remove(tp).unwrap_or(0);
         let now_ms = crate::context::now_ms();
@@ -772,18 +788,22 @@ mod tests {
         let image = MetadataImage::empty("c").apply(0, &topic("t", 40, 1));
         m.reconcile(&image);
         assert_eq!(m.all().len(), 40);
-        for d in &dirs {
-            let n = std::fs::read_dir(d.path()).unwrap().count();
-            assert_eq!(n, 20, "{}", d.path().display());
-        }
+        // Where each partition lives (its directory is created at its first write).
+        let counts = |m: &ReplicaManager| -> Vec<usize> {
+            dirs.iter()
+                .map(|d| {
+                    m.all()
+                        .iter()
+                        .filter(|p| p.dir().parent() == Some(d.path()))
+                        .count()
+                })
+                .collect()
+        };
+        assert_eq!(counts(&m), vec![20, 20]);
         // A second topic keeps the balance.
         let image = image.apply(1000, &topic("u", 6, 1));
         m.reconcile(&image);
-        let counts: Vec<usize> = dirs
-            .iter()
-            .map(|d| std::fs::read_dir(d.path()).unwrap().count())
-            .collect();
-        assert_eq!(counts, vec![23, 23]);
+        assert_eq!(counts(&m), vec![23, 23]);
         // The cluster-wide dynamic default applies to the open partitions.
         let image = image.apply(
             2000,

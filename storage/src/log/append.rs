@@ -231,6 +231,8 @@ impl PartitionLog {
         incoming_max_timestamp: i64,
         now_ms: i64,
     ) -> Result<(), StorageError> {
+        // Every append passes here before it writes: the first one creates a deferred log's directory.
+        self.materialize()?;
         let segment = &self.active;
         if segment.is_empty() {
             return Ok(());

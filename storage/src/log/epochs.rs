@@ -60,7 +60,7 @@ impl PartitionLog {
         &mut self,
         f: impl FnOnce(&mut LeaderEpochCache) -> bool,
     ) -> Result<(), StorageError> {
-        if f(&mut self.epochs) {
+        if f(&mut self.epochs) && self.deferred_dir.is_none() {
             checkpoint::write(&self.dir, self.epochs.entries())?;
             self.epochs_unsynced = false;
         }
@@ -79,7 +79,8 @@ impl PartitionLog {
         &mut self,
         f: impl FnOnce(&mut LeaderEpochCache) -> bool,
     ) -> Result<(), StorageError> {
-        if f(&mut self.epochs) {
+        // A log whose directory is not created yet keeps its epochs in memory; creating it writes them.
+        if f(&mut self.epochs) && self.deferred_dir.is_none() {
             checkpoint::write_deferred(&self.dir, self.epochs.entries())?;
             self.epochs_unsynced = true;
         }
@@ -153,7 +154,7 @@ impl PartitionLog {
     }
 
     /// Writes the whole cache with a deferred fsync (the log's batches can rebuild it).
-    fn write_leader_epochs_deferred(&mut self) -> Result<(), StorageError> {
+    pub(super) fn write_leader_epochs_deferred(&mut self) -> Result<(), StorageError> {
         checkpoint::write_deferred(&self.dir, self.epochs.entries())?;
         self.epochs_unsynced = true;
         Ok(())

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::{now_ms, PartitionLog};
+use super::{now_ms, PartitionLog, SeedFile};
 use crate::checkpoint::{read_log_start_offset, write_log_start_offset};
 use crate::epoch::LeaderEpochCache;
 use crate::log_dir::{remove_legacy_partition_marker, LastShutdown};
@@ -18,6 +18,39 @@ impl PartitionLog {
     /// [`Self::open_after`]. For a log nobody vouches for, such as one created while the broker runs.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self, StorageError> {
         Self::open_after(dir, config, LastShutdown::Unclean)
+    }
+
+    /// A new, empty log for a partition that has no directory in `dir` yet. Nothing is written until the log's
+    /// first write (an append, a full truncation to restart it elsewhere, DeleteRecords): that creates the
+    /// directory, the `seed` files in it, then the first segment. Creating thousands of partitions then costs no
+    /// inode each, and a partition that never takes data never has a directory; after a restart it is created
+    /// this way again. A directory that does exist after all is opened as after an unclean shutdown, and so is a
+    /// new one when the process cannot hold the placeholder segment handle.
+    pub fn create_deferred(
+        dir: &Path,
+        config: LogConfig,
+        seed: Vec<SeedFile>,
+    ) -> Result<Self, StorageError> {
+        let exists = dir
+            .try_exists()
+            .map_err(|e| StorageError::io("stat", dir, e))?;
+        let deferred = if exists {
+            None
+        } else {
+            Segment::deferred(dir, 0, now_ms())
+        };
+        let Some(active) = deferred else {
+            let log = Self::open_after(dir, config, LastShutdown::Unclean)?;
+            for file in &seed {
+                let path = dir.join(&file.name);
+                fs::write(&path, &file.contents)
+                    .map_err(|e| StorageError::io("write", &path, e))?;
+            }
+            return Ok(log);
+        };
+        let mut log = Self::assemble(dir, config, Vec::new(), active, 0);
+        log.deferred_dir = Some(seed);
+        Ok(log)
     }
 
     /// Opens the log in `dir`, creating the directory if missing. `last` comes from the clean-shutdown marker of
@@ -134,6 +167,7 @@ impl PartitionLog {
             cleaner_truncated_to: None,
             tombstone_horizon: None,
             pending_swap: None,
+            deferred_dir: None,
         }
     }
 }

@@ -88,6 +88,17 @@ pub struct PartitionLog {
         std::sync::Arc<crate::cleaner::pending::PendingSwap>,
         Option<i64>,
     )>,
+    /// `Some` while the partition directory does not exist yet ([`Self::create_deferred`]): the files to put in
+    /// it when the first write creates it. Until then nothing of this log is on disk.
+    deferred_dir: Option<Vec<SeedFile>>,
+}
+
+/// A file the owner of a log wants in the partition directory from the moment the directory exists (the broker's
+/// `partition.metadata`, which says which topic the directory belongs to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedFile {
+    pub name: String,
+    pub contents: Vec<u8>,
 }
 
 /// Scratch capacity kept between appends; a larger one is released after use.
@@ -132,6 +143,11 @@ impl PartitionLog {
     /// fsyncs data and indexes of every segment written since the last flush, and the leader-epoch
     /// checkpoint if it was rewritten since.
     pub fn flush(&mut self) -> Result<(), StorageError> {
+        if self.deferred_dir.is_some() {
+            // Nothing of the log is on disk yet, so nothing to make durable.
+            self.last_flush_ms = now_ms();
+            return Ok(());
+        }
         let joined = self.join_background_flushes();
         self.active.sync()?;
         self.sync_leader_epochs()?;
@@ -187,8 +203,41 @@ impl PartitionLog {
             tracing::debug!(error = %e, "ignoring fsync failure of a log being deleted");
         }
         let dir = mem::take(&mut self.dir);
+        let never_created = self.deferred_dir.is_some();
         drop(self);
-        std::fs::remove_dir_all(&dir).map_err(|e| StorageError::io("remove dir", &dir, e))
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if never_created && e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            r => r.map_err(|e| StorageError::io("remove dir", &dir, e)),
+        }
+    }
+
+    /// Whether the partition directory is yet to be created ([`Self::create_deferred`]).
+    pub fn is_deferred(&self) -> bool {
+        self.deferred_dir.is_some()
+    }
+
+    /// Creates the directory of a [`Self::create_deferred`] log, its seed files, the first segment's data file,
+    /// and the leader-epoch checkpoint if epochs were assigned meanwhile (with a deferred fsync, like any new
+    /// epoch). Every write to the log calls this first; a no-op once the directory exists. A failure leaves the
+    /// log deferred, so the next write tries again.
+    fn materialize(&mut self) -> Result<(), StorageError> {
+        let Some(seed) = &self.deferred_dir else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| StorageError::io("create dir", &self.dir, e))?;
+        for file in seed {
+            let path = self.dir.join(&file.name);
+            std::fs::write(&path, &file.contents)
+                .map_err(|e| StorageError::io("write", &path, e))?;
+        }
+        self.active.create_file()?;
+        self.deferred_dir = None;
+        if !self.epochs.entries().is_empty() {
+            self.write_leader_epochs_deferred()?;
+        }
+        tracing::debug!(dir = %self.dir.display(), "created partition directory at its first write");
+        Ok(())
     }
 
     /// Oldest to newest.

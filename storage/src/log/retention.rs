@@ -53,6 +53,7 @@ impl PartitionLog {
         if offset < 0 {
             return Err(self.out_of_range(offset));
         }
+        self.materialize()?;
         self.settle_cleaning()?;
         self.note_truncation(offset);
         for segment in mem::take(&mut self.sealed) {
@@ -83,6 +84,7 @@ impl PartitionLog {
             return Err(self.out_of_range(offset));
         }
         if offset > self.log_start_offset {
+            self.materialize()?;
             self.log_start_offset = offset;
             write_log_start_offset(&self.dir, offset)?;
             self.update_epochs(|c| c.truncate_from_start(offset))?;

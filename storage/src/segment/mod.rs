@@ -35,6 +35,15 @@ const RECOVERY_CHUNK: usize = 4 * 1024 * 1024;
 /// Largest decompressed records section a timestamp lookup reads from one batch.
 const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
 
+/// The handle a [`Segment::deferred`] segment holds in place of its data file: `/dev/null`, opened once for the
+/// process, never read (such a segment is empty) nor written.
+fn placeholder_file() -> Option<Arc<File>> {
+    static PLACEHOLDER: std::sync::OnceLock<Option<Arc<File>>> = std::sync::OnceLock::new();
+    PLACEHOLDER
+        .get_or_init(|| File::open("/dev/null").ok().map(Arc::new))
+        .clone()
+}
+
 /// `<dir>/<20-digit base offset>.<ext>`, Kafka's segment file naming.
 pub(crate) fn segment_path(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{ext}"))
@@ -56,6 +65,9 @@ pub(crate) struct Segment {
     /// Shared with the [`SegmentView`]s fetches take, so a segment deleted or replaced meanwhile stays
     /// readable (the inode lives while a handle does) and the read needs no lock.
     log: Arc<File>,
+    /// The data file does not exist yet ([`Self::deferred`]): `log` is a shared placeholder that is never read
+    /// (the segment is empty) and nothing is written, synced or indexed until [`Self::create_file`].
+    deferred: bool,
     /// Committed bytes; reads never look past this, appends write here.
     size: u64,
     /// When the segment was created (or its file last modified, for reopened ones).
@@ -116,10 +128,48 @@ impl Segment {
             base_offset,
             log_path,
             log,
+            deferred: false,
             size: 0,
             created_ms: now_ms,
             idx: Indexed::new(base_offset, offset_index, time_index),
         })
+    }
+
+    /// An empty segment whose files are not created yet (a partition no data reached): creating thousands of
+    /// partitions then costs no inode each. `None` when the placeholder handle cannot be had; the caller then
+    /// creates the segment at once. [`Self::create_file`] must run before the first append.
+    pub(crate) fn deferred(dir: &Path, base_offset: i64, now_ms: i64) -> Option<Self> {
+        let log = placeholder_file()?;
+        Some(Self {
+            base_offset,
+            log_path: segment_path(dir, base_offset, LOG_EXT),
+            log,
+            deferred: true,
+            size: 0,
+            created_ms: now_ms,
+            idx: Indexed::new(
+                base_offset,
+                OffsetIndex::create(&segment_path(dir, base_offset, INDEX_EXT)),
+                TimeIndex::create(&segment_path(dir, base_offset, TIME_INDEX_EXT)),
+            ),
+        })
+    }
+
+    /// Creates the data file of a [`Self::deferred`] segment (its directory must exist); a no-op otherwise.
+    pub(crate) fn create_file(&mut self) -> Result<(), StorageError> {
+        if !self.deferred {
+            return Ok(());
+        }
+        self.log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.log_path)
+            .map(Arc::new)
+            .map_err(|e| StorageError::io("create", &self.log_path, e))?;
+        self.deferred = false;
+        Ok(())
     }
 
     /// Opens an existing segment. Its in-memory state is not usable until
@@ -152,6 +202,7 @@ impl Segment {
             base_offset,
             log_path,
             log,
+            deferred: false,
             size,
             created_ms,
             idx: Indexed::new(base_offset, offset_index, time_index),
@@ -236,6 +287,13 @@ impl Segment {
         infos: &[BatchInfo],
         index_interval: u32,
     ) -> Result<(), StorageError> {
+        if self.deferred {
+            return Err(StorageError::io(
+                "write",
+                &self.log_path,
+                io::Error::other("segment file not created yet"),
+            ));
+        }
         let start = self.size;
         if let Err(e) = self.log.write_all_at(data, start) {
             // Drop any partial write so the file keeps ending on a batch boundary.
@@ -461,11 +519,17 @@ impl Segment {
     /// Completes the time index with the segment's final max timestamp and writes pending
     /// index entries; called when the segment stops being the active one and on close.
     pub(crate) fn seal(&mut self) -> Result<(), StorageError> {
+        if self.deferred {
+            return Ok(());
+        }
         self.idx.seal().map_err(|e| self.index_error(e))
     }
 
     /// Writes pending index entries and fsyncs data and indexes.
     pub(crate) fn sync(&mut self) -> Result<(), StorageError> {
+        if self.deferred {
+            return Ok(());
+        }
         self.idx.write_pending().map_err(|e| self.index_error(e))?;
         self.log
             .sync_data()
@@ -475,6 +539,9 @@ impl Segment {
 
     /// Handles on the three files, for an fsync on another thread (after [`Self::seal`]).
     pub(crate) fn file_handles(&self) -> Result<Vec<(PathBuf, File)>, StorageError> {
+        if self.deferred {
+            return Ok(Vec::new());
+        }
         let log = self
             .log
             .try_clone()

@@ -124,7 +124,9 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
     let topics = n.div_ceil(per_topic);
     let mut admin = Client::connect(first)?;
     let t0 = Instant::now();
+    let mut per_request = Vec::with_capacity(topics);
     for t in 0..topics {
+        let sent = Instant::now();
         let count = per_topic.min(n - t * per_topic);
         let topic = format!("{TOPIC_PREFIX}{tag}-{t}");
         let mut attempt = 0;
@@ -149,8 +151,10 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
             }
             std::thread::sleep(Duration::from_millis(500));
         }
+        per_request.push(format!("{:.0}", sent.elapsed().as_secs_f64() * 1000.0));
     }
     let acked = t0.elapsed();
+    eprintln!("[{name}] each CreateTopics, ms: {}", per_request.join(" "));
     let mut pollers = Pollers::new(&brokers);
     poll(
         "every broker shows every partition with a leader",

@@ -214,57 +214,71 @@ impl MetadataImage {
     /// features (`metadata.version` first, as Kafka requires), brokers with their fencing
     /// state, topics with their partitions, configs, ACLs, then the producer id block.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
-        let mut out = Vec::new();
+        self.records().collect()
+    }
+
+    /// [`Self::to_records`] one at a time, without a list of them all (a snapshot of 1,000,000 partitions
+    /// encodes them as they come).
+    pub fn records(&self) -> impl Iterator<Item = MetadataRecord> + '_ {
         let mv = "metadata.version";
-        let features = self.features.iter();
-        let (first, rest): (Vec<_>, Vec<_>) = features.partition(|(name, _)| *name == mv);
-        for (name, level) in first.into_iter().chain(rest) {
-            out.push(MetadataRecord::FeatureLevel {
+        let features = self
+            .features
+            .iter()
+            .filter(move |(name, _)| *name == mv)
+            .chain(self.features.iter().filter(move |(name, _)| *name != mv))
+            .map(|(name, level)| MetadataRecord::FeatureLevel {
                 name: name.clone(),
                 level: *level,
             });
-        }
-        for broker in self.brokers.values() {
-            out.push(MetadataRecord::RegisterBroker(broker.to_record()));
-        }
-        for topic in self.topics() {
-            out.push(MetadataRecord::Topic {
+        let brokers = self
+            .brokers
+            .values()
+            .map(|broker| MetadataRecord::RegisterBroker(broker.to_record()));
+        let topics = self.topics().flat_map(|topic| {
+            std::iter::once(MetadataRecord::Topic {
                 name: topic.name.clone(),
                 id: topic.id,
-            });
-            for (&index, partition) in &topic.partitions {
-                out.push(MetadataRecord::Partition(
-                    partition.to_record(topic.id, index),
-                ));
-            }
-        }
-        for (resource, entries) in self.configs.map.iter() {
-            for (name, value) in entries {
-                out.push(MetadataRecord::Config(crate::records::ConfigRecord {
+            })
+            .chain(topic.partitions.iter().map(|(&index, partition)| {
+                MetadataRecord::Partition(partition.to_record(topic.id, index))
+            }))
+        });
+        let configs = self.configs.map.iter().flat_map(|(resource, entries)| {
+            entries.iter().map(move |(name, value)| {
+                MetadataRecord::Config(crate::records::ConfigRecord {
                     resource: resource.clone(),
                     name: name.clone(),
                     value: Some(value.clone()),
-                }));
-            }
-        }
-        for (id, acl) in self.acls.iter() {
-            out.push(MetadataRecord::AccessControlEntry {
+                })
+            })
+        });
+        let acls = self
+            .acls
+            .iter()
+            .map(|(id, acl)| MetadataRecord::AccessControlEntry {
                 id: *id,
                 acl: acl.clone(),
             });
-        }
-        if self.next_producer_id != 0 || self.producer_ids_owner.is_some() {
-            let (broker_id, broker_epoch) = self.producer_ids_owner.unwrap_or((-1, -1));
-            out.push(MetadataRecord::ProducerIds {
-                broker_id,
-                broker_epoch,
-                next_producer_id: self.next_producer_id,
+        let producer_ids =
+            (self.next_producer_id != 0 || self.producer_ids_owner.is_some()).then(|| {
+                let (broker_id, broker_epoch) = self.producer_ids_owner.unwrap_or((-1, -1));
+                MetadataRecord::ProducerIds {
+                    broker_id,
+                    broker_epoch,
+                    next_producer_id: self.next_producer_id,
+                }
             });
-        }
-        for credential in self.scram.values() {
-            out.push(MetadataRecord::UserScramCredential(credential.clone()));
-        }
-        out
+        let scram = self
+            .scram
+            .values()
+            .map(|credential| MetadataRecord::UserScramCredential(credential.clone()));
+        features
+            .chain(brokers)
+            .chain(topics)
+            .chain(configs)
+            .chain(acls)
+            .chain(producer_ids)
+            .chain(scram)
     }
 
     /// A user's SCRAM credential for one mechanism.

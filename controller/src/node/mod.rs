@@ -536,13 +536,13 @@ impl Node {
             end_offset: self.committed.next_offset(),
             epoch: i32::try_from(self.applied_term).unwrap_or(i32::MAX),
         };
-        let records = self.committed.to_records();
+        let mut records = 0usize;
         let snapshot = StoredSnapshot::build(
             self.applied_index,
             self.applied_term,
             id,
             wall_clock_ms(),
-            &records,
+            self.committed.records().inspect(|_| records += 1),
             Some(self.raw.store().membership().clone()),
         )?;
         let bytes = snapshot.bytes.len();
@@ -551,7 +551,7 @@ impl Node {
         info!(
             index = self.applied_index,
             end_offset = id.end_offset,
-            records = records.len(),
+            records,
             bytes,
             ms = started.elapsed().as_millis() as u64,
             "wrote a metadata snapshot"

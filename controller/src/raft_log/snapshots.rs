@@ -55,7 +55,7 @@ impl StoredSnapshot {
         term: u64,
         id: SnapshotId,
         last_contained_log_timestamp: i64,
-        records: &[MetadataRecord],
+        records: impl IntoIterator<Item = impl std::borrow::Borrow<MetadataRecord>>,
         membership: Option<Membership>,
     ) -> Result<Self, LogError> {
         let bytes = encode_snapshot(id, last_contained_log_timestamp, records)
@@ -338,7 +338,7 @@ mod tests {
                 epoch: 3,
             },
             1,
-            &rich_image().to_records(),
+            rich_image().to_records(),
             Some(crate::membership::Membership::from_static(
                 &[crate::config::VoterAddr {
                     id: 1,

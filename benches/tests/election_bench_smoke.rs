@@ -38,6 +38,7 @@ fn election_bench_runs_end_to_end_with_20_partitions() {
         "topic creation: partitions/s",
         "topic creation: every CreateTopics acknowledged",
         "topic creation: every partition led on every broker",
+        "one record written to every partition",
         "controlled shutdown: leaderships moved |",
         "controlled shutdown: leaderships moved per second",
         "controlled shutdown: SIGTERM → leads nothing (every survivor)",

@@ -59,6 +59,10 @@ struct Args {
     /// Stop each run after topic creation (to profile creation alone; the other metrics are n/a).
     #[arg(long)]
     creation_only: bool,
+    /// Leave the partitions empty after creation (by default one record goes to each, so that both systems
+    /// restart with a log on disk per replica: Kraftwerk creates a partition's directory at its first write).
+    #[arg(long)]
+    no_fill: bool,
     /// `broker.session.timeout.ms` for both systems.
     #[arg(long, default_value_t = 3000)]
     session_timeout_ms: u64,
@@ -134,6 +138,7 @@ fn main() -> Result<()> {
             partitions: n,
             per_topic: args.per_topic,
             creation_only: args.creation_only,
+            fill: !args.no_fill,
             timeouts,
             wait: Duration::from_secs(args.wait_s),
         };

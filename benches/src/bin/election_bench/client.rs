@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, DescribeQuorumRequest,
-    ElectLeadersRequest, MetadataRequest, MetadataResponse, TopicName,
+    ElectLeadersRequest, MetadataRequest, MetadataResponse, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
 use kraftwerk_tests::wire::{negotiate_version, Connection};
@@ -144,6 +145,50 @@ impl Client {
                         .unwrap_or_default(),
                 )
             })
+            .collect())
+    }
+
+    /// Produce, acks=all, of one small record to each of `partitions` of `topic` in one request (to their
+    /// leader). Returns the partitions refused, with their error code.
+    pub fn produce_one_each(&mut self, topic: &str, partitions: &[i32]) -> Result<Vec<(i32, i16)>> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let batch = bytes::Bytes::from(kraftwerk_storage::batch::build_batch(
+            0,
+            -1,
+            now,
+            &[(None, Some(b"election-bench".as_slice()))],
+        ));
+        let mut topic_data = TopicProduceData::default();
+        topic_data.name = TopicName(StrBytes::from_string(topic.to_string()));
+        topic_data.partition_data = partitions
+            .iter()
+            .map(|&index| {
+                let mut p = PartitionProduceData::default();
+                p.index = index;
+                p.records = Some(batch.clone());
+                p
+            })
+            .collect();
+        let mut req = ProduceRequest::default();
+        req.acks = -1;
+        req.timeout_ms = 60_000;
+        req.topic_data = vec![topic_data];
+        // v13 names topics by id only; v12 and below by name, which both brokers accept.
+        let version = negotiate_version::<ProduceRequest>(&self.versions)
+            .context("no common Produce version")?
+            .min(12);
+        let resp = self
+            .conn
+            .request(version, &req)
+            .map_err(|e| anyhow::anyhow!("Produce: {e}"))?;
+        Ok(resp
+            .responses
+            .iter()
+            .flat_map(|t| t.partition_responses.iter())
+            .filter(|p| p.error_code != 0)
+            .map(|p| (p.index, p.error_code))
             .collect())
     }
 

@@ -39,6 +39,12 @@ pub const METRICS: &[(&str, &str, &str, Better)] = &[
         Better::Lower,
     ),
     (
+        "fill_s",
+        "one record written to every partition (acks=all), before the scenarios below",
+        "s",
+        Better::Lower,
+    ),
+    (
         "cs_moved",
         "controlled shutdown: leaderships moved",
         "partitions",

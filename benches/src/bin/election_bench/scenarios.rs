@@ -24,6 +24,10 @@ pub struct RunSpec {
     pub per_topic: usize,
     /// Stop after topic creation.
     pub creation_only: bool,
+    /// After creation, write one record to every partition, so every replica has a log on disk in both
+    /// systems (Kraftwerk creates a partition's directory at its first write, Kafka at creation): the restarts
+    /// then open N logs in each.
+    pub fill: bool,
     pub timeouts: Timeouts,
     pub wait: Duration,
 }
@@ -64,6 +68,66 @@ impl Pollers {
         }
         out
     }
+}
+
+/// Writes one record (acks=all) to each of the `n` harness partitions, one Produce per topic and leader, and
+/// waits until every one is in (retrying those refused, e.g. while a leader is still opening).
+fn fill(brokers: &[(i32, SocketAddr)], n: usize, wait: Duration) -> Result<()> {
+    let addrs: HashMap<i32, SocketAddr> = brokers.iter().copied().collect();
+    let mut clients: HashMap<i32, Client> = HashMap::new();
+    let first = brokers
+        .first()
+        .map(|b| b.1)
+        .ok_or_else(|| anyhow::anyhow!("no broker"))?;
+    let mut todo: HashSet<(String, i32)> = Client::connect(first)?
+        .layout()?
+        .leaders
+        .into_keys()
+        .collect();
+    if todo.len() != n {
+        bail!("{} partitions listed, {n} created", todo.len());
+    }
+    let deadline = Instant::now() + wait;
+    while !todo.is_empty() {
+        if Instant::now() > deadline {
+            bail!("{} partitions still refuse a record", todo.len());
+        }
+        let layout = Client::connect(first)?.layout()?;
+        let mut by_leader: BTreeMap<(i32, String), Vec<i32>> = BTreeMap::new();
+        for (topic, partition) in &todo {
+            if let Some(&leader) = layout.leaders.get(&(topic.clone(), *partition)) {
+                by_leader
+                    .entry((leader, topic.clone()))
+                    .or_default()
+                    .push(*partition);
+            }
+        }
+        for ((leader, topic), partitions) in by_leader {
+            let Some(addr) = addrs.get(&leader) else {
+                continue;
+            };
+            let client = match clients.entry(leader) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(Client::connect(*addr)?),
+            };
+            let refused = match client.produce_one_each(&topic, &partitions) {
+                Ok(refused) => refused,
+                Err(e) => {
+                    eprintln!("[fill] Produce to broker {leader}: {e}");
+                    clients.remove(&leader);
+                    continue;
+                }
+            };
+            let refused: HashSet<i32> = refused.into_iter().map(|(p, _)| p).collect();
+            for p in partitions.into_iter().filter(|p| !refused.contains(p)) {
+                todo.remove(&(topic.clone(), p));
+            }
+        }
+        if !todo.is_empty() {
+            std::thread::sleep(POLL);
+        }
+    }
+    Ok(())
 }
 
 /// Polls `check` until it returns `Some`, failing after `timeout` with `what`.
@@ -176,6 +240,15 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
     f.insert("controller_rss_mib", max_rss_mib(cluster, false));
     if spec.creation_only {
         return Ok(());
+    }
+    if spec.fill {
+        let started = Instant::now();
+        fill(&brokers, n, spec.wait)?;
+        f.insert("fill_s", secs(started.elapsed()));
+        eprintln!(
+            "[{name}] one record in each partition in {:?}",
+            started.elapsed()
+        );
     }
 
     // --- controlled shutdown --------------------------------------------------------------------

@@ -5,8 +5,11 @@
 //! with RF=3 and measures (see `election_bench/scenarios.rs`): topic creation, a controlled shutdown of the
 //! broker leading the most partitions, kill -9 of a broker, kill -9 of the active controller, and how long
 //! a restarted broker and controller take to load the image of N partitions. Both systems get the same
-//! server.properties (session, heartbeat and election timeouts included). With `--image-partitions`, one
-//! Kraftwerk controller is filled with that many partitions for its memory and snapshot restart time.
+//! server.properties (session, heartbeat and election timeouts included). With `--load-partitions`, each
+//! system also loads an image of that many partitions held by phantom brokers (`election_bench/load.rs`):
+//! creation, a restarted broker's and a restarted controller's metadata load, RSS. With
+//! `--image-partitions`, one Kraftwerk controller is filled with that many partitions for its memory and
+//! snapshot restart time.
 //!
 //! Prints Markdown tables (median, min–max, Kraftwerk's advantage) and, with `--out`, writes them and an SVG
 //! plot. Nothing here asserts a speed.
@@ -16,6 +19,10 @@
 mod client;
 #[path = "election_bench/image.rs"]
 mod image;
+#[path = "election_bench/load.rs"]
+mod load;
+#[path = "election_bench/phantom.rs"]
+mod phantom;
 #[path = "election_bench/procs.rs"]
 mod procs;
 #[path = "election_bench/report.rs"]
@@ -84,9 +91,23 @@ struct Args {
     /// Write `<out>.md` and `<out>.svg` (e.g. benches/results/2026-12-04-elections).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Skip the election runs (`--partitions`): only the load scenario and the image test run.
+    #[arg(long)]
+    no_elections: bool,
+    /// Partition counts of the metadata-load scenario (three controllers, one real broker hosting no
+    /// replica, three phantom brokers holding every replica); none by default.
+    #[arg(long, value_delimiter = ',')]
+    load_partitions: Vec<usize>,
+    /// Runs of the load scenario per system and N (systems interleaved).
+    #[arg(long, default_value_t = 1)]
+    load_runs: usize,
     /// Partitions in the one-controller image test (0: skip).
     #[arg(long, default_value_t = 0)]
     image_partitions: usize,
+    /// Start each cluster without the filesystem pause (for the smoke tests: a run's figures then depend on
+    /// what the previous run removed).
+    #[arg(long)]
+    no_settle: bool,
     /// Free text for the report header (machine load, what else ran).
     #[arg(long, default_value = "")]
     note: String,
@@ -131,8 +152,13 @@ fn main() -> Result<()> {
     let started = chrono_like_now();
     let mut results: Results = BTreeMap::new();
     let mut failures = Vec::new();
-    settle_filesystem();
-    for (i, &n) in args.partitions.iter().enumerate() {
+    settle_filesystem(args.no_settle);
+    let sizes: &[usize] = if args.no_elections {
+        &[]
+    } else {
+        &args.partitions
+    };
+    for (i, &n) in sizes.iter().enumerate() {
         let runs = args.runs.get(i).or(args.runs.last()).copied().unwrap_or(1);
         let spec = RunSpec {
             partitions: n,
@@ -150,7 +176,30 @@ fn main() -> Result<()> {
                     Ok(f) => results.entry((name.to_string(), n)).or_default().push(f),
                     Err(e) => failures.push(format!("{name} N={n} run {}: {e:#}", run + 1)),
                 }
-                settle_filesystem();
+                settle_filesystem(args.no_settle);
+            }
+        }
+    }
+    let mut load_results: Results = BTreeMap::new();
+    for &n in &args.load_partitions {
+        let spec = load::LoadSpec {
+            partitions: n,
+            per_topic: args.per_topic,
+            timeouts,
+            wait: Duration::from_secs(args.wait_s),
+        };
+        for run in 0..args.load_runs {
+            for flavor in &flavors {
+                let name = flavor.name();
+                eprintln!("==> {name}, load N={n}, run {}/{}", run + 1, args.load_runs);
+                match load::run(flavor.clone(), &spec, &args.work_dir) {
+                    Ok(f) => load_results
+                        .entry((name.to_string(), n))
+                        .or_default()
+                        .push(f),
+                    Err(e) => failures.push(format!("{name} load N={n} run {}: {e:#}", run + 1)),
+                }
+                settle_filesystem(args.no_settle);
             }
         }
     }
@@ -179,20 +228,37 @@ fn main() -> Result<()> {
     );
     let _ = writeln!(
         md,
-        "Three controllers and three brokers as separate processes on loopback, for each system in turn \
-         (runs interleaved, one cluster at a time, each removed cluster followed by a sync and a pause of vm.dirty_expire_centisecs + 5 s so the next one starts on a settled filesystem), on {} cores; kraftwerk {}; Kafka JVMs with \
+        "{} as separate processes on loopback, for each system in turn \
+         (runs interleaved, one cluster at a time{}), on {} cores; kraftwerk {}; Kafka JVMs with \
          -Xms{h} -Xmx{h} (G1, kafka-server-start.sh flags). Both get broker.session.timeout.ms={}, \
          broker.heartbeat.interval.ms={}, controller.quorum.election.timeout.ms={}, \
          auto.leader.rebalance.enable=false; topics of {} partitions, one CreateTopics per topic. \
          Load average before {load_before}, after {}.{}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        if args.no_elections {
+            "Three controllers and one broker (the metadata-load scenario only)"
+        } else {
+            "Three controllers and three brokers"
+        },
+        if args.no_settle {
+            ""
+        } else {
+            ", each removed cluster followed by a sync and a pause of vm.dirty_expire_centisecs + 5 s \
+             so the next one starts on a settled filesystem"
+        },
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
         bin.display(),
         args.session_timeout_ms,
         args.heartbeat_interval_ms,
         args.election_timeout_ms,
         args.per_topic,
         load_average(),
-        if args.note.is_empty() { String::new() } else { format!(" {}", args.note) },
+        if args.note.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", args.note)
+        },
         h = args.kafka_heap,
     );
     let _ = writeln!(
@@ -200,7 +266,12 @@ fn main() -> Result<()> {
         "\nKraftwerk advantage: Kraftwerk / Kafka for rates, Kafka / Kraftwerk for times and memory \
          (above 1: Kraftwerk better). Each figure is the median over the runs with the min–max."
     );
-    md.push_str(&report::markdown(&results, &args.partitions));
+    md.push_str(&report::markdown(&results, sizes));
+    md.push_str(&load::markdown(
+        &load_results,
+        &args.load_partitions,
+        args.per_topic,
+    ));
     if let Some(img) = &image {
         let _ = writeln!(
             md,
@@ -234,9 +305,13 @@ fn main() -> Result<()> {
     if let Some(out) = &args.out {
         let md_path = out.with_extension("md");
         std::fs::write(&md_path, &md)?;
-        let svg = out.with_extension("svg");
-        report::plot(&results, &args.partitions, &svg)?;
-        eprintln!("written {} and {}", md_path.display(), svg.display());
+        if results.is_empty() {
+            eprintln!("written {}", md_path.display());
+        } else {
+            let svg = out.with_extension("svg");
+            report::plot(&results, sizes, &svg)?;
+            eprintln!("written {} and {}", md_path.display(), svg.display());
+        }
     }
     if !failures.is_empty() {
         bail!("{} run(s) failed:\n{}", failures.len(), failures.join("\n"));
@@ -258,7 +333,10 @@ fn chrono_like_now() -> String {
 /// allocator skips, and re-reads, inodes deleted within the last `vm.dirty_expire_centisecs`, and without a
 /// journal the freed blocks are discarded meanwhile). Without this pause each system's creation figure depended
 /// on how many files the other system's previous run had just removed. So: `sync`, then wait out that window.
-fn settle_filesystem() {
+fn settle_filesystem(skip: bool) {
+    if skip {
+        return;
+    }
     let expire_s = std::fs::read_to_string("/proc/sys/vm/dirty_expire_centisecs")
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, DescribeQuorumRequest,
+    ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest, DescribeQuorumRequest,
     ElectLeadersRequest, MetadataRequest, MetadataResponse, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::{Request, StrBytes};
@@ -66,7 +66,13 @@ impl Client {
         Ok(Client { conn, versions })
     }
 
-    fn call<R: Request>(&mut self, req: &R) -> Result<R::Response> {
+    /// The version of `R` this connection sends (the highest both sides know).
+    pub fn negotiated<R: Request>(&self) -> Option<i16> {
+        negotiate_version::<R>(&self.versions)
+    }
+
+    /// Sends `req` at the highest version both sides know.
+    pub fn call<R: Request>(&mut self, req: &R) -> Result<R::Response> {
         let version = negotiate_version::<R>(&self.versions)
             .with_context(|| format!("no common version of API {}", R::KEY))?;
         self.conn
@@ -190,6 +196,48 @@ impl Client {
             .filter(|p| p.error_code != 0)
             .map(|p| (p.index, p.error_code))
             .collect())
+    }
+
+    /// CreateTopics of one topic with the replicas of each partition given (partition i gets
+    /// `replicas[i]`), as `kafka-topics.sh --replica-assignment` sends it. Returns the error code and
+    /// message, (0, "") on success (TOPIC_ALREADY_EXISTS counts as success when `exists_ok`).
+    pub fn create_topic_assigned(
+        &mut self,
+        name: &str,
+        replicas: &[Vec<i32>],
+        timeout_ms: i32,
+        exists_ok: bool,
+    ) -> Result<(i16, String)> {
+        let mut topic = CreatableTopic::default();
+        topic.name = TopicName(StrBytes::from_string(name.to_string()));
+        // With explicit assignments both counts must be -1.
+        topic.num_partitions = -1;
+        topic.replication_factor = -1;
+        topic.assignments = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut a = CreatableReplicaAssignment::default();
+                a.partition_index = i32::try_from(i).unwrap_or(i32::MAX);
+                a.broker_ids = r.iter().map(|id| BrokerId(*id)).collect();
+                a
+            })
+            .collect();
+        let mut req = CreateTopicsRequest::default();
+        req.timeout_ms = timeout_ms;
+        req.topics = vec![topic];
+        let resp = self.call(&req)?;
+        let t = resp.topics.first().context("empty CreateTopics answer")?;
+        if t.error_code == 0 || (exists_ok && t.error_code == TOPIC_ALREADY_EXISTS) {
+            return Ok((0, String::new()));
+        }
+        Ok((
+            t.error_code,
+            t.error_message
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+        ))
     }
 
     /// ElectLeaders PREFERRED for every partition (a null topic list means all, in both brokers).

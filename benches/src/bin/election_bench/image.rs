@@ -2,28 +2,26 @@
 //! and the time it takes to restart from its snapshot. Kraftwerk only.
 //!
 //! Three real broker processes would each have to host every partition (RF=3 on three brokers), which this
-//! machine cannot do (20,000 open files per process). So the three brokers are registered by the harness
-//! itself over Kraftwerk's controller channel, with the same client a broker uses
-//! (`kraftwerk_broker::quorum::controller_client`): they register, heartbeat with the controller's committed
-//! offset until unfenced, and keep heartbeating while the topics are created through the same forwarded
-//! CreateTopics a broker sends. What the controller holds, writes, snapshots and reloads is exactly what it
+//! machine cannot do (20,000 open files per process). So the three brokers are phantoms (`phantom.rs`)
+//! registered by the harness over Kraftwerk's controller channel: they register, heartbeat with the
+//! controller's committed offset until unfenced, and keep heartbeating while the topics are created through
+//! the same forwarded CreateTopics a broker sends. What the controller holds, writes, snapshots and reloads is exactly what it
 //! would with real brokers.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kraftwerk_broker::quorum::controller_client::ControllerClient;
 use kraftwerk_broker::quorum::peer_transport::PeerAddr;
 use kraftwerk_broker::tls::PeerConnector;
-use kraftwerk_controller::records::{Endpoint, SecurityProtocol};
 use kraftwerk_controller::rpc::{ControllerReply, ControllerRequest};
-use kraftwerk_controller::{BrokerRegistration, CreateTopicSpec};
+use kraftwerk_controller::CreateTopicSpec;
 use kraftwerk_tests::ports::free_ports;
 
+use crate::phantom::Phantoms;
 use crate::procs::Timeouts;
 
 /// What the large-image run measured.
@@ -165,12 +163,23 @@ pub fn run(
     wait_started(&log, offset, child, Duration::from_secs(60))?;
     let pid = child.id();
 
+    // Three stand-in brokers (phantom.rs) hold the replicas; they stop heartbeating once the topics exist.
+    let phantoms = Phantoms::start_kraftwerk(
+        &cluster_id,
+        &[(1, SocketAddr::from(([127, 0, 0, 1], port)))],
+        &[100, 101, 102],
+        Duration::from_millis(t.heartbeat_ms),
+    )?;
+    phantoms
+        .wait_unfenced(Duration::from_secs(60))
+        .context("the stand-in brokers")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let create_s = rt.block_on(fill(cluster_id, port, partitions, per_topic, t))?;
+    let create_s = rt.block_on(fill(cluster_id, port, partitions, per_topic))?;
     drop(rt);
+    drop(phantoms);
 
     let rss_mib = status_kib(pid, "VmRSS:") as f64 / 1024.0;
     let hwm_mib = status_kib(pid, "VmHWM:") as f64 / 1024.0;
@@ -207,80 +216,15 @@ pub fn run(
     })
 }
 
-/// Registers three brokers, keeps them heartbeating, creates the topics; returns the creation time.
-async fn fill(
-    cluster_id: String,
-    port: u16,
-    partitions: usize,
-    per_topic: usize,
-    t: Timeouts,
-) -> Result<f64> {
+/// Creates the topics over the controller channel, as a broker forwards CreateTopics; returns the
+/// creation time.
+async fn fill(cluster_id: String, port: u16, partitions: usize, per_topic: usize) -> Result<f64> {
     let voters = vec![PeerAddr {
         node_id: 1,
         host: "127.0.0.1".into(),
         port,
     }];
     let deadline = Duration::from_secs(120);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut unfenced = Vec::new();
-    let mut tasks = Vec::new();
-    for id in 100..103 {
-        let client = Arc::new(ControllerClient::new(
-            cluster_id.clone(),
-            id,
-            voters.clone(),
-            "CONTROLLER".into(),
-            PeerConnector::plaintext(),
-            None,
-        ));
-        let reg = BrokerRegistration {
-            broker_id: id,
-            listeners: vec![Endpoint {
-                name: "PLAINTEXT".into(),
-                host: "127.0.0.1".into(),
-                port: 1,
-                security_protocol: SecurityProtocol::Plaintext,
-            }],
-            rack: None,
-        };
-        let frame = client
-            .call(&ControllerRequest::RegisterBroker(reg), deadline, deadline)
-            .await
-            .map_err(|e| anyhow::anyhow!("registering broker {id}: {e}"))?;
-        let epoch = match frame.reply {
-            ControllerReply::Registered(Ok(epoch)) => epoch,
-            other => bail!("registering broker {id}: {other:?}"),
-        };
-        let offset = Arc::new(AtomicI64::new(frame.committed_offset));
-        let live = Arc::new(AtomicBool::new(false));
-        unfenced.push(live.clone());
-        let stop = stop.clone();
-        let interval = Duration::from_millis(t.heartbeat_ms);
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let req = ControllerRequest::BrokerHeartbeat {
-                    broker_id: id,
-                    broker_epoch: epoch,
-                    metadata_offset: offset.load(Ordering::Relaxed),
-                    shutting_down: false,
-                };
-                if let Ok(frame) = client.call(&req, interval * 4, interval * 4).await {
-                    offset.store(frame.committed_offset, Ordering::Relaxed);
-                    if let ControllerReply::Heartbeat(Ok(r)) = frame.reply {
-                        live.store(!r.fenced, Ordering::Relaxed);
-                    }
-                }
-                tokio::time::sleep(interval).await;
-            }
-        }));
-    }
-    let start = Instant::now();
-    while !unfenced.iter().all(|u| u.load(Ordering::Relaxed)) {
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("the stand-in brokers were not unfenced within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let admin = ControllerClient::new(
         cluster_id,
         99,
@@ -332,10 +276,5 @@ async fn fill(
             );
         }
     }
-    let took = t0.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    Ok(took)
+    Ok(t0.elapsed().as_secs_f64())
 }

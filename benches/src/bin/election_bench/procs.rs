@@ -253,16 +253,30 @@ impl Drop for Node {
     }
 }
 
-/// Three controllers (ids 1-3) and three brokers (ids 100-102) of one flavor.
+/// Three controllers (ids 1-3) and brokers (ids 100, 101, ...) of one flavor.
 pub struct ProcCluster {
     pub flavor: Flavor,
+    /// The id every node was formatted with (stand-in brokers register with it).
+    pub cluster_id: String,
     pub nodes: Vec<Node>,
     _dir: tempfile::TempDir,
 }
 
 impl ProcCluster {
-    /// Writes, formats and starts every node; returns once every broker answers Metadata listing all three.
+    /// Three controllers and three brokers: returns once every broker answers Metadata listing all three.
     pub fn start(flavor: Flavor, t: Timeouts, work_dir: &Path, ready: Duration) -> Result<Self> {
+        Self::start_with(flavor, t, work_dir, ready, 3)
+    }
+
+    /// Writes, formats and starts three controllers and `brokers` brokers (ids from 100); returns once every
+    /// broker answers Metadata listing all of them.
+    pub fn start_with(
+        flavor: Flavor,
+        t: Timeouts,
+        work_dir: &Path,
+        ready: Duration,
+        brokers: usize,
+    ) -> Result<Self> {
         let mut dir = tempfile::Builder::new()
             .prefix(&format!("election-bench-{}-", flavor.name()))
             .tempdir_in(work_dir)?;
@@ -271,7 +285,7 @@ impl ProcCluster {
             dir.disable_cleanup(true);
             eprintln!("keeping {}", dir.path().display());
         }
-        let ports = free_ports(6).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ports = free_ports(3 + brokers).map_err(|e| anyhow::anyhow!("{e}"))?;
         let voters = (0..3)
             .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[i]))
             .collect::<Vec<_>>()
@@ -330,6 +344,7 @@ impl ProcCluster {
         }
         let mut cluster = ProcCluster {
             flavor,
+            cluster_id,
             nodes,
             _dir: dir,
         };
@@ -342,7 +357,7 @@ impl ProcCluster {
             let mut missing = Vec::new();
             for b in cluster.brokers() {
                 match crate::client::Client::connect(b.addr()).and_then(|mut c| c.broker_ids()) {
-                    Ok(ids) if ids.len() == 3 => {}
+                    Ok(ids) if ids.len() == brokers => {}
                     Ok(ids) => missing.push(format!("broker {} lists {ids:?}", b.id)),
                     Err(e) => missing.push(format!("broker {}: {e}", b.id)),
                 }
@@ -361,6 +376,10 @@ impl ProcCluster {
             std::thread::sleep(Duration::from_millis(200));
         }
         Ok(cluster)
+    }
+
+    pub fn controllers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| !n.is_broker)
     }
 
     pub fn brokers(&self) -> impl Iterator<Item = &Node> {

@@ -19,7 +19,7 @@ pub enum Better {
 }
 
 /// Every figure a run produces: key, label, unit, which way is better.
-pub const METRICS: &[(&str, &str, &str, Better)] = &[
+pub const METRICS: &[Metric] = &[
     (
         "create_rate",
         "topic creation: partitions/s (until led on every broker)",
@@ -200,9 +200,12 @@ fn cell(s: Option<(f64, f64, f64)>, runs: usize) -> String {
     }
 }
 
+/// One row of a table: key, label, unit, which way is better.
+pub type Metric = (&'static str, &'static str, &'static str, Better);
+
 /// How many times better Kraftwerk's median is than Kafka's (above 1: Kraftwerk better).
-pub fn advantage(key: &str, kw: Option<f64>, ka: Option<f64>) -> Option<f64> {
-    let better = METRICS.iter().find(|m| m.0 == key).map(|m| m.3)?;
+pub fn advantage(metrics: &[Metric], key: &str, kw: Option<f64>, ka: Option<f64>) -> Option<f64> {
+    let better = metrics.iter().find(|m| m.0 == key).map(|m| m.3)?;
     let (kw, ka) = (kw?, ka?);
     match better {
         Better::Higher if ka > 0.0 => Some(kw / ka),
@@ -228,27 +231,35 @@ pub fn markdown(results: &Results, sizes: &[usize]) -> String {
             runs_of(kw),
             runs_of(ka)
         );
+        out.push_str(&table(kw, ka, METRICS));
+    }
+    out
+}
+
+/// The side-by-side rows of `metrics` that either system has, as a Markdown table.
+pub fn table(kw: Option<&Runs>, ka: Option<&Runs>, metrics: &[Metric]) -> String {
+    let mut out = String::new();
+    let runs_of = |r: Option<&Runs>| r.map(Vec::len).unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "| metric | unit | Kraftwerk | Apache Kafka | Kraftwerk advantage |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for (key, label, unit, _) in metrics {
+        let a = kw.and_then(|r| stats(r, key));
+        let b = ka.and_then(|r| stats(r, key));
+        if a.is_none() && b.is_none() {
+            continue;
+        }
+        let adv = advantage(metrics, key, a.map(|s| s.0), b.map(|s| s.0))
+            .map(|x| format!("{x:.2}×"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| metric | unit | Kraftwerk | Apache Kafka | Kraftwerk advantage |"
+            "| {label} | {unit} | {} | {} | {adv} |",
+            cell(a, runs_of(kw)),
+            cell(b, runs_of(ka))
         );
-        let _ = writeln!(out, "|---|---|---|---|---|");
-        for (key, label, unit, _) in METRICS {
-            let a = kw.and_then(|r| stats(r, key));
-            let b = ka.and_then(|r| stats(r, key));
-            if a.is_none() && b.is_none() {
-                continue;
-            }
-            let adv = advantage(key, a.map(|s| s.0), b.map(|s| s.0))
-                .map(|x| format!("{x:.2}×"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "| {label} | {unit} | {} | {} | {adv} |",
-                cell(a, runs_of(kw)),
-                cell(b, runs_of(ka))
-            );
-        }
     }
     out
 }

@@ -35,7 +35,7 @@ pub struct RunSpec {
 /// Figures of one run, by metric key (see `report::METRICS`).
 pub type Figures = BTreeMap<&'static str, f64>;
 
-fn secs(d: Duration) -> f64 {
+pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
@@ -131,7 +131,7 @@ fn fill(brokers: &[(i32, SocketAddr)], n: usize, wait: Duration) -> Result<()> {
 }
 
 /// Polls `check` until it returns `Some`, failing after `timeout` with `what`.
-fn poll<T>(
+pub fn poll<T>(
     what: &str,
     timeout: Duration,
     mut check: impl FnMut() -> Result<Option<T>>,

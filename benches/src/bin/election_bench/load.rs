@@ -27,7 +27,7 @@ use crate::client::{Client, TOPIC_PREFIX};
 use crate::phantom::Phantoms;
 use crate::procs::{Flavor, ProcCluster, Timeouts};
 use crate::report::{Better, Metric, Results};
-use crate::scenarios::{poll, secs, Figures};
+use crate::scenarios::{poll, respawn_controller_caught_up, secs, Figures};
 
 /// The phantom brokers' ids; the real broker is 100 (`ProcCluster`'s first broker id).
 const PHANTOMS: [i32; 3] = [101, 102, 103];
@@ -255,28 +255,7 @@ fn measure(cluster: &mut ProcCluster, spec: &LoadSpec, f: &mut Figures) -> Resul
         .context("no follower controller")?;
     cluster.node_mut(victim).kill9()?;
     let target = Client::connect(addr)?.quorum()?.high_watermark;
-    let t0 = Instant::now();
-    cluster.respawn(victim)?;
-    let loaded = poll(
-        "the restarted controller has started and caught up",
-        spec.wait,
-        || {
-            if cluster.node_mut(victim).has_exited() {
-                bail!(
-                    "controller {victim} exited:\n{}",
-                    cluster.node(victim).log_tail()
-                );
-            }
-            if !cluster.logged_started(victim) {
-                return Ok(None);
-            }
-            let q = Client::connect(addr)?.quorum()?;
-            Ok(q.voters
-                .iter()
-                .any(|(id, leo)| *id == victim && *leo >= target)
-                .then(|| t0.elapsed()))
-        },
-    )?;
+    let loaded = respawn_controller_caught_up(cluster, victim, addr, target, spec.wait)?;
     f.insert("controller_load_s", secs(loaded));
     f.insert(
         "controller_rss_restart_mib",

@@ -390,31 +390,40 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
         Ok(Some(Client::connect(first)?.quorum()?))
     })?
     .high_watermark;
-    let t0 = Instant::now();
-    cluster.respawn(active)?;
-    let loaded = poll(
-        "the restarted controller has started and caught up",
-        spec.wait,
-        || {
-            if cluster.node_mut(active).has_exited() {
-                bail!(
-                    "controller {active} exited:\n{}",
-                    cluster.node(active).log_tail()
-                );
-            }
-            if !cluster.logged_started(active) {
-                return Ok(None);
-            }
-            let q = Client::connect(first)?.quorum()?;
-            Ok(q.voters
-                .iter()
-                .any(|(id, leo)| *id == active && *leo >= target)
-                .then(|| t0.elapsed()))
-        },
-    )?;
+    let loaded = respawn_controller_caught_up(cluster, active, first, target, spec.wait)?;
     f.insert("load_controller_s", secs(loaded));
     eprintln!("[{name}] controller {active} restarted and caught up in {loaded:?}");
     Ok(())
+}
+
+/// Starts stopped controller `id` again and times it until it has started and its log end offset, as
+/// DescribeQuorum at broker `addr` shows it, reached `target` (the high watermark before the restart).
+pub fn respawn_controller_caught_up(
+    cluster: &mut ProcCluster,
+    id: i32,
+    addr: SocketAddr,
+    target: i64,
+    wait: Duration,
+) -> Result<Duration> {
+    let t0 = Instant::now();
+    cluster.respawn(id)?;
+    poll(
+        "the restarted controller has started and caught up",
+        wait,
+        || {
+            if cluster.node_mut(id).has_exited() {
+                bail!("controller {id} exited:\n{}", cluster.node(id).log_tail());
+            }
+            if !cluster.logged_started(id) {
+                return Ok(None);
+            }
+            let q = Client::connect(addr)?.quorum()?;
+            Ok(q.voters
+                .iter()
+                .any(|(voter, leo)| *voter == id && *leo >= target)
+                .then(|| t0.elapsed()))
+        },
+    )
 }
 
 /// The broker leading the most harness partitions.

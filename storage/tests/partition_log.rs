@@ -3,7 +3,7 @@
 mod common;
 
 use common::{batch, open, read_all, record_offsets, small_config};
-use kraftwerk_storage::batch::{validate_batches, TimestampType};
+use kraftwerk_storage::batch::{validate_batches, TimestampType, HEADER_SIZE};
 use kraftwerk_storage::{LogConfig, PartitionLog, StorageError};
 
 #[test]
@@ -68,6 +68,49 @@ fn log_append_time_is_stamped() {
     let infos = read_all(&log, 0);
     assert_eq!(infos[0].max_timestamp, 99_000);
     assert_eq!(infos[0].timestamp_type, TimestampType::LogAppendTime);
+}
+
+/// A leader rewrites only copies of the batch headers (offsets, epoch, LogAppendTime and its CRC) and writes
+/// them before the producer's own bytes: the stored batches verify, hold the producer's bytes after the
+/// header, the input is untouched, and an unclean reopen (which re-checks every CRC) keeps them all.
+#[test]
+fn leader_append_stores_producer_bytes_under_rewritten_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        timestamp_type: TimestampType::LogAppendTime,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config.clone());
+    log.append(&batch(1, 10, 9, 1), 1).unwrap();
+    let mut input = batch(2, 100, 1, 1_000);
+    input.extend(batch(3, 200, 2, 1_001));
+    input.extend(batch(1, 50, 3, 1_002));
+    let sent = input.clone();
+    let r = log.append_with_leader_epoch(&input, 42_000, 5).unwrap();
+    assert_eq!(input, sent, "the producer's buffer is not written to");
+    assert_eq!((r.base_offset, r.last_offset), (1, 6));
+    let check = |log: &PartitionLog| {
+        let stored = log.read(1, 1 << 20, None).unwrap().records;
+        let stored_infos = validate_batches(&stored, usize::MAX).expect("CRCs verify");
+        let sent_infos = validate_batches(&sent, usize::MAX).unwrap();
+        assert_eq!(stored.len(), sent.len());
+        let bases: Vec<i64> = stored_infos.iter().map(|i| i.base_offset).collect();
+        assert_eq!(bases, vec![1, 3, 6]);
+        for (s, p) in stored_infos.iter().zip(&sent_infos) {
+            assert_eq!(s.max_timestamp, 42_000);
+            assert_eq!(s.timestamp_type, TimestampType::LogAppendTime);
+            assert_eq!(s.partition_leader_epoch, 5);
+            assert_eq!(
+                &stored[s.position + HEADER_SIZE..s.position + s.size],
+                &sent[p.position + HEADER_SIZE..p.position + p.size]
+            );
+        }
+    };
+    check(&log);
+    log.close().unwrap();
+    let reopened = open(dir.path(), config);
+    assert_eq!(reopened.log_end_offset(), 7);
+    check(&reopened);
 }
 
 #[test]

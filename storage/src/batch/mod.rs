@@ -27,6 +27,7 @@ pub use raw::{
 pub use records::{records, Record, RecordHeaders, RecordIter};
 pub use rewrite::{
     recompute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    stamp_log_append_time,
 };
 pub use validate::{
     validate_batch, validate_batches, validate_stored_batch, validate_stored_batches, BatchInfo,

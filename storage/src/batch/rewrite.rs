@@ -1,10 +1,13 @@
-//! In-place edits the log makes to a validated batch before writing it.
+//! Edits the log makes to a validated batch before writing it.
 //!
 //! baseOffset and partitionLeaderEpoch sit before the CRC-covered region, so assigning offsets
-//! costs two stores per batch; only LogAppendTime touches covered bytes and needs a new CRC.
+//! costs two stores per batch; only LogAppendTime touches covered bytes and needs a new CRC. Every
+//! field the log rewrites lies in the fixed [`HEADER_SIZE`]-byte header, so a leader edits a copy of
+//! the header alone and writes it followed by the rest of the producer's bytes (see
+//! [`stamp_log_append_time`]), never copying the records.
 
 use super::header::{
-    BatchHeader, TimestampType, ATTRIBUTES_OFFSET, BASE_OFFSET_OFFSET, CRC_OFFSET,
+    BatchHeader, TimestampType, ATTRIBUTES_OFFSET, BASE_OFFSET_OFFSET, CRC_OFFSET, HEADER_SIZE,
     MAX_TIMESTAMP_OFFSET, PARTITION_LEADER_EPOCH_OFFSET,
 };
 use super::BatchError;
@@ -22,18 +25,43 @@ pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) -> Result<(), Ba
 /// Marks the batch at the start of `batch` as LogAppendTime with `timestamp_ms` as its max
 /// timestamp (which consumers then use for every record) and recomputes the CRC.
 pub fn set_log_append_time(batch: &mut [u8], timestamp_ms: i64) -> Result<(), BatchError> {
-    let header = BatchHeader::parse(batch)?;
-    let size = header.total_size()?;
-    if batch.len() < size {
+    let size = BatchHeader::parse(batch)?.total_size()?;
+    let available = batch.len();
+    let (header, rest) = batch
+        .get_mut(..size)
+        .ok_or(BatchError::Truncated {
+            needed: size,
+            available,
+        })?
+        .split_at_mut(HEADER_SIZE);
+    let header: &mut [u8; HEADER_SIZE] = header.try_into().map_err(|_| BatchError::Truncated {
+        needed: HEADER_SIZE,
+        available,
+    })?;
+    stamp_log_append_time(header, rest, timestamp_ms)
+}
+
+/// [`set_log_append_time`] on a batch held as two pieces: its `header` (a copy the caller writes in place
+/// of the original) and `rest`, the batch's bytes after the header, which are only read. The new CRC is
+/// the header's covered bytes continued over `rest`, so the records are neither copied nor changed.
+pub fn stamp_log_append_time(
+    header: &mut [u8; HEADER_SIZE],
+    rest: &[u8],
+    timestamp_ms: i64,
+) -> Result<(), BatchError> {
+    let parsed = BatchHeader::parse(header)?;
+    let size = parsed.total_size()?;
+    if HEADER_SIZE + rest.len() != size {
         return Err(BatchError::Truncated {
             needed: size,
-            available: batch.len(),
+            available: HEADER_SIZE + rest.len(),
         });
     }
-    let attributes = TimestampType::LogAppendTime.apply(header.attributes);
-    put(batch, ATTRIBUTES_OFFSET, &attributes.to_be_bytes())?;
-    put(batch, MAX_TIMESTAMP_OFFSET, &timestamp_ms.to_be_bytes())?;
-    recompute_crc(batch)
+    let attributes = TimestampType::LogAppendTime.apply(parsed.attributes);
+    put(header, ATTRIBUTES_OFFSET, &attributes.to_be_bytes())?;
+    put(header, MAX_TIMESTAMP_OFFSET, &timestamp_ms.to_be_bytes())?;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES_OFFSET..]), rest);
+    put(header, CRC_OFFSET, &crc.to_be_bytes())
 }
 
 /// Recomputes and stores the CRC32C of the batch at the start of `batch`.

@@ -180,6 +180,23 @@ fn log_append_time_rewrite_sets_type_and_timestamps() {
 }
 
 #[test]
+fn log_append_time_stamped_in_a_header_copy_matches_the_whole_batch_rewrite() {
+    let mut whole = sample(0, 3);
+    let original = whole.clone();
+    set_log_append_time(&mut whole, 55_555).unwrap();
+    let (header, rest) = original.split_first_chunk::<HEADER_SIZE>().unwrap();
+    let mut header = *header;
+    stamp_log_append_time(&mut header, rest, 55_555).unwrap();
+    assert_eq!(&whole[..HEADER_SIZE], &header[..]);
+    assert_eq!(&whole[HEADER_SIZE..], rest);
+    // A rest of the wrong length is refused, not stamped with a CRC over other bytes.
+    assert!(matches!(
+        stamp_log_append_time(&mut header, &rest[1..], 1),
+        Err(BatchError::Truncated { .. })
+    ));
+}
+
+#[test]
 fn control_and_compressed_flags() {
     let mut b = BatchBuilder::new(0, 0).control(true);
     b.push(1, Some(b"\0\0\0\0"), Some(b""), &[]).unwrap();

@@ -1,11 +1,12 @@
 //! Leader and follower appends, and the segment-roll decision they share.
 
+use std::io::IoSlice;
 use std::mem;
 
-use super::{now_ms, AppendResult, PartitionLog, SCRATCH_KEEP_BYTES};
-use crate::batch::{raw_records, records_body, BatchInfo};
+use super::{now_ms, AppendResult, PartitionLog, SCRATCH_KEEP_HEADERS};
+use crate::batch::{raw_records, records_body, BatchInfo, HEADER_SIZE};
 use crate::batch::{
-    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches,
+    set_base_offset, set_partition_leader_epoch, stamp_log_append_time, validate_batches,
     validate_stored_batches, BatchError, TimestampType,
 };
 use crate::{RecordError, StorageError};
@@ -16,18 +17,18 @@ impl PartitionLog {
     /// Appends producer batches as the leader.
     ///
     /// All batches are validated first (framing, magic, CRC, size against
-    /// `max_message_bytes`); if any fails nothing is written. Offsets are assigned from the
-    /// log end offset by rewriting each base offset (outside the CRC), and under LogAppendTime
-    /// each batch gets `now_ms` as max timestamp (new CRC). The rewritten copy goes to the
-    /// active segment (rolled first if size, age or offset range require) in one write.
-    /// Per-record work: none.
+    /// `max_message_bytes`, and the record-level checks of `leader_checks`); if any fails nothing is
+    /// written. Offsets are assigned from the log end offset by rewriting each base offset (outside the
+    /// CRC), and under LogAppendTime each batch gets `now_ms` as max timestamp (new CRC). Only copies of
+    /// the batch headers are rewritten: each header and the rest of its batch, as the producer sent it,
+    /// go to the active segment (rolled first if size, age or offset range require) in one writev.
     pub fn append(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendResult, StorageError> {
         self.append_stamped(batches, now_ms, None)
     }
 
     /// [`append`](Self::append) that also stamps each batch with the partition leader epoch, as a Kafka leader
     /// does, so consumers and followers can tell which leader wrote what. The epoch sits outside the CRC, so
-    /// stamping costs nothing beyond the copy `append` already makes.
+    /// stamping costs one store in the header copy `append` already makes.
     pub fn append_with_leader_epoch(
         &mut self,
         batches: &[u8],
@@ -61,34 +62,47 @@ impl PartitionLog {
         }
         let base_offset = self.log_end_offset();
         let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;
-        let mut scratch = mem::take(&mut self.scratch);
-        scratch.clear();
-        scratch.extend_from_slice(batches);
+        // Only headers are rewritten: each batch goes to the segment as its stamped header followed by the
+        // rest of the producer's bytes, so the records are not copied.
+        let mut headers = mem::take(&mut self.scratch);
+        headers.clear();
         let mut next = base_offset;
         let mut records = 0u64;
         for info in &mut infos {
-            let range = info.range();
-            let bytes = scratch
-                .get_mut(range)
+            let batch = batches
+                .get(info.range())
                 .ok_or(StorageError::InvalidRecord(BatchError::Empty))?;
-            set_base_offset(bytes, next)?;
+            let (header, rest) = batch
+                .split_first_chunk::<HEADER_SIZE>()
+                .ok_or(StorageError::InvalidRecord(BatchError::Empty))?;
+            let mut header = *header;
+            set_base_offset(&mut header, next)?;
             info.base_offset = next;
             if let Some(epoch) = leader_epoch {
-                set_partition_leader_epoch(bytes, epoch)?;
+                set_partition_leader_epoch(&mut header, epoch)?;
                 info.partition_leader_epoch = epoch;
             }
             if log_append_time {
-                set_log_append_time(bytes, now_ms)?;
+                stamp_log_append_time(&mut header, rest, now_ms)?;
                 info.max_timestamp = now_ms;
                 info.timestamp_type = TimestampType::LogAppendTime;
                 info.attributes = TimestampType::LogAppendTime.apply(info.attributes);
             }
+            headers.push(header);
             next = next
                 .checked_add(info.offset_count())
                 .ok_or(StorageError::OffsetOverflow(next))?;
             records += info.records_count as u64;
         }
         let last_offset = next - 1;
+        let mut parts = Vec::with_capacity(infos.len() * 2);
+        for (info, header) in infos.iter().zip(&headers) {
+            let rest = batches
+                .get(info.position + HEADER_SIZE..info.position + info.size)
+                .ok_or(StorageError::InvalidRecord(BatchError::Empty))?;
+            parts.push(IoSlice::new(header));
+            parts.push(IoSlice::new(rest));
+        }
         let written = self
             .record_batch_epochs(
                 infos
@@ -96,14 +110,15 @@ impl PartitionLog {
                     .map(|i| (i.partition_leader_epoch, i.base_offset)),
             )
             .and_then(|()| {
-                self.maybe_roll(scratch.len(), last_offset, max_timestamp(&infos), now_ms)
+                self.maybe_roll(batches.len(), last_offset, max_timestamp(&infos), now_ms)
             })
             .and_then(|()| {
                 self.active
-                    .append(&scratch, &infos, self.config.index_interval_bytes)
+                    .append_parts(&mut parts, &infos, self.config.index_interval_bytes)
             });
-        if scratch.capacity() <= SCRATCH_KEEP_BYTES {
-            self.scratch = scratch;
+        drop(parts);
+        if headers.capacity() <= SCRATCH_KEEP_HEADERS {
+            self.scratch = headers;
         }
         written?;
         self.note_appended(records)?;

@@ -67,8 +67,9 @@ pub struct PartitionLog {
     /// The checkpoint was rewritten without fsync since it was last fsynced (a new epoch, see
     /// `update_epochs_deferred`): the next flush or roll fsyncs it.
     epochs_unsynced: bool,
-    /// Reused buffer for leader appends (offsets are rewritten in a copy of the input).
-    scratch: Vec<u8>,
+    /// Reused buffer for leader appends: the rewritten copy of each batch's header (offsets, epoch,
+    /// LogAppendTime), written in place of the producer's.
+    scratch: Vec<[u8; crate::batch::HEADER_SIZE]>,
     /// Records appended since the last fsync, for `flush_interval_messages`.
     unflushed_messages: u64,
     /// When the log was last fsynced (or opened), for `flush_ms`.
@@ -101,8 +102,8 @@ pub struct SeedFile {
     pub contents: Vec<u8>,
 }
 
-/// Scratch capacity kept between appends; a larger one is released after use.
-const SCRATCH_KEEP_BYTES: usize = 8 << 20;
+/// Header copies kept between appends (61 B each); a larger scratch is released after use.
+const SCRATCH_KEEP_HEADERS: usize = 4096;
 
 impl PartitionLog {
     /// Offset of the first record still in the log.

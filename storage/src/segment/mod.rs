@@ -7,7 +7,7 @@ mod chunk_reader;
 mod indexed;
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +42,28 @@ fn placeholder_file() -> Option<Arc<File>> {
     PLACEHOLDER
         .get_or_init(|| File::open("/dev/null").ok().map(Arc::new))
         .clone()
+}
+
+/// Writes all of `parts` at `position` of `file`: a seek, then writev(2) until everything is written (more
+/// than one call only past the kernel's iovec limit or after a short write). Only the appending owner
+/// uses the file's cursor: the reads sharing the handle are positioned (pread, sendfile with an offset).
+fn write_all_vectored_at(
+    file: &File,
+    mut parts: &mut [IoSlice<'_>],
+    position: u64,
+) -> io::Result<()> {
+    let mut file = file;
+    file.seek(SeekFrom::Start(position))?;
+    IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        match file.write_vectored(parts) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// `<dir>/<20-digit base offset>.<ext>`, Kafka's segment file naming.
@@ -287,6 +309,19 @@ impl Segment {
         infos: &[BatchInfo],
         index_interval: u32,
     ) -> Result<(), StorageError> {
+        self.append_parts(&mut [IoSlice::new(data)], infos, index_interval)
+    }
+
+    /// [`append`](Self::append) of batches held in pieces: `parts` in order are the bytes to write (a
+    /// leader's rewritten headers between the slices of the producer's buffer they replace), `infos`
+    /// the batches they make, positions relative to the start of the first part. Written with writev(2)
+    /// at the end of the segment, so nothing is copied into one buffer first.
+    pub(crate) fn append_parts(
+        &mut self,
+        parts: &mut [IoSlice<'_>],
+        infos: &[BatchInfo],
+        index_interval: u32,
+    ) -> Result<(), StorageError> {
         if self.deferred {
             return Err(StorageError::io(
                 "write",
@@ -295,12 +330,13 @@ impl Segment {
             ));
         }
         let start = self.size;
-        if let Err(e) = self.log.write_all_at(data, start) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if let Err(e) = write_all_vectored_at(&self.log, parts, start) {
             // Drop any partial write so the file keeps ending on a batch boundary.
             let _ = self.log.set_len(start);
             return Err(StorageError::io("write", &self.log_path, e));
         }
-        self.size += data.len() as u64;
+        self.size += len as u64;
         for info in infos {
             self.idx
                 .track(start + info.position as u64, info, index_interval)

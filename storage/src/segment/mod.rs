@@ -83,7 +83,8 @@ pub(crate) fn parse_segment_name(name: &str, ext: &str) -> Option<i64> {
 #[derive(Debug)]
 pub(crate) struct Segment {
     base_offset: i64,
-    log_path: PathBuf,
+    /// Shared with the [`SegmentView`]s fetches take (one allocation per segment, not per fetch).
+    log_path: Arc<Path>,
     /// Shared with the [`SegmentView`]s fetches take, so a segment deleted or replaced meanwhile stays
     /// readable (the inode lives while a handle does) and the read needs no lock.
     log: Arc<File>,
@@ -148,7 +149,7 @@ impl Segment {
         let time_index = TimeIndex::create(&with(TIME_INDEX_EXT));
         Ok(Self {
             base_offset,
-            log_path,
+            log_path: log_path.into(),
             log,
             deferred: false,
             size: 0,
@@ -164,7 +165,7 @@ impl Segment {
         let log = placeholder_file()?;
         Some(Self {
             base_offset,
-            log_path: segment_path(dir, base_offset, LOG_EXT),
+            log_path: segment_path(dir, base_offset, LOG_EXT).into(),
             log,
             deferred: true,
             size: 0,
@@ -222,7 +223,7 @@ impl Segment {
         let loaded = s1 == LoadStatus::Loaded && s2 == LoadStatus::Loaded;
         let segment = Self {
             base_offset,
-            log_path,
+            log_path: log_path.into(),
             log,
             deferred: false,
             size,
@@ -480,7 +481,7 @@ impl Segment {
     pub(crate) fn view(&self, offset: Option<i64>, bound: Option<i64>) -> SegmentView {
         SegmentView {
             file: Arc::clone(&self.log),
-            path: Arc::from(self.log_path.as_path()),
+            path: Arc::clone(&self.log_path),
             size: self.size,
             offset_hint: offset.map_or(0, |o| self.lookup_position(o)),
             bound_hint: bound.map(|b| (b, self.lookup_position(b))),
@@ -582,7 +583,7 @@ impl Segment {
             .log
             .try_clone()
             .map_err(|e| StorageError::io("dup", &self.log_path, e))?;
-        let mut handles = vec![(self.log_path.clone(), log)];
+        let mut handles = vec![(self.log_path.to_path_buf(), log)];
         handles.extend(self.idx.file_handles().map_err(|e| self.index_error(e))?);
         Ok(handles)
     }
@@ -595,7 +596,7 @@ impl Segment {
     /// Removes the segment's files.
     pub(crate) fn delete(self) -> Result<(), StorageError> {
         let paths = [
-            self.log_path.clone(),
+            self.log_path.to_path_buf(),
             self.idx.offset_index_path().to_path_buf(),
             self.idx.time_index_path().to_path_buf(),
         ];
@@ -621,7 +622,7 @@ impl Segment {
 
     fn corrupt(&self, position: u64, reason: String) -> StorageError {
         StorageError::CorruptLog {
-            path: self.log_path.clone(),
+            path: self.log_path.to_path_buf(),
             position,
             reason,
         }
@@ -650,6 +651,10 @@ pub(crate) struct SegmentView {
 
 /// The first batch from `from` on (a batch boundary) whose last offset is >= `offset`, in the first `size`
 /// bytes of `file`.
+///
+/// The first header is read alone (61 bytes into the stack, no buffer): a consumer's next fetch offset is
+/// where its previous fetch ended, a batch the sparse index usually points at, so most fetches need no walk.
+/// Only when that batch ends before `offset` are the following headers read in chunks.
 fn find_batch_in(
     file: &File,
     path: &Path,
@@ -657,8 +662,15 @@ fn find_batch_in(
     from: u64,
     offset: i64,
 ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
+    if from >= size {
+        return Ok(None);
+    }
+    let (first, first_size) = header_read_alone(file, path, size, from)?;
+    if first.last_offset() >= offset {
+        return Ok(Some((from, first)));
+    }
     let mut reader = ChunkReader::new(file, size, LOOKUP_CHUNK);
-    let mut pos = from;
+    let mut pos = from + first_size;
     while pos < size {
         let (header, batch_size) = header_in(&mut reader, path, size, pos)?;
         if header.last_offset() >= offset {
@@ -730,6 +742,32 @@ impl SegmentView {
 }
 
 /// Decodes the header at `pos` and checks that the batch fits the first `size` bytes.
+/// [`header_in`] with one pread of the header alone.
+fn header_read_alone(
+    file: &File,
+    path: &Path,
+    size: u64,
+    pos: u64,
+) -> Result<(BatchHeader, u64), StorageError> {
+    let corrupt = |reason: String| StorageError::CorruptLog {
+        path: path.to_path_buf(),
+        position: pos,
+        reason,
+    };
+    if pos.saturating_add(HEADER_SIZE as u64) > size {
+        return Err(corrupt("batch header past end of segment".into()));
+    }
+    let mut bytes = [0u8; HEADER_SIZE];
+    file.read_exact_at(&mut bytes, pos)
+        .map_err(|e| StorageError::io("read", path, e))?;
+    let header = BatchHeader::parse(&bytes).map_err(|e| corrupt(e.to_string()))?;
+    let batch_size = header.total_size().map_err(|e| corrupt(e.to_string()))? as u64;
+    if pos + batch_size > size {
+        return Err(corrupt("batch past end of segment".into()));
+    }
+    Ok((header, batch_size))
+}
+
 fn header_in(
     reader: &mut ChunkReader<'_>,
     path: &Path,

@@ -107,3 +107,37 @@ fn a_plan_raced_by_truncation_resolves_empty() {
     let read = plan.resolve().unwrap();
     assert!(read.records.is_none());
 }
+
+/// The batch a fetch starts from is found whatever the batch sizes around the index entry: large batches
+/// (whose headers are read one by one) mixed with runs of small ones (read in chunks), from every offset.
+#[test]
+fn the_first_batch_is_found_across_large_and_small_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config(64 << 20));
+    let mut bases = Vec::new();
+    for i in 0..12u8 {
+        let (n, len) = if i % 4 == 0 { (20, 1500) } else { (2, 30) };
+        bases.push(log.log_end_offset());
+        log.append(&batch(n, len, i, 1_000 + i64::from(i)), 0)
+            .unwrap();
+    }
+    let end = log.log_end_offset();
+    for offset in 0..end {
+        let slice = log
+            .plan_read(offset, 1, None)
+            .unwrap()
+            .resolve()
+            .unwrap()
+            .records
+            .expect("records below the log end");
+        let bytes = slice.read_to_bytes().unwrap();
+        let first = BatchHeader::parse(&bytes).unwrap();
+        assert!(
+            first.base_offset <= offset && offset <= first.last_offset(),
+            "offset {offset}: got the batch {}..={}",
+            first.base_offset,
+            first.last_offset()
+        );
+        assert!(bases.contains(&first.base_offset));
+    }
+}

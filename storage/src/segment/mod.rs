@@ -652,9 +652,12 @@ pub(crate) struct SegmentView {
 /// The first batch from `from` on (a batch boundary) whose last offset is >= `offset`, in the first `size`
 /// bytes of `file`.
 ///
-/// The first header is read alone (61 bytes into the stack, no buffer): a consumer's next fetch offset is
-/// where its previous fetch ended, a batch the sparse index usually points at, so most fetches need no walk.
-/// Only when that batch ends before `offset` are the following headers read in chunks.
+/// The first header is read alone (61 bytes into the stack, no buffer), and so is each header after a batch
+/// of [`LOOKUP_CHUNK`] or more: the sparse index is keyed by each batch's last offset, so a consumer's next
+/// fetch offset (where its previous fetch ended) finds the entry of the batch before it, and with large
+/// batches the walk is two such reads (as Kafka's header-by-header `searchForOffsetWithSize`), not a 16 KiB
+/// buffer allocated, zeroed and filled to see 61 bytes. After a small batch the next headers are read in
+/// chunks, where one read sees many of them.
 fn find_batch_in(
     file: &File,
     path: &Path,
@@ -662,20 +665,19 @@ fn find_batch_in(
     from: u64,
     offset: i64,
 ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
-    if from >= size {
-        return Ok(None);
-    }
-    let (first, first_size) = header_read_alone(file, path, size, from)?;
-    if first.last_offset() >= offset {
-        return Ok(Some((from, first)));
-    }
     let mut reader = ChunkReader::new(file, size, LOOKUP_CHUNK);
-    let mut pos = from + first_size;
+    let mut pos = from;
+    let mut alone = true;
     while pos < size {
-        let (header, batch_size) = header_in(&mut reader, path, size, pos)?;
+        let (header, batch_size) = if alone {
+            header_read_alone(file, path, size, pos)?
+        } else {
+            header_in(&mut reader, path, size, pos)?
+        };
         if header.last_offset() >= offset {
             return Ok(Some((pos, header)));
         }
+        alone = batch_size >= LOOKUP_CHUNK as u64;
         pos += batch_size;
     }
     Ok(None)

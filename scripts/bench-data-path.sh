@@ -24,7 +24,9 @@
 #               leader's own write, nothing more), each run into a one-partition topic of its own, created
 #               before the run (the loadgen creates its own) and deleted after it;
 #               p50/p99/p99.9/max of the send-to-acknowledgement time and the rate reached. ProducerPerformance
-#               reports whole milliseconds (it records latencies as ints), the loadgen microseconds;
+#               runs LATENCY_WARMUP_SECONDS longer and leaves them out (--warmup-records: its new JVM's first
+#               callbacks run late whatever the broker), and reports whole milliseconds (it records latencies
+#               as ints), the loadgen microseconds;
 #   rf3         three nodes (each broker + controller, as processes) with replication factor 3 and
 #               min.insync.replicas=2, acks=all: ProducerPerformance and the loadgen producing into topics of
 #               RF3_PARTITIONS partitions (one leader per node), ConsumerPerformance and the loadgen reading one
@@ -53,7 +55,7 @@
 # consume on each broker first, so Kafka's JIT has compiled its hot paths), MANY_PARTITIONS (1000),
 # MANY_MESSAGES (300000), E2E_RATES ("5000 20000"), E2E_SECONDS (15), PROFILE (0), PROFILE_SECONDS (8),
 # RF3_PARTITIONS (3), RF3_MESSAGES (MESSAGES / 2), RESTART_PARTITIONS (1000), RESTART_BYTES (3500000000),
-# RESTART_SIZE (8192), LATENCY_SECONDS (30), LATENCY_RATE (records/s; unset: half the slower maximum), KAFKA_HEAP (1g, per node), CASE_TIMEOUT (600), BROKERS ("kraftwerk kafka"), REPORT_FROM (a results .tsv an earlier run
+# RESTART_SIZE (8192), LATENCY_SECONDS (30), LATENCY_WARMUP_SECONDS (5), LATENCY_RATE (records/s; unset: half the slower maximum), KAFKA_HEAP (1g, per node), CASE_TIMEOUT (600), BROKERS ("kraftwerk kafka"), REPORT_FROM (a results .tsv an earlier run
 # left beside its report: write the report again from it, running nothing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -66,6 +68,7 @@ MANY_MESSAGES=${MANY_MESSAGES:-300000}
 E2E_RATES=${E2E_RATES:-5000 20000}
 E2E_SECONDS=${E2E_SECONDS:-15}
 LATENCY_SECONDS=${LATENCY_SECONDS:-30}
+LATENCY_WARMUP_SECONDS=${LATENCY_WARMUP_SECONDS:-5}
 LATENCY_RATE=${LATENCY_RATE:-}
 PROFILE=${PROFILE:-0}
 WORKLOADS=${WORKLOADS:-produce consume many e2e rf3 restart}
@@ -480,8 +483,11 @@ run_restart() { # kraftwerk|kafka
 # brokers), acks=1 and acks=all in turn within each repeat, each run into a new one-partition topic that is
 # deleted after it, so the disk holds one run's records at a time.
 run_latency() { # kraftwerk|kafka rate
-    local b=$1 rate=$2 n rep acks topic line w
+    local b=$1 rate=$2 n warm rep acks topic line w
     n=$(( rate * LATENCY_SECONDS ))
+    # ProducerPerformance's first seconds (a new JVM, its client code not yet compiled) are left out of its
+    # figures (--warmup-records): in them its own callbacks ran up to 2 s late, against either broker.
+    warm=$(( rate * LATENCY_WARMUP_SECONDS ))
     echo "==> [$b] latency: starting"
     start_broker "$b"
     if (( WARMUP_MESSAGES > 0 )); then
@@ -500,17 +506,17 @@ run_latency() { # kraftwerk|kafka rate
             # wait for the creation (about a second, the p99 of a 30 s run), which is not produce latency.
             create_topic "$topic"
             measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "$topic" \
-                --num-records "$n" --record-size "$SIZE" --throughput "$rate" \
+                --num-records "$((n + warm))" --warmup-records "$warm" --record-size "$SIZE" --throughput "$rate" \
                 --producer-props bootstrap.servers="127.0.0.1:$PORT" acks="$acks" linger.ms=0
             if [[ $RUN_OK == 1 ]]; then
-                # N records sent, R records/sec (M MB/sec), A ms avg latency, X ms max latency, P ms 50th,
-                # P ms 95th, P ms 99th, P ms 99.9th.
-                line=$(grep 'records sent' "$RUN_OUT" | tail -n 1)
+                # The steady-state line, printed last: N steady state records sent, R records/sec (M MB/sec),
+                # A ms avg latency, X ms max latency, P ms 50th, P ms 95th, P ms 99th, P ms 99.9th.
+                line=$(grep 'steady state records sent' "$RUN_OUT" | tail -n 1)
                 record "$b" "$w" "p50 ms" "$(sed -n 's/.* \([0-9]*\) ms 50th.*/\1/p' <<<"$line")"
                 record "$b" "$w" "p99 ms" "$(sed -n 's/.* \([0-9]*\) ms 99th.*/\1/p' <<<"$line")"
                 record "$b" "$w" "p99.9 ms" "$(sed -n 's/.* \([0-9]*\) ms 99\.9th.*/\1/p' <<<"$line")"
                 record "$b" "$w" "max ms" "$(sed -n 's/.* \([0-9.]*\) ms max latency.*/\1/p' <<<"$line")"
-                record "$b" "$w" "records/s reached" "$(sed -n 's/^[0-9]* records sent, \([0-9.]*\) records\/sec.*/\1/p' <<<"$line")"
+                record "$b" "$w" "records/s reached" "$(sed -n 's/^[0-9]* steady state records sent, \([0-9.]*\) records\/sec.*/\1/p' <<<"$line")"
                 record "$b" "$w" "broker CPU s/GB" "$(per_gb "$CPU_S" "$n")"
             fi
             delete_topic "$topic"

@@ -90,6 +90,11 @@ for w in $WORKLOADS; do
         { echo "unknown workload $w in WORKLOADS (produce consume many e2e rf3 restart latency)" >&2; exit 1; }
 done
 wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+if ! [[ $LATENCY_WARMUP_SECONDS =~ ^[1-9][0-9]*$ ]]; then
+    # ProducerPerformance prints the steady-state line the latency rows are read from only after a warm-up.
+    echo "LATENCY_WARMUP_SECONDS must be at least 1, not $LATENCY_WARMUP_SECONDS" >&2
+    exit 1
+fi
 if [[ -n $LATENCY_RATE ]] && ! [[ $LATENCY_RATE =~ ^[1-9][0-9]*$ ]]; then
     echo "LATENCY_RATE must be a positive number of records/s, not $LATENCY_RATE" >&2
     exit 1

@@ -37,6 +37,7 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
         .env("RESTART_BYTES", "2000000")
         .env("RESTART_SIZE", "1024")
         .env("LATENCY_SECONDS", "2")
+        .env("LATENCY_WARMUP_SECONDS", "1")
         .env("CASE_TIMEOUT", "240")
         .env("PROFILE", "0")
         .output()

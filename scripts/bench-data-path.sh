@@ -16,6 +16,17 @@
 #               and kcat reading them (0 skips);
 #   e2e         end-to-end latency at fixed rates (E2E_RATES, records/s, for E2E_SECONDS each, linger.ms=0):
 #               the loadgen's reader records send-to-receive time while its producer writes (p50/p99/p99.9);
+#   latency     produce latency at half the maximum rate, the same rate for both brokers: first each broker's
+#               maximum with ProducerPerformance (1 KiB, acks=1, linger.ms=5, batch.size=131072, MESSAGES
+#               records, --throughput -1; the produce workload's runs when it ran too), then, broker by broker,
+#               ProducerPerformance and the loadgen at half the SLOWER broker's median maximum (or LATENCY_RATE)
+#               for LATENCY_SECONDS, linger.ms=0, with acks=1 and acks=all (one broker: acks=all waits for the
+#               leader's own write, nothing more), each run into a one-partition topic of its own, created
+#               before the run (the loadgen creates its own) and deleted after it;
+#               p50/p99/p99.9/max of the send-to-acknowledgement time and the rate reached. ProducerPerformance
+#               runs LATENCY_WARMUP_SECONDS longer and leaves them out (--warmup-records: its new JVM's first
+#               callbacks run late whatever the broker), and reports whole milliseconds (it records latencies
+#               as ints), the loadgen microseconds;
 #   rf3         three nodes (each broker + controller, as processes) with replication factor 3 and
 #               min.insync.replicas=2, acks=all: ProducerPerformance and the loadgen producing into topics of
 #               RF3_PARTITIONS partitions (one leader per node), ConsumerPerformance and the loadgen reading one
@@ -39,12 +50,12 @@
 # Results are printed and written to ${BENCH_OUT:-target/bench/data-path-<time>.md}. Everything listens on
 # loopback; every client run is bounded by CASE_TIMEOUT; the trap stops what it started.
 #
-# Environment: WORKLOADS (default "produce consume many e2e rf3 restart": which of the above run, PROFILE
-# aside), MESSAGES (default 1000000), REPEATS (3), WARMUP_MESSAGES (200000: an unmeasured produce and
+# Environment: WORKLOADS (default "produce consume many e2e rf3 restart"; latency too when named: which of the
+# above run, PROFILE aside), MESSAGES (default 1000000), REPEATS (3), WARMUP_MESSAGES (200000: an unmeasured produce and
 # consume on each broker first, so Kafka's JIT has compiled its hot paths), MANY_PARTITIONS (1000),
 # MANY_MESSAGES (300000), E2E_RATES ("5000 20000"), E2E_SECONDS (15), PROFILE (0), PROFILE_SECONDS (8),
 # RF3_PARTITIONS (3), RF3_MESSAGES (MESSAGES / 2), RESTART_PARTITIONS (1000), RESTART_BYTES (3500000000),
-# RESTART_SIZE (8192), KAFKA_HEAP (1g, per node), CASE_TIMEOUT (600), BROKERS ("kraftwerk kafka"), REPORT_FROM (a results .tsv an earlier run
+# RESTART_SIZE (8192), LATENCY_SECONDS (30), LATENCY_WARMUP_SECONDS (5), LATENCY_RATE (records/s; unset: half the slower maximum), KAFKA_HEAP (1g, per node), CASE_TIMEOUT (600), BROKERS ("kraftwerk kafka"), REPORT_FROM (a results .tsv an earlier run
 # left beside its report: write the report again from it, running nothing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -56,6 +67,9 @@ MANY_PARTITIONS=${MANY_PARTITIONS:-1000}
 MANY_MESSAGES=${MANY_MESSAGES:-300000}
 E2E_RATES=${E2E_RATES:-5000 20000}
 E2E_SECONDS=${E2E_SECONDS:-15}
+LATENCY_SECONDS=${LATENCY_SECONDS:-30}
+LATENCY_WARMUP_SECONDS=${LATENCY_WARMUP_SECONDS:-5}
+LATENCY_RATE=${LATENCY_RATE:-}
 PROFILE=${PROFILE:-0}
 WORKLOADS=${WORKLOADS:-produce consume many e2e rf3 restart}
 RF3_PARTITIONS=${RF3_PARTITIONS:-3}
@@ -72,10 +86,19 @@ mkdir -p "$(dirname "$OUT")"
 
 command -v java >/dev/null || { echo "java (17+) is needed to run Apache Kafka and its perf tools" >&2; exit 1; }
 for w in $WORKLOADS; do
-    [[ " produce consume many e2e rf3 restart " == *" $w "* ]] ||
-        { echo "unknown workload $w in WORKLOADS (produce consume many e2e rf3 restart)" >&2; exit 1; }
+    [[ " produce consume many e2e rf3 restart latency " == *" $w "* ]] ||
+        { echo "unknown workload $w in WORKLOADS (produce consume many e2e rf3 restart latency)" >&2; exit 1; }
 done
 wants() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+if ! [[ $LATENCY_WARMUP_SECONDS =~ ^[1-9][0-9]*$ ]]; then
+    # ProducerPerformance prints the steady-state line the latency rows are read from only after a warm-up.
+    echo "LATENCY_WARMUP_SECONDS must be at least 1, not $LATENCY_WARMUP_SECONDS" >&2
+    exit 1
+fi
+if [[ -n $LATENCY_RATE ]] && ! [[ $LATENCY_RATE =~ ^[1-9][0-9]*$ ]]; then
+    echo "LATENCY_RATE must be a positive number of records/s, not $LATENCY_RATE" >&2
+    exit 1
+fi
 if [[ $PROFILE == 1 ]] && ! command -v perf >/dev/null; then
     echo "PROFILE=1 needs perf (apt-get install linux-perf)" >&2
     exit 1
@@ -102,6 +125,10 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS=$WORK/results.tsv   # broker <TAB> workload <TAB> metric <TAB> value, one line per run
 : >"$RESULTS"
 declare -A LOADS=()         # LOADS[broker]="at start / at end"
+declare -A LATENCY_LOADS=() # the same around each broker's latency runs
+LATENCY_MAX_ROW="latency: maximum, ProducerPerformance acks=1 linger.ms=5"
+LATENCY_NOTE=""
+LATENCY_SLOWER=""
 # The top symbols of a profile, kept beside the report.
 profile_file() { echo "${OUT%.md}-perf-$1-$2.txt"; }
 record() { # broker workload metric value
@@ -133,6 +160,19 @@ per_gb() { awk -v s="$1" -v n="$2" -v size="${3:-$SIZE}" 'BEGIN {printf "%.3f", 
 mib_s() { awk -v n="$1" -v size="$SIZE" -v w="$2" 'BEGIN {printf "%.1f", (w > 0) ? n * size / 1048576 / w : 0}'; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$RUN_OUT" | tail -n 1; }
 
+# The report's figures: median (min–max) of a row's runs, and the ratio of two medians.
+stats() { # broker workload metric -> "median (min–max)" or "–"
+    awk -F'\t' -v b="$1" -v w="$2" -v m="$3" '$1 == b && $2 == w && $3 == m && $4 != "" {print $4 + 0}' "$RESULTS" |
+        sort -g | awk '{v[NR] = $1}
+            END {
+                if (NR == 0) { print "–"; exit }
+                med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                printf "%s (%s–%s)\n", med, v[1], v[NR]
+            }'
+}
+median_of() { sed 's/ (.*//' <<<"$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "–"; else printf "%.2f\n", a / b }'; }
 # The clients, as commands (`measured` runs them under `timeout`); set per broker by run_broker.
 LG=()
 KCAT_READ=()
@@ -217,24 +257,31 @@ run_single() { # kraftwerk|kafka
             --timeout 60000 >/dev/null 2>&1 || true
     fi
 
-    wants produce && for rep in $(seq 1 "$REPEATS"); do
-        echo "==> [$b] produce run $rep/$REPEATS"
+    # The produce workload's ProducerPerformance runs are also the latency workload's maxima; when only the
+    # latency workload runs, they run alone (and their rows are the latency workload's).
+    if wants produce || { wants latency && [[ -z $LATENCY_RATE ]]; }; then for rep in $(seq 1 "$REPEATS"); do
+        echo "==> [$b] produce run $rep/$REPEATS (ProducerPerformance at full speed)"
         measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "pp-$rep" \
             --num-records "$MESSAGES" --record-size "$SIZE" --throughput -1 \
             --producer-props bootstrap.servers="127.0.0.1:$PORT" acks=1 linger.ms=5 batch.size=131072
         if [[ $RUN_OK == 1 ]]; then
             line=$(grep 'records sent' "$RUN_OUT" | tail -n 1)
-            record "$b" "produce: ProducerPerformance" "MB/s" "$(sed -n 's/.*(\([0-9.]*\) MB\/sec).*/\1/p' <<<"$line")"
-            record "$b" "produce: ProducerPerformance" "p99 ms" "$(sed -n 's/.* \([0-9]*\) ms 99th.*/\1/p' <<<"$line")"
-            record "$b" "produce: ProducerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
+            if wants produce; then
+                record "$b" "produce: ProducerPerformance" "MB/s" "$(sed -n 's/.*(\([0-9.]*\) MB\/sec).*/\1/p' <<<"$line")"
+                record "$b" "produce: ProducerPerformance" "p99 ms" "$(sed -n 's/.* \([0-9]*\) ms 99th.*/\1/p' <<<"$line")"
+                record "$b" "produce: ProducerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
+            fi
+            wants latency && record "$b" "$LATENCY_MAX_ROW" "records/s" \
+                "$(sed -n 's/^[0-9]* records sent, \([0-9.]*\) records\/sec.*/\1/p' <<<"$line")"
         fi
+        wants produce || continue
         measured "${LG[@]}" --topic "lg-$rep" --messages "$MESSAGES" --no-consume
         if [[ $RUN_OK == 1 ]]; then
             record "$b" "produce: loadgen" "MiB/s" "$(field produce_mib_s)"
             record "$b" "produce: loadgen" "p99 ms" "$(field p99_ms)"
             record "$b" "produce: loadgen" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
         fi
-    done
+    done; fi
 
     if wants consume || [[ $PROFILE == 1 ]]; then
         echo "==> [$b] consume: producing $MESSAGES x $SIZE B once into topic consume"
@@ -437,10 +484,92 @@ run_restart() { # kraftwerk|kafka
     stop_broker
 }
 
+# The latency workload on one broker: ProducerPerformance and the loadgen at a fixed rate (the same for both
+# brokers), acks=1 and acks=all in turn within each repeat, each run into a new one-partition topic that is
+# deleted after it, so the disk holds one run's records at a time.
+run_latency() { # kraftwerk|kafka rate
+    local b=$1 rate=$2 n warm rep acks topic line w
+    n=$(( rate * LATENCY_SECONDS ))
+    # ProducerPerformance's first seconds (a new JVM, its client code not yet compiled) are left out of its
+    # figures (--warmup-records): in them its own callbacks ran up to 2 s late, against either broker.
+    warm=$(( rate * LATENCY_WARMUP_SECONDS ))
+    echo "==> [$b] latency: starting"
+    start_broker "$b"
+    if (( WARMUP_MESSAGES > 0 )); then
+        echo "==> [$b] latency warm-up (not measured): $WARMUP_MESSAGES x $SIZE B with ProducerPerformance at $rate records/s"
+        timeout "$CASE_TIMEOUT" "${JAVA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic latency-warmup \
+            --num-records "$WARMUP_MESSAGES" --record-size "$SIZE" --throughput "$rate" \
+            --producer-props bootstrap.servers="127.0.0.1:$PORT" acks=1 linger.ms=0 >/dev/null 2>&1 || true
+        delete_topic latency-warmup
+    fi
+    for rep in $(seq 1 "$REPEATS"); do
+        for acks in 1 all; do
+            echo "==> [$b] latency at $rate records/s, acks=$acks, run $rep/$REPEATS: ProducerPerformance, then the loadgen, $LATENCY_SECONDS s each"
+            topic=latency-pp-$acks-$rep
+            w="latency: $rate records/s, acks=$acks, ProducerPerformance"
+            # Created first: auto-created by the producer's first Metadata request, its first records would
+            # wait for the creation (about a second, the p99 of a 30 s run), which is not produce latency.
+            create_topic "$topic"
+            measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "$topic" \
+                --num-records "$((n + warm))" --warmup-records "$warm" --record-size "$SIZE" --throughput "$rate" \
+                --producer-props bootstrap.servers="127.0.0.1:$PORT" acks="$acks" linger.ms=0
+            if [[ $RUN_OK == 1 ]]; then
+                # The steady-state line, printed last: N steady state records sent, R records/sec (M MB/sec),
+                # A ms avg latency, X ms max latency, P ms 50th, P ms 95th, P ms 99th, P ms 99.9th.
+                line=$(grep 'steady state records sent' "$RUN_OUT" | tail -n 1)
+                record "$b" "$w" "p50 ms" "$(sed -n 's/.* \([0-9]*\) ms 50th.*/\1/p' <<<"$line")"
+                record "$b" "$w" "p99 ms" "$(sed -n 's/.* \([0-9]*\) ms 99th.*/\1/p' <<<"$line")"
+                record "$b" "$w" "p99.9 ms" "$(sed -n 's/.* \([0-9]*\) ms 99\.9th.*/\1/p' <<<"$line")"
+                record "$b" "$w" "max ms" "$(sed -n 's/.* \([0-9.]*\) ms max latency.*/\1/p' <<<"$line")"
+                record "$b" "$w" "records/s reached" "$(sed -n 's/^[0-9]* steady state records sent, \([0-9.]*\) records\/sec.*/\1/p' <<<"$line")"
+                record "$b" "$w" "broker CPU s/GB" "$(per_gb "$CPU_S" "$n")"
+            fi
+            delete_topic "$topic"
+            topic=latency-lg-$acks-$rep
+            w="latency: $rate records/s, acks=$acks, loadgen"
+            measured "$LOADGEN" --bootstrap "127.0.0.1:$PORT" --topic "$topic" --size "$SIZE" --acks "$acks" \
+                --messages "$n" --rate "$rate" --linger-ms 0 --no-consume
+            if [[ $RUN_OK == 1 ]]; then
+                record "$b" "$w" "p50 ms" "$(field p50_ms)"
+                record "$b" "$w" "p99 ms" "$(field p99_ms)"
+                record "$b" "$w" "p99.9 ms" "$(field p999_ms)"
+                record "$b" "$w" "max ms" "$(field max_ms)"
+                record "$b" "$w" "records/s reached" "$(field produce_msgs_s)"
+                record "$b" "$w" "broker CPU s/GB" "$(per_gb "$CPU_S" "$n")"
+            fi
+            delete_topic "$topic"
+        done
+    done
+    stop_broker
+}
+create_topic() { # topic, one partition, on the one node started
+    timeout 120 "${JAVA_TOOL[@]}" org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" \
+        --create --topic "$1" --partitions 1 --replication-factor 1 >"$WORK/create.out" 2>&1 ||
+        { echo "    FAILED: creating topic $1" >&2; tail -n 5 "$WORK/create.out" >&2; }
+}
+delete_topic() { # topic, on the one node started
+    timeout 120 "${JAVA_TOOL[@]}" org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" \
+        --delete --topic "$1" >"$WORK/delete.out" 2>&1 ||
+        { echo "    FAILED: deleting topic $1" >&2; tail -n 5 "$WORK/delete.out" >&2; }
+}
+# Sets LATENCY_RATE to half the slower broker's median maximum (records/s, from the latency workload's
+# maximum rows) and LATENCY_SLOWER to that broker.
+half_slower_max() {
+    local b m min="" slow=""
+    for b in $BROKERS; do
+        m=$(median_of "$(stats "$b" "$LATENCY_MAX_ROW" records/s)")
+        [[ $m =~ ^[0-9.]+$ ]] || { echo "no maximum rate for $b: its ProducerPerformance runs failed" >&2; exit 1; }
+        if [[ -z $min ]] || awk -v a="$m" -v b="$min" 'BEGIN {exit !(a < b)}'; then min=$m; slow=$b; fi
+    done
+    LATENCY_SLOWER=$slow
+    LATENCY_RATE=$(awk -v m="$min" 'BEGIN {printf "%d\n", m / 2}')
+}
+
 run_broker() { # kraftwerk|kafka
     local b=$1
     LOADS[$b]=$(cut -d' ' -f1 /proc/loadavg)
-    if wants produce || wants consume || wants many || wants e2e || [[ $PROFILE == 1 ]]; then
+    if wants produce || wants consume || wants many || wants e2e || [[ $PROFILE == 1 ]] ||
+        { wants latency && [[ -z $LATENCY_RATE ]]; }; then
         run_single "$b"
     fi
     wants rf3 && run_rf3 "$b"
@@ -455,22 +584,25 @@ else
     for broker in $BROKERS; do
         run_broker "$broker"
     done
+    if wants latency; then
+        if [[ -n $LATENCY_RATE ]]; then
+            LATENCY_NOTE="latency rows at LATENCY_RATE=$LATENCY_RATE records/s (set by hand)."
+        else
+            half_slower_max
+            LATENCY_NOTE="latency rows at $LATENCY_RATE records/s: half the median maximum of the slower broker ($LATENCY_SLOWER)."
+        fi
+        for broker in $BROKERS; do
+            LATENCY_LOADS[$broker]=$(cut -d' ' -f1 /proc/loadavg)
+            run_latency "$broker" "$LATENCY_RATE"
+            LATENCY_LOADS[$broker]="${LATENCY_LOADS[$broker]} / $(cut -d' ' -f1 /proc/loadavg)"
+        done
+        LATENCY_NOTE="$LATENCY_NOTE Load average (1 min) at the start / end of each broker's latency runs:"
+        for broker in $BROKERS; do LATENCY_NOTE="$LATENCY_NOTE $broker ${LATENCY_LOADS[$broker]};"; done
+    fi
 fi
 mapfile -t ORDER < <(awk -F'\t' '!seen[$2 FS $3]++ {print $2 "\t" $3}' "$RESULTS")
 
 # --- report ---------------------------------------------------------------------------------------
-stats() { # broker workload metric -> "median (min–max)" or "–"
-    awk -F'\t' -v b="$1" -v w="$2" -v m="$3" '$1 == b && $2 == w && $3 == m && $4 != "" {print $4 + 0}' "$RESULTS" |
-        sort -g | awk '{v[NR] = $1}
-            END {
-                if (NR == 0) { print "–"; exit }
-                med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-                printf "%s (%s–%s)\n", med, v[1], v[NR]
-            }'
-}
-median_of() { sed 's/ (.*//' <<<"$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
-    if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b + 0 == 0) print "–"; else printf "%.2f\n", a / b }'; }
 {
     echo "# Data path: Kraftwerk vs Apache Kafka $KAFKA_VERSION, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo
@@ -484,6 +616,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {
         "kill -9, then the time from the new process's start until ListOffsets answers every partition with all records."
     echo "Load average (1 min) before the run: $LOAD_BEFORE; per broker at its start / end:" \
         "$(for b in $BROKERS; do printf '%s %s; ' "$b" "${LOADS[$b]:-?}"; done)"
+    [[ -n $LATENCY_NOTE ]] && echo "$LATENCY_NOTE"
     echo "Median of $REPEATS runs (min–max). Broker CPU = utime + stime of the broker process across the client" \
         "run, per GB of record values. Ratio = kraftwerk / kafka (throughput: above 1 is better; CPU and latency:" \
         "below 1 is better)."

@@ -1,5 +1,6 @@
 //! scripts/bench-data-path.sh runs end to end on a tiny N against Kraftwerk, every workload once (one node,
-//! three nodes with RF=3 acks=all, and kill -9 and restart of a node holding 20 partitions), with the debug
+//! three nodes with RF=3 acks=all, kill -9 and restart of a node holding 20 partitions, and produce latency at
+//! half the maximum rate with acks=1 and acks=all), with the debug
 //! builds cargo test made, and its report has a figure in every row. Nothing here checks a speed: the figures
 //! of debug builds on a tiny N mean nothing. Apache Kafka's ProducerPerformance and ConsumerPerformance run
 //! against Kraftwerk here, so the test needs java and the Kafka jars (fetched with mvn when missing, as
@@ -23,7 +24,7 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
         .env("BENCH_LOADGEN_BIN", env!("CARGO_BIN_EXE_kraftwerk-loadgen"))
         .env("BENCH_OUT", &out)
         .env("BROKERS", "kraftwerk")
-        .env("WORKLOADS", "produce consume many e2e rf3 restart")
+        .env("WORKLOADS", "produce consume many e2e rf3 restart latency")
         .env("REPEATS", "1")
         .env("MESSAGES", "2000")
         .env("WARMUP_MESSAGES", "0")
@@ -35,6 +36,8 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
         .env("RESTART_PARTITIONS", "20")
         .env("RESTART_BYTES", "2000000")
         .env("RESTART_SIZE", "1024")
+        .env("LATENCY_SECONDS", "2")
+        .env("LATENCY_WARMUP_SECONDS", "1")
         .env("CASE_TIMEOUT", "240")
         .env("PROFILE", "0")
         .output()
@@ -48,6 +51,42 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
     );
     assert!(!stderr.contains("FAILED"), "a client run failed:\n{stderr}");
     let report = std::fs::read_to_string(&out).expect("the Markdown report");
+    // The latency rows are named by the rate the run chose (half its own maximum here).
+    let latency_rows: Vec<String> = ["acks=1", "acks=all"]
+        .iter()
+        .flat_map(|acks| {
+            ["ProducerPerformance", "loadgen"]
+                .iter()
+                .flat_map(move |client| {
+                    [
+                        "p50 ms",
+                        "p99 ms",
+                        "p99.9 ms",
+                        "max ms",
+                        "records/s reached",
+                    ]
+                    .iter()
+                    .map(move |metric| format!(", {acks}, {client} | {metric} |"))
+                })
+        })
+        .collect();
+    let mut rows: Vec<(String, String)> = latency_rows
+        .iter()
+        .map(|suffix| {
+            let line = report
+                .lines()
+                .find(|l| l.starts_with("| latency: ") && l.contains(suffix.as_str()))
+                .unwrap_or_else(|| panic!("no latency row ending {suffix:?} in:\n{report}"));
+            let mut cells = line.split('|').map(str::trim).skip(1);
+            let workload = cells.next().unwrap_or_default().to_string();
+            let metric = cells.next().unwrap_or_default().to_string();
+            (workload, metric)
+        })
+        .collect();
+    rows.push((
+        "latency: maximum, ProducerPerformance acks=1 linger.ms=5".into(),
+        "records/s".into(),
+    ));
     for (workload, metric) in [
         ("produce: ProducerPerformance", "MB/s"),
         ("produce: loadgen", "MiB/s"),
@@ -65,7 +104,11 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
         ("rf3: e2e, 200 records/s, linger.ms=0", "p999 ms"),
         ("restart: 20 partitions, kill -9", "GB on disk"),
         ("restart: 20 partitions, kill -9", "start → all served, s"),
-    ] {
+    ]
+    .map(|(w, m)| (w.to_string(), m.to_string()))
+    .into_iter()
+    .chain(rows)
+    {
         let row = format!("| {workload} | {metric} |");
         let line = report
             .lines()

@@ -65,14 +65,15 @@ fn produced(args: &Args, p: &Produced) -> String {
     let secs = p.elapsed.as_secs_f64();
     let mib_s = per_second(p.bytes as f64 / MIB, secs);
     let msgs_s = per_second(p.delivered as f64, secs);
-    let (p50, p99, max) = (
+    let (p50, p99, p999, max) = (
         ms(p.latency_us.value_at_quantile(0.50)),
         ms(p.latency_us.value_at_quantile(0.99)),
+        ms(p.latency_us.value_at_quantile(0.999)),
         ms(p.latency_us.max()),
     );
     println!(
         "produce: {} msgs x {} B, acks={}, rate={}: {:.2} s, {:.1} MiB/s, {:.0} msgs/s, \
-         latency p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {} errors",
+         latency p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms max {:.2} ms, {} errors",
         p.delivered,
         args.size,
         args.acks,
@@ -86,12 +87,13 @@ fn produced(args: &Args, p: &Produced) -> String {
         msgs_s,
         p50,
         p99,
+        p999,
         max,
         p.errors
     );
     format!(
         " messages={} produce_mib_s={mib_s:.2} produce_msgs_s={msgs_s:.0} \
-         p50_ms={p50:.3} p99_ms={p99:.3} max_ms={max:.3} errors={}",
+         p50_ms={p50:.3} p99_ms={p99:.3} p999_ms={p999:.3} max_ms={max:.3} errors={}",
         p.delivered, p.errors
     )
 }

@@ -743,7 +743,6 @@ impl SegmentView {
     }
 }
 
-/// Decodes the header at `pos` and checks that the batch fits the first `size` bytes.
 /// [`header_in`] with one pread of the header alone.
 fn header_read_alone(
     file: &File,
@@ -751,27 +750,34 @@ fn header_read_alone(
     size: u64,
     pos: u64,
 ) -> Result<(BatchHeader, u64), StorageError> {
-    let corrupt = |reason: String| StorageError::CorruptLog {
-        path: path.to_path_buf(),
-        position: pos,
-        reason,
-    };
-    if pos.saturating_add(HEADER_SIZE as u64) > size {
-        return Err(corrupt("batch header past end of segment".into()));
-    }
     let mut bytes = [0u8; HEADER_SIZE];
-    file.read_exact_at(&mut bytes, pos)
-        .map_err(|e| StorageError::io("read", path, e))?;
-    let header = BatchHeader::parse(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    let batch_size = header.total_size().map_err(|e| corrupt(e.to_string()))? as u64;
-    if pos + batch_size > size {
-        return Err(corrupt("batch past end of segment".into()));
-    }
-    Ok((header, batch_size))
+    let read = if pos.saturating_add(HEADER_SIZE as u64) > size {
+        None
+    } else {
+        file.read_exact_at(&mut bytes, pos)
+            .map_err(|e| StorageError::io("read", path, e))?;
+        Some(&bytes[..])
+    };
+    checked_header(read, path, size, pos)
 }
 
+/// The header at `pos`, read through `reader`, checked by [`checked_header`].
 fn header_in(
     reader: &mut ChunkReader<'_>,
+    path: &Path,
+    size: u64,
+    pos: u64,
+) -> Result<(BatchHeader, u64), StorageError> {
+    let bytes = reader
+        .get(pos, HEADER_SIZE)
+        .map_err(|e| StorageError::io("read", path, e))?;
+    checked_header(bytes, path, size, pos)
+}
+
+/// Decodes the header read at `pos` (`None`: it lies past the end) and checks that the batch fits the first `size`
+/// bytes.
+fn checked_header(
+    bytes: Option<&[u8]>,
     path: &Path,
     size: u64,
     pos: u64,
@@ -781,10 +787,7 @@ fn header_in(
         position: pos,
         reason,
     };
-    let bytes = reader
-        .get(pos, HEADER_SIZE)
-        .map_err(|e| StorageError::io("read", path, e))?
-        .ok_or_else(|| corrupt("batch header past end of segment".into()))?;
+    let bytes = bytes.ok_or_else(|| corrupt("batch header past end of segment".into()))?;
     let header = BatchHeader::parse(bytes).map_err(|e| corrupt(e.to_string()))?;
     let batch_size = header.total_size().map_err(|e| corrupt(e.to_string()))? as u64;
     if pos + batch_size > size {

@@ -27,7 +27,7 @@ use crate::client::{Client, TOPIC_PREFIX};
 use crate::phantom::Phantoms;
 use crate::procs::{Flavor, ProcCluster, Timeouts};
 use crate::report::{Better, Metric, Results};
-use crate::scenarios::{poll, respawn_controller_caught_up, secs, Figures};
+use crate::scenarios::{create_retrying, poll, respawn_controller_caught_up, secs, Figures};
 
 /// The phantom brokers' ids; the real broker is 100 (`ProcCluster`'s first broker id).
 const PHANTOMS: [i32; 3] = [101, 102, 103];
@@ -178,22 +178,10 @@ fn measure(cluster: &mut ProcCluster, spec: &LoadSpec, f: &mut Figures) -> Resul
             .map(|p| (0..3).map(|r| PHANTOMS[(t + p + r) % 3]).collect())
             .collect();
         let topic = format!("{TOPIC_PREFIX}load-{t}");
-        let mut attempt = 0;
-        loop {
-            match admin.create_topic_assigned(&topic, &replicas, 60_000, attempt > 0) {
-                Ok((0, _)) => break,
-                Ok((code, msg)) => eprintln!("[{name}] CreateTopics {topic}: error {code} {msg}"),
-                Err(e) => {
-                    eprintln!("[{name}] CreateTopics {topic}: {e}");
-                    admin = Client::connect(addr)?;
-                }
-            }
-            attempt += 1;
-            if attempt >= 5 {
-                bail!("creating {topic} failed 5 times");
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        create_retrying(name, &topic, addr, &mut admin, |admin, retry| {
+            let (code, msg) = admin.create_topic_assigned(&topic, &replicas, 60_000, retry)?;
+            Ok((code != 0).then(|| format!("error {code} {msg}")))
+        })?;
     }
     let acked = t0.elapsed();
     let led = poll(

@@ -193,28 +193,15 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
         let sent = Instant::now();
         let count = per_topic.min(n - t * per_topic);
         let topic = format!("{TOPIC_PREFIX}{tag}-{t}");
-        let mut attempt = 0;
-        loop {
+        create_retrying(name, &topic, first, &mut admin, |admin, retry| {
             let failed = admin.create_topics(
                 std::slice::from_ref(&topic),
                 i32::try_from(count)?,
                 60_000,
-                attempt > 0,
-            );
-            match failed {
-                Ok(failed) if failed.is_empty() => break,
-                Ok(failed) => eprintln!("[{name}] CreateTopics {topic}: {failed:?}"),
-                Err(e) => {
-                    eprintln!("[{name}] CreateTopics {topic}: {e}");
-                    admin = Client::connect(first)?;
-                }
-            }
-            attempt += 1;
-            if attempt >= 5 {
-                bail!("creating {topic} failed 5 times");
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
+                retry,
+            )?;
+            Ok((!failed.is_empty()).then(|| format!("{failed:?}")))
+        })?;
         per_request.push(format!("{:.0}", sent.elapsed().as_secs_f64() * 1000.0));
     }
     let acked = t0.elapsed();
@@ -394,6 +381,32 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
     f.insert("load_controller_s", secs(loaded));
     eprintln!("[{name}] controller {active} restarted and caught up in {loaded:?}");
     Ok(())
+}
+
+/// Sends `topic`'s CreateTopics with `create` until it succeeds, at most 5 times, 500 ms apart; a transport error
+/// reconnects to `addr` first. `create` gets whether this is a retry (a TOPIC_ALREADY_EXISTS then means an earlier
+/// attempt committed) and answers the broker's refusal, if any.
+pub fn create_retrying(
+    name: &str,
+    topic: &str,
+    addr: SocketAddr,
+    admin: &mut Client,
+    mut create: impl FnMut(&mut Client, bool) -> Result<Option<String>>,
+) -> Result<()> {
+    for attempt in 0..5 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        match create(admin, attempt > 0) {
+            Ok(None) => return Ok(()),
+            Ok(Some(refusal)) => eprintln!("[{name}] CreateTopics {topic}: {refusal}"),
+            Err(e) => {
+                eprintln!("[{name}] CreateTopics {topic}: {e}");
+                *admin = Client::connect(addr)?;
+            }
+        }
+    }
+    bail!("creating {topic} failed 5 times")
 }
 
 /// Starts stopped controller `id` again and times it until it has started and its log end offset, as

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::{now_ms, PartitionLog, SeedFile};
+use super::{now_ms, write_seed_files, PartitionLog, SeedFile};
 use crate::checkpoint::{read_log_start_offset, write_log_start_offset};
 use crate::epoch::LeaderEpochCache;
 use crate::log_dir::{remove_legacy_partition_marker, LastShutdown};
@@ -41,11 +41,7 @@ impl PartitionLog {
         };
         let Some(active) = deferred else {
             let log = Self::open_after(dir, config, LastShutdown::Unclean)?;
-            for file in &seed {
-                let path = dir.join(&file.name);
-                fs::write(&path, &file.contents)
-                    .map_err(|e| StorageError::io("write", &path, e))?;
-            }
+            write_seed_files(dir, &seed)?;
             return Ok(log);
         };
         let mut log = Self::assemble(dir, config, Vec::new(), active, 0);

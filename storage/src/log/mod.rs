@@ -105,6 +105,15 @@ pub struct SeedFile {
 /// Header copies kept between appends (61 B each); a larger scratch is released after use.
 const SCRATCH_KEEP_HEADERS: usize = 4096;
 
+/// Writes each of `seed` into `dir`, unsynced (the broker rewrites its `partition.metadata` at every open).
+pub(super) fn write_seed_files(dir: &Path, seed: &[SeedFile]) -> Result<(), StorageError> {
+    for file in seed {
+        let path = dir.join(&file.name);
+        std::fs::write(&path, &file.contents).map_err(|e| StorageError::io("write", &path, e))?;
+    }
+    Ok(())
+}
+
 impl PartitionLog {
     /// Offset of the first record still in the log.
     pub fn log_start_offset(&self) -> i64 {
@@ -227,11 +236,7 @@ impl PartitionLog {
         };
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| StorageError::io("create dir", &self.dir, e))?;
-        for file in seed {
-            let path = self.dir.join(&file.name);
-            std::fs::write(&path, &file.contents)
-                .map_err(|e| StorageError::io("write", &path, e))?;
-        }
+        write_seed_files(&self.dir, seed)?;
         self.active.create_file()?;
         self.deferred_dir = None;
         if !self.epochs.entries().is_empty() {

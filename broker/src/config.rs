@@ -118,6 +118,8 @@ pub struct BrokerConfig {
     pub log_cleaner: crate::replica::cleaner::CleanerSettings,
     pub message_max_bytes: u32,
     pub socket_request_max_bytes: usize,
+    /// `max.incremental.fetch.session.cache.slots`: fetch sessions (KIP-227) held at most; 0 opens none.
+    pub fetch_session_cache_slots: usize,
     /// `max.connections`: open client connections at most (accepts pause at the limit); `None` when unlimited.
     pub max_connections: Option<usize>,
     /// `listener.name.<l>.max.connections`, per listener name.
@@ -904,6 +906,16 @@ impl BrokerConfig {
                 "must be between 1 and 2147483647",
             ));
         }
+        let fetch_session_cache_slots: i32 =
+            parse_num(&props, "max.incremental.fetch.session.cache.slots", 1000i32)?;
+        let fetch_session_cache_slots =
+            usize::try_from(fetch_session_cache_slots).map_err(|_| {
+                invalid(
+                    "max.incremental.fetch.session.cache.slots",
+                    &fetch_session_cache_slots.to_string(),
+                    "must be at least 0",
+                )
+            })?;
         let authorizer = crate::auth::AuthorizerConfig::from_properties(
             props.get("authorizer.class.name").map(String::as_str),
             props.get("super.users").map(String::as_str),
@@ -1059,6 +1071,7 @@ impl BrokerConfig {
             log_cleaner: crate::replica::cleaner::CleanerSettings::from_properties(&props)?,
             message_max_bytes: parse_num(&props, "message.max.bytes", 1_048_588u32)?,
             socket_request_max_bytes,
+            fetch_session_cache_slots,
             connections_max_idle,
             min_insync_replicas: parse_num(&props, "min.insync.replicas", 1)?,
             replica_lag_time_max: positive_ms(&props, "replica.lag.time.max.ms", 30_000)?,

@@ -160,6 +160,7 @@ pub const BROKER_KEYS: &[KeySpec] = &[
     honoured("inter.broker.listener.name", ReadOnly, "replica/fetcher.rs: the listener followers dial"),
     honoured("socket.send.buffer.bytes", ReadOnly, "network/listener.rs: SO_SNDBUF of the listening socket, inherited by every accepted connection (-1: the OS default)"),
     honoured("socket.receive.buffer.bytes", ReadOnly, "network/listener.rs: SO_RCVBUF of the listening socket, inherited by every accepted connection (-1: the OS default)"),
+    honoured("max.incremental.fetch.session.cache.slots", ReadOnly, "fetch_session/: fetch sessions (KIP-227) held at most; 0 opens none"),
     honoured("socket.request.max.bytes", ReadOnly, "network/connection.rs: larger frames are refused before they are read"),
     honoured("connections.max.idle.ms", ReadOnly, "network/connection.rs: idle connections are closed"),
     honoured_dynamic("max.connections", "network/limits.rs: accepts pause at the limit; a dynamic value applies to new connections"),

@@ -24,6 +24,8 @@ pub struct BrokerContext {
     pub authorizer: Option<crate::auth::Authorizer>,
     /// The client instances of KIP-714 client telemetry (no metrics plugin: nothing is exported).
     pub telemetry: crate::handlers::client_telemetry::ClientTelemetry,
+    /// Incremental fetch sessions (KIP-227), `max.incremental.fetch.session.cache.slots` of them at most.
+    pub fetch_sessions: crate::fetch_session::FetchSessionCache,
 }
 
 impl BrokerContext {

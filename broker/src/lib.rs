@@ -8,6 +8,7 @@ pub mod config;
 pub mod config_keys;
 pub mod context;
 pub mod dir_lock;
+pub mod fetch_session;
 pub mod format_scram;
 pub mod group;
 pub mod group_service;

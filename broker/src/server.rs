@@ -366,6 +366,9 @@ async fn start_broker(
         groups,
         authorizer: config.authorizer.as_ref().map(crate::auth::Authorizer::new),
         telemetry: handlers::client_telemetry::ClientTelemetry::new(),
+        fetch_sessions: crate::fetch_session::FetchSessionCache::new(
+            config.fetch_session_cache_slots,
+        ),
     });
 
     let cleaner = Arc::new(crate::replica::cleaner::DynamicCleaner::start(

@@ -11,9 +11,10 @@
 //! serves it too (up to the follower's high watermark); a leader running `replica.selector.class` answers a
 //! consumer in another rack with the preferred read replica instead of records.
 //!
-//! Fetch sessions (KIP-227): this broker answers every request as a full fetch and returns session id 0, which
-//! tells clients that sessions are not available so they keep sending full requests; an incremental request
-//! for an unknown session gets FETCH_SESSION_ID_NOT_FOUND, as Kafka answers when its session cache is full.
+//! Fetch sessions (KIP-227, `crate::fetch_session`): a full fetch with epoch 0 opens a session when the cache has
+//! room and its answer carries the session id; an incremental fetch reads every partition of its session and
+//! answers only those with records, moved offsets or errors. Epoch -1 (librdkafka, kafkajs, our followers) is
+//! answered whole with session id 0.
 //!
 //! Records are not copied here: each partition's answer names a range of a segment file (`FileSlice`, taken
 //! with the partition lock held only to snapshot the segments), which the connection sends after the encoded
@@ -38,6 +39,7 @@ use kraftwerk_controller::MetadataImage;
 use kraftwerk_storage::FileSlice;
 
 use crate::context::BrokerContext;
+use crate::fetch_session::{Answer, Begun, PartitionKey, SessionRequest, TopicRef};
 use crate::replica::purgatory::Waiter;
 use crate::replica::read_replica::{preferred_read_replica, ReplicaSelector, ReplicaView};
 use crate::replica::Partition;
@@ -45,8 +47,10 @@ use crate::replica::Partition;
 use super::errors::{code, storage_error_code};
 use super::leader_hints;
 
-/// The "final epoch" a sessionless full fetch carries.
-const FINAL_EPOCH: i32 = -1;
+/// First Fetch version with sessions (KIP-227).
+const SESSION_VERSION: i16 = 7;
+/// First Fetch version naming topics by id.
+const TOPIC_ID_VERSION: i16 = 13;
 /// FetchRequest.isolation_level for READ_COMMITTED.
 const READ_COMMITTED: i8 = 1;
 
@@ -95,60 +99,75 @@ pub async fn handle(
     version: i16,
 ) -> FetchReply {
     let mut resp = FetchResponse::default();
-    resp.session_id = 0;
-    if version >= 7 && req.session_id != 0 {
-        resp.error_code = code(ResponseError::FetchSessionIdNotFound);
-        return FetchReply::from(resp);
-    }
-    if version >= 7 && req.session_epoch != 0 && req.session_epoch != FINAL_EPOCH {
-        resp.error_code = code(ResponseError::InvalidFetchSessionEpoch);
-        return FetchReply::from(resp);
-    }
-    let image = ctx.controller.image();
-    let mut targets = Vec::new();
-    for (topic_idx, topic) in req.topics.into_iter().enumerate() {
-        let name = if version >= 13 {
-            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
-        } else {
-            Some(topic.topic.0.to_string())
-        };
-        let mut tr = FetchableTopicResponse::default();
-        tr.topic = if version >= 13 {
-            TopicName::default()
-        } else {
-            topic.topic.clone()
-        };
-        if version >= 13 {
-            tr.topic_id = topic.topic_id;
-        }
-        for (part_idx, p) in topic.partitions.into_iter().enumerate() {
-            let mut pd = PartitionData::default();
-            pd.partition_index = p.partition;
-            pd.high_watermark = -1;
-            pd.last_stable_offset = -1;
-            pd.log_start_offset = -1;
-            pd.preferred_read_replica = BrokerId(-1);
-            pd.aborted_transactions = Some(Vec::new());
-            pd.records = Some(bytes::Bytes::new());
-            tr.partitions.push(pd);
-            targets.push(Target {
-                topic_idx,
-                part_idx,
-                name: name.clone(),
-                req: p,
-                follower: false,
-                follower_recorded: false,
-            });
-        }
-        resp.responses.push(tr);
-    }
-
     let replica_id = if version >= 15 {
         req.replica_state.replica_id.0
     } else {
         req.replica_id.0
     };
     let follower = (replica_id >= 0).then_some(replica_id);
+    let uses_topic_ids = version >= TOPIC_ID_VERSION;
+    let named = named_partitions(&req, uses_topic_ids);
+    // Fetch sessions (KIP-227) from v7; before, every request is sessionless.
+    let begun = if version >= SESSION_VERSION {
+        ctx.fetch_sessions.begin(
+            SessionRequest {
+                session_id: req.session_id,
+                epoch: req.session_epoch,
+                uses_topic_ids,
+                partitions: named,
+                forgotten: forgotten_partitions(&req, uses_topic_ids),
+            },
+            crate::context::now_ms().max(0) as u64,
+        )
+    } else {
+        Begun::Sessionless(named)
+    };
+    let to_read = match &begun {
+        Begun::Error(e) => {
+            resp.error_code = code(*e);
+            return FetchReply::from(resp);
+        }
+        Begun::Sessionless(parts) | Begun::Full(parts) => parts.as_slice(),
+        Begun::Incremental { partitions, .. } => partitions.as_slice(),
+    };
+    let image = ctx.controller.image();
+    let mut targets = Vec::with_capacity(to_read.len());
+    let mut prev_topic: Option<&TopicRef> = None;
+    for (key, fp) in to_read {
+        if prev_topic != Some(&key.topic) {
+            prev_topic = Some(&key.topic);
+            let mut tr = FetchableTopicResponse::default();
+            match &key.topic {
+                TopicRef::Id(id) => tr.topic_id = *id,
+                TopicRef::Name(name) => tr.topic = TopicName(StrBytes::from_string(name.clone())),
+            }
+            resp.responses.push(tr);
+        }
+        let topic_idx = resp.responses.len() - 1;
+        let partitions = &mut resp.responses[topic_idx].partitions;
+        let mut pd = PartitionData::default();
+        pd.partition_index = fp.partition;
+        pd.high_watermark = -1;
+        pd.last_stable_offset = -1;
+        pd.log_start_offset = -1;
+        pd.preferred_read_replica = BrokerId(-1);
+        pd.aborted_transactions = Some(Vec::new());
+        pd.records = Some(bytes::Bytes::new());
+        partitions.push(pd);
+        let name = match &key.topic {
+            TopicRef::Id(id) => image.topic_by_id(id).map(|t| t.name.clone()),
+            TopicRef::Name(name) => Some(name.clone()),
+        };
+        targets.push(Target {
+            topic_idx,
+            part_idx: partitions.len() - 1,
+            name,
+            req: fp.clone(),
+            follower: false,
+            follower_recorded: false,
+        });
+    }
+
     let reader = Reader {
         may_read_follower: follower.is_none() && version >= 11,
         rack: if version >= 11 {
@@ -231,18 +250,160 @@ pub async fn handle(
             }
         }
     }
+    let records = match begun {
+        Begun::Full(parts) => {
+            let answered = parts
+                .into_iter()
+                .zip(targets.iter().zip(&slices))
+                .map(|((key, fp), (t, slice))| (key, fp, answer_of(&resp, t, slice)))
+                .collect();
+            resp.session_id = ctx.fetch_sessions.open(
+                follower.is_some(),
+                uses_topic_ids,
+                answered,
+                crate::context::now_ms().max(0) as u64,
+            );
+            all_records(&targets, slices)
+        }
+        Begun::Incremental {
+            id,
+            epoch,
+            partitions,
+        } => {
+            let answers: Vec<(PartitionKey, Answer)> = partitions
+                .into_iter()
+                .zip(targets.iter().zip(&slices))
+                .map(|((key, _), (t, slice))| (key, answer_of(&resp, t, slice)))
+                .collect();
+            match ctx.fetch_sessions.select(id, epoch, &answers) {
+                Ok(keep) => {
+                    resp.session_id = id;
+                    keep_only(&mut resp, &targets, slices, &keep)
+                }
+                Err(e) => {
+                    tracing::info!(
+                        session = id,
+                        "incremental fetch session {id} moved past epoch {epoch} meanwhile: possible duplicate request"
+                    );
+                    let mut stale = FetchResponse::default();
+                    stale.error_code = code(e);
+                    stale.session_id = id;
+                    return FetchReply::from(stale);
+                }
+            }
+        }
+        Begun::Sessionless(_) | Begun::Error(_) => all_records(&targets, slices),
+    };
     if version >= NODE_ENDPOINTS_VERSION {
         add_leader_endpoints(&mut resp, &image, listener);
     }
-    let records = targets
-        .iter()
-        .zip(slices)
-        .filter_map(|(t, slice)| Some(((t.topic_idx, t.part_idx), slice?)))
-        .collect();
     FetchReply {
         response: resp,
         records,
     }
+}
+
+/// The partitions a request names, in its order, by topic id (v13+) or name.
+fn named_partitions(
+    req: &FetchRequest,
+    uses_topic_ids: bool,
+) -> Vec<(PartitionKey, FetchPartition)> {
+    req.topics
+        .iter()
+        .flat_map(|topic| {
+            let topic_ref = topic_ref(uses_topic_ids, &topic.topic_id, &topic.topic);
+            topic.partitions.iter().map(move |p| {
+                (
+                    PartitionKey {
+                        topic: topic_ref.clone(),
+                        partition: p.partition,
+                    },
+                    p.clone(),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `forgotten_topics_data` (v7+): the partitions an incremental request drops from its session.
+fn forgotten_partitions(req: &FetchRequest, uses_topic_ids: bool) -> Vec<PartitionKey> {
+    req.forgotten_topics_data
+        .iter()
+        .flat_map(|topic| {
+            let topic_ref = topic_ref(uses_topic_ids, &topic.topic_id, &topic.topic);
+            topic.partitions.iter().map(move |&partition| PartitionKey {
+                topic: topic_ref.clone(),
+                partition,
+            })
+        })
+        .collect()
+}
+
+fn topic_ref(uses_topic_ids: bool, id: &uuid::Uuid, name: &TopicName) -> TopicRef {
+    if uses_topic_ids {
+        TopicRef::Id(*id)
+    } else {
+        TopicRef::Name(name.0.to_string())
+    }
+}
+
+/// What a session needs to know of a partition's answer.
+fn answer_of(resp: &FetchResponse, t: &Target, slice: &Option<FileSlice>) -> Answer {
+    let pd = &resp.responses[t.topic_idx].partitions[t.part_idx];
+    Answer {
+        has_records: slice.as_ref().is_some_and(|s| !s.is_empty()),
+        high_watermark: pd.high_watermark,
+        log_start_offset: pd.log_start_offset,
+        error: pd.error_code != 0,
+        preferred_replica: pd.preferred_read_replica.0 >= 0,
+    }
+}
+
+/// Every partition's records, by its place in the response.
+fn all_records(
+    targets: &[Target],
+    slices: Vec<Option<FileSlice>>,
+) -> Vec<((usize, usize), FileSlice)> {
+    targets
+        .iter()
+        .zip(slices)
+        .filter_map(|(t, slice)| Some(((t.topic_idx, t.part_idx), slice?)))
+        .collect()
+}
+
+/// Leaves in the response only the partitions `keep` marks (an incremental answer), topics in the same order,
+/// and returns their records by their new places.
+fn keep_only(
+    resp: &mut FetchResponse,
+    targets: &[Target],
+    slices: Vec<Option<FileSlice>>,
+    keep: &[bool],
+) -> Vec<((usize, usize), FileSlice)> {
+    let mut read = std::mem::take(&mut resp.responses);
+    let mut records = Vec::new();
+    let mut from_topic = None;
+    for ((t, slice), _) in targets
+        .iter()
+        .zip(slices)
+        .zip(keep)
+        .filter(|(_, keep)| **keep)
+    {
+        if from_topic != Some(t.topic_idx) {
+            from_topic = Some(t.topic_idx);
+            let mut tr = FetchableTopicResponse::default();
+            tr.topic = read[t.topic_idx].topic.clone();
+            tr.topic_id = read[t.topic_idx].topic_id;
+            resp.responses.push(tr);
+        }
+        let pd = std::mem::take(&mut read[t.topic_idx].partitions[t.part_idx]);
+        let topic_idx = resp.responses.len() - 1;
+        let partitions = &mut resp.responses[topic_idx].partitions;
+        partitions.push(pd);
+        if let Some(slice) = slice {
+            records.push(((topic_idx, partitions.len() - 1), slice));
+        }
+    }
+    records
 }
 
 impl From<FetchResponse> for FetchReply {

@@ -148,6 +148,12 @@ impl FetchSessionCache {
             return 0;
         }
         let id = new_session_id(&sessions);
+        tracing::debug!(
+            session = id,
+            privileged,
+            partitions = answered.len(),
+            "fetch session opened"
+        );
         sessions.insert(
             id,
             Session::new(id, privileged, uses_topic_ids, now_ms, answered),

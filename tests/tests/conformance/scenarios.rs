@@ -70,6 +70,7 @@ pub fn run_all(pair: &mut Pair) {
     produce(pair);
     produce_edges(pair);
     fetch(pair);
+    fetch_sessions(pair);
     fetch_limits::fetch_limits(pair);
     list_offsets(pair);
     offset_for_leader_epoch(pair);
@@ -733,6 +734,61 @@ fn fetch(pair: &mut Pair) {
             "fetch unknown",
             pair.exchange("fetch unknown topic", v, &req),
         );
+    }
+}
+
+/// Incremental fetch sessions (KIP-227), from v7: a full fetch with epoch 0 opens a session (both answer a
+/// session id), the next epoch naming nothing unchanged answers no partition, a replayed epoch and an unknown
+/// session are refused, epoch -1 closes the session and is answered sessionless, and the closed id is unknown.
+fn fetch_sessions(pair: &mut Pair) {
+    let (ka, kw) = topic_ids(pair, "conf-records");
+    let with = |base: &FetchRequest, id: i32, epoch: i32, named: bool| {
+        let mut req = base.clone();
+        req.session_id = id;
+        req.session_epoch = epoch;
+        if !named {
+            req.topics.clear();
+        }
+        req
+    };
+    for v in pair
+        .versions::<FetchRequest>()
+        .into_iter()
+        .filter(|&v| v >= 7)
+    {
+        // At the log end, so neither answer carries records.
+        let a = fetch_request(v, "conf-records", ka, 3);
+        let b = fetch_request(v, "conf-records", kw, 3);
+        let (ra, rb) = check(
+            "fetch session open",
+            pair.exchange_each(
+                "fetch session: open (epoch 0)",
+                v,
+                &with(&a, 0, 0, true),
+                &with(&b, 0, 0, true),
+            ),
+        );
+        let (sa, sb) = (ra.session_id, rb.session_id);
+        let steps: [(&str, i32, bool); 5] = [
+            ("fetch session: nothing changed (epoch 1)", 1, false),
+            ("fetch session: replayed epoch", 1, false),
+            ("fetch session: close (epoch -1)", -1, true),
+            ("fetch session: closed id", 2, false),
+            ("fetch session: unknown id", 1, false),
+        ];
+        for (i, (scenario, epoch, named)) in steps.into_iter().enumerate() {
+            // The last step names an id neither broker gave out (they are random and positive).
+            let (ia, ib) = if i == 4 { (-7, -7) } else { (sa, sb) };
+            check(
+                scenario,
+                pair.exchange_each(
+                    scenario,
+                    v,
+                    &with(&a, ia, epoch, named),
+                    &with(&b, ib, epoch, named),
+                ),
+            );
+        }
     }
 }
 

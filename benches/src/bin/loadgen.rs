@@ -1,7 +1,8 @@
 //! `kraftwerk-loadgen`: produce N messages of S bytes with a real Kafka client (librdkafka), report
 //! throughput and delivery latency, then consume them all back and report consume throughput.
 //!
-//! It speaks only the Kafka protocol, so the same run can be pointed at Apache Kafka for comparison.
+//! It speaks only the Kafka protocol, so the same run can be pointed at Apache Kafka for comparison. With
+//! `--topics K` it spreads the run over K topics (loadgen/topics.rs), as the many-partition workloads need.
 
 // The phases live in loadgen/ next to this file (the binary's path is fixed as src/bin/loadgen.rs).
 #[path = "loadgen/consume.rs"]
@@ -14,15 +15,13 @@ mod produce;
 mod report;
 #[path = "loadgen/served.rs"]
 mod served;
+#[path = "loadgen/topics.rs"]
+mod topics;
 
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::types::RDKafkaErrorCode;
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
@@ -37,6 +36,12 @@ pub struct Args {
     /// Topic to use; created with --partitions if it does not exist.
     #[arg(long, default_value = "loadgen")]
     pub topic: String,
+    /// Use K topics, `<topic>-0` .. `<topic>-(K-1)`, instead of the one topic `--topic`: each is created
+    /// with `--partitions` if it does not exist, record i goes to topic i mod K (the topics in turn; within
+    /// a topic librdkafka's partitioner picks the partition, by key with `--keys`), and the consume phase
+    /// assigns every partition of every topic.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub topics: Option<u32>,
     /// Number of messages to produce.
     #[arg(long, default_value_t = 100_000)]
     pub messages: u64,
@@ -85,9 +90,15 @@ pub struct Args {
     /// Produce and consume nothing: wait until the broker serves every partition of `--topic` with
     /// `--messages` records in all (ListOffsets answered for each, their log end offsets adding up), e.g.
     /// while it restarts, and print `RESULT served_ms=... rounds=...`. The topic is not created.
-    #[arg(long, conflicts_with_all = ["no_produce", "e2e"])]
+    #[arg(long, conflicts_with_all = ["no_produce", "e2e", "topics"])]
     pub await_served: bool,
-    /// How long `--await-served` waits before it fails.
+    /// Produce and consume nothing: create the topic(s), wait until every partition has a leader, and print
+    /// `RESULT created_ms=...` (from the CreateTopics request until then), so a run that measures producing
+    /// into them can start on topics that are ready.
+    #[arg(long, conflicts_with_all = ["no_produce", "no_consume", "e2e", "await_served"])]
+    pub create_only: bool,
+    /// How long `--await-served`, and the wait for every partition's leader after creating the topics,
+    /// may take before the run fails.
     #[arg(long, default_value_t = 600)]
     pub await_timeout_s: u64,
     /// A librdkafka property for the consumer, as key=value (repeatable; applied last), e.g.
@@ -129,7 +140,16 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("building tokio runtime")?;
-    runtime.block_on(ensure_topic(&args))?;
+    let created = runtime.block_on(topics::ensure(&args))?;
+    if args.create_only {
+        println!(
+            "RESULT created_ms={} topics={} partitions={}",
+            created.as_millis(),
+            topics::names(&args).len(),
+            args.partitions
+        );
+        return Ok(());
+    }
     if args.e2e && args.size < e2e::STAMP_LEN {
         bail!("--e2e needs --size of at least {} bytes", e2e::STAMP_LEN);
     }
@@ -166,38 +186,6 @@ fn main() -> Result<()> {
     );
     if let Some(p) = produced.as_ref().filter(|p| p.errors > 0) {
         bail!("{} deliveries failed", p.errors);
-    }
-    Ok(())
-}
-
-/// Creates the topic; an existing topic is fine (its data is consumed too).
-async fn ensure_topic(args: &Args) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &args.bootstrap)
-        .create()
-        .context("creating admin client")?;
-    let min_isr = args.min_insync_replicas.map(|n| n.to_string());
-    let mut topic = NewTopic::new(
-        &args.topic,
-        args.partitions,
-        TopicReplication::Fixed(args.replication_factor),
-    );
-    if let Some(n) = &min_isr {
-        topic = topic.set("min.insync.replicas", n);
-    }
-    for (k, v) in &args.topic_configs {
-        topic = topic.set(k, v);
-    }
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&topic], &opts)
-        .await
-        .context("CreateTopics")?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => bail!("creating topic {name}: {code}"),
-        }
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 
 use crate::e2e;
+use crate::topics;
 use crate::Args;
 
 /// What the produce phase measured.
@@ -102,10 +103,12 @@ pub fn run(args: &Args, reader: Option<&e2e::Reader>) -> Result<Produced> {
         .context("creating producer")?;
     let mut value = payload(args.size);
     let key_of = |i: u64| (args.keys > 0).then(|| format!("key-{:08}", i % args.keys));
+    let names = topics::names(args);
     if let Some(reader) = reader {
         e2e::stamp(&mut value, 0);
+        // The reader has every partition of every topic assigned; the first topic's will do.
         let marker = BaseRecord::<str, [u8], Box<Instant>>::with_opaque_to(
-            &args.topic,
+            topics::of_record(&names, 0),
             Box::new(Instant::now()),
         )
         .payload(&value);
@@ -132,7 +135,7 @@ pub fn run(args: &Args, reader: Option<&e2e::Reader>) -> Result<Produced> {
             e2e::stamp(&mut value, e2e::now_us());
         }
         let mut record = BaseRecord::<str, [u8], Box<Instant>>::with_opaque_to(
-            &args.topic,
+            topics::of_record(&names, i),
             Box::new(Instant::now()),
         )
         .payload(&value);

@@ -12,8 +12,31 @@
 #               librdkafka's default fetch.queue.backoff.ms (1000 ms), ConsumerPerformance (its fetch MB/s,
 #               without the group join), kcat with librdkafka's defaults, and kcat with its prefetch queue
 #               not capped (queued.min.messages / queued.max.messages.kbytes above the topic's size);
-#   many        MANY_PARTITIONS partitions in one topic: the loadgen producing MANY_MESSAGES, then the loadgen
-#               and kcat reading them (0 skips);
+#   many        for each N of MANY_PARTITIONS, N partitions in two layouts: in one topic, and across
+#               N / MANY_TOPIC_PARTITIONS topics of MANY_TOPIC_PARTITIONS partitions each (loadgen --topics: record
+#               i goes to topic i mod K). Each run (N, layout, repeat) has a node of its own, started fresh and
+#               warmed up, so it holds that layout's partitions alone (two 10,000-partition layouts at once would
+#               pass this machine's 20,000 open files for Kafka) and nothing is left over from the runs before.
+#               In each run: the loadgen creates the topics and waits until Metadata shows a leader for every
+#               partition (not measured; its time is the "topic creation" row), then the loadgen produces
+#               MANY_MESSAGES records, each with a key of its own (--keys MANY_MESSAGES), so the partitioner
+#               spreads them over every partition; without keys librdkafka's and the Java client's sticky
+#               partitioners fill one partition of a topic at a time and most partitions stay empty. They are
+#               read back by the loadgen (every partition assigned), ConsumerPerformance (--topic, or --include
+#               'many-[0-9]+' across topics: a group subscription; its fetch MB/s leaves the join out) and kcat:
+#               kcat -C assigns every partition of its one -t topic; across topics kcat -G subscribes to all K
+#               topics as a group (one run reads them all; the row's time includes the group join). Last,
+#               in the one-topic layout only, ProducerPerformance appends MANY_MESSAGES keyed records
+#               (--key-distribution range over MANY_MESSAGES keys) into the same partitions (linger.ms=5,
+#               batch.size=16384, Java's default, since each partition's open batch holds a buffer that size,
+#               and buffer.memory with room for one per partition); ProducerPerformance takes one --topic, so
+#               there is no across-topics ProducerPerformance row. Rows are named "many: N partitions in 1
+#               topic, <client>" and "many: N partitions in K topics of P, <client>". Kafka runs with KAFKA_HEAP
+#               (1g holds 10,000 partitions with this data); the creation waits up to CASE_TIMEOUT (Kafka leads
+#               10,000 new partitions ~15 s after CreateTopics). Estimated at the defaults with REPEATS=3: a few
+#               minutes for Kraftwerk (a 1,000-partition run took ~20 s, fresh node and warm-up included), most
+#               of the half hour to an hour for Kafka's runs (a new JVM and warm-up per run, slow many-partition
+#               produce);
 #   e2e         end-to-end latency at fixed rates (E2E_RATES, records/s, for E2E_SECONDS each, linger.ms=0):
 #               the loadgen's reader records send-to-receive time while its producer writes (p50/p99/p99.9);
 #   latency     produce latency at half the maximum rate, the same rate for both brokers: first each broker's
@@ -52,8 +75,9 @@
 #
 # Environment: WORKLOADS (default "produce consume many e2e rf3 restart"; latency too when named: which of the
 # above run, PROFILE aside), MESSAGES (default 1000000), REPEATS (3), WARMUP_MESSAGES (200000: an unmeasured produce and
-# consume on each broker first, so Kafka's JIT has compiled its hot paths), MANY_PARTITIONS (1000),
-# MANY_MESSAGES (300000), E2E_RATES ("5000 20000"), E2E_SECONDS (15), PROFILE (0), PROFILE_SECONDS (8),
+# consume on each broker first, so Kafka's JIT has compiled its hot paths, and on each many workload's node),
+# MANY_PARTITIONS ("1000 10000"; each N a multiple of MANY_TOPIC_PARTITIONS, at least twice it),
+# MANY_TOPIC_PARTITIONS (100: so 10 and 100 topics), MANY_MESSAGES (300000), E2E_RATES ("5000 20000"), E2E_SECONDS (15), PROFILE (0), PROFILE_SECONDS (8),
 # RF3_PARTITIONS (3), RF3_MESSAGES (MESSAGES / 2), RESTART_PARTITIONS (1000), RESTART_BYTES (3500000000),
 # RESTART_SIZE (8192), LATENCY_SECONDS (30), LATENCY_WARMUP_SECONDS (5), LATENCY_RATE (records/s; unset: half the slower maximum), KAFKA_HEAP (1g, per node), CASE_TIMEOUT (600), BROKERS ("kraftwerk kafka"), REPORT_FROM (a results .tsv an earlier run
 # left beside its report: write the report again from it, running nothing).
@@ -63,7 +87,8 @@ ROOT=$PWD
 MESSAGES=${MESSAGES:-1000000}
 REPEATS=${REPEATS:-3}
 WARMUP_MESSAGES=${WARMUP_MESSAGES:-200000}
-MANY_PARTITIONS=${MANY_PARTITIONS:-1000}
+MANY_PARTITIONS=${MANY_PARTITIONS:-1000 10000}
+MANY_TOPIC_PARTITIONS=${MANY_TOPIC_PARTITIONS:-100}
 MANY_MESSAGES=${MANY_MESSAGES:-300000}
 E2E_RATES=${E2E_RATES:-5000 20000}
 E2E_SECONDS=${E2E_SECONDS:-15}
@@ -98,6 +123,18 @@ fi
 if [[ -n $LATENCY_RATE ]] && ! [[ $LATENCY_RATE =~ ^[1-9][0-9]*$ ]]; then
     echo "LATENCY_RATE must be a positive number of records/s, not $LATENCY_RATE" >&2
     exit 1
+fi
+if wants many; then
+    [[ $MANY_TOPIC_PARTITIONS =~ ^[1-9][0-9]*$ ]] ||
+        { echo "MANY_TOPIC_PARTITIONS must be a positive number, not $MANY_TOPIC_PARTITIONS" >&2; exit 1; }
+    [[ -n ${MANY_PARTITIONS// /} ]] || { echo "MANY_PARTITIONS is empty (leave out the many workload instead)" >&2; exit 1; }
+    for n in $MANY_PARTITIONS; do
+        # The across-topics layout needs N / MANY_TOPIC_PARTITIONS whole topics, two or more.
+        if ! [[ $n =~ ^[1-9][0-9]*$ ]] || (( n % MANY_TOPIC_PARTITIONS != 0 || n / MANY_TOPIC_PARTITIONS < 2 )); then
+            echo "MANY_PARTITIONS: $n is not a multiple of MANY_TOPIC_PARTITIONS=$MANY_TOPIC_PARTITIONS at least twice it" >&2
+            exit 1
+        fi
+    done
 fi
 if [[ $PROFILE == 1 ]] && ! command -v perf >/dev/null; then
     echo "PROFILE=1 needs perf (apt-get install linux-perf)" >&2
@@ -241,21 +278,26 @@ profile_consume() {
     done
 }
 
-# The one-node workloads: produce, consume, many, e2e and the profiles, on one broker started once.
+# WARMUP_MESSAGES produced and consumed (not measured) on the node just started, so Kafka's JIT has compiled its
+# hot paths before anything is measured; the loadgen and ConsumerPerformance, into a one-partition topic.
+warm_up() { # broker
+    (( WARMUP_MESSAGES > 0 )) || return 0
+    echo "==> [$1] warm-up (not measured): $WARMUP_MESSAGES x $SIZE B produced and consumed"
+    timeout "$CASE_TIMEOUT" "$LOADGEN" --bootstrap "127.0.0.1:$PORT" --topic warmup --size "$SIZE" \
+        --acks 1 --messages "$WARMUP_MESSAGES" >/dev/null 2>&1 || true
+    timeout "$CASE_TIMEOUT" "${JAVA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance \
+        --bootstrap-server "127.0.0.1:$PORT" --topic warmup --messages "$WARMUP_MESSAGES" \
+        --timeout 60000 >/dev/null 2>&1 || true
+}
+
+# The one-node workloads: produce, consume, e2e and the profiles, on one broker started once.
 run_single() { # kraftwerk|kafka
-    local b=$1 rep topic n line
+    local b=$1 rep n line
     echo "==> starting $b"
     start_broker "$b"
     LG=("$LOADGEN" --bootstrap "127.0.0.1:$PORT" --size "$SIZE" --acks 1)
     KCAT_READ=(kcat -C -b "127.0.0.1:$PORT" -o beginning -q -f '%S\n')
-    if (( WARMUP_MESSAGES > 0 )); then
-        echo "==> [$b] warm-up (not measured): $WARMUP_MESSAGES x $SIZE B produced and consumed"
-        timeout "$CASE_TIMEOUT" "$LOADGEN" --bootstrap "127.0.0.1:$PORT" --topic warmup --size "$SIZE" \
-            --acks 1 --messages "$WARMUP_MESSAGES" >/dev/null 2>&1 || true
-        timeout "$CASE_TIMEOUT" "${JAVA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance \
-            --bootstrap-server "127.0.0.1:$PORT" --topic warmup --messages "$WARMUP_MESSAGES" \
-            --timeout 60000 >/dev/null 2>&1 || true
-    fi
+    warm_up "$b"
 
     # The produce workload's ProducerPerformance runs are also the latency workload's maxima; when only the
     # latency workload runs, they run alone (and their rows are the latency workload's).
@@ -320,29 +362,6 @@ run_single() { # kraftwerk|kafka
         }
     done
 
-    if wants many && (( MANY_PARTITIONS > 0 )); then
-        for rep in $(seq 1 "$REPEATS"); do
-            topic=many-$rep
-            echo "==> [$b] $MANY_PARTITIONS partitions, run $rep/$REPEATS"
-            measured "${LG[@]}" --topic "$topic" --partitions "$MANY_PARTITIONS" --messages "$MANY_MESSAGES" --no-consume
-            [[ $RUN_OK == 1 ]] && {
-                record "$b" "many: loadgen produce, $MANY_PARTITIONS partitions" "MiB/s" "$(field produce_mib_s)"
-                record "$b" "many: loadgen produce, $MANY_PARTITIONS partitions" "p99 ms" "$(field p99_ms)"
-                record "$b" "many: loadgen produce, $MANY_PARTITIONS partitions" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
-            }
-            measured "${LG[@]}" --topic "$topic" --no-produce
-            [[ $RUN_OK == 1 ]] && {
-                record "$b" "many: loadgen consume, $MANY_PARTITIONS partitions" "MiB/s" "$(field consume_mib_s)"
-                record "$b" "many: loadgen consume, $MANY_PARTITIONS partitions" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
-            }
-            measured "${KCAT_READ[@]}" -t "$topic" -c "$MANY_MESSAGES"
-            [[ $RUN_OK == 1 ]] && {
-                record "$b" "many: kcat consume, $MANY_PARTITIONS partitions" "MiB/s" "$(mib_s "$MANY_MESSAGES" "$WALL_S")"
-                record "$b" "many: kcat consume, $MANY_PARTITIONS partitions" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
-            }
-        done
-    fi
-
     wants e2e && for rate in $E2E_RATES; do
         n=$(( rate * E2E_SECONDS ))
         for rep in $(seq 1 "$REPEATS"); do
@@ -367,6 +386,98 @@ run_single() { # kraftwerk|kafka
         profiled "$b" consume profile_consume
     fi
     stop_broker
+}
+
+# The many workload (see the header): each N of MANY_PARTITIONS in one topic and across topics, each repeat on
+# a node of its own. Rows start "many: N partitions in 1 topic" or "many: N partitions in K topics of P".
+run_many() { # kraftwerk|kafka
+    local b=$1 n k rep w created buffer line kcat_read
+    local -a lg lg_topics cp_topics topics
+    for n in $MANY_PARTITIONS; do
+        for k in 1 $(( n / MANY_TOPIC_PARTITIONS )); do
+            if (( k == 1 )); then
+                w="many: $n partitions in 1 topic"
+                lg_topics=(--topic many --partitions "$n")
+                cp_topics=(--topic many)
+                topics=(many)
+            else
+                w="many: $n partitions in $k topics of $MANY_TOPIC_PARTITIONS"
+                lg_topics=(--topic many --topics "$k" --partitions "$MANY_TOPIC_PARTITIONS")
+                # A Java regex the whole topic name must match: many-0 .. many-(k-1), not warmup.
+                cp_topics=(--include 'many-[0-9]+')
+                mapfile -t topics < <(seq 0 $((k - 1)) | sed 's/^/many-/')
+            fi
+            for rep in $(seq 1 "$REPEATS"); do
+                echo "==> [$b] $w, run $rep/$REPEATS: a fresh node"
+                start_broker "$b"
+                warm_up "$b"
+                lg=("$LOADGEN" --bootstrap "127.0.0.1:$PORT" --size "$SIZE" --acks 1 "${lg_topics[@]}"
+                    --await-timeout-s "$CASE_TIMEOUT")
+                echo "==> [$b] $w, run $rep/$REPEATS: creating the topics, waiting for every partition's leader"
+                if ! timeout "$CASE_TIMEOUT" "${lg[@]}" --create-only >"$WORK/create.out" 2>&1; then
+                    echo "    FAILED: creating the topics of $w" >&2
+                    tail -n 20 "$WORK/create.out" >&2
+                    stop_broker
+                    continue
+                fi
+                created=$(sed -n 's/.* created_ms=\([0-9]*\).*/\1/p' "$WORK/create.out")
+                record "$b" "$w, topic creation" "s until every partition has a leader" \
+                    "$(awk -v ms="$created" 'BEGIN {printf "%.2f", ms / 1000}')"
+                echo "==> [$b] $w, run $rep/$REPEATS: produce and consume"
+                measured "${lg[@]}" --messages "$MANY_MESSAGES" --keys "$MANY_MESSAGES" --no-consume
+                [[ $RUN_OK == 1 ]] && {
+                    record "$b" "$w, loadgen produce" "MiB/s" "$(field produce_mib_s)"
+                    record "$b" "$w, loadgen produce" "p99 ms" "$(field p99_ms)"
+                    record "$b" "$w, loadgen produce" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                }
+                measured "${lg[@]}" --no-produce
+                [[ $RUN_OK == 1 ]] && {
+                    record "$b" "$w, loadgen consume" "MiB/s" "$(field consume_mib_s)"
+                    record "$b" "$w, loadgen consume" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                }
+                measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "127.0.0.1:$PORT" \
+                    "${cp_topics[@]}" --messages "$MANY_MESSAGES" --timeout 60000
+                # ConsumerPerformance stops after --timeout without a record and exits 0: the row counts only
+                # if it read them all (the fifth figure, data.consumed.in.nMsg).
+                line=$(tail -n 1 "$RUN_OUT" | awk -F', ' '{print $5}')
+                if [[ $RUN_OK == 1 && $line != "$MANY_MESSAGES" ]]; then
+                    echo "    FAILED: ConsumerPerformance read ${line:-no} records of $MANY_MESSAGES ($w)" >&2
+                    tail -n 5 "$RUN_OUT" >&2
+                elif [[ $RUN_OK == 1 ]]; then
+                    record "$b" "$w, ConsumerPerformance" "fetch MB/s" "$(tail -n 1 "$RUN_OUT" | awk -F', ' '{print $9}')"
+                    record "$b" "$w, ConsumerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                fi
+                if (( k == 1 )); then
+                    measured kcat -C -b "127.0.0.1:$PORT" -o beginning -q -f '%S\n' -t many -c "$MANY_MESSAGES"
+                    kcat_read="kcat consume"
+                else
+                    measured kcat -b "127.0.0.1:$PORT" -G "many-kcat-$rep" -o beginning -q -f '%S\n' \
+                        -c "$MANY_MESSAGES" "${topics[@]}"
+                    kcat_read="kcat -G consume (group join included)"
+                fi
+                [[ $RUN_OK == 1 ]] && {
+                    record "$b" "$w, $kcat_read" "MiB/s" "$(mib_s "$MANY_MESSAGES" "$WALL_S")"
+                    record "$b" "$w, $kcat_read" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                }
+                if (( k == 1 )); then
+                    # Room for an open batch (batch.size) in every partition, and no less than Java's default.
+                    buffer=$(( n * 16384 * 2 > 33554432 ? n * 16384 * 2 : 33554432 ))
+                    measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic many \
+                        --num-records "$MANY_MESSAGES" --record-size "$SIZE" --throughput -1 \
+                        --key-distribution range --record-key-range "$MANY_MESSAGES" \
+                        --producer-props bootstrap.servers="127.0.0.1:$PORT" acks=1 linger.ms=5 batch.size=16384 \
+                        buffer.memory="$buffer"
+                    if [[ $RUN_OK == 1 ]]; then
+                        line=$(grep 'records sent' "$RUN_OUT" | tail -n 1)
+                        record "$b" "$w, ProducerPerformance" "MB/s" "$(sed -n 's/.*(\([0-9.]*\) MB\/sec).*/\1/p' <<<"$line")"
+                        record "$b" "$w, ProducerPerformance" "p99 ms" "$(sed -n 's/.* \([0-9]*\) ms 99th.*/\1/p' <<<"$line")"
+                        record "$b" "$w, ProducerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                    fi
+                fi
+                stop_broker
+            done
+        done
+    done
 }
 
 # Three nodes, replication factor 3, min.insync.replicas=2, acks=all (the workloads' rows start "rf3:").
@@ -568,10 +679,11 @@ half_slower_max() {
 run_broker() { # kraftwerk|kafka
     local b=$1
     LOADS[$b]=$(cut -d' ' -f1 /proc/loadavg)
-    if wants produce || wants consume || wants many || wants e2e || [[ $PROFILE == 1 ]] ||
+    if wants produce || wants consume || wants e2e || [[ $PROFILE == 1 ]] ||
         { wants latency && [[ -z $LATENCY_RATE ]]; }; then
         run_single "$b"
     fi
+    wants many && run_many "$b"
     wants rf3 && run_rf3 "$b"
     wants restart && run_restart "$b"
     LOADS[$b]="${LOADS[$b]} / $(cut -d' ' -f1 /proc/loadavg)"
@@ -614,6 +726,10 @@ mapfile -t ORDER < <(awk -F'\t' '!seen[$2 FS $3]++ {print $2 "\t" $3}' "$RESULTS
         "$RF3_MESSAGES records per run, broker CPU of the three nodes together." \
         "restart rows: one node, $RESTART_PARTITIONS partitions filled with $RESTART_BYTES B of $RESTART_SIZE B records," \
         "kill -9, then the time from the new process's start until ListOffsets answers every partition with all records."
+    wants many && echo "many rows: $MANY_MESSAGES keyed records per run into N partitions (N of $MANY_PARTITIONS) in one" \
+        "topic or in N / $MANY_TOPIC_PARTITIONS topics; each run on a fresh node, warmed up; topic creation is the time" \
+        "from CreateTopics until Metadata shows every partition led; the consumers read the loadgen's records, then" \
+        "ProducerPerformance appends its own (one topic only); kcat -G subscribes to the topics as a group."
     echo "Load average (1 min) before the run: $LOAD_BEFORE; per broker at its start / end:" \
         "$(for b in $BROKERS; do printf '%s %s; ' "$b" "${LOADS[$b]:-?}"; done)"
     [[ -n $LATENCY_NOTE ]] && echo "$LATENCY_NOTE"

@@ -1,6 +1,7 @@
 //! scripts/bench-data-path.sh runs end to end on a tiny N against Kraftwerk, every workload once (one node,
-//! three nodes with RF=3 acks=all, kill -9 and restart of a node holding 20 partitions, and produce latency at
-//! half the maximum rate with acks=1 and acks=all), with the debug
+//! 4 and 8 partitions in one topic and across topics of 2 partitions, three nodes with RF=3 acks=all, kill -9
+//! and restart of a node holding 20 partitions, and produce latency at half the maximum rate with acks=1 and
+//! acks=all), with the debug
 //! builds cargo test made, and its report has a figure in every row. Nothing here checks a speed: the figures
 //! of debug builds on a tiny N mean nothing. Apache Kafka's ProducerPerformance and ConsumerPerformance run
 //! against Kraftwerk here, so the test needs java and the Kafka jars (fetched with mvn when missing, as
@@ -28,7 +29,8 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
         .env("REPEATS", "1")
         .env("MESSAGES", "2000")
         .env("WARMUP_MESSAGES", "0")
-        .env("MANY_PARTITIONS", "20")
+        .env("MANY_PARTITIONS", "4 8")
+        .env("MANY_TOPIC_PARTITIONS", "2")
         .env("MANY_MESSAGES", "2000")
         .env("E2E_RATES", "200")
         .env("E2E_SECONDS", "2")
@@ -87,13 +89,13 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
         "latency: maximum, ProducerPerformance acks=1 linger.ms=5".into(),
         "records/s".into(),
     ));
+    rows.extend(many_rows());
     for (workload, metric) in [
         ("produce: ProducerPerformance", "MB/s"),
         ("produce: loadgen", "MiB/s"),
         ("consume: loadgen", "MiB/s"),
         ("consume: ConsumerPerformance", "fetch MB/s"),
         ("consume: kcat, librdkafka defaults", "MiB/s"),
-        ("many: loadgen produce, 20 partitions", "MiB/s"),
         ("e2e: 200 records/s, linger.ms=0", "p999 ms"),
         ("rf3: produce, ProducerPerformance", "MB/s"),
         ("rf3: produce, ProducerPerformance", "broker CPU s/GB"),
@@ -122,4 +124,48 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
             "row {row:?} has no Kraftwerk figure: {line}"
         );
     }
+}
+
+/// Every row of the many workload at MANY_PARTITIONS="4 8", MANY_TOPIC_PARTITIONS=2: each N in one topic
+/// (ProducerPerformance and kcat -C too) and in N / 2 topics (kcat -G, no ProducerPerformance).
+fn many_rows() -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    for n in [4, 8] {
+        for layout in [
+            format!("{n} partitions in 1 topic"),
+            format!("{n} partitions in {} topics of 2", n / 2),
+        ] {
+            let one_topic = layout.ends_with("1 topic");
+            let kcat = if one_topic {
+                "kcat consume"
+            } else {
+                "kcat -G consume (group join included)"
+            };
+            let mut clients = vec![
+                ("topic creation", "s until every partition has a leader"),
+                ("loadgen produce", "MiB/s"),
+                ("loadgen produce", "p99 ms"),
+                ("loadgen produce", "broker CPU s/GB"),
+                ("loadgen consume", "MiB/s"),
+                ("loadgen consume", "broker CPU s/GB"),
+                ("ConsumerPerformance", "fetch MB/s"),
+                ("ConsumerPerformance", "broker CPU s/GB"),
+                (kcat, "MiB/s"),
+                (kcat, "broker CPU s/GB"),
+            ];
+            if one_topic {
+                clients.extend([
+                    ("ProducerPerformance", "MB/s"),
+                    ("ProducerPerformance", "p99 ms"),
+                    ("ProducerPerformance", "broker CPU s/GB"),
+                ]);
+            }
+            rows.extend(
+                clients.into_iter().map(|(client, metric)| {
+                    (format!("many: {layout}, {client}"), metric.to_string())
+                }),
+            );
+        }
+    }
+    rows
 }

@@ -35,6 +35,7 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName}
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use kraftwerk_controller::image::TopicImage;
 use kraftwerk_controller::MetadataImage;
 use kraftwerk_storage::FileSlice;
 
@@ -207,14 +208,8 @@ pub async fn handle(
     // (session epoch -1, no topics) when it closes against a broker without fetch sessions.
     let may_wait = min_bytes > 0 && req.max_wait_ms > 0 && !targets.is_empty();
     if may_wait {
-        for t in &targets {
-            if let Some(part) = t
-                .name
-                .as_deref()
-                .and_then(|n| ctx.replicas.get(n, t.req.partition))
-            {
-                part.watch(&waiter);
-            }
+        for part in hosted(ctx, &targets).into_iter().flatten() {
+            part.watch(&waiter);
         }
     }
     let mut slices = vec![None; targets.len()];
@@ -465,21 +460,56 @@ fn read_all(
 ) -> (usize, bool) {
     let mut total = 0usize;
     let mut any_error = false;
-    for (t, slice) in targets.iter().zip(slices.iter_mut()) {
+    let parts = hosted(ctx, targets);
+    // Targets come grouped by topic: its image is looked up once per run of them.
+    let mut topic: Option<(&str, Option<&Arc<TopicImage>>)> = None;
+    for ((t, slice), part) in targets.iter().zip(slices.iter_mut()).zip(parts) {
         let pd = &mut resp.responses[t.topic_idx].partitions[t.part_idx];
         let budget = max_bytes.saturating_sub(total);
         *slice = None;
-        let taken = read_partition(ctx, image, reader, t, pd, budget, total == 0, version)
-            .map(|s| {
-                let n = s.len();
-                *slice = Some(s);
-                n
-            })
-            .unwrap_or(0);
+        let ti = match (t.name.as_deref(), topic) {
+            (Some(name), Some((cached, ti))) if cached == name => ti,
+            (Some(name), _) => {
+                let ti = image.topic(name);
+                topic = Some((name, ti));
+                ti
+            }
+            (None, _) => None,
+        };
+        let found = Found { ti, part };
+        let taken = read_partition(
+            ctx,
+            image,
+            reader,
+            t,
+            found,
+            pd,
+            budget,
+            total == 0,
+            version,
+        )
+        .map(|s| {
+            let n = s.len();
+            *slice = Some(s);
+            n
+        })
+        .unwrap_or(0);
         total += taken;
         any_error |= pd.error_code != 0;
     }
     (total, any_error)
+}
+
+/// The hosted replica of each target (one lookup of the replica map for them all).
+fn hosted(ctx: &BrokerContext, targets: &[Target]) -> Vec<Option<Arc<Partition>>> {
+    ctx.replicas
+        .get_each(targets.iter().map(|t| (t.name.as_deref(), t.req.partition)))
+}
+
+/// What [`read_all`] looked up for one target: its topic in the request's image and its hosted replica.
+struct Found<'a> {
+    ti: Option<&'a Arc<TopicImage>>,
+    part: Option<Arc<Partition>>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -488,24 +518,22 @@ fn read_partition(
     image: &MetadataImage,
     reader: &Reader,
     t: &Target,
+    found: Found<'_>,
     pd: &mut PartitionData,
     budget: usize,
     first: bool,
     version: i16,
 ) -> Option<FileSlice> {
     pd.records = Some(bytes::Bytes::new());
-    let Some(name) = t.name.as_deref() else {
+    if t.name.is_none() {
         pd.error_code = code(ResponseError::UnknownTopicId);
         return None;
-    };
-    let Some(pi) = image
-        .topic(name)
-        .and_then(|ti| ti.partitions.get(&t.req.partition))
-    else {
+    }
+    let Some(pi) = found.ti.and_then(|ti| ti.partitions.get(&t.req.partition)) else {
         pd.error_code = code(ResponseError::UnknownTopicOrPartition);
         return None;
     };
-    let Some(part) = ctx.replicas.get(name, t.req.partition) else {
+    let Some(part) = found.part else {
         pd.error_code = code(ResponseError::NotLeaderOrFollower);
         hint_leader(pd, pi.leader, pi.leader_epoch, version);
         return None;

@@ -188,6 +188,32 @@ impl ReplicaManager {
             .cloned()
     }
 
+    /// The hosted partitions `wanted` names, in order (`None` where a topic is unknown or the partition not
+    /// hosted), under one read of the map and with one reused key: a fetch of thousands of partitions built a
+    /// key and took the lock for each.
+    pub fn get_each<'a>(
+        &self,
+        wanted: impl IntoIterator<Item = (Option<&'a str>, i32)>,
+    ) -> Vec<Option<Arc<Partition>>> {
+        let map = self.partitions.read();
+        let mut key = TopicPartition {
+            topic: String::new(),
+            partition: 0,
+        };
+        wanted
+            .into_iter()
+            .map(|(topic, partition)| {
+                let topic = topic?;
+                if key.topic != topic {
+                    key.topic.clear();
+                    key.topic.push_str(topic);
+                }
+                key.partition = partition;
+                map.get(&key).cloned()
+            })
+            .collect()
+    }
+
     pub fn all(&self) -> Vec<Arc<Partition>> {
         self.partitions.read().values().cloned().collect()
     }

@@ -213,7 +213,11 @@ impl ClusterBuilder {
             .filter_map(|((id, _), c)| c.get(2).map(|p| (*id, *p)))
             .collect();
         let binary = kraftwerk_binary()?;
-        let rust_log = self.rust_log.unwrap_or_else(|| "info".to_string());
+        // KRAFTWERK_TEST_RUST_LOG raises (or lowers) every cluster's log level when diagnosing a failure.
+        let rust_log = self
+            .rust_log
+            .or_else(|| std::env::var("KRAFTWERK_TEST_RUST_LOG").ok())
+            .unwrap_or_else(|| "info".to_string());
         let cluster_id = random_uuid(&binary)?;
         let mut port_pairs = ports.chunks_exact(per_node).map(|c| (c[0], c[1]));
         let mut planned = Vec::with_capacity(specs.len());
@@ -1008,6 +1012,28 @@ impl Drop for Cluster {
                 "{}===== end of cluster logs =====",
                 self.log_tails(LOG_ON_PANIC_BYTES)
             );
+            // The tails rarely reach back to the fault a checker caught; the whole logs can be kept.
+            if let Some(keep) = std::env::var_os("KRAFTWERK_TEST_KEEP_LOGS") {
+                let keep = PathBuf::from(keep);
+                let _ = std::fs::create_dir_all(&keep);
+                for node in &self.nodes {
+                    let to = keep.join(format!("node-{}.log", node.node_id));
+                    match std::fs::copy(&node.log_path, &to) {
+                        Ok(_) => eprintln!("kept {}", to.display()),
+                        Err(e) => eprintln!("cannot keep {}: {e}", to.display()),
+                    }
+                    // And its data directory, to read the partitions' batches.
+                    let data = keep.join(format!("node-{}.dir", node.node_id));
+                    let copied = std::process::Command::new("cp")
+                        .arg("-a")
+                        .arg(node.dir.path())
+                        .arg(&data)
+                        .status();
+                    if !copied.is_ok_and(|s| s.success()) {
+                        eprintln!("cannot keep {}", data.display());
+                    }
+                }
+            }
         }
     }
 }

@@ -195,6 +195,22 @@ pub fn count_outcomes(acked: &[Acked], log: &ConsumedLog) -> Counts {
     }
 }
 
+/// Each value stored more than once, with every (partition, offset) holding it, in log order: what a
+/// failure names so a duplicate can be traced in the brokers' logs.
+pub fn duplicated_values(log: &ConsumedLog) -> Vec<(String, Vec<(i32, i64)>)> {
+    let mut places: BTreeMap<&[u8], Vec<(i32, i64)>> = BTreeMap::new();
+    for (at, r) in log {
+        if let Some(v) = r.value.as_deref() {
+            places.entry(v).or_default().push(*at);
+        }
+    }
+    places
+        .into_iter()
+        .filter(|(_, at)| at.len() > 1)
+        .map(|(v, at)| (String::from_utf8_lossy(v).into_owned(), at))
+        .collect()
+}
+
 /// The longest time a partition went without an acknowledgement, and when that began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gap {
@@ -358,6 +374,10 @@ mod tests {
                 lost: 1,
                 duplicated: 1
             }
+        );
+        assert_eq!(
+            duplicated_values(&log),
+            vec![("c".to_string(), vec![(0, 2), (0, 3)])]
         );
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use kraftwerk_tests::observed::{
     check_acked_commits_kept, check_commits_monotonic, check_reads_durable, count_outcomes,
-    longest_gaps, CommitObservation, Counts, Gap, Read,
+    duplicated_values, longest_gaps, CommitObservation, Counts, Gap, Read,
 };
 use kraftwerk_tests::verify::{check_exact, summarize, StoredRecord};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -293,6 +293,13 @@ impl Workload {
             stats
         });
 
+        let duplicates = duplicated_values(&log);
+        violations.extend(
+            duplicates
+                .iter()
+                .take(10)
+                .map(|(value, at)| format!("{value} stored at {at:?} (partition, offset)")),
+        );
         let partitions: BTreeSet<i32> = (0..self.partitions).collect();
         Outcome {
             counts: count_outcomes(&acked, &log),

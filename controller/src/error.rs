@@ -109,6 +109,10 @@ pub enum ControllerError {
     /// A configured create-topic or alter-config policy rejected the request.
     #[error("{0}")]
     PolicyViolation(String),
+    /// A request that would make the controller write more than [`crate::ops::MAX_RECORDS_PER_USER_OP`]
+    /// records: refused whole, as Kafka's controller refuses it (POLICY_VIOLATION, its message).
+    #[error("Unable to perform excessively large batch operation.")]
+    ExcessiveBatch,
     /// The topic (by id) does not exist.
     #[error("{0}")]
     UnknownTopicId(String),
@@ -201,7 +205,7 @@ impl ControllerError {
             Self::InvalidConfig(_) => INVALID_CONFIG,
             Self::NotController => NOT_CONTROLLER,
             Self::InvalidRequest(_) => INVALID_REQUEST,
-            Self::PolicyViolation(_) => POLICY_VIOLATION,
+            Self::PolicyViolation(_) | Self::ExcessiveBatch => POLICY_VIOLATION,
             Self::UnknownTopicId(_) => UNKNOWN_TOPIC_ID,
             Self::InconsistentClusterId(_) => INCONSISTENT_CLUSTER_ID,
             Self::BrokerIdNotRegistered(_) => BROKER_ID_NOT_REGISTERED,
@@ -251,6 +255,7 @@ mod tests {
             (ControllerError::NotController, 41),
             (ControllerError::InvalidRequest(String::new()), 42),
             (ControllerError::PolicyViolation(String::new()), 44),
+            (ControllerError::ExcessiveBatch, 44),
             (ControllerError::UnknownTopicId(String::new()), 100),
             (ControllerError::BrokerIdNotRegistered(String::new()), 102),
             (ControllerError::InconsistentClusterId(String::new()), 104),

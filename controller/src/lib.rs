@@ -53,7 +53,7 @@ pub use ops::leaders::{RebalancePass, MAX_MOVES_PER_BATCH};
 pub use ops::topic_name::validate as validate_topic_name;
 /// Longest legal topic name (249).
 pub use ops::topic_name::MAX_NAME_LENGTH as MAX_TOPIC_NAME_LENGTH;
-pub use ops::MAX_PARTITIONS_PER_REQUEST;
+pub use ops::MAX_RECORDS_PER_USER_OP;
 pub use raft_log::partition_store::METADATA_TOPIC;
 /// Kafka-format metadata snapshot files (not yet used by raft).
 pub use raft_log::snapshot_file;

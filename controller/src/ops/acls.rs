@@ -7,14 +7,11 @@ use std::collections::{BTreeSet, HashSet};
 
 use uuid::Uuid;
 
-use super::{OpContext, OpOutput};
+use super::{OpContext, OpOutput, MAX_RECORDS_PER_USER_OP};
 use crate::acl::{AclBinding, AclFilter};
 use crate::error::ControllerError;
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
-
-/// Kafka's `MAX_RECORDS_PER_USER_OP`: the most records one ACL request may write.
-pub const MAX_RECORDS_PER_USER_OP: usize = 10_000;
 
 /// Creates the bindings; one result per binding, in order.
 pub(crate) fn create_acls(

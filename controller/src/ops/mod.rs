@@ -26,9 +26,11 @@ use uuid::Uuid;
 use crate::policy::Policies;
 use crate::records::MetadataRecord;
 
-/// Most partitions one topic may get from one request. Kafka has no hard cap, but a single
-/// request must not be able to make the controller allocate and replicate an unbounded batch.
-pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
+/// Kafka's `MAX_RECORDS_PER_USER_OP`: the most records one request may make the controller write. Kafka
+/// collects them in a bounded list and fails the whole request once it would pass the bound (a topic is one
+/// record, plus one per partition and per config), so one request creates at most 9,999 partitions in a
+/// topic; it also keeps a request from making the controller allocate and replicate an unbounded batch.
+pub const MAX_RECORDS_PER_USER_OP: usize = 10_000;
 
 /// What an operation needs besides the image.
 pub(crate) struct OpContext {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use uuid::Uuid;
 
-use super::{placement, topic_name, OpContext, OpOutput, MAX_PARTITIONS_PER_REQUEST};
+use super::{placement, topic_name, OpContext, OpOutput, MAX_RECORDS_PER_USER_OP};
 use crate::api::{CreatePartitionsSpec, CreateTopicSpec, CreatedTopic, TopicRef, TopicResult};
 use crate::error::ControllerError;
 use crate::image::{MetadataImage, TopicImage};
@@ -20,6 +20,8 @@ const UNKNOWN_TOPIC_MESSAGE: &str = "This server does not host this topic-partit
 
 /// Creates topics. Later topics of the request see the earlier ones, so a request cannot create
 /// two colliding names. With `validate_only` the response is the same but no records are made.
+/// A request whose topics would take more than [`MAX_RECORDS_PER_USER_OP`] records fails whole (see
+/// [`whole_request_refused`]), validate-only or not, as in Kafka.
 pub(crate) fn create_topics(
     image: &MetadataImage,
     ctx: &mut OpContext,
@@ -36,12 +38,16 @@ pub(crate) fn create_topics(
                 "Found multiple entries for this topic.".into(),
             ))
         } else {
-            create_topic(&working, ctx, spec).map(|(topic_records, created)| {
+            let room = MAX_RECORDS_PER_USER_OP.saturating_sub(records.len());
+            create_topic(&working, ctx, spec, room).map(|(topic_records, created)| {
                 working = working.apply(working.last_applied_offset(), &topic_records);
                 records.extend(topic_records);
                 created
             })
         };
+        if matches!(result, Err(ControllerError::ExcessiveBatch)) {
+            return whole_request_refused(specs.iter().map(|s| &s.name));
+        }
         response.push(TopicResult {
             name: Some(spec.name.clone()),
             result,
@@ -53,10 +59,36 @@ pub(crate) fn create_topics(
     OpOutput { records, response }
 }
 
+/// Kafka's answer to a request past [`MAX_RECORDS_PER_USER_OP`]: its controller's bounded record list
+/// throws, the operation fails, and every topic of the request (valid or not) gets that one error.
+fn whole_request_refused<'a, T>(
+    names: impl Iterator<Item = &'a String>,
+) -> OpOutput<Vec<TopicResult<T>>> {
+    OpOutput {
+        records: Vec::new(),
+        response: names
+            .map(|name| TopicResult {
+                name: Some(name.clone()),
+                result: Err(ControllerError::ExcessiveBatch),
+            })
+            .collect(),
+    }
+}
+
+/// Refuses, before anything is allocated for them, `records` more than the request has `room` for.
+fn check_room(records: usize, room: usize) -> Result<(), ControllerError> {
+    if records > room {
+        return Err(ControllerError::ExcessiveBatch);
+    }
+    Ok(())
+}
+
+/// One topic's records, if they fit in the `room` the request has left.
 fn create_topic(
     image: &MetadataImage,
     ctx: &mut OpContext,
     spec: &CreateTopicSpec,
+    room: usize,
 ) -> Result<(Vec<MetadataRecord>, CreatedTopic), ControllerError> {
     let name = spec.name.as_str();
     topic_name::validate(name)?;
@@ -74,13 +106,15 @@ fn create_topic(
     let manual = if spec.assignments.is_empty() {
         None
     } else {
-        Some(manual_assignments(image, spec)?)
+        Some(manual_assignments(image, spec, room)?)
     };
     let replicas: Vec<Vec<i32>> = match &manual {
         Some(assignments) => assignments.values().cloned().collect(),
-        None => auto_assignments(image, ctx, spec)?,
+        None => auto_assignments(image, ctx, spec, room)?,
     };
     let configs = collect_configs(&spec.configs)?;
+    // The topic record, its partitions and its configs.
+    check_room(1 + replicas.len() + configs.len(), room)?;
 
     if let Some(policy) = &ctx.policies.create_topic {
         let request = CreateTopicRequest {
@@ -121,6 +155,7 @@ fn create_topic(
 fn manual_assignments(
     image: &MetadataImage,
     spec: &CreateTopicSpec,
+    room: usize,
 ) -> Result<BTreeMap<i32, Vec<i32>>, ControllerError> {
     if spec.num_partitions != -1 {
         return Err(ControllerError::InvalidRequest(
@@ -134,7 +169,7 @@ fn manual_assignments(
                 .into(),
         ));
     }
-    check_partition_limit(spec.assignments.len())?;
+    check_room(1 + spec.assignments.len(), room)?;
     let mut by_partition = BTreeMap::new();
     for assignment in &spec.assignments {
         if by_partition
@@ -206,6 +241,7 @@ fn auto_assignments(
     image: &MetadataImage,
     ctx: &OpContext,
     spec: &CreateTopicSpec,
+    room: usize,
 ) -> Result<Vec<Vec<i32>>, ControllerError> {
     let partitions = if spec.num_partitions == -1 {
         ctx.default_num_partitions
@@ -217,7 +253,6 @@ fn auto_assignments(
             "Number of partitions was set to an invalid non-positive value.".into(),
         ));
     }
-    check_partition_limit(usize::try_from(partitions).unwrap_or(usize::MAX))?;
     let rf = if spec.replication_factor == -1 {
         ctx.default_replication_factor
     } else {
@@ -231,17 +266,13 @@ fn auto_assignments(
     let rf = usize::try_from(rf).unwrap_or(usize::MAX);
     let brokers = image.unfenced_broker_ids();
     check_enough_brokers(rf, brokers.len())?;
+    // Before placing them: a count past the bound must not be allocated.
+    check_room(
+        1usize.saturating_add(usize::try_from(partitions).unwrap_or(usize::MAX)),
+        room,
+    )?;
     let start = image.topics_by_name().len();
     Ok(placement::round_robin(&brokers, start, 0, partitions, rf))
-}
-
-fn check_partition_limit(count: usize) -> Result<(), ControllerError> {
-    if count > usize::try_from(MAX_PARTITIONS_PER_REQUEST).unwrap_or(usize::MAX) {
-        return Err(ControllerError::InvalidPartitions(format!(
-            "Cannot create {count} partitions in one request; the limit is {MAX_PARTITIONS_PER_REQUEST}."
-        )));
-    }
-    Ok(())
 }
 
 fn check_enough_brokers(rf: usize, brokers: usize) -> Result<(), ControllerError> {
@@ -392,7 +423,7 @@ pub(crate) fn delete_topics(
     OpOutput { records, response }
 }
 
-/// Adds partitions to existing topics.
+/// Adds partitions to existing topics; bounded as [`create_topics`] is.
 pub(crate) fn create_partitions(
     image: &MetadataImage,
     specs: &[CreatePartitionsSpec],
@@ -407,8 +438,12 @@ pub(crate) fn create_partitions(
                 "Duplicate topic name.".into(),
             ))
         } else {
-            add_partitions(image, spec).map(|new| records.extend(new))
+            let room = MAX_RECORDS_PER_USER_OP.saturating_sub(records.len());
+            add_partitions(image, spec, room).map(|new| records.extend(new))
         };
+        if matches!(result, Err(ControllerError::ExcessiveBatch)) {
+            return whole_request_refused(specs.iter().map(|s| &s.name));
+        }
         response.push(TopicResult {
             name: Some(spec.name.clone()),
             result,
@@ -423,6 +458,7 @@ pub(crate) fn create_partitions(
 fn add_partitions(
     image: &MetadataImage,
     spec: &CreatePartitionsSpec,
+    room: usize,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     let name = spec.name.as_str();
     let topic = image
@@ -441,7 +477,8 @@ fn add_partitions(
         )));
     }
     let add = spec.count - current;
-    check_partition_limit(usize::try_from(add).unwrap_or(usize::MAX))?;
+    // One record per new partition.
+    check_room(usize::try_from(add).unwrap_or(usize::MAX), room)?;
     let rf = usize::try_from(topic.replication_factor()).unwrap_or(0);
     let replicas = match &spec.assignments {
         Some(assignments) => {

@@ -67,6 +67,7 @@ pub fn run_all(pair: &mut Pair) {
     create_topics(pair);
     delete_topics(pair);
     create_partitions(pair);
+    request_record_bounds(pair);
     produce(pair);
     produce_edges(pair);
     fetch(pair);
@@ -460,6 +461,72 @@ fn create_partitions(pair: &mut Pair) {
                 .with_validate_only(true);
             check(scenario, pair.exchange(scenario, v, &req));
         }
+    }
+}
+
+/// Kafka's controller writes at most 10,000 records for one request (`MAX_RECORDS_PER_USER_OP`): a topic is one
+/// record plus one per partition, so one CreateTopics of a 10,000-partition topic, or of two 5,000-partition
+/// topics, is refused whole, while 9,999 partitions (10,000 records) pass. CreatePartitions counts a record per
+/// new partition. Validate-only requests build the same records, so they are bounded the same way and create
+/// nothing on either broker.
+fn request_record_bounds(pair: &mut Pair) {
+    let Some(&v) = pair.versions::<CreateTopicsRequest>().last() else {
+        return;
+    };
+    let cases: Vec<(&str, Vec<CreatableTopic>, bool)> = vec![
+        (
+            "create topics 10,000 partitions in one topic",
+            vec![creatable("conf-bound-10000", 10_000, 1, &[])],
+            false,
+        ),
+        (
+            "create topics 9,999 partitions, validate only",
+            vec![creatable("conf-bound-9999", 9_999, 1, &[])],
+            true,
+        ),
+        (
+            "create topics two topics of 5,000 partitions, validate only",
+            vec![
+                creatable("conf-bound-a", 5_000, 1, &[]),
+                creatable("conf-bound-b", 5_000, 1, &[]),
+            ],
+            true,
+        ),
+        (
+            "create topics an invalid name beside 10,000 partitions, validate only",
+            vec![
+                creatable("bad name!", 1, 1, &[]),
+                creatable("conf-bound-c", 10_000, 1, &[]),
+            ],
+            true,
+        ),
+        (
+            "create topics 100,000 partitions, validate only",
+            vec![creatable("conf-bound-huge", 100_000, 1, &[])],
+            true,
+        ),
+    ];
+    for (scenario, topics, validate_only) in cases {
+        let req = CreateTopicsRequest::default()
+            .with_topics(topics)
+            .with_timeout_ms(TIMEOUT_MS)
+            .with_validate_only(validate_only);
+        check(scenario, pair.exchange(scenario, v, &req));
+    }
+    let Some(&v) = pair.versions::<CreatePartitionsRequest>().last() else {
+        return;
+    };
+    for (scenario, count) in [
+        ("create partitions 10,001 more, validate only", 10_002),
+        ("create partitions 10,000 more, validate only", 10_001),
+    ] {
+        let req = CreatePartitionsRequest::default()
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(topic_name("conf-topic"))
+                .with_count(count)])
+            .with_timeout_ms(TIMEOUT_MS)
+            .with_validate_only(true);
+        check(scenario, pair.exchange(scenario, v, &req));
     }
 }
 

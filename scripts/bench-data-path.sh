@@ -416,7 +416,8 @@ run_many() { # kraftwerk|kafka
                 echo "==> [$b] $w, run $rep/$REPEATS: creating the topics, waiting for every partition's leader"
                 if ! timeout "$CASE_TIMEOUT" "${lg[@]}" --create-only >"$WORK/create.out" 2>&1; then
                     echo "    FAILED: creating the topics of $w" >&2
-                    tail -n 20 "$WORK/create.out" >&2
+                    # The loadgen's error, not its backtrace.
+                    grep -Ev '^ +([0-9]+: |at )' "$WORK/create.out" | tail -n 20 >&2
                     stop_broker
                     continue
                 fi
@@ -728,7 +729,9 @@ mapfile -t ORDER < <(awk -F'\t' '!seen[$2 FS $3]++ {print $2 "\t" $3}' "$RESULTS
         "kill -9, then the time from the new process's start until ListOffsets answers every partition with all records."
     wants many && echo "many rows: $MANY_MESSAGES keyed records per run into N partitions (N of $MANY_PARTITIONS) in one" \
         "topic or in N / $MANY_TOPIC_PARTITIONS topics; each run on a fresh node, warmed up; topic creation is the time" \
-        "from CreateTopics until Metadata shows every partition led; the consumers read the loadgen's records, then" \
+        "from the first CreateTopics until Metadata shows every partition led (requests of at most 10,000 records, the" \
+        "bound of Kafka's controller: a 10,000-partition topic is created with 9,999 and grown by one with" \
+        "CreatePartitions; topics of 100 go 99 to a request); the consumers read the loadgen's records, then" \
         "ProducerPerformance appends its own (one topic only); kcat -G subscribes to the topics as a group."
     echo "Load average (1 min) before the run: $LOAD_BEFORE; per broker at its start / end:" \
         "$(for b in $BROKERS; do printf '%s %s; ' "$b" "${LOADS[$b]:-?}"; done)"

@@ -3,12 +3,18 @@
 //! shows a leader for every partition: a broker answers CreateTopics once the controller has committed the
 //! topic, before its brokers lead the partitions (Apache Kafka takes ~15 s for 10,000), and records sent in
 //! that window wait in the producer, so the produce figures would time the creation.
+//!
+//! Apache Kafka's controller writes at most 10,000 records for one request and refuses a larger one whole
+//! (POLICY_VIOLATION; Kraftwerk does the same), so the creation is planned in requests within that bound: topics
+//! batched while they fit, and a topic of 10,000 partitions or more created with as many as fit and grown by
+//! CreatePartitions. Both brokers get the same requests.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use kraftwerk_controller::MAX_RECORDS_PER_USER_OP;
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::metadata::Metadata;
@@ -71,6 +77,45 @@ impl Shown {
     }
 }
 
+/// One request of a creation plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// CreateTopics of these topics (name, partitions to create it with).
+    Create(Vec<(String, usize)>),
+    /// CreatePartitions of a topic created earlier in the plan, up to this many partitions.
+    Grow(String, usize),
+}
+
+/// The requests that create `names` with `partitions` each and `configs` config records each, none of them
+/// past `bound` records (a topic is one record, plus one per partition and per config; a new partition one).
+pub fn plan(names: &[String], partitions: usize, configs: usize, bound: usize) -> Vec<Step> {
+    // What a topic can be created with in one request; at least one partition.
+    let first = partitions.min(bound.saturating_sub(1 + configs)).max(1);
+    let cost = 1 + first + configs;
+    let mut steps = Vec::new();
+    let mut batch: Vec<(String, usize)> = Vec::new();
+    let mut used = 0;
+    for name in names {
+        if !batch.is_empty() && used + cost > bound {
+            steps.push(Step::Create(std::mem::take(&mut batch)));
+            used = 0;
+        }
+        batch.push((name.clone(), first));
+        used += cost;
+    }
+    if !batch.is_empty() {
+        steps.push(Step::Create(batch));
+    }
+    for name in names {
+        let mut have = first;
+        while have < partitions {
+            have = partitions.min(have + bound.max(1));
+            steps.push(Step::Grow(name.clone(), have));
+        }
+    }
+    steps
+}
+
 /// Creates the topics that do not exist yet (an existing one is used as it is, its data consumed too), then
 /// waits until every partition of every topic has a leader. Returns the time from the CreateTopics request
 /// until then.
@@ -81,41 +126,63 @@ pub async fn ensure(args: &Args) -> Result<Duration> {
         .context("creating admin client")?;
     let names = names(args);
     let min_isr = args.min_insync_replicas.map(|n| n.to_string());
-    let mut new_topics = Vec::with_capacity(names.len());
-    for name in &names {
-        let mut topic = NewTopic::new(
-            name,
-            args.partitions,
-            TopicReplication::Fixed(args.replication_factor),
-        );
-        if let Some(n) = &min_isr {
-            topic = topic.set("min.insync.replicas", n);
-        }
-        for (k, v) in &args.topic_configs {
-            topic = topic.set(k, v);
-        }
-        new_topics.push(topic);
-    }
+    let partitions = usize::try_from(args.partitions).context("--partitions")?;
+    let configs = args.topic_configs.len() + usize::from(min_isr.is_some());
     let wait = Duration::from_secs(args.await_timeout_s);
     let opts = AdminOptions::new()
         .operation_timeout(Some(wait))
         .request_timeout(Some(wait));
     let start = Instant::now();
-    let results = admin
-        .create_topics(&new_topics, &opts)
-        .await
-        .context("CreateTopics")?;
     let mut created = HashSet::new();
-    for result in results {
-        match result {
-            Ok(name) => {
-                created.insert(name);
+    for step in plan(&names, partitions, configs, MAX_RECORDS_PER_USER_OP) {
+        match step {
+            Step::Create(batch) => {
+                let mut new_topics = Vec::with_capacity(batch.len());
+                for (name, count) in &batch {
+                    let count = i32::try_from(*count).context("partitions")?;
+                    let mut topic = NewTopic::new(
+                        name,
+                        count,
+                        TopicReplication::Fixed(args.replication_factor),
+                    );
+                    if let Some(n) = &min_isr {
+                        topic = topic.set("min.insync.replicas", n);
+                    }
+                    for (k, v) in &args.topic_configs {
+                        topic = topic.set(k, v);
+                    }
+                    new_topics.push(topic);
+                }
+                let results = admin
+                    .create_topics(&new_topics, &opts)
+                    .await
+                    .context("CreateTopics")?;
+                for result in results {
+                    match result {
+                        Ok(name) => {
+                            created.insert(name);
+                        }
+                        Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((name, code)) => bail!("creating topic {name}: {code}"),
+                    }
+                }
             }
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => bail!("creating topic {name}: {code}"),
+            // Only a topic this run created grows; an existing one is used as it is.
+            Step::Grow(name, count) if created.contains(&name) => {
+                let grow = [NewPartitions::new(&name, count)];
+                for result in admin
+                    .create_partitions(&grow, &opts)
+                    .await
+                    .context("CreatePartitions")?
+                {
+                    if let Err((name, code)) = result {
+                        bail!("adding partitions to {name}: {code}");
+                    }
+                }
+            }
+            Step::Grow(..) => {}
         }
     }
-    let partitions = usize::try_from(args.partitions).context("--partitions")?;
     let expected: Vec<Expected> = names
         .into_iter()
         .map(|name| Expected {
@@ -235,6 +302,46 @@ mod tests {
         assert_eq!(
             first_unready(&[expected("t", None)], &[t]),
             Some("topic t: UnknownTopicOrPartition".into())
+        );
+    }
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("t-{i}")).collect()
+    }
+
+    #[test]
+    fn creation_requests_stay_within_the_record_bound() {
+        // 100 topics of 100 partitions: 101 records each, 99 topics per request.
+        let steps = plan(&names(100), 100, 0, 10_000);
+        let sizes: Vec<usize> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Create(b) => b.len(),
+                Step::Grow(..) => 0,
+            })
+            .collect();
+        assert_eq!(sizes, [99, 1]);
+        // One topic of 10,000: created with 9,999 (10,000 records), grown by one.
+        assert_eq!(
+            plan(&names(1), 10_000, 0, 10_000),
+            [
+                Step::Create(vec![("t-0".into(), 9_999)]),
+                Step::Grow("t-0".into(), 10_000)
+            ]
+        );
+        // Configs count; growth goes in requests of at most the bound.
+        assert_eq!(
+            plan(&names(1), 25_000, 2, 10_000),
+            [
+                Step::Create(vec![("t-0".into(), 9_997)]),
+                Step::Grow("t-0".into(), 19_997),
+                Step::Grow("t-0".into(), 25_000)
+            ]
+        );
+        // Small topics in one request, nothing to grow.
+        assert_eq!(
+            plan(&names(2), 3, 0, 10_000),
+            [Step::Create(vec![("t-0".into(), 3), ("t-1".into(), 3)])]
         );
     }
 

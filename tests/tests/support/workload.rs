@@ -122,6 +122,14 @@ impl Workload {
             bootstrap,
             &[
                 ("enable.idempotence", "true"),
+                // One request in flight per connection. With more, librdkafka (2.12) can store a record
+                // twice against Apache Kafka too (confluentinc/librdkafka#4953, fix open in #4972): the head
+                // request is answered NOT_ENOUGH_REPLICAS_AFTER_APPEND (written, retried as possibly
+                // persisted), the next NOT_ENOUGH_REPLICAS, the one after OUT_OF_ORDER_SEQUENCE_NUMBER; the
+                // client then takes a new producer id and resends the written head under it as new. Seen
+                // here as message-953 at 2@163 and 2@164. The duplicate check below is about the broker's
+                // retry detection, which a single request in flight still exercises on every retry.
+                ("max.in.flight.requests.per.connection", "1"),
                 ("message.timeout.ms", "180000"),
                 ("request.timeout.ms", "15000"),
                 ("linger.ms", "2"),

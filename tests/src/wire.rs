@@ -335,6 +335,27 @@ pub fn create_topics_request(
     req
 }
 
+/// A Produce request by topic name (v12 and below) of one partition's `records` (30 s timeout).
+pub fn produce_request(
+    topic: &str,
+    partition: i32,
+    acks: i16,
+    records: Bytes,
+) -> kafka_protocol::messages::ProduceRequest {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    let mut pd = PartitionProduceData::default();
+    pd.index = partition;
+    pd.records = Some(records);
+    let mut td = TopicProduceData::default();
+    td.name = kafka_protocol::messages::TopicName(StrBytes::from_string(topic.to_string()));
+    td.partition_data = vec![pd];
+    let mut req = kafka_protocol::messages::ProduceRequest::default();
+    req.acks = acks;
+    req.timeout_ms = 30_000;
+    req.topic_data = vec![td];
+    req
+}
+
 /// A ListOffsets request (v1+ fields, consumer replica id) for partition 0 of `topic` at `timestamp`
 /// (-1 latest, -2 earliest), as the wire-level tests send it.
 pub fn list_offsets_request(

@@ -6,16 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, FetchRequest, FetchResponse, ProduceRequest, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::BatchBuilder;
 use kraftwerk_tests::broker::Broker;
-use kraftwerk_tests::wire::Connection;
+use kraftwerk_tests::wire::{create_topics_request, produce_request, Connection};
 
 const TOPIC: &str = "sessions";
 /// Fetch by topic name.
@@ -39,13 +35,7 @@ fn name() -> TopicName {
 
 /// Creates the topic with `partitions` partitions; returns its id.
 fn create(conn: &mut Connection, partitions: i32) -> uuid::Uuid {
-    let mut topic = CreatableTopic::default();
-    topic.name = name();
-    topic.num_partitions = partitions;
-    topic.replication_factor = 1;
-    let mut create = CreateTopicsRequest::default();
-    create.topics = vec![topic];
-    create.timeout_ms = 30_000;
+    let create = create_topics_request(TOPIC, partitions, 1, &[]);
     let resp = conn.request(7, &create).expect("create topics");
     assert_eq!(resp.topics[0].error_code, 0);
     resp.topics[0].topic_id
@@ -57,16 +47,7 @@ fn produce(conn: &mut Connection, partition: i32, records: usize) {
         b.push(1_700_000_000_000, None, Some(b"value"), &[])
             .expect("record fits");
     }
-    let mut pd = PartitionProduceData::default();
-    pd.index = partition;
-    pd.records = Some(bytes::Bytes::from(b.build()));
-    let mut td = TopicProduceData::default();
-    td.name = name();
-    td.partition_data = vec![pd];
-    let mut req = ProduceRequest::default();
-    req.acks = 1;
-    req.timeout_ms = 30_000;
-    req.topic_data = vec![td];
+    let req = produce_request(TOPIC, partition, 1, bytes::Bytes::from(b.build()));
     let resp = conn.request(9, &req).expect("produce");
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
 }

@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, FetchRequest, FetchResponse, ProduceRequest, TopicName,
+    BrokerId, CreateTopicsRequest, FetchRequest, FetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kraftwerk_storage::batch::BatchBuilder;
 use kraftwerk_tests::broker::Broker;
-use kraftwerk_tests::wire::Connection;
+use kraftwerk_tests::wire::{produce_request, Connection};
 
 const TOPIC: &str = "long-poll";
 const MAX_WAIT_MS: i32 = 20_000;
@@ -37,16 +36,7 @@ fn produce(conn: &mut Connection, partition: i32) {
         .as_millis() as i64;
     let mut b = BatchBuilder::new(0, -1);
     b.push(now, None, Some(b"v"), &[]).expect("record fits");
-    let mut pd = PartitionProduceData::default();
-    pd.index = partition;
-    pd.records = Some(bytes::Bytes::from(b.build()));
-    let mut td = TopicProduceData::default();
-    td.name = name();
-    td.partition_data = vec![pd];
-    let mut req = ProduceRequest::default();
-    req.acks = 1;
-    req.timeout_ms = 30_000;
-    req.topic_data = vec![td];
+    let req = produce_request(TOPIC, partition, 1, bytes::Bytes::from(b.build()));
     let resp = conn.request(9, &req).expect("produce");
     assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
 }

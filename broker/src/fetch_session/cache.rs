@@ -106,7 +106,7 @@ impl FetchSessionCache {
         if session.uses_topic_ids != req.uses_topic_ids {
             return Begun::Error(ResponseError::FetchSessionTopicIdError);
         }
-        session.update(req.partitions.clone(), &req.forgotten);
+        session.update(&req.partitions, &req.forgotten);
         if session.is_empty() {
             sessions.remove(&req.session_id);
             tracing::debug!(

@@ -2,15 +2,17 @@
 //! and what it was last told.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use uuid::Uuid;
 
 /// A topic as the fetcher names it: by id from Fetch v13, by name before. A session uses one or the other.
+/// The name is shared: every partition of a topic holds the same one, so a key is cloned without allocating.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TopicRef {
     Id(Uuid),
-    Name(String),
+    Name(Arc<str>),
 }
 
 /// A partition of a session.
@@ -125,24 +127,20 @@ impl Session {
 
     /// Applies an incremental request: partitions it names are added or get its new parameters, then the
     /// forgotten ones are removed.
-    pub fn update(
-        &mut self,
-        named: Vec<(PartitionKey, FetchPartition)>,
-        forgotten: &[PartitionKey],
-    ) {
+    pub fn update(&mut self, named: &[(PartitionKey, FetchPartition)], forgotten: &[PartitionKey]) {
         for (key, req) in named {
-            match self.parts.get_mut(&key) {
-                Some(cached) => cached.req = req,
+            match self.parts.get_mut(key) {
+                Some(cached) => cached.req = req.clone(),
                 None => {
                     self.parts.insert(
                         key.clone(),
                         Cached {
-                            req,
+                            req: req.clone(),
                             high_watermark: -1,
                             log_start_offset: -1,
                         },
                     );
-                    self.order.push(key);
+                    self.order.push(key.clone());
                 }
             }
         }

@@ -5,7 +5,7 @@ use super::*;
 
 fn key(topic: &str, partition: i32) -> PartitionKey {
     PartitionKey {
-        topic: TopicRef::Name(topic.to_string()),
+        topic: TopicRef::Name(topic.into()),
         partition,
     }
 }

@@ -59,7 +59,8 @@ struct Target {
     /// Index into the response's topic list and partition list.
     topic_idx: usize,
     part_idx: usize,
-    name: Option<String>,
+    /// The topic's name (shared by its partitions); `None` for an id the image does not know.
+    name: Option<Arc<str>>,
     req: FetchPartition,
     /// A follower's fetch (replica id >= 0): reads up to the log end.
     follower: bool,
@@ -134,13 +135,21 @@ pub async fn handle(
     let image = ctx.controller.image();
     let mut targets = Vec::with_capacity(to_read.len());
     let mut prev_topic: Option<&TopicRef> = None;
+    // The name of the topic being laid out, resolved once per run of its partitions.
+    let mut name: Option<Arc<str>> = None;
     for (key, fp) in to_read {
         if prev_topic != Some(&key.topic) {
             prev_topic = Some(&key.topic);
             let mut tr = FetchableTopicResponse::default();
             match &key.topic {
-                TopicRef::Id(id) => tr.topic_id = *id,
-                TopicRef::Name(name) => tr.topic = TopicName(StrBytes::from_string(name.clone())),
+                TopicRef::Id(id) => {
+                    tr.topic_id = *id;
+                    name = image.topic_by_id(id).map(|t| Arc::from(t.name.as_str()));
+                }
+                TopicRef::Name(n) => {
+                    tr.topic = TopicName(StrBytes::from_string(n.to_string()));
+                    name = Some(n.clone());
+                }
             }
             resp.responses.push(tr);
         }
@@ -155,14 +164,10 @@ pub async fn handle(
         pd.aborted_transactions = Some(Vec::new());
         pd.records = Some(bytes::Bytes::new());
         partitions.push(pd);
-        let name = match &key.topic {
-            TopicRef::Id(id) => image.topic_by_id(id).map(|t| t.name.clone()),
-            TopicRef::Name(name) => Some(name.clone()),
-        };
         targets.push(Target {
             topic_idx,
             part_idx: partitions.len() - 1,
-            name,
+            name: name.clone(),
             req: fp.clone(),
             follower: false,
             follower_recorded: false,
@@ -180,12 +185,9 @@ pub async fn handle(
     };
     if let Some(replica_id) = follower {
         let now = crate::context::now_ms();
-        for t in &mut targets {
-            if let Some(part) = t
-                .name
-                .as_deref()
-                .and_then(|n| ctx.replicas.get(n, t.req.partition))
-            {
+        let parts = hosted(ctx, &targets);
+        for (t, part) in targets.iter_mut().zip(parts) {
+            if let Some(part) = part {
                 t.follower_recorded =
                     part.record_follower_fetch(replica_id, t.req.fetch_offset, now);
             }
@@ -338,7 +340,7 @@ fn topic_ref(uses_topic_ids: bool, id: &uuid::Uuid, name: &TopicName) -> TopicRe
     if uses_topic_ids {
         TopicRef::Id(*id)
     } else {
-        TopicRef::Name(name.0.to_string())
+        TopicRef::Name(Arc::from(name.0.as_str()))
     }
 }
 

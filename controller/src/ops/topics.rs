@@ -106,7 +106,7 @@ fn create_topic(
     let manual = if spec.assignments.is_empty() {
         None
     } else {
-        Some(manual_assignments(image, spec, room)?)
+        Some(manual_assignments(image, spec)?)
     };
     let replicas: Vec<Vec<i32>> = match &manual {
         Some(assignments) => assignments.values().cloned().collect(),
@@ -155,7 +155,6 @@ fn create_topic(
 fn manual_assignments(
     image: &MetadataImage,
     spec: &CreateTopicSpec,
-    room: usize,
 ) -> Result<BTreeMap<i32, Vec<i32>>, ControllerError> {
     if spec.num_partitions != -1 {
         return Err(ControllerError::InvalidRequest(
@@ -169,7 +168,6 @@ fn manual_assignments(
                 .into(),
         ));
     }
-    check_room(1 + spec.assignments.len(), room)?;
     let mut by_partition = BTreeMap::new();
     for assignment in &spec.assignments {
         if by_partition

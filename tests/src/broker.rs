@@ -13,6 +13,7 @@ use crate::error::HarnessError;
 use crate::ports::free_ports;
 use crate::properties::ServerProperties;
 use crate::wire::probe_metadata;
+use crate::wire::Connection;
 
 /// How long a broker may take from spawn to answering Metadata (debug builds, a busy 2-core machine).
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -156,6 +157,13 @@ impl Broker {
     /// The PLAINTEXT listener address.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// A wire connection to the PLAINTEXT listener (10 s to connect) whose reads give up after `read_timeout`.
+    pub fn connect(&self, read_timeout: Duration) -> Result<Connection, HarnessError> {
+        let conn = Connection::connect(self.addr(), Duration::from_secs(10))?;
+        conn.set_read_timeout(read_timeout)?;
+        Ok(conn)
     }
 
     /// The controller listener port.

@@ -39,13 +39,6 @@ fn request_for(key: ApiKey) -> RequestKind {
     }
 }
 
-fn connect(broker: &Broker) -> Connection {
-    let conn = Connection::connect(broker.addr(), Duration::from_secs(10)).expect("connect");
-    conn.set_read_timeout(Duration::from_secs(30))
-        .expect("read timeout");
-    conn
-}
-
 /// Sends `body` as `key` v`version`; the decoded answer, or why there is none.
 fn exchange(
     conn: &mut Connection,
@@ -99,7 +92,7 @@ fn every_advertised_version_is_answered_at_that_version() {
         .rust_log("warn")
         .start()
         .expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     let versions = conn
         .request(
             3,
@@ -137,7 +130,7 @@ fn every_advertised_version_is_answered_at_that_version() {
                 Ok(_) => served += 1,
                 Err(why) => {
                     failures.push(format!("{key:?} v{version}: {why}"));
-                    conn = connect(&broker);
+                    conn = broker.connect(READ_TIMEOUT).expect("connect");
                 }
             }
         }
@@ -165,6 +158,8 @@ fn every_advertised_version_is_answered_at_that_version() {
     );
 }
 
+/// How long a read waits for the broker.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first Produce version served (record batches, magic 2).
 const PRODUCE_SERVED_FROM: i16 = 3;
 
@@ -176,7 +171,7 @@ fn legacy_produce_is_refused(
     correlation_id: i32,
     version: i16,
 ) -> Result<(), String> {
-    let mut conn = connect(broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     let value = b"v0 record";
     // One magic 1 message: crc (not checked before the version is), magic, attributes, timestamp, key, value.
     let mut message = vec![0, 0, 0, 0, 1, 0];

@@ -23,6 +23,8 @@ use kraftwerk_storage::batch::{
 use kraftwerk_tests::broker::Broker;
 use kraftwerk_tests::wire::Connection;
 
+/// How long a read waits for the broker.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const MESSAGE_TOO_LARGE: i16 = 10;
 const INVALID_TIMESTAMP: i16 = 32;
 const INVALID_CONFIG: i16 = 40;
@@ -41,13 +43,6 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn connect(broker: &Broker) -> Connection {
-    let conn = Connection::connect(broker.addr(), Duration::from_secs(10)).expect("connect");
-    conn.set_read_timeout(Duration::from_secs(30))
-        .expect("timeout");
-    conn
 }
 
 fn create_topic(conn: &mut Connection, topic: &str, configs: &[(&str, &str)]) -> (i16, String) {
@@ -256,7 +251,7 @@ fn keys_that_are_not_honoured_stop_the_start() {
 #[test]
 fn compression_type_recompresses_on_append() {
     let broker = Broker::start().expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     let codecs = [
         ("uncompressed", Compression::None),
         ("gzip", Compression::Gzip),
@@ -318,7 +313,7 @@ fn compression_type_recompresses_on_append() {
 #[test]
 fn dynamic_broker_configs_are_applied_or_refused() {
     let broker = Broker::start().expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     create(&mut conn, "plain", &[]);
     create(&mut conn, "own-limit", &[("max.message.bytes", "100000")]);
 
@@ -474,7 +469,7 @@ fn dynamic_broker_configs_are_applied_or_refused() {
     drop(conn);
     let mut broker = broker;
     broker.restart().expect("restart");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     let r = produce(
         &mut conn,
         "plain",
@@ -492,7 +487,7 @@ fn dynamic_broker_configs_are_applied_or_refused() {
 #[test]
 fn create_time_bounds_refuse_records() {
     let broker = Broker::start().expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     create(
         &mut conn,
         "bounded",
@@ -548,7 +543,7 @@ fn create_time_bounds_refuse_records() {
 #[test]
 fn clients_cannot_burn_offsets() {
     let broker = Broker::start().expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     create(&mut conn, "guarded", &[]);
     let mut control = BatchBuilder::new(0, -1).producer(5, 0, -1).control(true);
     control
@@ -626,7 +621,7 @@ fn thread_and_socket_keys_are_applied() {
         .start()
         .expect("broker starts");
     assert_eq!(worker_threads(&broker), 7);
-    let _conn = connect(&broker);
+    let _conn = broker.connect(READ_TIMEOUT).expect("connect");
     let port = broker.addr().port();
     let out = std::process::Command::new("ss")
         .args(["-tmnH", "state", "established", &format!("sport = :{port}")])
@@ -658,7 +653,7 @@ fn idle_producer_ids_expire() {
         .prop("producer.id.expiration.check.interval.ms", "200")
         .start()
         .expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     create(&mut conn, "idem", &[]);
     let idempotent = |seq: i32| {
         let mut b = BatchBuilder::new(0, -1).producer(77, 0, seq);
@@ -722,7 +717,7 @@ fn fsyncs_of(trace: &str, dir_part: &str) -> usize {
 #[test]
 fn flush_settings_fsync_the_log() {
     let broker = Broker::start().expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     create(&mut conn, "by-count", &[("flush.messages", "2")]);
     create(&mut conn, "by-age", &[("flush.ms", "300")]);
     create(&mut conn, "lazy", &[]);

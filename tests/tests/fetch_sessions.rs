@@ -13,6 +13,8 @@ use kraftwerk_storage::batch::BatchBuilder;
 use kraftwerk_tests::broker::Broker;
 use kraftwerk_tests::wire::{create_topics_request, produce_request, Connection};
 
+/// How long a read waits for the broker.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const TOPIC: &str = "sessions";
 /// Fetch by topic name.
 const V_NAMES: i16 = 12;
@@ -21,13 +23,6 @@ const V_IDS: i16 = 16;
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 const FETCH_SESSION_TOPIC_ID_ERROR: i16 = 106;
-
-fn connect(broker: &Broker) -> Connection {
-    let conn = Connection::connect(broker.addr(), Duration::from_secs(10)).expect("connect");
-    conn.set_read_timeout(Duration::from_secs(60))
-        .expect("timeout");
-    conn
-}
 
 fn name() -> TopicName {
     TopicName(StrBytes::from_static_str(TOPIC))
@@ -115,10 +110,10 @@ fn answered(resp: &FetchResponse) -> Vec<(i32, i64, usize)> {
 #[test]
 fn an_incremental_session_answers_only_what_changed() {
     let broker = Broker::start().expect("broker starts");
-    let mut admin = connect(&broker);
+    let mut admin = broker.connect(READ_TIMEOUT).expect("connect");
     create(&mut admin, 3);
     produce(&mut admin, 0, 2);
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
 
     // A full fetch (epoch 0) of all three: every partition is answered, and a session is opened.
     let resp = fetch(
@@ -172,7 +167,7 @@ fn an_incremental_session_answers_only_what_changed() {
 
     // Epoch 4: partition 1 moves on and partition 2 is forgotten; a long poll then waits on partition 0 and 1
     // and wakes on an append to partition 0 long before max_wait_ms.
-    let mut poller = connect(&broker);
+    let mut poller = broker.connect(READ_TIMEOUT).expect("connect");
     let req = fetch_req(id, 4, &[(1, 3)], &[2], 20_000);
     let started = Instant::now();
     let handle = std::thread::spawn(move || (fetch(&mut poller, &req), started.elapsed()));
@@ -200,7 +195,7 @@ fn an_incremental_session_answers_only_what_changed() {
 #[test]
 fn sessions_by_topic_id_and_a_cache_without_slots() {
     let broker = Broker::start().expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     let topic_id = create(&mut conn, 2);
     produce(&mut conn, 1, 1);
     let by_id = |id: i32, epoch: i32, parts: &[(i32, i64)]| {
@@ -231,7 +226,7 @@ fn sessions_by_topic_id_and_a_cache_without_slots() {
         .prop("max.incremental.fetch.session.cache.slots", "0")
         .start()
         .expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     create(&mut conn, 1);
     let resp = fetch(&mut conn, &fetch_req(0, 0, &[(0, 0)], &[], 0));
     assert_eq!(resp.session_id, 0, "no slots: no session");

@@ -15,15 +15,10 @@ use kraftwerk_storage::batch::BatchBuilder;
 use kraftwerk_tests::broker::Broker;
 use kraftwerk_tests::wire::Connection;
 
+/// How long a read waits for the broker.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const TOPIC: &str = "idempotence";
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-
-fn connect(broker: &Broker) -> Connection {
-    let conn = Connection::connect(broker.addr(), Duration::from_secs(10)).expect("connect");
-    conn.set_read_timeout(Duration::from_secs(30))
-        .expect("timeout");
-    conn
-}
 
 fn batch(producer_id: i64, epoch: i16, first_seq: i32, records: usize) -> bytes::Bytes {
     let mut b = BatchBuilder::new(0, -1).producer(producer_id, epoch, first_seq);
@@ -76,7 +71,7 @@ fn latest_offset(conn: &mut Connection) -> i64 {
 #[test]
 fn retried_batches_are_written_once_and_gaps_refused_across_restart() {
     let mut broker = Broker::start().expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
 
     let mut topic = CreatableTopic::default();
     topic.name = TopicName(StrBytes::from_static_str(TOPIC));
@@ -110,7 +105,7 @@ fn retried_batches_are_written_once_and_gaps_refused_across_restart() {
 
     broker.kill9().expect("kill -9");
     broker.restart().expect("restart");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     // Producer state came back from the log: the last batch is still recognised as a duplicate.
     assert_eq!(produce(&mut conn, batch(pid, epoch, 3, 2)), (0, 3));
     assert_eq!(

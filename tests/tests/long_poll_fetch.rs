@@ -15,15 +15,10 @@ use kraftwerk_storage::batch::BatchBuilder;
 use kraftwerk_tests::broker::Broker;
 use kraftwerk_tests::wire::{produce_request, Connection};
 
+/// How long a read waits for the broker.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const TOPIC: &str = "long-poll";
 const MAX_WAIT_MS: i32 = 20_000;
-
-fn connect(broker: &Broker) -> Connection {
-    let conn = Connection::connect(broker.addr(), Duration::from_secs(10)).expect("connect");
-    conn.set_read_timeout(Duration::from_secs(60))
-        .expect("timeout");
-    conn
-}
 
 fn name() -> TopicName {
     TopicName(StrBytes::from_static_str(TOPIC))
@@ -63,7 +58,7 @@ fn long_poll(conn: &mut Connection) -> FetchResponse {
 #[test]
 fn a_waiting_fetch_is_woken_by_its_own_partition_only() {
     let broker = Broker::start().expect("broker starts");
-    let mut admin = connect(&broker);
+    let mut admin = broker.connect(READ_TIMEOUT).expect("connect");
     let mut topic = CreatableTopic::default();
     topic.name = name();
     topic.num_partitions = 2;
@@ -74,7 +69,7 @@ fn a_waiting_fetch_is_woken_by_its_own_partition_only() {
     let resp = admin.request(7, &create).expect("create topics");
     assert_eq!(resp.topics[0].error_code, 0);
 
-    let mut fetcher = connect(&broker);
+    let mut fetcher = broker.connect(READ_TIMEOUT).expect("connect");
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();
     let handle = std::thread::spawn(move || {
@@ -111,7 +106,7 @@ fn a_waiting_fetch_is_woken_by_its_own_partition_only() {
 #[test]
 fn a_fetch_of_no_partition_is_answered_at_once() {
     let broker = Broker::start().expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     for (version, session_epoch) in [(11, -1), (11, 0), (16, -1)] {
         let mut req = FetchRequest::default();
         req.replica_id = BrokerId(-1);

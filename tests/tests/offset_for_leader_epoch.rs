@@ -23,18 +23,13 @@ use kraftwerk_storage::batch::{BatchBuilder, BatchHeader};
 use kraftwerk_tests::broker::Broker;
 use kraftwerk_tests::wire::Connection;
 
+/// How long a read waits for the broker.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const TOPIC: &str = "epochs";
 const NONE: i16 = 0;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const FENCED_LEADER_EPOCH: i16 = 74;
 const UNKNOWN_LEADER_EPOCH: i16 = 75;
-
-fn connect(broker: &Broker) -> Connection {
-    let conn = Connection::connect(broker.addr(), Duration::from_secs(10)).expect("connect");
-    conn.set_read_timeout(Duration::from_secs(30))
-        .expect("timeout");
-    conn
-}
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
@@ -158,7 +153,7 @@ fn triple(e: &EpochEndOffset) -> (i16, i32, i64) {
 #[test]
 fn consumer_validation_across_a_leader_change() {
     let mut broker = Broker::start().expect("broker starts");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     let mut topic = CreatableTopic::default();
     topic.name = name(TOPIC);
     topic.num_partitions = 1;
@@ -187,7 +182,7 @@ fn consumer_validation_across_a_leader_change() {
 
     // A leader change: controlled shutdown and restart.
     broker.restart().expect("restart");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     let deadline = Instant::now() + Duration::from_secs(30);
     let new_epoch = loop {
         let (leader_now, epoch) = leader_and_epoch(&mut conn);
@@ -246,7 +241,7 @@ fn consumer_validation_across_a_leader_change() {
 
     // The cache survives another restart (read back from leader-epoch-checkpoint).
     broker.restart().expect("second restart");
-    let mut conn = connect(&broker);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
     let deadline = Instant::now() + Duration::from_secs(30);
     let third_epoch = loop {
         let (leader_now, epoch) = leader_and_epoch(&mut conn);

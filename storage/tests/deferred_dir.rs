@@ -126,3 +126,37 @@ fn deleting_a_log_never_written_is_fine() {
     log.delete().unwrap();
     assert!(!dir.exists());
 }
+
+#[test]
+fn the_directory_can_be_made_ahead_of_the_first_write() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("t-0");
+    let mut log = PartitionLog::create_deferred(&dir, LogConfig::default(), seed()).unwrap();
+    log.assign_leader_epoch(2, 0).unwrap();
+    log.create_deferred_dir().unwrap();
+    assert!(!log.is_deferred());
+    assert_eq!(
+        names(&dir),
+        [
+            "00000000000000000000.log",
+            "leader-epoch-checkpoint",
+            "partition.metadata"
+        ]
+    );
+    // A second call and then the first write find it there.
+    log.create_deferred_dir().unwrap();
+    let r = log
+        .append_with_leader_epoch(&batch(3, 10, 2, 1_000), 1_000, 2)
+        .unwrap();
+    assert_eq!((r.base_offset, r.last_offset), (0, 2));
+    log.close().unwrap();
+    let log = PartitionLog::open_after(&dir, LogConfig::default(), LastShutdown::Clean).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+    assert_eq!(
+        log.leader_epoch_entries(),
+        &[EpochEntry {
+            epoch: 2,
+            start_offset: 0
+        }]
+    );
+}

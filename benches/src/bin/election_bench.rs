@@ -67,7 +67,8 @@ struct Args {
     #[arg(long)]
     creation_only: bool,
     /// Leave the partitions empty after creation (by default one record goes to each, so that both systems
-    /// restart with a log on disk per replica: Kraftwerk creates a partition's directory at its first write).
+    /// restart with a log with data on disk per replica, made before the measurements start: Kraftwerk makes a
+    /// partition's directory in the background after creation, or at its first write if that comes sooner).
     #[arg(long)]
     no_fill: bool,
     /// `broker.session.timeout.ms` for both systems.

@@ -55,7 +55,8 @@ pub fn handle(
                     match target(part.log_config().cleanup_policy, p.offset, hw) {
                         Err(e) => pr.error_code = code(e),
                         Ok(target) => match part.delete_records_before(target) {
-                            Ok(low) => pr.low_watermark = low,
+                            Ok(Some(low)) => pr.low_watermark = low,
+                            Ok(None) => pr.error_code = code(ResponseError::NotLeaderOrFollower),
                             Err(e) => pr.error_code = storage_error_code(&e),
                         },
                     }

@@ -19,6 +19,7 @@ use kraftwerk_storage::{
 
 use crate::image_ext::ImageExt;
 
+use super::dir_creator::DirCreator;
 use super::hw_checkpoint;
 use super::log_config;
 use super::partition::{Partition, Role};
@@ -59,6 +60,8 @@ pub struct ReplicaManager {
     /// `producer.id.expiration.ms` as last applied: a partition opened later forgets at once the producers
     /// its log names that have been idle longer, as Kafka's ProducerStateManager does when it loads.
     producer_id_expiration_ms: std::sync::atomic::AtomicI64,
+    /// Makes new partitions' directories off the request path, after each reconcile that opened some.
+    dir_creator: DirCreator,
 }
 
 /// What one reconcile leaves for the next.
@@ -175,6 +178,7 @@ impl ReplicaManager {
             producer_id_expiration_ms: std::sync::atomic::AtomicI64::new(
                 DEFAULT_PRODUCER_ID_EXPIRATION_MS,
             ),
+            dir_creator: DirCreator::default(),
         })
     }
 
@@ -281,14 +285,20 @@ impl ReplicaManager {
     fn open_all(
         &self,
         list: Vec<ToOpen>,
-    ) -> Vec<(TopicPartition, PathBuf, Result<Partition, StorageError>)> {
+    ) -> Vec<(
+        TopicPartition,
+        PathBuf,
+        bool,
+        Result<Partition, StorageError>,
+    )> {
         self.per_dir_pool(
             list,
             |o| o.dir.parent().map(Path::to_path_buf).unwrap_or_default(),
             |o| {
+                let new = o.last.is_none();
                 let opened =
                     self.open_partition(&o.tp, &o.dir, o.topic_id, o.role, o.config, o.last);
-                (o.tp, o.dir, opened)
+                (o.tp, o.dir, new, opened)
             },
         )
     }
@@ -478,10 +488,16 @@ impl ReplicaManager {
             });
         }
         let mut failed_topics = Vec::new();
-        for (tp, dir, opened) in self.open_all(to_open) {
+        // New partitions (no directory yet), the ones this broker leads first: clients write to those at once.
+        let mut new_dirs = Vec::new();
+        for (tp, dir, new, opened) in self.open_all(to_open) {
             match opened {
                 Ok(p) => {
-                    self.partitions.write().insert(tp, Arc::new(p));
+                    let p = Arc::new(p);
+                    if new {
+                        new_dirs.push((!p.is_leader(), Arc::downgrade(&p)));
+                    }
+                    self.partitions.write().insert(tp, p);
                 }
                 Err(e) => {
                     complete = false;
@@ -504,6 +520,9 @@ impl ReplicaManager {
         }
         // A partition that failed to open is tried again on the next call, even with the same image.
         state.complete = complete;
+        new_dirs.sort_by_key(|(follower, _)| *follower);
+        self.dir_creator
+            .spawn(new_dirs.into_iter().map(|(_, p)| p).collect());
     }
 
     /// How the data directory holding partition directory `dir` was left by the last process.
@@ -587,21 +606,19 @@ impl ReplicaManager {
                 }
             }
             Err(shared) => {
-                // A request still holds it; remove the files now, the handle dies with the request.
-                let dir = self
-                    .log_dirs
-                    .iter()
-                    .map(|d| d.join(partition_dir_name(&shared.topic, shared.index)))
-                    .find(|d| d.exists());
-                if let Some(dir) = dir {
-                    match std::fs::remove_dir_all(&dir) {
-                        Ok(()) => {
-                            tracing::info!(topic = %tp.topic, partition = tp.partition, "partition deleted (still open elsewhere)")
-                        }
-                        Err(e) => {
-                            tracing::error!(dir = %dir.display(), error = %e, "cannot delete partition dir");
-                            self.mark_unclean(&dir);
-                        }
+                // A request (or the directory creator) still holds it: it refuses writes from now on, and the
+                // files go now; the handle dies with its holder.
+                let removed = shared.retire(|dir| match std::fs::remove_dir_all(dir) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    r => r.map_err(|e| (dir.to_path_buf(), e)),
+                });
+                match removed {
+                    Ok(()) => {
+                        tracing::info!(topic = %tp.topic, partition = tp.partition, "partition deleted (still open elsewhere)")
+                    }
+                    Err((dir, e)) => {
+                        tracing::error!(dir = %dir.display(), error = %e, "cannot delete partition dir");
+                        self.mark_unclean(&dir);
                     }
                 }
             }
@@ -687,6 +704,7 @@ impl ReplicaManager {
     pub fn shutdown(&self) {
         // Waits for a reconcile in progress; none runs after this.
         self.reconciling.lock().closed = true;
+        self.dir_creator.close();
         self.checkpoint_high_watermarks();
         let parts: Vec<(TopicPartition, Arc<Partition>)> =
             self.partitions.write().drain().collect();
@@ -855,6 +873,50 @@ mod tests {
         let image = image.apply(4000, &[set(None)]);
         m.reconcile(&image);
         assert_eq!(m.recovery_threads_per_dir(), 4);
+    }
+
+    /// New partitions get their directories in the background, with no write; a topic deleted meanwhile leaves
+    /// none behind.
+    #[test]
+    fn new_partitions_get_their_directories_without_a_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let m =
+            ReplicaManager::new(1, vec![dir.path().to_path_buf()], LogConfig::default()).unwrap();
+        let image = MetadataImage::empty("c").apply(0, &topic("t", 30, 1));
+        m.reconcile(&image);
+        let made = |n: usize| {
+            (0..n).all(|i| {
+                dir.path()
+                    .join(format!("t-{i}"))
+                    .join(PARTITION_METADATA_FILE)
+                    .is_file()
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !made(30) {
+            assert!(std::time::Instant::now() < deadline, "directories not made");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let id = image.topic("t").unwrap().id;
+        let image = image.apply(10, &topic("u", 200, 1));
+        m.reconcile(&image);
+        let image = image.apply(1000, &[MetadataRecord::RemoveTopic { id }]);
+        let image = image.apply(
+            1001,
+            &[MetadataRecord::RemoveTopic {
+                id: image.topic("u").unwrap().id,
+            }],
+        );
+        m.reconcile(&image);
+        assert!(m.all().is_empty());
+        // Whatever the creator held when the topics went, nothing is made after.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with(['t', 'u']))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     /// A pass applies what changed since the last one: a changed partition takes its new role, a partition

@@ -2,6 +2,7 @@
 //! [`manager::ReplicaManager::reconcile`], and the high watermark / leader epoch the request handlers need.
 
 pub mod cleaner;
+pub mod dir_creator;
 pub mod fetcher;
 pub mod hw_checkpoint;
 pub mod isr;

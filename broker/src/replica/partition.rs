@@ -150,6 +150,9 @@ struct LogState {
     /// Followers' progress while this replica leads; cleared on every leadership change.
     followers: HashMap<i32, FollowerState>,
     pending_isr: Option<PendingIsr>,
+    /// Deleted from this broker ([`Partition::retire`]): a request that still holds the partition must not
+    /// write to it, or create its directory again.
+    retired: bool,
 }
 
 pub struct Partition {
@@ -209,6 +212,7 @@ impl Partition {
                 role,
                 followers,
                 pending_isr: None,
+                retired: false,
             }),
             high_watermark: AtomicI64::new(hw),
             watchers: WatchList::default(),
@@ -339,7 +343,7 @@ impl Partition {
             });
         let mut state = self.log.lock();
         let epoch = state.role.leader_epoch;
-        if !state.role.is_leader() || expected_epoch.is_some_and(|e| e != epoch) {
+        if !state.role.is_leader() || state.retired || expected_epoch.is_some_and(|e| e != epoch) {
             return Err(AppendError::WrongRole {
                 role: "leader",
                 epoch: expected_epoch.unwrap_or(epoch),
@@ -403,7 +407,7 @@ impl Partition {
         leader_epoch: i32,
     ) -> Result<AppendResult, AppendError> {
         let mut state = self.log.lock();
-        check_follower(&state.role, leader_epoch)?;
+        check_follower(&state, leader_epoch)?;
         let result = state.log.append_as_follower(batches)?;
         for b in &result.batches {
             if b.producer_id != NO_PRODUCER_ID && b.base_sequence >= 0 {
@@ -431,7 +435,7 @@ impl Partition {
         leader_epoch: i32,
     ) -> Result<i64, AppendError> {
         let mut state = self.log.lock();
-        check_follower(&state.role, leader_epoch)?;
+        check_follower(&state, leader_epoch)?;
         if fully {
             state.log.truncate_fully_and_start_at(offset)?;
         } else {
@@ -759,8 +763,35 @@ impl Partition {
         plan.map_or(Ok(None), |p| p.resolve())
     }
 
-    pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
-        self.log.lock().log.delete_records_before(offset)
+    /// DeleteRecords up to `offset`: the new log start, or `None` if the partition was deleted from this broker
+    /// meanwhile ([`Self::retire`]).
+    pub fn delete_records_before(&self, offset: i64) -> Result<Option<i64>, StorageError> {
+        let mut state = self.log.lock();
+        if state.retired {
+            return Ok(None);
+        }
+        state.log.delete_records_before(offset).map(Some)
+    }
+
+    /// Creates the log's directory ahead of its first write if it does not exist yet
+    /// ([`PartitionLog::create_deferred_dir`]). True if it made it; false if it was there already or the
+    /// partition was deleted meanwhile.
+    pub fn create_dir_if_deferred(&self) -> Result<bool, StorageError> {
+        let mut state = self.log.lock();
+        if state.retired || !state.log.is_deferred() {
+            return Ok(false);
+        }
+        state.log.create_deferred_dir()?;
+        Ok(true)
+    }
+
+    /// Marks the partition deleted while a request may still hold it: from now on it refuses every write (as a
+    /// replica in no role) and never creates its directory. `remove` runs on the directory under the log's
+    /// lock, so no write in progress creates it again after the removal.
+    pub fn retire<R>(&self, remove: impl FnOnce(&std::path::Path) -> R) -> R {
+        let mut state = self.log.lock();
+        state.retired = true;
+        remove(state.log.dir())
     }
 
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
@@ -854,8 +885,9 @@ fn initial_followers(role: &Role, now_ms: i64) -> HashMap<i32, FollowerState> {
 }
 
 /// A follower write is allowed only while this replica follows in the epoch the fetcher fetched in.
-fn check_follower(role: &Role, leader_epoch: i32) -> Result<(), AppendError> {
-    if role.is_leader() || role.leader_epoch != leader_epoch {
+fn check_follower(state: &LogState, leader_epoch: i32) -> Result<(), AppendError> {
+    let role = &state.role;
+    if role.is_leader() || state.retired || role.leader_epoch != leader_epoch {
         return Err(AppendError::WrongRole {
             role: "follower",
             epoch: leader_epoch,

@@ -22,9 +22,9 @@ impl PartitionLog {
 
     /// A new, empty log for a partition that has no directory in `dir` yet. Nothing is written until the log's
     /// first write (an append, a full truncation to restart it elsewhere, DeleteRecords): that creates the
-    /// directory, the `seed` files in it, then the first segment. Creating thousands of partitions then costs no
-    /// inode each, and a partition that never takes data never has a directory; after a restart it is created
-    /// this way again. A directory that does exist after all is opened as after an unclean shutdown, and so is a
+    /// directory, the `seed` files in it, then the first segment, unless the owner makes them earlier, off its
+    /// request path ([`Self::create_deferred_dir`]). Creating thousands of partitions then costs no inode on the
+    /// path that creates them; after a restart a log never written is created this way again. A directory that does exist after all is opened as after an unclean shutdown, and so is a
     /// new one when the process cannot hold the placeholder segment handle.
     pub fn create_deferred(
         dir: &Path,

@@ -226,6 +226,13 @@ impl PartitionLog {
         self.deferred_dir.is_some()
     }
 
+    /// Creates the directory of a [`Self::create_deferred`] log ahead of its first write (see
+    /// [`Self::materialize`]), so that write does not pay for it; a no-op once the directory exists. The owner
+    /// calls it off its request path soon after creating the log.
+    pub fn create_deferred_dir(&mut self) -> Result<(), StorageError> {
+        self.materialize()
+    }
+
     /// Creates the directory of a [`Self::create_deferred`] log, its seed files, the first segment's data file,
     /// and the leader-epoch checkpoint if epochs were assigned meanwhile (with a deferred fsync, like any new
     /// epoch). Every write to the log calls this first; a no-op once the directory exists. A failure leaves the

@@ -25,8 +25,8 @@ pub struct RunSpec {
     /// Stop after topic creation.
     pub creation_only: bool,
     /// After creation, write one record to every partition, so every replica has a log on disk in both
-    /// systems (Kraftwerk creates a partition's directory at its first write, Kafka at creation): the restarts
-    /// then open N logs in each.
+    /// systems before anything is measured (Kraftwerk makes a partition's directory in the background after
+    /// creation, Kafka during it): the restarts then open N logs in each.
     pub fill: bool,
     pub timeouts: Timeouts,
     pub wait: Duration,

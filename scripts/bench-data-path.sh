@@ -18,7 +18,11 @@
 #               warmed up, so it holds that layout's partitions alone (two 10,000-partition layouts at once would
 #               pass this machine's 20,000 open files for Kafka) and nothing is left over from the runs before.
 #               In each run: the loadgen creates the topics and waits until Metadata shows a leader for every
-#               partition (not measured; its time is the "topic creation" row), then the loadgen produces
+#               partition (its time is the "topic creation" row), then writes one 1-byte record to every
+#               partition, acknowledged ("--prime": the row "s until every partition took a write" counts from
+#               CreateTopics), so the measured produce goes into partitions that exist on disk in both systems
+#               (Kafka makes a partition's files during creation, Kraftwerk after it in the background or at the
+#               first write, whichever is first); the consumers below read those N records too. Then the loadgen produces
 #               MANY_MESSAGES records, each with a key of its own (--keys MANY_MESSAGES), so the partitioner
 #               spreads them over every partition; without keys librdkafka's and the Java client's sticky
 #               partitioners fill one partition of a topic at a time and most partitions stay empty. They are
@@ -413,8 +417,8 @@ run_many() { # kraftwerk|kafka
                 warm_up "$b"
                 lg=("$LOADGEN" --bootstrap "127.0.0.1:$PORT" --size "$SIZE" --acks 1 "${lg_topics[@]}"
                     --await-timeout-s "$CASE_TIMEOUT")
-                echo "==> [$b] $w, run $rep/$REPEATS: creating the topics, waiting for every partition's leader"
-                if ! timeout "$CASE_TIMEOUT" "${lg[@]}" --create-only >"$WORK/create.out" 2>&1; then
+                echo "==> [$b] $w, run $rep/$REPEATS: creating the topics, waiting for every partition's leader, one write to each"
+                if ! timeout "$CASE_TIMEOUT" "${lg[@]}" --create-only --prime >"$WORK/create.out" 2>&1; then
                     echo "    FAILED: creating the topics of $w" >&2
                     # The loadgen's error, not its backtrace.
                     grep -Ev '^ +([0-9]+: |at )' "$WORK/create.out" | tail -n 20 >&2
@@ -424,6 +428,9 @@ run_many() { # kraftwerk|kafka
                 created=$(sed -n 's/.* created_ms=\([0-9]*\).*/\1/p' "$WORK/create.out")
                 record "$b" "$w, topic creation" "s until every partition has a leader" \
                     "$(awk -v ms="$created" 'BEGIN {printf "%.2f", ms / 1000}')"
+                primed=$(sed -n 's/.* primed_ms=\([0-9]*\).*/\1/p' "$WORK/create.out")
+                record "$b" "$w, topic creation" "s until every partition took a write" \
+                    "$(awk -v ms="$primed" 'BEGIN {printf "%.2f", ms / 1000}')"
                 echo "==> [$b] $w, run $rep/$REPEATS: produce and consume"
                 measured "${lg[@]}" --messages "$MANY_MESSAGES" --keys "$MANY_MESSAGES" --no-consume
                 [[ $RUN_OK == 1 ]] && {
@@ -731,7 +738,9 @@ mapfile -t ORDER < <(awk -F'\t' '!seen[$2 FS $3]++ {print $2 "\t" $3}' "$RESULTS
         "topic or in N / $MANY_TOPIC_PARTITIONS topics; each run on a fresh node, warmed up; topic creation is the time" \
         "from the first CreateTopics until Metadata shows every partition led (requests of at most 10,000 records, the" \
         "bound of Kafka's controller: a 10,000-partition topic is created with 9,999 and grown by one with" \
-        "CreatePartitions; topics of 100 go 99 to a request); the consumers read the loadgen's records, then" \
+        "CreatePartitions; topics of 100 go 99 to a request), then until one 1-byte record written to every partition is" \
+        "acknowledged (so the produce rows write into partitions that exist on disk in both systems; the consumers read" \
+        "these N records too); the consumers read the loadgen's records, then" \
         "ProducerPerformance appends its own (one topic only); kcat -G subscribes to the topics as a group."
     echo "Load average (1 min) before the run: $LOAD_BEFORE; per broker at its start / end:" \
         "$(for b in $BROKERS; do printf '%s %s; ' "$b" "${LOADS[$b]:-?}"; done)"

@@ -143,6 +143,7 @@ fn many_rows() -> Vec<(String, String)> {
             };
             let mut clients = vec![
                 ("topic creation", "s until every partition has a leader"),
+                ("topic creation", "s until every partition took a write"),
                 ("loadgen produce", "MiB/s"),
                 ("loadgen produce", "p99 ms"),
                 ("loadgen produce", "broker CPU s/GB"),

@@ -9,6 +9,8 @@
 mod consume;
 #[path = "loadgen/e2e.rs"]
 mod e2e;
+#[path = "loadgen/prime.rs"]
+mod prime;
 #[path = "loadgen/produce.rs"]
 mod produce;
 #[path = "loadgen/report.rs"]
@@ -97,6 +99,12 @@ pub struct Args {
     /// into them can start on topics that are ready.
     #[arg(long, conflicts_with_all = ["no_produce", "no_consume", "e2e", "await_served"])]
     pub create_only: bool,
+    /// With `--create-only`: then write one 1-byte record (no key) to every partition, each acknowledged with
+    /// `--acks`, and add `primed_ms=...` to the RESULT line (from the CreateTopics request until the last
+    /// acknowledgement): the partitions a later run produces into have all taken a write, whenever the broker
+    /// makes their files. Every partition holds one record more.
+    #[arg(long, requires = "create_only")]
+    pub prime: bool,
     /// How long `--await-served`, and the wait for every partition's leader after creating the topics,
     /// may take before the run fails.
     #[arg(long, default_value_t = 600)]
@@ -142,8 +150,14 @@ fn main() -> Result<()> {
         .context("building tokio runtime")?;
     let created = runtime.block_on(topics::ensure(&args))?;
     if args.create_only {
+        let primed = if args.prime {
+            let took = prime::run(&args)?;
+            format!(" primed_ms={}", (created + took).as_millis())
+        } else {
+            String::new()
+        };
         println!(
-            "RESULT created_ms={} topics={} partitions={}",
+            "RESULT created_ms={}{primed} topics={} partitions={}",
             created.as_millis(),
             topics::names(&args).len(),
             args.partitions

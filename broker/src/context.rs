@@ -60,6 +60,8 @@ pub struct ConnectionInfo {
     /// Who the client is: `User:<certificate subject>` on an SSL listener with a client certificate, else
     /// `User:ANONYMOUS`.
     pub principal: String,
+    /// Set when the client sends more while a Fetch is handled: its long poll answers early.
+    pub queued_input: std::sync::Arc<crate::network::queued_input::QueuedInput>,
 }
 
 pub fn now_ms() -> i64 {

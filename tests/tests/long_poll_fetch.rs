@@ -1,19 +1,23 @@
 //! Long-polling fetches wait on the partitions they read: an append elsewhere leaves them waiting, an append
 //! to one of theirs answers them at once, long before `max_wait_ms`. A fetch that reads no partition has
-//! nothing to wait for and is answered at once, as Kafka answers it.
+//! nothing to wait for and is answered at once, as Kafka answers it. A long poll with another request of the
+//! client queued behind it on its connection answers then, with what it has (Kafka would hold both until
+//! `max_wait_ms`), and the answers keep their order.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::ResponseHeader;
 use kafka_protocol::messages::{
     BrokerId, CreateTopicsRequest, FetchRequest, FetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Decodable, HeaderVersion};
 use kraftwerk_storage::batch::BatchBuilder;
 use kraftwerk_tests::broker::Broker;
-use kraftwerk_tests::wire::{produce_request, Connection};
+use kraftwerk_tests::wire::{encode_request, produce_request, Connection, ReadOutcome};
 
 /// How long a read waits for the broker.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,6 +42,10 @@ fn produce(conn: &mut Connection, partition: i32) {
 
 /// A fetch of partition 0 from offset 0 that waits for one byte.
 fn long_poll(conn: &mut Connection) -> FetchResponse {
+    conn.request(11, &long_poll_request()).expect("fetch")
+}
+
+fn long_poll_request() -> FetchRequest {
     let mut p = FetchPartition::default();
     p.partition = 0;
     p.fetch_offset = 0;
@@ -52,22 +60,14 @@ fn long_poll(conn: &mut Connection) -> FetchResponse {
     req.max_wait_ms = MAX_WAIT_MS;
     req.max_bytes = 1 << 20;
     req.topics = vec![t];
-    conn.request(11, &req).expect("fetch")
+    req
 }
 
 #[test]
 fn a_waiting_fetch_is_woken_by_its_own_partition_only() {
     let broker = Broker::start().expect("broker starts");
+    create_topic(&broker, 2);
     let mut admin = broker.connect(READ_TIMEOUT).expect("connect");
-    let mut topic = CreatableTopic::default();
-    topic.name = name();
-    topic.num_partitions = 2;
-    topic.replication_factor = 1;
-    let mut create = CreateTopicsRequest::default();
-    create.topics = vec![topic];
-    create.timeout_ms = 30_000;
-    let resp = admin.request(7, &create).expect("create topics");
-    assert_eq!(resp.topics[0].error_code, 0);
 
     let mut fetcher = broker.connect(READ_TIMEOUT).expect("connect");
     let (tx, rx) = mpsc::channel();
@@ -126,4 +126,94 @@ fn a_fetch_of_no_partition_is_answered_at_once() {
             "v{version} epoch {session_epoch}: an empty fetch answered only after {elapsed:?}"
         );
     }
+}
+
+fn create_topic(broker: &Broker, partitions: i32) {
+    let mut admin = broker.connect(READ_TIMEOUT).expect("connect");
+    let mut topic = CreatableTopic::default();
+    topic.name = name();
+    topic.num_partitions = partitions;
+    topic.replication_factor = 1;
+    let mut create = CreateTopicsRequest::default();
+    create.topics = vec![topic];
+    create.timeout_ms = 30_000;
+    let resp = admin.request(7, &create).expect("create topics");
+    assert_eq!(resp.topics[0].error_code, 0);
+}
+
+/// Reads one Fetch v11 answer and returns its correlation id and body.
+fn read_fetch_answer(conn: &mut Connection) -> (i32, FetchResponse) {
+    let mut payload = match conn.read_frame().expect("read") {
+        ReadOutcome::Frame(f) => f,
+        other => panic!("no answer: {other:?}"),
+    };
+    let header = ResponseHeader::decode(&mut payload, FetchResponse::header_version(11))
+        .expect("response header");
+    let body = FetchResponse::decode(&mut payload, 11).expect("fetch response");
+    (header.correlation_id, body)
+}
+
+/// librdkafka sends its ListOffsets and OffsetForLeaderEpoch requests on the connection it fetches on. A long
+/// poll answers as soon as another request is queued behind it, whether that request came with it or while it
+/// waited, so the request behind does not wait out `max_wait_ms`; both answers come in request order.
+#[test]
+fn a_long_poll_answers_when_the_client_sends_another_request_behind_it() {
+    let broker = Broker::start().expect("broker starts");
+    create_topic(&broker, 1);
+    let mut conn = broker.connect(READ_TIMEOUT).expect("connect");
+    let mut no_wait = long_poll_request();
+    no_wait.max_wait_ms = 0;
+    for (case, pause) in [
+        ("sent together", None),
+        ("sent while it waits", Some(Duration::from_millis(500))),
+    ] {
+        let first = encode_request(1, 11, &long_poll_request()).expect("encode");
+        let second = encode_request(2, 11, &no_wait).expect("encode");
+        let started = Instant::now();
+        match pause {
+            None => conn.send_raw(&[first, second].concat()).expect("send"),
+            Some(pause) => {
+                conn.send_raw(&first).expect("send");
+                std::thread::sleep(pause);
+                conn.send_raw(&second).expect("send");
+            }
+        }
+        let (id, resp) = read_fetch_answer(&mut conn);
+        let elapsed = started.elapsed();
+        assert_eq!(id, 1, "{case}: answers in request order");
+        let pd = &resp.responses[0].partitions[0];
+        assert_eq!(pd.error_code, 0, "{case}");
+        assert!(
+            pd.records.as_ref().is_none_or(|r| r.is_empty()),
+            "{case}: nothing to read"
+        );
+        // On a loaded machine the answer may be slow, but not by waiting out max_wait_ms (20 s).
+        assert!(
+            elapsed < Duration::from_millis(MAX_WAIT_MS as u64 / 2),
+            "{case}: the long poll held the request behind it for {elapsed:?}"
+        );
+        let (id, _) = read_fetch_answer(&mut conn);
+        assert_eq!(id, 2, "{case}");
+    }
+    // With nothing behind it a long poll still waits for data, and data answers it.
+    let mut admin = broker.connect(READ_TIMEOUT).expect("connect");
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let resp = long_poll(&mut conn);
+        tx.send(()).expect("report");
+        resp
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_millis(700)).is_err(),
+        "a long poll with nothing behind it answered before data or max_wait_ms"
+    );
+    produce(&mut admin, 0);
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the append answers the fetch");
+    let resp = handle.join().expect("fetch thread");
+    assert!(!resp.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .expect("records")
+        .is_empty());
 }

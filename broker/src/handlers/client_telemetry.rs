@@ -220,6 +220,7 @@ mod tests {
             peer: SocketAddr::from(([127, 0, 0, 1], port)),
             listener_name: "PLAINTEXT".into(),
             principal: "User:ANONYMOUS".into(),
+            queued_input: Default::default(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Fetch with long polling. Reads return whole batches straight from the log files (no re-encoding); a request
 //! that finds fewer than `min_bytes` waits until `max_wait_ms` for an append or high-watermark advance on one of
-//! the partitions it reads (see `replica::purgatory`), then answers with what there is.
+//! the partitions it reads (see `replica::purgatory`), then answers with what there is. It answers sooner when
+//! the client has sent another request on the connection meanwhile, which would otherwise wait behind it
+//! (`network::queued_input`); Kafka waits out `max_wait_ms` then too.
 //!
 //! A fetch with a replica id >= 0 (`replica_id` before v15, `ReplicaState` from v15) is a follower copying the
 //! partition: its fetch offset is its log end offset, which the leader records (moving the high watermark and
@@ -41,6 +43,7 @@ use kraftwerk_storage::FileSlice;
 
 use crate::context::BrokerContext;
 use crate::fetch_session::{Answer, Begun, PartitionKey, SessionRequest, TopicRef};
+use crate::network::queued_input::QueuedInput;
 use crate::replica::purgatory::Waiter;
 use crate::replica::read_replica::{preferred_read_replica, ReplicaSelector, ReplicaView};
 use crate::replica::Partition;
@@ -97,6 +100,7 @@ pub struct FetchReply {
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
     listener: &str,
+    queued: &QueuedInput,
     req: FetchRequest,
     version: i16,
 ) -> FetchReply {
@@ -229,20 +233,27 @@ pub async fn handle(
         if !may_wait || total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline {
             break;
         }
-        match tokio::time::timeout_at(deadline, waiter.woken()).await {
-            Ok(()) => continue,
-            Err(_) => {
-                // Deadline: one last read so data that arrived at the last moment is not held back.
-                read_all(
-                    ctx,
-                    &image,
-                    &reader,
-                    &targets,
-                    &mut resp,
-                    &mut slices,
-                    max_bytes,
-                    version,
-                );
+        tokio::select! {
+            woken = tokio::time::timeout_at(deadline, waiter.woken()) => match woken {
+                Ok(()) => continue,
+                Err(_) => {
+                    // Deadline: one last read so data that arrived at the last moment is not held back.
+                    read_all(
+                        ctx,
+                        &image,
+                        &reader,
+                        &targets,
+                        &mut resp,
+                        &mut slices,
+                        max_bytes,
+                        version,
+                    );
+                    break;
+                }
+            },
+            // The client's next request waits behind this answer: answer with what the last read found.
+            () = queued.arrived() => {
+                tracing::debug!("long poll answered before max_wait_ms: the client sent another request behind it");
                 break;
             }
         }

@@ -192,7 +192,7 @@ async fn run(ctx: &Arc<BrokerContext>, conn: &ConnectionInfo, req: Request) -> O
         }
         RequestKind::Fetch(r) => {
             return Some(Reply::Fetch(
-                fetch::handle(ctx, &conn.listener_name, r, v).await,
+                fetch::handle(ctx, &conn.listener_name, &conn.queued_input, r, v).await,
             ))
         }
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(ctx, r, v)),

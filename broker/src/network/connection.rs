@@ -4,6 +4,9 @@
 //! Requests are handled one at a time per connection, as Kafka's network layer does (it mutes a channel while a
 //! request is in flight), but frames already read are decoded without another syscall and responses are
 //! written in one flush when the input runs dry, so pipelining clients (librdkafka) pay one write per burst.
+//! While a Fetch is handled the connection reads ahead once, so a long poll with a request queued behind it
+//! answers then rather than at `max_wait_ms` (`queued_input.rs`; Kafka holds the request behind for the whole
+//! wait).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use kraftwerk_protocol::ApiKey;
 use kraftwerk_storage::FileSlice;
 
 use super::log_limit;
+use super::queued_input::QueuedInput;
 use crate::config::Listener;
 use crate::context::{BrokerContext, ConnectionInfo};
 use crate::handlers::{self, fetch::FetchReply, Reply};
@@ -153,6 +157,7 @@ async fn serve_io<R, W>(
         peer,
         listener_name: listener.name.clone(),
         principal,
+        queued_input: Arc::default(),
     };
     // The SASL exchange flushed its last answer; from here responses go through the response writer.
     if let Err(e) = out.flush().await {
@@ -164,16 +169,54 @@ async fn serve_io<R, W>(
     ctx.telemetry.forget_connection(&conn);
 }
 
+/// What one read from the client gave.
+enum Read {
+    More,
+    Closed,
+    Failed(std::io::Error),
+}
+
+/// One read into `buf`'s spare capacity (grown by a chunk when little is left).
+async fn read_some<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> Read {
+    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        buf.reserve(READ_CHUNK);
+    }
+    match rd.read_buf(buf).await {
+        Ok(0) => Read::Closed,
+        Ok(_) => Read::More,
+        Err(e) => Read::Failed(e),
+    }
+}
+
+/// Whether the connection goes on after `read`; logs why not.
+fn goes_on(read: Read, buf: &BytesMut) -> bool {
+    match read {
+        Read::More => true,
+        Read::Closed => {
+            if !buf.is_empty() {
+                tracing::warn!(
+                    buffered = buf.len(),
+                    "client closed the connection in the middle of a request frame"
+                );
+            } else {
+                tracing::debug!("connection closed by client");
+            }
+            false
+        }
+        Read::Failed(e) => {
+            tracing::debug!(error = %e, "read failed; closing");
+            false
+        }
+    }
+}
+
 /// Reads more input into `buf`, bounded by `connections.max.idle.ms`; `false` when the connection is over.
 pub(crate) async fn fill<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     idle: std::time::Duration,
 ) -> bool {
-    if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-        buf.reserve(READ_CHUNK);
-    }
-    match tokio::time::timeout(idle, rd.read_buf(buf)).await {
+    match tokio::time::timeout(idle, read_some(rd, buf)).await {
         Err(_) => {
             if buf.is_empty() {
                 tracing::debug!("closing idle connection (connections.max.idle.ms)");
@@ -185,23 +228,42 @@ pub(crate) async fn fill<R: AsyncRead + Unpin>(
             }
             false
         }
-        Ok(Ok(0)) => {
-            if !buf.is_empty() {
-                tracing::warn!(
-                    buffered = buf.len(),
-                    "client closed the connection in the middle of a request frame"
-                );
-            } else {
-                tracing::debug!("connection closed by client");
+        Ok(read) => goes_on(read, buf),
+    }
+}
+
+/// Runs a Fetch handler while reading ahead once: bytes of a next request (or the end of the client's input)
+/// mark the connection's [`QueuedInput`], which answers a parked long poll now rather than at its deadline, so
+/// the request behind it is not held up (see `network/queued_input.rs`). One read at most, so a pipelining
+/// client cannot make the connection buffer more than a read's worth meanwhile. `ended` keeps a read-ahead that
+/// found the input over, for the loop to act on once the answer is written.
+async fn handle_reading_ahead<R, F>(
+    handler: F,
+    rd: &mut R,
+    buf: &mut BytesMut,
+    queued: &QueuedInput,
+    ended: &mut Option<Read>,
+) -> F::Output
+where
+    R: AsyncRead + Unpin,
+    F: std::future::Future,
+{
+    queued.set(!buf.is_empty() || ended.is_some());
+    tokio::pin!(handler);
+    if !queued.is_pending() {
+        tokio::select! {
+            // The handler first: one that answers at once costs no read.
+            biased;
+            out = &mut handler => return out,
+            read = read_some(rd, buf) => {
+                if !matches!(read, Read::More) {
+                    *ended = Some(read);
+                }
+                queued.set(true);
             }
-            false
-        }
-        Ok(Ok(_)) => true,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "read failed; closing");
-            false
         }
     }
+    handler.await
 }
 
 /// Serves Kafka requests on a connection whose principal is known.
@@ -218,6 +280,8 @@ async fn serve_requests<R, W>(
     W: AsyncWrite + RawSocket + Unpin,
 {
     let decoder = FrameDecoder::new(ctx.config.socket_request_max_bytes);
+    // The end of the input, found by a read ahead during a Fetch.
+    let mut ended = None;
     loop {
         let frame = match decoder.decode(&mut buf) {
             Ok(Some(frame)) => frame,
@@ -226,7 +290,11 @@ async fn serve_requests<R, W>(
                     tracing::debug!(error = %e, "write failed; closing");
                     return;
                 }
-                if !fill(&mut rd, &mut buf, ctx.config.connections_max_idle).await {
+                let more = match ended.take() {
+                    Some(read) => goes_on(read, &buf),
+                    None => fill(&mut rd, &mut buf, ctx.config.connections_max_idle).await,
+                };
+                if !more {
                     return;
                 }
                 continue;
@@ -277,7 +345,20 @@ async fn serve_requests<R, W>(
                 } else {
                     let span =
                         tracing::debug_span!("request", ?api_key, api_version, correlation_id);
-                    match handlers::dispatch(ctx, conn, req).instrument(span).await {
+                    let handler = handlers::dispatch(ctx, conn, req).instrument(span);
+                    let reply = if api_key == ApiKey::Fetch {
+                        handle_reading_ahead(
+                            handler,
+                            &mut rd,
+                            &mut buf,
+                            &conn.queued_input,
+                            &mut ended,
+                        )
+                        .await
+                    } else {
+                        handler.await
+                    };
+                    match reply {
                         Some(reply) => {
                             match encode_reply(api_key, api_version, correlation_id, reply) {
                                 Ok(parts) => Some(parts),

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod limits;
 pub mod listener;
 pub mod log_limit;
+pub mod queued_input;
 pub mod response_writer;
 pub mod sasl_exchange;
 pub mod sniff;

@@ -438,29 +438,32 @@ run_many() { # kraftwerk|kafka
                     record "$b" "$w, loadgen produce" "p99 ms" "$(field p99_ms)"
                     record "$b" "$w, loadgen produce" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
                 }
+                # Every consumer reads all the partitions hold: the loadgen's records and the N primers (1 B each;
+                # the per-GB figures count the loadgen's records).
+                held=$((MANY_MESSAGES + n))
                 measured "${lg[@]}" --no-produce
                 [[ $RUN_OK == 1 ]] && {
                     record "$b" "$w, loadgen consume" "MiB/s" "$(field consume_mib_s)"
                     record "$b" "$w, loadgen consume" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
                 }
                 measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "127.0.0.1:$PORT" \
-                    "${cp_topics[@]}" --messages "$MANY_MESSAGES" --timeout 60000
+                    "${cp_topics[@]}" --messages "$held" --timeout 60000
                 # ConsumerPerformance stops after --timeout without a record and exits 0: the row counts only
                 # if it read them all (the fifth figure, data.consumed.in.nMsg).
                 line=$(tail -n 1 "$RUN_OUT" | awk -F', ' '{print $5}')
-                if [[ $RUN_OK == 1 && $line != "$MANY_MESSAGES" ]]; then
-                    echo "    FAILED: ConsumerPerformance read ${line:-no} records of $MANY_MESSAGES ($w)" >&2
+                if [[ $RUN_OK == 1 && $line != "$held" ]]; then
+                    echo "    FAILED: ConsumerPerformance read ${line:-no} records of $held ($w)" >&2
                     tail -n 5 "$RUN_OUT" >&2
                 elif [[ $RUN_OK == 1 ]]; then
                     record "$b" "$w, ConsumerPerformance" "fetch MB/s" "$(tail -n 1 "$RUN_OUT" | awk -F', ' '{print $9}')"
                     record "$b" "$w, ConsumerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
                 fi
                 if (( k == 1 )); then
-                    measured kcat -C -b "127.0.0.1:$PORT" -o beginning -q -f '%S\n' -t many -c "$MANY_MESSAGES"
+                    measured kcat -C -b "127.0.0.1:$PORT" -o beginning -q -f '%S\n' -t many -c "$held"
                     kcat_read="kcat consume"
                 else
                     measured kcat -b "127.0.0.1:$PORT" -G "many-kcat-$rep" -o beginning -q -f '%S\n' \
-                        -c "$MANY_MESSAGES" "${topics[@]}"
+                        -c "$held" "${topics[@]}"
                     kcat_read="kcat -G consume (group join included)"
                 fi
                 [[ $RUN_OK == 1 ]] && {

@@ -234,23 +234,9 @@ pub async fn handle(
             break;
         }
         tokio::select! {
-            woken = tokio::time::timeout_at(deadline, waiter.woken()) => match woken {
-                Ok(()) => continue,
-                Err(_) => {
-                    // Deadline: one last read so data that arrived at the last moment is not held back.
-                    read_all(
-                        ctx,
-                        &image,
-                        &reader,
-                        &targets,
-                        &mut resp,
-                        &mut slices,
-                        max_bytes,
-                        version,
-                    );
-                    break;
-                }
-            },
+            // Woken by a change to a partition it reads, or at the deadline: read again. Past the deadline the
+            // loop ends after that read, so data that arrived at the last moment is not held back.
+            _ = tokio::time::timeout_at(deadline, waiter.woken()) => {}
             // The client's next request waits behind this answer: answer with what the last read found.
             () = queued.arrived() => {
                 tracing::debug!("long poll answered before max_wait_ms: the client sent another request behind it");

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
+use crate::produce;
 use crate::topics;
 use crate::Args;
 
@@ -64,19 +64,11 @@ pub fn run(args: &Args) -> Result<Duration> {
     let mut sent = 0u64;
     for name in &names {
         for partition in 0..args.partitions {
-            let mut record = BaseRecord::<[u8], [u8]>::to(name)
+            let record = BaseRecord::<[u8], [u8]>::to(name)
                 .partition(partition)
                 .payload(VALUE);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        std::thread::sleep(Duration::from_micros(200));
-                    }
-                    Err((e, _)) => return Err(e).context(format!("priming {name}/{partition}")),
-                }
-            }
+            produce::send_waiting(&producer, record)
+                .with_context(|| format!("priming {name}/{partition}"))?;
             sent += 1;
         }
     }

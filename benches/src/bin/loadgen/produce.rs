@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::ToBytes;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
@@ -65,6 +66,28 @@ impl ProducerContext for LatencyRecorder {
                     eprintln!("first delivery error: {e}");
                 }
             }
+        }
+    }
+}
+
+/// Enqueues `record`, waiting while librdkafka's queue is full.
+pub fn send_waiting<C, K, P>(
+    producer: &ThreadedProducer<C>,
+    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
+) -> Result<(), KafkaError>
+where
+    C: ProducerContext + 'static,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err((e, _)) => return Err(e),
         }
     }
 }
@@ -142,16 +165,7 @@ pub fn run(args: &Args, reader: Option<&e2e::Reader>) -> Result<Produced> {
         if let Some(key) = key.as_deref() {
             record = record.key(key);
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                Err((e, _)) => return Err(e).context(format!("enqueue #{i}")),
-            }
-        }
+        send_waiting(&producer, record).context(format!("enqueue #{i}"))?;
     }
     producer
         .flush(Duration::from_secs(300))

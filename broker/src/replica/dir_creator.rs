@@ -18,6 +18,8 @@ use super::Partition;
 #[derive(Default)]
 pub struct DirCreator {
     closing: Arc<AtomicBool>,
+    /// The passes started and not yet seen finished, joined at [`Self::close`].
+    passes: parking_lot::Mutex<Vec<std::thread::JoinHandle<usize>>>,
 }
 
 impl DirCreator {
@@ -33,15 +35,28 @@ impl DirCreator {
         let spawned = std::thread::Builder::new()
             .name("kraftwerk-mkdir".into())
             .spawn(move || create_all(&partitions, &closing));
-        if let Err(e) = spawned {
-            tracing::warn!(partitions = count, error = %e,
-                "cannot start the thread that creates new partitions' directories; their first writes will");
+        match spawned {
+            Ok(handle) => {
+                let mut passes = self.passes.lock();
+                passes.retain(|h| !h.is_finished());
+                passes.push(handle);
+            }
+            Err(e) => tracing::warn!(partitions = count, error = %e,
+                "cannot start the thread that creates new partitions' directories; their first writes will"),
         }
     }
 
-    /// Stops passes in progress before the next partition (shutdown closes every log after this).
+    /// Stops the passes in progress at their next partition and waits for them, so that none still holds a
+    /// partition when shutdown closes every log (a log still held is flushed but not closed, and its data
+    /// directory recovered at the next start).
     pub fn close(&self) {
         self.closing.store(true, Ordering::Release);
+        let passes = std::mem::take(&mut *self.passes.lock());
+        for pass in passes {
+            if pass.join().is_err() {
+                tracing::error!("a pass creating partition directories panicked");
+            }
+        }
     }
 }
 
@@ -121,6 +136,20 @@ mod tests {
         let p = deferred(root.path(), 0);
         assert_eq!(create_all(&[Arc::downgrade(&p)], &AtomicBool::new(true)), 0);
         assert!(!root.path().join("t-0").exists());
+    }
+
+    #[test]
+    fn close_waits_for_the_passes_in_progress() {
+        let root = tempfile::tempdir().unwrap();
+        let parts: Vec<Arc<Partition>> = (0..200).map(|i| deferred(root.path(), i)).collect();
+        let creator = DirCreator::default();
+        creator.spawn(parts.iter().map(Arc::downgrade).collect());
+        creator.close();
+        // No pass holds a partition any more, and none makes a directory after.
+        assert!(parts.iter().all(|p| Arc::strong_count(p) == 1));
+        let made = std::fs::read_dir(root.path()).unwrap().count();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), made);
     }
 
     #[test]

@@ -34,7 +34,10 @@ impl DirCreator {
         let count = partitions.len();
         let spawned = std::thread::Builder::new()
             .name("kraftwerk-mkdir".into())
-            .spawn(move || create_all(&partitions, &closing));
+            .spawn(move || {
+                lower_priority();
+                create_all(&partitions, &closing)
+            });
         match spawned {
             Ok(handle) => {
                 let mut passes = self.passes.lock();
@@ -57,6 +60,22 @@ impl DirCreator {
                 tracing::error!("a pass creating partition directories panicked");
             }
         }
+    }
+}
+
+/// The nice value of a pass's thread: the lowest. Creating 10,000 partitions on each of three brokers, passes at
+/// the normal priority took the CPU the brokers needed to apply the new metadata, and every partition had a
+/// leader on every broker after 2.5 s instead of 0.3 s (election harness, two cores). A pass is work that may wait;
+/// a write that cannot wait for it makes its own directory.
+const PASS_NICE: libc::c_int = 19;
+
+/// Lowers the calling thread's CPU priority to [`PASS_NICE`] (on Linux the nice value is per thread, and
+/// `PRIO_PROCESS` with id 0 names the calling thread). A failure only leaves the pass at the normal priority.
+fn lower_priority() {
+    // SAFETY: setpriority reads no memory of ours; it only changes this thread's scheduling priority.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, PASS_NICE) };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the priority of the directory pass");
     }
 }
 
@@ -136,6 +155,23 @@ mod tests {
         let p = deferred(root.path(), 0);
         assert_eq!(create_all(&[Arc::downgrade(&p)], &AtomicBool::new(true)), 0);
         assert!(!root.path().join("t-0").exists());
+    }
+
+    #[test]
+    fn a_pass_runs_at_the_lowest_priority_of_its_own_thread() {
+        let nice = |f: fn()| {
+            std::thread::spawn(move || {
+                f();
+                // SAFETY: getpriority only reads this thread's nice value.
+                unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+            })
+            .join()
+            .unwrap()
+        };
+        let before = nice(|| {});
+        assert_eq!(nice(lower_priority), PASS_NICE);
+        // Only the pass's own thread: the others keep theirs.
+        assert_eq!(nice(|| {}), before);
     }
 
     #[test]

@@ -112,10 +112,31 @@ impl Connection {
         version: i16,
         body: &R,
     ) -> Result<R::Response, HarnessError> {
+        let correlation_id = self.send(version, body)?;
+        let (answered, response) = self.read_response::<R>(version)?;
+        if answered != correlation_id {
+            return Err(HarnessError::Protocol(format!(
+                "response correlation id {answered} for request {correlation_id}"
+            )));
+        }
+        Ok(response)
+    }
+
+    /// Sends `body` as API `R` at `version` without waiting for the answer (pipelining); returns its
+    /// correlation id.
+    pub fn send<R: Request>(&mut self, version: i16, body: &R) -> Result<i32, HarnessError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let frame = encode_request(correlation_id, version, body)?;
         self.send_raw(&frame)?;
+        Ok(correlation_id)
+    }
+
+    /// Reads the next response, as an answer to API `R` at `version`, with its correlation id.
+    pub fn read_response<R: Request>(
+        &mut self,
+        version: i16,
+    ) -> Result<(i32, R::Response), HarnessError> {
         let mut payload = match self.read_frame()? {
             ReadOutcome::Frame(f) => f,
             ReadOutcome::Closed => return Err(HarnessError::Closed),
@@ -131,13 +152,9 @@ impl Connection {
             <R::Response as HeaderVersion>::header_version(version),
         )
         .map_err(|e| codec("decoding response header", e))?;
-        if header.correlation_id != correlation_id {
-            return Err(HarnessError::Protocol(format!(
-                "response correlation id {} for request {}",
-                header.correlation_id, correlation_id
-            )));
-        }
-        R::Response::decode(&mut payload, version).map_err(|e| codec("decoding response body", e))
+        let body = R::Response::decode(&mut payload, version)
+            .map_err(|e| codec("decoding response body", e))?;
+        Ok((header.correlation_id, body))
     }
 
     /// Writes bytes as they are, framing included (or not).

@@ -9,15 +9,13 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::ResponseHeader;
 use kafka_protocol::messages::{
     BrokerId, CreateTopicsRequest, FetchRequest, FetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::protocol::{Decodable, HeaderVersion};
 use kraftwerk_storage::batch::BatchBuilder;
 use kraftwerk_tests::broker::Broker;
-use kraftwerk_tests::wire::{encode_request, produce_request, Connection, ReadOutcome};
+use kraftwerk_tests::wire::{encode_request, produce_request, Connection};
 
 /// How long a read waits for the broker.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -141,18 +139,6 @@ fn create_topic(broker: &Broker, partitions: i32) {
     assert_eq!(resp.topics[0].error_code, 0);
 }
 
-/// Reads one Fetch v11 answer and returns its correlation id and body.
-fn read_fetch_answer(conn: &mut Connection) -> (i32, FetchResponse) {
-    let mut payload = match conn.read_frame().expect("read") {
-        ReadOutcome::Frame(f) => f,
-        other => panic!("no answer: {other:?}"),
-    };
-    let header = ResponseHeader::decode(&mut payload, FetchResponse::header_version(11))
-        .expect("response header");
-    let body = FetchResponse::decode(&mut payload, 11).expect("fetch response");
-    (header.correlation_id, body)
-}
-
 /// librdkafka sends its ListOffsets and OffsetForLeaderEpoch requests on the connection it fetches on. A long
 /// poll answers as soon as another request is queued behind it, whether that request came with it or while it
 /// waited, so the request behind does not wait out `max_wait_ms`; both answers come in request order.
@@ -178,7 +164,9 @@ fn a_long_poll_answers_when_the_client_sends_another_request_behind_it() {
                 conn.send_raw(&second).expect("send");
             }
         }
-        let (id, resp) = read_fetch_answer(&mut conn);
+        let (id, resp) = conn
+            .read_response::<FetchRequest>(11)
+            .expect("fetch answer");
         let elapsed = started.elapsed();
         assert_eq!(id, 1, "{case}: answers in request order");
         let pd = &resp.responses[0].partitions[0];
@@ -192,7 +180,9 @@ fn a_long_poll_answers_when_the_client_sends_another_request_behind_it() {
             elapsed < Duration::from_millis(MAX_WAIT_MS as u64 / 2),
             "{case}: the long poll held the request behind it for {elapsed:?}"
         );
-        let (id, _) = read_fetch_answer(&mut conn);
+        let (id, _) = conn
+            .read_response::<FetchRequest>(11)
+            .expect("fetch answer");
         assert_eq!(id, 2, "{case}");
     }
     // With nothing behind it a long poll still waits for data, and data answers it.

@@ -5,6 +5,7 @@
 
 mod chunk_reader;
 mod indexed;
+mod reserve;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
@@ -20,6 +21,7 @@ use crate::index::{LoadStatus, OffsetIndex, TimeIndex};
 use crate::StorageError;
 use chunk_reader::ChunkReader;
 pub(crate) use indexed::Indexed;
+use reserve::Reservation;
 
 /// Extension of segment data files.
 pub(crate) const LOG_EXT: &str = "log";
@@ -93,6 +95,8 @@ pub(crate) struct Segment {
     deferred: bool,
     /// Committed bytes; reads never look past this, appends write here.
     size: u64,
+    /// Blocks allocated past `size` for the appends to come (the file's length stays `size`).
+    reserved: Reservation,
     /// When the segment was created (or its file last modified, for reopened ones).
     created_ms: i64,
     idx: Indexed,
@@ -153,6 +157,7 @@ impl Segment {
             log,
             deferred: false,
             size: 0,
+            reserved: Reservation::default(),
             created_ms: now_ms,
             idx: Indexed::new(base_offset, offset_index, time_index),
         })
@@ -169,6 +174,7 @@ impl Segment {
             log,
             deferred: true,
             size: 0,
+            reserved: Reservation::default(),
             created_ms: now_ms,
             idx: Indexed::new(
                 base_offset,
@@ -221,12 +227,16 @@ impl Segment {
         let (time_index, s2) = TimeIndex::load(&time_path)
             .map_err(|e| StorageError::io("load index", &time_path, e))?;
         let loaded = s1 == LoadStatus::Loaded && s2 == LoadStatus::Loaded;
+        // Blocks an active segment had reserved when its process was killed.
+        reserve::trim_found_surplus(&log, size, reserve::allocated_in(&meta))
+            .map_err(|e| StorageError::io("trim", &log_path, e))?;
         let segment = Self {
             base_offset,
             log_path: log_path.into(),
             log,
             deferred: false,
             size,
+            reserved: Reservation::default(),
             created_ms,
             idx: Indexed::new(base_offset, offset_index, time_index),
         };
@@ -332,9 +342,11 @@ impl Segment {
         }
         let start = self.size;
         let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.reserved.before_write(&self.log, start, len as u64);
         if let Err(e) = write_all_vectored_at(&self.log, parts, start) {
             // Drop any partial write so the file keeps ending on a batch boundary.
             let _ = self.log.set_len(start);
+            self.reserved.truncated();
             return Err(StorageError::io("write", &self.log_path, e));
         }
         self.size += len as u64;
@@ -423,6 +435,7 @@ impl Segment {
             self.log
                 .set_len(end.valid_end)
                 .map_err(|e| StorageError::io("truncate", &self.log_path, e))?;
+            self.reserved.truncated();
         }
         self.size = end.valid_end;
         self.idx.write_pending().map_err(|e| self.index_error(e))?;
@@ -442,6 +455,7 @@ impl Segment {
         self.log
             .set_len(pos)
             .map_err(|e| StorageError::io("truncate", &self.log_path, e))?;
+        self.reserved.truncated();
         self.size = pos;
         self.idx
             .truncate(pos, header.base_offset)
@@ -554,11 +568,15 @@ impl Segment {
     }
 
     /// Completes the time index with the segment's final max timestamp and writes pending
-    /// index entries; called when the segment stops being the active one and on close.
+    /// index entries, and frees the blocks reserved past the data; called when the segment stops being
+    /// the active one and on close.
     pub(crate) fn seal(&mut self) -> Result<(), StorageError> {
         if self.deferred {
             return Ok(());
         }
+        self.reserved
+            .trim_surplus(&self.log, self.size)
+            .map_err(|e| StorageError::io("trim", &self.log_path, e))?;
         self.idx.seal().map_err(|e| self.index_error(e))
     }
 

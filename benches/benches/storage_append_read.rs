@@ -1,10 +1,13 @@
 //! Criterion bench of the partition log alone: leader appends and fetch-style reads of
-//! ~16 KiB batches of 1 KiB and 100 B records, reported as bytes/second.
+//! ~16 KiB batches of 1 KiB and 100 B records, and the checks a produce request's batches get before they are
+//! written (framing and CRC32C, then every record parsed), reported as bytes/second.
 
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kraftwerk_storage::batch::{build_batch, KeyValue};
+use kraftwerk_storage::batch::{
+    build_batch, raw_records, records_body, validate_batches, KeyValue,
+};
 use kraftwerk_storage::{LogConfig, PartitionLog};
 
 /// Target size of one producer batch (Kafka's default batch.size is 16 KiB).
@@ -99,5 +102,33 @@ fn read(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, read);
+/// What a leader does to a produce request's batches before writing them, without the write: the framing and
+/// CRC32C of each batch (`validate_batches`), then each record parsed (the per-record timestamp and offset
+/// checks walk `raw_records`).
+fn checks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("produce_checks");
+    for record_size in [1024usize, 100] {
+        let request: Vec<u8> = make_batch(record_size).repeat(BATCHES_PER_APPEND);
+        group.throughput(Throughput::Bytes(request.len() as u64));
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("{record_size}B")),
+            |b| {
+                b.iter(|| {
+                    let infos = validate_batches(&request, usize::MAX).expect("valid");
+                    let mut records = 0usize;
+                    for info in &infos {
+                        let body = records_body(&request[info.range()], usize::MAX).expect("body");
+                        for record in raw_records(&body, info.records_count) {
+                            records += record.expect("record").encoded.len();
+                        }
+                    }
+                    records
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, append, read, checks);
 criterion_main!(benches);

@@ -19,11 +19,12 @@ use parking_lot::{Condvar, Mutex};
 use super::Partition;
 
 /// How long no partition may have been queued before the pass makes a directory. Partitions are queued by the
-/// reconcile that opens them, so while a burst of new metadata is being applied the pass waits: a `mkdir` holds
-/// the data directory's inode lock, and the reconcile's own lookups in that directory (is this partition's
-/// directory there?) waited behind a pass that, at nice 19, was preempted while holding it. Creating 10,000
-/// partitions on three brokers, every partition had a leader on every broker after 0.58–0.84 s with a pass
-/// running alongside, against 0.37–0.46 s before the passes existed (election harness, two cores).
+/// reconcile that opens them, so while a burst of new metadata is being applied the pass waits. Creating 10,000
+/// partitions on three brokers, every partition had a leader on every broker after 0.58–0.84 s with passes
+/// running alongside, against 0.37–0.46 s before the passes existed and 0.35–0.44 s with this wait (election
+/// harness, two cores). The likely reason, not traced further: a `mkdir` holds the data directory's inode lock,
+/// and the reconcile's own lookups there (is this partition's directory on disk?) wait behind a pass that, at
+/// nice 19, can be preempted while it holds the lock.
 pub const QUIET: Duration = Duration::from_millis(100);
 
 /// Makes the directories of queued partitions on one background thread, and stops it at shutdown.

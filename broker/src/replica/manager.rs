@@ -976,6 +976,53 @@ mod tests {
         assert_eq!(m.get("t", 0).unwrap().leader_epoch(), 1);
     }
 
+    /// A change moving many leaderships here at once (another broker's controlled shutdown) is applied to
+    /// every partition.
+    #[test]
+    fn many_leaderships_moving_here_are_all_applied() {
+        use kraftwerk_controller::records::PartitionChangeRecord;
+        let dir = tempfile::tempdir().unwrap();
+        let m =
+            ReplicaManager::new(1, vec![dir.path().to_path_buf()], LogConfig::default()).unwrap();
+        let id = Uuid::new_v4();
+        let count = 200;
+        let mut records = vec![MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        }];
+        records.extend((0..count).map(|p| {
+            MetadataRecord::Partition(PartitionRecord {
+                topic_id: id,
+                partition: p,
+                replicas: vec![2, 1],
+                isr: vec![2, 1],
+                leader: 2,
+                ..PartitionRecord::default()
+            })
+        }));
+        let image = MetadataImage::empty("c").apply(0, &records);
+        m.reconcile(&image);
+        assert!(m.all().iter().all(|p| !p.is_leader()));
+        let moves: Vec<MetadataRecord> = (0..count)
+            .map(|p| {
+                MetadataRecord::PartitionChange(PartitionChangeRecord {
+                    topic_id: id,
+                    partition: p,
+                    leader: Some(1),
+                    isr: Some(vec![1]),
+                    ..PartitionChangeRecord::default()
+                })
+            })
+            .collect();
+        m.reconcile(&image.apply(10, &moves));
+        let all = m.all();
+        assert_eq!(all.len(), count as usize);
+        for p in all {
+            assert!(p.is_leader(), "partition {} leads", p.index);
+            assert_eq!(p.leader_epoch(), 1, "partition {}", p.index);
+        }
+    }
+
     /// One clean-shutdown marker per data directory: written once all its logs are closed, taken (removed) when
     /// the next manager starts, before any log is opened; missing after a crash, and withheld from a directory
     /// with a log still in use at shutdown. No partition directory gets a marker of its own.

@@ -31,3 +31,4 @@ pub use log::{
     ReadPlan, ReadResult, SeedFile, SliceRead, TimestampedRecord,
 };
 pub use log_dir::LastShutdown;
+pub use segment::Reservation;

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
+use kraftwerk_storage::Reservation;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Mode {
@@ -151,7 +152,7 @@ fn drain(mut stream: TcpStream, bytes: u64, buf_len: usize) -> Result<()> {
     Ok(())
 }
 
-fn consume(args: &Args) -> Result<(Duration, Duration, Duration)> {
+fn consume(args: &Args) -> Result<()> {
     let path = args.dir.join("bare-io.consume");
     {
         let mut file = File::create(&path)?;
@@ -179,7 +180,7 @@ fn consume(args: &Args) -> Result<(Duration, Duration, Duration)> {
     drop(server);
     std::fs::remove_file(&path)?;
     report(args, "consume", user, sys, client_cpu, wall);
-    Ok((user, sys, wall))
+    Ok(())
 }
 
 fn drain_file(mut file: &File) -> Result<()> {
@@ -188,23 +189,7 @@ fn drain_file(mut file: &File) -> Result<()> {
     Ok(())
 }
 
-fn fallocate_keep_size(file: &File, offset: u64, len: u64) -> Result<()> {
-    // SAFETY: fallocate reads no memory of ours; the descriptor is open.
-    let rc = unsafe {
-        libc::fallocate(
-            file.as_raw_fd(),
-            libc::FALLOC_FL_KEEP_SIZE,
-            libc::off_t::try_from(offset)?,
-            libc::off_t::try_from(len)?,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error()).context("fallocate");
-    }
-    Ok(())
-}
-
-fn produce(args: &Args) -> Result<(Duration, Duration, Duration)> {
+fn produce(args: &Args) -> Result<()> {
     let path = args.dir.join("bare-io.produce");
     let mut file = OpenOptions::new()
         .create(true)
@@ -232,17 +217,14 @@ fn produce(args: &Args) -> Result<(Duration, Duration, Duration)> {
     let (user, sys) = measured(|| {
         let mut buf = vec![0u8; chunk];
         let mut written = 0u64;
-        let mut reserved = 0u64;
+        // The segments' own rule: blocks reserved ahead of the appends.
+        let mut reservation = Reservation::default();
         while written < bytes {
             let n = chunk.min((bytes - written) as usize);
             server.read_exact(&mut buf[..n])?;
             checksum ^= crc32c::crc32c(&buf[..n]);
-            if reserve && written + n as u64 > reserved {
-                // As the segment does: up to as much again as the file holds, at most 4 MiB ahead.
-                let needed = written + n as u64;
-                let target = needed + needed.min(4 << 20);
-                fallocate_keep_size(&file, written, target - written)?;
-                reserved = target;
+            if reserve {
+                reservation.before_write(&file, written, n as u64);
             }
             file.write_all(&buf[..n])?;
             written += n as u64;
@@ -257,7 +239,7 @@ fn produce(args: &Args) -> Result<(Duration, Duration, Duration)> {
     drop(file);
     std::fs::remove_file(&path)?;
     report(args, "produce", user, sys, client_cpu, wall);
-    Ok((user, sys, wall))
+    Ok(())
 }
 
 fn per_gb(cpu: Duration, bytes: u64) -> f64 {
@@ -296,7 +278,7 @@ fn main() -> Result<()> {
         match args.mode {
             Mode::Consume => consume(&args)?,
             Mode::Produce => produce(&args)?,
-        };
+        }
     }
     Ok(())
 }

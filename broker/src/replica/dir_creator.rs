@@ -25,7 +25,7 @@ use super::Partition;
 /// harness, two cores). The likely reason, not traced further: a `mkdir` holds the data directory's inode lock,
 /// and the reconcile's own lookups there (is this partition's directory on disk?) wait behind a pass that, at
 /// nice 19, can be preempted while it holds the lock.
-pub const QUIET: Duration = Duration::from_millis(100);
+const QUIET: Duration = Duration::from_millis(100);
 
 /// Makes the directories of queued partitions on one background thread, and stops it at shutdown.
 pub struct DirCreator {
@@ -58,7 +58,7 @@ struct Queue {
 
 impl DirCreator {
     /// A creator whose pass waits `quiet` after the last partitions were queued (tests shorten or lengthen it).
-    pub fn with_quiet(quiet: Duration) -> Self {
+    fn with_quiet(quiet: Duration) -> Self {
         Self {
             shared: Arc::default(),
             quiet,
@@ -69,7 +69,7 @@ impl DirCreator {
     /// Queues `partitions` (those still deferred and hosted when their turn comes get a directory), in the
     /// order given, behind those queued before. The pass holds only weak references, so a partition deleted
     /// meanwhile is dropped as usual and skipped.
-    pub fn spawn(&self, partitions: Vec<Weak<Partition>>) {
+    pub fn queue(&self, partitions: Vec<Weak<Partition>>) {
         if partitions.is_empty() {
             return;
         }
@@ -236,7 +236,7 @@ mod tests {
         let p = deferred(root.path(), 0);
         let creator = DirCreator::with_quiet(Duration::ZERO);
         creator.close();
-        creator.spawn(vec![Arc::downgrade(&p)]);
+        creator.queue(vec![Arc::downgrade(&p)]);
         std::thread::sleep(Duration::from_millis(50));
         assert!(!root.path().join("t-0").exists());
     }
@@ -260,7 +260,7 @@ mod tests {
         let creator = DirCreator::with_quiet(Duration::from_secs(2));
         // Queued every 50 ms for 200 ms: never 2 s without a new partition.
         for p in &parts {
-            creator.spawn(vec![Arc::downgrade(p)]);
+            creator.queue(vec![Arc::downgrade(p)]);
             std::thread::sleep(Duration::from_millis(50));
             assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
         }
@@ -294,7 +294,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let parts: Vec<Arc<Partition>> = (0..200).map(|i| deferred(root.path(), i)).collect();
         let creator = DirCreator::with_quiet(Duration::ZERO);
-        creator.spawn(parts.iter().map(Arc::downgrade).collect());
+        creator.queue(parts.iter().map(Arc::downgrade).collect());
         // Wait until the pass is under way, then close in its middle.
         assert!(wait_for(&root.path().join("t-0")));
         creator.close();

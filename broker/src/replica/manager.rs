@@ -522,7 +522,7 @@ impl ReplicaManager {
         state.complete = complete;
         new_dirs.sort_by_key(|(follower, _)| *follower);
         self.dir_creator
-            .spawn(new_dirs.into_iter().map(|(_, p)| p).collect());
+            .queue(new_dirs.into_iter().map(|(_, p)| p).collect());
     }
 
     /// How the data directory holding partition directory `dir` was left by the last process.

@@ -21,7 +21,7 @@ use crate::index::{LoadStatus, OffsetIndex, TimeIndex};
 use crate::StorageError;
 use chunk_reader::ChunkReader;
 pub(crate) use indexed::Indexed;
-use reserve::Reservation;
+pub use reserve::Reservation;
 
 /// Extension of segment data files.
 pub(crate) const LOG_EXT: &str = "log";

@@ -30,9 +30,10 @@ const SURPLUS_SLACK: u64 = 64 << 10;
 /// Block size the reservation rounds to.
 const BLOCK: u64 = 4096;
 
-/// The reserved range of one segment's data file: from its data's end to `end`.
+/// The reserved range of one segment's data file: from its data's end to `end`. Public so that a benchmark
+/// appending outside a segment (`kraftwerk-bare-io`) reserves by the same rule.
 #[derive(Debug, Default)]
-pub(crate) struct Reservation {
+pub struct Reservation {
     /// Where the reserved blocks end (0: none known).
     end: u64,
     /// `fallocate` failed once: this segment stops reserving.
@@ -43,7 +44,7 @@ impl Reservation {
     /// Makes sure the blocks of `[start, start + len)` are reserved before they are written, reserving more
     /// ahead while at it. A failure only turns reservation off for this segment: the write allocates as
     /// it would have without it.
-    pub(crate) fn before_write(&mut self, file: &File, start: u64, len: u64) {
+    pub fn before_write(&mut self, file: &File, start: u64, len: u64) {
         let needed = start.saturating_add(len);
         if self.off || needed <= self.end {
             return;

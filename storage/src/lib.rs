@@ -30,5 +30,5 @@ pub use log::{
     refuse_client_control_batches, AppendResult, FileSlice, MaxTimestampPlan, PartitionLog,
     ReadPlan, ReadResult, SeedFile, SliceRead, TimestampedRecord,
 };
-pub use log_dir::LastShutdown;
+pub use log_dir::{FilesystemSync, LastShutdown};
 pub use segment::Reservation;

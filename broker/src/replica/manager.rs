@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use kraftwerk_controller::image::{PartitionImage, TopicImage};
 use kraftwerk_controller::MetadataImage;
-use kraftwerk_storage::log_dir::{take_clean_shutdown_marker, write_clean_shutdown_marker};
+use kraftwerk_storage::log_dir::{
+    take_clean_shutdown_marker, write_clean_shutdown_marker, FilesystemSync,
+};
 use kraftwerk_storage::{
     parse_partition_dir_name, partition_dir_name, LastShutdown, LogConfig, PartitionLog, SeedFile,
     StorageError,
@@ -47,6 +49,10 @@ pub struct ReplicaManager {
     /// Data directories that must not get a clean-shutdown marker at [`Self::shutdown`]: one of their logs failed
     /// to open or could not be removed, so a log there may not have been closed by this process.
     unclean_dirs: parking_lot::Mutex<std::collections::HashSet<PathBuf>>,
+    /// Per data directory, the handle [`Self::shutdown`] makes all of its logs durable through with one
+    /// `syncfs` (opened at start, so write-back errors since then fail it); a directory without one (an old
+    /// kernel, another OS, or the open failed) has each log fsynced as it is closed.
+    filesystem_syncs: HashMap<PathBuf, FilesystemSync>,
     /// Reconciles run from the metadata follower task and from admin handlers that want their change visible
     /// before they answer; one at a time (under this lock), so a partition is never opened twice.
     reconciling: parking_lot::Mutex<ReconcileState>,
@@ -125,11 +131,21 @@ impl ReplicaManager {
     pub fn new(node_id: i32, log_dirs: Vec<PathBuf>, defaults: LogConfig) -> std::io::Result<Self> {
         let mut found = BTreeMap::new();
         let mut last_shutdown = HashMap::new();
+        let mut filesystem_syncs = HashMap::new();
         for dir in &log_dirs {
             std::fs::create_dir_all(dir)?;
             let last = take_clean_shutdown_marker(dir).map_err(std::io::Error::other)?;
             tracing::info!(dir = %dir.display(), last_shutdown = ?last, "data directory");
             last_shutdown.insert(dir.clone(), last);
+            match FilesystemSync::open(dir) {
+                Ok(Some(sync)) => {
+                    filesystem_syncs.insert(dir.clone(), sync);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "no syncfs handle; shutdown fsyncs each log of this directory")
+                }
+            }
             for entry in std::fs::read_dir(dir)? {
                 let entry = entry?;
                 if !entry.file_type()?.is_dir() {
@@ -166,6 +182,7 @@ impl ReplicaManager {
             unclaimed: parking_lot::Mutex::new(Some(found)),
             last_shutdown,
             unclean_dirs: parking_lot::Mutex::new(std::collections::HashSet::new()),
+            filesystem_syncs,
             reconciling: parking_lot::Mutex::new(ReconcileState {
                 newest_offset: i64::MIN,
                 complete: false,
@@ -699,8 +716,10 @@ impl ReplicaManager {
         }
     }
 
-    /// Flushes and closes every log, then writes the clean-shutdown marker of each data directory whose logs all
-    /// closed (and none of which failed to open or to be removed), so the next start skips their recovery.
+    /// Closes every log and makes it durable, then writes the clean-shutdown marker of each data directory whose
+    /// logs all closed (and none of which failed to open or to be removed), so the next start skips their
+    /// recovery. A directory with a [`FilesystemSync`] has its logs closed without fsyncs and then synced with
+    /// one `syncfs`; elsewhere each log fsyncs its own files as it closes.
     pub fn shutdown(&self) {
         // Waits for a reconcile in progress; none runs after this.
         self.reconciling.lock().closed = true;
@@ -715,8 +734,15 @@ impl ReplicaManager {
             |(_, p)| p.dir().parent().map(Path::to_path_buf).unwrap_or_default(),
             |(tp, p)| {
                 let dir = p.dir().to_path_buf();
+                let synced_later = dir
+                    .parent()
+                    .is_some_and(|d| self.filesystem_syncs.contains_key(d));
                 let closed = match Arc::try_unwrap(p) {
-                    Ok(p) => match p.into_log().close() {
+                    Ok(p) => match if synced_later {
+                        p.into_log().close_unsynced()
+                    } else {
+                        p.into_log().close()
+                    } {
                         Ok(()) => true,
                         Err(e) => {
                             tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "close failed");
@@ -738,6 +764,23 @@ impl ReplicaManager {
         for (dir, ok) in closed {
             if !ok {
                 self.mark_unclean(&dir);
+            }
+        }
+        for dir in &self.log_dirs {
+            let Some(sync) = self.filesystem_syncs.get(dir) else {
+                continue;
+            };
+            let started = std::time::Instant::now();
+            match sync.sync() {
+                Ok(()) => tracing::info!(
+                    dir = %dir.display(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "data directory synced"
+                ),
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), error = %e, "syncfs failed; the next start recovers this directory");
+                    self.unclean_dirs.lock().insert(dir.clone());
+                }
             }
         }
         let unclean = self.unclean_dirs.lock().clone();
@@ -815,6 +858,65 @@ mod tests {
             .map(|p| p.producer_id)
             .collect();
         assert_eq!(ids, vec![8]);
+    }
+
+    /// Shutdown closes the logs of a directory either way: with one `syncfs` for the directory where the kernel
+    /// offers it, or with each log's own fsyncs. Both leave the clean-shutdown marker, and the logs reopen
+    /// trusted (not verified) with every record, their time index and max timestamp.
+    #[test]
+    fn shutdown_with_one_syncfs_or_an_fsync_per_log() {
+        use kraftwerk_storage::batch::BatchBuilder;
+        for per_log in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let dirs = vec![dir.path().to_path_buf()];
+            let image = MetadataImage::empty("c").apply(0, &topic("t", 3, 1));
+            let now = crate::context::now_ms();
+            let mut m = ReplicaManager::new(1, dirs.clone(), LogConfig::default()).unwrap();
+            let offered = FilesystemSync::open(dir.path()).unwrap().is_some();
+            assert_eq!(m.filesystem_syncs.contains_key(&dirs[0]), offered);
+            if per_log {
+                m.filesystem_syncs.clear();
+            }
+            m.reconcile(&image);
+            for p in m.all() {
+                // t-2 gets one small batch: no offset-index entry, yet its index file must exist.
+                let n = if p.dir().ends_with("t-2") { 1 } else { 200 };
+                for i in 0..n {
+                    let mut b = BatchBuilder::new(0, -1);
+                    b.push(now + i, Some(b"k"), Some(&[b'v'; 1024]), &[])
+                        .unwrap();
+                    p.append_as_leader(&b.build(), now, None).unwrap();
+                }
+            }
+            m.shutdown();
+            drop(m);
+            // Sealed: the time index ends with the segment's max timestamp, and no block is reserved past
+            // the data.
+            let seg = dir.path().join("t-0").join(format!("{:020}", 0));
+            let time_index = std::fs::read(seg.with_extension("timeindex")).unwrap();
+            let last = &time_index[time_index.len() - 12..];
+            assert_eq!(last[..8], (now + 199).to_be_bytes(), "per_log={per_log}");
+            assert_eq!(last[8..], 199i32.to_be_bytes());
+            let data = std::fs::metadata(seg.with_extension("log")).unwrap();
+            use std::os::unix::fs::MetadataExt;
+            assert!(data.blocks() * 512 < data.len() + 64 * 1024);
+            // Both indexes of a segment are on disk, or the clean open would rebuild them from the log.
+            let small = dir.path().join("t-2").join(format!("{:020}", 0));
+            assert!(small.with_extension("index").exists(), "per_log={per_log}");
+            assert!(small.with_extension("timeindex").exists());
+
+            let m = ReplicaManager::new(1, dirs.clone(), LogConfig::default()).unwrap();
+            assert_eq!(m.last_shutdown.get(&dirs[0]), Some(&LastShutdown::Clean));
+            m.reconcile(&image);
+            assert_eq!(m.all().len(), 3);
+            for p in m.all().into_iter().filter(|p| !p.dir().ends_with("t-2")) {
+                assert_eq!(p.log_end_offset(), 200, "per_log={per_log}");
+                let found = p.record_for_timestamp(now + 150).unwrap().unwrap();
+                assert_eq!(found.offset, 150);
+                let max = p.max_timestamp().unwrap().unwrap();
+                assert_eq!((max.offset, max.timestamp), (199, now + 199));
+            }
+        }
     }
 
     /// New partitions spread evenly over the data directories (counted once per reconcile), are opened on

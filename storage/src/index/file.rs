@@ -156,6 +156,15 @@ impl<E: IndexEntry> IndexFile<E> {
         Ok(())
     }
 
+    /// Creates the file if nothing created it yet (an index with no entries): a sealed segment's indexes are
+    /// both on disk, so that opening it after a clean shutdown loads them rather than rebuilding them.
+    pub(crate) fn create_if_missing(&mut self) -> Result<(), IndexError> {
+        if !self.on_disk.load(Ordering::Acquire) {
+            self.open_file()?;
+        }
+        Ok(())
+    }
+
     /// Writes pending entries and fsyncs the file.
     pub(crate) fn sync(&mut self) -> Result<(), IndexError> {
         self.write_pending()?;

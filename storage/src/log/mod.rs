@@ -207,6 +207,17 @@ impl PartitionLog {
         self.flush()
     }
 
+    /// [`Self::close`] without its fsyncs: seals the active segment (index entries written, reserved blocks
+    /// freed) and waits for the background fsyncs of earlier rolls, but leaves making the files durable to the
+    /// caller, which does it for every log of the directory at once with
+    /// [`crate::log_dir::FilesystemSync::sync`] before it writes the clean-shutdown marker. Until that sync
+    /// succeeds the log is as an unclean shutdown leaves it.
+    pub fn close_unsynced(mut self) -> Result<(), StorageError> {
+        self.settle_cleaning()?;
+        self.active.seal()?;
+        self.join_background_flushes()
+    }
+
     /// Removes the partition directory and everything in it.
     pub fn delete(mut self) -> Result<(), StorageError> {
         if let Err(e) = self.join_background_flushes() {

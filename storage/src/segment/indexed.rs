@@ -130,10 +130,12 @@ impl Indexed {
         Ok(())
     }
 
-    /// Records the final max timestamp in the time index and writes pending entries.
+    /// Records the final max timestamp in the time index and writes pending entries; both files exist after.
     pub(crate) fn seal(&mut self) -> Result<(), IndexError> {
         self.push_time_entry()?;
-        self.write_pending()
+        self.write_pending()?;
+        self.offset_index.file_mut().create_if_missing()?;
+        self.time_index.file_mut().create_if_missing()
     }
 
     pub(crate) fn write_pending(&mut self) -> Result<(), IndexError> {

@@ -16,7 +16,7 @@
 //!    to close, or to be removed), [`write_clean_shutdown_marker`]. A directory with any such failure gets no
 //!    marker and is recovered in full at the next start.
 //!
-//! Closing a log fsyncs its files one by one: five fsyncs per partition, which at 10,000 partitions kept a broker
+//! Closing a log fsyncs its files one by one: up to five fsyncs per partition, which at 10,000 partitions kept a broker
 //! busy for ~5 s after it had handed over its leaderships. Where the kernel allows, shutdown instead closes every
 //! log without an fsync ([`crate::PartitionLog::close_unsynced`]) and makes the whole directory durable with one
 //! `syncfs(2)` through a [`FilesystemSync`] opened at start, before the marker is written.

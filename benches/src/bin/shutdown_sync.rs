@@ -7,7 +7,7 @@
 //! broker now seals each log without fsyncs (`PartitionLog::close_unsynced`) and syncs the filesystem once
 //! (`FilesystemSync`). This binary times both ways on the same directory with no broker around them: it makes
 //! `--partitions` logs under `--dir`, appends `--records` one-record batches to each, settles the filesystem
-//! (`sync`, then a pause), closes them one way, and then opens them all again as after a clean shutdown, so a
+//! (`sync(2)`, then a pause), closes them one way, and then opens them all again as after a clean shutdown, so a
 //! change that made the next start slower shows too. Runs alternate the two ways; each starts from an empty
 //! directory.
 //!
@@ -16,7 +16,6 @@
 //! `--dir` at the filesystem a broker would use.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -139,10 +138,8 @@ fn one_run(args: &Args, root: &Path, way: Way) -> Result<Run> {
         }
         logs.push(log);
     }
-    let status = Command::new("sync").status().context("run sync")?;
-    if !status.success() {
-        bail!("sync failed: {status}");
-    }
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     std::thread::sleep(Duration::from_millis(args.settle_ms));
 
     let started = Instant::now();
@@ -186,10 +183,9 @@ fn partition_dir(root: &Path, i: usize) -> PathBuf {
 }
 
 /// `median (min–max)` of seconds.
-fn median_and_spread(mut v: Vec<f64>) -> String {
-    v.sort_by(f64::total_cmp);
-    match (v.first(), v.last()) {
-        (Some(min), Some(max)) => format!("{:.3} ({min:.3}–{max:.3})", v[v.len() / 2]),
-        _ => "n/a".into(),
+fn median_and_spread(v: Vec<f64>) -> String {
+    match kraftwerk_benches::median_min_max(v) {
+        Some((median, min, max)) => format!("{median:.3} ({min:.3}–{max:.3})"),
+        None => "n/a".into(),
     }
 }

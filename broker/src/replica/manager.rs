@@ -737,12 +737,15 @@ impl ReplicaManager {
                 let synced_later = dir
                     .parent()
                     .is_some_and(|d| self.filesystem_syncs.contains_key(d));
-                let closed = match Arc::try_unwrap(p) {
-                    Ok(p) => match if synced_later {
-                        p.into_log().close_unsynced()
+                let close = |log: PartitionLog| {
+                    if synced_later {
+                        log.close_unsynced()
                     } else {
-                        p.into_log().close()
-                    } {
+                        log.close()
+                    }
+                };
+                let closed = match Arc::try_unwrap(p) {
+                    Ok(p) => match close(p.into_log()) {
                         Ok(()) => true,
                         Err(e) => {
                             tracing::error!(topic = %tp.topic, partition = tp.partition, error = %e, "close failed");

@@ -165,17 +165,7 @@ pub type Results = BTreeMap<(String, usize), Runs>;
 
 /// Median, min and max of one metric over runs (None if no run has it).
 pub fn stats(runs: &Runs, key: &str) -> Option<(f64, f64, f64)> {
-    let mut v: Vec<f64> = runs.iter().filter_map(|f| f.get(key).copied()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let median = if v.len() % 2 == 1 {
-        v[v.len() / 2]
-    } else {
-        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-    };
-    Some((median, v[0], v[v.len() - 1]))
+    kraftwerk_benches::median_min_max(runs.iter().filter_map(|f| f.get(key).copied()).collect())
 }
 
 fn fmt_num(x: f64) -> String {

@@ -66,16 +66,39 @@ impl EntryStore for MemEntryStore {
     }
 }
 
+/// The durable state, and the commit hint (what a crash of the machine may lose: see
+/// [`MemHardStateStore::lose_commit_hint`]).
 #[derive(Clone, Default)]
-pub(crate) struct MemHardStateStore(Arc<Mutex<Option<HardState>>>);
+pub(crate) struct MemHardStateStore(Arc<Mutex<Option<HardState>>>, Arc<Mutex<Option<u64>>>);
+
+impl MemHardStateStore {
+    /// The durably saved state, without the hint.
+    pub(crate) fn durable(&self) -> Option<HardState> {
+        lock(&self.0).clone()
+    }
+
+    /// Drops the commit hint, as a crash of the machine may.
+    pub(crate) fn lose_commit_hint(&self) {
+        *lock(&self.1) = None;
+    }
+}
 
 impl HardStateStore for MemHardStateStore {
     fn load(&mut self) -> Result<Option<HardState>, LogError> {
-        Ok(lock(&self.0).clone())
+        let hint = *lock(&self.1);
+        Ok(lock(&self.0).clone().map(|mut state| {
+            state.commit = state.commit.max(hint.unwrap_or(0));
+            state
+        }))
     }
 
     fn save(&mut self, state: &HardState) -> Result<(), LogError> {
         *lock(&self.0) = Some(state.clone());
+        Ok(())
+    }
+
+    fn save_commit(&mut self, commit: u64) -> Result<(), LogError> {
+        *lock(&self.1) = Some(commit);
         Ok(())
     }
 }

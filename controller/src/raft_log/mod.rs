@@ -107,10 +107,13 @@ pub(crate) trait EntryStore: Send {
 
 /// Durable raft hard state (term, vote, commit).
 pub(crate) trait HardStateStore: Send {
-    /// The stored state, `None` on first start.
+    /// The stored state, `None` on first start; its commit is the newest one saved either way.
     fn load(&mut self) -> Result<Option<HardState>, LogError>;
     /// Replaces the stored state durably.
     fn save(&mut self, state: &HardState) -> Result<(), LogError>;
+    /// Records a newer commit index without waiting for the disk. Raft needs only the term and
+    /// the vote durable; a commit lost in a crash is learnt again from the leader.
+    fn save_commit(&mut self, commit: u64) -> Result<(), LogError>;
 }
 
 /// The raft log as raft-rs sees it: in-memory entries after the last trimmed one, the newest snapshot, and
@@ -123,6 +126,9 @@ pub(crate) struct RaftStorage {
     /// The newest snapshot: what a voter too far behind is sent, and where the image starts on restart.
     snapshot: Option<StoredSnapshot>,
     hard_state: HardState,
+    /// The term and vote last saved durably: a change to either is saved durably, a change of the
+    /// commit alone is only recorded (`HardStateStore::save_commit`) and made durable at close.
+    durable: (u64, u64),
     /// The membership of the applied log (what raft-rs starts from: the membership at the commit index).
     membership: Membership,
     /// The membership the log starts from: the static `controller.quorum.voters`.
@@ -185,6 +191,8 @@ impl RaftStorage {
             }
         }
         let mut hard_state = quorum.load()?.unwrap_or_default();
+        // What is on disk, before the term is raised to the log's below: a raised term is saved at its first change.
+        let durable = (hard_state.term, hard_state.vote);
         let last = trimmed.0 + entries.len() as u64;
         let snapshot_index = newest.as_ref().map_or(0, |s| s.index);
         if hard_state.commit > last.max(snapshot_index) {
@@ -231,6 +239,7 @@ impl RaftStorage {
             entries,
             trimmed,
             snapshot: newest,
+            durable,
             hard_state,
             membership,
             initial,
@@ -355,12 +364,19 @@ impl RaftStorage {
         self.set_hard_state(&state)
     }
 
-    /// Persists a new hard state if it differs from the stored one.
+    /// Persists a new hard state if it differs from the stored one: durably when the term or the
+    /// vote changed, as a commit hint when only the commit moved.
     pub(crate) fn set_hard_state(&mut self, state: &HardState) -> Result<(), LogError> {
-        if *state != self.hard_state {
-            self.quorum.save(state)?;
-            self.hard_state = state.clone();
+        if *state == self.hard_state {
+            return Ok(());
         }
+        if (state.term, state.vote) != self.durable {
+            self.quorum.save(state)?;
+            self.durable = (state.term, state.vote);
+        } else {
+            self.quorum.save_commit(state.commit)?;
+        }
+        self.hard_state = state.clone();
         Ok(())
     }
 
@@ -371,8 +387,10 @@ impl RaftStorage {
         self.set_hard_state(&state)
     }
 
-    /// Closes the durable log cleanly; the storage must not be written afterwards.
+    /// Closes the durable log cleanly, with the hard state and its latest commit saved durably;
+    /// the storage must not be written afterwards.
     pub(crate) fn close(&mut self) -> Result<(), LogError> {
+        self.quorum.save(&self.hard_state)?;
         self.log.close()
     }
 

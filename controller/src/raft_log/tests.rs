@@ -114,3 +114,46 @@ fn commit_past_log_end_is_corrupt() {
         Err(LogError::Corrupt(_))
     ));
 }
+
+#[test]
+fn a_commit_alone_is_a_hint_and_term_or_vote_are_durable() {
+    let (log, hs) = (MemEntryStore::default(), MemHardStateStore::default());
+    let mut s = open(&log, &hs);
+    s.append(&[entry(1, 1), entry(2, 1), entry(3, 1)]).unwrap();
+    let voted = HardState {
+        term: 1,
+        vote: 1,
+        commit: 0,
+    };
+    s.set_hard_state(&voted).unwrap();
+    assert_eq!(hs.durable(), Some(voted.clone()));
+    s.set_commit(2).unwrap();
+    // The commit moved without a durable write.
+    assert_eq!(hs.durable(), Some(voted.clone()));
+    // A process crash keeps the hint: the reopened log replays through it.
+    let reopened = open(&log, &hs);
+    assert_eq!(reopened.hard_state().commit, 2);
+    assert_eq!(reopened.committed_entries().len(), 2);
+    // A machine crash may lose it: the reopened log replays through the durable commit only.
+    hs.lose_commit_hint();
+    let reopened = open(&log, &hs);
+    assert_eq!(reopened.hard_state().commit, 0);
+    assert!(reopened.committed_entries().is_empty());
+    // A new term is saved durably, with the commit of the moment.
+    s.set_commit(3).unwrap();
+    let next_term = HardState {
+        term: 2,
+        vote: 0,
+        commit: 3,
+    };
+    s.set_hard_state(&next_term).unwrap();
+    assert_eq!(hs.durable(), Some(next_term));
+    // A clean close makes the latest commit durable.
+    let mut s = open(&log, &hs);
+    s.append(&[entry(4, 2)]).unwrap();
+    s.set_commit(4).unwrap();
+    assert_eq!(hs.durable().map(|h| h.commit), Some(3));
+    s.close().unwrap();
+    hs.lose_commit_hint();
+    assert_eq!(open(&log, &hs).hard_state().commit, 4);
+}

@@ -61,7 +61,7 @@ impl PartitionLog {
         f: impl FnOnce(&mut LeaderEpochCache) -> bool,
     ) -> Result<(), StorageError> {
         if f(&mut self.epochs) && self.deferred_dir.is_none() {
-            checkpoint::write(&self.dir, self.epochs.entries())?;
+            self.epochs_on_disk = Some(checkpoint::write(&self.dir, self.epochs.entries())?);
             self.epochs_unsynced = false;
         }
         Ok(())
@@ -81,8 +81,7 @@ impl PartitionLog {
     ) -> Result<(), StorageError> {
         // A log whose directory is not created yet keeps its epochs in memory; creating it writes them.
         if f(&mut self.epochs) && self.deferred_dir.is_none() {
-            checkpoint::write_deferred(&self.dir, self.epochs.entries())?;
-            self.epochs_unsynced = true;
+            self.write_leader_epochs_deferred()?;
         }
         Ok(())
     }
@@ -109,11 +108,18 @@ impl PartitionLog {
     ) -> Result<(), StorageError> {
         let (log_start, log_end) = (self.log_start_offset, self.log_end_offset());
         match checkpoint::read(&self.dir)? {
-            Some(entries) => {
-                let from_file = LeaderEpochCache::from_entries(entries);
+            Some((entries, on_disk)) => {
+                let from_file = LeaderEpochCache::from_entries(entries.iter().copied());
                 let mut trimmed = from_file.clone();
                 trimmed.truncate_from_end(log_end);
+                let end_trimmed = trimmed.clone();
                 trimmed.truncate_from_start(log_start);
+                // The file may be overwritten in place only while the cache's text is a prefix of it, so that what
+                // a new epoch changes lies past the log end: entries dropped from the end are, a moving log start
+                // or a reordered file change the first lines.
+                let prefix_of_file =
+                    from_file.entries() == entries.as_slice() && trimmed == end_trimmed;
+                self.epochs_on_disk = on_disk.filter(|_| prefix_of_file);
                 let mut cache = trimmed.clone();
                 if let Some(from) = recovered_from {
                     cache.truncate_from_end(from);
@@ -125,6 +131,9 @@ impl PartitionLog {
                     tracing::info!(dir = %self.dir.display(), from = ?recovered_from, entries = cache.entries().len(),
                         "repaired leader-epoch cache from the recovered batches");
                     self.epochs = cache;
+                    // The repair may change entries before the active segment (recovery can verify older ones):
+                    // written whole, not in place.
+                    self.epochs_on_disk = None;
                     return self.write_leader_epochs_deferred();
                 }
                 // Otherwise trimmed in memory only, as Kafka's LogLoader does (`truncateFromEndAsyncFlush`):
@@ -155,7 +164,11 @@ impl PartitionLog {
 
     /// Writes the whole cache with a deferred fsync (the log's batches can rebuild it).
     pub(super) fn write_leader_epochs_deferred(&mut self) -> Result<(), StorageError> {
-        checkpoint::write_deferred(&self.dir, self.epochs.entries())?;
+        self.epochs_on_disk = Some(checkpoint::write_deferred(
+            &self.dir,
+            self.epochs.entries(),
+            self.epochs_on_disk,
+        )?);
         self.epochs_unsynced = true;
         Ok(())
     }
@@ -215,5 +228,52 @@ mod tests {
         log.assign_leader_epoch(3, log.log_end_offset()).unwrap();
         log.truncate_to(1).unwrap();
         assert!(!log.epochs_unsynced, "a truncation writes it durably");
+    }
+
+    fn checkpoint_inode(dir: &std::path::Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir.join("leader-epoch-checkpoint"))
+            .unwrap()
+            .ino()
+    }
+
+    /// New epochs overwrite the checkpoint in place, after a reopen too; a file whose text the cache does not
+    /// extend (here one a reorder repaired) is replaced whole first.
+    #[test]
+    fn new_epochs_overwrite_the_checkpoint_in_place_across_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        let batch = build_batch(0, -1, 0, &[(None, Some(b"v".as_slice()))]);
+        log.append_with_leader_epoch(&batch, 0, 1).unwrap();
+        let inode = checkpoint_inode(dir.path());
+        log.assign_leader_epoch(2, log.log_end_offset()).unwrap();
+        log.append_with_leader_epoch(&batch, 0, 2).unwrap();
+        assert_eq!(checkpoint_inode(dir.path()), inode);
+        log.close().unwrap();
+
+        let mut log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        log.assign_leader_epoch(3, log.log_end_offset()).unwrap();
+        assert_eq!(
+            checkpoint_inode(dir.path()),
+            inode,
+            "in place after a reopen"
+        );
+        log.close().unwrap();
+        let text = std::fs::read_to_string(dir.path().join("leader-epoch-checkpoint")).unwrap();
+        assert_eq!(text, "0\n3\n1 0\n2 1\n3 2\n");
+
+        // Epoch 4 listed before epoch 2 at the same start: the cache keeps epoch 2 there, so its text is no prefix
+        // of the file's.
+        std::fs::write(
+            dir.path().join("leader-epoch-checkpoint"),
+            "0\n3\n1 0\n4 1\n2 1\n",
+        )
+        .unwrap();
+        let mut log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+        let inode = checkpoint_inode(dir.path());
+        log.assign_leader_epoch(5, log.log_end_offset()).unwrap();
+        assert_ne!(checkpoint_inode(dir.path()), inode, "replaced whole");
+        let text = std::fs::read_to_string(dir.path().join("leader-epoch-checkpoint")).unwrap();
+        assert_eq!(text, "0\n3\n1 0\n2 1\n5 2\n");
     }
 }

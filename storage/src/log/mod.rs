@@ -67,6 +67,9 @@ pub struct PartitionLog {
     /// The checkpoint was rewritten without fsync since it was last fsynced (a new epoch, see
     /// `update_epochs_deferred`): the next flush or roll fsyncs it.
     epochs_unsynced: bool,
+    /// What the checkpoint file holds, when this process wrote or read exactly it: lets a new epoch overwrite it
+    /// in place (`epoch::checkpoint::write_deferred`).
+    epochs_on_disk: Option<crate::epoch::checkpoint::OnDisk>,
     /// Reused buffer for leader appends: the rewritten copy of each batch's header (offsets, epoch,
     /// LogAppendTime), written in place of the producer's.
     scratch: Vec<[u8; crate::batch::HEADER_SIZE]>,

@@ -136,8 +136,8 @@ pub(crate) fn write(dir: &Path, entries: &[EpochEntry]) -> Result<OnDisk, Storag
 
 /// Rewrites the checkpoint without fsync (Kafka since KAFKA-15046): for new epochs, which the log's batches
 /// carry too. The owner fsyncs the file with [`sync`] at its next flush, roll or close; a crash of the machine
-/// before that leaves an older (or invalid) file, and opening an uncleanly closed log re-assigns the epochs of
-/// the batches it verifies (the active segment's).
+/// before that leaves an older file, an invalid one, or one whose newest entries are torn, and opening an
+/// uncleanly closed log re-assigns the epochs of the batches it verifies (the active segment's).
 ///
 /// The file is overwritten in place when `on_disk` says it holds a text that the new one only extends past a
 /// common prefix: a count line of the same width and no shorter a text. Such a change only replaces or adds
@@ -145,9 +145,9 @@ pub(crate) fn write(dir: &Path, entries: &[EpochEntry]) -> Result<OnDisk, Storag
 /// epoch at its log end, an append at its batch), so every older entry keeps its bytes at the same place and a
 /// write torn by a crash can only damage entries the unclean open replaces anyway (or make the file invalid,
 /// and the log is read again). Otherwise the new text goes to a temporary file renamed over the old one. The
-/// rename cost 59 µs of CPU per write on a journaled ext4 here and 470 µs on one without a journal (a new inode
-/// each time, and ext4's scan for recently freed ones), against 8 µs in place: a broker taking over 3,334
-/// partitions pays that once for each.
+/// rename cost 57 µs of CPU per write on a journaled ext4 here and 411 µs on one without a journal (a new inode
+/// each time, and ext4's scan for recently freed ones), against 8 µs in place: a broker taking over 3,351
+/// partitions pays that once for each (`benches/results/2026-12-05-commit-hint-epoch-in-place.md`).
 pub(crate) fn write_deferred(
     dir: &Path,
     entries: &[EpochEntry],

@@ -254,3 +254,38 @@ fn follower_appends_record_the_leaders_epochs() {
         leader.leader_epoch_entries()
     );
 }
+
+/// A new epoch overwrites the checkpoint in place; what a machine crash can leave of that unsynced write (the new
+/// length with the new line not yet written, or the new count over the old lines) is refused and rebuilt from
+/// the log, and the entries before it are never changed by such a write.
+#[test]
+fn an_in_place_write_torn_by_a_crash_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = three_epoch_log(dir.path());
+    log.close().unwrap();
+    let path = dir.path().join(CHECKPOINT);
+    let old = fs::read_to_string(&path).unwrap();
+    let mut log = open(dir.path(), small_config(1_200));
+    log.assign_leader_epoch(6, log.log_end_offset()).unwrap();
+    let new = fs::read_to_string(&path).unwrap();
+    assert_eq!(new, "0\n4\n1 0\n3 10\n4 25\n6 30\n");
+    // Only the count (same width) and the new line differ: every older entry keeps its bytes and place.
+    assert_eq!(&new[4..old.len()], &old[4..]);
+    drop(log);
+    let zeroed_tail = format!(
+        "{}{}",
+        &new[..old.len()],
+        "\0".repeat(new.len() - old.len())
+    );
+    let new_count_old_lines = format!("{}{}", &new[..4], &old[4..]);
+    for torn in [zeroed_tail, new_count_old_lines] {
+        fs::write(&path, &torn).unwrap();
+        let log = open(dir.path(), small_config(1_200));
+        assert_eq!(
+            log.leader_epoch_entries(),
+            &[e(1, 0), e(3, 10), e(4, 25)],
+            "{torn:?}"
+        );
+        drop(log);
+    }
+}

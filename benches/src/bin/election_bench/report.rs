@@ -63,6 +63,12 @@ pub const METRICS: &[Metric] = &[
         Better::Lower,
     ),
     (
+        "cs_written_s",
+        "controlled shutdown: SIGTERM → every moved partition took a record (acks=all) on its new leader",
+        "s",
+        Better::Lower,
+    ),
+    (
         "cs_exit_s",
         "controlled shutdown: SIGTERM → process exited",
         "s",

@@ -70,11 +70,61 @@ impl Pollers {
     }
 }
 
-/// Writes one record (acks=all) to each of the `n` harness partitions, one Produce per topic and leader, and
-/// waits until every one is in (retrying those refused, e.g. while a leader is still opening).
+/// One record (acks=all) to each partition of a set, sent to its leader as a layout names it: one Produce per
+/// topic and leader, over one reused connection per broker.
+struct OneEach {
+    addrs: HashMap<i32, SocketAddr>,
+    clients: HashMap<i32, Client>,
+}
+
+impl OneEach {
+    fn new(brokers: &[(i32, SocketAddr)]) -> Self {
+        OneEach {
+            addrs: brokers.iter().copied().collect(),
+            clients: HashMap::new(),
+        }
+    }
+
+    /// Sends one round and removes from `todo` the partitions that took their record; those refused (e.g. a
+    /// leader still taking the partition over) or without a known leader stay for the next round.
+    fn round(&mut self, layout: &Layout, todo: &mut HashSet<(String, i32)>) -> Result<()> {
+        let mut by_leader: BTreeMap<(i32, String), Vec<i32>> = BTreeMap::new();
+        for (topic, partition) in todo.iter() {
+            if let Some(&leader) = layout.leaders.get(&(topic.clone(), *partition)) {
+                by_leader
+                    .entry((leader, topic.clone()))
+                    .or_default()
+                    .push(*partition);
+            }
+        }
+        for ((leader, topic), partitions) in by_leader {
+            let Some(addr) = self.addrs.get(&leader) else {
+                continue;
+            };
+            let client = match self.clients.entry(leader) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(Client::connect(*addr)?),
+            };
+            let refused = match client.produce_one_each(&topic, &partitions) {
+                Ok(refused) => refused,
+                Err(e) => {
+                    eprintln!("[produce] Produce to broker {leader}: {e}");
+                    self.clients.remove(&leader);
+                    continue;
+                }
+            };
+            let refused: HashSet<i32> = refused.into_iter().map(|(p, _)| p).collect();
+            for p in partitions.into_iter().filter(|p| !refused.contains(p)) {
+                todo.remove(&(topic.clone(), p));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes one record (acks=all) to each of the `n` harness partitions and waits until every one is in
+/// (retrying those refused, e.g. while a leader is still opening).
 fn fill(brokers: &[(i32, SocketAddr)], n: usize, wait: Duration) -> Result<()> {
-    let addrs: HashMap<i32, SocketAddr> = brokers.iter().copied().collect();
-    let mut clients: HashMap<i32, Client> = HashMap::new();
     let first = brokers
         .first()
         .map(|b| b.1)
@@ -87,42 +137,14 @@ fn fill(brokers: &[(i32, SocketAddr)], n: usize, wait: Duration) -> Result<()> {
     if todo.len() != n {
         bail!("{} partitions listed, {n} created", todo.len());
     }
+    let mut writer = OneEach::new(brokers);
     let deadline = Instant::now() + wait;
     while !todo.is_empty() {
         if Instant::now() > deadline {
             bail!("{} partitions still refuse a record", todo.len());
         }
         let layout = Client::connect(first)?.layout()?;
-        let mut by_leader: BTreeMap<(i32, String), Vec<i32>> = BTreeMap::new();
-        for (topic, partition) in &todo {
-            if let Some(&leader) = layout.leaders.get(&(topic.clone(), *partition)) {
-                by_leader
-                    .entry((leader, topic.clone()))
-                    .or_default()
-                    .push(*partition);
-            }
-        }
-        for ((leader, topic), partitions) in by_leader {
-            let Some(addr) = addrs.get(&leader) else {
-                continue;
-            };
-            let client = match clients.entry(leader) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(Client::connect(*addr)?),
-            };
-            let refused = match client.produce_one_each(&topic, &partitions) {
-                Ok(refused) => refused,
-                Err(e) => {
-                    eprintln!("[fill] Produce to broker {leader}: {e}");
-                    clients.remove(&leader);
-                    continue;
-                }
-            };
-            let refused: HashSet<i32> = refused.into_iter().map(|(p, _)| p).collect();
-            for p in partitions.into_iter().filter(|p| !refused.contains(p)) {
-                todo.remove(&(topic.clone(), p));
-            }
-        }
+        writer.round(&layout, &mut todo)?;
         if !todo.is_empty() {
             std::thread::sleep(POLL);
         }
@@ -242,18 +264,27 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
     let layout = Client::connect(first)?.layout()?;
     let victim = busiest(&layout);
     let moved = layout.led_by(victim);
+    let mut unwritten: HashSet<(String, i32)> = layout
+        .leaders
+        .iter()
+        .filter(|(_, l)| **l == victim)
+        .map(|(tp, _)| tp.clone())
+        .collect();
     let survivors: Vec<(i32, SocketAddr)> = brokers
         .iter()
         .copied()
         .filter(|(id, _)| *id != victim)
         .collect();
     let mut pollers = Pollers::new(&survivors);
+    let mut writer = OneEach::new(&survivors);
     let t0 = Instant::now();
     cluster.node_mut(victim).sigterm()?;
     let mut leads_nothing = None;
+    let mut new_layout: Option<Layout> = None;
+    let mut all_written = None;
     let mut exited = None;
     poll(
-        "the SIGTERMed broker leads nothing and has exited",
+        "the SIGTERMed broker leads nothing, every moved partition took a record on its new leader, and it has exited",
         spec.wait,
         || {
             if leads_nothing.is_none() {
@@ -264,18 +295,29 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
                         .all(|l| l.led() == n && l.led_by(victim) == 0)
                 {
                     leads_nothing = Some(t0.elapsed());
+                    new_layout = layouts.into_values().next();
+                }
+            }
+            // Once Metadata names the new leaders, write to them until each moved partition takes its record:
+            // a leader answers Metadata from its image before it has taken every partition over.
+            if let (Some(layout), None) = (&new_layout, all_written) {
+                writer.round(layout, &mut unwritten)?;
+                if unwritten.is_empty() {
+                    all_written = Some(t0.elapsed());
                 }
             }
             if exited.is_none() && cluster.node_mut(victim).has_exited() {
                 exited = Some(t0.elapsed());
             }
-            Ok(leads_nothing.zip(exited))
+            Ok(leads_nothing.zip(all_written).zip(exited))
         },
     )?;
-    let (leads_nothing, exited) = (
+    let (leads_nothing, all_written, exited) = (
         leads_nothing.unwrap_or_default(),
+        all_written.unwrap_or_default(),
         exited.unwrap_or_default(),
     );
+    f.insert("cs_written_s", secs(all_written));
     cluster.node_mut(victim).wait_exit(Duration::from_secs(1))?;
     f.insert("cs_moved", moved as f64);
     f.insert("cs_leads_nothing_s", secs(leads_nothing));
@@ -285,7 +327,7 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
         "cs_rate",
         moved as f64 / secs(leads_nothing.max(Duration::from_micros(1))),
     );
-    eprintln!("[{name}] controlled shutdown of {victim}: {moved} leaderships moved in {leads_nothing:?}, exited after {exited:?}");
+    eprintln!("[{name}] controlled shutdown of {victim}: {moved} leaderships moved in {leads_nothing:?}, each took a record after {all_written:?}, exited after {exited:?}");
 
     // --- restart of the broker (metadata load, clean shutdown) -----------------------------------
     f.insert(

@@ -276,47 +276,61 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
         .filter(|(id, _)| *id != victim)
         .collect();
     let mut pollers = Pollers::new(&survivors);
-    let mut writer = OneEach::new(&survivors);
     let t0 = Instant::now();
     cluster.node_mut(victim).sigterm()?;
     let mut leads_nothing = None;
-    let mut new_layout: Option<Layout> = None;
-    let mut all_written = None;
     let mut exited = None;
-    poll(
-        "the SIGTERMed broker leads nothing, every moved partition took a record on its new leader, and it has exited",
-        spec.wait,
-        || {
-            if leads_nothing.is_none() {
-                let layouts = pollers.layouts();
-                if layouts.len() == survivors.len()
-                    && layouts
-                        .values()
-                        .all(|l| l.led() == n && l.led_by(victim) == 0)
-                {
-                    leads_nothing = Some(t0.elapsed());
-                    new_layout = layouts.into_values().next();
+    // The records go out from their own thread, so a Produce waiting for acks=all never delays noticing the
+    // exit; they start once Metadata names the new leaders (a leader answers Metadata from its image before it
+    // has taken every partition over).
+    let (layout_tx, layout_rx) = std::sync::mpsc::channel::<Layout>();
+    let new_leaders = survivors.clone();
+    let wait = spec.wait;
+    let (polled, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<Duration> {
+            let layout = layout_rx.recv()?;
+            let mut writer = OneEach::new(&new_leaders);
+            poll(
+                "every moved partition took a record on its new leader",
+                wait,
+                || {
+                    writer.round(&layout, &mut unwritten)?;
+                    Ok(unwritten.is_empty().then(|| t0.elapsed()))
+                },
+            )
+        });
+        let polled = poll(
+            "the SIGTERMed broker leads nothing and has exited",
+            spec.wait,
+            || {
+                if leads_nothing.is_none() {
+                    let mut layouts = pollers.layouts();
+                    if layouts.len() == survivors.len()
+                        && layouts
+                            .values()
+                            .all(|l| l.led() == n && l.led_by(victim) == 0)
+                    {
+                        leads_nothing = Some(t0.elapsed());
+                        if let Some((_, layout)) = layouts.drain().next() {
+                            let _ = layout_tx.send(layout);
+                        }
+                    }
                 }
-            }
-            // Once Metadata names the new leaders, write to them until each moved partition takes its record:
-            // a leader answers Metadata from its image before it has taken every partition over.
-            if let (Some(layout), None) = (&new_layout, all_written) {
-                writer.round(layout, &mut unwritten)?;
-                if unwritten.is_empty() {
-                    all_written = Some(t0.elapsed());
+                if exited.is_none() && cluster.node_mut(victim).has_exited() {
+                    exited = Some(t0.elapsed());
                 }
-            }
-            if exited.is_none() && cluster.node_mut(victim).has_exited() {
-                exited = Some(t0.elapsed());
-            }
-            Ok(leads_nothing.zip(all_written).zip(exited))
-        },
-    )?;
-    let (leads_nothing, all_written, exited) = (
-        leads_nothing.unwrap_or_default(),
-        all_written.unwrap_or_default(),
-        exited.unwrap_or_default(),
-    );
+                Ok(leads_nothing.zip(exited))
+            },
+        );
+        // Unblocks the writer if Metadata never named the new leaders.
+        drop(layout_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the writer thread panicked")));
+        (polled, written)
+    });
+    let (leads_nothing, exited) = polled?;
+    let all_written = written?;
     f.insert("cs_written_s", secs(all_written));
     cluster.node_mut(victim).wait_exit(Duration::from_secs(1))?;
     f.insert("cs_moved", moved as f64);

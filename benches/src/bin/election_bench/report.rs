@@ -64,7 +64,7 @@ pub const METRICS: &[Metric] = &[
     ),
     (
         "cs_written_s",
-        "controlled shutdown: SIGTERM → every moved partition took a record (acks=all) on its new leader",
+        "controlled shutdown: SIGTERM → every moved partition took a record (acks=all) on its new leader (one Produce per topic and leader, sent at once)",
         "s",
         Better::Lower,
     ),

@@ -71,17 +71,21 @@ impl Pollers {
 }
 
 /// One record (acks=all) to each partition of a set, sent to its leader as a layout names it: one Produce per
-/// topic and leader, over one reused connection per broker.
+/// topic and leader, each over its own reused connection.
 struct OneEach {
     addrs: HashMap<i32, SocketAddr>,
-    clients: HashMap<i32, Client>,
+    clients: HashMap<(i32, String), Client>,
+    /// Send a round's Produce requests at once (one thread each) rather than one after another, so a round
+    /// takes one acks=all wait, not one per topic.
+    concurrent: bool,
 }
 
 impl OneEach {
-    fn new(brokers: &[(i32, SocketAddr)]) -> Self {
+    fn new(brokers: &[(i32, SocketAddr)], concurrent: bool) -> Self {
         OneEach {
             addrs: brokers.iter().copied().collect(),
             clients: HashMap::new(),
+            concurrent,
         }
     }
 
@@ -97,19 +101,38 @@ impl OneEach {
                     .push(*partition);
             }
         }
-        for ((leader, topic), partitions) in by_leader {
-            let Some(addr) = self.addrs.get(&leader) else {
+        let mut sends = Vec::new();
+        for (key, partitions) in by_leader {
+            let Some(addr) = self.addrs.get(&key.0) else {
                 continue;
             };
-            let client = match self.clients.entry(leader) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(Client::connect(*addr)?),
+            let client = match self.clients.remove(&key) {
+                Some(client) => client,
+                None => Client::connect(*addr)?,
             };
-            let refused = match client.produce_one_each(&topic, &partitions) {
+            sends.push((key, partitions, client));
+        }
+        let send = |(key, partitions, mut client): ((i32, String), Vec<i32>, Client)| {
+            let refused = client.produce_one_each(&key.1, &partitions);
+            (key, partitions, client, refused)
+        };
+        let answers: Vec<_> = if self.concurrent {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = sends
+                    .into_iter()
+                    .map(|s| scope.spawn(move || send(s)))
+                    .collect();
+                handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            })
+        } else {
+            sends.into_iter().map(send).collect()
+        };
+        for ((leader, topic), partitions, client, refused) in answers {
+            let refused = match refused {
                 Ok(refused) => refused,
                 Err(e) => {
+                    // The connection is dropped with its client; the next round opens a new one.
                     eprintln!("[produce] Produce to broker {leader}: {e}");
-                    self.clients.remove(&leader);
                     continue;
                 }
             };
@@ -117,6 +140,7 @@ impl OneEach {
             for p in partitions.into_iter().filter(|p| !refused.contains(p)) {
                 todo.remove(&(topic.clone(), p));
             }
+            self.clients.insert((leader, topic), client);
         }
         Ok(())
     }
@@ -137,7 +161,8 @@ fn fill(brokers: &[(i32, SocketAddr)], n: usize, wait: Duration) -> Result<()> {
     if todo.len() != n {
         bail!("{} partitions listed, {n} created", todo.len());
     }
-    let mut writer = OneEach::new(brokers);
+    // One after another, as every fill so far measured it.
+    let mut writer = OneEach::new(brokers, false);
     let deadline = Instant::now() + wait;
     while !todo.is_empty() {
         if Instant::now() > deadline {
@@ -289,7 +314,7 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
     let (polled, written) = std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<Duration> {
             let layout = layout_rx.recv()?;
-            let mut writer = OneEach::new(&new_leaders);
+            let mut writer = OneEach::new(&new_leaders, true);
             poll(
                 "every moved partition took a record on its new leader",
                 wait,

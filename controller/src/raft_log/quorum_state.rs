@@ -58,13 +58,7 @@ impl QuorumStateFile {
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(LogError::Io {
-                    op: "read",
-                    path,
-                    source: e,
-                })
-            }
+            Err(e) => return Err(io_err("read", &path)(e)),
         };
         let commit = decode_hint(&bytes);
         if commit.is_none() {

@@ -1,7 +1,7 @@
 //! The Kafka requests the harness sends, over the test harness's blocking wire client, at the highest
 //! version both the broker and the `kafka-protocol` crate know (the same requests go to Kraftwerk and Kafka).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -47,6 +47,15 @@ impl Layout {
     /// Partitions led by `broker`.
     pub fn led_by(&self, broker: i32) -> usize {
         self.leaders.values().filter(|l| **l == broker).count()
+    }
+
+    /// The (topic, partition)s led by `broker`.
+    pub fn partitions_led_by(&self, broker: i32) -> HashSet<(String, i32)> {
+        self.leaders
+            .iter()
+            .filter(|(_, l)| **l == broker)
+            .map(|(tp, _)| tp.clone())
+            .collect()
     }
 }
 

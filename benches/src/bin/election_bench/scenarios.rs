@@ -288,13 +288,8 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
     // --- controlled shutdown --------------------------------------------------------------------
     let layout = Client::connect(first)?.layout()?;
     let victim = busiest(&layout);
-    let moved = layout.led_by(victim);
-    let mut unwritten: HashSet<(String, i32)> = layout
-        .leaders
-        .iter()
-        .filter(|(_, l)| **l == victim)
-        .map(|(tp, _)| tp.clone())
-        .collect();
+    let mut unwritten = layout.partitions_led_by(victim);
+    let moved = unwritten.len();
     let survivors: Vec<(i32, SocketAddr)> = brokers
         .iter()
         .copied()
@@ -388,12 +383,7 @@ fn scenarios(cluster: &mut ProcCluster, spec: &RunSpec, f: &mut Figures, tag: &s
     // --- uncontrolled failover ------------------------------------------------------------------
     let layout = Client::connect(first)?.layout()?;
     let victim = busiest(&layout);
-    let orphans: HashSet<(String, i32)> = layout
-        .leaders
-        .iter()
-        .filter(|(_, l)| **l == victim)
-        .map(|(tp, _)| tp.clone())
-        .collect();
+    let orphans = layout.partitions_led_by(victim);
     let survivors: Vec<(i32, SocketAddr)> = brokers
         .iter()
         .copied()

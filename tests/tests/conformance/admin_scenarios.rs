@@ -37,7 +37,8 @@ use kraftwerk_tests::conformance::Pair;
 use kraftwerk_tests::Broker;
 
 use super::{
-    batch, check, creatable, create_on_both, produce_pair, s, topic_name, wait_for_both, TIMEOUT_MS,
+    batch, check, creatable, create_on_both, produce_pair, s, setup_produce, topic_name,
+    wait_for_both, TIMEOUT_MS,
 };
 
 /// Kafka's class, which Kraftwerk's `authorizer.class.name` accepts too.
@@ -1279,10 +1280,7 @@ fn delete_records(pair: &mut Pair) {
         for name in [&topic, &compacted] {
             let (ka, kw) =
                 produce_pair(pair, pv, name, 0, -1, batch(&[1000, 2000, 3000, 4000], 10));
-            let (a, b) = check("Produce (setup)", pair.both_each(pv, &ka, &kw));
-            for r in a.responses.iter().chain(&b.responses) {
-                assert_eq!(r.partition_responses[0].error_code, 0, "setup produce");
-            }
+            setup_produce(pair, pv, &ka, &kw);
         }
         for (scenario, name, partition, offset) in [
             ("delete records before an offset", topic.as_str(), 0, 2),

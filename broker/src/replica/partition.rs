@@ -427,7 +427,9 @@ impl Partition {
 
     /// Truncates the log to `offset` (a follower's divergence point, KIP-101), or empties it and restarts at
     /// `offset` when `fully` (the leader's log start is past our end). Producer state is rebuilt from what is
-    /// left and the high watermark brought down to the new log end.
+    /// left and the high watermark brought down to the new log end. A divergence point at or past the log end
+    /// (the common case after a leader change) removes nothing, so the producer state stands: rebuilding it
+    /// reads the log's tail from disk, for each of the thousands of partitions a follower gets at once.
     pub fn truncate_as_follower(
         &self,
         offset: i64,
@@ -438,10 +440,11 @@ impl Partition {
         check_follower(&state, leader_epoch)?;
         if fully {
             state.log.truncate_fully_and_start_at(offset)?;
-        } else {
+            state.producers = rebuild_producer_state(&state.log);
+        } else if offset < state.log.log_end_offset() {
             state.log.truncate_to(offset)?;
+            state.producers = rebuild_producer_state(&state.log);
         }
-        state.producers = rebuild_producer_state(&state.log);
         let leo = state.log.log_end_offset();
         self.high_watermark.fetch_min(leo, Ordering::AcqRel);
         Ok(leo)

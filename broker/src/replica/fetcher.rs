@@ -18,7 +18,9 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, Replic
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
-use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
@@ -40,6 +42,8 @@ use super::peer_client::{PeerConnection, PeerError};
 /// KIP-903; topics by id since v13).
 const FETCH_VERSION: i16 = 15;
 const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 4;
+/// The request pipelined behind a parked fetch to end its wait: ApiVersions v0, which has no fields.
+const NUDGE_VERSION: i16 = 0;
 /// How long the leader may hold a fetch with nothing new (Kafka's `replica.fetch.wait.max.ms`).
 const FETCH_MAX_WAIT_MS: i32 = 500;
 const FETCH_MAX_BYTES: i32 = 10 << 20;
@@ -49,6 +53,8 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause after a connection failure or a partition error (Kafka's `replica.fetch.backoff.ms`).
 const BACKOFF: Duration = Duration::from_millis(250);
+/// Pause before asking a leader again that has not taken over a partition yet (see [`backoff_after`]).
+const LEADER_CATCHING_UP_BACKOFF: Duration = Duration::from_millis(25);
 
 /// One followed partition as a fetcher sees it.
 #[derive(Clone)]
@@ -60,6 +66,8 @@ struct Assignment {
     truncated: bool,
     /// Not before this instant (after an error).
     retry_at: Option<tokio::time::Instant>,
+    /// Refusals in a row because the leader had not taken the partition over yet (see [`backoff_after`]).
+    catching_up: u32,
 }
 
 type Assignments = Arc<Mutex<BTreeMap<TopicPartition, Assignment>>>;
@@ -153,6 +161,7 @@ impl FetcherManager {
                             leader_epoch: epoch,
                             truncated: false,
                             retry_at: None,
+                            catching_up: 0,
                         },
                     );
                 }
@@ -226,8 +235,9 @@ async fn run_fetcher(
             .map(|(tp, a)| (tp.clone(), a.clone()))
             .collect();
         if snapshot.is_empty() {
-            // Nothing ready: wait for a new assignment or the end of a backoff.
-            let _ = tokio::time::timeout(BACKOFF, changed.notified()).await;
+            // Nothing ready: wait for a new assignment or the end of the first backoff.
+            let until = next_retry(&assignments, now).unwrap_or(now + BACKOFF);
+            let _ = tokio::time::timeout_at(until, changed.notified()).await;
             continue;
         }
         let connection = match conn.as_mut() {
@@ -241,7 +251,7 @@ async fn run_fetcher(
                 }
             },
         };
-        let result = round(&ctx, connection, &assignments, snapshot).await;
+        let result = round(&ctx, connection, &assignments, &changed, now, snapshot).await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "fetch from the leader failed; reconnecting");
             conn = None;
@@ -269,21 +279,42 @@ async fn connect(ctx: &FetcherContext, leader: i32) -> Result<PeerConnection, Ro
     Ok(conn)
 }
 
-/// One round: truncate the partitions that need it, then one Fetch for the others.
+/// One round: truncate the partitions that need it, then one Fetch for every partition ready, those just
+/// truncated included (so a new partition does not wait a whole long poll of the others for its first fetch).
 async fn round(
     ctx: &FetcherContext,
     conn: &mut PeerConnection,
     assignments: &Assignments,
+    changed: &Notify,
+    taken_at: tokio::time::Instant,
     snapshot: Vec<(TopicPartition, Assignment)>,
 ) -> Result<(), RoundError> {
-    let (ready, to_truncate): (Vec<_>, Vec<_>) =
+    let (mut ready, to_truncate): (Vec<_>, Vec<_>) =
         snapshot.into_iter().partition(|(_, a)| a.truncated);
+    let (truncating, fetching) = (to_truncate.len(), ready.len());
+    let started = tokio::time::Instant::now();
     if !to_truncate.is_empty() {
+        let keys: Vec<TopicPartition> = to_truncate.iter().map(|(tp, _)| tp.clone()).collect();
         truncate(ctx, conn, assignments, to_truncate).await?;
+        let assigned = assignments.lock();
+        ready.extend(keys.into_iter().filter_map(|tp| {
+            let a = assigned.get(&tp)?;
+            (a.truncated && a.retry_at.is_none_or(|t| t <= taken_at)).then(|| (tp, a.clone()))
+        }));
     }
+    let truncated = started.elapsed();
     if !ready.is_empty() {
-        fetch(ctx, conn, assignments, ready).await?;
+        // Partitions left out for a backoff rejoin when it ends, not after the others' long poll.
+        let rejoin_at = next_retry(assignments, taken_at);
+        fetch(ctx, conn, assignments, (changed, rejoin_at), ready).await?;
     }
+    tracing::debug!(
+        truncating,
+        fetching,
+        truncate_ms = truncated.as_millis() as u64,
+        fetch_ms = (started.elapsed() - truncated).as_millis() as u64,
+        "fetcher round"
+    );
     Ok(())
 }
 
@@ -305,6 +336,54 @@ fn back_off(assignments: &Assignments, tp: &TopicPartition, epoch: i32) {
     update(assignments, tp, epoch, |a| {
         a.retry_at = Some(tokio::time::Instant::now() + BACKOFF)
     });
+}
+
+/// Backs off after the leader refused the partition with `error_code` (see [`backoff_after`]).
+fn back_off_after(assignments: &Assignments, tp: &TopicPartition, epoch: i32, error_code: i16) {
+    update(assignments, tp, epoch, |a| {
+        let pause = backoff_after(error_code, a.catching_up);
+        a.catching_up = if leader_catching_up(error_code) {
+            a.catching_up.saturating_add(1)
+        } else {
+            0
+        };
+        a.retry_at = Some(tokio::time::Instant::now() + pause)
+    });
+}
+
+fn leader_catching_up(error_code: i16) -> bool {
+    error_code == ResponseError::NotLeaderOrFollower.code()
+        || error_code == ResponseError::UnknownLeaderEpoch.code()
+}
+
+/// The end of the first backoff still running at `after` (partitions backed off at that instant or later).
+fn next_retry(
+    assignments: &Assignments,
+    after: tokio::time::Instant,
+) -> Option<tokio::time::Instant> {
+    assignments
+        .lock()
+        .values()
+        .filter_map(|a| a.retry_at)
+        .filter(|&t| t > after)
+        .min()
+}
+
+/// The pause after the leader refused a partition with `error_code`, the `catching_up`-th such refusal in a
+/// row. NOT_LEADER_OR_FOLLOWER and UNKNOWN_LEADER_EPOCH from the broker our metadata names leader in the epoch we
+/// sent mean its metadata or its partitions have not caught up with that leadership yet. After a leader change
+/// that takes milliseconds to some hundreds (a broker taking over 3,000 partitions applies them one by one), so
+/// the pause starts at [`LEADER_CATCHING_UP_BACKOFF`] and doubles with each refusal up to [`BACKOFF`]: a
+/// partition is not held a quarter second behind a leader that took it over meanwhile, and a leader that stays
+/// behind is not asked more often than a few times. Anything else waits the full [`BACKOFF`].
+fn backoff_after(error_code: i16, catching_up: u32) -> Duration {
+    if leader_catching_up(error_code) {
+        LEADER_CATCHING_UP_BACKOFF
+            .saturating_mul(1 << catching_up.min(8))
+            .min(BACKOFF)
+    } else {
+        BACKOFF
+    }
 }
 
 /// OffsetForLeaderEpoch for every partition that needs it, then truncation to the divergence point:
@@ -368,7 +447,7 @@ async fn truncate(
             if r.error_code != 0 {
                 tracing::debug!(topic = %tp.topic, partition = tp.partition, error_code = r.error_code,
                     "OffsetForLeaderEpoch refused; retrying after the backoff");
-                back_off(assignments, &tp, a.leader_epoch);
+                back_off_after(assignments, &tp, a.leader_epoch, r.error_code);
                 continue;
             }
             let p = &a.partition;
@@ -421,6 +500,7 @@ async fn fetch(
     ctx: &FetcherContext,
     conn: &mut PeerConnection,
     assignments: &Assignments,
+    wake: (&Notify, Option<tokio::time::Instant>),
     parts: Vec<(TopicPartition, Assignment)>,
 ) -> Result<(), RoundError> {
     let mut topics: BTreeMap<Uuid, Vec<FetchPartition>> = BTreeMap::new();
@@ -462,20 +542,68 @@ async fn fetch(
                 .collect(),
         );
     let timeout = Duration::from_millis(FETCH_MAX_WAIT_MS as u64) + RESPONSE_TIMEOUT;
-    let response = conn.request(FETCH_VERSION, &request, timeout).await?;
+    let asked_at = tokio::time::Instant::now();
+    let response = tokio::time::timeout(timeout, long_poll(conn, &request, wake))
+        .await
+        .map_err(|_| PeerError::Timeout(timeout))??;
+    let answered_at = tokio::time::Instant::now();
     if response.error_code != 0 {
         return Err(RoundError::Request(response.error_code));
     }
+    let mut with_records = 0usize;
     for topic in response.responses {
         for pd in topic.partitions {
             let Some((tp, a, fetch_offset)) = sent.remove(&(topic.topic_id, pd.partition_index))
             else {
                 continue;
             };
+            with_records += usize::from(pd.records.as_ref().is_some_and(|r| !r.is_empty()));
             apply_partition_response(assignments, &tp, &a, fetch_offset, pd);
         }
     }
+    tracing::debug!(
+        wait_ms = (answered_at - asked_at).as_millis() as u64,
+        apply_ms = answered_at.elapsed().as_millis() as u64,
+        with_records,
+        "fetch answered"
+    );
     Ok(())
+}
+
+/// Sends `request` and waits for its answer. If this fetcher's partitions change while the leader holds the
+/// fetch (up to `FETCH_MAX_WAIT_MS` with nothing new), or the backoff of a partition left out of it ends
+/// (`wake`: the change notification and that instant), an ApiVersions request is pipelined behind it: a leader
+/// answers a parked fetch as soon as another request from the same connection waits behind it
+/// (`network/queued_input.rs`), so those partitions start fetching now instead of after the long poll.
+async fn long_poll(
+    conn: &mut PeerConnection,
+    request: &FetchRequest,
+    (changed, rejoin_at): (&Notify, Option<tokio::time::Instant>),
+) -> Result<kafka_protocol::messages::FetchResponse, PeerError> {
+    let sent = conn.send(FETCH_VERSION, request).await?;
+    {
+        let receive = conn.receive(&sent);
+        tokio::pin!(receive);
+        let rejoin = async {
+            match rejoin_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            response = &mut receive => return response,
+            () = changed.notified() => {}
+            () = rejoin => {}
+        }
+        // `receive` is dropped here (it is cancel-safe) and called again below for the same answer.
+    }
+    tracing::debug!("partitions to add during the long poll; asking the leader to answer it now");
+    let nudge = conn
+        .send(NUDGE_VERSION, &ApiVersionsRequest::default())
+        .await?;
+    let response = conn.receive(&sent).await?;
+    conn.receive(&nudge).await?;
+    Ok(response)
 }
 
 fn apply_partition_response(
@@ -504,6 +632,9 @@ fn apply_partition_response(
                 }
             }
             p.update_follower_high_watermark(pd.high_watermark);
+            if a.catching_up > 0 {
+                update(assignments, tp, a.leader_epoch, |a| a.catching_up = 0);
+            }
         }
         code if code == ResponseError::OffsetOutOfRange.code() => {
             if pd.log_start_offset > fetch_offset {
@@ -523,7 +654,7 @@ fn apply_partition_response(
             // metadata is behind; the next image sorts it out.
             tracing::debug!(topic = %tp.topic, partition = tp.partition, error_code = code,
                 "fetch refused for a partition; retrying after the backoff");
-            back_off(assignments, tp, a.leader_epoch);
+            back_off_after(assignments, tp, a.leader_epoch, code);
         }
     }
 }
@@ -550,6 +681,27 @@ fn whole_batches(records: Bytes) -> Bytes {
 mod tests {
     use super::*;
     use kraftwerk_storage::batch::build_batch;
+
+    #[test]
+    fn a_leader_catching_up_is_asked_again_soon_then_less_often() {
+        let not_leader = ResponseError::NotLeaderOrFollower.code();
+        let pauses: Vec<u64> = (0..7)
+            .map(|n| backoff_after(not_leader, n).as_millis() as u64)
+            .collect();
+        assert_eq!(pauses, [25, 50, 100, 200, 250, 250, 250]);
+        let unknown_epoch = ResponseError::UnknownLeaderEpoch.code();
+        assert_eq!(backoff_after(unknown_epoch, 0), LEADER_CATCHING_UP_BACKOFF);
+        assert_eq!(backoff_after(unknown_epoch, u32::MAX), BACKOFF);
+        // Our own metadata is behind (fenced epoch) or the topic is unknown: the full pause at once.
+        assert_eq!(
+            backoff_after(ResponseError::FencedLeaderEpoch.code(), 0),
+            BACKOFF
+        );
+        assert_eq!(
+            backoff_after(ResponseError::UnknownTopicId.code(), 0),
+            BACKOFF
+        );
+    }
 
     #[test]
     fn a_partial_trailing_batch_is_dropped() {

@@ -42,7 +42,17 @@ pub async fn follow(
                         "loading a metadata snapshot from the controller (the log before it was trimmed)"
                     );
                 }
-                if let Err(e) = follower.apply(&chunk) {
+                let started = std::time::Instant::now();
+                let entries = chunk.entries.len();
+                let applied = follower.apply(&chunk);
+                if entries > 0 {
+                    debug!(
+                        entries,
+                        apply_us = started.elapsed().as_micros() as u64,
+                        "metadata chunk applied"
+                    );
+                }
+                if let Err(e) = applied {
                     warn!(error = %e, "metadata fetch answer does not continue the log; fetching again");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }

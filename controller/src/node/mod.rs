@@ -620,13 +620,26 @@ impl Node {
         let (term, leader) = (self.raw.raft.term, self.raw.raft.leader_id);
         let store = self.raw.mut_store();
         store.note_leader(term, leader);
+        let started = std::time::Instant::now();
+        let appended = ready.entries().len();
         store.append(ready.entries())?;
         if let Some(hard_state) = ready.hs() {
             store.set_hard_state(hard_state)?;
         }
+        let persisted = started.elapsed();
         self.send(ready.take_persisted_messages());
         let committed = ready.take_committed_entries();
+        let applied = committed.len();
         self.apply(&committed);
+        if appended + applied > 0 {
+            tracing::debug!(
+                appended,
+                persist_us = persisted.as_micros() as u64,
+                applied,
+                apply_us = (started.elapsed() - persisted).as_micros() as u64,
+                "ready handled"
+            );
+        }
 
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
@@ -634,7 +647,15 @@ impl Node {
         }
         self.send(light.take_messages());
         let committed = light.take_committed_entries();
+        let started = std::time::Instant::now();
         self.apply(&committed);
+        if !committed.is_empty() {
+            tracing::debug!(
+                applied = committed.len(),
+                apply_us = started.elapsed().as_micros() as u64,
+                "light ready applied"
+            );
+        }
         self.raw.advance_apply();
         Ok(())
     }

@@ -680,7 +680,130 @@ fn whole_batches(records: Bytes) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kafka_protocol::messages::{
+        ApiKey, ApiVersionsResponse, FetchResponse, RequestHeader, ResponseHeader,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable};
     use kraftwerk_storage::batch::build_batch;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A leader that holds a fetch until another request arrives behind it (as ours does, when `hold`), then
+    /// answers both in order. Returns the API keys it was sent.
+    async fn leader(listener: TcpListener, hold: bool) -> Vec<i16> {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut asked = Vec::new();
+        loop {
+            let len = match socket.read_i32().await {
+                Ok(len) => len as usize,
+                Err(_) => return asked.into_iter().map(|(key, _, _)| key).collect(),
+            };
+            let mut frame = vec![0u8; len];
+            socket.read_exact(&mut frame).await.unwrap();
+            let mut buf = Bytes::from(frame);
+            let key = i16::from_be_bytes([buf[0], buf[1]]);
+            let version = i16::from_be_bytes([buf[2], buf[3]]);
+            let api = ApiKey::try_from(key).unwrap();
+            let header =
+                RequestHeader::decode(&mut buf, api.request_header_version(version)).unwrap();
+            asked.push((key, version, header.correlation_id));
+            if hold && asked.len() == 1 {
+                // The parked fetch: answered once a request arrives behind it.
+                continue;
+            }
+            let unanswered = if hold && asked.len() == 2 { 2 } else { 1 };
+            for (key, version, correlation_id) in &asked[asked.len() - unanswered..] {
+                let mut out = bytes::BytesMut::new();
+                let api = ApiKey::try_from(*key).unwrap();
+                ResponseHeader::default()
+                    .with_correlation_id(*correlation_id)
+                    .encode(&mut out, api.response_header_version(*version))
+                    .unwrap();
+                if api == ApiKey::Fetch {
+                    FetchResponse::default().encode(&mut out, *version).unwrap();
+                } else {
+                    ApiVersionsResponse::default()
+                        .encode(&mut out, *version)
+                        .unwrap();
+                }
+                socket.write_i32(out.len() as i32).await.unwrap();
+                socket.write_all(&out).await.unwrap();
+            }
+        }
+    }
+
+    async fn connect_to(hold: bool) -> (PeerConnection, tokio::task::JoinHandle<Vec<i16>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let peer = tokio::spawn(leader(listener, hold));
+        let conn = PeerConnection::connect(
+            &crate::tls::PeerConnector::plaintext(),
+            "127.0.0.1",
+            port,
+            CONNECT_TIMEOUT,
+            "test".into(),
+        )
+        .await
+        .unwrap();
+        (conn, peer)
+    }
+
+    /// The fetch's answer; a fetch the leader still holds after 10 s means nothing ended its poll.
+    async fn answered(poll: impl std::future::Future<Output = Result<FetchResponse, PeerError>>) {
+        tokio::time::timeout(Duration::from_secs(10), poll)
+            .await
+            .expect("the parked fetch was never answered")
+            .unwrap();
+    }
+
+    const FETCH: i16 = ApiKey::Fetch as i16;
+    const API_VERSIONS: i16 = ApiKey::ApiVersions as i16;
+
+    #[tokio::test]
+    async fn a_long_poll_is_ended_when_partitions_are_assigned_meanwhile() {
+        let (mut conn, peer) = connect_to(true).await;
+        let changed = Arc::new(Notify::new());
+        let notifier = changed.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            notifier.notify_one();
+        });
+        answered(long_poll(
+            &mut conn,
+            &FetchRequest::default(),
+            (&changed, None),
+        ))
+        .await;
+        drop(conn);
+        assert_eq!(peer.await.unwrap(), [FETCH, API_VERSIONS]);
+    }
+
+    #[tokio::test]
+    async fn a_long_poll_is_ended_when_a_left_out_partition_may_be_fetched_again() {
+        let (mut conn, peer) = connect_to(true).await;
+        let rejoin_at = tokio::time::Instant::now() + Duration::from_millis(20);
+        answered(long_poll(
+            &mut conn,
+            &FetchRequest::default(),
+            (&Notify::new(), Some(rejoin_at)),
+        ))
+        .await;
+        drop(conn);
+        assert_eq!(peer.await.unwrap(), [FETCH, API_VERSIONS]);
+    }
+
+    #[tokio::test]
+    async fn a_fetch_answered_by_itself_sends_nothing_more() {
+        let (mut conn, peer) = connect_to(false).await;
+        answered(long_poll(
+            &mut conn,
+            &FetchRequest::default(),
+            (&Notify::new(), None),
+        ))
+        .await;
+        drop(conn);
+        assert_eq!(peer.await.unwrap(), [FETCH]);
+    }
 
     #[test]
     fn a_leader_catching_up_is_asked_again_soon_then_less_often() {

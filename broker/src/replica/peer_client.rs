@@ -182,12 +182,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_request_pipelined_behind_an_unanswered_one_gets_both_answers_in_order() {
+    async fn connect_to_holding_peer() -> (PeerConnection, tokio::task::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let peer = tokio::spawn(holding_peer(listener));
-        let mut conn = PeerConnection::connect(
+        let conn = PeerConnection::connect(
             &PeerConnector::plaintext(),
             "127.0.0.1",
             port,
@@ -196,6 +195,12 @@ mod tests {
         )
         .await
         .unwrap();
+        (conn, peer)
+    }
+
+    #[tokio::test]
+    async fn a_request_pipelined_behind_an_unanswered_one_gets_both_answers_in_order() {
+        let (mut conn, peer) = connect_to_holding_peer().await;
         let first = conn.send(0, &ApiVersionsRequest::default()).await.unwrap();
         // The peer holds the first answer: give up waiting for it (dropping the read) ...
         let waited = tokio::time::timeout(Duration::from_millis(50), conn.receive(&first)).await;
@@ -212,18 +217,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_read_for_the_wrong_request_is_refused() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let peer = tokio::spawn(holding_peer(listener));
-        let mut conn = PeerConnection::connect(
-            &PeerConnector::plaintext(),
-            "127.0.0.1",
-            port,
-            Duration::from_secs(5),
-            "test".into(),
-        )
-        .await
-        .unwrap();
+        let (mut conn, peer) = connect_to_holding_peer().await;
         let _first = conn.send(0, &ApiVersionsRequest::default()).await.unwrap();
         let second = conn.send(0, &ApiVersionsRequest::default()).await.unwrap();
         let err = conn.receive(&second).await.unwrap_err();

@@ -291,7 +291,7 @@ async fn round(
 ) -> Result<(), RoundError> {
     let (mut ready, to_truncate): (Vec<_>, Vec<_>) =
         snapshot.into_iter().partition(|(_, a)| a.truncated);
-    let (truncating, fetching) = (to_truncate.len(), ready.len());
+    let truncating = to_truncate.len();
     let started = tokio::time::Instant::now();
     if !to_truncate.is_empty() {
         let keys: Vec<TopicPartition> = to_truncate.iter().map(|(tp, _)| tp.clone()).collect();
@@ -303,6 +303,7 @@ async fn round(
         }));
     }
     let truncated = started.elapsed();
+    let fetching = ready.len();
     if !ready.is_empty() {
         // Partitions left out for a backoff rejoin when it ends, not after the others' long poll.
         let rejoin_at = next_retry(assignments, taken_at);

@@ -733,11 +733,18 @@ mod tests {
         }
     }
 
-    async fn connect_to(hold: bool) -> (PeerConnection, tokio::task::JoinHandle<Vec<i16>>) {
+    /// Runs one [`long_poll`] against a [`leader`] that holds the fetch (`hold`) or answers it at once, woken by
+    /// `changed` and `rejoin_at`; returns the API keys the leader was sent. A fetch the leader still holds after
+    /// 10 s means nothing ended its poll.
+    async fn requests_sent(
+        hold: bool,
+        changed: &Notify,
+        rejoin_at: Option<tokio::time::Instant>,
+    ) -> Vec<i16> {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let peer = tokio::spawn(leader(listener, hold));
-        let conn = PeerConnection::connect(
+        let mut conn = PeerConnection::connect(
             &crate::tls::PeerConnector::plaintext(),
             "127.0.0.1",
             port,
@@ -746,15 +753,14 @@ mod tests {
         )
         .await
         .unwrap();
-        (conn, peer)
-    }
-
-    /// The fetch's answer; a fetch the leader still holds after 10 s means nothing ended its poll.
-    async fn answered(poll: impl std::future::Future<Output = Result<FetchResponse, PeerError>>) {
+        let request = FetchRequest::default();
+        let poll = long_poll(&mut conn, &request, (changed, rejoin_at));
         tokio::time::timeout(Duration::from_secs(10), poll)
             .await
             .expect("the parked fetch was never answered")
             .unwrap();
+        drop(conn);
+        peer.await.unwrap()
     }
 
     const FETCH: i16 = ApiKey::Fetch as i16;
@@ -762,48 +768,27 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_poll_is_ended_when_partitions_are_assigned_meanwhile() {
-        let (mut conn, peer) = connect_to(true).await;
         let changed = Arc::new(Notify::new());
         let notifier = changed.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
             notifier.notify_one();
         });
-        answered(long_poll(
-            &mut conn,
-            &FetchRequest::default(),
-            (&changed, None),
-        ))
-        .await;
-        drop(conn);
-        assert_eq!(peer.await.unwrap(), [FETCH, API_VERSIONS]);
+        let sent = requests_sent(true, &changed, None).await;
+        assert_eq!(sent, [FETCH, API_VERSIONS]);
     }
 
     #[tokio::test]
     async fn a_long_poll_is_ended_when_a_left_out_partition_may_be_fetched_again() {
-        let (mut conn, peer) = connect_to(true).await;
         let rejoin_at = tokio::time::Instant::now() + Duration::from_millis(20);
-        answered(long_poll(
-            &mut conn,
-            &FetchRequest::default(),
-            (&Notify::new(), Some(rejoin_at)),
-        ))
-        .await;
-        drop(conn);
-        assert_eq!(peer.await.unwrap(), [FETCH, API_VERSIONS]);
+        let sent = requests_sent(true, &Notify::new(), Some(rejoin_at)).await;
+        assert_eq!(sent, [FETCH, API_VERSIONS]);
     }
 
     #[tokio::test]
     async fn a_fetch_answered_by_itself_sends_nothing_more() {
-        let (mut conn, peer) = connect_to(false).await;
-        answered(long_poll(
-            &mut conn,
-            &FetchRequest::default(),
-            (&Notify::new(), None),
-        ))
-        .await;
-        drop(conn);
-        assert_eq!(peer.await.unwrap(), [FETCH]);
+        let sent = requests_sent(false, &Notify::new(), None).await;
+        assert_eq!(sent, [FETCH]);
     }
 
     #[test]

@@ -544,7 +544,7 @@ fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -> Pr
 /// NOT_LEADER_OR_FOLLOWER is asked again, alone, as a client would: Kafka's broker can list a new partition's
 /// leader in Metadata a moment before its replica manager has become that leader.
 fn setup_produce(pair: &mut Pair, v: i16, ka: &ProduceRequest, kw: &ProduceRequest) {
-    const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    let not_leader_or_follower = kafka_protocol::ResponseError::NotLeaderOrFollower.code();
     for (side, endpoint, req) in [
         ("Apache Kafka", &mut pair.kafka, ka),
         ("kraftwerk", &mut pair.kraftwerk, kw),
@@ -558,7 +558,7 @@ fn setup_produce(pair: &mut Pair, v: i16, ka: &ProduceRequest, kw: &ProduceReque
                 .map(|r| r.partition_responses[0].error_code)
                 .collect();
             attempt += 1;
-            if codes.contains(&NOT_LEADER_OR_FOLLOWER) && attempt < 20 {
+            if codes.contains(&not_leader_or_follower) && attempt < 20 {
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }

@@ -63,6 +63,12 @@ pub const METRICS: &[Metric] = &[
         Better::Lower,
     ),
     (
+        "cs_still_led_s",
+        "controlled shutdown: SIGTERM → last poll that still saw a leadership on it was sent (the row above is within one poll of this)",
+        "s",
+        Better::Lower,
+    ),
+    (
         "cs_written_s",
         "controlled shutdown: SIGTERM → every moved partition took a record (acks=all) on its new leader (one Produce per topic and leader, sent at once)",
         "s",

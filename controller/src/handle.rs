@@ -308,36 +308,38 @@ impl ControllerHandle {
     }
 
     /// Committed metadata entries from raft index `from_index` (for a broker following the log). Waits up
-    /// to `max_wait` for something new when the follower is caught up: every applied entry publishes an image,
-    /// so an image change is the signal to look again.
+    /// to `max_wait` for something new when the follower is caught up: the node parks the read and answers
+    /// it as soon as an entry commits.
     pub async fn read_committed(
         &self,
         from_index: u64,
         max_bytes: u64,
         max_wait: std::time::Duration,
     ) -> Result<crate::rpc::MetadataChunk, ControllerError> {
-        let deadline = tokio::time::Instant::now() + max_wait;
-        let mut images = self.image.clone();
-        images.mark_unchanged();
-        loop {
+        let read = |wait: bool| async move {
             let (reply, answer) = oneshot::channel();
             self.mailbox
                 .send(Command::ReadCommitted {
                     from_index,
                     max_bytes,
+                    wait,
                     reply,
                 })
                 .await
                 .map_err(|_| ControllerError::NotController)?;
-            let chunk = answer.await.map_err(|_| ControllerError::NotController)??;
-            if !chunk.entries.is_empty() || chunk.snapshot.is_some() {
-                return Ok(chunk);
+            Ok::<_, ControllerError>(answer)
+        };
+        let answer = if max_wait.is_zero() {
+            read(false).await?.await
+        } else {
+            match tokio::time::timeout(max_wait, read(true).await?).await {
+                Ok(answer) => answer,
+                // Nothing committed in time (the parked read leaves with its receiver): answer what there is
+                // now, usually nothing.
+                Err(_) => read(false).await?.await,
             }
-            match tokio::time::timeout_at(deadline, images.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => return Ok(chunk),
-            }
-        }
+        };
+        answer.map_err(|_| ControllerError::NotController)?
     }
 
     /// DescribeQuorum as this node sees it; NOT_CONTROLLER unless it is the leader.

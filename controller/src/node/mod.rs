@@ -66,10 +66,13 @@ pub(crate) enum Command {
     Step(Box<RaftMessage>),
     /// Read committed entries for a metadata follower (a broker).
     ReadCommitted {
-        /// First offset wanted (raft index - 1).
+        /// First raft index wanted.
         from_index: u64,
         /// Entry bytes to stop after (at least one entry is returned when there is one).
         max_bytes: u64,
+        /// When nothing from `from_index` is committed yet: park the read until something is (the caller
+        /// bounds the wait by dropping the receiver), rather than answer an empty chunk.
+        wait: bool,
         /// Where the answer goes.
         reply: tokio::sync::oneshot::Sender<Result<MetadataChunk, ControllerError>>,
     },
@@ -148,6 +151,16 @@ pub(crate) struct Node {
     /// Leader only: the membership change in progress (one at a time, as in Kafka).
     change: Option<membership_change::InProgress>,
     status: Arc<SharedStatus>,
+    /// Metadata followers' reads waiting for an entry to commit; answered as soon as one is, before this node
+    /// applies it (see [`Self::serve_waiting_reads`]).
+    waiting_reads: Vec<WaitingRead>,
+}
+
+/// A parked [`Command::ReadCommitted`].
+struct WaitingRead {
+    from_index: u64,
+    max_bytes: u64,
+    reply: tokio::sync::oneshot::Sender<Result<MetadataChunk, ControllerError>>,
 }
 
 /// Errors that stop the node.
@@ -215,6 +228,7 @@ impl Node {
             membership_tx: parts.membership_tx,
             change: None,
             status: parts.status,
+            waiting_reads: Vec::new(),
         };
         node.publish_status();
         Ok(node)
@@ -296,10 +310,22 @@ impl Node {
             Command::ReadCommitted {
                 from_index,
                 max_bytes,
+                wait,
                 reply,
-            } => {
-                let _ = reply.send(self.read_committed(from_index, max_bytes));
-            }
+            } => match self.read_committed(from_index, max_bytes) {
+                Ok(chunk) if wait && chunk.entries.is_empty() && chunk.snapshot.is_none() => {
+                    // Readers that gave up (their long poll ended) leave with their receivers.
+                    self.waiting_reads.retain(|r| !r.reply.is_closed());
+                    self.waiting_reads.push(WaitingRead {
+                        from_index,
+                        max_bytes,
+                        reply,
+                    });
+                }
+                answer => {
+                    let _ = reply.send(answer);
+                }
+            },
             Command::ChangeMembership {
                 request,
                 timeout,
@@ -379,9 +405,37 @@ impl Node {
         })
     }
 
-    /// Committed and applied entries from raft index `low`, for a follower of the metadata log.
+    /// The last entry a metadata follower may read: committed, and in this node's log storage (raft-rs lets a
+    /// leader count a quorum of followers before its own append is persisted; such an entry is read once it is).
+    fn readable_index(&self) -> u64 {
+        let stored = raft::Storage::last_index(self.raw.store()).unwrap_or(0);
+        self.raw.raft.raft_log.committed.min(stored)
+    }
+
+    /// Answers the parked reads once entries they wait for are readable. Called as soon as a commit is known,
+    /// before the entries are applied here: a broker replays them into its own image, so it need not wait for
+    /// this node's (a fence of 10,000 partitions took the leader 3-16 ms to apply, a third of the time until
+    /// the brokers showed it).
+    fn serve_waiting_reads(&mut self) {
+        if self.waiting_reads.is_empty() {
+            return;
+        }
+        let readable = self.readable_index();
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_reads)
+            .into_iter()
+            .partition(|r| r.from_index.max(1) <= readable);
+        self.waiting_reads = waiting;
+        for r in ready {
+            if !r.reply.is_closed() {
+                let _ = r.reply.send(self.read_committed(r.from_index, r.max_bytes));
+            }
+        }
+    }
+
+    /// Committed entries from raft index `low`, for a follower of the metadata log: everything committed and
+    /// stored, whether or not this node has applied it yet.
     fn read_committed(&self, low: u64, max_bytes: u64) -> Result<MetadataChunk, ControllerError> {
-        let commit_index = self.applied_index;
+        let commit_index = self.readable_index();
         let low = low.max(1);
         let first = raft::Storage::first_index(self.raw.store()).unwrap_or(1);
         if low < first {
@@ -398,7 +452,7 @@ impl Node {
                 });
             }
         }
-        if low > self.applied_index {
+        if low > commit_index {
             return Ok(MetadataChunk {
                 entries: Vec::new(),
                 commit_index,
@@ -408,7 +462,7 @@ impl Node {
         let entries = raft::Storage::entries(
             self.raw.store(),
             low,
-            self.applied_index + 1,
+            commit_index + 1,
             max_bytes,
             raft::GetEntriesContext::empty(false),
         )
@@ -452,7 +506,9 @@ impl Node {
             .pending
             .take()
             .unwrap_or_else(|| self.committed.clone());
+        let started = std::time::Instant::now();
         let Pending { records, complete } = op(&base, &mut self.ctx);
+        let computed = started.elapsed();
         if records.is_empty() {
             self.pending = Some(base);
             complete(Ok(()));
@@ -466,6 +522,12 @@ impl Node {
                 return;
             }
         };
+        tracing::debug!(
+            records = records.len(),
+            compute_us = computed.as_micros() as u64,
+            encode_us = (started.elapsed() - computed).as_micros() as u64,
+            "operation proposed"
+        );
         let before = self.raw.raft.raft_log.last_index();
         match self.raw.propose(Vec::new(), data) {
             Ok(()) if self.raw.raft.raft_log.last_index() == before + 1 => {
@@ -628,6 +690,7 @@ impl Node {
         }
         let persisted = started.elapsed();
         self.send(ready.take_persisted_messages());
+        self.serve_waiting_reads();
         let committed = ready.take_committed_entries();
         let applied = committed.len();
         self.apply(&committed);
@@ -646,6 +709,7 @@ impl Node {
             self.raw.mut_store().set_commit(commit)?;
         }
         self.send(light.take_messages());
+        self.serve_waiting_reads();
         let committed = light.take_committed_entries();
         let started = std::time::Instant::now();
         self.apply(&committed);

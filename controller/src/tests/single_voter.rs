@@ -221,3 +221,57 @@ async fn a_node_that_is_not_a_voter_is_an_observer() {
     let err = start(none, Arc::new(NoPeers)).await.err().unwrap();
     assert!(matches!(err, ControllerError::Configuration(_)));
 }
+
+/// A metadata follower's read at the log end is parked and answered by the next commit, long before its wait
+/// ends; a read whose wait ends with nothing committed answers an empty chunk.
+#[tokio::test]
+async fn a_waiting_metadata_read_is_answered_by_the_next_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let controller = start(config(dir.path(), 1, &[1]), Arc::new(NoPeers))
+        .await
+        .unwrap();
+    let handle = controller.handle();
+    handle.register_broker(broker(1)).await.unwrap();
+    let so_far = handle
+        .read_committed(1, u64::MAX, Duration::ZERO)
+        .await
+        .unwrap();
+    let next = so_far.entries.last().map_or(1, |e| e.index + 1);
+    assert_eq!(so_far.commit_index + 1, next);
+
+    let empty = handle
+        .read_committed(next, u64::MAX, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert!(empty.entries.is_empty() && empty.snapshot.is_none());
+
+    let waiting = {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let asked = std::time::Instant::now();
+            let chunk = handle
+                .read_committed(next, u64::MAX, Duration::from_secs(60))
+                .await;
+            (chunk, asked.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "nothing committed yet");
+    handle
+        .create_topics(vec![CreateTopicSpec::new("woken", 1, 1)], false)
+        .await[0]
+        .result
+        .as_ref()
+        .unwrap();
+    let (chunk, took) = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    let chunk = chunk.unwrap();
+    assert!(
+        took < Duration::from_secs(30),
+        "answered by the commit, not the end of its wait"
+    );
+    assert_eq!(chunk.entries.first().map(|e| e.index), Some(next));
+    controller.shutdown().await;
+}

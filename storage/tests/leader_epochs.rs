@@ -267,6 +267,7 @@ fn an_in_place_write_torn_by_a_crash_is_rebuilt() {
     let old = fs::read_to_string(&path).unwrap();
     let mut log = open(dir.path(), small_config(1_200));
     log.assign_leader_epoch(6, log.log_end_offset()).unwrap();
+    log.flush().unwrap();
     let new = fs::read_to_string(&path).unwrap();
     assert_eq!(new, "0\n4\n1 0\n3 10\n4 25\n6 30\n");
     // Only the count (same width) and the new line differ: every older entry keeps its bytes and place.
@@ -288,4 +289,52 @@ fn an_in_place_write_torn_by_a_crash_is_rebuilt() {
         );
         drop(log);
     }
+}
+
+/// A new epoch reaches the checkpoint file at the next roll, flush or close, not at once. A crash before that (the
+/// log dropped without closing, as after kill -9) loses no entry the data carries: the file holds every entry
+/// starting before the active segment, and the open re-assigns the active segment's from its batches. A new
+/// leader's epoch at the log end, which no batch carries yet, is gone after such a crash, as every open trims
+/// an entry starting at the log end anyway.
+#[test]
+fn epochs_not_yet_written_come_back_from_the_batches_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(CHECKPOINT);
+    let mut log = three_epoch_log(dir.path());
+    log.flush().unwrap();
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "0\n3\n1 0\n3 10\n4 25\n"
+    );
+    // Epoch 6 goes into the active segment with no roll; epoch 7 is assigned at the log end with no batch.
+    let segments = log.segment_count();
+    log.append_with_leader_epoch(&common::batch(1, 10, 1, 1_000), 1_000, 6)
+        .unwrap();
+    assert_eq!(log.segment_count(), segments);
+    log.assign_leader_epoch(7, log.log_end_offset()).unwrap();
+    assert_eq!(
+        log.leader_epoch_entries(),
+        &[e(1, 0), e(3, 10), e(4, 25), e(6, 30), e(7, 31)]
+    );
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "0\n3\n1 0\n3 10\n4 25\n",
+        "not written yet"
+    );
+    drop(log);
+    let mut log = open(dir.path(), small_config(1_200));
+    assert_eq!(
+        log.leader_epoch_entries(),
+        &[e(1, 0), e(3, 10), e(4, 25), e(6, 30)]
+    );
+    assert_eq!(log.end_offset_for(6), end(6, 31));
+
+    // Epochs 8 and 9 start in segments that roll before the crash: each roll wrote them.
+    append_epoch(&mut log, 8, 3);
+    append_epoch(&mut log, 9, 3);
+    let before_crash = log.leader_epoch_entries().to_vec();
+    assert!(before_crash.len() == 6 && log.segment_count() > segments + 1);
+    drop(log);
+    let log = open(dir.path(), small_config(1_200));
+    assert_eq!(log.leader_epoch_entries(), before_crash.as_slice());
 }

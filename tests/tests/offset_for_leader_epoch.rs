@@ -255,7 +255,9 @@ fn consumer_validation_across_a_leader_change() {
     assert_eq!(triple(&e), ok(first_epoch, 5));
     let e = epoch_end(&mut conn, 4, -1, TOPIC, 0, third_epoch, new_epoch);
     assert_eq!(triple(&e), ok(new_epoch, 9));
-    // Kafka's file format, one line per epoch that wrote or led: the third was recorded when it became leader.
+    // Kafka's file format, one line per epoch that wrote or led: the third was recorded when it became leader,
+    // and written to the file at the latest when the log closed.
+    broker.stop().expect("clean stop");
     let path = broker
         .dir()
         .join("data")

@@ -155,6 +155,7 @@ impl PartitionLog {
             log_start_offset,
             epochs: LeaderEpochCache::default(),
             epochs_unsynced: false,
+            epochs_unwritten: false,
             epochs_on_disk: None,
             scratch: Vec::new(),
             unflushed_messages: 0,

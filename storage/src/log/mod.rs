@@ -67,6 +67,9 @@ pub struct PartitionLog {
     /// The checkpoint was rewritten without fsync since it was last fsynced (a new epoch, see
     /// `update_epochs_deferred`): the next flush or roll fsyncs it.
     epochs_unsynced: bool,
+    /// The cache changed since the checkpoint was last written (a new epoch, see `update_epochs_deferred`): the
+    /// next roll, flush or close writes it.
+    epochs_unwritten: bool,
     /// What the checkpoint file holds, when this process wrote or read exactly it: lets a new epoch overwrite it
     /// in place (`epoch::checkpoint::write_deferred`).
     epochs_on_disk: Option<crate::epoch::checkpoint::OnDisk>,
@@ -163,6 +166,7 @@ impl PartitionLog {
         }
         let joined = self.join_background_flushes();
         self.active.sync()?;
+        self.write_pending_leader_epochs()?;
         self.sync_leader_epochs()?;
         sync_dir(&self.dir)?;
         self.unflushed_messages = 0;
@@ -218,6 +222,7 @@ impl PartitionLog {
     pub fn close_unsynced(mut self) -> Result<(), StorageError> {
         self.settle_cleaning()?;
         self.active.seal()?;
+        self.write_pending_leader_epochs()?;
         self.join_background_flushes()
     }
 
@@ -297,6 +302,9 @@ impl PartitionLog {
     /// starting before it must be on disk (one fsync and one of the directory, only when an epoch changed).
     fn roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
         self.reap_background_flushes()?;
+        // Every epoch entry starting before the new segment must be in the file: an open after a crash
+        // re-assigns only the active segment's.
+        self.write_pending_leader_epochs()?;
         // A deferred leader-epoch checkpoint is made durable with the sealed segment, on the same background
         // thread: fsynced here, on the append path, it waited behind every dirty page of the segment (1 s in a
         // profile) while the partition's appends queued.

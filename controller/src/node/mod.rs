@@ -414,8 +414,8 @@ impl Node {
 
     /// Answers the parked reads once entries they wait for are readable. Called as soon as a commit is known,
     /// before the entries are applied here: a broker replays them into its own image, so it need not wait for
-    /// this node's (a fence of 10,000 partitions took the leader 3-16 ms to apply, a third of the time until
-    /// the brokers showed it).
+    /// this node's (a fence of 10,000 partitions took the active controller 3-36 ms to apply during a controlled
+    /// shutdown, and the brokers started their replay only after it).
     fn serve_waiting_reads(&mut self) {
         if self.waiting_reads.is_empty() {
             return;

@@ -44,14 +44,20 @@ pub(super) fn broker(id: i32) -> BrokerRegistration {
     }
 }
 
-#[tokio::test]
-async fn create_delete_alter_then_restart_with_the_same_image() {
-    let dir = tempfile::tempdir().unwrap();
-    let controller = start(config(dir.path(), 1, &[1]), Arc::new(NoPeers))
+/// A one-voter controller (node 1) in `dir` with broker 1 registered.
+async fn started_with_broker(dir: &Path) -> (crate::Controller, crate::ControllerHandle) {
+    let controller = start(config(dir, 1, &[1]), Arc::new(NoPeers))
         .await
         .unwrap();
     let handle = controller.handle();
     handle.register_broker(broker(1)).await.unwrap();
+    (controller, handle)
+}
+
+#[tokio::test]
+async fn create_delete_alter_then_restart_with_the_same_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let (controller, handle) = started_with_broker(dir.path()).await;
     assert!(handle.is_leader());
     assert_eq!(handle.leader_id(), Some(1));
 
@@ -227,11 +233,7 @@ async fn a_node_that_is_not_a_voter_is_an_observer() {
 #[tokio::test]
 async fn a_waiting_metadata_read_is_answered_by_the_next_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let controller = start(config(dir.path(), 1, &[1]), Arc::new(NoPeers))
-        .await
-        .unwrap();
-    let handle = controller.handle();
-    handle.register_broker(broker(1)).await.unwrap();
+    let (controller, handle) = started_with_broker(dir.path()).await;
     let so_far = handle
         .read_committed(1, u64::MAX, Duration::ZERO)
         .await

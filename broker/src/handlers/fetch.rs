@@ -44,6 +44,7 @@ use kraftwerk_storage::FileSlice;
 use crate::context::BrokerContext;
 use crate::fetch_session::{Answer, Begun, PartitionKey, SessionRequest, TopicRef};
 use crate::network::queued_input::QueuedInput;
+use crate::replica::partition::FollowerFetch;
 use crate::replica::purgatory::Waiter;
 use crate::replica::read_replica::{preferred_read_replica, ReplicaSelector, ReplicaView};
 use crate::replica::Partition;
@@ -192,8 +193,11 @@ pub async fn handle(
         let parts = hosted(ctx, &targets);
         for (t, part) in targets.iter_mut().zip(parts) {
             if let Some(part) = part {
-                t.follower_recorded =
-                    part.record_follower_fetch(replica_id, t.req.fetch_offset, now);
+                let fetch = part.record_follower_fetch(replica_id, t.req.fetch_offset, now);
+                t.follower_recorded = fetch != FollowerFetch::Refused;
+                if fetch == FollowerFetch::MayJoinIsr {
+                    ctx.replicas.want_isr_check();
+                }
             }
             t.follower = true;
         }

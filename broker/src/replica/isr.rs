@@ -1,7 +1,9 @@
 //! ISR maintenance by partition leaders (Kafka's `Partition.maybeShrinkIsr` / `maybeExpandIsr` and the
 //! `AlterPartitionManager`): a periodic check of every partition this broker leads asks the active controller
 //! to drop followers that have not caught up within `replica.lag.time.max.ms` and to add back followers that
-//! have reached the high watermark, and to mark a leader elected uncleanly as RECOVERED. The leader keeps
+//! have reached the high watermark, and to mark a leader elected uncleanly as RECOVERED. A follower's fetch that
+//! shows it caught up outside the ISR asks for a check at once (Kafka expands the ISR on that fetch), so a
+//! restarted broker is back in the ISR without waiting for the next tick. The leader keeps
 //! using the ISR of the image (plus the change in flight for the high watermark) and applies the new ISR only
 //! when it arrives in a metadata image.
 //!
@@ -26,6 +28,10 @@ use super::partition::Partition;
 #[cfg(doc)]
 use super::partition::PENDING_ISR_EXPIRY_MS;
 
+/// Shortest time between two checks a caught-up follower asked for ([`ReplicaManager::want_isr_check`]); the
+/// shortest tick is the same.
+const MIN_CHECK_GAP: Duration = Duration::from_millis(50);
+
 /// Most partitions in one AlterPartition request; more wait for the next check.
 const MAX_BATCH: usize = 10_000;
 
@@ -37,12 +43,22 @@ pub async fn run_isr_checks(
     broker_epoch: Arc<dyn Fn() -> i64 + Send + Sync>,
     lag_max: Duration,
 ) {
-    let every = (lag_max / 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
+    let every = (lag_max / 4).clamp(MIN_CHECK_GAP, Duration::from_millis(500));
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let lag_ms = i64::try_from(lag_max.as_millis()).unwrap_or(i64::MAX);
+    let mut last_check = tokio::time::Instant::now();
     loop {
-        tick.tick().await;
+        // A follower that caught up joins at once, not at the next tick (up to 500 ms later). Asked-for checks
+        // are at least MIN_CHECK_GAP apart: a follower the controller will not take (a fenced broker still
+        // fetching) asks on every fetch, and each check walks every partition.
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = replicas.isr_check_wanted() => {
+                tokio::time::sleep_until(last_check + MIN_CHECK_GAP).await;
+            }
+        }
+        last_check = tokio::time::Instant::now();
         let image = cluster.image();
         let now = now_ms();
         let epoch = broker_epoch();

@@ -68,6 +68,9 @@ pub struct ReplicaManager {
     producer_id_expiration_ms: std::sync::atomic::AtomicI64,
     /// Makes new partitions' directories off the request path, after each reconcile that opened some.
     dir_creator: DirCreator,
+    /// Wakes the ISR check (`isr::run_isr_checks`) before its next tick: a follower outside a partition's ISR
+    /// has just caught up.
+    isr_check_wanted: tokio::sync::Notify,
 }
 
 /// What one reconcile leaves for the next.
@@ -196,7 +199,19 @@ impl ReplicaManager {
                 DEFAULT_PRODUCER_ID_EXPIRATION_MS,
             ),
             dir_creator: DirCreator::default(),
+            isr_check_wanted: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Asks for an ISR check now rather than at its next tick (a follower outside an ISR has caught up), as
+    /// Kafka expands an ISR on the follower's fetch. Requests made while a check runs make one more check.
+    pub fn want_isr_check(&self) {
+        self.isr_check_wanted.notify_one();
+    }
+
+    /// Resolves when [`Self::want_isr_check`] was called since the last time this resolved.
+    pub async fn isr_check_wanted(&self) {
+        self.isr_check_wanted.notified().await;
     }
 
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {

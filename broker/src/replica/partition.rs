@@ -131,6 +131,18 @@ pub struct IsrChange {
     pub new_isr: Vec<i32>,
 }
 
+/// What a leader made of a follower's fetch ([`Partition::record_follower_fetch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowerFetch {
+    /// This replica does not lead, or the fetcher is not one of the partition's replicas.
+    Refused,
+    /// Recorded.
+    Recorded,
+    /// Recorded, and the follower, outside the ISR, has reached the high watermark and the start of this
+    /// leader epoch: it may join the ISR (Kafka's `maybeExpandIsr`, which runs on the follower's fetch).
+    MayJoinIsr,
+}
+
 /// How an acks=all wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitWait {
@@ -462,15 +474,20 @@ impl Partition {
 
     /// A follower fetched from `fetch_offset`: that is its log end offset. Updates its caught-up time
     /// (Kafka's rule: caught up now if it reached our log end, or caught up at its previous fetch if it reached
-    /// the log end we had then) and advances the high watermark if the ISR now allows. `false` if this replica
+    /// the log end we had then) and advances the high watermark if the ISR now allows. Refused if this replica
     /// does not lead or `replica_id` is not one of the partition's replicas.
-    pub fn record_follower_fetch(&self, replica_id: i32, fetch_offset: i64, now_ms: i64) -> bool {
+    pub fn record_follower_fetch(
+        &self,
+        replica_id: i32,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> FollowerFetch {
         let mut state = self.log.lock();
         if !state.role.is_leader()
             || replica_id == state.role.node_id
             || !state.role.replicas.contains(&replica_id)
         {
-            return false;
+            return FollowerFetch::Refused;
         }
         let leo = state.log.log_end_offset();
         let f = state.followers.entry(replica_id).or_insert(FollowerState {
@@ -487,12 +504,22 @@ impl Partition {
         f.leo = fetch_offset.min(leo);
         f.last_fetch_ms = now_ms;
         f.last_fetch_leader_leo = leo;
+        let follower_leo = f.leo;
         let advanced = self.maybe_advance_hw(&state);
+        // The test of `isr_change`'s `joins`, for this follower alone (eligibility is checked there).
+        let may_join = state.pending_isr.is_none()
+            && !state.role.isr.contains(&replica_id)
+            && follower_leo >= self.high_watermark()
+            && follower_leo >= leader_epoch_start(&state);
         drop(state);
         if advanced {
             self.watchers.wake_all();
         }
-        true
+        if may_join {
+            FollowerFetch::MayJoinIsr
+        } else {
+            FollowerFetch::Recorded
+        }
     }
 
     /// As leader, the replicas that hold `fetch_offset` and could serve a consumer reading from there (KIP-392):
@@ -554,13 +581,7 @@ impl Partition {
             return None;
         }
         let hw = self.high_watermark();
-        let epoch_start = state
-            .log
-            .leader_epoch_entries()
-            .iter()
-            .rev()
-            .find(|e| e.epoch == state.role.leader_epoch)
-            .map_or(0, |e| e.start_offset);
+        let epoch_start = leader_epoch_start(&state);
         let node_id = state.role.node_id;
         let leo = state.log.log_end_offset();
         // Kafka's `isCaughtUp`: at our log end, or caught up within the lag limit.
@@ -863,6 +884,17 @@ fn start_leader_epoch(log: &mut PartitionLog, epoch: i32) {
     }
 }
 
+/// Where the current leader epoch starts in this leader's log (0 if the cache does not have it).
+fn leader_epoch_start(state: &LogState) -> i64 {
+    state
+        .log
+        .leader_epoch_entries()
+        .iter()
+        .rev()
+        .find(|e| e.epoch == state.role.leader_epoch)
+        .map_or(0, |e| e.start_offset)
+}
+
 /// Follower states at the start of a leadership: log end offsets unknown until each follower fetches, and the
 /// ISR members counted as caught up now (Kafka resets `lastCaughtUpTimeMs` the same way), so a leader does
 /// not shrink the ISR before a follower has had `replica.lag.time.max.ms` to fetch from it.
@@ -1097,19 +1129,19 @@ mod tests {
             p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
         }
         assert_eq!(p.high_watermark(), 0, "no follower has fetched yet");
-        assert!(p.record_follower_fetch(2, 3, 10));
+        assert_eq!(p.record_follower_fetch(2, 3, 10), FollowerFetch::Recorded);
         assert_eq!(
             p.high_watermark(),
             0,
             "3 has not fetched in this leadership"
         );
-        assert!(p.record_follower_fetch(3, 2, 10));
+        assert_eq!(p.record_follower_fetch(3, 2, 10), FollowerFetch::Recorded);
         assert_eq!(p.high_watermark(), 2);
-        assert!(p.record_follower_fetch(3, 3, 20));
+        assert_eq!(p.record_follower_fetch(3, 3, 20), FollowerFetch::Recorded);
         assert_eq!(p.high_watermark(), 3);
         // Not a replica, or this broker itself: not recorded.
-        assert!(!p.record_follower_fetch(9, 3, 20));
-        assert!(!p.record_follower_fetch(1, 3, 20));
+        assert_eq!(p.record_follower_fetch(9, 3, 20), FollowerFetch::Refused);
+        assert_eq!(p.record_follower_fetch(1, 3, 20), FollowerFetch::Refused);
         // A wrong epoch refuses the append; the right one works.
         assert!(matches!(
             p.append_as_leader(&one_record(), 0, Some(2)),
@@ -1120,7 +1152,8 @@ mod tests {
         p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
         assert_eq!(p.high_watermark(), 4);
         // Consumers read below the high watermark only, followers up to the log end.
-        assert!(p.record_follower_fetch(2, 3, 40));
+        // 2, now outside the ISR, is behind the high watermark (4): no ISR check is asked for.
+        assert_eq!(p.record_follower_fetch(2, 3, 40), FollowerFetch::Recorded);
         p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
         assert_eq!(p.high_watermark(), 5);
     }
@@ -1138,7 +1171,10 @@ mod tests {
             0,
         );
         p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
-        assert!(p.record_follower_fetch(2, 1, 1_000));
+        assert_eq!(
+            p.record_follower_fetch(2, 1, 1_000),
+            FollowerFetch::Recorded
+        );
         // Within the lag limit: no change.
         assert_eq!(p.isr_change(5_000, 10_000, |_| true), None);
         // 3 never fetched: out after the lag limit; 2 is caught up.
@@ -1165,7 +1201,11 @@ mod tests {
         );
         p.apply_role(role3(1, 1, &[1, 2], 6), 12_000);
         // 3 comes back and catches up to the high watermark: it rejoins, if eligible.
-        assert!(p.record_follower_fetch(3, 1, 13_000));
+        // Its fetch says so at once, so the ISR check need not wait for its tick.
+        assert_eq!(
+            p.record_follower_fetch(3, 1, 13_000),
+            FollowerFetch::MayJoinIsr
+        );
         assert_eq!(p.isr_change(13_000, 10_000, |id| id != 3), None);
         p.clear_pending_isr();
         let change = p.isr_change(13_000, 10_000, |_| true).unwrap();
@@ -1189,12 +1229,21 @@ mod tests {
             0,
         );
         p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
-        assert!(p.record_follower_fetch(2, 1, 1_000));
-        assert!(p.record_follower_fetch(3, 1, 1_000));
+        assert_eq!(
+            p.record_follower_fetch(2, 1, 1_000),
+            FollowerFetch::Recorded
+        );
+        assert_eq!(
+            p.record_follower_fetch(3, 1, 1_000),
+            FollowerFetch::Recorded
+        );
         assert_eq!(p.high_watermark(), 1);
         // 3 stops fetching (cut off from the leader); 2 keeps up with a new append.
         p.append_as_leader(&one_record(), 0, Some(1)).unwrap();
-        assert!(p.record_follower_fetch(2, 2, 2_000));
+        assert_eq!(
+            p.record_follower_fetch(2, 2, 2_000),
+            FollowerFetch::Recorded
+        );
         assert_eq!(p.high_watermark(), 1, "3 holds the high watermark back");
         assert_eq!(p.isr_change(10_000, 10_000, |_| true), None);
         let change = p.isr_change(12_000, 10_000, |_| true).unwrap();

@@ -537,12 +537,20 @@ if command -v cargo >/dev/null; then
     done
     check "kafka-metadata-shell --snapshot <Kraftwerk snapshot> ls /image/topics/byName" \
       "expected snapshot-topic" has '^snapshot-topic$'
-    offline lib-shell org.apache.kafka.shell.MetadataShell --snapshot "$snapshot_file" \
-      cat /image/topics/byName/snapshot-topic/0
+    # Each command starts a new shell, which can race its load the same way (a `cat` answered "No such file or
+    # directory" once on a busy machine).
+    for _ in 1 2 3; do
+      offline lib-shell org.apache.kafka.shell.MetadataShell --snapshot "$snapshot_file" \
+        cat /image/topics/byName/snapshot-topic/0
+      [[ $rc -eq 0 ]] && grep -q 'replicas=\[1\]' "$out" && break
+    done
     check "kafka-metadata-shell cat /image/topics/byName/snapshot-topic/0" \
       "expected a PartitionRegistration with replicas [1] led by 1" \
       bash -c "grep -q 'replicas=\[1\]' '$out' && grep -q 'leader=1,' '$out'"
-    offline lib-shell org.apache.kafka.shell.MetadataShell --snapshot "$snapshot_file" ls /image/cluster/brokers
+    for _ in 1 2 3; do
+      offline lib-shell org.apache.kafka.shell.MetadataShell --snapshot "$snapshot_file" ls /image/cluster/brokers
+      [[ $rc -eq 0 ]] && has '^1$' && break
+    done
     check "kafka-metadata-shell --snapshot <Kraftwerk snapshot> ls /image/cluster/brokers" \
       "expected broker 1" has '^1$'
   else

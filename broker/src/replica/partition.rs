@@ -504,13 +504,10 @@ impl Partition {
         f.leo = fetch_offset.min(leo);
         f.last_fetch_ms = now_ms;
         f.last_fetch_leader_leo = leo;
-        let follower_leo = f.leo;
         let advanced = self.maybe_advance_hw(&state);
-        // The test of `isr_change`'s `joins`, for this follower alone (eligibility is checked there).
+        // `isr_change`'s own test (eligibility is checked there), so a fetch asks exactly when a check would act.
         let may_join = state.pending_isr.is_none()
-            && !state.role.isr.contains(&replica_id)
-            && follower_leo >= self.high_watermark()
-            && follower_leo >= leader_epoch_start(&state);
+            && may_join_isr(&state, replica_id, self.high_watermark(), None);
         drop(state);
         if advanced {
             self.watchers.wake_all();
@@ -595,15 +592,7 @@ impl Partition {
         // Only replicas outside the current ISR may join (Kafka's `maybeExpandIsr`): a member just dropped for
         // lag must not come straight back because its log end is at the high watermark, which it holds back
         // itself whenever it stops fetching.
-        let joins = |id: &i32| {
-            !state.role.isr.contains(id)
-                && *id != node_id
-                && state
-                    .followers
-                    .get(id)
-                    .is_some_and(|f| f.leo >= hw && f.leo >= epoch_start)
-                && eligible(*id)
-        };
+        let joins = |id: &i32| may_join_isr(&state, *id, hw, Some(epoch_start)) && eligible(*id);
         // The common case, checked without allocating: this runs for every led partition several times a
         // second, and with tens of thousands of them the lists built below were a visible share of an idle
         // broker's CPU.
@@ -882,6 +871,16 @@ fn start_leader_epoch(log: &mut PartitionLog, epoch: i32) {
     if let Err(e) = log.assign_leader_epoch(epoch, leo) {
         tracing::error!(dir = %log.dir().display(), epoch, error = %e, "cannot record the new leader epoch");
     }
+}
+
+/// Whether replica `id`, outside the ISR and not this leader, has reached the high watermark `hw` and the start of
+/// this leader epoch (`epoch_start`, looked up when `None`) by its last fetch: Kafka's `isFollowerInSync`.
+fn may_join_isr(state: &LogState, id: i32, hw: i64, epoch_start: Option<i64>) -> bool {
+    !state.role.isr.contains(&id)
+        && id != state.role.node_id
+        && state.followers.get(&id).is_some_and(|f| {
+            f.leo >= hw && f.leo >= epoch_start.unwrap_or_else(|| leader_epoch_start(state))
+        })
 }
 
 /// Where the current leader epoch starts in this leader's log (0 if the cache does not have it).

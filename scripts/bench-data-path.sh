@@ -176,17 +176,32 @@ record() { # broker workload metric value
     printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$RESULTS"
 }
 
-# Runs a client command with the broker's CPU measured around it. Sets RUN_OUT (its output file), WALL_S and
-# CPU_S; a failed or timed-out run is reported and leaves RUN_OK=0.
+# The user + system CPU seconds in the second line of bash's `times` output (the shell's waited-for children).
+# `times` itself has to run in the measuring shell, not in $(...): a subshell would report its own children.
+children_cpu_s() { # file holding `times` output
+    awk 'NR == 2 {
+        s = 0
+        for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); s += p[1] * 60 + p[2] }
+        printf "%.3f\n", s
+    }' "$1"
+}
+
+# Runs a client command with the broker's CPU measured around it. Sets RUN_OUT (its output file), WALL_S, CPU_S
+# and CLIENT_S (the client's own user + system CPU: on two shared cores, what the client takes the broker cannot
+# have, and the other way round); a failed or timed-out run is reported and leaves RUN_OK=0.
 measured() {
     local c0 t0 c1 t1
     RUN_OUT=$WORK/run.out
     RUN_OK=1
     c0=$(cpu_ticks); t0=$(now_ms)
+    times >"$WORK/times.0"
     timeout "$CASE_TIMEOUT" "$@" >"$RUN_OUT" 2>&1 || RUN_OK=0
+    times >"$WORK/times.1"
     t1=$(now_ms); c1=$(cpu_ticks)
     WALL_S=$(awk -v ms=$((t1 - t0)) 'BEGIN {printf "%.3f", ms / 1000}')
     CPU_S=$(awk -v t=$((c1 - c0)) -v hz="$HZ" 'BEGIN {printf "%.3f", t / hz}')
+    CLIENT_S=$(awk -v a="$(children_cpu_s "$WORK/times.0")" -v b="$(children_cpu_s "$WORK/times.1")" \
+        'BEGIN {printf "%.3f", b - a}')
     if [[ $RUN_OK == 0 ]]; then
         echo "    FAILED: $*" >&2
         tail -n 20 "$RUN_OUT" >&2
@@ -316,6 +331,7 @@ run_single() { # kraftwerk|kafka
                 record "$b" "produce: ProducerPerformance" "MB/s" "$(sed -n 's/.*(\([0-9.]*\) MB\/sec).*/\1/p' <<<"$line")"
                 record "$b" "produce: ProducerPerformance" "p99 ms" "$(sed -n 's/.* \([0-9]*\) ms 99th.*/\1/p' <<<"$line")"
                 record "$b" "produce: ProducerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
+                record "$b" "produce: ProducerPerformance" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MESSAGES")"
             fi
             wants latency && record "$b" "$LATENCY_MAX_ROW" "records/s" \
                 "$(sed -n 's/^[0-9]* records sent, \([0-9.]*\) records\/sec.*/\1/p' <<<"$line")"
@@ -326,6 +342,7 @@ run_single() { # kraftwerk|kafka
             record "$b" "produce: loadgen" "MiB/s" "$(field produce_mib_s)"
             record "$b" "produce: loadgen" "p99 ms" "$(field p99_ms)"
             record "$b" "produce: loadgen" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
+            record "$b" "produce: loadgen" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MESSAGES")"
         fi
     done; fi
 
@@ -340,11 +357,13 @@ run_single() { # kraftwerk|kafka
         [[ $RUN_OK == 1 ]] && {
             record "$b" "consume: loadgen" "MiB/s" "$(field consume_mib_s)"
             record "$b" "consume: loadgen" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
+            record "$b" "consume: loadgen" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MESSAGES")"
         }
         measured "${LG[@]}" --topic consume --no-produce --fetch-queue-backoff-ms 1000
         [[ $RUN_OK == 1 ]] && {
             record "$b" "consume: loadgen, fetch.queue.backoff.ms=1000" "MiB/s" "$(field consume_mib_s)"
             record "$b" "consume: loadgen, fetch.queue.backoff.ms=1000" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
+            record "$b" "consume: loadgen, fetch.queue.backoff.ms=1000" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MESSAGES")"
         }
         measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "127.0.0.1:$PORT" \
             --topic consume --messages "$MESSAGES" --timeout 60000
@@ -353,16 +372,19 @@ run_single() { # kraftwerk|kafka
             # rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
             record "$b" "consume: ConsumerPerformance" "fetch MB/s" "$(tail -n 1 "$RUN_OUT" | awk -F', ' '{print $9}')"
             record "$b" "consume: ConsumerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
+            record "$b" "consume: ConsumerPerformance" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MESSAGES")"
         fi
         measured "${KCAT_READ[@]}" -t consume -c "$MESSAGES"
         [[ $RUN_OK == 1 ]] && {
             record "$b" "consume: kcat, librdkafka defaults" "MiB/s" "$(mib_s "$MESSAGES" "$WALL_S")"
             record "$b" "consume: kcat, librdkafka defaults" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
+            record "$b" "consume: kcat, librdkafka defaults" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MESSAGES")"
         }
         measured "${KCAT_READ[@]}" -t consume -c "$MESSAGES" -X queued.min.messages=10000000 -X queued.max.messages.kbytes=2097151
         [[ $RUN_OK == 1 ]] && {
             record "$b" "consume: kcat, prefetch queue not capped" "MiB/s" "$(mib_s "$MESSAGES" "$WALL_S")"
             record "$b" "consume: kcat, prefetch queue not capped" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MESSAGES")"
+            record "$b" "consume: kcat, prefetch queue not capped" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MESSAGES")"
         }
     done
 
@@ -380,6 +402,7 @@ run_single() { # kraftwerk|kafka
                 record "$b" "e2e: $rate records/s, linger.ms=0" "records/s reached" "$(field produce_msgs_s)"
                 record "$b" "e2e: $rate records/s, linger.ms=0" "produce p50 ms" "$(field p50_ms)"
                 record "$b" "e2e: $rate records/s, linger.ms=0" "broker CPU s/GB" "$(per_gb "$CPU_S" "$n")"
+                record "$b" "e2e: $rate records/s, linger.ms=0" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$n")"
             fi
         done
     done
@@ -437,6 +460,7 @@ run_many() { # kraftwerk|kafka
                     record "$b" "$w, loadgen produce" "MiB/s" "$(field produce_mib_s)"
                     record "$b" "$w, loadgen produce" "p99 ms" "$(field p99_ms)"
                     record "$b" "$w, loadgen produce" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                    record "$b" "$w, loadgen produce" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MANY_MESSAGES")"
                 }
                 # Every consumer reads all the partitions hold: the loadgen's records and the N primers (1 B each;
                 # the per-GB figures count the loadgen's records).
@@ -445,6 +469,7 @@ run_many() { # kraftwerk|kafka
                 [[ $RUN_OK == 1 ]] && {
                     record "$b" "$w, loadgen consume" "MiB/s" "$(field consume_mib_s)"
                     record "$b" "$w, loadgen consume" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                    record "$b" "$w, loadgen consume" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MANY_MESSAGES")"
                 }
                 measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "127.0.0.1:$PORT" \
                     "${cp_topics[@]}" --messages "$held" --timeout 60000
@@ -457,6 +482,7 @@ run_many() { # kraftwerk|kafka
                 elif [[ $RUN_OK == 1 ]]; then
                     record "$b" "$w, ConsumerPerformance" "fetch MB/s" "$(tail -n 1 "$RUN_OUT" | awk -F', ' '{print $9}')"
                     record "$b" "$w, ConsumerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                    record "$b" "$w, ConsumerPerformance" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MANY_MESSAGES")"
                 fi
                 if (( k == 1 )); then
                     measured kcat -C -b "127.0.0.1:$PORT" -o beginning -q -f '%S\n' -t many -c "$held"
@@ -469,6 +495,7 @@ run_many() { # kraftwerk|kafka
                 [[ $RUN_OK == 1 ]] && {
                     record "$b" "$w, $kcat_read" "MiB/s" "$(mib_s "$MANY_MESSAGES" "$WALL_S")"
                     record "$b" "$w, $kcat_read" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                    record "$b" "$w, $kcat_read" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MANY_MESSAGES")"
                 }
                 if (( k == 1 )); then
                     # Room for an open batch (batch.size) in every partition, and no less than Java's default.
@@ -483,6 +510,7 @@ run_many() { # kraftwerk|kafka
                         record "$b" "$w, ProducerPerformance" "MB/s" "$(sed -n 's/.*(\([0-9.]*\) MB\/sec).*/\1/p' <<<"$line")"
                         record "$b" "$w, ProducerPerformance" "p99 ms" "$(sed -n 's/.* \([0-9]*\) ms 99th.*/\1/p' <<<"$line")"
                         record "$b" "$w, ProducerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$MANY_MESSAGES")"
+                        record "$b" "$w, ProducerPerformance" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$MANY_MESSAGES")"
                     fi
                 fi
                 stop_broker
@@ -520,12 +548,14 @@ run_rf3() { # kraftwerk|kafka
             record "$b" "rf3: produce, ProducerPerformance" "MB/s" "$(sed -n 's/.*(\([0-9.]*\) MB\/sec).*/\1/p' <<<"$line")"
             record "$b" "rf3: produce, ProducerPerformance" "p99 ms" "$(sed -n 's/.* \([0-9]*\) ms 99th.*/\1/p' <<<"$line")"
             record "$b" "rf3: produce, ProducerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$RF3_MESSAGES")"
+            record "$b" "rf3: produce, ProducerPerformance" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$RF3_MESSAGES")"
         fi
         measured "${lg[@]}" --topic "rf3-lg-$rep" --messages "$RF3_MESSAGES" --no-consume
         if [[ $RUN_OK == 1 ]]; then
             record "$b" "rf3: produce, loadgen" "MiB/s" "$(field produce_mib_s)"
             record "$b" "rf3: produce, loadgen" "p99 ms" "$(field p99_ms)"
             record "$b" "rf3: produce, loadgen" "broker CPU s/GB" "$(per_gb "$CPU_S" "$RF3_MESSAGES")"
+            record "$b" "rf3: produce, loadgen" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$RF3_MESSAGES")"
         fi
     done
     # The consume rows read the first loadgen topic (RF3_MESSAGES records in RF3_PARTITIONS partitions).
@@ -536,12 +566,14 @@ run_rf3() { # kraftwerk|kafka
         [[ $RUN_OK == 1 ]] && {
             record "$b" "rf3: consume, loadgen" "MiB/s" "$(field consume_mib_s)"
             record "$b" "rf3: consume, loadgen" "broker CPU s/GB" "$(per_gb "$CPU_S" "$RF3_MESSAGES")"
+            record "$b" "rf3: consume, loadgen" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$RF3_MESSAGES")"
         }
         measured "${JAVA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$BOOT" \
             --topic "$topic" --messages "$RF3_MESSAGES" --timeout 60000
         [[ $RUN_OK == 1 ]] && {
             record "$b" "rf3: consume, ConsumerPerformance" "fetch MB/s" "$(tail -n 1 "$RUN_OUT" | awk -F', ' '{print $9}')"
             record "$b" "rf3: consume, ConsumerPerformance" "broker CPU s/GB" "$(per_gb "$CPU_S" "$RF3_MESSAGES")"
+            record "$b" "rf3: consume, ConsumerPerformance" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$RF3_MESSAGES")"
         }
     done
     for rate in $E2E_RATES; do
@@ -556,6 +588,7 @@ run_rf3() { # kraftwerk|kafka
                 record "$b" "rf3: e2e, $rate records/s, linger.ms=0" "records/s reached" "$(field produce_msgs_s)"
                 record "$b" "rf3: e2e, $rate records/s, linger.ms=0" "produce p50 ms" "$(field p50_ms)"
                 record "$b" "rf3: e2e, $rate records/s, linger.ms=0" "broker CPU s/GB" "$(per_gb "$CPU_S" "$n")"
+                record "$b" "rf3: e2e, $rate records/s, linger.ms=0" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$n")"
             fi
         done
     done
@@ -645,6 +678,7 @@ run_latency() { # kraftwerk|kafka rate
                 record "$b" "$w" "max ms" "$(sed -n 's/.* \([0-9.]*\) ms max latency.*/\1/p' <<<"$line")"
                 record "$b" "$w" "records/s reached" "$(sed -n 's/^[0-9]* steady state records sent, \([0-9.]*\) records\/sec.*/\1/p' <<<"$line")"
                 record "$b" "$w" "broker CPU s/GB" "$(per_gb "$CPU_S" "$n")"
+                record "$b" "$w" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$n")"
             fi
             delete_topic "$topic"
             topic=latency-lg-$acks-$rep
@@ -658,6 +692,7 @@ run_latency() { # kraftwerk|kafka rate
                 record "$b" "$w" "max ms" "$(field max_ms)"
                 record "$b" "$w" "records/s reached" "$(field produce_msgs_s)"
                 record "$b" "$w" "broker CPU s/GB" "$(per_gb "$CPU_S" "$n")"
+                record "$b" "$w" "client CPU s/GB" "$(per_gb "$CLIENT_S" "$n")"
             fi
             delete_topic "$topic"
         done
@@ -749,7 +784,9 @@ mapfile -t ORDER < <(awk -F'\t' '!seen[$2 FS $3]++ {print $2 "\t" $3}' "$RESULTS
         "$(for b in $BROKERS; do printf '%s %s; ' "$b" "${LOADS[$b]:-?}"; done)"
     [[ -n $LATENCY_NOTE ]] && echo "$LATENCY_NOTE"
     echo "Median of $REPEATS runs (min–max). Broker CPU = utime + stime of the broker process across the client" \
-        "run, per GB of record values. Ratio = kraftwerk / kafka (throughput: above 1 is better; CPU and latency:" \
+        "run, per GB of record values; client CPU the same of the client process (bash's \`times\` of the run; a JVM" \
+        "client's start and JIT included). On these two shared cores the two together bound the rate: a client" \
+        "that takes the same CPU per GB against both brokers leaves a broker only its own share to win. Ratio = kraftwerk / kafka (throughput: above 1 is better; CPU and latency:" \
         "below 1 is better)."
     echo
     echo "| workload | metric | kraftwerk | kafka | ratio |"

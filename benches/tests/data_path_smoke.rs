@@ -99,6 +99,9 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
         ("e2e: 200 records/s, linger.ms=0", "p999 ms"),
         ("rf3: produce, ProducerPerformance", "MB/s"),
         ("rf3: produce, ProducerPerformance", "broker CPU s/GB"),
+        ("rf3: produce, ProducerPerformance", "client CPU s/GB"),
+        ("produce: loadgen", "client CPU s/GB"),
+        ("consume: ConsumerPerformance", "client CPU s/GB"),
         ("rf3: produce, loadgen", "p99 ms"),
         ("rf3: consume, loadgen", "MiB/s"),
         ("rf3: consume, ConsumerPerformance", "fetch MB/s"),
@@ -119,10 +122,18 @@ fn data_path_harness_runs_every_workload_on_a_tiny_n() {
         // | workload | metric | kraftwerk "median (min–max)" | kafka | ratio |
         let kraftwerk = line.split('|').nth(3).map(str::trim).unwrap_or_default();
         let median = kraftwerk.split(' ').next().unwrap_or_default();
+        let figure = median.parse::<f64>();
         assert!(
-            median.parse::<f64>().is_ok(),
+            figure.is_ok(),
             "row {row:?} has no Kraftwerk figure: {line}"
         );
+        // A client run takes some CPU: a nil figure would mean the client's time was not measured at all.
+        if metric == "client CPU s/GB" {
+            assert!(
+                figure.is_ok_and(|v| v > 0.0),
+                "row {row:?} measured no client CPU: {line}"
+            );
+        }
     }
 }
 

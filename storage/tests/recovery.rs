@@ -37,6 +37,35 @@ fn populate(dir: &Path) -> (LogConfig, u64) {
     (config, size)
 }
 
+/// A log of forty 3-record batches (offsets 0..=119, batch `i` at timestamp 1,000 + `i`) in small segments,
+/// fsynced after each append when `flush_each`; returned open, with its config.
+fn forty_batches(dir: &Path, flush_each: bool) -> (LogConfig, PartitionLog) {
+    let config = small_config(4096);
+    let mut log = open(dir, config.clone());
+    for i in 0..40 {
+        log.append(&batch(3, 150, i, 1_000 + i64::from(i)), 0)
+            .unwrap();
+        if flush_each {
+            log.flush().unwrap();
+        }
+    }
+    (config, log)
+}
+
+/// Every offset in `offsets` is read from the batch that holds it (the offset index found the right place).
+fn assert_reads_land(log: &PartitionLog, offsets: &[i64], label: &str) {
+    for &offset in offsets {
+        let r = log.read(offset, 1, None).unwrap();
+        let info = &kraftwerk_storage::batch::validate_batches(&r.records, usize::MAX).unwrap()[0];
+        assert!(
+            info.base_offset <= offset && offset <= info.last_offset(),
+            "{label}: read at {offset} found {}..={}",
+            info.base_offset,
+            info.last_offset()
+        );
+    }
+}
+
 #[test]
 fn truncated_tail_is_cut_at_last_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -91,12 +120,7 @@ fn garbage_after_the_last_batch_is_removed() {
 #[test]
 fn deleted_or_garbled_indexes_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
-    let config = small_config(4096);
-    let mut log = open(dir.path(), config.clone());
-    for i in 0..40 {
-        log.append(&batch(3, 150, i, 1_000 + i64::from(i)), 0)
-            .unwrap();
-    }
+    let (config, log) = forty_batches(dir.path(), false);
     let expected = read_all(&log, 0);
     log.close().unwrap();
     let index_sizes: Vec<u64> = segment_files(dir.path(), "index")
@@ -118,11 +142,7 @@ fn deleted_or_garbled_indexes_are_rebuilt() {
         .map(|p| fs::metadata(p).unwrap().len())
         .collect();
     assert_eq!(rebuilt, index_sizes);
-    for offset in [0, 7, 50, 61, 99, 119] {
-        let r = log.read(offset, 1, None).unwrap();
-        let info = &kraftwerk_storage::batch::validate_batches(&r.records, usize::MAX).unwrap()[0];
-        assert!(info.base_offset <= offset && offset <= info.last_offset());
-    }
+    assert_reads_land(&log, &[0, 7, 50, 61, 99, 119], "rebuilt");
     assert_eq!(log.offset_for_timestamp(1_020).unwrap(), Some((60, 1_020)));
 }
 
@@ -133,13 +153,7 @@ fn deleted_or_garbled_indexes_are_rebuilt() {
 fn a_lost_active_index_is_rebuilt_after_a_crash() {
     for lost in ["zeroed", "empty"] {
         let dir = tempfile::tempdir().unwrap();
-        let config = small_config(4096);
-        let mut log = open(dir.path(), config.clone());
-        for i in 0..40 {
-            log.append(&batch(3, 150, i, 1_000 + i64::from(i)), 0)
-                .unwrap();
-            log.flush().unwrap();
-        }
+        let (config, log) = forty_batches(dir.path(), true);
         assert!(log.segment_count() >= 3);
         let expected = read_all(&log, 0);
         drop(log); // no close: a crash
@@ -157,17 +171,7 @@ fn a_lost_active_index_is_rebuilt_after_a_crash() {
 
         let log = open(dir.path(), config);
         assert_eq!(read_all(&log, 0), expected, "{lost}");
-        for offset in [0, 50, 99, 110, 117, 119] {
-            let r = log.read(offset, 1, None).unwrap();
-            let info =
-                &kraftwerk_storage::batch::validate_batches(&r.records, usize::MAX).unwrap()[0];
-            assert!(
-                info.base_offset <= offset && offset <= info.last_offset(),
-                "{lost}: read at {offset} found {}..={}",
-                info.base_offset,
-                info.last_offset()
-            );
-        }
+        assert_reads_land(&log, &[0, 50, 99, 110, 117, 119], lost);
         assert_eq!(
             log.offset_for_timestamp(1_038).unwrap(),
             Some((114, 1_038)),

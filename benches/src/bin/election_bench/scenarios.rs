@@ -536,7 +536,6 @@ pub fn respawn_controller_caught_up(
     )
 }
 
-/// The broker leading the most harness partitions.
 /// Writes every dirty page and journal transaction out (`sync(2)`) before a failover scenario, for both
 /// systems, so the scenario's own fsyncs (the controllers' metadata appends) do not carry what the phase before
 /// it left: right after the fill, the first raft append's fsync committed the journal entries of the tens of
@@ -548,6 +547,7 @@ fn settle_writes() {
     unsafe { libc::sync() };
 }
 
+/// The broker leading the most harness partitions.
 fn busiest(layout: &Layout) -> i32 {
     let mut counts: BTreeMap<i32, usize> = BTreeMap::new();
     for l in layout.leaders.values() {
